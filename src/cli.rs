@@ -1,0 +1,128 @@
+//! The `clocklab` command line.
+//!
+//! `clocklab replica` starts one replica process. Once it listens it prints
+//! one JSON line, `{"id":ID,"addr":"HOST:PORT"}`, on stdout, so a parent
+//! process can spawn it with `--listen 127.0.0.1:0` and learn its port.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::clock::dots::ReplicaId;
+use crate::clock::physical::ClockUpdate;
+use crate::replica::replication::{Peer, ReplicationOptions};
+use crate::replica::{ClockChoice, ReplicaOptions};
+
+#[derive(Debug, Parser)]
+#[command(name = "clocklab", version, about = "A lab for the trouble with clocks in replicated databases")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start one replica process.
+    Replica(ReplicaArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClockKind {
+    /// The operating system's clock as it is (libfaketime and friends act on it).
+    System,
+    /// True time through a clock model, changeable live with PUT /admin/clock.
+    Model,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplicaArgs {
+    /// This replica's id: a small positive integer, unique in the cluster.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub id: ReplicaId,
+    /// Address to listen on; port 0 picks a free port (printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Directory for this replica's SQLite file (created if missing).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The other replicas, as ID=HOST:PORT, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = parse_peer)]
+    pub peers: Vec<Peer>,
+    /// Shared secret for admin and replication requests (header x-cluster-token).
+    #[arg(long, env = "CLOCKLAB_CLUSTER_TOKEN", hide_env_values = true)]
+    pub cluster_token: String,
+    /// Which physical clock to read.
+    #[arg(long, value_enum, default_value_t = ClockKind::System)]
+    pub clock: ClockKind,
+    #[command(flatten)]
+    pub model: ClockModelArgs,
+    /// Seed for the randomness of link faults; random if not given (logged).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// Clock-model settings at start (need `--clock model`).
+#[derive(Debug, Args, Default)]
+pub struct ClockModelArgs {
+    /// Fixed offset from true time, in ms (positive: ahead).
+    #[arg(long, allow_hyphen_values = true)]
+    pub offset_ms: Option<f64>,
+    /// Drift in parts per million (positive: runs fast).
+    #[arg(long, allow_hyphen_values = true)]
+    pub drift_ppm: Option<f64>,
+    /// Clock tick in ms (0: full resolution).
+    #[arg(long)]
+    pub resolution_ms: Option<f64>,
+    /// Resync (discard drift error) every this many ms (0: never).
+    #[arg(long)]
+    pub resync_interval_ms: Option<f64>,
+    /// Step the clock by this many ms (negative: back), as an NTP reset.
+    #[arg(long, allow_hyphen_values = true)]
+    pub step_ms: Option<f64>,
+    /// ...this many ms after start (default: at once).
+    #[arg(long)]
+    pub step_after_ms: Option<f64>,
+}
+
+impl ClockModelArgs {
+    fn update(&self) -> ClockUpdate {
+        ClockUpdate {
+            offset_ms: self.offset_ms,
+            drift_ppm: self.drift_ppm,
+            resolution_ms: self.resolution_ms,
+            resync_interval_ms: self.resync_interval_ms,
+            step_ms: self.step_ms,
+            step_after_ms: self.step_after_ms,
+        }
+    }
+}
+
+fn parse_peer(text: &str) -> Result<Peer, String> {
+    let (id, addr) = text.split_once('=').ok_or_else(|| format!("{text:?}: expected ID=HOST:PORT"))?;
+    let id = id.trim().parse().map_err(|_| format!("{text:?}: {id:?} is not a replica id"))?;
+    let addr = addr.trim().parse().map_err(|_| format!("{text:?}: {addr:?} is not HOST:PORT"))?;
+    Ok(Peer { id, addr })
+}
+
+impl ReplicaArgs {
+    /// The replica's options, or why these flags do not make sense together.
+    pub fn options(&self, seed: u64) -> Result<ReplicaOptions, String> {
+        let update = self.model.update();
+        update.validate().map_err(|error| error.to_string())?;
+        let clock = match self.clock {
+            ClockKind::Model => ClockChoice::Model(update),
+            ClockKind::System if update == ClockUpdate::default() => ClockChoice::System,
+            ClockKind::System => return Err("clock-model flags (--offset-ms, ...) need --clock model".into()),
+        };
+        Ok(ReplicaOptions {
+            id: self.id,
+            data_dir: self.data.clone(),
+            peers: self.peers.clone(),
+            cluster_token: self.cluster_token.clone(),
+            clock,
+            seed,
+            replication: ReplicationOptions::default(),
+        })
+    }
+}

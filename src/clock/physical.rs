@@ -1,0 +1,385 @@
+//! Physical clocks and the ways they go wrong.
+//!
+//! A replica's *physical clock* is what `clock_gettime(CLOCK_REALTIME)` would
+//! tell it. In the lab it is *true time* (the host's clock, shared by every
+//! process on the machine) passed through a [`ClockModel`] of the faults DDIA
+//! chapter 8 lists:
+//!
+//! - a fixed **offset**: the clock is simply ahead or behind;
+//! - **drift**, in parts per million: quartz runs fast or slow. Google assumes
+//!   200 ppm, which is 6 ms of error after 30 s or 17 s after a day;
+//! - periodic **resync**: NTP pulls the drifted clock back to true time every
+//!   so often, so the error grows and snaps back, a sawtooth;
+//! - a **step**: NTP finds the clock too far off and resets it, so readings
+//!   jump forward or, worse, back to a time already seen;
+//! - coarse **resolution**: a clock that ticks every 10 ms returns the same
+//!   reading to every event in a tick.
+//!
+//! The model is a pure function of true time, so a replica's clock reading
+//! at any true time can be recomputed by anyone (the oracle and the plots do).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Nanos, millis_to_nanos, nanos_to_millis};
+
+/// The largest offset or step a model accepts: one year, in milliseconds.
+/// Far beyond any real clock fault, and far from overflowing [`Nanos`].
+pub const MAX_OFFSET_MS: f64 = 365.0 * 24.0 * 3600.0 * 1000.0;
+/// The largest drift a model accepts, in parts per million (10 %).
+pub const MAX_DRIFT_PPM: f64 = 100_000.0;
+/// The coarsest resolution or longest resync interval accepted: one hour, in ms.
+pub const MAX_INTERVAL_MS: f64 = 3600.0 * 1000.0;
+
+/// The real time of the machine: what the runner and the oracle order
+/// events by, and what replicas never see directly.
+pub trait TrueTime: Send + Sync {
+    fn now(&self) -> Nanos;
+}
+
+/// True time read from the operating system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemTrueTime;
+
+impl TrueTime for SystemTrueTime {
+    fn now(&self) -> Nanos {
+        system_now()
+    }
+}
+
+/// Reads the operating system's real-time clock in nanoseconds.
+pub fn system_now() -> Nanos {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(since) => since.as_nanos() as Nanos,
+        Err(before) => -(before.duration().as_nanos() as Nanos),
+    }
+}
+
+/// True time that only moves when told to: for tests of the pure core.
+#[derive(Debug, Default)]
+pub struct ManualTrueTime(AtomicI64);
+
+impl ManualTrueTime {
+    pub fn new(start: Nanos) -> Arc<Self> {
+        Arc::new(Self(AtomicI64::new(start)))
+    }
+    pub fn set(&self, now: Nanos) {
+        self.0.store(now, Ordering::SeqCst);
+    }
+    pub fn advance_ms(&self, ms: f64) {
+        self.0.fetch_add(millis_to_nanos(ms), Ordering::SeqCst);
+    }
+}
+
+impl TrueTime for ManualTrueTime {
+    fn now(&self) -> Nanos {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A change to a clock model: `PUT /admin/clock`'s body and the replica's
+/// `--clock model` flags. Fields left out keep their value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockUpdate {
+    /// Fixed offset from true time, in ms (positive: the clock is ahead).
+    pub offset_ms: Option<f64>,
+    /// Rate error in parts per million (positive: the clock runs fast).
+    pub drift_ppm: Option<f64>,
+    /// Tick of the clock, in ms; 0 reads with full nanosecond resolution.
+    pub resolution_ms: Option<f64>,
+    /// Every this many ms, resync discards the error drift has built up; 0 never.
+    pub resync_interval_ms: Option<f64>,
+    /// A step (an NTP reset) by this many ms, forward or (negative) back.
+    pub step_ms: Option<f64>,
+    /// When the step happens, in ms of true time from now; 0 or absent: now.
+    pub step_after_ms: Option<f64>,
+}
+
+/// Why a clock update was refused. Each names the field at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClockError {
+    #[error("{field} must be a finite number between {min} and {max}, got {value}")]
+    OutOfRange { field: &'static str, value: f64, min: f64, max: f64 },
+    #[error("step_after_ms needs step_ms")]
+    StepAfterWithoutStep,
+    #[error(
+        "this replica reads the system clock (--clock system); start it with --clock model to change its clock"
+    )]
+    SystemClock,
+}
+
+fn check(field: &'static str, value: Option<f64>, min: f64, max: f64) -> Result<(), ClockError> {
+    match value {
+        Some(value) if !(value.is_finite() && value >= min && value <= max) => {
+            Err(ClockError::OutOfRange { field, value, min, max })
+        }
+        _ => Ok(()),
+    }
+}
+
+impl ClockUpdate {
+    /// Checks every field before any is applied, so a bad update changes nothing.
+    pub fn validate(&self) -> Result<(), ClockError> {
+        check("offset_ms", self.offset_ms, -MAX_OFFSET_MS, MAX_OFFSET_MS)?;
+        check("drift_ppm", self.drift_ppm, -MAX_DRIFT_PPM, MAX_DRIFT_PPM)?;
+        check("resolution_ms", self.resolution_ms, 0.0, MAX_INTERVAL_MS)?;
+        check("resync_interval_ms", self.resync_interval_ms, 0.0, MAX_INTERVAL_MS)?;
+        check("step_ms", self.step_ms, -MAX_OFFSET_MS, MAX_OFFSET_MS)?;
+        check("step_after_ms", self.step_after_ms, 0.0, MAX_OFFSET_MS)?;
+        if self.step_after_ms.is_some() && self.step_ms.is_none() {
+            return Err(ClockError::StepAfterWithoutStep);
+        }
+        Ok(())
+    }
+}
+
+/// A step scheduled at a true time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Step {
+    /// True time at which the clock jumps.
+    pub at_ns: Nanos,
+    /// How far it jumps, in ns (negative: back).
+    pub by_ns: Nanos,
+}
+
+/// The faults of one physical clock, as a function of true time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClockModel {
+    offset_ns: Nanos,
+    drift_ppm: f64,
+    /// True time from which the current drift rate accumulates.
+    drift_anchor: Nanos,
+    /// Drift error built up before the anchor (under an earlier rate).
+    drift_carry_ns: f64,
+    resync_interval_ns: Nanos,
+    resolution_ns: Nanos,
+    steps: Vec<Step>,
+}
+
+impl ClockModel {
+    /// The error drift has built up by true time `t`.
+    fn drift_error_ns(&self, t: Nanos) -> f64 {
+        let elapsed = t.saturating_sub(self.drift_anchor).max(0);
+        let rate = self.drift_ppm / 1e6;
+        if self.resync_interval_ns > 0 && elapsed >= self.resync_interval_ns {
+            // At least one resync since the anchor: only the error since the
+            // last one remains.
+            (elapsed % self.resync_interval_ns) as f64 * rate
+        } else {
+            self.drift_carry_ns + elapsed as f64 * rate
+        }
+    }
+
+    /// How far the clock is from true time at `t`, before rounding to ticks.
+    pub fn error_ns(&self, t: Nanos) -> Nanos {
+        let stepped: Nanos = self.steps.iter().filter(|step| step.at_ns <= t).map(|step| step.by_ns).sum();
+        self.offset_ns + stepped + self.drift_error_ns(t).round() as Nanos
+    }
+
+    /// The clock's reading at true time `t`.
+    pub fn read(&self, t: Nanos) -> Nanos {
+        let raw = t + self.error_ns(t);
+        if self.resolution_ns > 0 { raw - raw.rem_euclid(self.resolution_ns) } else { raw }
+    }
+
+    /// Applies a validated update at true time `now`. A new drift rate starts
+    /// from the error already built up, so the clock does not jump.
+    fn apply(&mut self, update: &ClockUpdate, now: Nanos) {
+        if let Some(offset) = update.offset_ms {
+            self.offset_ns = millis_to_nanos(offset);
+        }
+        if update.drift_ppm.is_some() || update.resync_interval_ms.is_some() {
+            self.drift_carry_ns = self.drift_error_ns(now);
+            self.drift_anchor = now;
+        }
+        if let Some(drift) = update.drift_ppm {
+            self.drift_ppm = drift;
+        }
+        if let Some(interval) = update.resync_interval_ms {
+            self.resync_interval_ns = millis_to_nanos(interval);
+        }
+        if let Some(resolution) = update.resolution_ms {
+            self.resolution_ns = millis_to_nanos(resolution);
+        }
+        if let Some(step) = update.step_ms {
+            let after = update.step_after_ms.unwrap_or(0.0);
+            self.steps.push(Step { at_ns: now + millis_to_nanos(after), by_ns: millis_to_nanos(step) });
+        }
+    }
+
+    /// The model's settings, for `GET /admin/status`.
+    pub fn describe(&self, now: Nanos) -> ModelDescription {
+        ModelDescription {
+            offset_ms: nanos_to_millis(self.offset_ns),
+            drift_ppm: self.drift_ppm,
+            resolution_ms: nanos_to_millis(self.resolution_ns),
+            resync_interval_ms: nanos_to_millis(self.resync_interval_ns),
+            drift_error_ms: self.drift_error_ns(now) / 1e6,
+            steps: self.steps.clone(),
+        }
+    }
+}
+
+/// A clock model as reported over HTTP.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelDescription {
+    pub offset_ms: f64,
+    pub drift_ppm: f64,
+    pub resolution_ms: f64,
+    pub resync_interval_ms: f64,
+    /// The error drift has built up now, in ms.
+    pub drift_error_ms: f64,
+    /// Every step set so far; those with `at_ns` in the past have happened.
+    pub steps: Vec<Step>,
+}
+
+/// A replica's physical clock: true time, seen through a model or not at all.
+#[derive(Clone)]
+pub struct PhysicalClock {
+    source: Arc<dyn TrueTime>,
+    /// `None` for `--clock system`: the OS clock as it is, so tools such as
+    /// libfaketime act on it.
+    model: Option<ClockModel>,
+}
+
+impl PhysicalClock {
+    /// The operating system's clock, unmodelled.
+    pub fn system() -> Self {
+        Self { source: Arc::new(SystemTrueTime), model: None }
+    }
+
+    /// A modelled clock over the given true time, starting with no faults.
+    pub fn modelled(source: Arc<dyn TrueTime>) -> Self {
+        let now = source.now();
+        let model = ClockModel { drift_anchor: now, ..ClockModel::default() };
+        Self { source, model: Some(model) }
+    }
+
+    /// True time now.
+    pub fn true_now(&self) -> Nanos {
+        self.source.now()
+    }
+
+    /// The clock's reading now.
+    pub fn now(&self) -> Nanos {
+        let t = self.source.now();
+        self.model.as_ref().map_or(t, |model| model.read(t))
+    }
+
+    /// Changes the model; refused, with no change, if invalid or unmodelled.
+    pub fn update(&mut self, update: &ClockUpdate) -> Result<(), ClockError> {
+        update.validate()?;
+        let now = self.source.now();
+        let model = self.model.as_mut().ok_or(ClockError::SystemClock)?;
+        model.apply(update, now);
+        Ok(())
+    }
+
+    /// The model's settings now, or `None` for the system clock.
+    pub fn describe(&self) -> Option<ModelDescription> {
+        let now = self.source.now();
+        self.model.as_ref().map(|model| model.describe(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Nanos = 1_000_000_000;
+
+    fn clock_at(start: Nanos) -> (Arc<ManualTrueTime>, PhysicalClock) {
+        let time = ManualTrueTime::new(start);
+        let clock = PhysicalClock::modelled(time.clone());
+        (time, clock)
+    }
+
+    #[test]
+    fn an_unfaulted_model_reads_true_time() {
+        let (time, clock) = clock_at(100 * SECOND);
+        time.advance_ms(1234.5);
+        assert_eq!(clock.now(), clock.true_now());
+    }
+
+    #[test]
+    fn offset_puts_the_clock_ahead_or_behind() {
+        let (_, mut clock) = clock_at(100 * SECOND);
+        clock.update(&ClockUpdate { offset_ms: Some(-250.0), ..Default::default() }).unwrap();
+        assert_eq!(clock.now(), 100 * SECOND - 250_000_000);
+    }
+
+    #[test]
+    fn drift_of_200_ppm_is_6_ms_after_30_seconds() {
+        let (time, mut clock) = clock_at(100 * SECOND);
+        clock.update(&ClockUpdate { drift_ppm: Some(200.0), ..Default::default() }).unwrap();
+        time.advance_ms(30_000.0);
+        assert_eq!(clock.now() - clock.true_now(), 6_000_000);
+    }
+
+    #[test]
+    fn resync_makes_a_sawtooth() {
+        let (time, mut clock) = clock_at(0);
+        let update =
+            ClockUpdate { drift_ppm: Some(1000.0), resync_interval_ms: Some(1000.0), ..Default::default() };
+        clock.update(&update).unwrap();
+        time.set(SECOND / 2);
+        assert_eq!(clock.now() - clock.true_now(), 500_000);
+        time.set(SECOND + SECOND / 4);
+        assert_eq!(clock.now() - clock.true_now(), 250_000, "error reset at the resync");
+    }
+
+    #[test]
+    fn a_scheduled_step_back_makes_the_clock_repeat_itself() {
+        let (time, mut clock) = clock_at(10 * SECOND);
+        let update = ClockUpdate { step_ms: Some(-500.0), step_after_ms: Some(1000.0), ..Default::default() };
+        clock.update(&update).unwrap();
+        time.advance_ms(999.0);
+        let before = clock.now();
+        time.advance_ms(1.0);
+        let after = clock.now();
+        assert_eq!(after - before, 1_000_000 - 500_000_000);
+        assert!(after < before, "the clock went back in time");
+    }
+
+    #[test]
+    fn coarse_resolution_gives_equal_readings_within_a_tick() {
+        let (time, mut clock) = clock_at(10 * SECOND);
+        clock.update(&ClockUpdate { resolution_ms: Some(10.0), ..Default::default() }).unwrap();
+        time.advance_ms(1.0);
+        let first = clock.now();
+        time.advance_ms(5.0);
+        assert_eq!(clock.now(), first);
+        time.advance_ms(5.0);
+        assert_eq!(clock.now(), first + 10_000_000);
+    }
+
+    #[test]
+    fn changing_the_drift_rate_does_not_jump_the_clock() {
+        let (time, mut clock) = clock_at(0);
+        clock.update(&ClockUpdate { drift_ppm: Some(1000.0), ..Default::default() }).unwrap();
+        time.set(SECOND);
+        let before = clock.now();
+        clock.update(&ClockUpdate { drift_ppm: Some(-1000.0), ..Default::default() }).unwrap();
+        assert_eq!(clock.now(), before);
+    }
+
+    #[test]
+    fn a_bad_update_is_refused_whole() {
+        let (_, mut clock) = clock_at(0);
+        let update = ClockUpdate { offset_ms: Some(5.0), drift_ppm: Some(f64::NAN), ..Default::default() };
+        let error = clock.update(&update).unwrap_err();
+        assert!(error.to_string().contains("drift_ppm"), "{error}");
+        assert_eq!(clock.now(), clock.true_now(), "the offset was not applied either");
+    }
+
+    #[test]
+    fn the_system_clock_cannot_be_modelled() {
+        let mut clock = PhysicalClock::system();
+        let update = ClockUpdate { offset_ms: Some(1.0), ..Default::default() };
+        assert_eq!(clock.update(&update), Err(ClockError::SystemClock));
+    }
+}

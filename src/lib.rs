@@ -1,0 +1,23 @@
+//! clocklab: a lab for the trouble with clocks in replicated databases.
+//!
+//! Real replica processes store writes in SQLite and replicate them to each
+//! other (multi-leader). Each bucket settles conflicting writes with its own
+//! strategy, and the lab measures which acknowledged writes each strategy
+//! silently drops when the replicas' clocks lie (DDIA chapter 8).
+//!
+//! A map of the modules, from the ideas to the machinery:
+//!
+//! - [`clock`]: what the lab is about. Physical clock models (offset, drift,
+//!   steps, resync, resolution), hybrid logical clocks, and the dot sets
+//!   behind version vectors.
+//! - [`strategy`]: conflict resolution, one file per strategy: `lww-wall`,
+//!   `lww-hlc`, `vv`.
+//! - [`replica`]: one replica process. A pure core with an injected clock,
+//!   a SQLite store, a worker that group-commits, an HTTP server, and
+//!   replication with per-link faults.
+//! - [`cli`]: the `clocklab` command line.
+
+pub mod cli;
+pub mod clock;
+pub mod replica;
+pub mod strategy;

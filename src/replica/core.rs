@@ -1,0 +1,293 @@
+//! The replica core: a pure state machine, with its clock injected.
+//!
+//! Everything a replica decides is decided here, with no I/O: how a client's
+//! read and write are answered, how a write received from a peer is merged,
+//! and what a peer is missing. Around it (as in toyDB and mini-redis) sit
+//! the edges: [`super::store`] makes its log durable, [`super::server`]
+//! speaks HTTP and [`super::replication`] talks to peers. Because the core
+//! reads time only from the [`PhysicalClock`] it was given, tests replay
+//! DDIA Figure 8-3 on it with a hand-wound clock.
+//!
+//! The core keeps a *replication log*: every write it has accepted or
+//! received, named by `(origin, seq)`. The log is the truth; each key's
+//! state is what folding the log through the key's strategy gives, in any
+//! order (the strategies guarantee that). On restart the core is rebuilt by
+//! replaying the log from SQLite.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::clock::Nanos;
+use crate::clock::dots::{Dot, DotSet, ReplicaId};
+use crate::clock::hlc::{Hlc, HlcTimestamp};
+use crate::clock::physical::{ClockError, ClockUpdate, ModelDescription, PhysicalClock};
+use crate::strategy::{self, Clocks, KeyState, Strategy, StrategyError, Write};
+
+/// The longest key accepted, in bytes.
+pub const MAX_KEY_BYTES: usize = 256;
+
+/// Why the core refused a request. Nothing has changed when it does.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CoreError {
+    #[error("unknown bucket {0:?}; the buckets are {1}")]
+    UnknownBucket(String, String),
+    #[error("keys must be 1 to {MAX_KEY_BYTES} bytes long, got {0} bytes")]
+    BadKey(usize),
+    #[error(transparent)]
+    Strategy(#[from] StrategyError),
+    #[error(transparent)]
+    Clock(#[from] ClockError),
+}
+
+/// One surviving write, as a read returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Sibling {
+    pub value: Value,
+    pub stamp: Value,
+    pub write_id: String,
+}
+
+/// The answer to `GET /kv/{bucket}/{key}`.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct ReadReply {
+    pub siblings: Vec<Sibling>,
+    pub context: Value,
+}
+
+/// The answer to `PUT /kv/{bucket}/{key}`.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct WriteReply {
+    pub write_id: String,
+    pub stamp: Value,
+}
+
+/// The replica's clocks and log as `GET /admin/status` shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct CoreStatus {
+    pub id: ReplicaId,
+    /// True time now, ns since the epoch.
+    pub true_ns: Nanos,
+    /// The physical clock's reading now.
+    pub physical_ns: Nanos,
+    /// `physical_ns - true_ns`.
+    pub offset_ns: Nanos,
+    /// The hybrid logical clock's latest `[l, c]`.
+    pub hlc: HlcTimestamp,
+    /// `"model"` or `"system"`.
+    pub clock: &'static str,
+    /// The clock model's settings (absent for the system clock).
+    pub model: Option<ModelDescription>,
+    /// Per origin, the `n` such that writes `1..=n` are all in the log.
+    pub high_water: BTreeMap<ReplicaId, u64>,
+    /// How many writes the log holds.
+    pub log_len: usize,
+}
+
+/// The replica state machine. See the module docs.
+pub struct ReplicaCore {
+    id: ReplicaId,
+    clock: PhysicalClock,
+    hlc: Hlc,
+    strategies: BTreeMap<&'static str, Arc<dyn Strategy>>,
+    log: BTreeMap<(ReplicaId, u64), Arc<Write>>,
+    /// The `(origin, seq)` of every logged write, as dots.
+    have: DotSet,
+    keys: HashMap<(String, String), KeyState>,
+}
+
+impl ReplicaCore {
+    pub fn new(id: ReplicaId, clock: PhysicalClock) -> Self {
+        let strategies = strategy::registry().into_iter().map(|s| (s.name(), s)).collect();
+        Self {
+            id,
+            clock,
+            hlc: Hlc::default(),
+            strategies,
+            log: BTreeMap::new(),
+            have: DotSet::new(),
+            keys: HashMap::new(),
+        }
+    }
+
+    pub fn id(&self) -> ReplicaId {
+        self.id
+    }
+
+    fn strategy(&self, bucket: &str) -> Result<Arc<dyn Strategy>, CoreError> {
+        self.strategies.get(bucket).cloned().ok_or_else(|| {
+            let names: Vec<&str> = self.strategies.keys().copied().collect();
+            CoreError::UnknownBucket(bucket.to_string(), names.join(", "))
+        })
+    }
+
+    fn check_key(key: &str) -> Result<(), CoreError> {
+        if key.is_empty() || key.len() > MAX_KEY_BYTES {
+            return Err(CoreError::BadKey(key.len()));
+        }
+        Ok(())
+    }
+
+    /// Answers a client's read.
+    pub fn read(&self, bucket: &str, key: &str) -> Result<ReadReply, CoreError> {
+        let strategy = self.strategy(bucket)?;
+        Self::check_key(key)?;
+        let empty = KeyState::default();
+        let state = self.keys.get(&(bucket.to_string(), key.to_string())).unwrap_or(&empty);
+        Ok(reply_for(strategy.as_ref(), state))
+    }
+
+    /// Accepts a client's write: stamps it, logs it, applies it. The caller
+    /// must make the returned write durable before acknowledging it.
+    pub fn write(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        value: Value,
+        context: &Value,
+    ) -> Result<Arc<Write>, CoreError> {
+        let strategy = self.strategy(bucket)?;
+        Self::check_key(key)?;
+        let physical_now = self.clock.now();
+        let state = self.keys.entry((bucket.to_string(), key.to_string())).or_default();
+        let mut clocks = Clocks { replica: self.id, physical_now, hlc: &mut self.hlc };
+        let stamped = strategy.stamp(state, context, &mut clocks)?;
+        let write = Arc::new(Write {
+            origin: self.id,
+            seq: self.have.max_counter(self.id) + 1,
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            value,
+            stamp: stamped.stamp,
+            context: stamped.context,
+        });
+        self.ingest(strategy.as_ref(), &write);
+        Ok(write)
+    }
+
+    /// Merges writes received from a peer. All are checked before any is
+    /// applied; returns the ones that were new, which the caller must persist.
+    pub fn receive(&mut self, writes: Vec<Write>) -> Result<Vec<Arc<Write>>, CoreError> {
+        let mut checked = Vec::with_capacity(writes.len());
+        for write in writes {
+            let strategy = self.strategy(&write.bucket)?;
+            Self::check_key(&write.key)?;
+            strategy.check(&write)?;
+            checked.push((strategy, write));
+        }
+        let physical_now = self.clock.now();
+        let mut new = Vec::new();
+        for (strategy, write) in checked {
+            if self.have.contains(Dot(write.origin, write.seq)) {
+                continue; // a duplicate: delivery is at least once
+            }
+            let mut clocks = Clocks { replica: self.id, physical_now, hlc: &mut self.hlc };
+            strategy.observe(&write, &mut clocks);
+            let write = Arc::new(write);
+            self.ingest(strategy.as_ref(), &write);
+            new.push(write);
+        }
+        Ok(new)
+    }
+
+    /// Rebuilds the state from one logged write, at startup.
+    pub fn restore(&mut self, write: Write) -> Result<(), CoreError> {
+        self.receive(vec![write]).map(drop)
+    }
+
+    fn ingest(&mut self, strategy: &dyn Strategy, write: &Arc<Write>) {
+        self.have.insert(Dot(write.origin, write.seq));
+        self.log.insert((write.origin, write.seq), Arc::clone(write));
+        let state = self.keys.entry((write.bucket.clone(), write.key.clone())).or_default();
+        strategy.apply(state, write);
+    }
+
+    /// The writes a peer that has `peer_has` lacks, from the origins `relay`
+    /// allows, at most `limit` of them, in log order.
+    pub fn missing(
+        &self,
+        peer_has: &DotSet,
+        relay: impl Fn(ReplicaId) -> bool,
+        limit: usize,
+    ) -> Vec<Arc<Write>> {
+        let mut found = Vec::new();
+        for origin in self.have.replicas() {
+            if !relay(origin) {
+                continue;
+            }
+            let from = (origin, peer_has.contiguous(origin) + 1);
+            let entries = self.log.range(from..=(origin, u64::MAX));
+            for (_, write) in entries.filter(|((o, seq), _)| !peer_has.contains(Dot(*o, *seq))) {
+                if found.len() == limit {
+                    return found;
+                }
+                found.push(Arc::clone(write));
+            }
+        }
+        found
+    }
+
+    /// How many writes the log holds.
+    pub fn log_len(&self) -> usize {
+        self.log.len()
+    }
+
+    /// Every `(origin, seq)` in the log.
+    pub fn have(&self) -> &DotSet {
+        &self.have
+    }
+
+    /// Changes the physical clock's model.
+    pub fn update_clock(&mut self, update: &ClockUpdate) -> Result<(), CoreError> {
+        Ok(self.clock.update(update)?)
+    }
+
+    pub fn status(&self) -> CoreStatus {
+        let true_ns = self.clock.true_now();
+        let physical_ns = self.clock.now();
+        let model = self.clock.describe();
+        CoreStatus {
+            id: self.id,
+            true_ns,
+            physical_ns,
+            offset_ns: physical_ns - true_ns,
+            hlc: self.hlc.latest(),
+            clock: if model.is_some() { "model" } else { "system" },
+            model,
+            high_water: self.have.vector().clone(),
+            log_len: self.log_len(),
+        }
+    }
+
+    /// Every key of every bucket, as reads would return them.
+    pub fn snapshot(&self) -> BTreeMap<String, BTreeMap<String, ReadReply>> {
+        let mut buckets: BTreeMap<String, BTreeMap<String, ReadReply>> =
+            self.strategies.keys().map(|name| (name.to_string(), BTreeMap::new())).collect();
+        for ((bucket, key), state) in &self.keys {
+            if let (Some(strategy), Some(keys)) =
+                (self.strategies.get(bucket.as_str()), buckets.get_mut(bucket))
+                && !state.siblings.is_empty()
+            {
+                keys.insert(key.clone(), reply_for(strategy.as_ref(), state));
+            }
+        }
+        buckets
+    }
+}
+
+fn reply_for(strategy: &dyn Strategy, state: &KeyState) -> ReadReply {
+    ReadReply {
+        siblings: state
+            .siblings
+            .iter()
+            .map(|write| Sibling {
+                value: write.value.clone(),
+                stamp: write.stamp.clone(),
+                write_id: write.write_id(),
+            })
+            .collect(),
+        context: strategy.read_context(state),
+    }
+}

@@ -1,0 +1,167 @@
+//! A replica: one process of the multi-leader cluster.
+//!
+//! ```text
+//!   HTTP clients ──► server ──┐                         ┌──► SQLite (store)
+//!                             ├─► worker ─► core ───────┤
+//!   peers' pushes ─► server ──┘   (group     (pure       └──► peer tasks ──► peers
+//!                                  commit)    state)          (replication)
+//! ```
+//!
+//! - [`core`]: the pure state machine; every decision lives there.
+//! - [`store`]: the replication log in SQLite, WAL mode.
+//! - [`worker`]: the one thread that owns both, batching commits.
+//! - [`server`]: the HTTP API of DESIGN.md.
+//! - [`replication`]: one task per peer, pushing what the peer lacks.
+//! - [`links`]: per-peer network faults (cut, delay, loss).
+//!
+//! [`run`] assembles them. It takes a bound listener and a shutdown future,
+//! so tests can bind port 0 and stop a replica when they like.
+
+pub mod core;
+pub mod links;
+pub mod replication;
+pub mod server;
+pub mod store;
+pub mod worker;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use self::core::{CoreError, ReplicaCore};
+use self::links::Links;
+use self::replication::{Peer, PeerTask, ReplicationOptions};
+use self::server::ServerState;
+use self::store::{Store, StoreError};
+use crate::clock::dots::ReplicaId;
+use crate::clock::physical::{ClockUpdate, PhysicalClock, SystemTrueTime};
+
+/// How long shutdown waits for open requests and the last commit.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Which physical clock a replica reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClockChoice {
+    /// The operating system's clock, unmodelled.
+    System,
+    /// True time through a model, starting with these settings.
+    Model(ClockUpdate),
+}
+
+/// Everything needed to start a replica.
+#[derive(Debug, Clone)]
+pub struct ReplicaOptions {
+    pub id: ReplicaId,
+    /// Directory of the replica's SQLite file (created if missing).
+    pub data_dir: PathBuf,
+    pub peers: Vec<Peer>,
+    pub cluster_token: String,
+    pub clock: ClockChoice,
+    /// Seeds the link faults' randomness (delays, losses).
+    pub seed: u64,
+    pub replication: ReplicationOptions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("bad clock settings: {0}")]
+    Clock(CoreError),
+    #[error("the log in the data directory cannot be replayed: {0}")]
+    Replay(CoreError),
+    #[error("HTTP server: {0}")]
+    Serve(#[from] std::io::Error),
+    #[error("the worker thread panicked")]
+    WorkerPanicked,
+    #[error("a peer id is this replica's own id ({0})")]
+    SelfPeer(ReplicaId),
+}
+
+/// Runs a replica on `listener` until `shutdown` completes, or until its
+/// storage fails.
+pub async fn run(
+    options: ReplicaOptions,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ReplicaError> {
+    if options.peers.iter().any(|peer| peer.id == options.id) {
+        return Err(ReplicaError::SelfPeer(options.id));
+    }
+    let clock = match &options.clock {
+        ClockChoice::System => PhysicalClock::system(),
+        ClockChoice::Model(_) => PhysicalClock::modelled(Arc::new(SystemTrueTime)),
+    };
+    let mut core = ReplicaCore::new(options.id, clock);
+    if let ClockChoice::Model(update) = &options.clock {
+        core.update_clock(update).map_err(ReplicaError::Clock)?;
+    }
+    let data_dir = options.data_dir.clone();
+    let id = options.id;
+    let (core, store) = tokio::task::spawn_blocking(move || -> Result<_, ReplicaError> {
+        let store = Store::open(&data_dir, id)?;
+        for write in store.load()? {
+            core.restore(write).map_err(ReplicaError::Replay)?;
+        }
+        Ok((core, store))
+    })
+    .await
+    .map_err(|_| ReplicaError::WorkerPanicked)??;
+    tracing::info!(id, log_len = core.log_len(), "replica log replayed");
+
+    let (worker, commands) = worker::channel();
+    let (log_len, log_changes) = watch::channel(core.log_len());
+    let mut worker_thread = tokio::task::spawn_blocking(move || worker::run(core, store, commands, log_len));
+
+    let links = Arc::new(Links::new(options.peers.iter().map(|peer| peer.id)));
+    let client = reqwest::Client::new();
+    let mut peer_tasks = JoinSet::new();
+    for &peer in &options.peers {
+        let task = PeerTask {
+            me: options.id,
+            peer,
+            worker: worker.clone(),
+            links: Arc::clone(&links),
+            client: client.clone(),
+            token: options.cluster_token.clone(),
+            options: options.replication.clone(),
+            log_len: log_changes.clone(),
+            seed: options.seed,
+        };
+        peer_tasks.spawn(task.run());
+    }
+
+    let state = ServerState { worker, links, token: Arc::from(options.cluster_token.as_str()) };
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(server::serve(listener, state, async {
+        let _ = server_stopped.await;
+    }));
+    tokio::pin!(shutdown);
+    let result = tokio::select! {
+        () = &mut shutdown => Ok(()),
+        served = &mut server => match served {
+            Ok(served) => served.map_err(ReplicaError::from),
+            Err(_) => Err(ReplicaError::WorkerPanicked),
+        },
+        finished = &mut worker_thread => match finished {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(ReplicaError::Store(error)),
+            Err(_) => Err(ReplicaError::WorkerPanicked),
+        },
+    };
+    // Stop taking requests, stop replicating; the worker ends when the last
+    // handle to it is dropped.
+    let _ = stop_server.send(());
+    peer_tasks.shutdown().await;
+    if !server.is_finished() {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
+    }
+    if !worker_thread.is_finished() {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, worker_thread).await;
+    }
+    result
+}

@@ -1,0 +1,182 @@
+//! Replication: anti-entropy between replicas, at least once, in any order.
+//!
+//! Every write lives in its origin's log with a sequence number, so "what
+//! does a replica have?" is a set of `(origin, seq)` dots (see
+//! [`crate::clock::dots`]). For each peer a replica runs one task that
+//! repeats a *push*:
+//!
+//! 1. Ask the worker which logged writes the peer lacks, as far as the
+//!    peer's last answer told us, at most [`ReplicationOptions::batch_limit`].
+//! 2. Send them in one `POST /replication/push`, through the link's faults.
+//! 3. The peer merges them, commits, and answers with everything it now has.
+//!
+//! With nothing to send, the task waits for new writes, or sends an empty
+//! push every [`ReplicationOptions::idle_interval`] as a heartbeat that keeps
+//! its view of the peer fresh. Batches make replication cheap: one request
+//! and one commit carry many writes.
+//!
+//! A replica ships its own writes, and *relays* another origin's writes to a
+//! peer that has stayed behind on that origin for
+//! [`ReplicationOptions::relay_after`] (say, because the link between them is
+//! cut). So writes get through partitions by any path, and duplicates are
+//! harmless: the receiver skips dots it has. Nothing depends on order.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::links::Links;
+use super::worker::WorkerHandle;
+use crate::clock::dots::{DotSet, ReplicaId};
+use crate::strategy::Write;
+
+/// The path peers push to.
+pub const PUSH_PATH: &str = "/replication/push";
+/// The header that carries the cluster token.
+pub const TOKEN_HEADER: &str = "x-cluster-token";
+
+/// Tunables of the replication loop.
+#[derive(Debug, Clone)]
+pub struct ReplicationOptions {
+    /// Most writes in one push.
+    pub batch_limit: usize,
+    /// With nothing to send, push an empty heartbeat this often.
+    pub idle_interval: Duration,
+    /// After a failed or lost push, wait this long before trying again.
+    pub retry_interval: Duration,
+    /// Relay another origin's writes to a peer behind on it for this long.
+    pub relay_after: Duration,
+    /// Give up on a push that has had no answer for this long.
+    pub request_timeout: Duration,
+}
+
+impl Default for ReplicationOptions {
+    fn default() -> Self {
+        Self {
+            batch_limit: 1024,
+            idle_interval: Duration::from_millis(100),
+            retry_interval: Duration::from_millis(50),
+            relay_after: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The body of a push.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    pub from: ReplicaId,
+    pub writes: Vec<Arc<Write>>,
+}
+
+/// The answer to a push: everything the receiver now has.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PushReply {
+    pub have: DotSet,
+}
+
+/// One peer, as `--peers` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub id: ReplicaId,
+    pub addr: SocketAddr,
+}
+
+/// Everything a peer task needs.
+pub struct PeerTask {
+    pub me: ReplicaId,
+    pub peer: Peer,
+    pub worker: WorkerHandle,
+    pub links: Arc<Links>,
+    pub client: reqwest::Client,
+    pub token: String,
+    pub options: ReplicationOptions,
+    pub log_len: watch::Receiver<usize>,
+    pub seed: u64,
+}
+
+impl PeerTask {
+    /// Runs until the worker stops (the task is also aborted on shutdown).
+    pub async fn run(mut self) {
+        let url = format!("http://{}{}", self.peer.addr, PUSH_PATH);
+        let mut rng =
+            StdRng::seed_from_u64(self.seed ^ u64::from(self.peer.id).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        // What the peer has, as of its last answer.
+        let mut view = DotSet::new();
+        // Since when the peer has lagged behind us on each origin.
+        let mut behind_since: HashMap<ReplicaId, Instant> = HashMap::new();
+        loop {
+            let link = self.links.get(self.peer.id);
+            if !link.sends() {
+                tokio::time::sleep(self.options.idle_interval).await;
+                continue;
+            }
+            let (me, peer, now) = (self.me, self.peer.id, Instant::now());
+            let relay_after = self.options.relay_after;
+            let relayable: Vec<ReplicaId> = behind_since
+                .iter()
+                .filter(|(_, since)| now.duration_since(**since) >= relay_after)
+                .map(|(&origin, _)| origin)
+                .collect();
+            let relay = move |origin| origin == me || (origin != peer && relayable.contains(&origin));
+            let Ok((writes, ours)) = self.worker.missing(view.clone(), relay, self.options.batch_limit).await
+            else {
+                return;
+            };
+            let sent_any = !writes.is_empty();
+            let delay = link.sample_delay(&mut rng);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if link.sample_loss(&mut rng) {
+                tokio::time::sleep(self.options.retry_interval).await;
+                continue;
+            }
+            let request = PushRequest { from: self.me, writes };
+            let answer = self
+                .client
+                .post(&url)
+                .header(TOKEN_HEADER, &self.token)
+                .timeout(self.options.request_timeout)
+                .json(&request)
+                .send()
+                .await;
+            let reply = match answer {
+                Ok(response) if response.status().is_success() => response.json::<PushReply>().await.ok(),
+                Ok(response) => {
+                    tracing::debug!(peer = self.peer.id, status = %response.status(), "push refused");
+                    None
+                }
+                Err(error) => {
+                    tracing::debug!(peer = self.peer.id, %error, "push failed");
+                    None
+                }
+            };
+            let Some(reply) = reply else {
+                tokio::time::sleep(self.options.retry_interval).await;
+                continue;
+            };
+            view = reply.have;
+            for origin in ours.replicas() {
+                let lags = ours.contiguous(origin) > view.contiguous(origin)
+                    || ours.max_counter(origin) > view.max_counter(origin);
+                if lags {
+                    behind_since.entry(origin).or_insert(now);
+                } else {
+                    behind_since.remove(&origin);
+                }
+            }
+            if !sent_any {
+                // Nothing to send: wait for new writes or the next heartbeat.
+                let _ = tokio::time::timeout(self.options.idle_interval, self.log_len.changed()).await;
+            }
+        }
+    }
+}

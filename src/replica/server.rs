@@ -1,0 +1,214 @@
+//! The replica's HTTP API (DESIGN.md, "HTTP API").
+//!
+//! Clients: `GET` and `PUT /kv/{bucket}/{key}`. Admin (needs the cluster
+//! token in `x-cluster-token`): `PUT /admin/clock`, `PUT /admin/links`,
+//! `GET /admin/status`, and `GET /admin/state` (every key of every bucket,
+//! for the runner's final read). Peers: `POST /replication/push`.
+//!
+//! Handlers only translate: they parse and check the request, hand it to
+//! the worker, and turn the answer into JSON. Every refusal is a 4xx with
+//! `{"error": "..."}`; bodies are parsed by hand so that even malformed
+//! JSON gets that shape, not a framework's plain-text message.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use super::core::CoreError;
+use super::links::{LinkError, LinkUpdate, Links};
+use super::replication::{PUSH_PATH, PushReply, PushRequest, TOKEN_HEADER};
+use super::worker::{Stopped, WorkerHandle};
+use crate::clock::physical::{ClockError, ClockUpdate};
+use crate::strategy::StrategyError;
+
+/// The largest client or admin request body, in bytes (64 KiB).
+pub const MAX_CLIENT_BODY_BYTES: usize = 64 * 1024;
+/// The largest replication push, in bytes (64 MiB).
+pub const MAX_PUSH_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ServerState {
+    pub worker: WorkerHandle,
+    pub links: Arc<Links>,
+    pub token: Arc<str>,
+}
+
+/// An HTTP error: a status and a sentence, sent as `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(error: CoreError) -> Self {
+        let status = match &error {
+            CoreError::UnknownBucket(..) => StatusCode::NOT_FOUND,
+            CoreError::Strategy(StrategyError::ContextAhead) | CoreError::Clock(ClockError::SystemClock) => {
+                StatusCode::CONFLICT
+            }
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+impl From<Stopped> for ApiError {
+    fn from(error: Stopped) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+    }
+}
+
+impl From<LinkError> for ApiError {
+    fn from(error: LinkError) -> Self {
+        let status = match error {
+            LinkError::UnknownPeer(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+/// Parses a JSON body, turning every failure into a JSON 4xx.
+fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let body = body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
+    serde_json::from_slice(&body)
+        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {error}")))
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// The body of `PUT /kv/{bucket}/{key}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutBody {
+    value: Value,
+    #[serde(default)]
+    context: Value,
+}
+
+async fn get_key(State(state): State<ServerState>, Path((bucket, key)): Path<(String, String)>) -> ApiResult {
+    let reply = state.worker.read(bucket, key).await??;
+    Ok(Json(reply).into_response())
+}
+
+async fn put_key(
+    State(state): State<ServerState>,
+    Path((bucket, key)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body: PutBody = parse_body(body)?;
+    let reply = state.worker.write(bucket, key, body.value, body.context).await??;
+    Ok(Json(reply).into_response())
+}
+
+async fn put_clock(State(state): State<ServerState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let update: ClockUpdate = parse_body(body)?;
+    let status = state.worker.update_clock(update).await??;
+    Ok(Json(status).into_response())
+}
+
+async fn put_links(State(state): State<ServerState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let update: LinkUpdate = parse_body(body)?;
+    let link = state.links.update(&update)?;
+    Ok(Json(json!({ "peer": update.peer, "link": link })).into_response())
+}
+
+async fn get_status(State(state): State<ServerState>) -> ApiResult {
+    let core = state.worker.status().await?;
+    let mut status = json!(core);
+    status["links"] = json!(state.links.all());
+    Ok(Json(status).into_response())
+}
+
+async fn get_state(State(state): State<ServerState>) -> ApiResult {
+    Ok(Json(state.worker.snapshot().await?).into_response())
+}
+
+async fn push(State(state): State<ServerState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let request: PushRequest = parse_body(body)?;
+    if !state.links.get(request.from).accepts() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the link from replica {} is cut", request.from),
+        ));
+    }
+    let writes = request.writes.into_iter().map(Arc::unwrap_or_clone).collect();
+    let have = state.worker.receive(writes).await??;
+    Ok(Json(PushReply { have }).into_response())
+}
+
+/// Refuses admin and replication requests without the cluster token.
+async fn require_token(State(state): State<ServerState>, request: Request, next: Next) -> Response {
+    let given = request.headers().get(TOKEN_HEADER).and_then(|value| value.to_str().ok());
+    if given == Some(&*state.token) {
+        next.run(request).await
+    } else {
+        ApiError::new(StatusCode::UNAUTHORIZED, format!("missing or wrong {TOKEN_HEADER} header"))
+            .into_response()
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see DESIGN.md for the API")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint")
+}
+
+/// The replica's routes.
+pub fn router(state: ServerState) -> Router {
+    let client = Router::new()
+        .route("/kv/{bucket}/{key}", get(get_key).put(put_key))
+        .layer(DefaultBodyLimit::max(MAX_CLIENT_BODY_BYTES));
+    let admin = Router::new()
+        .route("/admin/clock", put(put_clock))
+        .route("/admin/links", put(put_links))
+        .route("/admin/status", get(get_status))
+        .route("/admin/state", get(get_state))
+        .layer(DefaultBodyLimit::max(MAX_CLIENT_BODY_BYTES));
+    let replication =
+        Router::new().route(PUSH_PATH, post(push)).layer(DefaultBodyLimit::max(MAX_PUSH_BODY_BYTES));
+    let protected =
+        admin.merge(replication).route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    client
+        .merge(protected)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: ServerState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,131 @@
+//! Durable storage: the replication log in one SQLite file per replica.
+//!
+//! The replica acknowledges a write only after the transaction holding it
+//! has committed. The file is in WAL (write-ahead log) mode with
+//! `synchronous = NORMAL`: a commit is an append to the WAL, which the
+//! operating system holds even if the process is SIGKILLed, so a crash loses
+//! no acknowledged write. (An operating-system crash or power cut could lose
+//! the last few commits; `FULL` would fsync each one, at a large cost in
+//! throughput. The lab kills processes, not machines.)
+//!
+//! Only the log is stored. Key states are derived from it by the core on
+//! start-up, so there is one source of truth and no second table to keep
+//! consistent with it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::{Connection, params};
+
+use crate::clock::dots::ReplicaId;
+use crate::strategy::Write;
+
+/// The file name of a replica's database inside its data directory.
+pub const DATABASE_FILE: &str = "replica.sqlite3";
+
+/// SQLite's `synchronous` setting for every replica. See the module docs.
+pub const SYNCHRONOUS: &str = "NORMAL";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create data directory {0}: {1}")]
+    CreateDir(PathBuf, std::io::Error),
+    #[error("SQLite error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("a logged write cannot be read back: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("{path} belongs to replica {found}, not {expected}")]
+    WrongReplica { path: PathBuf, found: ReplicaId, expected: ReplicaId },
+}
+
+/// One replica's SQLite database.
+pub struct Store {
+    connection: Connection,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir` for replica `id`.
+    pub fn open(dir: &Path, id: ReplicaId) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|error| StoreError::CreateDir(dir.to_path_buf(), error))?;
+        let path = dir.join(DATABASE_FILE);
+        let connection = Connection::open(&path)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", SYNCHRONOUS)?;
+        connection.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS log (
+                 origin INTEGER NOT NULL,
+                 seq INTEGER NOT NULL,
+                 bucket TEXT NOT NULL,
+                 key TEXT NOT NULL,
+                 value TEXT NOT NULL,
+                 stamp TEXT NOT NULL,
+                 context TEXT NOT NULL,
+                 PRIMARY KEY (origin, seq)
+             ) WITHOUT ROWID;",
+        )?;
+        connection.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('replica_id', ?1)", [id])?;
+        let found: ReplicaId =
+            connection.query_row("SELECT value FROM meta WHERE name = 'replica_id'", [], |row| row.get(0))?;
+        if found != id {
+            return Err(StoreError::WrongReplica { path, found, expected: id });
+        }
+        Ok(Self { connection })
+    }
+
+    /// Every logged write, in `(origin, seq)` order.
+    pub fn load(&self) -> Result<Vec<Write>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT origin, seq, bucket, key, value, stamp, context FROM log ORDER BY origin, seq",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, ReplicaId>(0)?,
+                row.get::<_, u64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, String>(6)?,
+            ))
+        })?;
+        let mut writes = Vec::new();
+        for row in rows {
+            let (origin, seq, bucket, key, value, stamp, context) = row?;
+            writes.push(Write {
+                origin,
+                seq,
+                bucket,
+                key,
+                value: serde_json::from_str(&value)?,
+                stamp: serde_json::from_str(&stamp)?,
+                context: serde_json::from_str(&context)?,
+            });
+        }
+        Ok(writes)
+    }
+
+    /// Appends writes to the log in one transaction: all or none.
+    pub fn append(&mut self, writes: &[Arc<Write>]) -> Result<(), StoreError> {
+        let transaction = self.connection.transaction()?;
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO log (origin, seq, bucket, key, value, stamp, context)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for write in writes {
+                insert.execute(params![
+                    write.origin,
+                    write.seq,
+                    write.bucket,
+                    write.key,
+                    write.value.to_string(),
+                    write.stamp.to_string(),
+                    write.context.to_string(),
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+}
