@@ -1,0 +1,62 @@
+//! A replica is SIGKILLed while writes stream to it, then restarted on the
+//! same SQLite file. Every write it acknowledged must still be there, on it
+//! and on every peer, and the cluster must converge.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{BUCKETS, Cluster};
+use serde_json::{Value, json};
+
+/// Clients writing at once.
+const WRITERS: usize = 16;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_no_acknowledged_write() {
+    let cluster = Arc::new(Cluster::start(&[&[], &[], &[]]));
+    let acked: Arc<Mutex<Vec<(String, String, Value)>>> = Arc::default();
+
+    // Writers put distinct keys on replica 1 until it dies, and remember
+    // every write it acknowledged.
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let (cluster, acked) = (Arc::clone(&cluster), Arc::clone(&acked));
+        writers.push(tokio::spawn(async move {
+            for n in 0.. {
+                let bucket = BUCKETS[n % BUCKETS.len()];
+                let key = format!("w{writer}-{n}");
+                match cluster.try_put(1, bucket, &key, json!(n), Value::Null).await {
+                    Ok(response) if response.status().is_success() => {
+                        let reply: Value = response.json().await.expect("an ack is JSON");
+                        acked.lock().unwrap().push((bucket.to_string(), key, reply["write_id"].clone()));
+                    }
+                    // The replica is gone: this write's fate is unknown.
+                    _ => return,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.kill(1);
+    for writer in writers {
+        writer.await.expect("writer task");
+    }
+    let acked = acked.lock().unwrap().clone();
+    eprintln!("{} writes acknowledged before the SIGKILL", acked.len());
+    assert!(acked.len() > 100, "only {} writes were acknowledged before the kill", acked.len());
+
+    cluster.restart(1);
+    let state = cluster.converged(Duration::from_secs(20)).await;
+    for (bucket, key, write_id) in &acked {
+        let siblings = state[bucket][key]["siblings"].as_array();
+        let kept = siblings.is_some_and(|siblings| siblings.iter().any(|s| &s["write_id"] == write_id));
+        assert!(kept, "acknowledged write {write_id} to {bucket}/{key} is gone");
+    }
+
+    // The restarted replica takes new writes and replicates them.
+    cluster.put(1, "vv", "after", json!("restart"), Value::Null).await;
+    let state = cluster.converged(Duration::from_secs(10)).await;
+    assert_eq!(state["vv"]["after"]["siblings"][0]["value"], json!("restart"));
+}
