@@ -54,6 +54,9 @@ pub struct ReplicationOptions {
     pub relay_after: Duration,
     /// Give up on a push that has had no answer for this long.
     pub request_timeout: Duration,
+    /// After a push that was not full, wait this long for more writes to
+    /// gather, so that a busy replica sends fewer, larger batches.
+    pub linger: Duration,
 }
 
 impl Default for ReplicationOptions {
@@ -64,6 +67,7 @@ impl Default for ReplicationOptions {
             retry_interval: Duration::from_millis(50),
             relay_after: Duration::from_millis(500),
             request_timeout: Duration::from_secs(5),
+            linger: Duration::from_millis(2),
         }
     }
 }
@@ -130,7 +134,7 @@ impl PeerTask {
             else {
                 return;
             };
-            let sent_any = !writes.is_empty();
+            let sent = writes.len();
             let delay = link.sample_delay(&mut rng);
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
@@ -173,9 +177,11 @@ impl PeerTask {
                     behind_since.remove(&origin);
                 }
             }
-            if !sent_any {
+            if sent == 0 {
                 // Nothing to send: wait for new writes or the next heartbeat.
                 let _ = tokio::time::timeout(self.options.idle_interval, self.log_len.changed()).await;
+            } else if sent < self.options.batch_limit {
+                tokio::time::sleep(self.options.linger).await;
             }
         }
     }

@@ -51,6 +51,9 @@ impl Store {
         let connection = Connection::open(&path)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", SYNCHRONOUS)?;
+        // Only this process ever opens the file: take the lock once, not per
+        // transaction (this also keeps the WAL index in private memory).
+        connection.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         connection.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS log (
