@@ -291,3 +291,7 @@ fn reply_for(strategy: &dyn Strategy, state: &KeyState) -> ReadReply {
         context: strategy.read_context(state),
     }
 }
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;
