@@ -24,7 +24,7 @@ use crate::clock::Nanos;
 use crate::clock::dots::{Dot, DotSet, ReplicaId};
 use crate::clock::hlc::{Hlc, HlcTimestamp};
 use crate::clock::physical::{ClockError, ClockUpdate, ModelDescription, PhysicalClock};
-use crate::strategy::{self, Clocks, KeyState, Strategy, StrategyError, Write};
+use crate::strategy::{self, Clocks, KeyState, RawJson, Strategy, StrategyError, Write};
 
 /// The longest key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 256;
@@ -45,7 +45,7 @@ pub enum CoreError {
 /// One surviving write, as a read returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Sibling {
-    pub value: Value,
+    pub value: RawJson,
     pub stamp: Value,
     pub write_id: String,
 }
@@ -145,7 +145,7 @@ impl ReplicaCore {
         &mut self,
         bucket: &str,
         key: &str,
-        value: Value,
+        value: RawJson,
         context: &Value,
     ) -> Result<Arc<Write>, CoreError> {
         let strategy = self.strategy(bucket)?;

@@ -67,7 +67,7 @@ impl Default for ReplicationOptions {
             retry_interval: Duration::from_millis(50),
             relay_after: Duration::from_millis(500),
             request_timeout: Duration::from_secs(5),
-            linger: Duration::from_millis(2),
+            linger: Duration::from_millis(5),
         }
     }
 }

@@ -31,7 +31,7 @@ use super::links::{LinkError, LinkUpdate, Links};
 use super::replication::{PUSH_PATH, PushReply, PushRequest, TOKEN_HEADER};
 use super::worker::{Stopped, WorkerHandle};
 use crate::clock::physical::{ClockError, ClockUpdate};
-use crate::strategy::StrategyError;
+use crate::strategy::{RawJson, StrategyError};
 
 /// The largest client or admin request body, in bytes (64 KiB).
 pub const MAX_CLIENT_BODY_BYTES: usize = 64 * 1024;
@@ -107,7 +107,7 @@ type ApiResult = Result<Response, ApiError>;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PutBody {
-    value: Value,
+    value: RawJson,
     #[serde(default)]
     context: Value,
 }

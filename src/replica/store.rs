@@ -18,7 +18,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, params};
 
 use crate::clock::dots::ReplicaId;
-use crate::strategy::Write;
+use crate::strategy::{RawJson, Write};
 
 /// The file name of a replica's database inside its data directory.
 pub const DATABASE_FILE: &str = "replica.sqlite3";
@@ -100,7 +100,7 @@ impl Store {
                 seq,
                 bucket,
                 key,
-                value: serde_json::from_str(&value)?,
+                value: RawJson::from_text(value)?,
                 stamp: serde_json::from_str(&stamp)?,
                 context: serde_json::from_str(&context)?,
             });
@@ -122,7 +122,7 @@ impl Store {
                     write.seq,
                     write.bucket,
                     write.key,
-                    write.value.to_string(),
+                    write.value.text(),
                     write.stamp.to_string(),
                     write.context.to_string(),
                 ])?;

@@ -21,7 +21,7 @@ use super::core::{CoreError, CoreStatus, ReadReply, ReplicaCore, WriteReply};
 use super::store::{Store, StoreError};
 use crate::clock::dots::{DotSet, ReplicaId};
 use crate::clock::physical::ClockUpdate;
-use crate::strategy::Write;
+use crate::strategy::{RawJson, Write};
 
 /// The most commands handled in one batch (one transaction).
 pub const MAX_BATCH: usize = 256;
@@ -45,7 +45,7 @@ pub enum Command {
     Write {
         bucket: String,
         key: String,
-        value: Value,
+        value: RawJson,
         context: Value,
         reply: Reply<Result<WriteReply, CoreError>>,
     },
@@ -92,7 +92,7 @@ impl WorkerHandle {
         &self,
         bucket: String,
         key: String,
-        value: Value,
+        value: RawJson,
         context: Value,
     ) -> Result<Result<WriteReply, CoreError>, Stopped> {
         self.call(|reply| Command::Write { bucket, key, value, context, reply }).await

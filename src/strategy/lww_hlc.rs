@@ -86,7 +86,7 @@ mod tests {
             seq: 1,
             bucket: "lww-hlc".into(),
             key: "x".into(),
-            value: serde_json::json!(1),
+            value: (&serde_json::json!(1)).into(),
             stamp: serde_json::json!(stamp),
             context: Value::Null,
         }

@@ -69,7 +69,7 @@ mod tests {
             seq,
             bucket: "lww-wall".into(),
             key: "x".into(),
-            value: serde_json::json!(seq),
+            value: (&serde_json::json!(seq)).into(),
             stamp: serde_json::json!(WallStamp(physical, origin)),
             context: Value::Null,
         })

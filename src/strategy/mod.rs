@@ -45,8 +45,8 @@ pub struct Write {
     pub seq: u64,
     pub bucket: String,
     pub key: String,
-    /// What the client wrote: any JSON.
-    pub value: Value,
+    /// What the client wrote: any JSON, kept as text (see [`RawJson`]).
+    pub value: RawJson,
     /// The strategy's stamp, as JSON (see each strategy).
     pub stamp: Value,
     /// What the write supersedes, in the strategy's terms (`null` for LWW).
@@ -57,6 +57,46 @@ impl Write {
     /// The write's name in the API and the history: `"origin:seq"`.
     pub fn write_id(&self) -> String {
         format!("{}:{}", self.origin, self.seq)
+    }
+}
+
+/// A client's value, kept as the JSON text it arrived in. Replicas never
+/// look inside values, so they never parse or re-serialize them: a value is
+/// checked once on the way in and then copied as bytes to SQLite, to peers
+/// and to readers. (In the lab's workload values are sets of item ids that
+/// grow with every read-modify-write, so this matters.)
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct RawJson(Box<serde_json::value::RawValue>);
+
+impl RawJson {
+    /// Checks that `text` is one JSON value and keeps it.
+    pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
+        serde_json::value::RawValue::from_string(text).map(Self)
+    }
+
+    /// The JSON text.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Parses the text, for code that does look inside (tests, the oracle).
+    pub fn parse(&self) -> Value {
+        serde_json::from_str(self.text()).unwrap_or(Value::Null)
+    }
+}
+
+impl From<&Value> for RawJson {
+    fn from(value: &Value) -> Self {
+        // A serde_json::Value always serializes to valid JSON text.
+        Self(serde_json::value::to_raw_value(value).unwrap_or_else(|_| unreachable!("a Value is valid JSON")))
+    }
+}
+
+/// Two values are equal if their text is: copies of one write always are.
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text()
     }
 }
 

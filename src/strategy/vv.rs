@@ -132,7 +132,7 @@ mod tests {
                 seq: self.log_seq,
                 bucket: "vv".into(),
                 key: "x".into(),
-                value: serde_json::json!(value),
+                value: (&serde_json::json!(value)).into(),
                 stamp: stamped.stamp,
                 context: stamped.context,
             });
@@ -146,7 +146,7 @@ mod tests {
 
         fn values(&self) -> Vec<i64> {
             let mut values: Vec<i64> =
-                self.state.siblings.iter().map(|w| w.value.as_i64().unwrap()).collect();
+                self.state.siblings.iter().map(|w| w.value.parse().as_i64().unwrap()).collect();
             values.sort();
             values
         }

@@ -1,0 +1,27 @@
+# clocklab tasks. `just --list` shows them.
+
+# Run the whole test suite (what CI runs after fmt and clippy).
+test:
+    cargo test --release
+
+# Lints as CI runs them.
+lint:
+    cargo fmt --check
+    cargo clippy --all-targets -- -D warnings
+
+# The write-path benchmark: echo vs SQLite vs replicated PUTs.
+bench:
+    cargo bench --bench write_path
+
+# Start a 3-replica cluster on ports 7001-7003 in the foreground (Ctrl-C stops it).
+cluster token="lab-token":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --release
+    trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT
+    for id in 1 2 3; do
+        peers=$(for p in 1 2 3; do [ $p != $id ] && printf '%s=127.0.0.1:700%s,' $p $p; done)
+        target/release/clocklab replica --id $id --listen 127.0.0.1:700$id \
+            --data target/cluster/replica-$id --peers "${peers%,}" --cluster-token {{token}} --clock model &
+    done
+    wait
