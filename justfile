@@ -20,7 +20,7 @@ cluster token="lab-token":
     cargo build --release
     trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT
     for id in 1 2 3; do
-        peers=$(for p in 1 2 3; do [ $p != $id ] && printf '%s=127.0.0.1:700%s,' $p $p; done)
+        peers=$(for p in 1 2 3; do if [ $p != $id ]; then printf '%s=127.0.0.1:700%s,' $p $p; fi; done)
         target/release/clocklab replica --id $id --listen 127.0.0.1:700$id \
             --data target/cluster/replica-$id --peers "${peers%,}" --cluster-token {{token}} --clock model &
     done
