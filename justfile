@@ -1,5 +1,13 @@
 # clocklab tasks. `just --list` shows them.
 
+# Run an experiment from experiments/NAME.toml (e.g. `just experiment skew`; add --quick for a smoke run).
+experiment name *flags:
+    cargo run --release -- experiment {{name}} {{flags}}
+
+# Run the oracle again on a saved run, e.g. `just analyze results/skew/<run-id>`.
+analyze run_dir:
+    cargo run --release -- analyze {{run_dir}}
+
 # Run the whole test suite (what CI runs after fmt and clippy).
 test:
     cargo test --release
@@ -12,6 +20,10 @@ lint:
 # The write-path benchmark: echo vs SQLite vs replicated PUTs.
 bench:
     cargo bench --bench write_path
+
+# The oracle benchmark: a synthetic history of 1,000,000 writes.
+bench-oracle:
+    cargo bench --bench oracle
 
 # Start a 3-replica cluster on ports 7001-7003 in the foreground (Ctrl-C stops it).
 cluster token="lab-token":

@@ -1,8 +1,11 @@
 //! The `clocklab` command line.
 //!
-//! `clocklab replica` starts one replica process. Once it listens it prints
-//! one JSON line, `{"id":ID,"addr":"HOST:PORT"}`, on stdout, so a parent
-//! process can spawn it with `--listen 127.0.0.1:0` and learn its port.
+//! - `clocklab replica` starts one replica process. Once it listens it prints
+//!   one JSON line, `{"id":ID,"addr":"HOST:PORT"}`, on stdout, so a parent
+//!   process can spawn it with `--listen 127.0.0.1:0` and learn its port.
+//! - `clocklab experiment NAME` runs `experiments/NAME.toml` and writes
+//!   `results/NAME/RUN-ID/`.
+//! - `clocklab analyze RUN_DIR` runs the oracle again on a saved history.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +28,46 @@ pub struct Cli {
 pub enum Command {
     /// Start one replica process.
     Replica(ReplicaArgs),
+    /// Run an experiment: a cluster, a workload, a sweep, the oracle, plots.
+    Experiment(ExperimentArgs),
+    /// Run the oracle again on a saved run and rewrite its summary and plots.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExperimentArgs {
+    /// The experiment: a name in --experiments (e.g. `skew`) or a path to a .toml spec.
+    pub name: String,
+    /// A small, fast variant (the spec's [quick] section), for smoke tests.
+    #[arg(long)]
+    pub quick: bool,
+    /// Seed for the workload's choices (default: the spec's); printed with the run.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where experiment specs live.
+    #[arg(long, default_value = "experiments")]
+    pub experiments: PathBuf,
+    /// Where runs are written, as RESULTS/NAME/RUN-ID/.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+}
+
+impl ExperimentArgs {
+    pub fn options(&self) -> crate::experiment::RunOptions {
+        crate::experiment::RunOptions {
+            experiment: self.name.clone(),
+            experiments_dir: self.experiments.clone(),
+            results_dir: self.results.clone(),
+            quick: self.quick,
+            seed: self.seed,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// A run directory holding history.jsonl and spec.toml.
+    pub run_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -15,9 +15,18 @@
 //! - [`replica`]: one replica process. A pure core with an injected clock,
 //!   a SQLite store, a worker that group-commits, an HTTP server, and
 //!   replication with per-link faults.
+//! - [`experiment`]: the runner. Experiment specs, spawning a cluster of
+//!   replica processes, clocks and faults per sweep point, the mirrored
+//!   read-modify-write workload, and the history it records.
+//! - [`analysis`]: the oracle. From the history alone, which acknowledged
+//!   writes each strategy silently dropped, and why.
+//! - [`report`]: summaries (JSON, CSV), plots (SVG, PNG) and `report.md`.
 //! - [`cli`]: the `clocklab` command line.
 
+pub mod analysis;
 pub mod cli;
 pub mod clock;
+pub mod experiment;
 pub mod replica;
+pub mod report;
 pub mod strategy;

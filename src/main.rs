@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use clocklab::cli::{Cli, Command, ReplicaArgs};
+use clocklab::cli::{AnalyzeArgs, Cli, Command, ExperimentArgs, ReplicaArgs};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: replicas allocate many small, short-lived objects (JSON values,
@@ -24,6 +24,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Replica(args) => runtime.block_on(replica(args)),
+        Command::Experiment(args) => runtime.block_on(experiment(args)),
+        Command::Analyze(args) => analyze(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -44,6 +46,21 @@ async fn replica(args: ReplicaArgs) -> Result<(), String> {
     tracing::info!(id = options.id, %addr, seed, "replica listening");
     println!("{}", serde_json::json!({ "id": options.id, "addr": addr.to_string() }));
     clocklab::replica::run(options, listener, shutdown_signal()).await.map_err(|error| error.to_string())
+}
+
+/// Runs an experiment; Ctrl-C or SIGTERM stops it, and its replicas with it.
+async fn experiment(args: ExperimentArgs) -> Result<(), String> {
+    let options = args.options();
+    clocklab::experiment::run(&options, shutdown_signal())
+        .await
+        .map(|_| ())
+        .map_err(|error| error.to_string())
+}
+
+fn analyze(args: AnalyzeArgs) -> Result<(), String> {
+    let table = clocklab::report::reanalyze(&args.run_dir).map_err(|error| error.to_string())?;
+    print!("{table}");
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

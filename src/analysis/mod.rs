@@ -1,0 +1,286 @@
+//! The oracle: which acknowledged writes were silently dropped, and why.
+//!
+//! A write is *silently dropped* when a replica acknowledged it and yet,
+//! once the replicas have converged, its item is in no replica's final
+//! state. The oracle counts this from the history alone (DESIGN.md, "The
+//! oracle"): items acknowledged minus items kept. It trusts nothing the
+//! system under test says about itself; stamps are used only to explain a
+//! drop, never to decide whether one happened.
+//!
+//! For a last-write-wins bucket the **killers** of a dropped write `W` are
+//! the writes `K` on the same key with a greater stamp whose value lacks
+//! `W`'s item: the ones that won over it. Whether clocks are to blame depends
+//! on what truly happened, judged by the runner's true times:
+//!
+//! Some killers only carry another killer's win forward: a write `K2` that
+//! read a killer `K` (its value holds `K`'s item) lacks `W`'s item because it
+//! built on `K`, not because it raced `W`. The **root killers** are those
+//! that read no other killer, and the causes below are judged on them.
+//! (DESIGN.md judges on every killer. Taken literally, a clock-caused drop
+//! becomes "concurrent" as soon as the fast replica writes the key again
+//! without having seen `W`, which it cannot, since its own clock-ahead value
+//! hides `W`. In the `skew` experiment that rule called 1368 of 1423
+//! `lww-wall` drops at 1 s of skew concurrent, against 155 at no skew.)
+//!
+//! - `K` *truly happened before* `W` if `W` had read it (`K`'s item is in
+//!   `W`'s value) or `K` completed before `W` was invoked.
+//! - If every root killer truly happened before `W`, the drop is **clock-caused**:
+//!   with perfect clocks `W` would have had the greater stamp and won.
+//!   - A **causality violation** if `W` had read one of them: DDIA Figure 8-3,
+//!     where an increment loses to the very value it incremented.
+//!   - A **real-time** drop otherwise: `W` came later but had not seen `K`.
+//! - Otherwise the drop is a **concurrent overwrite**: some root killer overlapped
+//!   `W` in time, and last-write-wins would drop one of the two even with
+//!   perfect clocks ("Last write wins (discarding concurrent writes)", DDIA
+//!   chapter 5).
+//!
+//! A drop with no killer at all cannot be explained by the rule; it is
+//! counted as real-time (every killer, of none, came before) and also in
+//! `dropped_without_killer`, a sign of a bug worth a look.
+//!
+//! A sibling-keeping bucket (`vv`) has no stamp order, and should drop
+//! nothing: every drop there is a bug. Its killers are taken to be the final
+//! siblings that lack the dropped item, the writes that replaced it.
+//!
+//! The oracle also reports: keys on which replicas disagree at the end
+//! (`diverged_keys`, must be 0), conflicts surfaced as siblings to readers,
+//! writes the client never heard back about that were applied anyway, and,
+//! for last-write-wins, keys whose final value is not their highest-stamped
+//! write.
+
+mod key;
+mod summary;
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::clock::Nanos;
+use crate::clock::dots::ReplicaId;
+use crate::experiment::history::{FinalRecord, Record, WriteRecord};
+
+pub use self::summary::{PointSummary, summarize};
+
+/// At most this many killers are kept per dropped write for display; all of
+/// them are used to classify it.
+pub const KILLERS_SHOWN: usize = 8;
+
+/// Everything the oracle found in one history.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// One row per sweep point, trial and strategy, in that order.
+    pub rows: Vec<SummaryRow>,
+    /// Every dropped write, with what dropped it.
+    pub drops: Vec<DroppedWrite>,
+    /// Last-write-wins keys whose final value is not the highest-stamped write.
+    pub lww_final_mismatches: Vec<FinalMismatch>,
+}
+
+/// The oracle's counts for one strategy in one trial (DESIGN.md, "Results").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    pub point: usize,
+    pub trial: usize,
+    /// The swept parameter's name, and its value at this point.
+    pub parameter: String,
+    pub value: f64,
+    pub strategy: String,
+    /// Write records, acknowledged or not.
+    pub writes: usize,
+    pub acked: usize,
+    pub dropped: usize,
+    pub dropped_causality: usize,
+    pub dropped_realtime: usize,
+    pub dropped_concurrent: usize,
+    /// Drops no killer explains (counted within `dropped_realtime` too).
+    pub dropped_without_killer: usize,
+    /// Writes whose read returned more than one sibling.
+    pub siblings: usize,
+    /// The most siblings a read or a final state held.
+    pub max_siblings: usize,
+    pub keys: usize,
+    pub diverged_keys: usize,
+    /// Writes without an acknowledgement whose item survived anyway.
+    pub unacked_applied: usize,
+    /// Last-write-wins keys not ending on their highest-stamped write.
+    pub final_not_max: usize,
+}
+
+/// Why a write was dropped. See the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    Causality,
+    Realtime,
+    Concurrent,
+}
+
+/// A write as a drop's explanation shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteSummary {
+    pub write_id: Option<String>,
+    pub replica: Option<ReplicaId>,
+    pub item: Option<u64>,
+    pub stamp: Value,
+    /// True times, when the history has them.
+    pub invoke_ns: Option<Nanos>,
+    pub complete_ns: Option<Nanos>,
+}
+
+/// One write that beat a dropped write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Killer {
+    #[serde(flatten)]
+    pub write: WriteSummary,
+    /// The dropped write had read it.
+    pub read_by_victim: bool,
+    /// It completed before the dropped write was invoked.
+    pub finished_before_victim: bool,
+}
+
+/// One silently dropped write and what dropped it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DroppedWrite {
+    pub point: usize,
+    pub trial: usize,
+    pub bucket: String,
+    pub key: String,
+    pub victim: WriteSummary,
+    pub cause: Cause,
+    /// Up to [`KILLERS_SHOWN`] root killers, the highest stamp first.
+    pub killers: Vec<Killer>,
+    /// Every write that beat it (DESIGN.md's killers).
+    pub killer_count: usize,
+    /// Those that beat it on their own, not by building on another killer.
+    pub root_killer_count: usize,
+    /// One sentence naming the rule that dropped it.
+    pub rule: String,
+}
+
+/// A last-write-wins key that did not end on its highest-stamped write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalMismatch {
+    pub point: usize,
+    pub trial: usize,
+    pub bucket: String,
+    pub key: String,
+    pub replica: ReplicaId,
+    pub final_write_ids: Vec<String>,
+    pub max_write_id: String,
+}
+
+/// Whether a bucket keeps one write per key by stamp order.
+pub fn is_last_write_wins(bucket: &str) -> bool {
+    bucket.starts_with("lww")
+}
+
+/// Compares two stamps: JSON arrays compared element by element, numbers
+/// numerically (DESIGN.md: "an LWW stamp is an array whose lexicographic
+/// order is the strategy's order").
+pub fn compare_stamps(left: &Value, right: &Value) -> Ordering {
+    match (left, right) {
+        (Value::Array(left), Value::Array(right)) => {
+            for (a, b) in left.iter().zip(right) {
+                let order = compare_stamps(a, b);
+                if order != Ordering::Equal {
+                    return order;
+                }
+            }
+            left.len().cmp(&right.len())
+        }
+        (Value::Number(a), Value::Number(b)) => match (a.as_i64(), b.as_i64()) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            _ => match (a.as_u64(), b.as_u64()) {
+                (Some(a), Some(b)) => a.cmp(&b),
+                _ => a.as_f64().unwrap_or(0.0).total_cmp(&b.as_f64().unwrap_or(0.0)),
+            },
+        },
+        _ => left.to_string().cmp(&right.to_string()),
+    }
+}
+
+/// One key of one bucket in one trial: what the oracle looks at together.
+struct KeyHistory<'a> {
+    writes: Vec<&'a WriteRecord>,
+    finals: Vec<&'a FinalRecord>,
+}
+
+type GroupKey<'a> = (usize, usize, &'a str, &'a str);
+
+/// Runs the oracle over a whole history.
+pub fn analyze(records: &[Record]) -> Analysis {
+    let mut points: HashMap<usize, (String, f64)> = HashMap::new();
+    let mut groups: BTreeMap<GroupKey<'_>, KeyHistory<'_>> = BTreeMap::new();
+    for record in records {
+        match record {
+            Record::Point(point) => {
+                points.insert(point.point, swept_parameter(&point.params));
+            }
+            Record::Write(write) => groups
+                .entry((write.point, write.trial, &write.bucket, &write.key))
+                .or_insert_with(|| KeyHistory { writes: Vec::new(), finals: Vec::new() })
+                .writes
+                .push(write),
+            Record::Final(last) => groups
+                .entry((last.point, last.trial, &last.bucket, &last.key))
+                .or_insert_with(|| KeyHistory { writes: Vec::new(), finals: Vec::new() })
+                .finals
+                .push(last),
+            Record::Fault(_) => {}
+        }
+    }
+    let mut analysis = Analysis::default();
+    let mut rows: BTreeMap<(usize, usize, &str), SummaryRow> = BTreeMap::new();
+    for ((point, trial, bucket, _key), history) in &groups {
+        let row = rows.entry((*point, *trial, bucket)).or_insert_with(|| {
+            let (parameter, value) = points.get(point).cloned().unwrap_or_default();
+            SummaryRow {
+                point: *point,
+                trial: *trial,
+                parameter,
+                value,
+                strategy: bucket.to_string(),
+                ..Default::default()
+            }
+        });
+        let verdict = key::judge(bucket, history);
+        row.keys += 1;
+        row.writes += history.writes.len();
+        row.acked += verdict.acked;
+        row.siblings += verdict.siblings;
+        row.max_siblings = row.max_siblings.max(verdict.max_siblings);
+        row.diverged_keys += usize::from(verdict.diverged);
+        row.unacked_applied += verdict.unacked_applied;
+        for drop in verdict.drops {
+            row.dropped += 1;
+            match drop.cause {
+                Cause::Causality => row.dropped_causality += 1,
+                Cause::Realtime => row.dropped_realtime += 1,
+                Cause::Concurrent => row.dropped_concurrent += 1,
+            }
+            row.dropped_without_killer += usize::from(drop.killer_count == 0);
+            analysis.drops.push(drop);
+        }
+        if !verdict.final_mismatches.is_empty() {
+            row.final_not_max += 1;
+        }
+        analysis.lww_final_mismatches.extend(verdict.final_mismatches);
+    }
+    analysis.rows = rows.into_values().collect();
+    analysis
+}
+
+/// The swept parameter of a point: named by `params.parameter`, else the
+/// first parameter.
+fn swept_parameter(params: &serde_json::Map<String, Value>) -> (String, f64) {
+    let name = match params.get("parameter").and_then(Value::as_str) {
+        Some(name) => name.to_string(),
+        None => params.keys().next().cloned().unwrap_or_default(),
+    };
+    let value = params.get(&name).and_then(Value::as_f64).unwrap_or(0.0);
+    (name, value)
+}

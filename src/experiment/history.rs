@@ -1,0 +1,220 @@
+//! The history: everything an experiment did and saw, one JSON object per line.
+//!
+//! The history is the only thing the oracle reads. It is written by the
+//! runner as the run happens, records true times taken by the runner (never
+//! a replica's clock), and is complete enough that anyone can re-analyse a
+//! run with their own script (DESIGN.md, "Workload and history"):
+//!
+//! - a `point` record per sweep point, with the swept parameter's value;
+//! - a `fault` record for every clock setting or network fault applied;
+//! - a `write` record per client write, acknowledged or not;
+//! - a `final` record per replica and key, once the replicas converged.
+//!
+//! Values in this lab's workload are sets of item ids (`[3, 17, 42]`), so
+//! whether a write survived is a plain question: is its item still in a
+//! final value?
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::clock::Nanos;
+use crate::clock::dots::ReplicaId;
+
+/// The file name of a run's history inside its directory.
+pub const HISTORY_FILE: &str = "history.jsonl";
+
+/// One line of `history.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    Point(PointRecord),
+    Fault(FaultRecord),
+    Write(WriteRecord),
+    Final(FinalRecord),
+}
+
+/// A sweep point and the value of the swept parameter there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointRecord {
+    pub point: usize,
+    /// The swept parameter's name (e.g. `skew_ms`) and value, plus anything
+    /// else the point fixes.
+    pub params: serde_json::Map<String, Value>,
+}
+
+/// A fault or clock setting the runner applied, when it applied it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    pub point: usize,
+    pub trial: usize,
+    /// True time when it was applied, ns since the epoch.
+    pub true_ns: Nanos,
+    /// The replica it was applied to.
+    pub replica: ReplicaId,
+    /// What kind: `clock`, `links`, `heal`, ...
+    pub fault: String,
+    /// The settings sent, as the admin API took them.
+    pub settings: Value,
+}
+
+/// How a client write ended, as the client saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Acknowledged: the replica answered 200 after its commit.
+    Ok,
+    /// Certainly not applied: refused, or the connection failed before sending.
+    Fail,
+    /// No answer: it may or may not have been applied.
+    Unknown,
+}
+
+/// One client write to one bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteRecord {
+    pub point: usize,
+    pub trial: usize,
+    pub bucket: String,
+    pub key: String,
+    /// The replica the client wrote to.
+    pub replica: ReplicaId,
+    /// The new item this write adds; unique within a trial and bucket.
+    pub item: u64,
+    /// The whole value written: the items read, plus `item`.
+    pub value: Vec<u64>,
+    /// How many siblings the read before this write returned.
+    #[serde(default)]
+    pub read_siblings: usize,
+    /// The strategy's stamp, from the acknowledgement (absent if none came).
+    #[serde(default)]
+    pub stamp: Option<Value>,
+    /// `"origin:seq"`, from the acknowledgement (absent if none came).
+    #[serde(default)]
+    pub write_id: Option<String>,
+    /// True time when the client started the write's read, ns.
+    pub invoke_ns: Nanos,
+    /// True time when the client had the write's answer (or gave up), ns.
+    pub complete_ns: Nanos,
+    pub outcome: Outcome,
+}
+
+/// One surviving write in a replica's final state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalSibling {
+    pub value: Vec<u64>,
+    pub stamp: Value,
+    pub write_id: String,
+}
+
+/// A replica's final state for one key, read after convergence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalRecord {
+    pub point: usize,
+    pub trial: usize,
+    pub bucket: String,
+    pub key: String,
+    pub replica: ReplicaId,
+    pub siblings: Vec<FinalSibling>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("cannot open {0}: {1}")]
+    Open(PathBuf, std::io::Error),
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("cannot write {0}: {1}")]
+    Write(PathBuf, std::io::Error),
+    #[error("{path}:{line}: not a history record: {error}")]
+    Parse { path: PathBuf, line: usize, error: serde_json::Error },
+}
+
+/// Appends records to a history file, buffered.
+pub struct HistoryWriter {
+    path: PathBuf,
+    file: BufWriter<File>,
+}
+
+impl HistoryWriter {
+    pub fn create(path: &Path) -> Result<Self, HistoryError> {
+        let file = File::create(path).map_err(|error| HistoryError::Open(path.to_path_buf(), error))?;
+        Ok(Self { path: path.to_path_buf(), file: BufWriter::new(file) })
+    }
+
+    pub fn append(&mut self, record: &Record) -> Result<(), HistoryError> {
+        let write = |file: &mut BufWriter<File>| -> std::io::Result<()> {
+            serde_json::to_writer(&mut *file, record)?;
+            file.write_all(b"\n")
+        };
+        write(&mut self.file).map_err(|error| HistoryError::Write(self.path.clone(), error))
+    }
+
+    /// Flushes what is buffered; call at the end of each trial.
+    pub fn flush(&mut self) -> Result<(), HistoryError> {
+        self.file.flush().map_err(|error| HistoryError::Write(self.path.clone(), error))
+    }
+}
+
+/// Reads a whole history file. Blank lines are skipped; anything else that
+/// is not a record is an error naming the line.
+pub fn read(path: &Path) -> Result<Vec<Record>, HistoryError> {
+    let file = File::open(path).map_err(|error| HistoryError::Open(path.to_path_buf(), error))?;
+    let mut records = Vec::new();
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|error| HistoryError::Read(path.to_path_buf(), error))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = serde_json::from_str(&line).map_err(|error| HistoryError::Parse {
+            path: path.to_path_buf(),
+            line: index + 1,
+            error,
+        })?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn records_have_the_design_shape() {
+        let write = Record::Write(WriteRecord {
+            point: 0,
+            trial: 1,
+            bucket: "lww-wall".into(),
+            key: "k1".into(),
+            replica: 3,
+            item: 7,
+            value: vec![1, 7],
+            read_siblings: 1,
+            stamp: Some(json!([5, 3])),
+            write_id: Some("3:4".into()),
+            invoke_ns: 10,
+            complete_ns: 20,
+            outcome: Outcome::Ok,
+        });
+        let text = serde_json::to_value(&write).unwrap();
+        assert_eq!(text["type"], "write");
+        assert_eq!(text["outcome"], "ok");
+        assert_eq!(text["value"], json!([1, 7]));
+        let back: Record = serde_json::from_value(text).unwrap();
+        assert_eq!(back, write);
+    }
+
+    #[test]
+    fn a_bad_line_is_reported_with_its_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HISTORY_FILE);
+        std::fs::write(&path, "{\"type\":\"point\",\"point\":0,\"params\":{}}\n\nnot json\n").unwrap();
+        let error = read(&path).unwrap_err().to_string();
+        assert!(error.contains(":3:"), "{error}");
+    }
+}

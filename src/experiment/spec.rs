@@ -1,0 +1,371 @@
+//! Experiment specs: one TOML file per experiment, under `experiments/`.
+//!
+//! A spec says what cluster to start, what workload to drive at it, what
+//! clocks and network to give it, and which one parameter to sweep. Every
+//! sweep point runs `trials` times on a fresh cluster. An example, with every
+//! field (the defaults are in [`Spec`] and its parts):
+//!
+//! ```toml
+//! description = "What this experiment asks, in a sentence or two."
+//! replicas = 3                                   # 2 to 9 replica processes
+//! strategies = ["lww-wall", "lww-hlc", "vv"]     # buckets the workload writes
+//! seed = 1                                       # workload randomness (--seed overrides)
+//! trials = 2                                     # runs per sweep point
+//! duration_ms = 2000                             # workload time per trial
+//!
+//! [workload]
+//! clients = 8               # concurrent read-modify-write clients
+//! keys = 40                 # keys they pick from, uniformly
+//! rate_per_client = 100     # operations per second per client; 0 = flat out
+//! replica_choice = "random" # "random" per operation, or "sticky" per client
+//!
+//! [network]
+//! delay_ms = [1, 3]         # replication delay on every link: MS or [MIN, MAX]
+//! loss = 0.0                # probability a replication message is lost
+//!
+//! [clocks]                  # every replica's clock model, before the sweep
+//! drift_ppm = 0.0
+//! resolution_ms = 0.0
+//!
+//! [sweep]
+//! parameter = "skew_ms"     # see Parameter
+//! values = [0, 10, 100, 1000]
+//!
+//! [quick]                   # what --quick changes, for a fast smoke run
+//! trials = 1
+//! duration_ms = 1000
+//! values = [0, 1000]
+//! ```
+//!
+//! Unknown fields are errors, so a typo never silently falls back to a
+//! default; every error names the file and the field.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::dots::ReplicaId;
+use crate::strategy;
+
+/// The most replicas an experiment may start.
+pub const MAX_REPLICAS: usize = 9;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("{0}: {1}")]
+    Parse(PathBuf, toml::de::Error),
+    #[error("{path}: field `{field}`: {problem}")]
+    Invalid { path: PathBuf, field: &'static str, problem: String },
+}
+
+/// A whole experiment, as read from its TOML file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
+    #[serde(default = "default_strategies")]
+    pub strategies: Vec<String>,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default = "default_trials")]
+    pub trials: usize,
+    /// Workload time per trial, ms.
+    #[serde(default = "default_duration_ms")]
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub workload: WorkloadSpec,
+    #[serde(default)]
+    pub network: NetworkSpec,
+    #[serde(default)]
+    pub clocks: ClockSpec,
+    pub sweep: SweepSpec,
+    #[serde(default)]
+    pub quick: Option<QuickSpec>,
+}
+
+fn default_replicas() -> usize {
+    3
+}
+fn default_strategies() -> Vec<String> {
+    strategy::registry().iter().map(|strategy| strategy.name().to_string()).collect()
+}
+fn default_seed() -> u64 {
+    1
+}
+fn default_trials() -> usize {
+    2
+}
+fn default_duration_ms() -> u64 {
+    2000
+}
+
+/// The clients and what they do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkloadSpec {
+    /// Concurrent clients, each doing one read-modify-write at a time.
+    pub clients: usize,
+    /// How many keys the clients pick from, uniformly at random.
+    pub keys: usize,
+    /// Operations per second per client; 0 means as fast as replies come.
+    pub rate_per_client: f64,
+    pub replica_choice: ReplicaChoice,
+}
+
+impl Default for WorkloadSpec {
+    fn default() -> Self {
+        Self { clients: 8, keys: 40, rate_per_client: 100.0, replica_choice: ReplicaChoice::Random }
+    }
+}
+
+/// Which replica a client talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaChoice {
+    /// A random replica for every operation: a client's read may land on a
+    /// replica that has not seen its previous write.
+    Random,
+    /// Client `c` always uses replica `c mod replicas + 1`.
+    Sticky,
+}
+
+/// Faults on every replication link for the whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSpec {
+    /// Replication delay, ms: `[min, max]`, uniform.
+    #[serde(deserialize_with = "delay_range")]
+    pub delay_ms: [f64; 2],
+    /// Probability that a replication message is lost.
+    pub loss: f64,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        Self { delay_ms: [0.0, 0.0], loss: 0.0 }
+    }
+}
+
+/// Accepts `5` or `[1, 5]`.
+fn delay_range<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<[f64; 2], D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Delay {
+        Fixed(f64),
+        Range([f64; 2]),
+    }
+    Ok(match Delay::deserialize(deserializer)? {
+        Delay::Fixed(ms) => [ms, ms],
+        Delay::Range(range) => range,
+    })
+}
+
+/// The clock model every replica starts from (see `clock::physical`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClockSpec {
+    pub offset_ms: f64,
+    pub drift_ppm: f64,
+    pub resolution_ms: f64,
+    pub resync_interval_ms: f64,
+}
+
+/// The one parameter an experiment varies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    pub parameter: Parameter,
+    pub values: Vec<f64>,
+}
+
+/// What a sweep value means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Parameter {
+    /// The spread of clock offsets, ms: replica 1 runs `skew` ahead of the
+    /// last replica, and the ones between are spaced evenly (DDIA Figure 8-3:
+    /// node 1's clock is ahead of node 3's).
+    SkewMs,
+}
+
+impl Parameter {
+    pub fn name(self) -> &'static str {
+        match self {
+            Parameter::SkewMs => "skew_ms",
+        }
+    }
+
+    /// Replica `id`'s clock (of `replicas`) at sweep value `value`.
+    pub fn clock_for(self, base: &ClockSpec, value: f64, id: ReplicaId, replicas: usize) -> ClockSpec {
+        match self {
+            Parameter::SkewMs => {
+                let steps = replicas.saturating_sub(1).max(1) as f64;
+                let behind_first = f64::from(id - 1);
+                ClockSpec {
+                    offset_ms: base.offset_ms + value * (steps - behind_first) / steps,
+                    ..base.clone()
+                }
+            }
+        }
+    }
+}
+
+/// Overrides for `--quick`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuickSpec {
+    pub trials: Option<usize>,
+    pub duration_ms: Option<u64>,
+    pub values: Option<Vec<f64>>,
+}
+
+impl Spec {
+    /// Reads and checks a spec file.
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|error| SpecError::Read(path.to_path_buf(), error))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks spec text; `path` is only for messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, SpecError> {
+        let spec: Spec = toml::from_str(text).map_err(|error| SpecError::Parse(path.to_path_buf(), error))?;
+        spec.check(path)?;
+        Ok(spec)
+    }
+
+    /// The spec with its `[quick]` overrides applied.
+    pub fn quick(mut self) -> Self {
+        if let Some(quick) = self.quick.take() {
+            self.trials = quick.trials.unwrap_or(self.trials);
+            self.duration_ms = quick.duration_ms.unwrap_or(self.duration_ms);
+            self.sweep.values = quick.values.unwrap_or(self.sweep.values);
+        }
+        self
+    }
+
+    fn check(&self, path: &Path) -> Result<(), SpecError> {
+        let invalid = |field: &'static str, problem: String| SpecError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            problem,
+        };
+        if !(2..=MAX_REPLICAS).contains(&self.replicas) {
+            return Err(invalid("replicas", format!("must be 2 to {MAX_REPLICAS}, got {}", self.replicas)));
+        }
+        if self.strategies.is_empty() {
+            return Err(invalid("strategies", "name at least one strategy".into()));
+        }
+        let known = default_strategies();
+        if let Some(unknown) = self.strategies.iter().find(|name| !known.contains(name)) {
+            return Err(invalid(
+                "strategies",
+                format!("unknown strategy {unknown:?}; known: {}", known.join(", ")),
+            ));
+        }
+        if self.trials == 0 {
+            return Err(invalid("trials", "must be at least 1".into()));
+        }
+        if self.duration_ms == 0 {
+            return Err(invalid("duration_ms", "must be more than 0".into()));
+        }
+        if self.workload.clients == 0 {
+            return Err(invalid("workload.clients", "must be at least 1".into()));
+        }
+        if self.workload.keys == 0 {
+            return Err(invalid("workload.keys", "must be at least 1".into()));
+        }
+        if !(self.workload.rate_per_client.is_finite() && self.workload.rate_per_client >= 0.0) {
+            return Err(invalid("workload.rate_per_client", "must be 0 or more".into()));
+        }
+        let [min, max] = self.network.delay_ms;
+        if !(min.is_finite() && max.is_finite() && 0.0 <= min && min <= max) {
+            return Err(invalid("network.delay_ms", "must be MS or [MIN, MAX] with 0 <= MIN <= MAX".into()));
+        }
+        if !(0.0..=1.0).contains(&self.network.loss) {
+            return Err(invalid("network.loss", "must be a probability between 0 and 1".into()));
+        }
+        if self.sweep.values.is_empty() {
+            return Err(invalid("sweep.values", "name at least one value".into()));
+        }
+        if let Some(bad) = self.sweep.values.iter().find(|value| !value.is_finite()) {
+            return Err(invalid("sweep.values", format!("{bad} is not a number")));
+        }
+        if let Some(quick) = &self.quick {
+            if quick.trials == Some(0) {
+                return Err(invalid("quick.trials", "must be at least 1".into()));
+            }
+            if quick.values.as_ref().is_some_and(Vec::is_empty) {
+                return Err(invalid("quick.values", "name at least one value".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[sweep]\nparameter = \"skew_ms\"\nvalues = [0, 100]\n";
+
+    fn parse(text: &str) -> Result<Spec, String> {
+        Spec::parse(text, Path::new("experiments/test.toml")).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn a_minimal_spec_takes_the_defaults() {
+        let spec = parse(MINIMAL).unwrap();
+        assert_eq!(spec.replicas, 3);
+        assert_eq!(spec.strategies, ["lww-wall", "lww-hlc", "vv"]);
+        assert_eq!(spec.sweep.parameter, Parameter::SkewMs);
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_the_file() {
+        let error = parse(&format!("replicaz = 3\n{MINIMAL}")).unwrap_err();
+        assert!(error.contains("experiments/test.toml") && error.contains("replicaz"), "{error}");
+        let error = parse(&format!("{MINIMAL}[workload]\nclient = 3\n")).unwrap_err();
+        assert!(error.contains("client"), "{error}");
+    }
+
+    #[test]
+    fn invalid_values_name_their_field() {
+        for (text, field) in [
+            ("replicas = 1\n", "replicas"),
+            ("strategies = [\"lww-sundial\"]\n", "strategies"),
+            ("trials = 0\n", "trials"),
+            ("[network]\ndelay_ms = [5, 1]\n", "network.delay_ms"),
+            ("[network]\nloss = 2.0\n", "network.loss"),
+            ("[workload]\nkeys = 0\n", "workload.keys"),
+        ] {
+            // Top-level fields must come before the [sweep] table in TOML.
+            let text =
+                if text.starts_with('[') { format!("{MINIMAL}{text}") } else { format!("{text}{MINIMAL}") };
+            let error = parse(&text).unwrap_err();
+            assert!(error.contains(&format!("`{field}`")), "{text}: {error}");
+        }
+        let error = parse("[sweep]\nparameter = \"moon_phase\"\nvalues = [1]\n").unwrap_err();
+        assert!(error.contains("moon_phase"), "{error}");
+    }
+
+    #[test]
+    fn skew_puts_replica_one_ahead_and_the_last_at_zero() {
+        let base = ClockSpec::default();
+        let offsets: Vec<f64> =
+            (1..=3).map(|id| Parameter::SkewMs.clock_for(&base, 100.0, id, 3).offset_ms).collect();
+        assert_eq!(offsets, [100.0, 50.0, 0.0]);
+    }
+
+    #[test]
+    fn quick_overrides_trials_duration_and_values() {
+        let spec =
+            parse(&format!("trials = 3\n{MINIMAL}[quick]\ntrials = 1\nvalues = [0]\n")).unwrap().quick();
+        assert_eq!((spec.trials, spec.sweep.values.clone()), (1, vec![0.0]));
+    }
+}

@@ -1,0 +1,183 @@
+//! One trial: a fresh cluster, its clocks and faults, the workload, and the
+//! final state once the replicas have converged.
+//!
+//! The steps follow DESIGN.md: start replicas on empty data directories; set
+//! each replica's clock and the network faults (recording each as a `fault`
+//! record with the true time it took effect); run the workload; heal the
+//! network; wait until every replica holds every write; read every replica's
+//! state as `final` records; stop the cluster.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::cluster::{Cluster, ClusterError};
+use super::history::{FaultRecord, FinalRecord, FinalSibling, Record};
+use super::spec::Spec;
+use super::workload::{self, Counters, Target};
+use crate::clock::dots::ReplicaId;
+use crate::clock::physical::system_now;
+
+/// How long replicas may take to converge after the faults stop.
+pub const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often convergence is checked.
+pub const CONVERGE_POLL: Duration = Duration::from_millis(20);
+
+/// Which trial of which point, and the swept value there.
+#[derive(Debug, Clone, Copy)]
+pub struct TrialPlan {
+    pub point: usize,
+    pub trial: usize,
+    pub value: f64,
+}
+
+/// What a trial produced, in history order.
+pub struct TrialOutcome {
+    pub records: Vec<Record>,
+    /// Whether the replicas converged before [`CONVERGE_TIMEOUT`].
+    pub converged: bool,
+    /// How long convergence took after the heal.
+    pub converge_time: Duration,
+}
+
+/// Runs one trial. Replica data goes under `data_dir`, which must be empty.
+pub async fn run(
+    spec: &Spec,
+    plan: TrialPlan,
+    data_dir: &Path,
+    token: &str,
+    client: reqwest::Client,
+    counters: Arc<Counters>,
+) -> Result<TrialOutcome, ClusterError> {
+    let cluster = Cluster::start(spec.replicas, data_dir, token, client.clone()).await?;
+    let mut records = Vec::new();
+    let fault = |replica: ReplicaId, fault: &str, settings: Value| {
+        Record::Fault(FaultRecord {
+            point: plan.point,
+            trial: plan.trial,
+            true_ns: system_now(),
+            replica,
+            fault: fault.to_string(),
+            settings,
+        })
+    };
+
+    for id in cluster.ids() {
+        let clock = spec.sweep.parameter.clock_for(&spec.clocks, plan.value, id, spec.replicas);
+        let settings = serde_json::to_value(&clock).unwrap_or(Value::Null);
+        cluster.admin(id, Method::PUT, "/admin/clock", Some(&settings)).await?;
+        records.push(fault(id, "clock", settings));
+    }
+    let network = &spec.network;
+    if network.delay_ms != [0.0, 0.0] || network.loss > 0.0 {
+        for id in cluster.ids() {
+            for peer in cluster.ids().filter(|&peer| peer != id) {
+                let settings = json!({ "peer": peer, "delay_ms": network.delay_ms, "loss": network.loss });
+                cluster.admin(id, Method::PUT, "/admin/links", Some(&settings)).await?;
+                records.push(fault(id, "links", settings));
+            }
+        }
+    }
+
+    let target = Arc::new(Target {
+        point: plan.point,
+        trial: plan.trial,
+        replicas: cluster.ids().map(|id| cluster.addr(id)).collect(),
+        buckets: spec.strategies.clone(),
+        duration: Duration::from_millis(spec.duration_ms),
+        seed: spec.seed,
+    });
+    let writes = workload::run(&spec.workload, target, client, counters).await;
+    let keys: BTreeSet<String> = writes.iter().map(|write| write.key.clone()).collect();
+    records.extend(writes.into_iter().map(Record::Write));
+
+    // Faults stop; the replicas must now converge.
+    if network.delay_ms != [0.0, 0.0] || network.loss > 0.0 {
+        for id in cluster.ids() {
+            for peer in cluster.ids().filter(|&peer| peer != id) {
+                let settings = json!({ "peer": peer, "cut": "none", "delay_ms": 0, "loss": 0 });
+                cluster.admin(id, Method::PUT, "/admin/links", Some(&settings)).await?;
+                records.push(fault(id, "heal", settings));
+            }
+        }
+    }
+    let healed = tokio::time::Instant::now();
+    let converged = wait_for_convergence(&cluster).await?;
+    let converge_time = healed.elapsed();
+    if !converged {
+        tracing::warn!(point = plan.point, trial = plan.trial, "replicas did not converge in time");
+    }
+    records.extend(final_records(&cluster, spec, plan, &keys).await?);
+    cluster.stop().await;
+    Ok(TrialOutcome { records, converged, converge_time })
+}
+
+/// Waits until every replica's high-water marks are the same.
+async fn wait_for_convergence(cluster: &Cluster) -> Result<bool, ClusterError> {
+    let deadline = tokio::time::Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let mut marks = Vec::new();
+        for id in cluster.ids() {
+            let status = cluster.admin(id, Method::GET, "/admin/status", None).await?;
+            marks.push(status["high_water"].clone());
+        }
+        if marks.windows(2).all(|pair| pair[0] == pair[1]) {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(CONVERGE_POLL).await;
+    }
+}
+
+/// Every replica's state of every bucket and key, as `final` records. A key
+/// some replica lacks gets an empty record there, so divergence shows.
+async fn final_records(
+    cluster: &Cluster,
+    spec: &Spec,
+    plan: TrialPlan,
+    written: &BTreeSet<String>,
+) -> Result<Vec<Record>, ClusterError> {
+    let mut states = BTreeMap::new();
+    for id in cluster.ids() {
+        states.insert(id, cluster.admin(id, Method::GET, "/admin/state", None).await?);
+    }
+    let mut records = Vec::new();
+    for bucket in &spec.strategies {
+        let mut keys = written.clone();
+        for state in states.values() {
+            if let Some(bucket_keys) = state[bucket].as_object() {
+                keys.extend(bucket_keys.keys().cloned());
+            }
+        }
+        for key in &keys {
+            for (&replica, state) in &states {
+                let siblings =
+                    state[bucket][key]["siblings"].as_array().map(Vec::as_slice).unwrap_or_default();
+                records.push(Record::Final(FinalRecord {
+                    point: plan.point,
+                    trial: plan.trial,
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    replica,
+                    siblings: siblings.iter().map(final_sibling).collect(),
+                }));
+            }
+        }
+    }
+    Ok(records)
+}
+
+fn final_sibling(sibling: &Value) -> FinalSibling {
+    FinalSibling {
+        // A value this workload did not write holds no items.
+        value: serde_json::from_value(sibling["value"].clone()).unwrap_or_default(),
+        stamp: sibling["stamp"].clone(),
+        write_id: sibling["write_id"].as_str().unwrap_or_default().to_string(),
+    }
+}

@@ -1,0 +1,202 @@
+//! `report.md`: a run's result in plain words, for a student.
+//!
+//! Every number in the report comes from the oracle's summary of this run;
+//! the sentences around them say what the numbers mean. Where the report
+//! states an expectation ("drops grow with skew", "no causality
+//! violations"), it checks it against the numbers and says plainly when the
+//! run disagrees.
+
+use std::fmt::Write as _;
+
+use super::is_last_write_wins;
+use crate::analysis::{Analysis, PointSummary};
+use crate::experiment::spec::Spec;
+
+/// The whole report.
+pub fn report(experiment: &str, spec: &Spec, analysis: &Analysis, summaries: &[PointSummary]) -> String {
+    let mut text = String::new();
+    let parameter = spec.sweep.parameter.name();
+    let _ = writeln!(text, "# Experiment `{experiment}`\n");
+    if !spec.description.trim().is_empty() {
+        let _ = writeln!(text, "{}\n", spec.description.trim());
+    }
+    let workload = &spec.workload;
+    let _ = writeln!(
+        text,
+        "**Setup.** {} replicas; strategies {}; {} clients doing read-modify-write on {} keys \
+         ({} operations per second each, replica chosen {}); replication delay {:?} ms; \
+         {parameter} swept over {:?}; {} trial(s) of {} ms per value; seed {}.\n",
+        spec.replicas,
+        spec.strategies.join(", "),
+        workload.clients,
+        workload.keys,
+        workload.rate_per_client,
+        match workload.replica_choice {
+            crate::experiment::spec::ReplicaChoice::Random => "at random per operation",
+            crate::experiment::spec::ReplicaChoice::Sticky => "once per client",
+        },
+        spec.network.delay_ms,
+        spec.sweep.values,
+        spec.trials,
+        spec.duration_ms,
+        spec.seed,
+    );
+    let _ = writeln!(text, "## What happened\n");
+    let _ = writeln!(text, "![Dropped writes against {parameter}](dropped.svg)\n");
+    for strategy in &spec.strategies {
+        let points: Vec<&PointSummary> =
+            summaries.iter().filter(|summary| &summary.strategy == strategy).collect();
+        let _ = writeln!(text, "- {}\n", strategy_paragraph(strategy, parameter, &points));
+    }
+    let _ = writeln!(text, "{}\n", health_paragraph(analysis, summaries));
+    let _ = writeln!(text, "![Why last-write-wins dropped writes](causes.svg)\n");
+    let _ = writeln!(text, "![Siblings kept instead of dropped](siblings.svg)\n");
+    let _ = writeln!(text, "## How to read it\n\n{}\n", EXPLANATION.trim());
+    let _ = writeln!(text, "## Numbers\n\n{}", table(parameter, summaries));
+    text
+}
+
+/// What one strategy did across the sweep, in a few sentences.
+fn strategy_paragraph(strategy: &str, parameter: &str, points: &[&PointSummary]) -> String {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return format!("**{strategy}**: no writes were recorded.");
+    };
+    let acked: usize = points.iter().map(|point| point.acked).sum();
+    let dropped: usize = points.iter().map(|point| point.dropped).sum();
+    let causality: usize = points.iter().map(|point| point.dropped_causality).sum();
+    let realtime: usize = points.iter().map(|point| point.dropped_realtime).sum();
+    let concurrent: usize = points.iter().map(|point| point.dropped_concurrent).sum();
+    let mut text = format!(
+        "**{strategy}** dropped {:.1}% of acknowledged writes at {parameter} = {} ({} of {}) \
+         and {:.1}% at {parameter} = {} ({} of {}).",
+        first.dropped_percent_mean,
+        first.value,
+        first.dropped,
+        first.acked,
+        last.dropped_percent_mean,
+        last.value,
+        last.dropped,
+        last.acked,
+    );
+    if is_last_write_wins(strategy) {
+        // A change counts only if it is larger than the trials' own spread
+        // and than one percentage point.
+        let change = last.dropped_percent_mean - first.dropped_percent_mean;
+        let noise = (2.0 * first.dropped_percent_deviation.max(last.dropped_percent_deviation)).max(1.0);
+        let trend = if change > noise {
+            format!("Drops grew with {parameter}.")
+        } else if change < -noise {
+            format!("Drops fell as {parameter} grew.")
+        } else {
+            format!("Drops stayed about the same whatever the {parameter}.")
+        };
+        let _ = write!(
+            text,
+            " {trend} Over the whole sweep, of {dropped} drops in {acked} acknowledged writes, {causality} were \
+             causality violations (the writer had read the write that beat it, as in DDIA Figure 8-3), \
+             {realtime} lost to a write that finished before they began, and {concurrent} were concurrent \
+             overwrites that last-write-wins would make even with perfect clocks."
+        );
+        if causality == 0 {
+            let _ = write!(text, " It never dropped a write whose writer had read the winner.");
+        }
+    } else if dropped == 0 {
+        let siblings: usize = points.iter().map(|point| point.siblings).sum();
+        let most = points.iter().map(|point| point.max_siblings).max().unwrap_or(0);
+        let _ = write!(
+            text,
+            " It dropped nothing at any {parameter}: instead, {siblings} reads returned siblings \
+             (at most {most} at once), and the client merged them in its next write."
+        );
+    } else {
+        let _ = write!(
+            text,
+            " A strategy that keeps siblings should drop nothing: these {dropped} drops are a bug \
+             (see drops.json)."
+        );
+    }
+    text
+}
+
+/// Convergence and the oracle's consistency checks, in one paragraph.
+fn health_paragraph(analysis: &Analysis, summaries: &[PointSummary]) -> String {
+    let diverged: usize = summaries.iter().map(|summary| summary.diverged_keys).sum();
+    let unacked: usize = summaries.iter().map(|summary| summary.unacked_applied).sum();
+    let mismatches = analysis.lww_final_mismatches.len();
+    let mut text = if diverged == 0 {
+        "Every replica ended with the same state for every key (the replicas converged).".to_string()
+    } else {
+        format!("**{diverged} key(s) did not converge**: replicas disagree about them at the end.")
+    };
+    if mismatches == 0 {
+        text.push_str(
+            " Every last-write-wins key ended holding its highest-stamped write, as the rule says.",
+        );
+    } else {
+        let _ = write!(
+            text,
+            " **{mismatches} last-write-wins key(s) ended without their highest-stamped write.**"
+        );
+    }
+    if unacked > 0 {
+        let _ = write!(
+            text,
+            " {unacked} write(s) whose answer never reached the client were applied anyway \
+             (the client cannot know; they are not counted as acknowledged)."
+        );
+    }
+    text
+}
+
+const EXPLANATION: &str = "
+A write is **silently dropped** when the replica acknowledged it, the client
+moved on, and yet its item is in no replica's final state. The oracle counts
+this from the history alone: items acknowledged minus items kept.
+
+Last-write-wins keeps, for each key, the write with the greatest timestamp
+and throws the others away. Each drop is put in one of three groups by what
+truly happened, judged with the runner's real clock:
+
+- **causality violation**: the dropped write had *read* the write that beat
+  it, so it was really later, yet it got a smaller timestamp because its
+  replica's clock was behind. This is DDIA Figure 8-3: the increment is lost.
+- **other clock-caused**: the winner finished before the dropped write even
+  began, but the dropped write's replica had not seen it yet, and a clock
+  that lagged gave the later write the smaller timestamp.
+- **concurrent overwrite**: the two writes overlapped in time; neither could
+  know of the other, and last-write-wins drops one of them whatever the
+  clocks say. Only keeping both (siblings) avoids this.
+
+Hybrid logical clocks never go backwards and always exceed any timestamp a
+replica has seen, so a write that read another always gets a greater stamp:
+causality violations disappear, but writes that never met are still ordered
+by skewed clocks. Version vectors do not order concurrent writes at all: they
+keep them as siblings and let the next read-modify-write merge them.
+";
+
+fn table(parameter: &str, summaries: &[PointSummary]) -> String {
+    let mut text = format!(
+        "| {parameter} | strategy | acked | dropped % (± sd) | causality | other clock | concurrent | \
+         siblings | max siblings | diverged keys | unacked applied |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n"
+    );
+    for summary in summaries {
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {:.2} (± {:.2}) | {} | {} | {} | {} | {} | {} | {} |",
+            summary.value,
+            summary.strategy,
+            summary.acked,
+            summary.dropped_percent_mean,
+            summary.dropped_percent_deviation,
+            summary.dropped_causality,
+            summary.dropped_realtime,
+            summary.dropped_concurrent,
+            summary.siblings,
+            summary.max_siblings,
+            summary.diverged_keys,
+            summary.unacked_applied,
+        );
+    }
+    text
+}

@@ -1,0 +1,163 @@
+//! Reports: what a run's numbers are, as files people and programs read.
+//!
+//! For a run directory this writes, from the oracle's [`Analysis`]:
+//!
+//! - `summary.json` and `summary.csv`: one row per sweep point, trial and
+//!   strategy (DESIGN.md, "Results"), for scripts and spreadsheets;
+//! - `drops.json`: every dropped write with its killers and the rule that
+//!   dropped it, for the dashboard's "why was it dropped";
+//! - the [`plots`], as SVG and PNG;
+//! - `report.md`: the result in plain words, with its numbers ([`markdown`]).
+//!
+//! `clocklab analyze RUN_DIR` calls [`reanalyze`], which rebuilds all of it
+//! from `history.jsonl` and `spec.toml` alone.
+
+pub mod markdown;
+pub mod plots;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::analysis::{Analysis, PointSummary, analyze, summarize};
+use crate::experiment::SPEC_FILE;
+use crate::experiment::history::{self, HistoryError};
+use crate::experiment::spec::{Spec, SpecError};
+
+use self::plots::{PlotError, PlotInput, PointFigures, StrategySeries};
+
+pub const SUMMARY_JSON: &str = "summary.json";
+pub const SUMMARY_CSV: &str = "summary.csv";
+pub const DROPS_JSON: &str = "drops.json";
+pub const REPORT_MD: &str = "report.md";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {0}: {1}")]
+    Write(PathBuf, String),
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+}
+
+/// Writes every report file of a run into `run_dir`.
+pub fn write_run(
+    run_dir: &Path,
+    experiment: &str,
+    spec: &Spec,
+    analysis: &Analysis,
+) -> Result<(), ReportError> {
+    write_json(&run_dir.join(SUMMARY_JSON), &analysis.rows)?;
+    write_json(&run_dir.join(DROPS_JSON), &analysis.drops)?;
+    write_csv(&run_dir.join(SUMMARY_CSV), analysis)?;
+    let summaries = summarize(&analysis.rows);
+    plots::draw_all(run_dir, &plot_input(experiment, spec, &summaries))?;
+    let report = markdown::report(experiment, spec, analysis, &summaries);
+    let path = run_dir.join(REPORT_MD);
+    std::fs::write(&path, report).map_err(|error| ReportError::Write(path, error.to_string()))
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), ReportError> {
+    let fail = |error: String| ReportError::Write(path.to_path_buf(), error);
+    let text = serde_json::to_string_pretty(value).map_err(|error| fail(error.to_string()))?;
+    std::fs::write(path, text).map_err(|error| fail(error.to_string()))
+}
+
+fn write_csv(path: &Path, analysis: &Analysis) -> Result<(), ReportError> {
+    let fail = |error: csv::Error| ReportError::Write(path.to_path_buf(), error.to_string());
+    let mut writer = csv::Writer::from_path(path).map_err(fail)?;
+    for row in &analysis.rows {
+        writer.serialize(row).map_err(fail)?;
+    }
+    writer.flush().map_err(|error| ReportError::Write(path.to_path_buf(), error.to_string()))
+}
+
+/// Whether a strategy keeps one write per key, by its bucket name.
+pub fn is_last_write_wins(strategy: &str) -> bool {
+    strategy.starts_with("lww")
+}
+
+fn percent(part: usize, whole: usize) -> f64 {
+    if whole == 0 { 0.0 } else { 100.0 * part as f64 / whole as f64 }
+}
+
+/// The plots' input: per strategy, in the spec's order, its figures per point.
+pub fn plot_input(experiment: &str, spec: &Spec, summaries: &[PointSummary]) -> PlotInput {
+    let series = spec
+        .strategies
+        .iter()
+        .map(|strategy| StrategySeries {
+            strategy: strategy.clone(),
+            last_write_wins: is_last_write_wins(strategy),
+            points: summaries
+                .iter()
+                .filter(|summary| &summary.strategy == strategy)
+                .map(|summary| PointFigures {
+                    value: summary.value,
+                    dropped_percent: summary.dropped_percent_mean,
+                    dropped_percent_deviation: summary.dropped_percent_deviation,
+                    causality_percent: percent(summary.dropped_causality, summary.acked),
+                    realtime_percent: percent(summary.dropped_realtime, summary.acked),
+                    concurrent_percent: percent(summary.dropped_concurrent, summary.acked),
+                    siblings_per_trial: summary.siblings as f64 / summary.trials.max(1) as f64,
+                    max_siblings: summary.max_siblings,
+                })
+                .collect(),
+        })
+        .collect();
+    PlotInput {
+        experiment: experiment.to_string(),
+        parameter: spec.sweep.parameter.name().to_string(),
+        series,
+    }
+}
+
+/// A fixed-width table of the per-point results, for the terminal.
+pub fn text_table(analysis: &Analysis) -> String {
+    let summaries = summarize(&analysis.rows);
+    let mut table = String::new();
+    let parameter = summaries.first().map(|summary| summary.parameter.as_str()).unwrap_or("value");
+    let _ = writeln!(
+        table,
+        "{parameter:>10}  {:<9} {:>7} {:>8} {:>9} {:>9} {:>9} {:>10} {:>9}",
+        "strategy", "acked", "dropped", "causality", "realtime", "concurrent", "siblings", "diverged"
+    );
+    for summary in &summaries {
+        let _ = writeln!(
+            table,
+            "{:>10}  {:<9} {:>7} {:>7.2}% {:>9} {:>9} {:>10} {:>9} {:>9}",
+            summary.value,
+            summary.strategy,
+            summary.acked,
+            summary.dropped_percent_mean,
+            summary.dropped_causality,
+            summary.dropped_realtime,
+            summary.dropped_concurrent,
+            summary.siblings,
+            summary.diverged_keys
+        );
+    }
+    table
+}
+
+/// Runs the oracle again on a saved run and rewrites its reports; returns
+/// the terminal table.
+pub fn reanalyze(run_dir: &Path) -> Result<String, ReportError> {
+    let spec = Spec::load(&run_dir.join(SPEC_FILE))?;
+    let records = history::read(&run_dir.join(history::HISTORY_FILE))?;
+    let analysis = analyze(&records);
+    let experiment = experiment_name(run_dir);
+    write_run(run_dir, &experiment, &spec, &analysis)?;
+    Ok(text_table(&analysis))
+}
+
+/// A run lives in `results/EXPERIMENT/RUN-ID`.
+fn experiment_name(run_dir: &Path) -> String {
+    run_dir
+        .canonicalize()
+        .ok()
+        .and_then(|path| path.parent()?.file_name().map(|name| name.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "experiment".into())
+}

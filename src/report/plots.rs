@@ -1,0 +1,377 @@
+//! Plots of a run, as SVG (for the browser) and PNG (for anything else).
+//!
+//! Three pictures, each against the swept parameter:
+//!
+//! - `dropped`: silently dropped writes as a percentage of acknowledged
+//!   ones, one line per strategy, with error bars of one standard deviation
+//!   across trials;
+//! - `causes`: for each last-write-wins strategy, the drops split by cause
+//!   (causality violation, other clock-caused, concurrent overwrite), as
+//!   stacked bars;
+//! - `siblings`: for sibling-keeping strategies, how many reads surfaced
+//!   siblings (conflicts handed to the client instead of dropped).
+//!
+//! Sweep values are spaced evenly along the x axis and labelled with their
+//! value, because sweeps are roughly geometric (0, 10, 100, 1000 ms).
+//!
+//! plotters draws text in PNGs with a font it is given: on a machine with no
+//! fonts configured it would otherwise draw none. So the lab carries DejaVu
+//! Sans (assets/fonts, Bitstream Vera licence) and registers it once.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// Size of every plot, in pixels (PNG) or user units (SVG).
+pub const PLOT_SIZE: (u32, u32) = (960, 540);
+/// The font family every label uses.
+pub const FONT: &str = "sans-serif";
+const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// One strategy's numbers at one sweep point (averaged over trials).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointFigures {
+    pub value: f64,
+    pub dropped_percent: f64,
+    /// Standard deviation across trials, in percentage points.
+    pub dropped_percent_deviation: f64,
+    pub causality_percent: f64,
+    pub realtime_percent: f64,
+    pub concurrent_percent: f64,
+    /// Reads that surfaced more than one sibling, per trial.
+    pub siblings_per_trial: f64,
+    pub max_siblings: usize,
+}
+
+/// One strategy across the sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategySeries {
+    pub strategy: String,
+    /// Whether it keeps one write per key (last write wins).
+    pub last_write_wins: bool,
+    pub points: Vec<PointFigures>,
+}
+
+/// What the plots show, and how the x axis is labelled.
+#[derive(Debug, Clone)]
+pub struct PlotInput {
+    pub experiment: String,
+    pub parameter: String,
+    pub series: Vec<StrategySeries>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw {path}: {message}")]
+pub struct PlotError {
+    path: PathBuf,
+    message: String,
+}
+
+/// The plots' file stems, in the order they are drawn.
+pub const PLOTS: [&str; 3] = ["dropped", "causes", "siblings"];
+
+/// Draws every plot into `dir` as `NAME.svg` and `NAME.png`; returns the paths.
+pub fn draw_all(dir: &Path, input: &PlotInput) -> Result<Vec<PathBuf>, PlotError> {
+    register_font();
+    let mut written = Vec::new();
+    for name in PLOTS {
+        let svg = dir.join(format!("{name}.svg"));
+        let png = dir.join(format!("{name}.png"));
+        draw(name, SVGBackend::new(&svg, PLOT_SIZE).into_drawing_area(), input, &svg)?;
+        draw(name, BitMapBackend::new(&png, PLOT_SIZE).into_drawing_area(), input, &png)?;
+        written.extend([svg, png]);
+    }
+    Ok(written)
+}
+
+fn register_font() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        if plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_err() {
+            tracing::error!("the bundled font could not be loaded; PNG plots will have no text");
+        }
+    });
+}
+
+fn draw<DB: DrawingBackend>(
+    name: &str,
+    area: DrawingArea<DB, Shift>,
+    input: &PlotInput,
+    path: &Path,
+) -> Result<(), PlotError> {
+    let fail =
+        |error: &dyn std::fmt::Display| PlotError { path: path.to_path_buf(), message: error.to_string() };
+    area.fill(&WHITE).map_err(|error| fail(&error))?;
+    let result = match name {
+        "dropped" => draw_dropped(&area, input),
+        "causes" => draw_causes(&area, input),
+        _ => draw_siblings(&area, input),
+    };
+    result.map_err(|error| fail(&error))?;
+    area.present().map_err(|error| fail(&error))
+}
+
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// Colours for strategies, in order; chosen to stay apart for colour-blind readers.
+const PALETTE: [RGBColor; 5] = [
+    RGBColor(213, 94, 0),    // vermillion
+    RGBColor(0, 114, 178),   // blue
+    RGBColor(0, 158, 115),   // bluish green
+    RGBColor(204, 121, 167), // reddish purple
+    RGBColor(86, 180, 233),  // sky blue
+];
+
+fn values(input: &PlotInput) -> Vec<f64> {
+    input
+        .series
+        .first()
+        .map(|series| series.points.iter().map(|point| point.value).collect())
+        .unwrap_or_default()
+}
+
+fn value_label(values: &[f64], index: f64) -> String {
+    let rounded = index.round();
+    if (index - rounded).abs() > 0.01 || rounded < 0.0 {
+        return String::new();
+    }
+    values.get(rounded as usize).map(|value| format!("{value}")).unwrap_or_default()
+}
+
+fn draw_dropped<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotInput) -> DrawResult<DB> {
+    let values = values(input);
+    let highest = input
+        .series
+        .iter()
+        .flat_map(|series| series.points.iter())
+        .map(|point| point.dropped_percent + point.dropped_percent_deviation)
+        .fold(1.0_f64, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .caption(format!("{}: acknowledged writes silently dropped", input.experiment), (FONT, 26))
+        .margin(16)
+        .x_label_area_size(56)
+        .y_label_area_size(72)
+        .build_cartesian_2d(-0.5..(values.len() as f64 - 0.5), 0.0..(highest * 1.1))?;
+    chart
+        .configure_mesh()
+        .x_desc(input.parameter.as_str())
+        .y_desc("dropped, % of acknowledged writes")
+        .x_labels(values.len().max(2) * 2 + 1)
+        .x_label_formatter(&|index| value_label(&values, *index))
+        .label_style((FONT, 16))
+        .axis_desc_style((FONT, 18))
+        .draw()?;
+    for (index, series) in input.series.iter().enumerate() {
+        let colour = PALETTE[index % PALETTE.len()];
+        let line: Vec<(f64, f64)> =
+            series.points.iter().enumerate().map(|(x, point)| (x as f64, point.dropped_percent)).collect();
+        chart
+            .draw_series(LineSeries::new(line.clone(), colour.stroke_width(3)))?
+            .label(series.strategy.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(3)));
+        chart.draw_series(line.iter().map(|&(x, y)| Circle::new((x, y), 5, colour.filled())))?;
+        chart.draw_series(series.points.iter().enumerate().map(|(x, point)| {
+            let low = (point.dropped_percent - point.dropped_percent_deviation).max(0.0);
+            let high = point.dropped_percent + point.dropped_percent_deviation;
+            ErrorBar::new_vertical(x as f64, low, point.dropped_percent, high, colour.stroke_width(2), 10)
+        }))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT, 18))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+}
+
+/// Cause colours: the dark one for causality violations, the lesson of Figure 8-3.
+const CAUSES: [(&str, RGBColor); 3] = [
+    ("causality violation", RGBColor(120, 28, 28)),
+    ("other clock-caused", RGBColor(230, 159, 0)),
+    ("concurrent overwrite", RGBColor(150, 150, 150)),
+];
+
+fn draw_causes<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotInput) -> DrawResult<DB> {
+    let values = values(input);
+    let lww: Vec<&StrategySeries> = input.series.iter().filter(|series| series.last_write_wins).collect();
+    let (title, body) = area.split_vertically(48);
+    title.titled(&format!("{}: why last-write-wins dropped writes", input.experiment), (FONT, 26))?;
+    let panels = body.split_evenly((1, lww.len().max(1)));
+    let highest = lww
+        .iter()
+        .flat_map(|series| series.points.iter())
+        .map(|point| point.causality_percent + point.realtime_percent + point.concurrent_percent)
+        .fold(1.0_f64, f64::max);
+    for (panel, series) in panels.iter().zip(&lww) {
+        let mut chart = ChartBuilder::on(panel)
+            .caption(series.strategy.as_str(), (FONT, 20))
+            .margin(12)
+            .x_label_area_size(56)
+            .y_label_area_size(64)
+            .build_cartesian_2d(-0.5..(values.len() as f64 - 0.5), 0.0..(highest * 1.1))?;
+        chart
+            .configure_mesh()
+            .x_desc(input.parameter.as_str())
+            .y_desc("dropped, % of acked")
+            .x_labels(values.len().max(2) * 2 + 1)
+            .x_label_formatter(&|index| value_label(&values, *index))
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 16))
+            .draw()?;
+        for (cause, (label, colour)) in CAUSES.iter().enumerate() {
+            let bars = series.points.iter().enumerate().map(|(x, point)| {
+                let parts = [point.causality_percent, point.realtime_percent, point.concurrent_percent];
+                let bottom: f64 = parts[..cause].iter().sum();
+                let top = bottom + parts[cause];
+                Rectangle::new([(x as f64 - 0.35, bottom), (x as f64 + 0.35, top)], colour.filled())
+            });
+            chart
+                .draw_series(bars)?
+                .label(*label)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], colour.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font((FONT, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    Ok(())
+}
+
+fn draw_siblings<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotInput) -> DrawResult<DB> {
+    let values = values(input);
+    let keeping: Vec<(usize, &StrategySeries)> =
+        input.series.iter().enumerate().filter(|(_, series)| !series.last_write_wins).collect();
+    let highest = keeping
+        .iter()
+        .flat_map(|(_, series)| series.points.iter())
+        .map(|point| point.siblings_per_trial)
+        .fold(1.0_f64, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .caption(format!("{}: conflicts kept as siblings instead of dropped", input.experiment), (FONT, 26))
+        .margin(16)
+        .x_label_area_size(56)
+        .y_label_area_size(72)
+        .build_cartesian_2d(-0.5..(values.len() as f64 - 0.5), 0.0..(highest * 1.1))?;
+    chart
+        .configure_mesh()
+        .x_desc(input.parameter.as_str())
+        .y_desc("reads that returned siblings, per trial")
+        .x_labels(values.len().max(2) * 2 + 1)
+        .x_label_formatter(&|index| value_label(&values, *index))
+        .label_style((FONT, 16))
+        .axis_desc_style((FONT, 18))
+        .draw()?;
+    for (index, series) in keeping {
+        let colour = PALETTE[index % PALETTE.len()];
+        let bars = series.points.iter().enumerate().map(|(x, point)| {
+            Rectangle::new(
+                [(x as f64 - 0.3, 0.0), (x as f64 + 0.3, point.siblings_per_trial)],
+                colour.filled(),
+            )
+        });
+        chart
+            .draw_series(bars)?
+            .label(format!("{} (most siblings at once: {})", series.strategy, max_siblings(series)))
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT, 18))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+}
+
+fn max_siblings(series: &StrategySeries) -> usize {
+    series.points.iter().map(|point| point.max_siblings).max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> PlotInput {
+        let series = |strategy: &str, last_write_wins: bool, scale: f64| StrategySeries {
+            strategy: strategy.into(),
+            last_write_wins,
+            points: [0.0, 10.0, 100.0, 1000.0]
+                .iter()
+                .enumerate()
+                .map(|(index, &value)| PointFigures {
+                    value,
+                    dropped_percent: scale * index as f64,
+                    dropped_percent_deviation: 1.0,
+                    causality_percent: scale * index as f64 / 2.0,
+                    realtime_percent: scale * index as f64 / 4.0,
+                    concurrent_percent: scale * index as f64 / 4.0,
+                    siblings_per_trial: if last_write_wins { 0.0 } else { 5.0 + index as f64 },
+                    max_siblings: 2,
+                })
+                .collect(),
+        };
+        PlotInput {
+            experiment: "skew".into(),
+            parameter: "skew_ms".into(),
+            series: vec![
+                series("lww-wall", true, 10.0),
+                series("lww-hlc", true, 3.0),
+                series("vv", false, 0.0),
+            ],
+        }
+    }
+
+    /// Counts pixels in a rectangle that are dark (text, axes) and that are
+    /// saturated colour (data).
+    fn count(image: &image::RgbImage, x: std::ops::Range<u32>, y: std::ops::Range<u32>) -> (usize, usize) {
+        let (mut dark, mut coloured) = (0, 0);
+        for py in y {
+            for px in x.clone() {
+                let [r, g, b] = image.get_pixel(px, py).0;
+                let (high, low) = (r.max(g).max(b), r.min(g).min(b));
+                if high < 100 {
+                    dark += 1;
+                }
+                if high - low > 80 {
+                    coloured += 1;
+                }
+            }
+        }
+        (dark, coloured)
+    }
+
+    /// plotters' bitmap backend draws no text unless it has a font; with no
+    /// fonts configured on a machine a PNG would have axes and no labels.
+    /// This decodes each PNG and looks for drawn pixels where the labels and
+    /// the data must be.
+    #[test]
+    fn png_plots_have_data_titles_and_axis_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = draw_all(dir.path(), &input()).unwrap();
+        assert_eq!(written.len(), 2 * PLOTS.len());
+        let (width, height) = PLOT_SIZE;
+        for name in PLOTS {
+            let image = image::open(dir.path().join(format!("{name}.png"))).unwrap().to_rgb8();
+            assert_eq!(image.dimensions(), PLOT_SIZE);
+            let (title_dark, _) = count(&image, 200..width - 200, 0..44);
+            assert!(title_dark > 200, "{name}: no title text ({title_dark} dark pixels)");
+            // The y axis labels and description, left of the tick marks.
+            let (y_labels, _) = count(&image, 0..60, 60..height - 80);
+            assert!(y_labels > 150, "{name}: no y-axis labels ({y_labels} dark pixels)");
+            // The x axis labels and description, below the tick marks.
+            let (x_labels, _) = count(&image, 100..width - 20, height - 50..height);
+            assert!(x_labels > 150, "{name}: no x-axis labels ({x_labels} dark pixels)");
+            let (_, data) = count(&image, 100..width - 30, 60..height - 80);
+            assert!(data > 500, "{name}: no data drawn ({data} coloured pixels)");
+            let svg = std::fs::read_to_string(dir.path().join(format!("{name}.svg"))).unwrap();
+            assert!(svg.contains("<text") && svg.contains("skew_ms"), "{name}.svg has no axis text");
+        }
+    }
+}
