@@ -200,6 +200,13 @@ impl Parameter {
         }
     }
 
+    /// What the parameter is, with its unit, for a plot's axis.
+    pub fn axis_label(self) -> &'static str {
+        match self {
+            Parameter::SkewMs => "clock skew: how far replica 1 runs ahead of the last replica (ms)",
+        }
+    }
+
     /// Replica `id`'s clock (of `replicas`) at sweep value `value`.
     pub fn clock_for(self, base: &ClockSpec, value: f64, id: ReplicaId, replicas: usize) -> ClockSpec {
         match self {

@@ -109,7 +109,7 @@ pub fn plot_input(experiment: &str, spec: &Spec, summaries: &[PointSummary]) -> 
         .collect();
     PlotInput {
         experiment: experiment.to_string(),
-        parameter: spec.sweep.parameter.name().to_string(),
+        parameter: spec.sweep.parameter.axis_label().to_string(),
         series,
     }
 }

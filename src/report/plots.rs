@@ -58,6 +58,7 @@ pub struct StrategySeries {
 #[derive(Debug, Clone)]
 pub struct PlotInput {
     pub experiment: String,
+    /// The x axis's description: the swept parameter and its unit.
     pub parameter: String,
     pub series: Vec<StrategySeries>,
 }
