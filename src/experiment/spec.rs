@@ -151,6 +151,13 @@ impl Default for NetworkSpec {
     }
 }
 
+impl NetworkSpec {
+    /// Whether the links need any fault set at all.
+    pub fn is_faulty(&self) -> bool {
+        self.delay_ms != [0.0, 0.0] || self.loss > 0.0
+    }
+}
+
 /// Accepts `5` or `[1, 5]`.
 fn delay_range<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<[f64; 2], D::Error> {
     #[derive(Deserialize)]

@@ -55,32 +55,16 @@ pub async fn run(
 ) -> Result<TrialOutcome, ClusterError> {
     let cluster = Cluster::start(spec.replicas, data_dir, token, client.clone()).await?;
     let mut records = Vec::new();
-    let fault = |replica: ReplicaId, fault: &str, settings: Value| {
-        Record::Fault(FaultRecord {
-            point: plan.point,
-            trial: plan.trial,
-            true_ns: system_now(),
-            replica,
-            fault: fault.to_string(),
-            settings,
-        })
-    };
-
     for id in cluster.ids() {
         let clock = spec.sweep.parameter.clock_for(&spec.clocks, plan.value, id, spec.replicas);
         let settings = serde_json::to_value(&clock).unwrap_or(Value::Null);
         cluster.admin(id, Method::PUT, "/admin/clock", Some(&settings)).await?;
-        records.push(fault(id, "clock", settings));
+        records.push(fault_record(plan, id, "clock", settings));
     }
     let network = &spec.network;
-    if network.delay_ms != [0.0, 0.0] || network.loss > 0.0 {
-        for id in cluster.ids() {
-            for peer in cluster.ids().filter(|&peer| peer != id) {
-                let settings = json!({ "peer": peer, "delay_ms": network.delay_ms, "loss": network.loss });
-                cluster.admin(id, Method::PUT, "/admin/links", Some(&settings)).await?;
-                records.push(fault(id, "links", settings));
-            }
-        }
+    if network.is_faulty() {
+        let settings = |peer| json!({ "peer": peer, "delay_ms": network.delay_ms, "loss": network.loss });
+        records.extend(set_every_link(&cluster, plan, "links", settings).await?);
     }
 
     let target = Arc::new(Target {
@@ -96,14 +80,9 @@ pub async fn run(
     records.extend(writes.into_iter().map(Record::Write));
 
     // Faults stop; the replicas must now converge.
-    if network.delay_ms != [0.0, 0.0] || network.loss > 0.0 {
-        for id in cluster.ids() {
-            for peer in cluster.ids().filter(|&peer| peer != id) {
-                let settings = json!({ "peer": peer, "cut": "none", "delay_ms": 0, "loss": 0 });
-                cluster.admin(id, Method::PUT, "/admin/links", Some(&settings)).await?;
-                records.push(fault(id, "heal", settings));
-            }
-        }
+    if network.is_faulty() {
+        let settings = |peer| json!({ "peer": peer, "cut": "none", "delay_ms": 0, "loss": 0 });
+        records.extend(set_every_link(&cluster, plan, "heal", settings).await?);
     }
     let healed = tokio::time::Instant::now();
     let converged = wait_for_convergence(&cluster).await?;
@@ -114,6 +93,37 @@ pub async fn run(
     records.extend(final_records(&cluster, spec, plan, &keys).await?);
     cluster.stop().await;
     Ok(TrialOutcome { records, converged, converge_time })
+}
+
+/// A `fault` record: what was applied to `replica`, stamped with true time now.
+fn fault_record(plan: TrialPlan, replica: ReplicaId, fault: &str, settings: Value) -> Record {
+    Record::Fault(FaultRecord {
+        point: plan.point,
+        trial: plan.trial,
+        true_ns: system_now(),
+        replica,
+        fault: fault.to_string(),
+        settings,
+    })
+}
+
+/// Puts `settings(peer)` on every replica's link to every peer; returns the
+/// `fault` records, of kind `fault`.
+async fn set_every_link(
+    cluster: &Cluster,
+    plan: TrialPlan,
+    fault: &str,
+    settings: impl Fn(ReplicaId) -> Value,
+) -> Result<Vec<Record>, ClusterError> {
+    let mut records = Vec::new();
+    for id in cluster.ids() {
+        for peer in cluster.ids().filter(|&peer| peer != id) {
+            let settings = settings(peer);
+            cluster.admin(id, Method::PUT, "/admin/links", Some(&settings)).await?;
+            records.push(fault_record(plan, id, fault, settings));
+        }
+    }
+    Ok(records)
 }
 
 /// Waits until every replica's high-water marks are the same.

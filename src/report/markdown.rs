@@ -8,8 +8,7 @@
 
 use std::fmt::Write as _;
 
-use super::is_last_write_wins;
-use crate::analysis::{Analysis, PointSummary};
+use crate::analysis::{Analysis, PointSummary, is_last_write_wins};
 use crate::experiment::spec::Spec;
 
 /// The whole report.

@@ -18,7 +18,7 @@ pub mod plots;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{Analysis, PointSummary, analyze, summarize};
+use crate::analysis::{Analysis, PointSummary, analyze, is_last_write_wins, summarize};
 use crate::experiment::SPEC_FILE;
 use crate::experiment::history::{self, HistoryError};
 use crate::experiment::spec::{Spec, SpecError};
@@ -72,11 +72,6 @@ fn write_csv(path: &Path, analysis: &Analysis) -> Result<(), ReportError> {
         writer.serialize(row).map_err(fail)?;
     }
     writer.flush().map_err(|error| ReportError::Write(path.to_path_buf(), error.to_string()))
-}
-
-/// Whether a strategy keeps one write per key, by its bucket name.
-pub fn is_last_write_wins(strategy: &str) -> bool {
-    strategy.starts_with("lww")
 }
 
 fn percent(part: usize, whole: usize) -> f64 {

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 /// Size of every plot, in pixels (PNG) or user units (SVG).
@@ -141,29 +142,70 @@ fn value_label(values: &[f64], index: f64) -> String {
     values.get(rounded as usize).map(|value| format!("{value}")).unwrap_or_default()
 }
 
-fn draw_dropped<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotInput) -> DrawResult<DB> {
+/// A chart whose x axis holds the sweep points, evenly spaced and labelled
+/// with their values.
+type SweepChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The text of one chart and the size of its smaller text.
+struct Frame<'t> {
+    title: &'t str,
+    title_size: u32,
+    y_desc: &'t str,
+    text_size: u32,
+    margin: u32,
+}
+
+fn sweep_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    frame: &Frame<'_>,
+    input: &PlotInput,
+    highest: f64,
+) -> Result<SweepChart<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
     let values = values(input);
+    let mut chart = ChartBuilder::on(area)
+        .caption(frame.title, (FONT, frame.title_size))
+        .margin(frame.margin)
+        .x_label_area_size(56)
+        .y_label_area_size(frame.text_size * 4 + 8)
+        .build_cartesian_2d(-0.5..(values.len() as f64 - 0.5), 0.0..(highest * 1.1))?;
+    chart
+        .configure_mesh()
+        .x_desc(input.parameter.as_str())
+        .y_desc(frame.y_desc)
+        .x_labels(values.len().max(2) * 2 + 1)
+        .x_label_formatter(&|index| value_label(&values, *index))
+        .label_style((FONT, frame.text_size))
+        .axis_desc_style((FONT, frame.text_size + 2))
+        .draw()?;
+    Ok(chart)
+}
+
+fn draw_legend<'a, DB: DrawingBackend + 'a>(chart: &mut SweepChart<'a, DB>, size: u32) -> DrawResult<DB> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT, size))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+}
+
+fn draw_dropped<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotInput) -> DrawResult<DB> {
     let highest = input
         .series
         .iter()
         .flat_map(|series| series.points.iter())
         .map(|point| point.dropped_percent + point.dropped_percent_deviation)
         .fold(1.0_f64, f64::max);
-    let mut chart = ChartBuilder::on(area)
-        .caption(format!("{}: acknowledged writes silently dropped", input.experiment), (FONT, 26))
-        .margin(16)
-        .x_label_area_size(56)
-        .y_label_area_size(72)
-        .build_cartesian_2d(-0.5..(values.len() as f64 - 0.5), 0.0..(highest * 1.1))?;
-    chart
-        .configure_mesh()
-        .x_desc(input.parameter.as_str())
-        .y_desc("dropped, % of acknowledged writes")
-        .x_labels(values.len().max(2) * 2 + 1)
-        .x_label_formatter(&|index| value_label(&values, *index))
-        .label_style((FONT, 16))
-        .axis_desc_style((FONT, 18))
-        .draw()?;
+    let title = format!("{}: acknowledged writes silently dropped", input.experiment);
+    let frame = Frame {
+        title: &title,
+        title_size: 26,
+        y_desc: "dropped, % of acknowledged writes",
+        text_size: 16,
+        margin: 16,
+    };
+    let mut chart = sweep_chart(area, &frame, input, highest)?;
     for (index, series) in input.series.iter().enumerate() {
         let colour = PALETTE[index % PALETTE.len()];
         let line: Vec<(f64, f64)> =
@@ -179,13 +221,7 @@ fn draw_dropped<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotI
             ErrorBar::new_vertical(x as f64, low, point.dropped_percent, high, colour.stroke_width(2), 10)
         }))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, 18))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
+    draw_legend(&mut chart, 18)
 }
 
 /// Cause colours: the dark one for causality violations, the lesson of Figure 8-3.
@@ -196,7 +232,6 @@ const CAUSES: [(&str, RGBColor); 3] = [
 ];
 
 fn draw_causes<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotInput) -> DrawResult<DB> {
-    let values = values(input);
     let lww: Vec<&StrategySeries> = input.series.iter().filter(|series| series.last_write_wins).collect();
     let (title, body) = area.split_vertically(48);
     title.titled(&format!("{}: why last-write-wins dropped writes", input.experiment), (FONT, 26))?;
@@ -207,21 +242,14 @@ fn draw_causes<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotIn
         .map(|point| point.causality_percent + point.realtime_percent + point.concurrent_percent)
         .fold(1.0_f64, f64::max);
     for (panel, series) in panels.iter().zip(&lww) {
-        let mut chart = ChartBuilder::on(panel)
-            .caption(series.strategy.as_str(), (FONT, 20))
-            .margin(12)
-            .x_label_area_size(56)
-            .y_label_area_size(64)
-            .build_cartesian_2d(-0.5..(values.len() as f64 - 0.5), 0.0..(highest * 1.1))?;
-        chart
-            .configure_mesh()
-            .x_desc(input.parameter.as_str())
-            .y_desc("dropped, % of acked")
-            .x_labels(values.len().max(2) * 2 + 1)
-            .x_label_formatter(&|index| value_label(&values, *index))
-            .label_style((FONT, 14))
-            .axis_desc_style((FONT, 16))
-            .draw()?;
+        let frame = Frame {
+            title: &series.strategy,
+            title_size: 20,
+            y_desc: "dropped, % of acked",
+            text_size: 14,
+            margin: 12,
+        };
+        let mut chart = sweep_chart(panel, &frame, input, highest)?;
         for (cause, (label, colour)) in CAUSES.iter().enumerate() {
             let bars = series.points.iter().enumerate().map(|(x, point)| {
                 let parts = [point.causality_percent, point.realtime_percent, point.concurrent_percent];
@@ -234,19 +262,12 @@ fn draw_causes<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotIn
                 .label(*label)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], colour.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        draw_legend(&mut chart, 15)?;
     }
     Ok(())
 }
 
 fn draw_siblings<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotInput) -> DrawResult<DB> {
-    let values = values(input);
     let keeping: Vec<(usize, &StrategySeries)> =
         input.series.iter().enumerate().filter(|(_, series)| !series.last_write_wins).collect();
     let highest = keeping
@@ -254,21 +275,15 @@ fn draw_siblings<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &Plot
         .flat_map(|(_, series)| series.points.iter())
         .map(|point| point.siblings_per_trial)
         .fold(1.0_f64, f64::max);
-    let mut chart = ChartBuilder::on(area)
-        .caption(format!("{}: conflicts kept as siblings instead of dropped", input.experiment), (FONT, 26))
-        .margin(16)
-        .x_label_area_size(56)
-        .y_label_area_size(72)
-        .build_cartesian_2d(-0.5..(values.len() as f64 - 0.5), 0.0..(highest * 1.1))?;
-    chart
-        .configure_mesh()
-        .x_desc(input.parameter.as_str())
-        .y_desc("reads that returned siblings, per trial")
-        .x_labels(values.len().max(2) * 2 + 1)
-        .x_label_formatter(&|index| value_label(&values, *index))
-        .label_style((FONT, 16))
-        .axis_desc_style((FONT, 18))
-        .draw()?;
+    let title = format!("{}: conflicts kept as siblings instead of dropped", input.experiment);
+    let frame = Frame {
+        title: &title,
+        title_size: 26,
+        y_desc: "reads that returned siblings, per trial",
+        text_size: 16,
+        margin: 16,
+    };
+    let mut chart = sweep_chart(area, &frame, input, highest)?;
     for (index, series) in keeping {
         let colour = PALETTE[index % PALETTE.len()];
         let bars = series.points.iter().enumerate().map(|(x, point)| {
@@ -282,13 +297,7 @@ fn draw_siblings<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &Plot
             .label(format!("{} (most siblings at once: {})", series.strategy, max_siblings(series)))
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], colour.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, 18))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
+    draw_legend(&mut chart, 18)
 }
 
 fn max_siblings(series: &StrategySeries) -> usize {
