@@ -37,3 +37,7 @@ cluster token="lab-token":
             --data target/cluster/replica-$id --peers "${peers%,}" --cluster-token {{token}} --clock model &
     done
     wait
+
+# Serve the dashboard on http://127.0.0.1:7070/ (results, dropped writes explained, live lab, Figure 8-3).
+dashboard port="7070":
+    cargo run --release -- dashboard --port {{port}}

@@ -6,6 +6,8 @@
 //! - `clocklab experiment NAME` runs `experiments/NAME.toml` and writes
 //!   `results/NAME/RUN-ID/`.
 //! - `clocklab analyze RUN_DIR` runs the oracle again on a saved history.
+//! - `clocklab dashboard [--port P]` serves the dashboard on 127.0.0.1 and
+//!   prints its URL.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +34,34 @@ pub enum Command {
     Experiment(ExperimentArgs),
     /// Run the oracle again on a saved run and rewrite its summary and plots.
     Analyze(AnalyzeArgs),
+    /// Serve the dashboard: results, dropped writes explained, a live lab, Figure 8-3.
+    Dashboard(DashboardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// The port on 127.0.0.1 (0 picks a free one; the URL is printed).
+    #[arg(long, default_value_t = crate::dashboard::DEFAULT_PORT)]
+    pub port: u16,
+    /// Where the runs are.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// Where experiment specs and scenarios/ are.
+    #[arg(long, default_value = "experiments")]
+    pub experiments: PathBuf,
+    /// The page's files.
+    #[arg(long, default_value = "web")]
+    pub web: PathBuf,
+}
+
+impl DashboardArgs {
+    pub fn options(&self) -> crate::dashboard::DashboardOptions {
+        crate::dashboard::DashboardOptions {
+            web_dir: self.web.clone(),
+            results_dir: self.results.clone(),
+            scenarios_dir: self.experiments.join("scenarios"),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

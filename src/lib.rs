@@ -21,11 +21,15 @@
 //! - [`analysis`]: the oracle. From the history alone, which acknowledged
 //!   writes each strategy silently dropped, and why.
 //! - [`report`]: summaries (JSON, CSV), plots (SVG, PNG) and `report.md`.
+//! - [`dashboard`]: the browser side. Results and why each write was
+//!   dropped, a live lab cluster driven by clicks, and scripted scenarios
+//!   (DDIA Figure 8-3) played step by step on replica cores.
 //! - [`cli`]: the `clocklab` command line.
 
 pub mod analysis;
 pub mod cli;
 pub mod clock;
+pub mod dashboard;
 pub mod experiment;
 pub mod replica;
 pub mod report;

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use clocklab::cli::{AnalyzeArgs, Cli, Command, ExperimentArgs, ReplicaArgs};
+use clocklab::cli::{AnalyzeArgs, Cli, Command, DashboardArgs, ExperimentArgs, ReplicaArgs};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: replicas allocate many small, short-lived objects (JSON values,
@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Command::Replica(args) => runtime.block_on(replica(args)),
         Command::Experiment(args) => runtime.block_on(experiment(args)),
         Command::Analyze(args) => analyze(args),
+        Command::Dashboard(args) => runtime.block_on(dashboard(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -61,6 +62,19 @@ fn analyze(args: AnalyzeArgs) -> Result<(), String> {
     let table = clocklab::report::reanalyze(&args.run_dir).map_err(|error| error.to_string())?;
     print!("{table}");
     Ok(())
+}
+
+/// Serves the dashboard until Ctrl-C or SIGTERM; its lab's replicas stop with it.
+async fn dashboard(args: DashboardArgs) -> Result<(), String> {
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|error| format!("cannot listen on {address}: {error}"))?;
+    let address = listener.local_addr().map_err(|error| error.to_string())?;
+    println!("clocklab dashboard on http://{address}/ (Ctrl-C stops it)");
+    clocklab::dashboard::serve(listener, args.options(), shutdown_signal())
+        .await
+        .map_err(|error| error.to_string())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

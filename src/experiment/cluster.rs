@@ -10,6 +10,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -44,9 +45,17 @@ struct Process {
 
 /// A running cluster. Replica ids are `1..=n`.
 pub struct Cluster {
-    addrs: Vec<SocketAddr>,
+    admin: AdminClient,
     processes: Vec<Process>,
-    token: String,
+}
+
+/// Talks to a cluster's admin API. Cheap to clone, so background tasks can
+/// hold one while the [`Cluster`] itself, which owns the processes, stays
+/// with whoever will stop it.
+#[derive(Clone)]
+pub struct AdminClient {
+    addrs: Arc<[SocketAddr]>,
+    token: Arc<str>,
     client: reqwest::Client,
 }
 
@@ -67,7 +76,8 @@ impl Cluster {
         // picked up front (a port could be taken in between; then the
         // replica fails to bind and says so).
         let addrs = (0..replicas).map(|_| free_port()).collect::<Result<Vec<_>, _>>()?;
-        let mut cluster = Self { addrs, processes: Vec::new(), token: token.to_string(), client };
+        let admin = AdminClient { addrs: addrs.into(), token: token.into(), client };
+        let mut cluster = Self { admin, processes: Vec::new() };
         for index in 0..replicas {
             let id = index as ReplicaId + 1;
             let process = cluster.spawn(id, &data_dir.join(format!("replica-{id}"))).await?;
@@ -77,10 +87,8 @@ impl Cluster {
     }
 
     async fn spawn(&self, id: ReplicaId, data: &Path) -> Result<Process, ClusterError> {
-        let peers: Vec<String> = (1..=self.addrs.len() as ReplicaId)
-            .filter(|&peer| peer != id)
-            .map(|peer| format!("{peer}={}", self.addr(peer)))
-            .collect();
+        let peers: Vec<String> =
+            self.ids().filter(|&peer| peer != id).map(|peer| format!("{peer}={}", self.addr(peer))).collect();
         let executable = std::env::current_exe().map_err(|error| ClusterError::Spawn(id, error))?;
         let mut command = Command::new(executable);
         command
@@ -88,7 +96,7 @@ impl Cluster {
             .arg("--data")
             .arg(data)
             .args(["--peers", &peers.join(","), "--clock", "model"])
-            .env("CLOCKLAB_CLUSTER_TOKEN", &self.token)
+            .env("CLOCKLAB_CLUSTER_TOKEN", &*self.admin.token)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -124,11 +132,11 @@ impl Cluster {
     }
 
     pub fn ids(&self) -> impl Iterator<Item = ReplicaId> + use<> {
-        1..=self.addrs.len() as ReplicaId
+        self.admin.ids()
     }
 
     pub fn addr(&self, id: ReplicaId) -> SocketAddr {
-        self.addrs[id as usize - 1]
+        self.admin.addr(id)
     }
 
     /// The OS process ids of the running replicas.
@@ -136,8 +144,49 @@ impl Cluster {
         self.processes.iter().filter_map(|process| process.child.id()).collect()
     }
 
+    /// The OS process id of one replica, while it runs.
+    pub fn pid(&self, id: ReplicaId) -> Option<u32> {
+        self.processes.iter().find(|process| process.id == id).and_then(|process| process.child.id())
+    }
+
+    /// A handle on the admin API that outlives borrows of the cluster.
+    pub fn admin_client(&self) -> AdminClient {
+        self.admin.clone()
+    }
+
     /// Sends an admin request and returns its JSON answer.
     pub async fn admin(
+        &self,
+        id: ReplicaId,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ClusterError> {
+        self.admin.request(id, method, path, body).await
+    }
+
+    /// Kills every replica (SIGKILL) and waits for each to exit. The runner
+    /// has read what it needs; SQLite's WAL makes this safe for the files.
+    pub async fn stop(mut self) {
+        for process in &mut self.processes {
+            if let Err(error) = process.child.kill().await {
+                tracing::warn!(replica = process.id, %error, "could not stop replica");
+            }
+        }
+    }
+}
+
+impl AdminClient {
+    pub fn ids(&self) -> impl Iterator<Item = ReplicaId> + use<> {
+        1..=self.addrs.len() as ReplicaId
+    }
+
+    pub fn addr(&self, id: ReplicaId) -> SocketAddr {
+        self.addrs[id as usize - 1]
+    }
+
+    /// Sends an admin request to replica `id` and returns its JSON answer.
+    pub async fn request(
         &self,
         id: ReplicaId,
         method: reqwest::Method,
@@ -149,7 +198,7 @@ impl Cluster {
         let mut request = self
             .client
             .request(method.clone(), format!("http://{}{path}", self.addr(id)))
-            .header(TOKEN_HEADER, &self.token)
+            .header(TOKEN_HEADER, &*self.token)
             .timeout(ADMIN_TIMEOUT);
         if let Some(body) = body {
             request = request.json(body);
@@ -161,15 +210,5 @@ impl Cluster {
             return Err(fail(format!("{status}: {answer}")));
         }
         Ok(answer)
-    }
-
-    /// Kills every replica (SIGKILL) and waits for each to exit. The runner
-    /// has read what it needs; SQLite's WAL makes this safe for the files.
-    pub async fn stop(mut self) {
-        for process in &mut self.processes {
-            if let Err(error) = process.child.kill().await {
-                tracing::warn!(replica = process.id, %error, "could not stop replica");
-            }
-        }
     }
 }

@@ -183,7 +183,8 @@ async fn final_records(
     Ok(records)
 }
 
-fn final_sibling(sibling: &Value) -> FinalSibling {
+/// One sibling of `GET /admin/state`, as the history keeps it.
+pub fn final_sibling(sibling: &Value) -> FinalSibling {
     FinalSibling {
         // A value this workload did not write holds no items.
         value: serde_json::from_value(sibling["value"].clone()).unwrap_or_default(),

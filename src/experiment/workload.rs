@@ -118,13 +118,15 @@ impl ClientState {
                 }
                 ReplicaChoice::Sticky => (self.number % self.target.replicas.len()) as ReplicaId + 1,
             };
-            let item = self.next_item.fetch_add(1, Ordering::Relaxed);
-            let operations = self
-                .target
-                .buckets
-                .iter()
-                .map(|bucket| read_modify_write(&self.http, &self.target, bucket, &key, replica, item));
-            for write in futures::future::join_all(operations).await {
+            let operation = Operation {
+                point: self.target.point,
+                trial: self.target.trial,
+                addr: self.target.replicas[replica as usize - 1],
+                replica,
+                key: &key,
+                item: self.next_item.fetch_add(1, Ordering::Relaxed),
+            };
+            for write in mirrored(&self.http, &operation, &self.target.buckets).await {
                 self.counters.attempted.fetch_add(1, Ordering::Relaxed);
                 if write.outcome == Outcome::Ok {
                     self.counters.acked.fetch_add(1, Ordering::Relaxed);
@@ -157,20 +159,40 @@ struct WriteAnswer {
     write_id: String,
 }
 
-/// One read-modify-write on one bucket, recorded whatever happens.
-async fn read_modify_write(
+/// One client operation: add `item` to `key` on one replica.
+pub struct Operation<'a> {
+    pub point: usize,
+    pub trial: usize,
+    /// The replica's address, and its id.
+    pub addr: SocketAddr,
+    pub replica: ReplicaId,
+    pub key: &'a str,
+    /// The new item; unique within a trial.
+    pub item: u64,
+}
+
+/// One operation on every bucket at the same moment; a record per bucket.
+pub async fn mirrored(
     http: &reqwest::Client,
-    target: &Target,
+    operation: &Operation<'_>,
+    buckets: &[String],
+) -> Vec<WriteRecord> {
+    let writes = buckets.iter().map(|bucket| read_modify_write(http, operation, bucket));
+    futures::future::join_all(writes).await
+}
+
+/// One read-modify-write on one bucket, recorded whatever happens.
+pub async fn read_modify_write(
+    http: &reqwest::Client,
+    operation: &Operation<'_>,
     bucket: &str,
-    key: &str,
-    replica: ReplicaId,
-    item: u64,
 ) -> WriteRecord {
-    let url = format!("http://{}/kv/{bucket}/{key}", target.replicas[replica as usize - 1]);
+    let Operation { point, trial, addr, replica, key, item } = *operation;
+    let url = format!("http://{addr}/kv/{bucket}/{key}");
     let invoke_ns = system_now();
     let mut record = WriteRecord {
-        point: target.point,
-        trial: target.trial,
+        point,
+        trial,
         bucket: bucket.to_string(),
         key: key.to_string(),
         replica,

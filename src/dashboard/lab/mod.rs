@@ -1,0 +1,490 @@
+//! The live lab: a cluster of real replica processes, driven from the page.
+//!
+//! The lab starts 3 to 5 `clocklab replica` processes (the same
+//! [`Cluster`] the experiment runner uses), and lets a class do to them
+//! what the experiments do in bulk: skew, drift or step a replica's clock,
+//! cut and heal links, pause a replica with SIGSTOP and resume it with
+//! SIGCONT, write by hand or turn on a background workload. Every write is
+//! the runner's mirrored read-modify-write, so the same operation lands on
+//! every strategy's bucket at once and the strategies can be compared side
+//! by side.
+//!
+//! What happens streams to the page as [`LabEvent`]s (server-sent events):
+//! each replica's clocks every [`STATUS_INTERVAL`], each write, replication
+//! progress (high-water marks moving), and each drop the live oracle
+//! ([`settle`]) has made sure of. Stopping the lab, or the dashboard, kills
+//! the replicas; they also die with the dashboard's process if it is killed.
+
+mod settle;
+mod watch;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use self::settle::KeyActivity;
+use super::DashboardError;
+use crate::analysis::DroppedWrite;
+use crate::clock::dots::ReplicaId;
+use crate::clock::physical::ClockUpdate;
+use crate::experiment::cluster::{AdminClient, Cluster};
+use crate::experiment::history::WriteRecord;
+use crate::experiment::workload::{Operation, mirrored};
+use crate::strategy;
+
+/// How many replicas a lab may have.
+pub const MIN_REPLICAS: usize = 3;
+pub const MAX_REPLICAS: usize = 5;
+/// How often each replica's clocks and high-water marks are read.
+pub const STATUS_INTERVAL: Duration = Duration::from_millis(250);
+/// How often the live oracle looks for settled keys, in status intervals.
+pub const ORACLE_EVERY: u64 = 4;
+/// The keys the background workload writes: few, so that writes collide.
+pub const WORKLOAD_KEYS: [&str; 4] = ["x", "y", "z", "w"];
+/// Background workload rates, in operations per second.
+pub const DEFAULT_WORKLOAD_RATE: f64 = 4.0;
+pub const MAX_WORKLOAD_RATE: f64 = 50.0;
+/// Events kept for a slow page before it misses some.
+pub const EVENT_BUFFER: usize = 4096;
+
+/// What the page hears, as server-sent events named by `type`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LabEvent {
+    /// The whole picture; sent first to every new listener and on changes.
+    Snapshot(Box<LabView>),
+    /// Every replica's clocks and marks.
+    Status { replicas: Vec<ReplicaView> },
+    /// One write on one bucket, as the client saw it.
+    Write(Box<WriteRecord>),
+    /// `replica` now has every write of `origin` up to `through`.
+    Replicated { replica: ReplicaId, origin: ReplicaId, through: u64 },
+    /// An acknowledged write the live oracle found dropped for good.
+    Drop(Box<DroppedWrite>),
+    /// Running totals per strategy.
+    Counts(Counts),
+}
+
+/// One replica as the page shows it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReplicaView {
+    pub id: ReplicaId,
+    pub pid: Option<u32>,
+    pub paused: bool,
+    /// Whether its last status request was answered.
+    pub reachable: bool,
+    pub true_ns: i64,
+    pub physical_ns: i64,
+    /// Physical clock minus true time, in ms.
+    pub offset_ms: f64,
+    pub hlc: Value,
+    pub model: Value,
+    pub high_water: BTreeMap<ReplicaId, u64>,
+}
+
+/// Running totals of one strategy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StrategyCounts {
+    pub acked: usize,
+    pub dropped: usize,
+    pub causality: usize,
+    pub realtime: usize,
+    pub concurrent: usize,
+    /// Reads that returned more than one sibling.
+    pub siblings: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Counts {
+    pub strategies: BTreeMap<String, StrategyCounts>,
+    /// (bucket, key) pairs the oracle cannot judge yet.
+    pub unsettled: usize,
+    /// Why the oracle is waiting, if it is (e.g. a paused replica).
+    pub waiting: Option<String>,
+}
+
+/// Everything `GET /api/lab` returns.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LabView {
+    pub running: bool,
+    pub replicas: Vec<ReplicaView>,
+    pub buckets: Vec<String>,
+    /// Cut links, as `[a, b]` with `a < b`.
+    pub cuts: BTreeSet<(ReplicaId, ReplicaId)>,
+    /// Operations per second, if the background workload is on.
+    pub workload_rate: Option<f64>,
+    pub counts: Counts,
+    pub drops: Vec<DroppedWrite>,
+}
+
+/// The lab's journal of writes, shared by the tasks that write and the
+/// watcher that judges them.
+#[derive(Default)]
+struct Journal {
+    writes: Vec<WriteRecord>,
+    activity: KeyActivity,
+    next_item: u64,
+    paused: BTreeSet<ReplicaId>,
+}
+
+/// What the lab's tasks share.
+struct Shared {
+    admin: AdminClient,
+    http: reqwest::Client,
+    buckets: Vec<String>,
+    journal: Mutex<Journal>,
+    view: Arc<Mutex<LabView>>,
+    events: broadcast::Sender<LabEvent>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+impl Shared {
+    fn emit(&self, event: LabEvent) {
+        // No listener is fine: the page may not be open.
+        let _ = self.events.send(event);
+    }
+
+    /// One mirrored read-modify-write of a new item on `key` at `replica`.
+    async fn operate(&self, replica: ReplicaId, key: &str) -> Vec<WriteRecord> {
+        let item = {
+            let mut journal = lock(&self.journal);
+            journal.next_item += 1;
+            *journal.activity.in_flight.entry(key.to_string()).or_default() += 1;
+            *journal.activity.started.entry(key.to_string()).or_default() += 1;
+            journal.next_item
+        };
+        let operation = Operation { point: 0, trial: 0, addr: self.admin.addr(replica), replica, key, item };
+        let writes = mirrored(&self.http, &operation, &self.buckets).await;
+        {
+            let mut journal = lock(&self.journal);
+            if let Some(count) = journal.activity.in_flight.get_mut(key) {
+                *count -= 1;
+            }
+            journal.writes.extend(writes.iter().cloned());
+        }
+        for write in &writes {
+            self.emit(LabEvent::Write(Box::new(write.clone())));
+        }
+        writes
+    }
+}
+
+/// A running lab cluster and its tasks.
+struct Running {
+    cluster: Cluster,
+    shared: Arc<Shared>,
+    watcher: JoinHandle<()>,
+    workload: Option<JoinHandle<()>>,
+    _data: tempfile::TempDir,
+}
+
+/// The lab: at most one running cluster.
+pub struct Lab {
+    running: tokio::sync::Mutex<Option<Running>>,
+    view: Arc<Mutex<LabView>>,
+    events: broadcast::Sender<LabEvent>,
+    http: reqwest::Client,
+}
+
+/// `POST /api/lab/start`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    pub replicas: usize,
+}
+
+/// `PUT /api/lab/links`: cut (`true`) or heal the link between `a` and `b`,
+/// both ways.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    pub a: ReplicaId,
+    pub b: ReplicaId,
+    pub cut: bool,
+}
+
+/// `PUT /api/lab/workload`: a rate in operations per second, or off.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadRequest {
+    pub rate: Option<f64>,
+    /// Seeds the workload's choices of key and replica.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// `POST /api/lab/write`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteRequest {
+    pub replica: ReplicaId,
+    pub key: String,
+}
+
+impl Default for Lab {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Lab {
+    pub fn new() -> Self {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Self {
+            running: tokio::sync::Mutex::new(None),
+            view: Arc::new(Mutex::new(LabView::default())),
+            events,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn view(&self) -> LabView {
+        lock(&self.view).clone()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LabEvent> {
+        self.events.subscribe()
+    }
+
+    fn snapshot(&self) {
+        let _ = self.events.send(LabEvent::Snapshot(Box::new(self.view())));
+    }
+
+    /// Starts a cluster; refused if one runs.
+    pub async fn start(&self, request: StartRequest) -> Result<LabView, DashboardError> {
+        if !(MIN_REPLICAS..=MAX_REPLICAS).contains(&request.replicas) {
+            return Err(DashboardError::BadRequest(format!(
+                "a lab has {MIN_REPLICAS} to {MAX_REPLICAS} replicas, not {}",
+                request.replicas
+            )));
+        }
+        let mut running = self.running.lock().await;
+        if running.is_some() {
+            return Err(DashboardError::Conflict("a lab cluster is already running; stop it first".into()));
+        }
+        let data = tempfile::Builder::new()
+            .prefix("clocklab-lab-")
+            .tempdir()
+            .map_err(|error| DashboardError::Internal(format!("cannot make a data directory: {error}")))?;
+        let token = format!("clocklab-lab-{}", std::process::id());
+        let cluster = Cluster::start(request.replicas, data.path(), &token, self.http.clone())
+            .await
+            .map_err(|error| DashboardError::Internal(error.to_string()))?;
+        let buckets: Vec<String> = strategy::registry().iter().map(|s| s.name().to_string()).collect();
+        *lock(&self.view) = LabView {
+            running: true,
+            replicas: cluster
+                .ids()
+                .map(|id| ReplicaView { id, pid: cluster.pid(id), reachable: true, ..Default::default() })
+                .collect(),
+            counts: Counts {
+                strategies: buckets.iter().map(|b| (b.clone(), StrategyCounts::default())).collect(),
+                ..Default::default()
+            },
+            buckets: buckets.clone(),
+            ..Default::default()
+        };
+        let shared = Arc::new(Shared {
+            admin: cluster.admin_client(),
+            http: self.http.clone(),
+            buckets,
+            journal: Mutex::new(Journal::default()),
+            view: Arc::clone(&self.view),
+            events: self.events.clone(),
+        });
+        let watcher = tokio::spawn(watch::run(Arc::clone(&shared)));
+        *running = Some(Running { cluster, shared, watcher, workload: None, _data: data });
+        drop(running);
+        self.snapshot();
+        Ok(self.view())
+    }
+
+    /// Stops the cluster, if one runs, and waits for its replicas to exit.
+    pub async fn stop(&self) -> LabView {
+        if let Some(running) = self.running.lock().await.take() {
+            running.watcher.abort();
+            if let Some(workload) = running.workload {
+                workload.abort();
+            }
+            running.cluster.stop().await;
+            *lock(&self.view) = LabView::default();
+            self.snapshot();
+        }
+        self.view()
+    }
+
+    async fn with_running<T>(
+        &self,
+        action: impl AsyncFnOnce(&mut Running) -> Result<T, DashboardError>,
+    ) -> Result<T, DashboardError> {
+        let mut running = self.running.lock().await;
+        let running =
+            running.as_mut().ok_or_else(|| DashboardError::Conflict("no lab cluster is running".into()))?;
+        action(running).await
+    }
+
+    fn check_replica(running: &Running, id: ReplicaId) -> Result<(), DashboardError> {
+        let count = running.cluster.ids().count();
+        if id == 0 || id as usize > count {
+            return Err(DashboardError::BadRequest(format!("no replica {id}; replicas are 1 to {count}")));
+        }
+        Ok(())
+    }
+
+    /// Changes a replica's clock model (`PUT /admin/clock`'s body).
+    pub async fn set_clock(&self, id: ReplicaId, update: ClockUpdate) -> Result<Value, DashboardError> {
+        update.validate().map_err(|error| DashboardError::BadRequest(error.to_string()))?;
+        self.with_running(async |running| {
+            Self::check_replica(running, id)?;
+            if lock(&running.shared.journal).paused.contains(&id) {
+                return Err(DashboardError::Conflict(format!("replica {id} is paused; resume it first")));
+            }
+            let body =
+                serde_json::to_value(&update).map_err(|error| DashboardError::Internal(error.to_string()))?;
+            running
+                .cluster
+                .admin(id, Method::PUT, "/admin/clock", Some(&body))
+                .await
+                .map_err(|error| DashboardError::Internal(error.to_string()))
+        })
+        .await
+    }
+
+    /// Cuts or heals the link between two replicas, both ways.
+    pub async fn set_link(&self, request: LinkRequest) -> Result<LabView, DashboardError> {
+        let LinkRequest { a, b, cut } = request;
+        self.with_running(async |running| {
+            Self::check_replica(running, a)?;
+            Self::check_replica(running, b)?;
+            if a == b {
+                return Err(DashboardError::BadRequest("a link joins two different replicas".into()));
+            }
+            if let Some(paused) = lock(&running.shared.journal).paused.iter().find(|&&id| id == a || id == b)
+            {
+                return Err(DashboardError::Conflict(format!("replica {paused} is paused; resume it first")));
+            }
+            let mode = if cut { "both" } else { "none" };
+            for (id, peer) in [(a, b), (b, a)] {
+                let body = json!({ "peer": peer, "cut": mode });
+                running
+                    .cluster
+                    .admin(id, Method::PUT, "/admin/links", Some(&body))
+                    .await
+                    .map_err(|error| DashboardError::Internal(error.to_string()))?;
+            }
+            let mut view = lock(&self.view);
+            if cut {
+                view.cuts.insert((a.min(b), a.max(b)));
+            } else {
+                view.cuts.remove(&(a.min(b), a.max(b)));
+            }
+            Ok(())
+        })
+        .await?;
+        self.snapshot();
+        Ok(self.view())
+    }
+
+    /// Pauses (SIGSTOP) or resumes (SIGCONT) a replica's process.
+    pub async fn set_paused(&self, id: ReplicaId, pause: bool) -> Result<LabView, DashboardError> {
+        self.with_running(async |running| {
+            Self::check_replica(running, id)?;
+            let pid = running
+                .cluster
+                .pid(id)
+                .ok_or_else(|| DashboardError::Internal(format!("replica {id} exited")))?;
+            let signal = if pause { libc::SIGSTOP } else { libc::SIGCONT };
+            // SAFETY: kill(2) on a child we own and have not reaped.
+            if unsafe { libc::kill(pid as libc::pid_t, signal) } != 0 {
+                let error = std::io::Error::last_os_error();
+                return Err(DashboardError::Internal(format!("cannot signal replica {id}: {error}")));
+            }
+            let mut journal = lock(&running.shared.journal);
+            if pause {
+                journal.paused.insert(id);
+            } else {
+                journal.paused.remove(&id);
+            }
+            if let Some(replica) = lock(&self.view).replicas.iter_mut().find(|replica| replica.id == id) {
+                replica.paused = pause;
+            }
+            Ok(())
+        })
+        .await?;
+        self.snapshot();
+        Ok(self.view())
+    }
+
+    /// One read-modify-write on every bucket, by hand.
+    pub async fn write(&self, request: WriteRequest) -> Result<Vec<WriteRecord>, DashboardError> {
+        let shared = self
+            .with_running(async |running| {
+                Self::check_replica(running, request.replica)?;
+                Ok(Arc::clone(&running.shared))
+            })
+            .await?;
+        let key = request.key.trim();
+        if key.is_empty()
+            || key.len() > 64
+            || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(DashboardError::BadRequest("a key is 1 to 64 letters, digits, '-' or '_'".into()));
+        }
+        // The lock is not held while the write waits on a replica, which
+        // may be paused.
+        Ok(shared.operate(request.replica, key).await)
+    }
+
+    /// Starts, changes or stops the background workload.
+    pub async fn set_workload(&self, request: WorkloadRequest) -> Result<LabView, DashboardError> {
+        if let Some(rate) = request.rate
+            && !(rate > 0.0 && rate <= MAX_WORKLOAD_RATE)
+        {
+            return Err(DashboardError::BadRequest(format!(
+                "the workload rate is above 0 and at most {MAX_WORKLOAD_RATE} operations per second, not {rate}"
+            )));
+        }
+        self.with_running(async |running| {
+            if let Some(workload) = running.workload.take() {
+                workload.abort();
+            }
+            if let Some(rate) = request.rate {
+                let seed = request.seed.unwrap_or_else(rand::random);
+                tracing::info!(rate, seed, "lab workload on");
+                running.workload = Some(tokio::spawn(workload(Arc::clone(&running.shared), rate, seed)));
+            }
+            lock(&self.view).workload_rate = request.rate;
+            Ok(())
+        })
+        .await?;
+        self.snapshot();
+        Ok(self.view())
+    }
+}
+
+/// The background workload: at `rate` operations per second, a random key
+/// of [`WORKLOAD_KEYS`] on a random replica. Each operation runs on its own
+/// task, so one stuck on a paused replica does not hold up the rest.
+async fn workload(shared: Arc<Shared>, rate: f64, seed: u64) {
+    let mut random = StdRng::seed_from_u64(seed);
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    let replicas = shared.admin.ids().count() as ReplicaId;
+    loop {
+        ticks.tick().await;
+        let key = WORKLOAD_KEYS[random.random_range(0..WORKLOAD_KEYS.len())];
+        let replica = random.random_range(1..=replicas);
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move { shared.operate(replica, key).await });
+    }
+}

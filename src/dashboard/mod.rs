@@ -1,0 +1,137 @@
+//! The dashboard: results, why each write was dropped, a live lab, and
+//! DDIA Figure 8-3 step by step, in a browser.
+//!
+//! `clocklab dashboard` serves `web/` (plain HTML, CSS and JavaScript, no
+//! build step, nothing fetched from elsewhere, so it works offline) and a
+//! JSON API, on 127.0.0.1 only: the lab starts processes and sends signals,
+//! which is nothing to offer the network.
+//!
+//! The API, one module per page:
+//!
+//! - [`results`]: `GET /api/experiments`, `GET /api/runs/{experiment}/{run}`,
+//!   `GET /api/runs/{experiment}/{run}/drops?strategy=&offset=&limit=`,
+//!   `GET /api/runs/{experiment}/{run}/drops/{index}`; the run files
+//!   themselves (plots) under `/results/`.
+//! - [`lab`]: `GET /api/lab`, `POST /api/lab/start` `{"replicas":N}`,
+//!   `POST /api/lab/stop`, `PUT /api/lab/replicas/{id}/clock` (the body of
+//!   a replica's `PUT /admin/clock`), `POST /api/lab/replicas/{id}/pause`
+//!   and `/resume`, `PUT /api/lab/links` `{"a":1,"b":2,"cut":true}`,
+//!   `POST /api/lab/write` `{"replica":1,"key":"x"}`, `PUT /api/lab/workload`
+//!   `{"rate":4}` (or `null` for off), and `GET /api/lab/events`, the
+//!   server-sent event stream.
+//! - [`scenario`]: `GET /api/scenarios`, `GET /api/scenarios/{name}`.
+//!
+//! Errors are `{"error": "..."}` with a 4xx status, as the replicas' are.
+//! Like the replica server, [`serve`] takes its listener and a shutdown
+//! future; on shutdown it stops the lab's replicas before returning.
+
+pub mod lab;
+pub mod results;
+pub mod scenario;
+
+mod routes;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use self::lab::Lab;
+use self::results::ResultsStore;
+
+/// The port `clocklab dashboard` listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 7070;
+
+/// Where the dashboard finds what it serves.
+#[derive(Debug, Clone)]
+pub struct DashboardOptions {
+    /// The static page: `web/`.
+    pub web_dir: PathBuf,
+    /// Runs, as `results/EXPERIMENT/RUN-ID/`.
+    pub results_dir: PathBuf,
+    /// Scenario scripts: `experiments/scenarios/`.
+    pub scenarios_dir: PathBuf,
+}
+
+impl Default for DashboardOptions {
+    fn default() -> Self {
+        Self {
+            web_dir: "web".into(),
+            results_dir: "results".into(),
+            scenarios_dir: "experiments/scenarios".into(),
+        }
+    }
+}
+
+/// An API error; sent as `{"error": "..."}`.
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl IntoResponse for DashboardError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+/// What the handlers share.
+pub(crate) struct AppState {
+    options: DashboardOptions,
+    results: ResultsStore,
+    lab: Lab,
+    /// Turns true when the dashboard shuts down, to end event streams,
+    /// which would otherwise hold the graceful shutdown open.
+    closing: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Serves the dashboard on `listener` until `shutdown` completes, then
+/// stops the lab's replicas.
+pub async fn serve(
+    listener: TcpListener,
+    options: DashboardOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if !options.web_dir.join("index.html").exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "{} has no index.html; run from the clocklab checkout or pass --web",
+                options.web_dir.display()
+            ),
+        ));
+    }
+    let (close, closing) = tokio::sync::watch::channel(false);
+    let state = Arc::new(AppState {
+        results: ResultsStore::new(options.results_dir.clone()),
+        options,
+        lab: Lab::new(),
+        closing,
+    });
+    let app = routes::router(Arc::clone(&state));
+    let shutdown = async move {
+        shutdown.await;
+        let _ = close.send(true);
+    };
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    state.lab.stop().await;
+    served
+}

@@ -1,0 +1,393 @@
+//! Results, read back for the dashboard: every run under `results/`, its
+//! table, plots, spec and report, and every write the oracle found dropped.
+//!
+//! Nothing here runs the oracle or trusts a replica: a run's directory
+//! already holds what the oracle concluded (`summary.json`, `drops.json`),
+//! and its `history.jsonl` holds the clock settings the runner applied, from
+//! which "the clock offsets at the time" of a drop are computed again with
+//! the same clock model the replicas ran.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use pulldown_cmark::{Event, Options, Parser, Tag};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::DashboardError;
+use crate::analysis::{Cause, DroppedWrite, PointSummary, SummaryRow, summarize};
+use crate::clock::Nanos;
+use crate::clock::dots::ReplicaId;
+use crate::clock::physical::{ClockUpdate, ManualTrueTime, PhysicalClock};
+use crate::experiment::SPEC_FILE;
+use crate::experiment::history::{FaultRecord, HISTORY_FILE, PointRecord, Record};
+use crate::report::{DROPS_JSON, REPORT_MD, SUMMARY_JSON, plots::PLOTS};
+
+/// At most this many drops are listed per page.
+pub const MAX_DROPS_PER_PAGE: usize = 500;
+
+/// One experiment and its runs, newest first.
+#[derive(Debug, Serialize)]
+pub struct ExperimentListing {
+    pub name: String,
+    pub runs: Vec<RunListing>,
+}
+
+/// One run directory.
+#[derive(Debug, Serialize)]
+pub struct RunListing {
+    pub id: String,
+    /// Whether the run wrote its summary (an interrupted run is removed, but
+    /// one still running is listed as unfinished).
+    pub finished: bool,
+}
+
+/// Everything the run page shows.
+#[derive(Debug, Serialize)]
+pub struct RunPage {
+    pub experiment: String,
+    pub run: String,
+    /// Per sweep point and strategy, added up over trials.
+    pub summaries: Vec<PointSummary>,
+    /// Plot names, each with `.svg` and `.png` files under `files`.
+    pub plots: Vec<String>,
+    /// Where the run's files are served from.
+    pub files: String,
+    pub spec: String,
+    /// `report.md`, rendered to HTML.
+    pub report_html: String,
+    pub drops: usize,
+}
+
+/// One line of the dropped-writes table.
+#[derive(Debug, Serialize)]
+pub struct DropRow {
+    /// Its position in `drops.json`, which names it in the detail request.
+    pub index: usize,
+    pub point: usize,
+    pub trial: usize,
+    pub bucket: String,
+    pub key: String,
+    pub write_id: Option<String>,
+    pub replica: Option<ReplicaId>,
+    pub cause: Cause,
+    pub root_killers: usize,
+}
+
+/// A page of the dropped-writes table.
+#[derive(Debug, Serialize)]
+pub struct DropsPage {
+    /// Drops matching the filter, on every page.
+    pub total: usize,
+    pub offset: usize,
+    pub drops: Vec<DropRow>,
+}
+
+/// One replica's clock at a moment, as the runner had set it.
+#[derive(Debug, Serialize)]
+pub struct ClockAt {
+    pub replica: ReplicaId,
+    /// Physical clock minus true time, in ms.
+    pub offset_ms: f64,
+    /// The settings last applied before that moment.
+    pub settings: Value,
+}
+
+/// Everything "why was it dropped" shows for one drop.
+#[derive(Debug, Serialize)]
+pub struct DropDetail {
+    pub index: usize,
+    pub drop: DroppedWrite,
+    /// The sweep point's parameters (e.g. `skew_ms`).
+    pub params: Value,
+    /// Every replica's clock offset when the dropped write was invoked.
+    pub clocks: Vec<ClockAt>,
+}
+
+/// A run's drops and clock settings, parsed once and kept.
+struct RunData {
+    drops: Vec<DroppedWrite>,
+    points: HashMap<usize, Value>,
+    clock_faults: Vec<FaultRecord>,
+}
+
+/// The results directory, with parsed runs cached.
+pub struct ResultsStore {
+    dir: PathBuf,
+    cache: Mutex<HashMap<PathBuf, Arc<RunData>>>,
+}
+
+/// Refuses names that are not a single plain path component.
+fn check_name(kind: &str, name: &str) -> Result<(), DashboardError> {
+    let mut components = Path::new(name).components();
+    match (components.next(), components.next()) {
+        (Some(Component::Normal(_)), None) if !name.contains(['/', '\\']) => Ok(()),
+        _ => Err(DashboardError::BadRequest(format!("{kind} name {name:?} is not a plain name"))),
+    }
+}
+
+fn subdirectories(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+impl ResultsStore {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Every experiment with runs, by name; runs newest first (run ids
+    /// start with their UTC start time, so they sort by time).
+    pub fn list(&self) -> Vec<ExperimentListing> {
+        subdirectories(&self.dir)
+            .into_iter()
+            .filter_map(|name| {
+                let dir = self.dir.join(&name);
+                let mut runs: Vec<RunListing> = subdirectories(&dir)
+                    .into_iter()
+                    .filter(|run| dir.join(run).join(SPEC_FILE).exists())
+                    .map(|run| RunListing { finished: dir.join(&run).join(SUMMARY_JSON).exists(), id: run })
+                    .collect();
+                runs.reverse();
+                (!runs.is_empty()).then_some(ExperimentListing { name, runs })
+            })
+            .collect()
+    }
+
+    fn run_dir(&self, experiment: &str, run: &str) -> Result<PathBuf, DashboardError> {
+        check_name("experiment", experiment)?;
+        check_name("run", run)?;
+        let dir = self.dir.join(experiment).join(run);
+        if !dir.join(SUMMARY_JSON).exists() {
+            return Err(DashboardError::NotFound(format!("no finished run {experiment}/{run}")));
+        }
+        Ok(dir)
+    }
+
+    pub fn run_page(&self, experiment: &str, run: &str) -> Result<RunPage, DashboardError> {
+        let dir = self.run_dir(experiment, run)?;
+        let rows: Vec<SummaryRow> =
+            serde_json::from_str(&read_text(&dir.join(SUMMARY_JSON))?).map_err(|error| {
+                DashboardError::Internal(format!("{experiment}/{run}/{SUMMARY_JSON}: {error}"))
+            })?;
+        let files = format!("/results/{experiment}/{run}/");
+        let report = read_text(&dir.join(REPORT_MD)).unwrap_or_default();
+        let plots = PLOTS.iter().filter(|plot| dir.join(format!("{plot}.svg")).exists());
+        Ok(RunPage {
+            experiment: experiment.to_string(),
+            run: run.to_string(),
+            summaries: summarize(&rows),
+            plots: plots.map(|plot| plot.to_string()).collect(),
+            spec: read_text(&dir.join(SPEC_FILE))?,
+            report_html: markdown_to_html(&report, &files),
+            drops: self.data(&dir)?.drops.len(),
+            files,
+        })
+    }
+
+    /// A page of drops, optionally of one strategy only.
+    pub fn drops(
+        &self,
+        experiment: &str,
+        run: &str,
+        strategy: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<DropsPage, DashboardError> {
+        let data = self.data(&self.run_dir(experiment, run)?)?;
+        let matching =
+            data.drops.iter().enumerate().filter(|(_, drop)| strategy.is_none_or(|s| drop.bucket == s));
+        let total = matching.clone().count();
+        let drops = matching
+            .skip(offset)
+            .take(limit.min(MAX_DROPS_PER_PAGE))
+            .map(|(index, drop)| DropRow {
+                index,
+                point: drop.point,
+                trial: drop.trial,
+                bucket: drop.bucket.clone(),
+                key: drop.key.clone(),
+                write_id: drop.victim.write_id.clone(),
+                replica: drop.victim.replica,
+                cause: drop.cause,
+                root_killers: drop.root_killer_count,
+            })
+            .collect();
+        Ok(DropsPage { total, offset, drops })
+    }
+
+    pub fn drop_detail(
+        &self,
+        experiment: &str,
+        run: &str,
+        index: usize,
+    ) -> Result<DropDetail, DashboardError> {
+        let data = self.data(&self.run_dir(experiment, run)?)?;
+        let drop = data.drops.get(index).cloned().ok_or_else(|| {
+            DashboardError::NotFound(format!(
+                "{experiment}/{run} has {} drops, no drop {index}",
+                data.drops.len()
+            ))
+        })?;
+        let at = drop.victim.invoke_ns.unwrap_or_default();
+        let faults: Vec<&FaultRecord> = data
+            .clock_faults
+            .iter()
+            .filter(|fault| fault.point == drop.point && fault.trial == drop.trial)
+            .collect();
+        let mut replicas: Vec<ReplicaId> = faults.iter().map(|fault| fault.replica).collect();
+        replicas.sort_unstable();
+        replicas.dedup();
+        let clocks = replicas
+            .into_iter()
+            .filter_map(|replica| {
+                let settings: Vec<&FaultRecord> =
+                    faults.iter().copied().filter(|fault| fault.replica == replica).collect();
+                clock_at(&settings, at)
+            })
+            .collect();
+        Ok(DropDetail {
+            index,
+            params: data.points.get(&drop.point).cloned().unwrap_or(Value::Null),
+            clocks,
+            drop,
+        })
+    }
+
+    fn data(&self, dir: &Path) -> Result<Arc<RunData>, DashboardError> {
+        if let Some(data) = self.cache.lock().unwrap_or_else(|poison| poison.into_inner()).get(dir) {
+            return Ok(Arc::clone(data));
+        }
+        let drops = serde_json::from_str(&read_text(&dir.join(DROPS_JSON))?).map_err(|error| {
+            DashboardError::Internal(format!("{}: {error}", dir.join(DROPS_JSON).display()))
+        })?;
+        let (points, clock_faults) = read_settings(&dir.join(HISTORY_FILE))?;
+        let data = Arc::new(RunData { drops, points, clock_faults });
+        self.cache
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(dir.to_path_buf(), Arc::clone(&data));
+        Ok(data)
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, DashboardError> {
+    std::fs::read_to_string(path)
+        .map_err(|error| DashboardError::Internal(format!("{}: {error}", path.display())))
+}
+
+/// The point and clock-fault records of a history, skipping its writes.
+fn read_settings(path: &Path) -> Result<(HashMap<usize, Value>, Vec<FaultRecord>), DashboardError> {
+    let fail = |error: String| DashboardError::Internal(format!("{}: {error}", path.display()));
+    let file = std::fs::File::open(path).map_err(|error| fail(error.to_string()))?;
+    let mut points = HashMap::new();
+    let mut faults = Vec::new();
+    for line in BufReader::new(file).lines() {
+        let line = line.map_err(|error| fail(error.to_string()))?;
+        // Writes and finals are most of the file and not needed here.
+        if !(line.contains(r#""type":"fault""#) || line.contains(r#""type":"point""#)) {
+            continue;
+        }
+        match serde_json::from_str(&line).map_err(|error| fail(error.to_string()))? {
+            Record::Point(PointRecord { point, params }) => {
+                points.insert(point, Value::Object(params));
+            }
+            Record::Fault(fault) if fault.fault == "clock" => faults.push(fault),
+            _ => {}
+        }
+    }
+    faults.sort_by_key(|fault| fault.true_ns);
+    Ok((points, faults))
+}
+
+/// Replays one replica's clock settings, in order, through the clock model,
+/// and reads its offset at true time `at`.
+fn clock_at(settings: &[&FaultRecord], at: Nanos) -> Option<ClockAt> {
+    let first = settings.first()?;
+    let time = ManualTrueTime::new(first.true_ns);
+    let mut clock = PhysicalClock::modelled(time.clone());
+    let mut last = first;
+    for fault in settings.iter().take_while(|fault| fault.true_ns <= at.max(first.true_ns)) {
+        time.set(fault.true_ns);
+        let update: ClockUpdate = serde_json::from_value(fault.settings.clone()).ok()?;
+        clock.update(&update).ok()?;
+        last = fault;
+    }
+    time.set(at);
+    Some(ClockAt {
+        replica: first.replica,
+        offset_ms: (clock.now() - at) as f64 / 1e6,
+        settings: last.settings.clone(),
+    })
+}
+
+/// Renders `report.md` to HTML. Relative links and images point into the
+/// run's files; raw HTML in the Markdown is shown as text, not run.
+pub fn markdown_to_html(markdown: &str, files: &str) -> String {
+    let relative = |url: &str| !(url.contains(':') || url.starts_with('/') || url.starts_with('#'));
+    let events = Parser::new_ext(markdown, Options::ENABLE_TABLES).map(|event| match event {
+        Event::Start(Tag::Image { link_type, dest_url, title, id }) if relative(&dest_url) => {
+            Event::Start(Tag::Image { link_type, dest_url: format!("{files}{dest_url}").into(), title, id })
+        }
+        Event::Start(Tag::Link { link_type, dest_url, title, id }) if relative(&dest_url) => {
+            Event::Start(Tag::Link { link_type, dest_url: format!("{files}{dest_url}").into(), title, id })
+        }
+        Event::Html(html) | Event::InlineHtml(html) => Event::Text(html),
+        other => other,
+    });
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, events);
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_with_paths_in_them_are_refused() {
+        for bad in ["..", ".", "", "a/b", "../x", "/etc", "a\\b"] {
+            assert!(check_name("run", bad).is_err(), "{bad:?}");
+        }
+        assert!(check_name("run", "20261124-213120-seed1").is_ok());
+    }
+
+    #[test]
+    fn report_images_point_into_the_run_and_raw_html_is_escaped() {
+        let html = markdown_to_html("![plot](dropped.svg)\n\n<script>x</script>\n", "/results/skew/r1/");
+        assert!(html.contains(r#"src="/results/skew/r1/dropped.svg""#), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+    }
+
+    #[test]
+    fn a_clock_offset_is_replayed_through_the_model() {
+        let fault = |true_ns: Nanos, settings: Value| FaultRecord {
+            point: 0,
+            trial: 0,
+            true_ns,
+            replica: 1,
+            fault: "clock".into(),
+            settings,
+        };
+        let set = fault(1_000_000_000, json!({"offset_ms": 250.0, "drift_ppm": 1000.0}));
+        let later = fault(3_000_000_000, json!({"offset_ms": -40.0}));
+        // One second after the first setting: 250 ms plus 1000 ppm of a second.
+        let at = clock_at(&[&set, &later], 2_000_000_000).expect("a clock");
+        assert!((at.offset_ms - 251.0).abs() < 1e-6, "{}", at.offset_ms);
+        assert_eq!(at.settings, set.settings);
+        // The second setting replaces the fixed offset; the 2 ms that drift
+        // built up over two seconds stay, as they do in a replica.
+        let at = clock_at(&[&set, &later], 3_000_000_000).expect("a clock");
+        assert!((at.offset_ms - -38.0).abs() < 1e-6, "{}", at.offset_ms);
+    }
+}

@@ -1,0 +1,196 @@
+//! The dashboard's routes: thin handlers that parse a request, ask
+//! [`results`](super::results), [`lab`](super::lab) or
+//! [`scenario`](super::scenario), and answer JSON.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio_stream::wrappers::BroadcastStream;
+use tower_http::services::ServeDir;
+
+use super::lab::{LabEvent, LabView};
+use super::{AppState, DashboardError, scenario};
+use crate::clock::dots::ReplicaId;
+use crate::clock::physical::ClockUpdate;
+
+type Shared = State<Arc<AppState>>;
+type Answer<T> = Result<Json<T>, DashboardError>;
+
+pub(super) fn router(state: Arc<AppState>) -> Router {
+    let web = ServeDir::new(&state.options.web_dir);
+    let results = ServeDir::new(&state.options.results_dir);
+    Router::new()
+        .route("/api/experiments", get(experiments))
+        .route("/api/runs/{experiment}/{run}", get(run_page))
+        .route("/api/runs/{experiment}/{run}/drops", get(drops))
+        .route("/api/runs/{experiment}/{run}/drops/{index}", get(drop_detail))
+        .route("/api/scenarios", get(scenarios))
+        .route("/api/scenarios/{name}", get(scenario_trace))
+        .route("/api/lab", get(lab_view))
+        .route("/api/lab/start", post(lab_start))
+        .route("/api/lab/stop", post(lab_stop))
+        .route("/api/lab/replicas/{id}/clock", put(lab_clock))
+        .route("/api/lab/replicas/{id}/pause", post(lab_pause))
+        .route("/api/lab/replicas/{id}/resume", post(lab_resume))
+        .route("/api/lab/links", put(lab_links))
+        .route("/api/lab/write", post(lab_write))
+        .route("/api/lab/workload", put(lab_workload))
+        .route("/api/lab/events", get(lab_events))
+        .route("/api/{*rest}", get(no_such_api))
+        .nest_service("/results", results)
+        .fallback_service(web)
+        .with_state(state)
+}
+
+/// Parses a JSON body so that even malformed JSON gets a JSON error.
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, DashboardError> {
+    serde_json::from_slice(bytes)
+        .map_err(|error| DashboardError::BadRequest(format!("bad request body: {error}")))
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, DashboardError> + Send + 'static,
+) -> Answer<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| DashboardError::Internal(error.to_string()))?
+        .map(Json)
+}
+
+async fn no_such_api(Path(rest): Path<String>) -> DashboardError {
+    DashboardError::NotFound(format!("no API /api/{rest}"))
+}
+
+async fn experiments(State(state): Shared) -> Answer<Value> {
+    blocking(move || Ok(json!({ "experiments": state.results.list() }))).await
+}
+
+async fn run_page(State(state): Shared, Path((experiment, run)): Path<(String, String)>) -> Answer<Value> {
+    blocking(move || Ok(json!(state.results.run_page(&experiment, &run)?))).await
+}
+
+#[derive(Deserialize)]
+struct DropsQuery {
+    strategy: Option<String>,
+    #[serde(default)]
+    offset: usize,
+    limit: Option<usize>,
+}
+
+async fn drops(
+    State(state): Shared,
+    Path((experiment, run)): Path<(String, String)>,
+    Query(query): Query<DropsQuery>,
+) -> Answer<Value> {
+    blocking(move || {
+        let limit = query.limit.unwrap_or(super::results::MAX_DROPS_PER_PAGE);
+        let page = state.results.drops(&experiment, &run, query.strategy.as_deref(), query.offset, limit)?;
+        Ok(json!(page))
+    })
+    .await
+}
+
+async fn drop_detail(
+    State(state): Shared,
+    Path((experiment, run, index)): Path<(String, String, String)>,
+) -> Answer<Value> {
+    let index: usize = index
+        .parse()
+        .map_err(|_| DashboardError::BadRequest(format!("a drop is named by its number, not {index:?}")))?;
+    blocking(move || Ok(json!(state.results.drop_detail(&experiment, &run, index)?))).await
+}
+
+async fn scenarios(State(state): Shared) -> Answer<Value> {
+    blocking(move || {
+        let list = scenario::list(&state.options.scenarios_dir);
+        Ok(json!({ "scenarios": list.into_iter().map(|(name, title)| json!({"name": name, "title": title})).collect::<Vec<_>>() }))
+    })
+    .await
+}
+
+async fn scenario_trace(State(state): Shared, Path(name): Path<String>) -> Answer<Value> {
+    blocking(move || {
+        let trace =
+            scenario::play_named(&state.options.scenarios_dir, &name).map_err(|error| match error {
+                scenario::ScenarioError::Unknown(..) => DashboardError::NotFound(error.to_string()),
+                _ => DashboardError::BadRequest(error.to_string()),
+            })?;
+        Ok(json!(trace))
+    })
+    .await
+}
+
+async fn lab_view(State(state): Shared) -> Json<LabView> {
+    Json(state.lab.view())
+}
+
+async fn lab_start(State(state): Shared, bytes: Bytes) -> Answer<LabView> {
+    Ok(Json(state.lab.start(body(&bytes)?).await?))
+}
+
+async fn lab_stop(State(state): Shared) -> Json<LabView> {
+    Json(state.lab.stop().await)
+}
+
+async fn lab_clock(State(state): Shared, Path(id): Path<ReplicaId>, bytes: Bytes) -> Answer<Value> {
+    let update: ClockUpdate = body(&bytes)?;
+    Ok(Json(state.lab.set_clock(id, update).await?))
+}
+
+async fn lab_pause(State(state): Shared, Path(id): Path<ReplicaId>) -> Answer<LabView> {
+    Ok(Json(state.lab.set_paused(id, true).await?))
+}
+
+async fn lab_resume(State(state): Shared, Path(id): Path<ReplicaId>) -> Answer<LabView> {
+    Ok(Json(state.lab.set_paused(id, false).await?))
+}
+
+async fn lab_links(State(state): Shared, bytes: Bytes) -> Answer<LabView> {
+    Ok(Json(state.lab.set_link(body(&bytes)?).await?))
+}
+
+async fn lab_write(State(state): Shared, bytes: Bytes) -> Answer<Value> {
+    let writes = state.lab.write(body(&bytes)?).await?;
+    Ok(Json(json!({ "writes": writes })))
+}
+
+async fn lab_workload(State(state): Shared, bytes: Bytes) -> Answer<LabView> {
+    Ok(Json(state.lab.set_workload(body(&bytes)?).await?))
+}
+
+/// The lab's events: a snapshot first, then everything as it happens, until
+/// the dashboard shuts down.
+async fn lab_events(State(state): Shared) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let receiver = state.lab.subscribe();
+    let first = LabEvent::Snapshot(Box::new(state.lab.view()));
+    let mut closing = state.closing.clone();
+    let events = futures::stream::once(async move { Ok(first) })
+        .chain(BroadcastStream::new(receiver))
+        .filter_map(|event| async move { event.ok() })
+        .map(|event| {
+            let name = match &event {
+                LabEvent::Snapshot(_) => "snapshot",
+                LabEvent::Status { .. } => "status",
+                LabEvent::Write(_) => "write",
+                LabEvent::Replicated { .. } => "replicated",
+                LabEvent::Drop(_) => "drop",
+                LabEvent::Counts(_) => "counts",
+            };
+            let data = serde_json::to_string(&event).unwrap_or_else(|_| "{}".into());
+            Ok(Event::default().event(name).data(data))
+        })
+        .take_until(async move {
+            let _ = closing.wait_for(|closing| *closing).await;
+        });
+    Sse::new(events).keep_alive(KeepAlive::default())
+}

@@ -1,0 +1,448 @@
+//! Scripted scenarios, played step by step on replica cores.
+//!
+//! A scenario is a short story in a TOML file under `experiments/scenarios/`:
+//! replicas with fixed clock offsets, then steps at given true times, each a
+//! write, a read-modify-write increment, a replication from one replica to
+//! another, or a clock change, each with a sentence for the teacher to say.
+//! `figure-8-3.toml` is DDIA Figure 8-3: node 1's clock is a few
+//! milliseconds ahead of node 3's, client B increments on node 3 the value
+//! client A wrote on node 1, and last-write-wins on wall clocks keeps A's
+//! value because B's increment got the *smaller* timestamp.
+//!
+//! The scenario runs on [`ReplicaCore`]s, the same state machine the
+//! replica processes run, with a hand-wound true time, so every timestamp is
+//! exact and every run is the same. Every step is applied to every bucket
+//! (one per strategy), and after each step the trace records each replica's
+//! state per strategy, its clock readings, and which acknowledged writes are
+//! in no replica's state any more: the dashboard draws it as a space-time
+//! (Lamport) diagram, one lane per replica, so the class can watch the
+//! increment disappear.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::clock::Nanos;
+use crate::clock::dots::ReplicaId;
+use crate::clock::hlc::HlcTimestamp;
+use crate::clock::physical::{ClockUpdate, ManualTrueTime, PhysicalClock, TrueTime};
+use crate::replica::core::{ReplicaCore, Sibling};
+use crate::strategy;
+
+/// True time at a scenario's 0 ms: 42 s past some minute, as in Figure 8-3.
+pub const START_NS: Nanos = 1_700_000_042_000_000_000;
+/// The most replicas and steps a scenario may have.
+pub const MAX_REPLICAS: usize = 8;
+pub const MAX_STEPS: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("no scenario {0:?} (scenarios: {1})")]
+    Unknown(String, String),
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, String),
+    #[error("{0}: {1}")]
+    Invalid(PathBuf, String),
+}
+
+/// A scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub title: String,
+    /// What the scenario shows, in a sentence or two.
+    pub summary: String,
+    pub replicas: usize,
+    /// Each replica's clock offset from true time at the start, in ms
+    /// (positive: ahead); missing ones are exact.
+    #[serde(default)]
+    pub clock_offsets_ms: Vec<f64>,
+    #[serde(rename = "step")]
+    pub steps: Vec<Step>,
+}
+
+/// One step: `action` says which of the optional fields it needs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// True time of the step, in ms from the scenario's start.
+    pub at_ms: f64,
+    pub action: ActionKind,
+    /// What the teacher says at this step.
+    pub say: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<ReplicaId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// For `write`: the value written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    /// For `replicate`: every write `from` has and `to` lacks is delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<ReplicaId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<ReplicaId>,
+    /// For `clock`: the replica's new offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// A blind write of `value` to `key` on `replica`, with no context.
+    Write,
+    /// Read `key` on `replica`, write the largest number read plus one,
+    /// with the read's context.
+    Increment,
+    /// Deliver what `to` lacks from `from`.
+    Replicate,
+    /// Set `replica`'s clock offset to `offset_ms`.
+    Clock,
+}
+
+/// A write a step made on one bucket.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceWrite {
+    pub bucket: String,
+    pub write_id: String,
+    pub stamp: Value,
+    pub value: Value,
+    /// For an increment: the writes its read returned.
+    pub read: Vec<String>,
+}
+
+/// A replica's clocks after a step.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceClock {
+    pub replica: ReplicaId,
+    /// Physical clock reading, in ms from the scenario's 0.
+    pub physical_ms: f64,
+    pub offset_ms: f64,
+    pub hlc: HlcTimestamp,
+}
+
+/// Everything after one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceStep {
+    pub index: usize,
+    #[serde(flatten)]
+    pub step: Step,
+    pub writes: Vec<TraceWrite>,
+    /// For `replicate`: the earlier steps whose writes this delivered.
+    pub delivered_steps: Vec<usize>,
+    pub clocks: Vec<TraceClock>,
+    /// Per bucket, per replica, the siblings it holds for the step's key.
+    pub state: BTreeMap<String, BTreeMap<ReplicaId, Vec<Sibling>>>,
+    /// Per bucket, acknowledged writes that are lost so far: no replica
+    /// holds them, and no write a replica holds read them (directly or
+    /// through other writes), so nothing of them survives.
+    pub lost: BTreeMap<String, Vec<String>>,
+}
+
+/// A played scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trace {
+    pub name: String,
+    pub title: String,
+    pub summary: String,
+    pub replicas: usize,
+    pub buckets: Vec<String>,
+    pub steps: Vec<TraceStep>,
+}
+
+/// The scenarios in `dir`: file stem and title.
+pub fn list(dir: &Path) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            if path.extension()? != "toml" {
+                return None;
+            }
+            let name = path.file_stem()?.to_string_lossy().into_owned();
+            let scenario = load(&path).ok()?;
+            Some((name, scenario.title))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Loads and plays scenario `name` from `dir`.
+pub fn play_named(dir: &Path, name: &str) -> Result<Trace, ScenarioError> {
+    let known = list(dir);
+    if !known.iter().any(|(known, _)| known == name) {
+        let names: Vec<&str> = known.iter().map(|(name, _)| name.as_str()).collect();
+        return Err(ScenarioError::Unknown(name.to_string(), names.join(", ")));
+    }
+    let path = dir.join(format!("{name}.toml"));
+    let scenario = load(&path)?;
+    play(name, &scenario).map_err(|error| ScenarioError::Invalid(path, error))
+}
+
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|error| ScenarioError::Read(path.into(), error.to_string()))?;
+    toml::from_str(&text).map_err(|error| ScenarioError::Invalid(path.into(), error.to_string()))
+}
+
+/// Plays a scenario on fresh cores; an error names the step at fault.
+pub fn play(name: &str, scenario: &Scenario) -> Result<Trace, String> {
+    if !(1..=MAX_REPLICAS).contains(&scenario.replicas) || scenario.steps.len() > MAX_STEPS {
+        return Err(format!("a scenario has 1 to {MAX_REPLICAS} replicas and at most {MAX_STEPS} steps"));
+    }
+    let time = ManualTrueTime::new(START_NS);
+    let mut cores: Vec<ReplicaCore> = (1..=scenario.replicas as ReplicaId)
+        .map(|id| {
+            let offset = scenario.clock_offsets_ms.get(id as usize - 1).copied().unwrap_or(0.0);
+            let mut clock = PhysicalClock::modelled(Arc::clone(&time) as Arc<dyn TrueTime>);
+            clock
+                .update(&ClockUpdate { offset_ms: Some(offset), ..Default::default() })
+                .map(|()| ReplicaCore::new(id, clock))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|error| error.to_string())?;
+    let buckets: Vec<String> = strategy::registry().iter().map(|s| s.name().to_string()).collect();
+    let mut player = Player {
+        cores: &mut cores,
+        acknowledged: BTreeMap::new(),
+        step_of_write: HashMap::new(),
+        reads: HashMap::new(),
+    };
+    let mut steps = Vec::new();
+    let mut key = String::from("x");
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let fail = |error: String| format!("step {} ({:?}): {error}", index + 1, step.action);
+        if !step.at_ms.is_finite() || step.at_ms < 0.0 {
+            return Err(fail("at_ms must be a time in ms from the start".into()));
+        }
+        time.set(START_NS + (step.at_ms * 1e6) as Nanos);
+        if let Some(step_key) = &step.key {
+            key.clone_from(step_key);
+        }
+        let (writes, delivered_steps) = player.apply(index, step, &buckets).map_err(fail)?;
+        steps.push(TraceStep {
+            index,
+            step: step.clone(),
+            writes,
+            delivered_steps,
+            clocks: player.clocks(),
+            state: player.state(&buckets, &key),
+            lost: player.lost(),
+        });
+    }
+    Ok(Trace {
+        name: name.to_string(),
+        title: scenario.title.clone(),
+        summary: scenario.summary.clone(),
+        replicas: scenario.replicas,
+        buckets,
+        steps,
+    })
+}
+
+struct Player<'a> {
+    cores: &'a mut [ReplicaCore],
+    /// Per bucket, every acknowledged write's id.
+    acknowledged: BTreeMap<String, Vec<String>>,
+    /// Which step made each write.
+    step_of_write: HashMap<String, usize>,
+    /// For each increment, the writes its read returned.
+    reads: HashMap<String, Vec<String>>,
+}
+
+impl Player<'_> {
+    fn core(&mut self, replica: Option<ReplicaId>) -> Result<&mut ReplicaCore, String> {
+        let replica = replica.ok_or("needs `replica`")?;
+        let count = self.cores.len();
+        self.cores
+            .get_mut((replica as usize).wrapping_sub(1))
+            .ok_or_else(|| format!("replica {replica} does not exist (replicas are 1 to {count})"))
+    }
+
+    fn apply(
+        &mut self,
+        index: usize,
+        step: &Step,
+        buckets: &[String],
+    ) -> Result<(Vec<TraceWrite>, Vec<usize>), String> {
+        let mut writes = Vec::new();
+        match step.action {
+            ActionKind::Write | ActionKind::Increment => {
+                let key = step.key.as_deref().ok_or("needs `key`")?;
+                for bucket in buckets {
+                    let core = self.core(step.replica)?;
+                    let (value, context, read) = if step.action == ActionKind::Write {
+                        (step.value.clone().ok_or("needs `value`")?, Value::Null, Vec::new())
+                    } else {
+                        let reply = core.read(bucket, key).map_err(|error| error.to_string())?;
+                        let largest = reply.siblings.iter().filter_map(|s| s.value.parse().as_i64()).max();
+                        let read = reply.siblings.iter().map(|sibling| sibling.write_id.clone()).collect();
+                        (Value::from(largest.unwrap_or(0) + 1), reply.context, read)
+                    };
+                    let write = core
+                        .write(bucket, key, (&value).into(), &context)
+                        .map_err(|error| error.to_string())?;
+                    let write_id = write.write_id();
+                    self.acknowledged.entry(bucket.clone()).or_default().push(write_id.clone());
+                    self.step_of_write.insert(write_id.clone(), index);
+                    self.reads.insert(write_id.clone(), read.clone());
+                    writes.push(TraceWrite {
+                        bucket: bucket.clone(),
+                        write_id,
+                        stamp: write.stamp.clone(),
+                        value,
+                        read,
+                    });
+                }
+                Ok((writes, Vec::new()))
+            }
+            ActionKind::Replicate => {
+                let from = step.from.ok_or("needs `from`")?;
+                self.core(Some(from))?; // it exists
+                let have = self.core(step.to)?.have().clone();
+                let missing = missing_writes(self.cores, from, &have);
+                let mut delivered: Vec<usize> = missing
+                    .iter()
+                    .filter_map(|write| self.step_of_write.get(&write.write_id()).copied())
+                    .collect();
+                delivered.sort_unstable();
+                delivered.dedup();
+                self.core(step.to)?.receive(missing).map_err(|error| error.to_string())?;
+                Ok((writes, delivered))
+            }
+            ActionKind::Clock => {
+                let offset_ms = step.offset_ms.ok_or("needs `offset_ms`")?;
+                let update = ClockUpdate { offset_ms: Some(offset_ms), ..Default::default() };
+                self.core(step.replica)?.update_clock(&update).map_err(|error| error.to_string())?;
+                Ok((writes, Vec::new()))
+            }
+        }
+    }
+
+    fn clocks(&self) -> Vec<TraceClock> {
+        self.cores
+            .iter()
+            .map(|core| {
+                let status = core.status();
+                TraceClock {
+                    replica: core.id(),
+                    physical_ms: (status.physical_ns - START_NS) as f64 / 1e6,
+                    offset_ms: status.offset_ns as f64 / 1e6,
+                    hlc: status.hlc,
+                }
+            })
+            .collect()
+    }
+
+    fn state(&self, buckets: &[String], key: &str) -> BTreeMap<String, BTreeMap<ReplicaId, Vec<Sibling>>> {
+        buckets
+            .iter()
+            .map(|bucket| {
+                let replicas = self
+                    .cores
+                    .iter()
+                    .map(|core| {
+                        (core.id(), core.read(bucket, key).map(|reply| reply.siblings).unwrap_or_default())
+                    })
+                    .collect();
+                (bucket.clone(), replicas)
+            })
+            .collect()
+    }
+
+    fn lost(&self) -> BTreeMap<String, Vec<String>> {
+        self.acknowledged
+            .iter()
+            .map(|(bucket, ids)| {
+                // What survives: the writes replicas hold, and everything
+                // they read, transitively.
+                let mut survives: HashSet<String> = HashSet::new();
+                let mut pending: Vec<String> = self
+                    .cores
+                    .iter()
+                    .flat_map(|core| core.snapshot().remove(bucket).unwrap_or_default().into_values())
+                    .flat_map(|reply| reply.siblings.into_iter().map(|sibling| sibling.write_id))
+                    .collect();
+                while let Some(id) = pending.pop() {
+                    if let Some(read) = self.reads.get(&id)
+                        && survives.insert(id)
+                    {
+                        pending.extend(read.iter().cloned());
+                    }
+                }
+                (bucket.clone(), ids.iter().filter(|id| !survives.contains(*id)).cloned().collect())
+            })
+            .collect()
+    }
+}
+
+/// Every write replica `from` has that a replica with `have` lacks.
+fn missing_writes(
+    cores: &[ReplicaCore],
+    from: ReplicaId,
+    have: &crate::clock::dots::DotSet,
+) -> Vec<strategy::Write> {
+    let source = &cores[from as usize - 1];
+    source.missing(have, |_| true, usize::MAX).iter().map(|write| (**write).clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figure_8_3() -> Trace {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/scenarios");
+        play_named(&dir, "figure-8-3").expect("figure-8-3 plays")
+    }
+
+    fn values(step: &TraceStep, bucket: &str, replica: ReplicaId) -> Vec<Value> {
+        step.state[bucket][&replica].iter().map(|sibling| sibling.value.parse()).collect()
+    }
+
+    #[test]
+    fn figure_8_3_loses_the_increment_under_wall_clocks_only() {
+        let trace = figure_8_3();
+        let last = trace.steps.last().expect("steps");
+        for replica in 1..=3 {
+            assert_eq!(values(last, "lww-wall", replica), vec![Value::from(1)], "replica {replica}");
+            assert_eq!(values(last, "lww-hlc", replica), vec![Value::from(2)], "replica {replica}");
+            assert_eq!(values(last, "vv", replica), vec![Value::from(2)], "replica {replica}");
+        }
+        // The increment is acknowledged, and no replica holds it.
+        let increment =
+            trace.steps.iter().find(|step| step.step.action == ActionKind::Increment).expect("increment");
+        let lost =
+            &increment.writes.iter().find(|write| write.bucket == "lww-wall").expect("a write").write_id;
+        assert_eq!(last.lost["lww-wall"], vec![lost.clone()]);
+        // x = 1 is gone from the other two buckets, but the increment that
+        // replaced it had read it: nothing was lost.
+        assert!(last.lost["lww-hlc"].is_empty() && last.lost["vv"].is_empty(), "{:?}", last.lost);
+    }
+
+    #[test]
+    fn a_delivery_names_the_steps_whose_writes_it_carried() {
+        let trace = figure_8_3();
+        let first_delivery =
+            trace.steps.iter().find(|step| step.step.action == ActionKind::Replicate).expect("one");
+        assert_eq!(first_delivery.delivered_steps, vec![0], "node 1's write reaches node 3");
+    }
+
+    #[test]
+    fn a_bad_step_is_named() {
+        let scenario: Scenario = toml::from_str(
+            "title='t'\nsummary='s'\nreplicas=2\n[[step]]\nat_ms=1\naction='write'\nsay='oops'\nreplica=3\nkey='x'\nvalue=1\n",
+        )
+        .expect("parses");
+        let error = play("bad", &scenario).expect_err("replica 3 does not exist");
+        assert!(error.contains("step 1") && error.contains("replica 3 does not exist"), "{error}");
+        let unknown = toml::from_str::<Scenario>("title='t'\nsummary='s'\nreplicas=2\nsteps=[]\n");
+        assert!(unknown.is_err(), "unknown fields are refused");
+    }
+}

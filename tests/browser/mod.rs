@@ -1,0 +1,252 @@
+//! Helpers for the dashboard's tests: the real `clocklab dashboard` process,
+//! and a real headless Chromium driven over WebDriver (chromedriver).
+//!
+//! Chromium is started the way DEVELOPERS.md asks: headless, no sandbox, no
+//! GPU, no first-run, background networking, component updates or sync, and
+//! a fresh profile directory. Without `chromium` and `chromedriver` on the
+//! PATH the browser tests skip with a message saying how to get them.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
+/// How long a page may take to show what a test waits for.
+pub const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running `clocklab dashboard` serving this checkout's web/, results/
+/// and experiments/. Dropping it sends SIGTERM and waits for it.
+pub struct Dashboard {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Dashboard {
+    pub fn start() -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_clocklab"))
+            .args(["dashboard", "--port", "0"])
+            .arg("--results")
+            .arg(Path::new(REPO).join("results"))
+            .arg("--experiments")
+            .arg(Path::new(REPO).join("experiments"))
+            .arg("--web")
+            .arg(Path::new(REPO).join("web"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start clocklab dashboard");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("the dashboard prints its URL");
+        let url = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        Self { child, url }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = reqwest::get(format!("{}{path}", self.url)).await.expect("GET");
+        (response.status().as_u16(), response.json().await.expect("a JSON answer"))
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        (response.status().as_u16(), response.json().await.expect("a JSON answer"))
+    }
+
+    /// SIGTERM, as Ctrl-C or a service manager would stop it; waits for exit.
+    pub fn terminate(&mut self) {
+        // SAFETY: kill(2) on our own child, which has not been reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// Whether a process is gone (or a zombie nobody has reaped yet).
+pub fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit(") ").next().is_some_and(|rest| rest.starts_with('Z')),
+    }
+}
+
+/// The committed reference run of `experiment`: its only run directory.
+pub fn reference_run(experiment: &str) -> String {
+    let dir = Path::new(REPO).join("results").join(experiment);
+    let mut runs: Vec<String> = std::fs::read_dir(&dir)
+        .expect("results/skew exists")
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    runs.sort();
+    runs.pop().expect("a reference run")
+}
+
+fn on_path(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+/// A headless Chromium under chromedriver. Dropping it ends both.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts Chromium, or returns `None` (with a message) if it is missing.
+    pub async fn start(test: &str) -> Option<Self> {
+        let (Some(chromium), Some(chromedriver)) =
+            (on_path(&["chromium", "chromium-browser", "google-chrome"]), on_path(&["chromedriver"]))
+        else {
+            eprintln!(
+                "skipped {test}: needs chromium and chromedriver on the PATH \
+                 (Debian: `apt-get install chromium chromium-driver`), then run `cargo test --release --test dashboard`"
+            );
+            return None;
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a port")
+            .port();
+        // Its own process group, so that chromedriver and every Chromium
+        // process it starts can be killed together, even after a failure.
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let profile = tempfile::tempdir().expect("a profile directory");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    format!("--user-data-dir={}", profile.path().display()),
+                    "--window-size=1400,1500",
+                ],
+            }),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => break client,
+                Err(error) if Instant::now() > deadline => panic!("chromedriver did not start: {error}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        Some(Self { client, driver, _profile: profile })
+    }
+
+    pub async fn open(&self, url: &str) {
+        self.client.goto(url).await.expect("navigate");
+    }
+
+    /// Waits for an element to appear.
+    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(PAGE_TIMEOUT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("{css} never appeared: {error}"))
+    }
+
+    /// The text of an element, once it appears (retried if the page redraws it).
+    pub async fn text(&self, css: &str) -> String {
+        for _ in 0..20 {
+            if let Ok(text) = self.find(css).await.text().await {
+                return text;
+            }
+        }
+        panic!("cannot read the text of {css}");
+    }
+
+    /// Clicks an element, finding it again if the page redrew it meanwhile.
+    pub async fn click(&self, css: &str) {
+        for _ in 0..20 {
+            if self.find(css).await.click().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("cannot click {css}");
+    }
+
+    /// Waits until the text of `css` satisfies `check`.
+    pub async fn wait_for_text(&self, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PAGE_TIMEOUT;
+        loop {
+            let text = self.text(css).await;
+            if check(&text) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "{css} never showed {what}; it shows {text:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn exists(&self, css: &str) -> bool {
+        self.client.find(Locator::Css(css)).await.is_ok()
+    }
+
+    pub async fn run(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.expect("script runs")
+    }
+
+    /// Saves what the browser shows to web/screenshots/NAME.png, for the README.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let dir = Path::new(REPO).join("web").join("screenshots");
+        std::fs::create_dir_all(&dir).expect("web/screenshots");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("save the screenshot");
+    }
+
+    /// Ends the browser session cleanly; dropping then ends the processes.
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the process group of a child we started.
+        unsafe { libc::kill(-(self.driver.id() as libc::pid_t), libc::SIGKILL) };
+        let _ = self.driver.wait();
+    }
+}

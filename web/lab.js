@@ -1,0 +1,186 @@
+// The live lab: a real cluster started from the page, driven by clicks,
+// watched over server-sent events.
+import { api, el, page, announce, clockTime, droppedMark, stamp, onLeave, showError, parseJson } from "./app.js";
+
+let view = null;      // the last snapshot from the server
+let source = null;    // the EventSource
+const log = [];       // recent lines for the event log
+const LOG_LINES = 60;
+
+export async function showLab() {
+  view = await api("/api/lab");
+  render();
+  source = new EventSource("/api/lab/events");
+  source.addEventListener("snapshot", (event) => { view = parseJson(event.data); render(); });
+  source.addEventListener("status", (event) => { if (view) { view.replicas = parseJson(event.data).replicas; renderReplicas(); } });
+  source.addEventListener("counts", (event) => { if (view) { const { type, ...counts } = parseJson(event.data); view.counts = counts; renderColumns(); } });
+  source.addEventListener("write", (event) => {
+    const write = parseJson(event.data);
+    const outcome = write.outcome === "ok" ? `ok ${write.write_id} stamp ${stamp(write.stamp)}` : write.outcome;
+    addLog(`${clockTime(write.complete_ns)} write  ${write.bucket.padEnd(8)} ${write.key} on replica ${write.replica}: items [${write.value.join(",")}] ${outcome}`);
+  });
+  source.addEventListener("replicated", (event) => {
+    const moved = parseJson(event.data);
+    addLog(`replicated: replica ${moved.replica} has replica ${moved.origin}'s writes up to ${moved.origin}:${moved.through}`);
+  });
+  source.addEventListener("drop", (event) => {
+    const drop = parseJson(event.data);
+    if (view) { view.drops.push(drop); renderColumns(); }
+    addLog(`✗ DROPPED ${drop.bucket} ${drop.key} write ${drop.victim.write_id}: ${drop.cause}`);
+    announce(`${drop.bucket} silently dropped write ${drop.victim.write_id}`);
+  });
+  onLeave(() => source.close());
+}
+
+function addLog(line) {
+  log.push(line);
+  if (log.length > LOG_LINES) log.shift();
+  const box = document.getElementById("log");
+  if (box) {
+    box.replaceChildren(...log.map((text) => el("div", {}, text)));
+    box.scrollTop = box.scrollHeight;
+  }
+}
+
+/** Runs an action; shows its error under the heading instead of failing silently. */
+async function act(action) {
+  try {
+    const answer = await action();
+    if (answer && answer.running !== undefined) { view = answer; render(); }
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function render() {
+  const main = page("Live lab");
+  if (!view.running) {
+    const count = el("select", { id: "replica-count", "aria-label": "Replicas" }, [3, 4, 5].map((n) => el("option", { value: n }, n)));
+    main.append(
+      el("p", {}, "Start a cluster of real replica processes on this machine. Each holds one bucket per strategy; every write goes to all of them, so you can compare the strategies side by side."),
+      el("p", { class: "controls" }, el("label", { for: "replica-count" }, "Replicas"), count,
+        el("button", { id: "start", class: "primary", onclick: () => act(() => api("/api/lab/start", "POST", { replicas: Number(count.value) })) }, "Start cluster")));
+    return;
+  }
+  const key = el("input", { id: "key", value: "x", size: 6, "aria-label": "Key to write" });
+  const rate = el("input", { id: "rate", type: "number", min: 0.5, max: 50, step: 0.5, value: view.workload_rate ?? 4, "aria-label": "Operations per second" });
+  main.append(
+    el("p", { class: "controls" },
+      el("button", { id: "stop", onclick: () => act(() => api("/api/lab/stop", "POST")) }, "Stop cluster"),
+      el("label", { for: "key" }, "Key"), key,
+      el("label", { for: "rate" }, "Workload (operations/s)"), rate,
+      view.workload_rate
+        ? el("button", { id: "workload", onclick: () => act(() => api("/api/lab/workload", "PUT", { rate: null })) }, "Stop workload")
+        : el("button", { id: "workload", onclick: () => act(() => api("/api/lab/workload", "PUT", { rate: Number(rate.value) })) }, "Start workload")),
+    el("h2", {}, "Replicas"),
+    el("div", { class: "cards", id: "replicas" }),
+    el("h2", {}, "Links"),
+    linksTable(),
+    el("h2", {}, "Strategies side by side"),
+    el("div", { id: "counts-note" }),
+    el("div", { class: "columns", id: "columns" }),
+    el("h2", {}, "Events"),
+    el("div", { class: "log", id: "log", role: "log", "aria-label": "Writes and replication as they happen" }),
+  );
+  renderReplicas();
+  renderColumns();
+  addLog("watching the cluster");
+}
+
+function replicaCard(replica) {
+  const id = replica.id;
+  const field = (name, label, value) => {
+    const input = el("input", { id: `${name}-${id}`, type: "number", value, step: "any", "aria-label": `${label} for replica ${id}` });
+    return [el("label", { for: `${name}-${id}` }, label), input];
+  };
+  const [offsetLabel, offset] = field("offset", "offset ms", 0);
+  const [driftLabel, drift] = field("drift", "drift ppm", 0);
+  const [stepLabel, step] = field("step", "step ms", -500);
+  const key = () => document.getElementById("key").value || "x";
+  const clock = (body) => act(() => api(`/api/lab/replicas/${id}/clock`, "PUT", body));
+  return el("section", { class: `card${replica.paused ? " paused" : ""}`, id: `replica-${id}`, "aria-label": `Replica ${id}` },
+    el("h3", {}, `Replica ${id}`, replica.paused ? " (paused)" : "", replica.reachable ? "" : " (not answering)"),
+    el("dl", {},
+      el("dt", {}, "true time"), el("dd", {}, clockTime(replica.true_ns)),
+      el("dt", {}, "physical clock"), el("dd", { class: "physical" }, clockTime(replica.physical_ns)),
+      el("dt", {}, "offset"), el("dd", { class: "offset" }, `${replica.offset_ms >= 0 ? "+" : ""}${replica.offset_ms.toFixed(1)} ms`),
+      el("dt", {}, "HLC"), el("dd", { class: "hlc" }, replica.hlc && replica.hlc.l ? `${clockTime(replica.hlc.l)} · counter ${replica.hlc.c}` : "–"),
+      el("dt", {}, "has writes"), el("dd", {}, Object.entries(replica.high_water || {}).map(([origin, n]) => `${origin}:${n}`).join("  ") || "none"),
+      el("dt", {}, "pid"), el("dd", { class: "pid" }, replica.pid ?? "–")),
+    offsetGauge(replica.offset_ms),
+    el("div", { class: "controls" }, offsetLabel, offset, el("button", { class: "set-offset", onclick: () => clock({ offset_ms: Number(offset.value) }) }, "Set offset")),
+    el("div", { class: "controls" }, driftLabel, drift, el("button", { onclick: () => clock({ drift_ppm: Number(drift.value) }) }, "Set drift")),
+    el("div", { class: "controls" }, stepLabel, step, el("button", { onclick: () => clock({ step_ms: Number(step.value) }) }, "Step clock")),
+    el("div", { class: "controls" },
+      el("button", { class: "write", onclick: () => act(() => api("/api/lab/write", "POST", { replica: id, key: key() })) }, "Write key here"),
+      replica.paused
+        ? el("button", { class: "resume", onclick: () => act(() => api(`/api/lab/replicas/${id}/resume`, "POST")) }, "▶ Resume")
+        : el("button", { class: "pause", onclick: () => act(() => api(`/api/lab/replicas/${id}/pause`, "POST")) }, "Pause")));
+}
+
+/** The clock's offset from true time, drawn on a ±1 s scale (clamped). */
+function offsetGauge(offsetMs) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 300 30");
+  svg.setAttribute("width", "300");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `clock offset ${offsetMs.toFixed(1)} ms against true time`);
+  const x = 150 + Math.max(-1, Math.min(1, offsetMs / 1000)) * 140;
+  svg.innerHTML = `<line x1="10" y1="15" x2="290" y2="15" stroke="#888" stroke-width="2"/>
+    <line x1="150" y1="4" x2="150" y2="26" stroke="#111" stroke-width="2"/>
+    <text x="150" y="29" font-size="7" text-anchor="middle">true time</text>
+    <text x="10" y="29" font-size="7">−1 s</text><text x="290" y="29" font-size="7" text-anchor="end">+1 s</text>
+    <circle cx="${x}" cy="15" r="6" fill="#0b4f9c"/>`;
+  return svg;
+}
+
+function renderReplicas() {
+  const box = document.getElementById("replicas");
+  if (!box || !view) return;
+  // Keep what a user is typing: only the read-outs change every tick.
+  for (const replica of view.replicas) {
+    const card = document.getElementById(`replica-${replica.id}`);
+    const fresh = replicaCard(replica);
+    if (!card) { box.append(fresh); continue; }
+    const wasPaused = card.classList.contains("paused");
+    if (wasPaused !== replica.paused) { card.replaceWith(fresh); continue; }
+    card.querySelector("h3").replaceWith(fresh.querySelector("h3"));
+    card.querySelector("dl").replaceWith(fresh.querySelector("dl"));
+    card.querySelector("svg").replaceWith(fresh.querySelector("svg"));
+  }
+}
+
+function linksTable() {
+  const ids = view.replicas.map((replica) => replica.id);
+  const rows = [];
+  for (const a of ids) for (const b of ids) if (a < b) {
+    const cut = view.cuts.some(([x, y]) => x === a && y === b);
+    rows.push(el("tr", {},
+      el("th", { scope: "row" }, `${a} ↔ ${b}`),
+      el("td", {}, cut ? droppedMark("cut") : "connected"),
+      el("td", {}, el("button", { class: cut ? "heal" : "cut", "aria-label": `${cut ? "Heal" : "Cut"} link ${a} to ${b}`,
+        onclick: () => act(() => api("/api/lab/links", "PUT", { a, b, cut: !cut })) }, cut ? "Heal" : "Cut"))));
+  }
+  return el("table", { id: "links" }, el("tbody", {}, rows));
+}
+
+function renderColumns() {
+  const box = document.getElementById("columns");
+  if (!box || !view) return;
+  const counts = view.counts || { strategies: {} };
+  document.getElementById("counts-note").replaceChildren(el("p", {},
+    counts.waiting ? `Waiting: ${counts.waiting}. ` : "",
+    `A drop is shown once its key has settled: no write in flight, every write on every replica, every replica agreeing. Keys not settled yet: ${counts.unsettled ?? 0}.`));
+  box.replaceChildren(...view.buckets.map((bucket) => {
+    const totals = counts.strategies[bucket] || {};
+    const drops = view.drops.filter((drop) => drop.bucket === bucket);
+    return el("section", { class: "column", id: `strategy-${bucket}`, "aria-label": `Strategy ${bucket}` },
+      el("h3", {}, bucket),
+      el("p", {}, el("span", { class: "count acked" }, totals.acked ?? 0), " acknowledged, ",
+        el("span", { class: `count drops ${drops.length ? "dropped" : "kept"}` }, drops.length ? `✗ ${drops.length}` : "0"), " silently dropped"),
+      el("p", {}, `causality ${totals.causality ?? 0} · real-time ${totals.realtime ?? 0} · concurrent ${totals.concurrent ?? 0} · reads with siblings ${totals.siblings ?? 0}`),
+      el("ul", { class: "drop-list" }, drops.slice(-12).reverse().map((drop) =>
+        el("li", { class: "drop" }, droppedMark(`${drop.key} ${drop.victim.write_id}`), ` (${drop.cause}): ${drop.rule}`))));
+  }));
+}

@@ -1,0 +1,131 @@
+// Results: every run, a run's plots, table, spec and report, and why each
+// dropped write was dropped.
+import { api, el, page, clockTime, droppedMark, stamp } from "./app.js";
+
+const link = (href, text) => el("a", { href }, text);
+const runHref = (experiment, run) => `#/run/${encodeURIComponent(experiment)}/${encodeURIComponent(run)}`;
+
+export async function showResults() {
+  const main = page("Results");
+  const { experiments } = await api("/api/experiments");
+  if (experiments.length === 0) {
+    main.append(el("p", {}, "No runs yet. Run one with ", el("code", {}, "just experiment skew"), "."));
+  }
+  for (const experiment of experiments) {
+    main.append(
+      el("h2", {}, `Experiment ${experiment.name}`),
+      el("ul", {}, experiment.runs.map((run) =>
+        el("li", {}, run.finished ? link(runHref(experiment.name, run.id), run.id) : `${run.id} (unfinished)`))),
+    );
+  }
+}
+
+function summaryTable(summaries) {
+  const header = ["value", "strategy", "acked", "dropped %", "causality", "real-time", "concurrent", "siblings", "diverged keys"];
+  const parameter = summaries.length ? summaries[0].parameter : "value";
+  header[0] = parameter;
+  return el("table", { id: "summary" },
+    el("caption", { class: "visually-hidden" }, "Acknowledged and dropped writes per strategy"),
+    el("thead", {}, el("tr", {}, header.map((name, index) => el("th", { scope: "col", class: index > 1 ? "number" : null }, name)))),
+    el("tbody", {}, summaries.map((row) => el("tr", {},
+      el("td", { class: "number" }, row.value),
+      el("th", { scope: "row" }, row.strategy),
+      el("td", { class: "number" }, row.acked),
+      el("td", { class: "number" }, row.dropped ? droppedMark(`${row.dropped_percent_mean.toFixed(1)}%`) : "0.0%"),
+      el("td", { class: "number" }, row.dropped_causality),
+      el("td", { class: "number" }, row.dropped_realtime),
+      el("td", { class: "number" }, row.dropped_concurrent),
+      el("td", { class: "number" }, row.siblings),
+      el("td", { class: "number" }, row.diverged_keys === 0 ? "0 (converged)" : droppedMark(`${row.diverged_keys} diverged`)),
+    ))));
+}
+
+export async function showRun(experiment, run) {
+  const main = page(`${experiment}: run ${run}`);
+  const data = await api(`/api/runs/${encodeURIComponent(experiment)}/${encodeURIComponent(run)}`);
+  main.append(
+    el("p", {}, link("#/results", "← all runs")),
+    el("div", { class: "plots" }, data.plots.map((plot) => el("figure", {},
+      el("img", { class: "plot", src: `${data.files}${plot}.svg`, alt: `Plot: ${plot} against the swept parameter` }),
+      el("figcaption", {}, link(`${data.files}${plot}.png`, `${plot}.png`))))),
+    el("h2", {}, "Per strategy"),
+    summaryTable(data.summaries),
+    el("h2", { id: "drops-heading" }, `Dropped writes (${data.drops})`),
+  );
+  const drops = el("div", { id: "drops" });
+  main.append(drops);
+  const strategies = [...new Set(data.summaries.map((row) => row.strategy))];
+  const choose = el("select", { id: "strategy", "aria-label": "Strategy" },
+    el("option", { value: "" }, "every strategy"), strategies.map((name) => el("option", { value: name }, name)));
+  choose.addEventListener("change", () => listDrops(drops, experiment, run, choose.value, 0));
+  drops.before(el("p", {}, el("label", { for: "strategy" }, "Show drops of "), choose));
+  await listDrops(drops, experiment, run, "", 0);
+  main.append(
+    el("details", {}, el("summary", {}, "The spec this run used"), el("pre", { id: "spec" }, data.spec)),
+    el("h2", {}, "Report"),
+  );
+  const report = el("div", { class: "report", id: "report" });
+  report.innerHTML = data.report_html; // rendered by the server, raw HTML escaped
+  main.append(report);
+}
+
+const PAGE = 100;
+
+async function listDrops(container, experiment, run, strategy, offset) {
+  const query = new URLSearchParams({ offset, limit: PAGE });
+  if (strategy) query.set("strategy", strategy);
+  const base = `/api/runs/${encodeURIComponent(experiment)}/${encodeURIComponent(run)}`;
+  const data = await api(`${base}/drops?${query}`);
+  const open = (index) => { location.hash = `${runHref(experiment, run)}/drop/${index}`; };
+  const rows = data.drops.map((drop) => el("tr", {
+      class: "clickable drop-row", tabindex: 0, role: "link",
+      "aria-label": `Why ${drop.bucket} dropped write ${drop.write_id}`,
+      onclick: () => open(drop.index),
+      onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); open(drop.index); } },
+    },
+    el("td", {}, droppedMark(drop.write_id ?? "?")),
+    el("td", {}, drop.bucket), el("td", {}, drop.key), el("td", { class: "number" }, drop.point),
+    el("td", { class: "number" }, drop.trial), el("td", { class: "number" }, drop.replica), el("td", {}, drop.cause)));
+  const table = el("table", { id: "drops-table" },
+    el("thead", {}, el("tr", {}, ["write", "strategy", "key", "point", "trial", "replica", "cause"].map((name) => el("th", { scope: "col" }, name)))),
+    el("tbody", {}, rows));
+  const pager = el("p", {}, `Drops ${data.total ? offset + 1 : 0}–${offset + data.drops.length} of ${data.total}. `,
+    offset > 0 && el("button", { onclick: () => listDrops(container, experiment, run, strategy, Math.max(0, offset - PAGE)) }, "◀ Earlier"),
+    " ",
+    offset + data.drops.length < data.total && el("button", { onclick: () => listDrops(container, experiment, run, strategy, offset + PAGE) }, "Later ▶"));
+  container.replaceChildren(data.total ? table : el("p", {}, "No dropped writes."), pager);
+}
+
+function writeRows(write, role) {
+  return el("tr", {},
+    el("th", { scope: "row" }, role),
+    el("td", {}, write.write_id ?? "–"), el("td", { class: "number" }, write.replica ?? "–"),
+    el("td", { class: "number" }, write.item ?? "–"), el("td", {}, el("code", {}, stamp(write.stamp))),
+    el("td", {}, clockTime(write.invoke_ns)), el("td", {}, clockTime(write.complete_ns)));
+}
+
+export async function showDrop(experiment, run, index) {
+  const main = page(`Why was it dropped?`);
+  const base = `/api/runs/${encodeURIComponent(experiment)}/${encodeURIComponent(run)}`;
+  const detail = await api(`${base}/drops/${index}`);
+  const drop = detail.drop;
+  main.append(
+    el("p", {}, link(runHref(experiment, run), `← run ${run}`)),
+    el("p", { class: "rule", id: "rule" }, droppedMark(""), drop.rule),
+    el("p", {}, `Strategy ${drop.bucket}, key ${drop.key}, sweep point ${drop.point} `,
+      el("code", {}, JSON.stringify(detail.params)), `, trial ${drop.trial}. Cause: `, el("strong", {}, drop.cause), "."),
+    el("h2", {}, "The dropped write and what beat it"),
+    el("table", { id: "drop-writes" },
+      el("thead", {}, el("tr", {}, ["", "write", "replica", "item", "stamp", "invoked (true time, UTC)", "completed"].map((name) => el("th", { scope: "col" }, name)))),
+      el("tbody", {}, writeRows(drop.victim, "✗ dropped"),
+        drop.killers.map((killer, number) => writeRows(killer, `killer ${number + 1}${killer.read_by_victim ? " (read by the dropped write)" : killer.finished_before_victim ? " (finished before it began)" : " (overlapped it)"}`)))),
+    el("p", {}, `${drop.killer_count} write(s) with a greater stamp lack its item; ${drop.root_killer_count} of them did so on their own (root killers), the others built on a root killer.`),
+    el("h2", {}, "Clocks when the dropped write was invoked"),
+    el("table", { id: "clocks" },
+      el("thead", {}, el("tr", {}, ["replica", "offset from true time", "settings"].map((name) => el("th", { scope: "col" }, name)))),
+      el("tbody", {}, detail.clocks.map((clock) => el("tr", {},
+        el("th", { scope: "row" }, clock.replica),
+        el("td", { class: "number" }, `${clock.offset_ms >= 0 ? "+" : ""}${clock.offset_ms.toFixed(3)} ms`),
+        el("td", {}, el("code", {}, JSON.stringify(clock.settings))))))),
+  );
+}
