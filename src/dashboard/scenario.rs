@@ -29,6 +29,7 @@ use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::hlc::HlcTimestamp;
 use crate::clock::physical::{ClockUpdate, ManualTrueTime, PhysicalClock, TrueTime};
+use crate::experiment::toml_stems;
 use crate::replica::core::{ReplicaCore, Sibling};
 use crate::strategy;
 
@@ -154,24 +155,12 @@ pub struct Trace {
     pub steps: Vec<TraceStep>,
 }
 
-/// The scenarios in `dir`: file stem and title.
+/// The scenarios in `dir` that load: file stem and title.
 pub fn list(dir: &Path) -> Vec<(String, String)> {
-    let mut found: Vec<(String, String)> = std::fs::read_dir(dir)
+    toml_stems(dir)
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let path = entry.path();
-            if path.extension()? != "toml" {
-                return None;
-            }
-            let name = path.file_stem()?.to_string_lossy().into_owned();
-            let scenario = load(&path).ok()?;
-            Some((name, scenario.title))
-        })
-        .collect();
-    found.sort();
-    found
+        .filter_map(|name| Some((name.clone(), load(&dir.join(format!("{name}.toml"))).ok()?.title)))
+        .collect()
 }
 
 /// Loads and plays scenario `name` from `dir`.

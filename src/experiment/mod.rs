@@ -82,7 +82,7 @@ pub fn load_spec(options: &RunOptions) -> Result<(String, Spec), ExperimentError
         return Err(ExperimentError::UnknownExperiment {
             name: options.experiment.clone(),
             path,
-            known: known_experiments(&options.experiments_dir).join(", "),
+            known: toml_stems(&options.experiments_dir).join(", "),
         });
     }
     let name = path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
@@ -96,7 +96,8 @@ pub fn load_spec(options: &RunOptions) -> Result<(String, Spec), ExperimentError
     Ok((name, spec))
 }
 
-fn known_experiments(dir: &Path) -> Vec<String> {
+/// The names (file stems) of the `.toml` files in `dir`, sorted.
+pub fn toml_stems(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
