@@ -133,6 +133,10 @@ pub struct ReplicaArgs {
     /// Seed for the randomness of link faults; random if not given (logged).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Refuse client writes while most peers' clocks read more than this
+    /// many ms from ours (estimated from replication round trips).
+    #[arg(long)]
+    pub max_peer_offset_ms: Option<f64>,
 }
 
 /// Clock-model settings at start (need `--clock model`).
@@ -188,6 +192,11 @@ impl ReplicaArgs {
             ClockKind::System if update == ClockUpdate::default() => ClockChoice::System,
             ClockKind::System => return Err("clock-model flags (--offset-ms, ...) need --clock model".into()),
         };
+        if let Some(bound) = self.max_peer_offset_ms
+            && !(bound.is_finite() && bound >= 0.0)
+        {
+            return Err(format!("--max-peer-offset-ms must be 0 or more, got {bound}"));
+        }
         Ok(ReplicaOptions {
             id: self.id,
             data_dir: self.data.clone(),
@@ -196,6 +205,7 @@ impl ReplicaArgs {
             clock,
             seed,
             replication: ReplicationOptions::default(),
+            max_peer_offset_ms: self.max_peer_offset_ms,
         })
     }
 }

@@ -33,6 +33,7 @@ impl Replica {
             clock: ClockChoice::Model(Default::default()),
             seed: 1,
             replication: ReplicationOptions::default(),
+            max_peer_offset_ms: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {

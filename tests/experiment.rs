@@ -182,38 +182,129 @@ fn a_bad_spec_is_refused_with_the_field_and_file_named() {
     assert!(lab.runs().is_empty());
 }
 
-/// The committed `skew` spec, in its `--quick` form (the CI smoke run),
-/// must show the lesson of the experiment.
-#[test]
-fn the_quick_skew_sweep_shows_what_the_readme_claims() {
+/// Runs a committed spec in its `--quick` form (the CI smoke run) and
+/// returns its summary rows.
+fn quick_rows(experiment: &str) -> Vec<Value> {
     let results = tempfile::tempdir().expect("temporary directory");
     let output = Command::new(env!("CARGO_BIN_EXE_clocklab"))
-        .args(["experiment", "skew", "--quick", "--experiments"])
+        .args(["experiment", experiment, "--quick", "--experiments"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments"))
         .arg("--results")
         .arg(results.path())
         .output()
-        .expect("run the quick skew sweep");
+        .expect("run the quick sweep");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let run = std::fs::read_dir(results.path().join("skew")).unwrap().flatten().next().unwrap().path();
+    let run = std::fs::read_dir(results.path().join(experiment)).unwrap().flatten().next().unwrap().path();
     let rows = read_json(&run.join("summary.json"));
-    let rows: Vec<&Value> = rows.as_array().unwrap().iter().collect();
-    let of = |strategy: &str| -> Vec<&Value> {
-        rows.iter().copied().filter(|row| row["strategy"] == strategy).collect()
-    };
-    let percent = |row: &Value| 100.0 * row["dropped"].as_f64().unwrap() / row["acked"].as_f64().unwrap();
+    let rows = rows.as_array().expect("rows").clone();
+    for row in &rows {
+        assert_eq!(row["diverged_keys"], 0, "{experiment}: replicas converge: {row}");
+        assert_eq!(row["final_not_max"], 0, "{experiment}: LWW ends on its max stamp: {row}");
+        assert_eq!(row["dropped_without_killer"], 0, "{experiment}: every drop is explained: {row}");
+        if row["strategy"] == "vv" {
+            assert_eq!(row["dropped"], 0, "{experiment}: vv drops nothing: {row}");
+        }
+        if row["strategy"] == "lww-hlc" {
+            assert_eq!(row["dropped_causality"], 0, "{experiment}: lww-hlc keeps causal order: {row}");
+            assert_eq!(row["stamp_regressions"], 0, "{experiment}: an HLC never goes back: {row}");
+        }
+    }
+    rows
+}
 
-    let wall = of("lww-wall");
+/// The rows of one strategy, in sweep order.
+fn of<'a>(rows: &'a [Value], strategy: &str) -> Vec<&'a Value> {
+    rows.iter().filter(|row| row["strategy"] == strategy).collect()
+}
+
+fn percent(row: &Value) -> f64 {
+    100.0 * row["dropped"].as_f64().unwrap() / row["acked"].as_f64().unwrap()
+}
+
+/// `lww-wall` drops clearly more at the sweep's last value than at its first.
+fn wall_clock_drops_grow(experiment: &str, rows: &[Value]) {
+    let wall = of(rows, "lww-wall");
+    let (first, last) = (percent(wall[0]), percent(wall[wall.len() - 1]));
+    assert!(last > first + 5.0, "{experiment}: lww-wall drops grow: {first:.1}% -> {last:.1}%");
+}
+
+#[test]
+fn the_quick_skew_sweep_shows_what_the_readme_claims() {
+    let rows = quick_rows("skew");
+    let wall = of(&rows, "lww-wall");
     let (no_skew, most_skew) = (percent(wall[0]), percent(wall[wall.len() - 1]));
     assert!(most_skew > no_skew + 10.0, "lww-wall drops grow with skew: {no_skew:.1}% -> {most_skew:.1}%");
-    for row in of("lww-hlc") {
-        assert_eq!(row["dropped_causality"], 0, "lww-hlc never violates causality: {row}");
-    }
-    for row in of("vv") {
-        assert_eq!(row["dropped"], 0, "vv drops nothing: {row}");
-    }
-    for row in &rows {
-        assert_eq!(row["diverged_keys"], 0, "replicas converge: {row}");
-        assert_eq!(row["final_not_max"], 0, "LWW ends on its max stamp: {row}");
-    }
+}
+
+#[test]
+fn an_ntp_step_back_loses_wall_clock_writes_and_never_sends_an_hlc_back() {
+    // Quick values: step -500, 0, +500 ms.
+    let rows = quick_rows("ntp-step");
+    let wall = of(&rows, "lww-wall");
+    let (back, none, forward) = (percent(wall[0]), percent(wall[1]), percent(wall[2]));
+    assert!(back > none + 5.0, "a step back loses more: {back:.1}% vs {none:.1}%");
+    assert!(forward > none + 5.0, "a step forward loses more: {forward:.1}% vs {none:.1}%");
+    assert!(wall[0]["stamp_regressions"].as_u64().unwrap() > 0, "the wall clock went back: {}", wall[0]);
+    assert_eq!(wall[1]["stamp_regressions"], 0, "without a step it does not: {}", wall[1]);
+}
+
+#[test]
+fn drifting_clocks_lose_wall_clock_writes_and_frequent_resyncs_bound_it() {
+    wall_clock_drops_grow("drift", &quick_rows("drift"));
+    // Quick values: resync never, then every 20 ms.
+    let rows = quick_rows("resync");
+    let wall = of(&rows, "lww-wall");
+    assert!(percent(wall[0]) > percent(wall[1]) + 5.0, "resyncing often drops less: {wall:?}");
+}
+
+#[test]
+fn coarse_clocks_tie_and_the_tiebreak_drops_wall_clock_writes() {
+    let rows = quick_rows("resolution");
+    wall_clock_drops_grow("resolution", &rows);
+    let wall = of(&rows, "lww-wall");
+    assert!(wall[1]["dropped_causality"].as_u64().unwrap() > 0, "ties break causality: {}", wall[1]);
+}
+
+#[test]
+fn a_partition_makes_lww_drop_concurrent_writes_and_vv_keep_siblings() {
+    // Quick values: no cut, then 500 ms cuts.
+    let rows = quick_rows("partition");
+    let hlc = of(&rows, "lww-hlc");
+    assert!(percent(hlc[1]) > percent(hlc[0]) + 5.0, "even lww-hlc loses the other side's writes: {hlc:?}");
+    assert_eq!(hlc[1]["dropped_causality"], 0);
+    let vv = of(&rows, "vv");
+    let siblings = |row: &Value| row["siblings"].as_u64().unwrap();
+    assert!(siblings(vv[1]) > siblings(vv[0]), "vv keeps both sides as siblings: {vv:?}");
+}
+
+#[test]
+fn a_paused_replica_costs_availability_not_acknowledged_writes() {
+    // Quick values: no pause, then an 800 ms pause.
+    let rows = quick_rows("pause");
+    let vv = of(&rows, "vv");
+    let acked = |row: &Value| row["acked"].as_u64().unwrap();
+    assert!(acked(vv[1]) < acked(vv[0]), "clients waited out the pause: {vv:?}");
+}
+
+#[test]
+fn crashes_lose_no_acknowledged_write() {
+    // Quick values: no crash, then a crash every 500 ms; quick_rows checks
+    // vv drops nothing and the replicas converge.
+    let rows = quick_rows("crash");
+    let vv = of(&rows, "vv");
+    let writes = |row: &Value| row["writes"].as_u64().unwrap();
+    let acked = |row: &Value| row["acked"].as_u64().unwrap();
+    assert_eq!(acked(vv[0]), writes(vv[0]), "without crashes every write is acknowledged");
+    assert!(acked(vv[1]) < writes(vv[1]), "a crashed replica refuses or loses in-flight writes: {}", vv[1]);
+}
+
+#[test]
+fn a_replica_that_finds_its_clock_out_of_bounds_refuses_writes_instead_of_losing_them() {
+    // Quick values: no bound, then a 250 ms bound; replica 1 runs 500 ms ahead.
+    let rows = quick_rows("monitor");
+    let wall = of(&rows, "lww-wall");
+    let (unbounded, bounded) = (percent(wall[0]), percent(wall[1]));
+    assert!(unbounded > bounded + 20.0, "the bound cuts silent drops: {unbounded:.1}% -> {bounded:.1}%");
+    let refused = |row: &Value| row["writes"].as_u64().unwrap() - row["acked"].as_u64().unwrap();
+    assert!(refused(wall[1]) > refused(wall[0]) + 50, "at the cost of refused writes: {wall:?}");
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use serde_json::Value;
 
 use super::{
-    Cause, DroppedWrite, FinalMismatch, KILLERS_SHOWN, KeyHistory, Killer, WriteSummary, compare_stamps,
+    Cause, DroppedWrite, FinalMismatch, KILLERS_SHOWN, KeyHistory, Killer, WriteSummary, compare_writes,
     is_last_write_wins,
 };
 use crate::clock::Nanos;
@@ -104,9 +104,11 @@ pub(super) fn judge(bucket: &str, history: &KeyHistory<'_>) -> KeyVerdict {
             continue;
         }
         let killers: Vec<&Candidate<'_>> = if lww {
-            let stamp = write.stamp.as_ref().unwrap_or(&Value::Null);
-            let first_greater = candidates
-                .partition_point(|candidate| compare_stamps(candidate.stamp, stamp) != Ordering::Greater);
+            let victim =
+                (write.stamp.as_ref().unwrap_or(&Value::Null), write.write_id.as_deref().unwrap_or(""));
+            let first_greater = candidates.partition_point(|candidate| {
+                compare_writes((candidate.stamp, candidate.write_id), victim) != Ordering::Greater
+            });
             candidates[first_greater..]
                 .iter()
                 .rev()
@@ -171,7 +173,7 @@ fn candidates<'a>(history: &KeyHistory<'a>) -> Vec<Candidate<'a>> {
         }
     }
     let mut candidates: Vec<Candidate<'a>> = by_id.into_values().collect();
-    candidates.sort_by(|a, b| compare_stamps(a.stamp, b.stamp).then_with(|| a.write_id.cmp(b.write_id)));
+    candidates.sort_by(|a, b| compare_writes((a.stamp, a.write_id), (b.stamp, b.write_id)));
     candidates
 }
 

@@ -9,7 +9,9 @@
 //!
 //! For a last-write-wins bucket the **killers** of a dropped write `W` are
 //! the writes `K` on the same key with a greater stamp whose value lacks
-//! `W`'s item: the ones that won over it. Whether clocks are to blame depends
+//! `W`'s item: the ones that won over it. (Two stamps alike, which only a
+//! coarse clock makes, are ordered by write id, as the strategies order
+//! them: see [`compare_writes`].) Whether clocks are to blame depends
 //! on what truly happened, judged by the runner's true times:
 //!
 //! Some killers only carry another killer's win forward: a write `K2` that
@@ -61,7 +63,7 @@ use serde_json::Value;
 
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
-use crate::experiment::history::{FinalRecord, Record, WriteRecord};
+use crate::experiment::history::{FinalRecord, Outcome, Record, WriteRecord};
 
 pub use self::summary::{PointSummary, summarize};
 
@@ -108,6 +110,15 @@ pub struct SummaryRow {
     pub unacked_applied: usize,
     /// Last-write-wins keys not ending on their highest-stamped write.
     pub final_not_max: usize,
+    /// Acknowledged writes whose stamp is smaller than the stamp of an
+    /// earlier write (lower `seq`) of the same replica in the same bucket:
+    /// the replica's clock went backwards, as after an NTP step back. A
+    /// hybrid logical clock must never do this.
+    #[serde(default)]
+    pub stamp_regressions: usize,
+    /// How long the replicas took to converge once the faults stopped, ms.
+    #[serde(default)]
+    pub converge_ms: f64,
 }
 
 /// Why a write was dropped. See the module docs.
@@ -178,6 +189,19 @@ pub fn is_last_write_wins(bucket: &str) -> bool {
     bucket.starts_with("lww")
 }
 
+/// The last-write-wins order of two writes: by stamp, then, for two stamps
+/// alike, by write id `origin:seq` as numbers. Stamps end in the replica id,
+/// so only one replica's own writes can tie, when its clock ticks coarsely
+/// (the `resolution` experiment); the strategies then keep the write later
+/// in that replica's log, the greater `seq`, and so does the oracle.
+pub fn compare_writes(left: (&Value, &str), right: (&Value, &str)) -> Ordering {
+    let dot = |write_id: &str| -> (u64, u64) {
+        let (origin, seq) = write_id.split_once(':').unwrap_or(("", write_id));
+        (origin.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+    };
+    compare_stamps(left.0, right.0).then_with(|| dot(left.1).cmp(&dot(right.1)))
+}
+
 /// Compares two stamps: JSON arrays compared element by element, numbers
 /// numerically (DESIGN.md: "an LWW stamp is an array whose lexicographic
 /// order is the strategy's order").
@@ -214,6 +238,7 @@ type GroupKey<'a> = (usize, usize, &'a str, &'a str);
 /// Runs the oracle over a whole history.
 pub fn analyze(records: &[Record]) -> Analysis {
     let mut points: HashMap<usize, (String, f64)> = HashMap::new();
+    let mut converge_ms: HashMap<(usize, usize), f64> = HashMap::new();
     let mut groups: BTreeMap<GroupKey<'_>, KeyHistory<'_>> = BTreeMap::new();
     for record in records {
         match record {
@@ -230,9 +255,13 @@ pub fn analyze(records: &[Record]) -> Analysis {
                 .or_insert_with(|| KeyHistory { writes: Vec::new(), finals: Vec::new() })
                 .finals
                 .push(last),
-            Record::Fault(_) => {}
+            Record::Trial(trial) => {
+                converge_ms.insert((trial.point, trial.trial), trial.converge_ms);
+            }
+            Record::Fault(_) | Record::Sample(_) => {}
         }
     }
+    let regressions = stamp_regressions(records);
     let mut analysis = Analysis::default();
     let mut rows: BTreeMap<(usize, usize, &str), SummaryRow> = BTreeMap::new();
     for ((point, trial, bucket, _key), history) in &groups {
@@ -244,6 +273,8 @@ pub fn analyze(records: &[Record]) -> Analysis {
                 parameter,
                 value,
                 strategy: bucket.to_string(),
+                converge_ms: converge_ms.get(&(*point, *trial)).copied().unwrap_or(0.0),
+                stamp_regressions: regressions.get(&(*point, *trial, *bucket)).copied().unwrap_or(0),
                 ..Default::default()
             }
         });
@@ -272,6 +303,42 @@ pub fn analyze(records: &[Record]) -> Analysis {
     }
     analysis.rows = rows.into_values().collect();
     analysis
+}
+
+/// Per (point, trial, bucket), how many acknowledged writes got a stamp
+/// below one their own replica had given before (by `seq`). Only
+/// last-write-wins stamps are ordered; other buckets count none.
+fn stamp_regressions(records: &[Record]) -> HashMap<(usize, usize, &str), usize> {
+    type Origin<'a> = (usize, usize, &'a str, u64);
+    let mut by_origin: HashMap<Origin<'_>, Vec<(u64, &Value)>> = HashMap::new();
+    for record in records {
+        let Record::Write(write) = record else { continue };
+        let (Outcome::Ok, Some(stamp), Some(write_id)) = (write.outcome, &write.stamp, &write.write_id)
+        else {
+            continue;
+        };
+        let Some((origin, seq)) = write_id.split_once(':') else { continue };
+        let (Ok(origin), Ok(seq)) = (origin.parse::<u64>(), seq.parse::<u64>()) else { continue };
+        if is_last_write_wins(&write.bucket) {
+            by_origin
+                .entry((write.point, write.trial, &write.bucket, origin))
+                .or_default()
+                .push((seq, stamp));
+        }
+    }
+    let mut counts = HashMap::new();
+    for ((point, trial, bucket, _), mut writes) in by_origin {
+        writes.sort_by_key(|(seq, _)| *seq);
+        let mut highest: Option<&Value> = None;
+        let count: &mut usize = counts.entry((point, trial, bucket)).or_default();
+        for (_, stamp) in writes {
+            match highest {
+                Some(high) if compare_stamps(stamp, high) == Ordering::Less => *count += 1,
+                _ => highest = Some(stamp),
+            }
+        }
+    }
+    counts
 }
 
 /// The swept parameter of a point: named by `params.parameter`, else the

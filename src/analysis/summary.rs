@@ -18,6 +18,8 @@ pub struct PointSummary {
     pub value: f64,
     pub strategy: String,
     pub trials: usize,
+    /// Write records, acknowledged or not.
+    pub writes: usize,
     /// Mean over trials of 100 × dropped / acked.
     pub dropped_percent_mean: f64,
     /// Sample standard deviation of that percentage (0 for one trial).
@@ -33,6 +35,10 @@ pub struct PointSummary {
     pub diverged_keys: usize,
     pub unacked_applied: usize,
     pub final_not_max: usize,
+    /// Acknowledged writes stamped below an earlier write of their replica.
+    pub stamp_regressions: usize,
+    /// The longest convergence after the faults stopped, over the trials, ms.
+    pub converge_ms_max: f64,
 }
 
 /// Adds up rows per (point, strategy), in point order and first-seen
@@ -73,6 +79,7 @@ fn summarize_point(rows: &[&SummaryRow]) -> PointSummary {
         value: first.value,
         strategy: first.strategy.clone(),
         trials: rows.len(),
+        writes: sum(|row| row.writes),
         dropped_percent_mean: mean,
         dropped_percent_deviation: deviation,
         acked: sum(|row| row.acked),
@@ -86,5 +93,7 @@ fn summarize_point(rows: &[&SummaryRow]) -> PointSummary {
         diverged_keys: sum(|row| row.diverged_keys),
         unacked_applied: sum(|row| row.unacked_applied),
         final_not_max: sum(|row| row.final_not_max),
+        stamp_regressions: sum(|row| row.stamp_regressions),
+        converge_ms_max: rows.iter().map(|row| row.converge_ms).fold(0.0, f64::max),
     }
 }

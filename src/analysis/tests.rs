@@ -268,6 +268,24 @@ fn stamps_compare_as_number_arrays() {
     assert_eq!(compare_stamps(&json!([big]), &json!([big - 1])), Ordering::Greater);
 }
 
+#[test]
+fn a_coarse_clock_tie_is_broken_by_the_later_write_in_the_replicas_log() {
+    // Replica 1's clock ticks every 100 ms: two writes 30 ms apart get the
+    // same stamp. The strategy keeps 1:10, the later in its log, and the
+    // oracle names it as the killer (not "dropped without a killer"). It had
+    // not read 1:9, so perfect clocks would drop 1:9 too: concurrent.
+    let analysis = Story::new("lww-wall")
+        .acked("1:9", 1, 1, &[], json!([1_000, 1]), (1_000, 1_001))
+        .acked("1:10", 1, 2, &[], json!([1_000, 1]), (1_030, 1_031))
+        .all_end_with(&[1, 2], &[("1:10", &[2], json!([1_000, 1]))])
+        .analyze();
+    let row = row(&analysis);
+    assert_eq!((row.dropped, row.dropped_concurrent, row.dropped_without_killer), (1, 1, 0));
+    assert_eq!(analysis.drops[0].victim.write_id.as_deref(), Some("1:9"));
+    assert_eq!(analysis.drops[0].killers[0].write.write_id.as_deref(), Some("1:10"));
+    assert!(analysis.lww_final_mismatches.is_empty(), "1:10 is the maximum, not 1:9 (as text would sort)");
+}
+
 /// A little last-write-wins world: writes on random replicas with random
 /// stamps, each reading some earlier items; the final value is the max.
 fn random_history() -> impl Strategy<Value = Vec<Record>> {

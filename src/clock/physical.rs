@@ -286,6 +286,43 @@ impl PhysicalClock {
     }
 }
 
+/// One event in the life of a modelled clock, for replaying it later.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClockEvent {
+    /// A model update applied at that true time.
+    Update(ClockUpdate),
+    /// The process restarted: a new clock, with no faults yet.
+    Restart,
+}
+
+/// Replays a clock's events (in true-time order) through the model and
+/// returns its offset from true time, in ns, at each of `times` (sorted).
+/// This is how the runner's logged settings become "the clock at the time".
+pub fn replay_offsets(events: &[(Nanos, ClockEvent)], times: &[Nanos]) -> Vec<Nanos> {
+    let start = events.first().map_or(0, |(at, _)| *at);
+    let time = ManualTrueTime::new(start);
+    let mut clock = PhysicalClock::modelled(time.clone());
+    let mut pending = events.iter().peekable();
+    times
+        .iter()
+        .map(|&at| {
+            while let Some((event_at, event)) = pending.next_if(|(event_at, _)| *event_at <= at) {
+                time.set(*event_at);
+                match event {
+                    ClockEvent::Update(update) => {
+                        // Updates were checked when first applied; one that
+                        // fails now changes nothing, as it did then.
+                        let _ = clock.update(update);
+                    }
+                    ClockEvent::Restart => clock = PhysicalClock::modelled(time.clone()),
+                }
+            }
+            time.set(at);
+            clock.now() - at
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

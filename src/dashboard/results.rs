@@ -20,7 +20,7 @@ use super::DashboardError;
 use crate::analysis::{Cause, DroppedWrite, PointSummary, SummaryRow, summarize};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::{ClockUpdate, ManualTrueTime, PhysicalClock};
+use crate::clock::physical::{ClockEvent, replay_offsets};
 use crate::experiment::SPEC_FILE;
 use crate::experiment::history::{FaultRecord, HISTORY_FILE, PointRecord, Record};
 use crate::report::{DROPS_JSON, REPORT_MD, SUMMARY_JSON, plots::PLOTS};
@@ -91,7 +91,7 @@ pub struct ClockAt {
     pub replica: ReplicaId,
     /// Physical clock minus true time, in ms.
     pub offset_ms: f64,
-    /// The settings last applied before that moment.
+    /// The clock settings last applied before that moment.
     pub settings: Value,
 }
 
@@ -301,7 +301,7 @@ fn read_settings(path: &Path) -> Result<(HashMap<usize, Value>, Vec<FaultRecord>
             Record::Point(PointRecord { point, params }) => {
                 points.insert(point, Value::Object(params));
             }
-            Record::Fault(fault) if fault.fault == "clock" => faults.push(fault),
+            Record::Fault(fault) if fault.clock_event().is_some() => faults.push(fault),
             _ => {}
         }
     }
@@ -309,24 +309,19 @@ fn read_settings(path: &Path) -> Result<(HashMap<usize, Value>, Vec<FaultRecord>
     Ok((points, faults))
 }
 
-/// Replays one replica's clock settings, in order, through the clock model,
-/// and reads its offset at true time `at`.
-fn clock_at(settings: &[&FaultRecord], at: Nanos) -> Option<ClockAt> {
-    let first = settings.first()?;
-    let time = ManualTrueTime::new(first.true_ns);
-    let mut clock = PhysicalClock::modelled(time.clone());
-    let mut last = first;
-    for fault in settings.iter().take_while(|fault| fault.true_ns <= at.max(first.true_ns)) {
-        time.set(fault.true_ns);
-        let update: ClockUpdate = serde_json::from_value(fault.settings.clone()).ok()?;
-        clock.update(&update).ok()?;
-        last = fault;
-    }
-    time.set(at);
+/// Replays one replica's clock settings, steps and restarts, in order,
+/// through the clock model, and reads its offset at true time `at`.
+fn clock_at(faults: &[&FaultRecord], at: Nanos) -> Option<ClockAt> {
+    let first = faults.first()?;
+    let events: Vec<(Nanos, ClockEvent)> =
+        faults.iter().filter_map(|fault| Some((fault.true_ns, fault.clock_event()?))).collect();
+    let offset_ns = replay_offsets(&events, &[at]).first().copied()?;
+    let settings =
+        faults.iter().take_while(|fault| fault.true_ns <= at).filter(|fault| fault.fault == "clock").last();
     Some(ClockAt {
         replica: first.replica,
-        offset_ms: (clock.now() - at) as f64 / 1e6,
-        settings: last.settings.clone(),
+        offset_ms: offset_ns as f64 / 1e6,
+        settings: settings.unwrap_or(first).settings.clone(),
     })
 }
 
@@ -381,6 +376,8 @@ mod tests {
         };
         let set = fault(1_000_000_000, json!({"offset_ms": 250.0, "drift_ppm": 1000.0}));
         let later = fault(3_000_000_000, json!({"offset_ms": -40.0}));
+        let step = FaultRecord { fault: "step".into(), ..fault(4_000_000_000, json!({"step_ms": -500.0})) };
+        let restart = FaultRecord { fault: "restart".into(), ..fault(5_000_000_000, Value::Null) };
         // One second after the first setting: 250 ms plus 1000 ppm of a second.
         let at = clock_at(&[&set, &later], 2_000_000_000).expect("a clock");
         assert!((at.offset_ms - 251.0).abs() < 1e-6, "{}", at.offset_ms);
@@ -389,5 +386,10 @@ mod tests {
         // built up over two seconds stay, as they do in a replica.
         let at = clock_at(&[&set, &later], 3_000_000_000).expect("a clock");
         assert!((at.offset_ms - -38.0).abs() < 1e-6, "{}", at.offset_ms);
+        // A step back moves it by its size; a restart starts a true clock.
+        let all = [&set, &later, &step, &restart];
+        let at = clock_at(&all, 4_000_000_000).expect("a clock");
+        assert!((at.offset_ms - -537.0).abs() < 1e-6, "{}", at.offset_ms);
+        assert!(clock_at(&all, 5_000_000_000).expect("a clock").offset_ms.abs() < 1e-6);
     }
 }

@@ -33,6 +33,8 @@ pub enum ClusterError {
     Spawn(ReplicaId, std::io::Error),
     #[error("replica {0} did not announce its address: {1}")]
     Announce(ReplicaId, String),
+    #[error("cannot signal replica {0}: {1}")]
+    Signal(ReplicaId, std::io::Error),
     #[error("admin request {what} to replica {replica} failed: {error}")]
     Admin { replica: ReplicaId, what: String, error: String },
 }
@@ -43,10 +45,23 @@ struct Process {
     child: Child,
 }
 
+/// A signal the runner sends a replica, as a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGSTOP: the process is paused, mid-instruction, until SIGCONT.
+    Pause,
+    /// SIGCONT.
+    Resume,
+}
+
 /// A running cluster. Replica ids are `1..=n`.
 pub struct Cluster {
     admin: AdminClient,
     processes: Vec<Process>,
+    /// Replica `i` keeps its SQLite file in `data_dir/replica-i`.
+    data_dir: std::path::PathBuf,
+    /// More `clocklab replica` flags for every replica.
+    replica_args: Vec<String>,
 }
 
 /// Talks to a cluster's admin API. Cheap to clone, so background tasks can
@@ -71,22 +86,58 @@ impl Cluster {
         data_dir: &Path,
         token: &str,
         client: reqwest::Client,
+        replica_args: Vec<String>,
     ) -> Result<Self, ClusterError> {
         // Peers must know each other's addresses at start, so ports are
         // picked up front (a port could be taken in between; then the
         // replica fails to bind and says so).
         let addrs = (0..replicas).map(|_| free_port()).collect::<Result<Vec<_>, _>>()?;
         let admin = AdminClient { addrs: addrs.into(), token: token.into(), client };
-        let mut cluster = Self { admin, processes: Vec::new() };
+        let mut cluster =
+            Self { admin, processes: Vec::new(), data_dir: data_dir.to_path_buf(), replica_args };
         for index in 0..replicas {
             let id = index as ReplicaId + 1;
-            let process = cluster.spawn(id, &data_dir.join(format!("replica-{id}"))).await?;
+            let process = cluster.spawn(id).await?;
             cluster.processes.push(process);
         }
         Ok(cluster)
     }
 
-    async fn spawn(&self, id: ReplicaId, data: &Path) -> Result<Process, ClusterError> {
+    /// Sends a replica SIGSTOP or SIGCONT.
+    pub fn signal(&self, id: ReplicaId, signal: Signal) -> Result<(), ClusterError> {
+        let fail = |error: std::io::Error| ClusterError::Signal(id, error);
+        let pid = self.pid(id).ok_or_else(|| fail(std::io::Error::other("it is not running")))?;
+        let number = match signal {
+            Signal::Pause => libc::SIGSTOP,
+            Signal::Resume => libc::SIGCONT,
+        };
+        // SAFETY: kill(2) on a child we own and have not reaped.
+        if unsafe { libc::kill(pid as libc::pid_t, number) } != 0 {
+            return Err(fail(std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    /// Kills a replica with SIGKILL, as a crash, and waits for it to die.
+    pub async fn crash(&mut self, id: ReplicaId) -> Result<(), ClusterError> {
+        let process = self.processes.iter_mut().find(|process| process.id == id);
+        let process =
+            process.ok_or_else(|| ClusterError::Signal(id, std::io::Error::other("no such replica")))?;
+        process.child.kill().await.map_err(|error| ClusterError::Signal(id, error))
+    }
+
+    /// Starts a crashed replica again, on its address and its SQLite file.
+    pub async fn restart(&mut self, id: ReplicaId) -> Result<(), ClusterError> {
+        let process = self.spawn(id).await?;
+        if let Some(slot) = self.processes.iter_mut().find(|process| process.id == id) {
+            *slot = process;
+        }
+        Ok(())
+    }
+
+    async fn spawn(&self, id: ReplicaId) -> Result<Process, ClusterError> {
+        let data = self.data_dir.join(format!("replica-{id}"));
+        let data = data.as_path();
         let peers: Vec<String> =
             self.ids().filter(|&peer| peer != id).map(|peer| format!("{peer}={}", self.addr(peer))).collect();
         let executable = std::env::current_exe().map_err(|error| ClusterError::Spawn(id, error))?;
@@ -96,6 +147,7 @@ impl Cluster {
             .arg("--data")
             .arg(data)
             .args(["--peers", &peers.join(","), "--clock", "model"])
+            .args(&self.replica_args)
             .env("CLOCKLAB_CLUSTER_TOKEN", &*self.admin.token)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

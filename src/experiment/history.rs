@@ -8,7 +8,11 @@
 //! - a `point` record per sweep point, with the swept parameter's value;
 //! - a `fault` record for every clock setting or network fault applied;
 //! - a `write` record per client write, acknowledged or not;
-//! - a `final` record per replica and key, once the replicas converged.
+//! - a `final` record per replica and key, once the replicas converged;
+//! - a `trial` record per trial: when its workload ran, and how long the
+//!   replicas took to converge once the faults stopped;
+//! - `sample` records: each replica's clock offset and its estimates of its
+//!   peers' offsets, sampled during the workload.
 //!
 //! Values in this lab's workload are sets of item ids (`[3, 17, 42]`), so
 //! whether a write survived is a plain question: is its item still in a
@@ -23,6 +27,7 @@ use serde_json::Value;
 
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
+use crate::clock::physical::ClockEvent;
 
 /// The file name of a run's history inside its directory.
 pub const HISTORY_FILE: &str = "history.jsonl";
@@ -35,6 +40,37 @@ pub enum Record {
     Fault(FaultRecord),
     Write(WriteRecord),
     Final(FinalRecord),
+    Trial(TrialRecord),
+    Sample(SampleRecord),
+}
+
+/// A replica's clocks as the runner sampled them during the workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRecord {
+    pub point: usize,
+    pub trial: usize,
+    /// True time of the sample, ns.
+    pub true_ns: Nanos,
+    pub replica: ReplicaId,
+    /// Its physical clock minus true time, ns.
+    pub offset_ns: Nanos,
+    /// Its estimates of its peers' offsets from it, as `GET /admin/status`
+    /// gives them: `{"2": {"offset_ms": .., "error_ms": .., ..}, ..}`.
+    pub peer_offsets: Value,
+}
+
+/// When a trial's workload ran, and how its replicas converged afterwards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    pub point: usize,
+    pub trial: usize,
+    /// True times the workload started and ended, ns.
+    pub workload_start_ns: Nanos,
+    pub workload_end_ns: Nanos,
+    /// Whether every replica held every write before the runner gave up.
+    pub converged: bool,
+    /// How long that took after the faults stopped, ms.
+    pub converge_ms: f64,
 }
 
 /// A sweep point and the value of the swept parameter there.
@@ -59,6 +95,18 @@ pub struct FaultRecord {
     pub fault: String,
     /// The settings sent, as the admin API took them.
     pub settings: Value,
+}
+
+impl FaultRecord {
+    /// What this record did to its replica's clock, if anything: a `clock`
+    /// setting or a `step` updates the model; a `restart` starts a new one.
+    pub fn clock_event(&self) -> Option<ClockEvent> {
+        match self.fault.as_str() {
+            "clock" | "step" => serde_json::from_value(self.settings.clone()).ok().map(ClockEvent::Update),
+            "restart" => Some(ClockEvent::Restart),
+            _ => None,
+        }
+    }
 }
 
 /// How a client write ended, as the client saw it.

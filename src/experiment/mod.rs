@@ -13,6 +13,7 @@
 //! success, on error and on Ctrl-C (see [`cluster`]).
 
 pub mod cluster;
+pub mod faults;
 pub mod history;
 pub mod spec;
 pub mod trial;
@@ -191,7 +192,7 @@ async fn run_into(name: &str, spec: &Spec, run_dir: &Path, quick: bool) -> Resul
     progress.finish();
 
     let analysis = crate::analysis::analyze(&records);
-    crate::report::write_run(run_dir, name, spec, &analysis)?;
+    crate::report::write_run(run_dir, name, spec, &records, &analysis)?;
     eprint!("{}", crate::report::text_table(&analysis));
     eprintln!(
         "{} writes acknowledged, {} attempted",

@@ -27,6 +27,13 @@
 //! drift_ppm = 0.0
 //! resolution_ms = 0.0
 //!
+//! drift_spread_ppm = 0.0    # replica 1 this much faster, the last this much slower
+//!
+//! [[fault]]                 # any number: faults on a schedule (see experiment::faults)
+//! kind = "step"
+//! at_ms = 1000
+//! replica = 1
+//!
 //! [sweep]
 //! parameter = "skew_ms"     # see Parameter
 //! values = [0, 10, 100, 1000]
@@ -44,6 +51,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::faults::{FaultKind, FaultSpec};
 use crate::clock::dots::ReplicaId;
 use crate::strategy;
 
@@ -83,6 +91,13 @@ pub struct Spec {
     pub network: NetworkSpec,
     #[serde(default)]
     pub clocks: ClockSpec,
+    /// Replicas refuse client writes while most peers' clocks read more than
+    /// this many ms from theirs (`clocklab replica --max-peer-offset-ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_peer_offset_ms: Option<f64>,
+    /// Faults on a schedule during each trial (see `experiment::faults`).
+    #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultSpec>,
     pub sweep: SweepSpec,
     #[serde(default)]
     pub quick: Option<QuickSpec>,
@@ -180,6 +195,26 @@ pub struct ClockSpec {
     pub drift_ppm: f64,
     pub resolution_ms: f64,
     pub resync_interval_ms: f64,
+    /// Spreads offsets over the replicas: replica 1 runs this much ahead of
+    /// the last, the others evenly between (what `skew_ms` sweeps).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skew_ms: f64,
+    /// Spreads drift over the replicas: replica 1 gets `drift_ppm` plus
+    /// this, the last replica `drift_ppm` minus this, the others evenly
+    /// between. Only in specs; a replica is sent its own `drift_ppm`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub drift_spread_ppm: f64,
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
+}
+
+/// Where replica `id` of `replicas` sits between the first (1.0) and the
+/// last (0.0), evenly spaced.
+fn position(id: ReplicaId, replicas: usize) -> f64 {
+    let steps = replicas.saturating_sub(1).max(1) as f64;
+    (steps - f64::from(id - 1)) / steps
 }
 
 /// The one parameter an experiment varies.
@@ -198,12 +233,37 @@ pub enum Parameter {
     /// last replica, and the ones between are spaced evenly (DDIA Figure 8-3:
     /// node 1's clock is ahead of node 3's).
     SkewMs,
+    /// The spread of drift rates, ppm: replica 1 runs fast by the value, the
+    /// last replica slow by it, the ones between evenly spaced.
+    DriftPpm,
+    /// How often every clock is resynchronised (the sawtooth), ms.
+    ResyncIntervalMs,
+    /// How coarsely every clock ticks, ms.
+    ResolutionMs,
+    /// The size of every `step` fault, ms (negative: back); 0 is no step.
+    StepMs,
+    /// The length of every `cut` fault, ms; 0 is no cut.
+    CutMs,
+    /// The length of every `pause` fault, ms; 0 is no pause.
+    PauseMs,
+    /// How often `crash` faults repeat, ms; 0 is no crash at all.
+    CrashEveryMs,
+    /// The replicas' `max_peer_offset_ms` bound; 0 is no bound.
+    MaxPeerOffsetMs,
 }
 
 impl Parameter {
     pub fn name(self) -> &'static str {
         match self {
             Parameter::SkewMs => "skew_ms",
+            Parameter::DriftPpm => "drift_ppm",
+            Parameter::ResyncIntervalMs => "resync_interval_ms",
+            Parameter::ResolutionMs => "resolution_ms",
+            Parameter::StepMs => "step_ms",
+            Parameter::CutMs => "cut_ms",
+            Parameter::PauseMs => "pause_ms",
+            Parameter::CrashEveryMs => "crash_every_ms",
+            Parameter::MaxPeerOffsetMs => "max_peer_offset_ms",
         }
     }
 
@@ -211,21 +271,67 @@ impl Parameter {
     pub fn axis_label(self) -> &'static str {
         match self {
             Parameter::SkewMs => "clock skew: how far replica 1 runs ahead of the last replica (ms)",
+            Parameter::DriftPpm => "clock drift: replica 1 runs fast and the last replica slow by this (ppm)",
+            Parameter::ResyncIntervalMs => "time between clock resyncs (ms)",
+            Parameter::ResolutionMs => "clock resolution: how coarsely every clock ticks (ms)",
+            Parameter::StepMs => "clock step: how far replica 1's clock jumps mid-run (ms; negative is back)",
+            Parameter::CutMs => "partition: how long the replica is cut off (ms)",
+            Parameter::PauseMs => "process pause: how long the replica is stopped (ms)",
+            Parameter::CrashEveryMs => {
+                "crash period: a replica is killed and restarted every (ms; 0 = never)"
+            }
+            Parameter::MaxPeerOffsetMs => {
+                "offset bound: refuse writes when most peers read further off (ms; 0 = none)"
+            }
         }
     }
 
     /// Replica `id`'s clock (of `replicas`) at sweep value `value`.
     pub fn clock_for(self, base: &ClockSpec, value: f64, id: ReplicaId, replicas: usize) -> ClockSpec {
+        let place = position(id, replicas);
+        let mut clock = ClockSpec {
+            offset_ms: base.offset_ms + base.skew_ms * place,
+            drift_ppm: base.drift_ppm + base.drift_spread_ppm * (2.0 * place - 1.0),
+            skew_ms: 0.0,
+            drift_spread_ppm: 0.0,
+            ..base.clone()
+        };
         match self {
-            Parameter::SkewMs => {
-                let steps = replicas.saturating_sub(1).max(1) as f64;
-                let behind_first = f64::from(id - 1);
-                ClockSpec {
-                    offset_ms: base.offset_ms + value * (steps - behind_first) / steps,
-                    ..base.clone()
-                }
-            }
+            Parameter::SkewMs => clock.offset_ms = base.offset_ms + value * place,
+            Parameter::DriftPpm => clock.drift_ppm = base.drift_ppm + value * (2.0 * place - 1.0),
+            Parameter::ResyncIntervalMs => clock.resync_interval_ms = value,
+            Parameter::ResolutionMs => clock.resolution_ms = value,
+            Parameter::StepMs
+            | Parameter::CutMs
+            | Parameter::PauseMs
+            | Parameter::CrashEveryMs
+            | Parameter::MaxPeerOffsetMs => {}
         }
+        clock
+    }
+
+    /// The replicas' offset bound at sweep value `value`, if any.
+    pub fn offset_bound(self, base: Option<f64>, value: f64) -> Option<f64> {
+        match self {
+            Parameter::MaxPeerOffsetMs => (value > 0.0).then_some(value),
+            _ => base,
+        }
+    }
+
+    /// A scheduled fault at sweep value `value`, or `None` if the value
+    /// turns it off (0: no step, cut, pause or crash).
+    pub fn apply(self, fault: &FaultSpec, value: f64) -> Option<FaultSpec> {
+        let mut fault = fault.clone();
+        match (self, fault.kind) {
+            (Parameter::StepMs, FaultKind::Step) => fault.step_ms = value,
+            (Parameter::CutMs, FaultKind::Cut) | (Parameter::PauseMs, FaultKind::Pause) => {
+                fault.duration_ms = value
+            }
+            (Parameter::CrashEveryMs, FaultKind::Crash) if value <= 0.0 => return None,
+            (Parameter::CrashEveryMs, FaultKind::Crash) => fault.every_ms = value,
+            _ => {}
+        }
+        fault.is_active().then_some(fault)
     }
 }
 
@@ -309,6 +415,14 @@ impl Spec {
         }
         if let Some(bad) = self.sweep.values.iter().find(|value| !value.is_finite()) {
             return Err(invalid("sweep.values", format!("{bad} is not a number")));
+        }
+        if let Some(bound) = self.max_peer_offset_ms
+            && !(bound.is_finite() && bound >= 0.0)
+        {
+            return Err(invalid("max_peer_offset_ms", format!("must be 0 or more, got {bound}")));
+        }
+        for fault in &self.faults {
+            fault.check(self.replicas).map_err(|problem| invalid("fault", problem))?;
         }
         if let Some(quick) = &self.quick {
             if quick.trials == Some(0) {

@@ -3,7 +3,8 @@
 //!
 //! The steps follow DESIGN.md: start replicas on empty data directories; set
 //! each replica's clock and the network faults (recording each as a `fault`
-//! record with the true time it took effect); run the workload; heal the
+//! record with the true time it took effect); run the workload, with the
+//! spec's scheduled [`faults`] happening meanwhile; heal the
 //! network; wait until every replica holds every write; read every replica's
 //! state as `final` records; stop the cluster.
 
@@ -15,8 +16,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::cluster::{Cluster, ClusterError};
-use super::history::{FaultRecord, FinalRecord, FinalSibling, Record};
+use super::cluster::{AdminClient, Cluster, ClusterError};
+use super::faults::{self, FaultSpec};
+use super::history::{FaultRecord, FinalRecord, FinalSibling, Record, SampleRecord, TrialRecord};
 use super::spec::Spec;
 use super::workload::{self, Counters, Target};
 use crate::clock::dots::ReplicaId;
@@ -26,6 +28,9 @@ use crate::clock::physical::system_now;
 pub const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often convergence is checked.
 pub const CONVERGE_POLL: Duration = Duration::from_millis(20);
+
+/// How often the runner samples every replica's clock and offset estimates.
+pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Which trial of which point, and the swept value there.
 #[derive(Debug, Clone, Copy)]
@@ -53,11 +58,13 @@ pub async fn run(
     client: reqwest::Client,
     counters: Arc<Counters>,
 ) -> Result<TrialOutcome, ClusterError> {
-    let cluster = Cluster::start(spec.replicas, data_dir, token, client.clone()).await?;
+    let bound = spec.sweep.parameter.offset_bound(spec.max_peer_offset_ms, plan.value);
+    let replica_args =
+        bound.map(|ms| vec!["--max-peer-offset-ms".to_string(), ms.to_string()]).unwrap_or_default();
+    let mut cluster = Cluster::start(spec.replicas, data_dir, token, client.clone(), replica_args).await?;
     let mut records = Vec::new();
     for id in cluster.ids() {
-        let clock = spec.sweep.parameter.clock_for(&spec.clocks, plan.value, id, spec.replicas);
-        let settings = serde_json::to_value(&clock).unwrap_or(Value::Null);
+        let settings = clock_settings(spec, plan, id);
         cluster.admin(id, Method::PUT, "/admin/clock", Some(&settings)).await?;
         records.push(fault_record(plan, id, "clock", settings));
     }
@@ -75,8 +82,26 @@ pub async fn run(
         duration: Duration::from_millis(spec.duration_ms),
         seed: spec.seed,
     });
-    let writes = workload::run(&spec.workload, target, client, counters).await;
+    // The workload runs while the faults happen on schedule.
+    let faults: Vec<FaultSpec> =
+        spec.faults.iter().filter_map(|fault| spec.sweep.parameter.apply(fault, plan.value)).collect();
+    let clock_of = |id| clock_settings(spec, plan, id);
+    let links_of =
+        |_peer| network.is_faulty().then(|| json!({ "delay_ms": network.delay_ms, "loss": network.loss }));
+    let restore = faults::Restore { clock: &clock_of, links: &links_of };
+    let workload_start_ns = system_now();
+    let started = tokio::time::Instant::now();
+    let until = started + Duration::from_millis(spec.duration_ms);
+    let admin = cluster.admin_client();
+    let (writes, fault_records, samples) = tokio::join!(
+        workload::run(&spec.workload, target, client, counters),
+        faults::run(&mut cluster, &faults, plan, started, spec.duration_ms as f64, &restore),
+        sample_clocks(admin, plan, until),
+    );
+    records.extend(samples);
+    let workload_end_ns = system_now();
     let keys: BTreeSet<String> = writes.iter().map(|write| write.key.clone()).collect();
+    records.extend(fault_records?);
     records.extend(writes.into_iter().map(Record::Write));
 
     // Faults stop; the replicas must now converge.
@@ -90,9 +115,55 @@ pub async fn run(
     if !converged {
         tracing::warn!(point = plan.point, trial = plan.trial, "replicas did not converge in time");
     }
+    records.push(Record::Trial(TrialRecord {
+        point: plan.point,
+        trial: plan.trial,
+        workload_start_ns,
+        workload_end_ns,
+        converged,
+        converge_ms: converge_time.as_secs_f64() * 1e3,
+    }));
     records.extend(final_records(&cluster, spec, plan, &keys).await?);
     cluster.stop().await;
     Ok(TrialOutcome { records, converged, converge_time })
+}
+
+/// Samples every replica's clock and offset estimates until `until`. A
+/// replica that does not answer within the interval (paused, crashed) is
+/// skipped that time.
+async fn sample_clocks(admin: AdminClient, plan: TrialPlan, until: tokio::time::Instant) -> Vec<Record> {
+    let mut ticks = tokio::time::interval(SAMPLE_INTERVAL);
+    let mut records = Vec::new();
+    loop {
+        ticks.tick().await;
+        if tokio::time::Instant::now() >= until {
+            return records;
+        }
+        let requests = admin.ids().map(|id| {
+            let admin = admin.clone();
+            async move {
+                let status = admin.request(id, Method::GET, "/admin/status", None);
+                (id, tokio::time::timeout(SAMPLE_INTERVAL, status).await)
+            }
+        });
+        for (replica, answer) in futures::future::join_all(requests).await {
+            let Ok(Ok(status)) = answer else { continue };
+            records.push(Record::Sample(SampleRecord {
+                point: plan.point,
+                trial: plan.trial,
+                true_ns: status["true_ns"].as_i64().unwrap_or_default(),
+                replica,
+                offset_ns: status["offset_ns"].as_i64().unwrap_or_default(),
+                peer_offsets: status["peer_offsets"].clone(),
+            }));
+        }
+    }
+}
+
+/// Replica `id`'s clock settings at this trial's sweep value, as the admin API takes them.
+fn clock_settings(spec: &Spec, plan: TrialPlan, id: ReplicaId) -> Value {
+    let clock = spec.sweep.parameter.clock_for(&spec.clocks, plan.value, id, spec.replicas);
+    serde_json::to_value(&clock).unwrap_or(Value::Null)
 }
 
 /// A `fault` record: what was applied to `replica`, stamped with true time now.

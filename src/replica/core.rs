@@ -239,6 +239,11 @@ impl ReplicaCore {
         &self.have
     }
 
+    /// The physical clock the core reads.
+    pub fn clock(&self) -> &PhysicalClock {
+        &self.clock
+    }
+
     /// Changes the physical clock's model.
     pub fn update_clock(&mut self, update: &ClockUpdate) -> Result<(), CoreError> {
         Ok(self.clock.update(update)?)

@@ -19,6 +19,7 @@
 
 pub mod core;
 pub mod links;
+pub mod offsets;
 pub mod replication;
 pub mod server;
 pub mod store;
@@ -34,6 +35,7 @@ use tokio::task::JoinSet;
 
 use self::core::{CoreError, ReplicaCore};
 use self::links::Links;
+use self::offsets::OffsetMonitor;
 use self::replication::{Peer, PeerTask, ReplicationOptions};
 use self::server::ServerState;
 use self::store::{Store, StoreError};
@@ -64,6 +66,9 @@ pub struct ReplicaOptions {
     /// Seeds the link faults' randomness (delays, losses).
     pub seed: u64,
     pub replication: ReplicationOptions,
+    /// Refuse client writes while most peers' clocks are estimated to be
+    /// more than this many ms from ours (see [`offsets`]).
+    pub max_peer_offset_ms: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +120,12 @@ pub async fn run(
 
     let (worker, commands) = worker::channel();
     let (log_len, log_changes) = watch::channel(core.log_len());
-    let mut worker_thread = tokio::task::spawn_blocking(move || worker::run(core, store, commands, log_len));
+    // The worker owns the clock; everyone else reads a copy it republishes
+    // on every change, so peer tasks can time round trips without asking it.
+    let (clock_changes, clock) = watch::channel(core.clock().clone());
+    let mut worker_thread =
+        tokio::task::spawn_blocking(move || worker::run(core, store, commands, log_len, clock_changes));
+    let offsets = Arc::new(OffsetMonitor::default());
 
     let links = Arc::new(Links::new(options.peers.iter().map(|peer| peer.id)));
     let client = reqwest::Client::new();
@@ -131,11 +141,21 @@ pub async fn run(
             options: options.replication.clone(),
             log_len: log_changes.clone(),
             seed: options.seed,
+            clock: clock.clone(),
+            offsets: Arc::clone(&offsets),
         };
         peer_tasks.spawn(task.run());
     }
 
-    let state = ServerState { worker, links, token: Arc::from(options.cluster_token.as_str()) };
+    let state = ServerState {
+        worker,
+        links,
+        token: Arc::from(options.cluster_token.as_str()),
+        clock,
+        offsets,
+        max_peer_offset_ms: options.max_peer_offset_ms,
+        peers: options.peers.len(),
+    };
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(server::serve(listener, state, async {
         let _ = server_stopped.await;

@@ -32,8 +32,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::links::Links;
+use super::offsets::{OffsetMonitor, Sample};
 use super::worker::WorkerHandle;
+use crate::clock::Nanos;
 use crate::clock::dots::{DotSet, ReplicaId};
+use crate::clock::physical::PhysicalClock;
 use crate::strategy::Write;
 
 /// The path peers push to.
@@ -78,12 +81,20 @@ impl Default for ReplicationOptions {
 pub struct PushRequest {
     pub from: ReplicaId,
     pub writes: Vec<Arc<Write>>,
+    /// The sender's physical clock when it sent this (for offset monitoring).
+    #[serde(default)]
+    pub sent_ns: Option<Nanos>,
 }
 
 /// The answer to a push: everything the receiver now has.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PushReply {
     pub have: DotSet,
+    /// The receiver's physical clock when the push arrived, and when it answered.
+    #[serde(default)]
+    pub received_ns: Option<Nanos>,
+    #[serde(default)]
+    pub replied_ns: Option<Nanos>,
 }
 
 /// One peer, as `--peers` names it.
@@ -104,6 +115,10 @@ pub struct PeerTask {
     pub options: ReplicationOptions,
     pub log_len: watch::Receiver<usize>,
     pub seed: u64,
+    /// The replica's physical clock, as the worker last published it.
+    pub clock: watch::Receiver<PhysicalClock>,
+    /// Where round-trip offset samples go.
+    pub offsets: Arc<OffsetMonitor>,
 }
 
 impl PeerTask {
@@ -135,6 +150,8 @@ impl PeerTask {
                 return;
             };
             let sent = writes.len();
+            // The link's delay is part of the round trip, as a network's would be.
+            let sent_ns = self.clock.borrow().now();
             let delay = link.sample_delay(&mut rng);
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
@@ -143,7 +160,7 @@ impl PeerTask {
                 tokio::time::sleep(self.options.retry_interval).await;
                 continue;
             }
-            let request = PushRequest { from: self.me, writes };
+            let request = PushRequest { from: self.me, writes, sent_ns: Some(sent_ns) };
             let answer = self
                 .client
                 .post(&url)
@@ -167,6 +184,11 @@ impl PeerTask {
                 tokio::time::sleep(self.options.retry_interval).await;
                 continue;
             };
+            if let (Some(received), Some(replied)) = (reply.received_ns, reply.replied_ns) {
+                let answered = self.clock.borrow().now();
+                self.offsets
+                    .record(self.peer.id, Sample::from_round_trip(sent_ns, received, replied, answered));
+            }
             view = reply.have;
             for origin in ours.replicas() {
                 let lags = ours.contiguous(origin) > view.contiguous(origin)

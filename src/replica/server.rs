@@ -25,12 +25,14 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use super::core::CoreError;
 use super::links::{LinkError, LinkUpdate, Links};
+use super::offsets::OffsetMonitor;
 use super::replication::{PUSH_PATH, PushReply, PushRequest, TOKEN_HEADER};
 use super::worker::{Stopped, WorkerHandle};
-use crate::clock::physical::{ClockError, ClockUpdate};
+use crate::clock::physical::{ClockError, ClockUpdate, PhysicalClock};
 use crate::strategy::{RawJson, StrategyError};
 
 /// The largest client or admin request body, in bytes (64 KiB).
@@ -44,6 +46,12 @@ pub struct ServerState {
     pub worker: WorkerHandle,
     pub links: Arc<Links>,
     pub token: Arc<str>,
+    /// The replica's physical clock, as the worker last published it.
+    pub clock: watch::Receiver<PhysicalClock>,
+    pub offsets: Arc<OffsetMonitor>,
+    /// Refuse client writes while the clock is this far off from most peers.
+    pub max_peer_offset_ms: Option<f64>,
+    pub peers: usize,
 }
 
 /// An HTTP error: a status and a sentence, sent as `{"error": "..."}`.
@@ -123,6 +131,11 @@ async fn put_key(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let body: PutBody = parse_body(body)?;
+    if let Some(bound) = state.max_peer_offset_ms
+        && let Some(reason) = state.offsets.out_of_bounds(bound, state.peers)
+    {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, reason));
+    }
     let reply = state.worker.write(bucket, key, body.value, body.context).await??;
     Ok(Json(reply).into_response())
 }
@@ -143,6 +156,7 @@ async fn get_status(State(state): State<ServerState>) -> ApiResult {
     let core = state.worker.status().await?;
     let mut status = json!(core);
     status["links"] = json!(state.links.all());
+    status["peer_offsets"] = json!(state.offsets.estimates());
     Ok(Json(status).into_response())
 }
 
@@ -152,6 +166,7 @@ async fn get_state(State(state): State<ServerState>) -> ApiResult {
 
 async fn push(State(state): State<ServerState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
     let request: PushRequest = parse_body(body)?;
+    let received_ns = state.clock.borrow().now();
     if !state.links.get(request.from).accepts() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -160,7 +175,8 @@ async fn push(State(state): State<ServerState>, body: Result<Bytes, BytesRejecti
     }
     let writes = request.writes.into_iter().map(Arc::unwrap_or_clone).collect();
     let have = state.worker.receive(writes).await??;
-    Ok(Json(PushReply { have }).into_response())
+    let replied_ns = Some(state.clock.borrow().now());
+    Ok(Json(PushReply { have, received_ns: Some(received_ns), replied_ns }).into_response())
 }
 
 /// Refuses admin and replication requests without the cluster token.

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::core::{CoreError, CoreStatus, ReadReply, ReplicaCore, WriteReply};
 use super::store::{Store, StoreError};
 use crate::clock::dots::{DotSet, ReplicaId};
-use crate::clock::physical::ClockUpdate;
+use crate::clock::physical::{ClockUpdate, PhysicalClock};
 use crate::strategy::{RawJson, Write};
 
 /// The most commands handled in one batch (one transaction).
@@ -134,12 +134,13 @@ pub fn channel() -> (WorkerHandle, mpsc::Receiver<Command>) {
 
 /// The worker loop. Returns when every handle is dropped, or with an error
 /// if storage fails. `log_len` is bumped after each commit that added writes,
-/// to wake the replication tasks.
+/// to wake the replication tasks; `clock` gets the clock after each change.
 pub fn run(
     mut core: ReplicaCore,
     mut store: Store,
     mut commands: mpsc::Receiver<Command>,
     log_len: watch::Sender<usize>,
+    clock: watch::Sender<PhysicalClock>,
 ) -> Result<(), StoreError> {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut answers: Vec<Box<dyn FnOnce() + Send>> = Vec::with_capacity(MAX_BATCH);
@@ -153,7 +154,7 @@ pub fn run(
             }
         }
         for command in batch.drain(..) {
-            answers.push(handle(&mut core, command, &mut durable));
+            answers.push(handle(&mut core, command, &mut durable, &clock));
         }
         if !durable.is_empty() {
             store.append(&durable)?;
@@ -173,6 +174,7 @@ fn handle(
     core: &mut ReplicaCore,
     command: Command,
     durable: &mut Vec<Arc<Write>>,
+    clock: &watch::Sender<PhysicalClock>,
 ) -> Box<dyn FnOnce() + Send> {
     fn answer<T: Send + 'static>(reply: Reply<T>, value: T) -> Box<dyn FnOnce() + Send> {
         Box::new(move || {
@@ -202,7 +204,10 @@ fn handle(
         }
         Command::Status { reply } => answer(reply, core.status()),
         Command::UpdateClock { update, reply } => {
-            let result = core.update_clock(&update).map(|()| core.status());
+            let result = core.update_clock(&update).map(|()| {
+                clock.send_replace(core.clock().clone());
+                core.status()
+            });
             answer(reply, result)
         }
         Command::Snapshot { reply } => answer(reply, serde_json::json!(core.snapshot())),

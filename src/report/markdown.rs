@@ -8,11 +8,25 @@
 
 use std::fmt::Write as _;
 
+use super::offsets::OffsetsPlot;
+use super::timeline::Timeline;
 use crate::analysis::{Analysis, PointSummary, is_last_write_wins};
 use crate::experiment::spec::Spec;
 
 /// The whole report.
-pub fn report(experiment: &str, spec: &Spec, analysis: &Analysis, summaries: &[PointSummary]) -> String {
+/// The figures of a run beyond the sweep plots, where it has them.
+pub struct Figures<'a> {
+    pub timeline: Option<&'a Timeline>,
+    pub offsets: Option<&'a OffsetsPlot>,
+}
+
+pub fn report(
+    experiment: &str,
+    spec: &Spec,
+    analysis: &Analysis,
+    summaries: &[PointSummary],
+    figures: &Figures<'_>,
+) -> String {
     let mut text = String::new();
     let parameter = spec.sweep.parameter.name();
     let _ = writeln!(text, "# Experiment `{experiment}`\n");
@@ -48,6 +62,38 @@ pub fn report(experiment: &str, spec: &Spec, analysis: &Analysis, summaries: &[P
         let _ = writeln!(text, "- {}\n", strategy_paragraph(strategy, parameter, &points));
     }
     let _ = writeln!(text, "{}\n", health_paragraph(analysis, summaries));
+    if let Some(paragraph) = regressions_paragraph(spec, summaries) {
+        let _ = writeln!(text, "{paragraph}\n");
+    }
+    if !spec.faults.is_empty() {
+        let _ = writeln!(text, "{}\n", convergence_paragraph(parameter, summaries));
+    }
+    if let Some(paragraph) = refused_paragraph(spec, summaries) {
+        let _ = writeln!(text, "{paragraph}\n");
+    }
+    if let Some(timeline) = figures.timeline {
+        let _ = writeln!(text, "![{}](timeline.svg)\n", timeline.title);
+        let _ = writeln!(
+            text,
+            "The timeline follows one trial ({}). Above: dropped writes per {:.0} ms, placed at the time each \
+             dropped write was invoked; shaded bands are fault windows (a cut until its heal, a pause until \
+             its resume, a crash until its restart) and vertical lines are clock steps. Below: every \
+             replica's clock offset from true time, replayed from the settings the runner applied.\n",
+            timeline.title, timeline.bin_ms
+        );
+    }
+    if let Some(offsets) = figures.offsets {
+        let (worst, held, all) = offsets.accuracy();
+        let _ = writeln!(text, "![{}](offsets.svg)\n", offsets.title);
+        let _ = writeln!(
+            text,
+            "Every replica estimates its peers' clock offsets from replication round trips, as NTP does \
+             (`src/replica/offsets.rs`). The plot shows replica {}'s estimates (points, with their error \
+             bounds) against the true difference between the clocks (lines). Over this trial the estimates \
+             were at most {worst:.1} ms from the truth, and {held} of {all} error bounds held it.\n",
+            offsets.observer
+        );
+    }
     let _ = writeln!(text, "![Why last-write-wins dropped writes](causes.svg)\n");
     let _ = writeln!(text, "![Siblings kept instead of dropped](siblings.svg)\n");
     let _ = writeln!(text, "## How to read it\n\n{}\n", EXPLANATION.trim());
@@ -115,6 +161,69 @@ fn strategy_paragraph(strategy: &str, parameter: &str, points: &[&PointSummary])
         );
     }
     text
+}
+
+/// Clocks that went backwards, per strategy, if any did.
+fn regressions_paragraph(spec: &Spec, summaries: &[PointSummary]) -> Option<String> {
+    let total = |strategy: &str| -> usize {
+        summaries
+            .iter()
+            .filter(|summary| summary.strategy == strategy)
+            .map(|summary| summary.stamp_regressions)
+            .sum()
+    };
+    let lww: Vec<&String> = spec.strategies.iter().filter(|strategy| is_last_write_wins(strategy)).collect();
+    if lww.iter().all(|strategy| total(strategy) == 0) {
+        return None;
+    }
+    let counts: Vec<String> = lww.iter().map(|strategy| format!("{strategy} {}", total(strategy))).collect();
+    Some(format!(
+        "**Stamps that went backwards.** Acknowledged writes stamped *below* an earlier write of their own \
+         replica: {}. A wall clock that is stepped back hands out old timestamps again, so a replica's new \
+         write can lose to its own older one; a hybrid logical clock never goes back, whatever the \
+         physical clock does.",
+        counts.join(", ")
+    ))
+}
+
+/// Writes refused by replicas that found their own clock out of bounds.
+fn refused_paragraph(spec: &Spec, summaries: &[PointSummary]) -> Option<String> {
+    let bounded = spec.max_peer_offset_ms.is_some()
+        || spec.sweep.parameter == crate::experiment::spec::Parameter::MaxPeerOffsetMs;
+    let strategy = spec.strategies.first()?;
+    if !bounded {
+        return None;
+    }
+    let points: Vec<String> = summaries
+        .iter()
+        .filter(|summary| &summary.strategy == strategy)
+        .map(|summary| {
+            let refused = summary.writes - summary.acked;
+            format!("{refused} of {} at {} = {}", summary.writes, summary.parameter, summary.value)
+        })
+        .collect();
+    Some(format!(
+        "**Availability.** Writes not acknowledged (refused by a replica whose clock was out of bounds, or \
+         unanswered), per bucket: {}. A bound trades refused writes, which the client knows about, for \
+         silently dropped ones, which it does not.",
+        points.join("; ")
+    ))
+}
+
+/// How long the replicas took to agree once the faults stopped.
+fn convergence_paragraph(parameter: &str, summaries: &[PointSummary]) -> String {
+    let mut seen = Vec::new();
+    for summary in summaries {
+        if !seen.iter().any(|(point, _, _)| *point == summary.point) {
+            seen.push((summary.point, summary.value, summary.converge_ms_max));
+        }
+    }
+    let times: Vec<String> =
+        seen.iter().map(|(_, value, ms)| format!("{ms:.0} ms at {parameter} = {value}")).collect();
+    format!(
+        "**Convergence.** Once the faults stopped, every replica held every write within (longest trial): {}.",
+        times.join("; ")
+    )
 }
 
 /// Convergence and the oracle's consistency checks, in one paragraph.

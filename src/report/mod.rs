@@ -13,15 +13,17 @@
 //! from `history.jsonl` and `spec.toml` alone.
 
 pub mod markdown;
+pub mod offsets;
 pub mod plots;
+pub mod timeline;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::analysis::{Analysis, PointSummary, analyze, is_last_write_wins, summarize};
 use crate::experiment::SPEC_FILE;
-use crate::experiment::history::{self, HistoryError};
-use crate::experiment::spec::{Spec, SpecError};
+use crate::experiment::history::{self, HistoryError, Record};
+use crate::experiment::spec::{Parameter, Spec, SpecError};
 
 use self::plots::{PlotError, PlotInput, PointFigures, StrategySeries};
 
@@ -47,6 +49,7 @@ pub fn write_run(
     run_dir: &Path,
     experiment: &str,
     spec: &Spec,
+    records: &[Record],
     analysis: &Analysis,
 ) -> Result<(), ReportError> {
     write_json(&run_dir.join(SUMMARY_JSON), &analysis.rows)?;
@@ -54,7 +57,22 @@ pub fn write_run(
     write_csv(&run_dir.join(SUMMARY_CSV), analysis)?;
     let summaries = summarize(&analysis.rows);
     plots::draw_all(run_dir, &plot_input(experiment, spec, &summaries))?;
-    let report = markdown::report(experiment, spec, analysis, &summaries);
+    let timeline = timeline_of(experiment, spec, records, analysis);
+    if let Some(timeline) = &timeline {
+        timeline::draw(run_dir, timeline)?;
+    }
+    let offsets = largest_point(spec).and_then(|(point, title)| {
+        offsets::build(
+            &format!("{experiment}: clock offsets as replicas estimate them, {title}"),
+            records,
+            point,
+        )
+    });
+    if let Some(offsets) = &offsets {
+        offsets::draw(run_dir, offsets)?;
+    }
+    let figures = markdown::Figures { timeline: timeline.as_ref(), offsets: offsets.as_ref() };
+    let report = markdown::report(experiment, spec, analysis, &summaries, &figures);
     let path = run_dir.join(REPORT_MD);
     std::fs::write(&path, report).map_err(|error| ReportError::Write(path, error.to_string()))
 }
@@ -109,6 +127,35 @@ pub fn plot_input(experiment: &str, spec: &Spec, summaries: &[PointSummary]) -> 
     }
 }
 
+/// The timeline of the sweep's largest value (first trial), for specs with
+/// scheduled faults or clocks that change over time; `None` for the others
+/// or for histories from before `trial` records.
+fn timeline_of(
+    experiment: &str,
+    spec: &Spec,
+    records: &[Record],
+    analysis: &Analysis,
+) -> Option<timeline::Timeline> {
+    let changing = !spec.faults.is_empty()
+        || spec.clocks.drift_ppm != 0.0
+        || spec.clocks.drift_spread_ppm != 0.0
+        || matches!(spec.sweep.parameter, Parameter::DriftPpm | Parameter::ResyncIntervalMs);
+    if !changing {
+        return None;
+    }
+    let (point, title) = largest_point(spec)?;
+    timeline::build(&format!("{experiment}: {title}"), records, &analysis.drops, &spec.strategies, point)
+}
+
+/// The sweep point with the largest value (by size; the first of equals),
+/// whose first trial the time plots show, and a title naming it.
+fn largest_point(spec: &Spec) -> Option<(usize, String)> {
+    let values = &spec.sweep.values;
+    let point =
+        (0..values.len()).max_by(|&a, &b| values[a].abs().total_cmp(&values[b].abs()).then(b.cmp(&a)))?;
+    Some((point, format!("one trial at {} = {}", spec.sweep.parameter.name(), values[point])))
+}
+
 /// A fixed-width table of the per-point results, for the terminal.
 pub fn text_table(analysis: &Analysis) -> String {
     let summaries = summarize(&analysis.rows);
@@ -144,7 +191,7 @@ pub fn reanalyze(run_dir: &Path) -> Result<String, ReportError> {
     let records = history::read(&run_dir.join(history::HISTORY_FILE))?;
     let analysis = analyze(&records);
     let experiment = experiment_name(run_dir);
-    write_run(run_dir, &experiment, &spec, &analysis)?;
+    write_run(run_dir, &experiment, &spec, &records, &analysis)?;
     Ok(text_table(&analysis))
 }
 

@@ -67,8 +67,8 @@ pub struct PlotInput {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot draw {path}: {message}")]
 pub struct PlotError {
-    path: PathBuf,
-    message: String,
+    pub(super) path: PathBuf,
+    pub(super) message: String,
 }
 
 /// The plots' file stems, in the order they are drawn.
@@ -88,7 +88,7 @@ pub fn draw_all(dir: &Path, input: &PlotInput) -> Result<Vec<PathBuf>, PlotError
     Ok(written)
 }
 
-fn register_font() {
+pub(super) fn register_font() {
     static REGISTER: Once = Once::new();
     REGISTER.call_once(|| {
         if plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_err() {
@@ -118,7 +118,7 @@ fn draw<DB: DrawingBackend>(
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// Colours for strategies, in order; chosen to stay apart for colour-blind readers.
-const PALETTE: [RGBColor; 5] = [
+pub(super) const PALETTE: [RGBColor; 5] = [
     RGBColor(213, 94, 0),    // vermillion
     RGBColor(0, 114, 178),   // blue
     RGBColor(0, 158, 115),   // bluish green

@@ -35,7 +35,7 @@ use super::DashboardError;
 use crate::analysis::DroppedWrite;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::ClockUpdate;
-use crate::experiment::cluster::{AdminClient, Cluster};
+use crate::experiment::cluster::{AdminClient, Cluster, Signal};
 use crate::experiment::history::WriteRecord;
 use crate::experiment::workload::{Operation, mirrored};
 use crate::strategy;
@@ -278,7 +278,7 @@ impl Lab {
             .tempdir()
             .map_err(|error| DashboardError::Internal(format!("cannot make a data directory: {error}")))?;
         let token = format!("clocklab-lab-{}", std::process::id());
-        let cluster = Cluster::start(request.replicas, data.path(), &token, self.http.clone())
+        let cluster = Cluster::start(request.replicas, data.path(), &token, self.http.clone(), Vec::new())
             .await
             .map_err(|error| DashboardError::Internal(error.to_string()))?;
         let buckets: Vec<String> = strategy::registry().iter().map(|s| s.name().to_string()).collect();
@@ -400,16 +400,11 @@ impl Lab {
     pub async fn set_paused(&self, id: ReplicaId, pause: bool) -> Result<LabView, DashboardError> {
         self.with_running(async |running| {
             Self::check_replica(running, id)?;
-            let pid = running
+            let signal = if pause { Signal::Pause } else { Signal::Resume };
+            running
                 .cluster
-                .pid(id)
-                .ok_or_else(|| DashboardError::Internal(format!("replica {id} exited")))?;
-            let signal = if pause { libc::SIGSTOP } else { libc::SIGCONT };
-            // SAFETY: kill(2) on a child we own and have not reaped.
-            if unsafe { libc::kill(pid as libc::pid_t, signal) } != 0 {
-                let error = std::io::Error::last_os_error();
-                return Err(DashboardError::Internal(format!("cannot signal replica {id}: {error}")));
-            }
+                .signal(id, signal)
+                .map_err(|error| DashboardError::Internal(error.to_string()))?;
             let mut journal = lock(&running.shared.journal);
             if pause {
                 journal.paused.insert(id);

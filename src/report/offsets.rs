@@ -1,0 +1,199 @@
+//! Estimated against true clock offsets over one trial.
+//!
+//! Every replica estimates its peers' offsets from replication round trips
+//! (`replica::offsets`); the runner samples those estimates during the
+//! workload. An estimate is relative: "replica 1's clock reads 480 ms ahead
+//! of mine". This plot takes one observer, the highest-numbered replica, and
+//! draws for each peer the true difference between the two clocks (replayed
+//! from the settings the runner logged) as a line, and the observer's
+//! estimates as points with their error bounds. A good monitor's points sit
+//! on the line, and the line always lies within the bars.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::plots::{FONT, PALETTE, PLOT_SIZE, PlotError, register_font};
+use crate::clock::Nanos;
+use crate::clock::dots::ReplicaId;
+use crate::clock::physical::{ClockEvent, replay_offsets};
+use crate::experiment::history::{Record, SampleRecord};
+
+/// The plot's file stem.
+pub const OFFSETS: &str = "offsets";
+
+/// One peer as the observer saw it; times are ms since the workload began.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerOffsets {
+    pub peer: ReplicaId,
+    /// `(time, true offset of peer minus observer, ms)`.
+    pub truth: Vec<(f64, f64)>,
+    /// `(time, estimate ms, error bound ms)`.
+    pub estimates: Vec<(f64, f64, f64)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OffsetsPlot {
+    pub title: String,
+    pub observer: ReplicaId,
+    pub peers: Vec<PeerOffsets>,
+}
+
+impl OffsetsPlot {
+    /// The largest gap between an estimate and the truth at its time, and
+    /// how many estimates' bounds held the truth, out of how many.
+    pub fn accuracy(&self) -> (f64, usize, usize) {
+        let mut worst = 0.0_f64;
+        let (mut held, mut all) = (0, 0);
+        for peer in &self.peers {
+            for &(at, estimate, error) in &peer.estimates {
+                let Some(truth) = truth_at(&peer.truth, at) else { continue };
+                worst = worst.max((estimate - truth).abs());
+                all += 1;
+                held += usize::from((estimate - truth).abs() <= error + 0.5);
+            }
+        }
+        (worst, held, all)
+    }
+}
+
+/// The nearest true offset at or before `at`.
+fn truth_at(truth: &[(f64, f64)], at: f64) -> Option<f64> {
+    truth.iter().take_while(|(time, _)| *time <= at).last().or(truth.first()).map(|(_, offset)| *offset)
+}
+
+/// The plot for `point`'s first trial, if the history sampled estimates.
+pub fn build(title: &str, records: &[Record], point: usize) -> Option<OffsetsPlot> {
+    let trial = 0;
+    let start = records.iter().find_map(|record| match record {
+        Record::Trial(found) if found.point == point && found.trial == trial => Some(found.workload_start_ns),
+        _ => None,
+    })?;
+    let samples: Vec<&SampleRecord> = records
+        .iter()
+        .filter_map(|record| match record {
+            Record::Sample(sample) if sample.point == point && sample.trial == trial => Some(sample),
+            _ => None,
+        })
+        .collect();
+    let observer = samples.iter().map(|sample| sample.replica).max()?;
+    let mut events: BTreeMap<ReplicaId, Vec<(Nanos, ClockEvent)>> = BTreeMap::new();
+    for record in records {
+        if let Record::Fault(fault) = record
+            && fault.point == point
+            && fault.trial == trial
+            && let Some(event) = fault.clock_event()
+        {
+            events.entry(fault.replica).or_default().push((fault.true_ns, event));
+        }
+    }
+    let mine: Vec<&SampleRecord> =
+        samples.iter().copied().filter(|sample| sample.replica == observer).collect();
+    let times: Vec<Nanos> = mine.iter().map(|sample| sample.true_ns).collect();
+    let replay =
+        |replica: ReplicaId| replay_offsets(events.get(&replica).map_or(&[][..], Vec::as_slice), &times);
+    let observer_offsets = replay(observer);
+    let since_start = |ns: Nanos| (ns - start) as f64 / 1e6;
+    let peers: Vec<PeerOffsets> = events
+        .keys()
+        .copied()
+        .filter(|&peer| peer != observer)
+        .map(|peer| {
+            let truth = times
+                .iter()
+                .zip(replay(peer).iter().zip(&observer_offsets))
+                .map(|(&at, (theirs, ours))| (since_start(at), (theirs - ours) as f64 / 1e6))
+                .collect();
+            let estimates = mine
+                .iter()
+                .filter_map(|sample| {
+                    let estimate = &sample.peer_offsets[peer.to_string()];
+                    Some((
+                        since_start(sample.true_ns),
+                        estimate["offset_ms"].as_f64()?,
+                        estimate["error_ms"].as_f64()?,
+                    ))
+                })
+                .collect();
+            PeerOffsets { peer, truth, estimates }
+        })
+        .collect();
+    peers.iter().any(|peer| !peer.estimates.is_empty()).then(|| OffsetsPlot {
+        title: title.to_string(),
+        observer,
+        peers,
+    })
+}
+
+/// Draws `offsets.svg` and `offsets.png` into `dir`.
+pub fn draw(dir: &Path, plot: &OffsetsPlot) -> Result<(), PlotError> {
+    register_font();
+    let svg = dir.join(format!("{OFFSETS}.svg"));
+    let png = dir.join(format!("{OFFSETS}.png"));
+    draw_on(SVGBackend::new(&svg, PLOT_SIZE).into_drawing_area(), plot, &svg)?;
+    draw_on(BitMapBackend::new(&png, PLOT_SIZE).into_drawing_area(), plot, &png)
+}
+
+fn draw_on<DB: DrawingBackend>(
+    area: DrawingArea<DB, Shift>,
+    plot: &OffsetsPlot,
+    path: &Path,
+) -> Result<(), PlotError> {
+    let fail =
+        |error: &dyn std::fmt::Display| PlotError { path: path.to_path_buf(), message: error.to_string() };
+    area.fill(&WHITE).map_err(|error| fail(&error))?;
+    chart(&area, plot).map_err(|error| fail(&error))?;
+    area.present().map_err(|error| fail(&error))
+}
+
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+fn chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, plot: &OffsetsPlot) -> DrawResult<DB> {
+    let values = plot.peers.iter().flat_map(|peer| {
+        let truth = peer.truth.iter().map(|(_, offset)| *offset);
+        let estimates = peer.estimates.iter().flat_map(|(_, offset, error)| [offset - error, offset + error]);
+        truth.chain(estimates).collect::<Vec<_>>()
+    });
+    let (low, high) = values.fold((0.0_f64, 0.0_f64), |(low, high), value| (low.min(value), high.max(value)));
+    let pad = ((high - low) * 0.15).max(2.0);
+    let end =
+        plot.peers.iter().flat_map(|peer| peer.truth.iter().map(|(at, _)| *at)).fold(1.0, f64::max) / 1e3;
+    let mut chart = ChartBuilder::on(area)
+        .caption(&plot.title, (FONT, 20))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..end, (low - pad)..(high + pad))?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds since the workload started")
+        .y_desc(format!("peer's clock minus replica {}'s (ms)", plot.observer))
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 14))
+        .draw()?;
+    for (index, peer) in plot.peers.iter().enumerate() {
+        let colour = PALETTE[index % PALETTE.len()];
+        chart
+            .draw_series(LineSeries::new(
+                peer.truth.iter().map(|(at, offset)| (at / 1e3, *offset)),
+                colour.stroke_width(2),
+            ))?
+            .label(format!("replica {}: true", peer.peer))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(3)));
+        chart
+            .draw_series(peer.estimates.iter().map(|&(at, offset, error)| {
+                ErrorBar::new_vertical(at / 1e3, offset - error, offset, offset + error, colour.filled(), 6)
+            }))?
+            .label(format!("replica {}: estimated by replica {} (± error bound)", peer.peer, plot.observer))
+            .legend(move |(x, y)| Circle::new((x + 9, y), 4, colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 13))
+        .draw()
+}

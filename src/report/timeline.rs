@@ -1,0 +1,314 @@
+//! The timeline of one trial: when writes were dropped, against when the
+//! faults happened and what every clock read.
+//!
+//! A sweep plot says *how many* writes a fault costs; a timeline says
+//! *when*. For one trial (the sweep's largest fault, first trial) it draws
+//! two panels over the workload's time, as Jepsen's plots do:
+//!
+//! - dropped writes per time bin, by when the dropped write was invoked,
+//!   one line per strategy, with every fault window shaded (a cut until its
+//!   heal, a pause until its resume, a crash until its restart) and every
+//!   clock step marked by a vertical line;
+//! - every replica's clock offset from true time, replayed from the clock
+//!   settings and steps the runner logged, through the same clock model the
+//!   replicas run: a step shows as a cliff, drift with resync as a sawtooth.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::plots::{FONT, PALETTE, PLOT_SIZE, PlotError, register_font};
+use crate::analysis::DroppedWrite;
+use crate::clock::Nanos;
+use crate::clock::dots::ReplicaId;
+use crate::clock::physical::{ClockEvent, replay_offsets};
+use crate::experiment::history::{FaultRecord, Record, TrialRecord};
+
+/// The plot's file stem.
+pub const TIMELINE: &str = "timeline";
+/// How many time bins the workload is cut into.
+pub const BINS: usize = 40;
+
+/// A fault window: what, from, to (ms).
+pub type Window = (String, f64, f64);
+/// A clock step: what, when (ms).
+pub type Instant = (String, f64);
+
+/// What one trial's timeline shows; times are ms after the workload began.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeline {
+    pub title: String,
+    pub duration_ms: f64,
+    pub bin_ms: f64,
+    /// Per strategy, dropped writes per bin.
+    pub drops: Vec<(String, Vec<usize>)>,
+    pub windows: Vec<Window>,
+    pub steps: Vec<Instant>,
+    /// Per replica, `(time, offset ms)` samples.
+    pub offsets: Vec<(ReplicaId, Vec<(f64, f64)>)>,
+}
+
+/// The timeline of `point`'s first trial, if the history has its `trial` record.
+pub fn build(
+    title: &str,
+    records: &[Record],
+    drops: &[DroppedWrite],
+    strategies: &[String],
+    point: usize,
+) -> Option<Timeline> {
+    let trial = 0;
+    let TrialRecord { workload_start_ns: start, workload_end_ns: end, .. } =
+        records.iter().find_map(|record| match record {
+            Record::Trial(found) if found.point == point && found.trial == trial => Some(found.clone()),
+            _ => None,
+        })?;
+    let duration_ms = ((end - start) as f64 / 1e6).max(1.0);
+    let bin_ms = duration_ms / BINS as f64;
+    let since_start = |ns: Nanos| (ns - start) as f64 / 1e6;
+    let drops = strategies
+        .iter()
+        .map(|strategy| {
+            let mut bins = vec![0; BINS];
+            for drop in drops.iter().filter(|d| d.point == point && d.trial == trial && &d.bucket == strategy)
+            {
+                let at = since_start(drop.victim.invoke_ns.unwrap_or(start));
+                bins[((at / bin_ms).max(0.0) as usize).min(BINS - 1)] += 1;
+            }
+            (strategy.clone(), bins)
+        })
+        .collect();
+    let mut faults: Vec<&FaultRecord> = records
+        .iter()
+        .filter_map(|record| match record {
+            Record::Fault(fault) if fault.point == point && fault.trial == trial => Some(fault),
+            _ => None,
+        })
+        .collect();
+    faults.sort_by_key(|fault| fault.true_ns);
+    let (windows, steps) = windows_and_steps(&faults, since_start, duration_ms);
+    let samples: Vec<Nanos> = (0..=4 * BINS)
+        .map(|i| start + ((end - start) as f64 * i as f64 / (4 * BINS) as f64) as Nanos)
+        .collect();
+    let mut by_replica: BTreeMap<ReplicaId, Vec<(Nanos, ClockEvent)>> = BTreeMap::new();
+    for fault in &faults {
+        if let Some(event) = fault.clock_event() {
+            by_replica.entry(fault.replica).or_default().push((fault.true_ns, event));
+        }
+    }
+    let offsets = by_replica
+        .into_iter()
+        .map(|(replica, events)| {
+            let offsets = replay_offsets(&events, &samples);
+            (
+                replica,
+                samples
+                    .iter()
+                    .zip(offsets)
+                    .map(|(&at, offset)| (since_start(at), offset as f64 / 1e6))
+                    .collect(),
+            )
+        })
+        .collect();
+    Some(Timeline { title: title.to_string(), duration_ms, bin_ms, drops, windows, steps, offsets })
+}
+
+/// Pairs each fault's start with its end (cut with heal, pause with resume,
+/// crash with restart), per replica; a window left open ends with the run.
+fn windows_and_steps(
+    faults: &[&FaultRecord],
+    since_start: impl Fn(Nanos) -> f64,
+    duration_ms: f64,
+) -> (Vec<Window>, Vec<Instant>) {
+    let ends: HashMap<&str, &str> =
+        HashMap::from([("cut", "heal"), ("pause", "resume"), ("crash", "restart")]);
+    let mut open: BTreeMap<(ReplicaId, &str), f64> = BTreeMap::new();
+    let mut windows = Vec::new();
+    let mut steps = Vec::new();
+    for fault in faults {
+        let at = since_start(fault.true_ns);
+        let kind = fault.fault.as_str();
+        if kind == "step" {
+            let by = fault.settings["step_ms"].as_f64().unwrap_or(0.0);
+            steps.push((format!("replica {} steps {by:+} ms", fault.replica), at));
+        } else if ends.contains_key(kind) {
+            open.entry((fault.replica, kind)).or_insert(at);
+        } else if let Some((&start_kind, _)) = ends.iter().find(|(_, end)| **end == kind)
+            && let Some(from) = open.remove(&(fault.replica, start_kind))
+        {
+            windows.push((format!("replica {} {start_kind}", fault.replica), from, at));
+        }
+    }
+    for ((replica, kind), from) in open {
+        windows.push((format!("replica {replica} {kind}"), from, duration_ms));
+    }
+    windows.sort_by(|a, b| a.1.total_cmp(&b.1));
+    (windows, steps)
+}
+
+/// Draws `timeline.svg` and `timeline.png` into `dir`.
+pub fn draw(dir: &Path, timeline: &Timeline) -> Result<(), PlotError> {
+    register_font();
+    let svg = dir.join(format!("{TIMELINE}.svg"));
+    let png = dir.join(format!("{TIMELINE}.png"));
+    draw_on(SVGBackend::new(&svg, PLOT_SIZE).into_drawing_area(), timeline, &svg)?;
+    draw_on(BitMapBackend::new(&png, PLOT_SIZE).into_drawing_area(), timeline, &png)
+}
+
+fn draw_on<DB: DrawingBackend>(
+    area: DrawingArea<DB, Shift>,
+    timeline: &Timeline,
+    path: &Path,
+) -> Result<(), PlotError> {
+    let fail =
+        |error: &dyn std::fmt::Display| PlotError { path: path.to_path_buf(), message: error.to_string() };
+    area.fill(&WHITE).map_err(|error| fail(&error))?;
+    let area = area.titled(&timeline.title, (FONT, 22)).map_err(|error| fail(&error))?;
+    let (top, bottom) = area.split_vertically(PLOT_SIZE.1 / 2);
+    draw_drops(&top, timeline).map_err(|error| fail(&error))?;
+    draw_offsets(&bottom, timeline).map_err(|error| fail(&error))?;
+    area.present().map_err(|error| fail(&error))
+}
+
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+const SHADE: RGBAColor = RGBAColor(120, 120, 120, 0.25);
+
+fn shade_faults<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    timeline: &Timeline,
+    (low, high): (f64, f64),
+) -> DrawResult<DB> {
+    let seconds = |ms: f64| ms / 1e3;
+    for (label, from, to) in &timeline.windows {
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(seconds(*from), low), (seconds(*to), high)],
+            SHADE.filled(),
+        )))?;
+        chart.draw_series(std::iter::once(Text::new(label.clone(), (seconds(*from), high), (FONT, 12))))?;
+    }
+    for (label, at) in &timeline.steps {
+        chart.draw_series(LineSeries::new(
+            [(seconds(*at), low), (seconds(*at), high)],
+            BLACK.stroke_width(2),
+        ))?;
+        chart.draw_series(std::iter::once(Text::new(label.clone(), (seconds(*at), high), (FONT, 12))))?;
+    }
+    Ok(())
+}
+
+fn draw_drops<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, timeline: &Timeline) -> DrawResult<DB> {
+    let most = timeline.drops.iter().flat_map(|(_, bins)| bins.iter().copied()).max().unwrap_or(0).max(1)
+        as f64
+        * 1.25;
+    let seconds = timeline.duration_ms / 1e3;
+    let mut chart = ChartBuilder::on(area)
+        .margin(8)
+        .x_label_area_size(30)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..seconds, 0.0..most)?;
+    chart
+        .configure_mesh()
+        .y_desc(format!("dropped per {:.0} ms", timeline.bin_ms))
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
+        .draw()?;
+    shade_faults(&mut chart, timeline, (0.0, most))?;
+    for (index, (strategy, bins)) in timeline.drops.iter().enumerate() {
+        let colour = PALETTE[index % PALETTE.len()];
+        let points = bins
+            .iter()
+            .enumerate()
+            .map(|(bin, &count)| ((bin as f64 + 0.5) * timeline.bin_ms / 1e3, count as f64));
+        chart
+            .draw_series(LineSeries::new(points, colour.stroke_width(2)).point_size(3))?
+            .label(strategy.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 12))
+        .draw()
+}
+
+fn draw_offsets<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, timeline: &Timeline) -> DrawResult<DB> {
+    let all = timeline.offsets.iter().flat_map(|(_, samples)| samples.iter().map(|(_, offset)| *offset));
+    let (low, high) = all.fold((0.0_f64, 0.0_f64), |(low, high), offset| (low.min(offset), high.max(offset)));
+    let pad = ((high - low) * 0.15).max(1.0);
+    let (low, high) = (low - pad, high + pad);
+    let seconds = timeline.duration_ms / 1e3;
+    let mut chart = ChartBuilder::on(area)
+        .margin(8)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..seconds, low..high)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds since the workload started")
+        .y_desc("clock offset (ms)")
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
+        .draw()?;
+    shade_faults(&mut chart, timeline, (low, high))?;
+    let greys = [
+        RGBColor(0, 0, 0),
+        RGBColor(110, 110, 110),
+        RGBColor(230, 159, 0),
+        RGBColor(86, 180, 233),
+        RGBColor(204, 121, 167),
+    ];
+    for (index, (replica, samples)) in timeline.offsets.iter().enumerate() {
+        let colour = greys[index % greys.len()];
+        chart
+            .draw_series(LineSeries::new(
+                samples.iter().map(|(ms, offset)| (ms / 1e3, *offset)),
+                colour.stroke_width(2),
+            ))?
+            .label(format!("replica {replica}"))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 12))
+        .draw()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn fault(replica: ReplicaId, at_ms: i64, kind: &str, settings: Value) -> FaultRecord {
+        FaultRecord { point: 0, trial: 0, true_ns: at_ms * 1_000_000, replica, fault: kind.into(), settings }
+    }
+
+    #[test]
+    fn windows_pair_each_fault_with_its_end_and_steps_stand_alone() {
+        let faults = [
+            fault(1, 100, "cut", json!({"peer": 2})),
+            fault(1, 100, "cut", json!({"peer": 3})),
+            fault(2, 200, "pause", Value::Null),
+            fault(1, 400, "heal", json!({"peer": 2})),
+            fault(1, 400, "heal", json!({"peer": 3})),
+            fault(3, 500, "step", json!({"step_ms": -250.0})),
+        ];
+        let refs: Vec<&FaultRecord> = faults.iter().collect();
+        let (windows, steps) = windows_and_steps(&refs, |ns| ns as f64 / 1e6, 1000.0);
+        assert_eq!(
+            windows,
+            vec![("replica 1 cut".to_string(), 100.0, 400.0), ("replica 2 pause".to_string(), 200.0, 1000.0)]
+        );
+        assert_eq!(steps, vec![("replica 3 steps -250 ms".to_string(), 500.0)]);
+    }
+}
