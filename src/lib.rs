@@ -13,14 +13,17 @@
 //! - [`strategy`]: conflict resolution, one file per strategy: `lww-wall`,
 //!   `lww-hlc`, `vv`.
 //! - [`replica`]: one replica process. A pure core with an injected clock,
-//!   a SQLite store, a worker that group-commits, an HTTP server, and
-//!   replication with per-link faults.
+//!   a SQLite store, a worker that group-commits, an HTTP server,
+//!   replication with per-link faults, and NTP-style monitoring of its
+//!   peers' clock offsets.
 //! - [`experiment`]: the runner. Experiment specs, spawning a cluster of
-//!   replica processes, clocks and faults per sweep point, the mirrored
-//!   read-modify-write workload, and the history it records.
+//!   replica processes, clocks per sweep point, faults on a schedule (clock
+//!   steps, cuts, pauses, crashes), the mirrored read-modify-write workload,
+//!   and the history it records.
 //! - [`analysis`]: the oracle. From the history alone, which acknowledged
 //!   writes each strategy silently dropped, and why.
-//! - [`report`]: summaries (JSON, CSV), plots (SVG, PNG) and `report.md`.
+//! - [`report`]: summaries (JSON, CSV), plots (SVG, PNG) against the sweep
+//!   and over time, and `report.md`.
 //! - [`dashboard`]: the browser side. Results and why each write was
 //!   dropped, a live lab cluster driven by clicks, and scripted scenarios
 //!   (DDIA Figure 8-3) played step by step on replica cores.

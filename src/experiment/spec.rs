@@ -12,6 +12,7 @@
 //! seed = 1                                       # workload randomness (--seed overrides)
 //! trials = 2                                     # runs per sweep point
 //! duration_ms = 2000                             # workload time per trial
+//! max_peer_offset_ms = 100  # optional: replicas refuse writes while their clock is this far off
 //!
 //! [workload]
 //! clients = 8               # concurrent read-modify-write clients
@@ -27,6 +28,7 @@
 //! drift_ppm = 0.0
 //! resolution_ms = 0.0
 //!
+//! skew_ms = 0.0             # replica 1 this much ahead of the last, the others between
 //! drift_spread_ppm = 0.0    # replica 1 this much faster, the last this much slower
 //!
 //! [[fault]]                 # any number: faults on a schedule (see experiment::faults)

@@ -13,6 +13,9 @@
 //! - [`server`]: the HTTP API of DESIGN.md.
 //! - [`replication`]: one task per peer, pushing what the peer lacks.
 //! - [`links`]: per-peer network faults (cut, delay, loss).
+//! - [`offsets`]: each peer's clock offset, estimated from the replication
+//!   round trips as NTP does; optionally, refusing writes when our own clock
+//!   is the odd one out.
 //!
 //! [`run`] assembles them. It takes a bound listener and a shutdown future,
 //! so tests can bind port 0 and stop a replica when they like.

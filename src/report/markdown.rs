@@ -103,7 +103,7 @@ pub fn report(
 
 /// What one strategy did across the sweep, in a few sentences.
 fn strategy_paragraph(strategy: &str, parameter: &str, points: &[&PointSummary]) -> String {
-    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+    let Some(first) = points.first() else {
         return format!("**{strategy}**: no writes were recorded.");
     };
     let acked: usize = points.iter().map(|point| point.acked).sum();
@@ -111,29 +111,46 @@ fn strategy_paragraph(strategy: &str, parameter: &str, points: &[&PointSummary])
     let causality: usize = points.iter().map(|point| point.dropped_causality).sum();
     let realtime: usize = points.iter().map(|point| point.dropped_realtime).sum();
     let concurrent: usize = points.iter().map(|point| point.dropped_concurrent).sum();
-    let mut text = format!(
-        "**{strategy}** dropped {:.1}% of acknowledged writes at {parameter} = {} ({} of {}) \
-         and {:.1}% at {parameter} = {} ({} of {}).",
-        first.dropped_percent_mean,
-        first.value,
-        first.dropped,
-        first.acked,
-        last.dropped_percent_mean,
-        last.value,
-        last.dropped,
-        last.acked,
-    );
+    let each: Vec<String> = points
+        .iter()
+        .map(|point| {
+            format!(
+                "{:.1}% at {} ({} of {})",
+                point.dropped_percent_mean, point.value, point.dropped, point.acked
+            )
+        })
+        .collect();
+    let mut text =
+        format!("**{strategy}** dropped, of its acknowledged writes, by {parameter}: {}.", each.join(", "));
     if is_last_write_wins(strategy) {
-        // A change counts only if it is larger than the trials' own spread
-        // and than one percentage point.
-        let change = last.dropped_percent_mean - first.dropped_percent_mean;
-        let noise = (2.0 * first.dropped_percent_deviation.max(last.dropped_percent_deviation)).max(1.0);
-        let trend = if change > noise {
-            format!("Drops grew with {parameter}.")
-        } else if change < -noise {
-            format!("Drops fell as {parameter} grew.")
+        // Against the sweep's no-fault point (value 0) if it has one, else
+        // its first; a change counts only if it is larger than the trials'
+        // own spread and than one percentage point.
+        let baseline = points.iter().find(|point| point.value == 0.0).unwrap_or(first);
+        let spread = points.iter().map(|point| point.dropped_percent_deviation).fold(0.0, f64::max);
+        let noise = (2.0 * spread).max(1.0);
+        let values = |keep: &dyn Fn(f64) -> bool| -> Vec<String> {
+            points
+                .iter()
+                .filter(|point| point.point != baseline.point)
+                .filter(|point| keep(point.dropped_percent_mean - baseline.dropped_percent_mean))
+                .map(|point| point.value.to_string())
+                .collect()
+        };
+        let mut parts = Vec::new();
+        for (words, found) in [
+            ("rose at", values(&|change| change > noise)),
+            ("fell at", values(&|change| change < -noise)),
+            ("stayed within noise at", values(&|change| change.abs() <= noise)),
+        ] {
+            if !found.is_empty() {
+                parts.push(format!("{words} {}", found.join(", ")));
+            }
+        }
+        let trend = if parts.is_empty() {
+            String::new()
         } else {
-            format!("Drops stayed about the same whatever the {parameter}.")
+            format!("Against {parameter} = {}, drops {}.", baseline.value, parts.join("; "))
         };
         let _ = write!(
             text,

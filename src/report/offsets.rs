@@ -30,8 +30,17 @@ pub struct PeerOffsets {
     pub peer: ReplicaId,
     /// `(time, true offset of peer minus observer, ms)`.
     pub truth: Vec<(f64, f64)>,
-    /// `(time, estimate ms, error bound ms)`.
-    pub estimates: Vec<(f64, f64, f64)>,
+    /// Each distinct estimate: when it was measured, its value and error
+    /// bound, and the true offset at that moment (all ms).
+    pub estimates: Vec<EstimatePoint>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EstimatePoint {
+    pub at_ms: f64,
+    pub offset_ms: f64,
+    pub error_ms: f64,
+    pub truth_ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,20 +57,17 @@ impl OffsetsPlot {
         let mut worst = 0.0_f64;
         let (mut held, mut all) = (0, 0);
         for peer in &self.peers {
-            for &(at, estimate, error) in &peer.estimates {
-                let Some(truth) = truth_at(&peer.truth, at) else { continue };
-                worst = worst.max((estimate - truth).abs());
+            for estimate in &peer.estimates {
+                let miss = (estimate.offset_ms - estimate.truth_ms).abs();
+                worst = worst.max(miss);
                 all += 1;
-                held += usize::from((estimate - truth).abs() <= error + 0.5);
+                // A sample straddling a step or resync can miss; allow the
+                // 1 ms the clocks' own reading takes.
+                held += usize::from(miss <= estimate.error_ms + 1.0);
             }
         }
         (worst, held, all)
     }
-}
-
-/// The nearest true offset at or before `at`.
-fn truth_at(truth: &[(f64, f64)], at: f64) -> Option<f64> {
-    truth.iter().take_while(|(time, _)| *time <= at).last().or(truth.first()).map(|(_, offset)| *offset)
 }
 
 /// The plot for `point`'s first trial, if the history sampled estimates.
@@ -96,6 +102,23 @@ pub fn build(title: &str, records: &[Record], point: usize) -> Option<OffsetsPlo
         |replica: ReplicaId| replay_offsets(events.get(&replica).map_or(&[][..], Vec::as_slice), &times);
     let observer_offsets = replay(observer);
     let since_start = |ns: Nanos| (ns - start) as f64 / 1e6;
+    // An estimate is stamped with the observer's clock when it was taken;
+    // that clock's offset at the sample turns it into true time.
+    let mut measured: BTreeMap<ReplicaId, BTreeMap<Nanos, (f64, f64)>> = BTreeMap::new();
+    for sample in &mine {
+        let Some(estimates) = sample.peer_offsets.as_object() else { continue };
+        for (peer, estimate) in estimates {
+            let (Ok(peer), Some(at), Some(offset), Some(error)) = (
+                peer.parse::<ReplicaId>(),
+                estimate["measured_at_ns"].as_i64(),
+                estimate["offset_ms"].as_f64(),
+                estimate["error_ms"].as_f64(),
+            ) else {
+                continue;
+            };
+            measured.entry(peer).or_default().insert(at - sample.offset_ns, (offset, error));
+        }
+    }
     let peers: Vec<PeerOffsets> = events
         .keys()
         .copied()
@@ -106,15 +129,19 @@ pub fn build(title: &str, records: &[Record], point: usize) -> Option<OffsetsPlo
                 .zip(replay(peer).iter().zip(&observer_offsets))
                 .map(|(&at, (theirs, ours))| (since_start(at), (theirs - ours) as f64 / 1e6))
                 .collect();
-            let estimates = mine
+            let found = measured.remove(&peer).unwrap_or_default();
+            let at: Vec<Nanos> = found.keys().copied().collect();
+            let empty = Vec::new();
+            let theirs = replay_offsets(events.get(&peer).unwrap_or(&empty), &at);
+            let ours = replay_offsets(events.get(&observer).unwrap_or(&empty), &at);
+            let estimates = found
                 .iter()
-                .filter_map(|sample| {
-                    let estimate = &sample.peer_offsets[peer.to_string()];
-                    Some((
-                        since_start(sample.true_ns),
-                        estimate["offset_ms"].as_f64()?,
-                        estimate["error_ms"].as_f64()?,
-                    ))
+                .zip(theirs.iter().zip(&ours))
+                .map(|((&at, &(offset_ms, error_ms)), (theirs, ours))| EstimatePoint {
+                    at_ms: since_start(at),
+                    offset_ms,
+                    error_ms,
+                    truth_ms: (theirs - ours) as f64 / 1e6,
                 })
                 .collect();
             PeerOffsets { peer, truth, estimates }
@@ -153,7 +180,8 @@ type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::Er
 fn chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, plot: &OffsetsPlot) -> DrawResult<DB> {
     let values = plot.peers.iter().flat_map(|peer| {
         let truth = peer.truth.iter().map(|(_, offset)| *offset);
-        let estimates = peer.estimates.iter().flat_map(|(_, offset, error)| [offset - error, offset + error]);
+        let estimates =
+            peer.estimates.iter().flat_map(|e| [e.offset_ms - e.error_ms, e.offset_ms + e.error_ms]);
         truth.chain(estimates).collect::<Vec<_>>()
     });
     let (low, high) = values.fold((0.0_f64, 0.0_f64), |(low, high), value| (low.min(value), high.max(value)));
@@ -183,8 +211,9 @@ fn chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, plot: &OffsetsPlot) 
             .label(format!("replica {}: true", peer.peer))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(3)));
         chart
-            .draw_series(peer.estimates.iter().map(|&(at, offset, error)| {
-                ErrorBar::new_vertical(at / 1e3, offset - error, offset, offset + error, colour.filled(), 6)
+            .draw_series(peer.estimates.iter().filter(|e| e.at_ms >= 0.0).map(|e| {
+                let (low, high) = (e.offset_ms - e.error_ms, e.offset_ms + e.error_ms);
+                ErrorBar::new_vertical(e.at_ms / 1e3, low, e.offset_ms, high, colour.filled(), 6)
             }))?
             .label(format!("replica {}: estimated by replica {} (± error bound)", peer.peer, plot.observer))
             .legend(move |(x, y)| Circle::new((x + 9, y), 4, colour.filled()));
