@@ -36,6 +36,12 @@ async fn the_api_serves_the_reference_run_and_refuses_what_it_cannot_serve() {
     let drops = page["drops"].as_u64().unwrap();
     assert!(drops > 0, "the skew reference run has drops");
 
+    // A fault experiment's run also has its timeline and offset plots.
+    let step_run = reference_run("ntp-step");
+    let (status, step_page) = dashboard.get(&format!("/api/runs/ntp-step/{step_run}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(step_page["plots"], json!(["dropped", "causes", "siblings", "timeline", "offsets"]));
+
     let (_, lww) = dashboard.get(&format!("/api/runs/skew/{run}/drops?strategy=lww-wall&limit=5")).await;
     assert_eq!(lww["drops"].as_array().unwrap().len(), 5);
     assert!(lww["drops"].as_array().unwrap().iter().all(|drop| drop["bucket"] == "lww-wall"));

@@ -23,6 +23,8 @@ use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockEvent, replay_offsets};
 use crate::experiment::SPEC_FILE;
 use crate::experiment::history::{FaultRecord, HISTORY_FILE, PointRecord, Record};
+use crate::report::offsets::OFFSETS;
+use crate::report::timeline::TIMELINE;
 use crate::report::{DROPS_JSON, REPORT_MD, SUMMARY_JSON, plots::PLOTS};
 
 /// At most this many drops are listed per page.
@@ -181,7 +183,8 @@ impl ResultsStore {
             })?;
         let files = format!("/results/{experiment}/{run}/");
         let report = read_text(&dir.join(REPORT_MD)).unwrap_or_default();
-        let plots = PLOTS.iter().filter(|plot| dir.join(format!("{plot}.svg")).exists());
+        let every = PLOTS.iter().chain(&[TIMELINE, OFFSETS]);
+        let plots = every.filter(|plot| dir.join(format!("{plot}.svg")).exists());
         Ok(RunPage {
             experiment: experiment.to_string(),
             run: run.to_string(),

@@ -423,8 +423,17 @@ impl Spec {
         {
             return Err(invalid("max_peer_offset_ms", format!("must be 0 or more, got {bound}")));
         }
+        let quick_values = self.quick.as_ref().and_then(|quick| quick.values.as_deref()).unwrap_or_default();
         for fault in &self.faults {
             fault.check(self.replicas).map_err(|problem| invalid("fault", problem))?;
+            // The swept values set the faults' sizes: each must make sense.
+            for &value in self.sweep.values.iter().chain(quick_values) {
+                if let Some(swept) = self.sweep.parameter.apply(fault, value) {
+                    swept.check(self.replicas).map_err(|problem| {
+                        invalid("fault", format!("at {} = {value}: {problem}", self.sweep.parameter.name()))
+                    })?;
+                }
+            }
         }
         if let Some(quick) = &self.quick {
             if quick.trials == Some(0) {
@@ -497,5 +506,33 @@ mod tests {
         let spec =
             parse(&format!("trials = 3\n{MINIMAL}[quick]\ntrials = 1\nvalues = [0]\n")).unwrap().quick();
         assert_eq!((spec.trials, spec.sweep.values.clone()), (1, vec![0.0]));
+    }
+
+    #[test]
+    fn drift_spreads_from_fast_to_slow_and_the_sweep_sizes_faults() {
+        let base = ClockSpec { drift_spread_ppm: 100.0, ..ClockSpec::default() };
+        let drifts: Vec<f64> =
+            (1..=3).map(|id| Parameter::ResolutionMs.clock_for(&base, 10.0, id, 3).drift_ppm).collect();
+        assert_eq!(drifts, [100.0, 0.0, -100.0]);
+        let step = FaultSpec {
+            kind: FaultKind::Step,
+            at_ms: 100.0,
+            replica: 1,
+            step_ms: 0.0,
+            duration_ms: 0.0,
+            cut: Default::default(),
+            every_ms: 0.0,
+        };
+        assert_eq!(Parameter::StepMs.apply(&step, -500.0).map(|fault| fault.step_ms), Some(-500.0));
+        assert_eq!(Parameter::StepMs.apply(&step, 0.0), None, "a zero step is no fault");
+    }
+
+    #[test]
+    fn a_fault_the_sweep_makes_senseless_is_refused() {
+        let text = "[[fault]]\nkind = \"crash\"\nat_ms = 100\nreplica = 1\n\n[sweep]\nparameter = \"crash_every_ms\"\nvalues = [0, 50]\n";
+        let error = parse(text).unwrap_err();
+        assert!(error.contains("crash_every_ms = 50") && error.contains("every_ms"), "{error}");
+        let far = "[[fault]]\nkind = \"pause\"\nat_ms = 100\nreplica = 7\nduration_ms = 10\n\n[sweep]\nparameter = \"pause_ms\"\nvalues = [0]\n";
+        assert!(parse(far).unwrap_err().contains("replica 7"));
     }
 }
