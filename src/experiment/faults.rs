@@ -34,10 +34,9 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::cluster::{Cluster, ClusterError, Signal};
-use super::history::{FaultRecord, Record};
-use super::trial::TrialPlan;
+use super::history::Record;
+use super::trial::{TrialPlan, fault_record};
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::system_now;
 
 /// How long a crashed replica stays down before it is restarted.
 pub const CRASH_DOWN_TIME: Duration = Duration::from_millis(100);
@@ -199,14 +198,7 @@ pub async fn run(
 ) -> Result<Vec<Record>, ClusterError> {
     let mut records = Vec::new();
     let mut record = |replica: ReplicaId, fault: &str, settings: Value| {
-        records.push(Record::Fault(FaultRecord {
-            point: plan.point,
-            trial: plan.trial,
-            true_ns: system_now(),
-            replica,
-            fault: fault.to_string(),
-            settings,
-        }));
+        records.push(fault_record(plan, replica, fault, settings));
     };
     for (at_ms, action) in timeline(faults, end_ms) {
         tokio::time::sleep_until(started + Duration::from_secs_f64(at_ms / 1e3)).await;

@@ -121,7 +121,7 @@ pub async fn run(
         workload_start_ns,
         workload_end_ns,
         converged,
-        converge_ms: converge_time.as_secs_f64() * 1e3,
+        converge_ms: converge_time.as_micros() as f64 / 1e3,
     }));
     records.extend(final_records(&cluster, spec, plan, &keys).await?);
     cluster.stop().await;
@@ -167,7 +167,7 @@ fn clock_settings(spec: &Spec, plan: TrialPlan, id: ReplicaId) -> Value {
 }
 
 /// A `fault` record: what was applied to `replica`, stamped with true time now.
-fn fault_record(plan: TrialPlan, replica: ReplicaId, fault: &str, settings: Value) -> Record {
+pub(super) fn fault_record(plan: TrialPlan, replica: ReplicaId, fault: &str, settings: Value) -> Record {
     Record::Fault(FaultRecord {
         point: plan.point,
         trial: plan.trial,

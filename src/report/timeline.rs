@@ -175,6 +175,22 @@ type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::Er
 
 const SHADE: RGBAColor = RGBAColor(120, 120, 120, 0.25);
 
+type TimeChart<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+fn draw_legend<'a, DB: DrawingBackend + 'a>(chart: &mut TimeChart<'a, DB>) -> DrawResult<DB> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 12))
+        .draw()
+}
+
 fn shade_faults<DB: DrawingBackend>(
     chart: &mut ChartContext<
         '_,
@@ -230,13 +246,7 @@ fn draw_drops<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, timeline: &Time
             .label(strategy.clone())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(3)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 12))
-        .draw()
+    draw_legend(&mut chart)
 }
 
 fn draw_offsets<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, timeline: &Timeline) -> DrawResult<DB> {
@@ -275,13 +285,7 @@ fn draw_offsets<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, timeline: &Ti
             .label(format!("replica {replica}"))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(3)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 12))
-        .draw()
+    draw_legend(&mut chart)
 }
 
 #[cfg(test)]
