@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::put;
 use clocklab::replica::store::Store;
-use clocklab::strategy::Write;
+use clocklab::strategy::{RawJson, Write};
 use serde_json::{Value, json};
 
 /// Requests in flight in every case.
@@ -150,8 +150,8 @@ fn bench_sqlite(duration: Duration) -> Figures {
                         bucket: "lww-wall".into(),
                         key: format!("k{}", n % 1000),
                         value: (&json!([n])).into(),
-                        stamp: json!([n, 1]),
-                        context: Value::Null,
+                        stamp: RawJson::of(&[n, 1]),
+                        context: RawJson::null(),
                     });
                     let began = Instant::now();
                     store.lock().expect("store lock").append(&[write]).expect("insert");
@@ -181,7 +181,8 @@ impl Drop for Replica {
 }
 
 fn start_cluster(dir: &std::path::Path) -> (Vec<Replica>, Vec<SocketAddr>) {
-    let addrs: Vec<SocketAddr> = (0..3)
+    let size = if std::env::var("BENCH_SOLO").is_ok() { 1 } else { 3 };
+    let addrs: Vec<SocketAddr> = (0..size)
         .map(|_| TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port"))
         .collect();
     let mut replicas = Vec::new();
@@ -196,8 +197,10 @@ fn start_cluster(dir: &std::path::Path) -> (Vec<Replica>, Vec<SocketAddr>) {
             .args(["replica", "--id", &(index + 1).to_string(), "--listen", &addr.to_string()])
             .arg("--data")
             .arg(dir.join(format!("replica-{}", index + 1)))
-            .args(["--peers", &peers.join(","), "--cluster-token", TOKEN, "--clock", "model"])
+            .args(if peers.is_empty() { vec![] } else { vec!["--peers".to_string(), peers.join(",")] })
+            .args(["--cluster-token", TOKEN, "--clock", "model"])
             .env("RUST_LOG", "warn")
+            .envs(std::env::var("REPLICA_THREADS").ok().map(|n| ("TOKIO_WORKER_THREADS".to_string(), n)))
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn replica");
@@ -211,7 +214,7 @@ fn start_cluster(dir: &std::path::Path) -> (Vec<Replica>, Vec<SocketAddr>) {
 
 fn bench_replica(client: &reqwest::Client, duration: Duration) -> Figures {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let (_replicas, addrs) = start_cluster(dir.path());
+    let (replicas, addrs) = start_cluster(dir.path());
     let runtime = client_runtime();
     let target = addrs[0];
     let load_client = client.clone();
@@ -228,7 +231,7 @@ fn bench_replica(client: &reqwest::Client, duration: Duration) -> Figures {
     }));
     // How long the peers take to hold every write replica 1 acknowledged.
     let stopped = Instant::now();
-    let caught_up = runtime.block_on(async {
+    let (written, caught_up) = runtime.block_on(async {
         let status = |addr: SocketAddr| {
             let client = client.clone();
             async move {
@@ -245,22 +248,38 @@ fn bench_replica(client: &reqwest::Client, duration: Duration) -> Figures {
                 behind |= status(peer).await.unwrap_or(0) < written;
             }
             if !behind || stopped.elapsed() > Duration::from_secs(60) {
-                return !behind;
+                return (written, !behind);
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
-    let cpu: Vec<String> = _replicas
-        .iter()
-        .map(|replica| format!("{:.2}", cpu_seconds(replica.0.id()).unwrap_or(f64::NAN)))
-        .collect();
-    println!("         CPU seconds used by replicas 1, 2, 3: {}", cpu.join(", "));
     println!(
         "         peers {} {:.0} ms after the load stopped",
         if caught_up { "held every write" } else { "had NOT caught up" },
         stopped.elapsed().as_secs_f64() * 1000.0
     );
+    // What each write cost each replica, warm-up included: steadier figures
+    // than the rate on a shared machine, and where to look when it drops.
+    let per_write = |total: f64| total / written.max(1) as f64;
+    let costs: Vec<String> = replicas
+        .iter()
+        .map(|replica| {
+            let pid = replica.0.id();
+            let cpu_us = cpu_seconds(pid).map_or(f64::NAN, |seconds| per_write(seconds * 1e6));
+            let bytes = resident_bytes(pid).map_or(f64::NAN, |bytes| per_write(bytes as f64));
+            format!("{cpu_us:.1} us CPU, {bytes:.0} B resident")
+        })
+        .collect();
+    println!("         per write on replicas 1, 2, 3: {}", costs.join("; "));
     figures
+}
+
+/// The resident memory of a process, from /proc (Linux only).
+fn resident_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes * 1024)
 }
 
 /// CPU time (user + system) a process has used, from /proc (Linux only).

@@ -285,7 +285,7 @@ impl Player<'_> {
                     writes.push(TraceWrite {
                         bucket: bucket.clone(),
                         write_id,
-                        stamp: write.stamp.clone(),
+                        stamp: write.stamp.parse(),
                         value,
                         read,
                     });

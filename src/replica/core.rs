@@ -13,8 +13,13 @@
 //! state is what folding the log through the key's strategy gives, in any
 //! order (the strategies guarantee that). On restart the core is rebuilt by
 //! replaying the log from SQLite.
+//!
+//! Keys live in ordered maps (`BTreeMap`), one per bucket. A hash map would
+//! find a key a little faster, but it grows by copying its whole table into
+//! one twice the size, which stalls every write queued behind that copy; a
+//! B-tree grows a node at a time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -46,7 +51,7 @@ pub enum CoreError {
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Sibling {
     pub value: RawJson,
-    pub stamp: Value,
+    pub stamp: RawJson,
     pub write_id: String,
 }
 
@@ -61,7 +66,7 @@ pub struct ReadReply {
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct WriteReply {
     pub write_id: String,
-    pub stamp: Value,
+    pub stamp: RawJson,
 }
 
 /// The replica's clocks and log as `GET /admin/status` shows them.
@@ -86,41 +91,56 @@ pub struct CoreStatus {
     pub log_len: usize,
 }
 
+/// One bucket: a strategy, and the state of every key written in it.
+struct Bucket {
+    strategy: Arc<dyn Strategy>,
+    keys: BTreeMap<String, KeyState>,
+}
+
+impl Bucket {
+    /// Merges a write into its key's state, creating the key on first use.
+    fn apply(&mut self, write: &Arc<Write>) {
+        // Look up before inserting, so that only a new key costs a copy.
+        if !self.keys.contains_key(&write.key) {
+            self.keys.insert(write.key.clone(), KeyState::default());
+        }
+        if let Some(state) = self.keys.get_mut(&write.key) {
+            self.strategy.apply(state, write);
+        }
+    }
+}
+
 /// The replica state machine. See the module docs.
 pub struct ReplicaCore {
     id: ReplicaId,
     clock: PhysicalClock,
     hlc: Hlc,
-    strategies: BTreeMap<&'static str, Arc<dyn Strategy>>,
+    buckets: BTreeMap<&'static str, Bucket>,
     log: BTreeMap<(ReplicaId, u64), Arc<Write>>,
     /// The `(origin, seq)` of every logged write, as dots.
     have: DotSet,
-    keys: HashMap<(String, String), KeyState>,
 }
 
 impl ReplicaCore {
     pub fn new(id: ReplicaId, clock: PhysicalClock) -> Self {
-        let strategies = strategy::registry().into_iter().map(|s| (s.name(), s)).collect();
-        Self {
-            id,
-            clock,
-            hlc: Hlc::default(),
-            strategies,
-            log: BTreeMap::new(),
-            have: DotSet::new(),
-            keys: HashMap::new(),
-        }
+        let buckets = strategy::registry()
+            .into_iter()
+            .map(|strategy| (strategy.name(), Bucket { strategy, keys: BTreeMap::new() }))
+            .collect();
+        Self { id, clock, hlc: Hlc::default(), buckets, log: BTreeMap::new(), have: DotSet::new() }
     }
 
     pub fn id(&self) -> ReplicaId {
         self.id
     }
 
-    fn strategy(&self, bucket: &str) -> Result<Arc<dyn Strategy>, CoreError> {
-        self.strategies.get(bucket).cloned().ok_or_else(|| {
-            let names: Vec<&str> = self.strategies.keys().copied().collect();
-            CoreError::UnknownBucket(bucket.to_string(), names.join(", "))
-        })
+    fn unknown_bucket(&self, bucket: &str) -> CoreError {
+        let names: Vec<&str> = self.buckets.keys().copied().collect();
+        CoreError::UnknownBucket(bucket.to_string(), names.join(", "))
+    }
+
+    fn bucket(&self, bucket: &str) -> Result<&Bucket, CoreError> {
+        self.buckets.get(bucket).ok_or_else(|| self.unknown_bucket(bucket))
     }
 
     fn check_key(key: &str) -> Result<(), CoreError> {
@@ -132,11 +152,11 @@ impl ReplicaCore {
 
     /// Answers a client's read.
     pub fn read(&self, bucket: &str, key: &str) -> Result<ReadReply, CoreError> {
-        let strategy = self.strategy(bucket)?;
+        let bucket = self.bucket(bucket)?;
         Self::check_key(key)?;
         let empty = KeyState::default();
-        let state = self.keys.get(&(bucket.to_string(), key.to_string())).unwrap_or(&empty);
-        Ok(reply_for(strategy.as_ref(), state))
+        let state = bucket.keys.get(key).unwrap_or(&empty);
+        Ok(reply_for(bucket.strategy.as_ref(), state))
     }
 
     /// Accepts a client's write: stamps it, logs it, applies it. The caller
@@ -148,45 +168,51 @@ impl ReplicaCore {
         value: RawJson,
         context: &Value,
     ) -> Result<Arc<Write>, CoreError> {
-        let strategy = self.strategy(bucket)?;
         Self::check_key(key)?;
+        let seq = self.have.max_counter(self.id) + 1;
         let physical_now = self.clock.now();
-        let state = self.keys.entry((bucket.to_string(), key.to_string())).or_default();
+        let Some(bucket) = self.buckets.get_mut(bucket) else {
+            return Err(self.unknown_bucket(bucket));
+        };
+        let empty = KeyState::default();
+        let state = bucket.keys.get(key).unwrap_or(&empty);
         let mut clocks = Clocks { replica: self.id, physical_now, hlc: &mut self.hlc };
-        let stamped = strategy.stamp(state, context, &mut clocks)?;
+        let stamped = bucket.strategy.stamp(state, context, &mut clocks)?;
         let write = Arc::new(Write {
             origin: self.id,
-            seq: self.have.max_counter(self.id) + 1,
-            bucket: bucket.to_string(),
+            seq,
+            bucket: bucket.strategy.name().to_string(),
             key: key.to_string(),
             value,
             stamp: stamped.stamp,
             context: stamped.context,
         });
-        self.ingest(strategy.as_ref(), &write);
+        bucket.apply(&write);
+        self.log_write(&write);
         Ok(write)
     }
 
     /// Merges writes received from a peer. All are checked before any is
     /// applied; returns the ones that were new, which the caller must persist.
     pub fn receive(&mut self, writes: Vec<Write>) -> Result<Vec<Arc<Write>>, CoreError> {
-        let mut checked = Vec::with_capacity(writes.len());
-        for write in writes {
-            let strategy = self.strategy(&write.bucket)?;
+        for write in &writes {
+            self.bucket(&write.bucket)?.strategy.check(write)?;
             Self::check_key(&write.key)?;
-            strategy.check(&write)?;
-            checked.push((strategy, write));
         }
         let physical_now = self.clock.now();
         let mut new = Vec::new();
-        for (strategy, write) in checked {
+        for write in writes {
             if self.have.contains(Dot(write.origin, write.seq)) {
                 continue; // a duplicate: delivery is at least once
             }
+            let Some(bucket) = self.buckets.get_mut(write.bucket.as_str()) else {
+                unreachable!("checked above");
+            };
             let mut clocks = Clocks { replica: self.id, physical_now, hlc: &mut self.hlc };
-            strategy.observe(&write, &mut clocks);
+            bucket.strategy.observe(&write, &mut clocks);
             let write = Arc::new(write);
-            self.ingest(strategy.as_ref(), &write);
+            bucket.apply(&write);
+            self.log_write(&write);
             new.push(write);
         }
         Ok(new)
@@ -197,11 +223,9 @@ impl ReplicaCore {
         self.receive(vec![write]).map(drop)
     }
 
-    fn ingest(&mut self, strategy: &dyn Strategy, write: &Arc<Write>) {
+    fn log_write(&mut self, write: &Arc<Write>) {
         self.have.insert(Dot(write.origin, write.seq));
         self.log.insert((write.origin, write.seq), Arc::clone(write));
-        let state = self.keys.entry((write.bucket.clone(), write.key.clone())).or_default();
-        strategy.apply(state, write);
     }
 
     /// The writes a peer that has `peer_has` lacks, from the origins `relay`
@@ -268,17 +292,11 @@ impl ReplicaCore {
 
     /// Every key of every bucket, as reads would return them.
     pub fn snapshot(&self) -> BTreeMap<String, BTreeMap<String, ReadReply>> {
-        let mut buckets: BTreeMap<String, BTreeMap<String, ReadReply>> =
-            self.strategies.keys().map(|name| (name.to_string(), BTreeMap::new())).collect();
-        for ((bucket, key), state) in &self.keys {
-            if let (Some(strategy), Some(keys)) =
-                (self.strategies.get(bucket.as_str()), buckets.get_mut(bucket))
-                && !state.siblings.is_empty()
-            {
-                keys.insert(key.clone(), reply_for(strategy.as_ref(), state));
-            }
-        }
-        buckets
+        let snapshot = |bucket: &Bucket| -> BTreeMap<String, ReadReply> {
+            let written = bucket.keys.iter().filter(|(_, state)| !state.siblings.is_empty());
+            written.map(|(key, state)| (key.clone(), reply_for(bucket.strategy.as_ref(), state))).collect()
+        };
+        self.buckets.iter().map(|(name, bucket)| (name.to_string(), snapshot(bucket))).collect()
     }
 }
 

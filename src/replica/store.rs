@@ -113,8 +113,8 @@ impl Store {
                 bucket,
                 key,
                 value: RawJson::from_text(value)?,
-                stamp: serde_json::from_str(&stamp)?,
-                context: serde_json::from_str(&context)?,
+                stamp: RawJson::from_text(stamp)?,
+                context: RawJson::from_text(context)?,
             });
         }
         Ok(writes)
@@ -135,8 +135,8 @@ impl Store {
                     write.bucket,
                     write.key,
                     write.value.text(),
-                    write.stamp.to_string(),
-                    write.context.to_string(),
+                    write.stamp.text(),
+                    write.context.text(),
                 ])?;
             }
         }

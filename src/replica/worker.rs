@@ -142,19 +142,18 @@ pub fn run(
     log_len: watch::Sender<usize>,
     clock: watch::Sender<PhysicalClock>,
 ) -> Result<(), StoreError> {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut answers: Vec<Box<dyn FnOnce() + Send>> = Vec::with_capacity(MAX_BATCH);
     let mut durable: Vec<Arc<Write>> = Vec::new();
     while let Some(first) = commands.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
+        // Handle commands while more keep arriving: the time spent on one
+        // lets the next ones queue up, so a busy replica commits larger
+        // batches, and an idle one commits at once.
+        answers.push(handle(&mut core, first, &mut durable, &clock));
+        while answers.len() < MAX_BATCH {
             match commands.try_recv() {
-                Ok(command) => batch.push(command),
+                Ok(command) => answers.push(handle(&mut core, command, &mut durable, &clock)),
                 Err(_) => break,
             }
-        }
-        for command in batch.drain(..) {
-            answers.push(handle(&mut core, command, &mut durable, &clock));
         }
         if !durable.is_empty() {
             store.append(&durable)?;

@@ -40,7 +40,7 @@ pub fn apply_max<S: Ord + DeserializeOwned>(state: &mut KeyState, write: &Arc<Wr
 
 /// The context an LWW read returns: the surviving stamp, or `null`.
 pub fn read_context(state: &KeyState) -> Value {
-    state.siblings.first().map_or(Value::Null, |write| write.stamp.clone())
+    state.siblings.first().map_or(Value::Null, |write| write.stamp.parse())
 }
 
 /// Checks a client context for an LWW bucket: `null` or a stamp of type `S`.

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Clocks, KeyState, Stamped, Strategy, StrategyError, Write, lww, parse_stamp};
+use super::{Clocks, KeyState, RawJson, Stamped, Strategy, StrategyError, Write, lww, parse_stamp};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::hlc::HlcTimestamp;
@@ -53,7 +53,7 @@ impl Strategy for LwwHlc {
         }
         let now = clocks.hlc.tick(clocks.physical_now);
         let stamp = HlcStamp(now.l, now.c, clocks.replica);
-        Ok(Stamped { stamp: serde_json::json!(stamp), context: Value::Null })
+        Ok(Stamped { stamp: RawJson::of(&stamp), context: RawJson::null() })
     }
 
     fn check(&self, write: &Write) -> Result<(), StrategyError> {
@@ -87,8 +87,8 @@ mod tests {
             bucket: "lww-hlc".into(),
             key: "x".into(),
             value: (&serde_json::json!(1)).into(),
-            stamp: serde_json::json!(stamp),
-            context: Value::Null,
+            stamp: RawJson::of(&stamp),
+            context: RawJson::null(),
         }
     }
 

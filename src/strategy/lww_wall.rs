@@ -18,7 +18,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Clocks, KeyState, Stamped, Strategy, StrategyError, Write, lww, parse_stamp};
+use super::{Clocks, KeyState, RawJson, Stamped, Strategy, StrategyError, Write, lww, parse_stamp};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 
@@ -41,7 +41,7 @@ impl Strategy for LwwWall {
     ) -> Result<Stamped, StrategyError> {
         lww::parse_context::<WallStamp>(client_context)?;
         let stamp = WallStamp(clocks.physical_now, clocks.replica);
-        Ok(Stamped { stamp: serde_json::json!(stamp), context: Value::Null })
+        Ok(Stamped { stamp: RawJson::of(&stamp), context: RawJson::null() })
     }
 
     fn check(&self, write: &Write) -> Result<(), StrategyError> {
@@ -70,8 +70,8 @@ mod tests {
             bucket: "lww-wall".into(),
             key: "x".into(),
             value: (&serde_json::json!(seq)).into(),
-            stamp: serde_json::json!(WallStamp(physical, origin)),
-            context: Value::Null,
+            stamp: RawJson::of(&WallStamp(physical, origin)),
+            context: RawJson::null(),
         })
     }
 
@@ -80,7 +80,7 @@ mod tests {
         let mut hlc = Hlc::default();
         let mut clocks = Clocks { replica: 3, physical_now: 42_003, hlc: &mut hlc };
         let stamped = LwwWall.stamp(&KeyState::default(), &Value::Null, &mut clocks).unwrap();
-        assert_eq!(stamped.stamp, serde_json::json!([42_003, 3]));
+        assert_eq!(stamped.stamp.parse(), serde_json::json!([42_003, 3]));
     }
 
     #[test]
@@ -98,7 +98,7 @@ mod tests {
         let bad = serde_json::json!({"vv": {}});
         assert!(LwwWall.stamp(&KeyState::default(), &bad, &mut clocks).is_err());
         let mut broken = (*write(1, 1, 5)).clone();
-        broken.stamp = serde_json::json!(["soon", 1]);
+        broken.stamp = (&serde_json::json!(["soon", 1])).into();
         assert!(LwwWall.check(&broken).is_err());
     }
 

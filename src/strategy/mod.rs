@@ -47,10 +47,11 @@ pub struct Write {
     pub key: String,
     /// What the client wrote: any JSON, kept as text (see [`RawJson`]).
     pub value: RawJson,
-    /// The strategy's stamp, as JSON (see each strategy).
-    pub stamp: Value,
-    /// What the write supersedes, in the strategy's terms (`null` for LWW).
-    pub context: Value,
+    /// The strategy's stamp (see each strategy), as JSON text.
+    pub stamp: RawJson,
+    /// What the write supersedes, in the strategy's terms (`null` for LWW),
+    /// as JSON text.
+    pub context: RawJson,
 }
 
 impl Write {
@@ -60,11 +61,13 @@ impl Write {
     }
 }
 
-/// A client's value, kept as the JSON text it arrived in. Replicas never
-/// look inside values, so they never parse or re-serialize them: a value is
-/// checked once on the way in and then copied as bytes to SQLite, to peers
-/// and to readers. (In the lab's workload values are sets of item ids that
-/// grow with every read-modify-write, so this matters.)
+/// JSON kept as text. Replicas never look inside a client's value, so they
+/// never parse or re-serialize it: a value is checked once on the way in and
+/// then copied as bytes to SQLite, to peers and to readers. (In the lab's
+/// workload values are sets of item ids that grow with every
+/// read-modify-write, so this matters.) Stamps and contexts are kept the same
+/// way: a strategy parses the few it compares, and the text is far smaller in
+/// memory than a parsed tree, on replicas that hold every write.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct RawJson(Box<serde_json::value::RawValue>);
@@ -84,12 +87,33 @@ impl RawJson {
     pub fn parse(&self) -> Value {
         serde_json::from_str(self.text()).unwrap_or(Value::Null)
     }
+
+    /// The JSON of one of the lab's own types (stamps, dot sets).
+    pub fn of<T: Serialize>(value: &T) -> Self {
+        // The lab's types serialize to JSON by construction (their maps have
+        // number or string keys), so this cannot fail.
+        Self(serde_json::value::to_raw_value(value).unwrap_or_else(|_| unreachable!("serializable to JSON")))
+    }
+
+    /// JSON `null`.
+    pub fn null() -> Self {
+        Self::of(&())
+    }
+
+    pub fn is_null(&self) -> bool {
+        self.text() == "null"
+    }
+}
+
+impl std::fmt::Display for RawJson {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.text())
+    }
 }
 
 impl From<&Value> for RawJson {
     fn from(value: &Value) -> Self {
-        // A serde_json::Value always serializes to valid JSON text.
-        Self(serde_json::value::to_raw_value(value).unwrap_or_else(|_| unreachable!("a Value is valid JSON")))
+        Self::of(value)
     }
 }
 
@@ -122,8 +146,8 @@ pub struct Clocks<'a> {
 /// A new write's stamp and the context it carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stamped {
-    pub stamp: Value,
-    pub context: Value,
+    pub stamp: RawJson,
+    pub context: RawJson,
 }
 
 /// Why a strategy refused a write. Each becomes a 4xx for the client.
@@ -136,7 +160,7 @@ pub enum StrategyError {
     )]
     ContextAhead,
     #[error("malformed stamp {stamp}: {reason}")]
-    MalformedStamp { stamp: Value, reason: String },
+    MalformedStamp { stamp: RawJson, reason: String },
 }
 
 /// One conflict-resolution strategy. See the module docs.
@@ -178,7 +202,7 @@ pub fn bucket_names() -> Vec<&'static str> {
 }
 
 /// Parses a JSON stamp into a strategy's own type, or says why not.
-pub(crate) fn parse_stamp<T: serde::de::DeserializeOwned>(stamp: &Value) -> Result<T, StrategyError> {
-    T::deserialize(stamp)
+pub(crate) fn parse_stamp<T: serde::de::DeserializeOwned>(stamp: &RawJson) -> Result<T, StrategyError> {
+    serde_json::from_str(stamp.text())
         .map_err(|error| StrategyError::MalformedStamp { stamp: stamp.clone(), reason: error.to_string() })
 }

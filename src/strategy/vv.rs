@@ -34,20 +34,29 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Clocks, KeyState, Stamped, Strategy, StrategyError, Write, parse_stamp};
+use super::{Clocks, KeyState, RawJson, Stamped, Strategy, StrategyError, Write, parse_stamp};
 use crate::clock::dots::{Dot, DotSet};
 
 pub struct VersionVectors;
 
+fn malformed_context(error: serde_json::Error) -> StrategyError {
+    StrategyError::MalformedContext(format!(
+        r#"expected null or {{"vv": {{"REPLICA": N}}, "dots": [[REPLICA, N]]}}: {error}"#
+    ))
+}
+
+/// The context a client sent with its write.
 fn parse_context(context: &Value) -> Result<DotSet, StrategyError> {
     if context.is_null() {
         return Ok(DotSet::new());
     }
-    DotSet::deserialize(context).map_err(|error| {
-        StrategyError::MalformedContext(format!(
-            r#"expected null or {{"vv": {{"REPLICA": N}}, "dots": [[REPLICA, N]]}}: {error}"#
-        ))
-    })
+    DotSet::deserialize(context).map_err(malformed_context)
+}
+
+/// The context a logged write carries.
+fn write_context(write: &Write) -> Result<DotSet, StrategyError> {
+    let context: Option<DotSet> = serde_json::from_str(write.context.text()).map_err(malformed_context)?;
+    Ok(context.unwrap_or_default())
 }
 
 impl Strategy for VersionVectors {
@@ -68,7 +77,7 @@ impl Strategy for VersionVectors {
             return Err(StrategyError::ContextAhead);
         }
         let dot = Dot(clocks.replica, state.seen.max_counter(clocks.replica) + 1);
-        Ok(Stamped { stamp: serde_json::json!(dot), context: serde_json::json!(context) })
+        Ok(Stamped { stamp: RawJson::of(&dot), context: RawJson::of(&context) })
     }
 
     fn check(&self, write: &Write) -> Result<(), StrategyError> {
@@ -79,11 +88,11 @@ impl Strategy for VersionVectors {
                 reason: "counters start at 1".into(),
             });
         }
-        parse_context(&write.context).map(drop)
+        write_context(write).map(drop)
     }
 
     fn apply(&self, state: &mut KeyState, write: &Arc<Write>) {
-        let (Ok(dot), Ok(context)) = (parse_stamp::<Dot>(&write.stamp), parse_context(&write.context)) else {
+        let (Ok(dot), Ok(context)) = (parse_stamp::<Dot>(&write.stamp), write_context(write)) else {
             return;
         };
         if state.seen.contains(dot) {
@@ -242,7 +251,7 @@ mod tests {
             let writes = play(&steps);
             let state = merged(&writes, &(0..writes.len()).collect::<Vec<_>>());
             let contexts: Vec<DotSet> =
-                writes.iter().map(|w| parse_context(&w.context).unwrap()).collect();
+                writes.iter().map(|w| write_context(w).unwrap()).collect();
             for write in &writes {
                 let dot: Dot = parse_stamp(&write.stamp).unwrap();
                 let covered = contexts.iter().any(|context| context.contains(dot));
