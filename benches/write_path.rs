@@ -181,8 +181,7 @@ impl Drop for Replica {
 }
 
 fn start_cluster(dir: &std::path::Path) -> (Vec<Replica>, Vec<SocketAddr>) {
-    let size = if std::env::var("BENCH_SOLO").is_ok() { 1 } else { 3 };
-    let addrs: Vec<SocketAddr> = (0..size)
+    let addrs: Vec<SocketAddr> = (0..3)
         .map(|_| TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port"))
         .collect();
     let mut replicas = Vec::new();
@@ -197,10 +196,8 @@ fn start_cluster(dir: &std::path::Path) -> (Vec<Replica>, Vec<SocketAddr>) {
             .args(["replica", "--id", &(index + 1).to_string(), "--listen", &addr.to_string()])
             .arg("--data")
             .arg(dir.join(format!("replica-{}", index + 1)))
-            .args(if peers.is_empty() { vec![] } else { vec!["--peers".to_string(), peers.join(",")] })
-            .args(["--cluster-token", TOKEN, "--clock", "model"])
+            .args(["--peers", &peers.join(","), "--cluster-token", TOKEN, "--clock", "model"])
             .env("RUST_LOG", "warn")
-            .envs(std::env::var("REPLICA_THREADS").ok().map(|n| ("TOKIO_WORKER_THREADS".to_string(), n)))
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn replica");
