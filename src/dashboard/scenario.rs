@@ -377,9 +377,9 @@ fn missing_writes(
     cores: &[ReplicaCore],
     from: ReplicaId,
     have: &crate::clock::dots::DotSet,
-) -> Vec<strategy::Write> {
+) -> Vec<Arc<strategy::Write>> {
     let source = &cores[from as usize - 1];
-    source.missing(have, |_| true, usize::MAX).iter().map(|write| (**write).clone()).collect()
+    source.missing(have, |_| true, usize::MAX)
 }
 
 #[cfg(test)]

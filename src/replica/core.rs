@@ -194,7 +194,7 @@ impl ReplicaCore {
 
     /// Merges writes received from a peer. All are checked before any is
     /// applied; returns the ones that were new, which the caller must persist.
-    pub fn receive(&mut self, writes: Vec<Write>) -> Result<Vec<Arc<Write>>, CoreError> {
+    pub fn receive(&mut self, writes: Vec<Arc<Write>>) -> Result<Vec<Arc<Write>>, CoreError> {
         for write in &writes {
             self.bucket(&write.bucket)?.strategy.check(write)?;
             Self::check_key(&write.key)?;
@@ -210,7 +210,6 @@ impl ReplicaCore {
             };
             let mut clocks = Clocks { replica: self.id, physical_now, hlc: &mut self.hlc };
             bucket.strategy.observe(&write, &mut clocks);
-            let write = Arc::new(write);
             bucket.apply(&write);
             self.log_write(&write);
             new.push(write);
@@ -220,7 +219,7 @@ impl ReplicaCore {
 
     /// Rebuilds the state from one logged write, at startup.
     pub fn restore(&mut self, write: Write) -> Result<(), CoreError> {
-        self.receive(vec![write]).map(drop)
+        self.receive(vec![Arc::new(write)]).map(drop)
     }
 
     fn log_write(&mut self, write: &Arc<Write>) {

@@ -27,8 +27,7 @@ fn cluster(time: &Arc<ManualTrueTime>, offsets_ms: [f64; 3]) -> Vec<ReplicaCore>
 /// Replicates every write `from` has that `to` lacks.
 fn replicate(replicas: &mut [ReplicaCore], from: usize, to: usize) {
     let missing = replicas[from].missing(replicas[to].have(), |_| true, usize::MAX);
-    let writes = missing.iter().map(|write| (**write).clone()).collect();
-    replicas[to].receive(writes).unwrap();
+    replicas[to].receive(missing).unwrap();
 }
 
 fn values(replica: &ReplicaCore, bucket: &str) -> Vec<Value> {

@@ -173,8 +173,7 @@ async fn push(State(state): State<ServerState>, body: Result<Bytes, BytesRejecti
             format!("the link from replica {} is cut", request.from),
         ));
     }
-    let writes = request.writes.into_iter().map(Arc::unwrap_or_clone).collect();
-    let have = state.worker.receive(writes).await??;
+    let have = state.worker.receive(request.writes).await??;
     let replied_ns = Some(state.clock.borrow().now());
     Ok(Json(PushReply { have, received_ns: Some(received_ns), replied_ns }).into_response())
 }

@@ -50,7 +50,7 @@ pub enum Command {
         reply: Reply<Result<WriteReply, CoreError>>,
     },
     Receive {
-        writes: Vec<Write>,
+        writes: Vec<Arc<Write>>,
         reply: Reply<Result<DotSet, CoreError>>,
     },
     Missing {
@@ -99,7 +99,7 @@ impl WorkerHandle {
     }
 
     /// Merges writes from a peer; answers with everything this replica has.
-    pub async fn receive(&self, writes: Vec<Write>) -> Result<Result<DotSet, CoreError>, Stopped> {
+    pub async fn receive(&self, writes: Vec<Arc<Write>>) -> Result<Result<DotSet, CoreError>, Stopped> {
         self.call(|reply| Command::Receive { writes, reply }).await
     }
 
