@@ -10,11 +10,14 @@
 //! 3. `replica`: acknowledged PUTs to replica 1 of a real 3-replica cluster
 //!    (separate processes), with replication to both peers running.
 //!
-//! It prints each rate with p50/p99 latency and the replica/echo ratio.
+//! It prints each rate with p50/p99 latency and the replica/echo ratio, and
+//! for the cluster the CPU time and resident memory each replica spent per
+//! acknowledged write: steadier than rates on a shared machine, and where to
+//! look when the rate drops.
 //! Echo and replica run in alternating rounds and the median ratio is
 //! reported, since one run on a shared 2-core machine is noisy. Run it with
 //! `cargo bench --bench write_path` (or `just bench`); `BENCH_SECONDS` sets
-//! the measured time per case (default 2), `BENCH_ROUNDS` the rounds (3).
+//! the measured time per case (default 2), `BENCH_ROUNDS` the rounds (5).
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
@@ -255,8 +258,7 @@ fn bench_replica(client: &reqwest::Client, duration: Duration) -> Figures {
         if caught_up { "held every write" } else { "had NOT caught up" },
         stopped.elapsed().as_secs_f64() * 1000.0
     );
-    // What each write cost each replica, warm-up included: steadier figures
-    // than the rate on a shared machine, and where to look when it drops.
+    // What each write cost each replica, warm-up included.
     let per_write = |total: f64| total / written.max(1) as f64;
     let costs: Vec<String> = replicas
         .iter()
@@ -294,7 +296,7 @@ fn client_runtime() -> tokio::runtime::Runtime {
 
 fn main() {
     let duration = measured_time();
-    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     println!(
         "write path: {IN_FLIGHT} requests in flight, {:.1} s measured per case, {rounds} rounds, {} cores",
         duration.as_secs_f64(),
