@@ -100,11 +100,11 @@ struct Bucket {
 impl Bucket {
     /// Merges a write into its key's state, creating the key on first use.
     fn apply(&mut self, write: &Arc<Write>) {
-        // Look up before inserting, so that only a new key costs a copy.
-        if !self.keys.contains_key(&write.key) {
-            self.keys.insert(write.key.clone(), KeyState::default());
-        }
+        // Look up by reference first, so that only a new key costs a copy.
         if let Some(state) = self.keys.get_mut(&write.key) {
+            self.strategy.apply(state, write);
+        } else {
+            let state = self.keys.entry(write.key.clone()).or_default();
             self.strategy.apply(state, write);
         }
     }
