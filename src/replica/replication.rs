@@ -97,10 +97,9 @@ impl PushRequest {
             .writes
             .iter()
             .map(|write| {
-                let texts = [write.bucket.as_str(), &write.key, write.value.text(), write.stamp.text()];
-                WRITE_OVERHEAD_BYTES
-                    + texts.iter().map(|text| text.len()).sum::<usize>()
-                    + write.context.text().len()
+                let texts =
+                    [&write.bucket, &write.key, write.value.text(), write.stamp.text(), write.context.text()];
+                WRITE_OVERHEAD_BYTES + texts.iter().map(|text| text.len()).sum::<usize>()
             })
             .sum();
         let mut buffer = Vec::with_capacity(estimate + WRITE_OVERHEAD_BYTES);
