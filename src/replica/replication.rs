@@ -239,3 +239,34 @@ impl PeerTask {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::RawJson;
+
+    #[test]
+    fn a_push_reads_back_as_sent() {
+        let write = |seq: u64, context: RawJson| {
+            Arc::new(Write {
+                origin: 2,
+                seq,
+                bucket: "vv".into(),
+                key: format!("key \"{seq}\" ✓"),
+                value: (&serde_json::json!({ "items": [seq, "x"] })).into(),
+                stamp: RawJson::of(&[2, seq]),
+                context,
+            })
+        };
+        let context = RawJson::from_text(r#"{"vv":{"1":3},"dots":[[2,5]]}"#.into()).unwrap();
+        let request = PushRequest {
+            from: 2,
+            writes: vec![write(1, RawJson::null()), write(2, context)],
+            sent_ns: Some(7),
+        };
+        let body = request.to_json().unwrap();
+        let read: PushRequest = serde_json::from_slice(&body).unwrap();
+        assert_eq!((read.from, read.sent_ns), (2, Some(7)));
+        assert_eq!(read.writes, request.writes);
+    }
+}
