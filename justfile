@@ -41,3 +41,11 @@ cluster token="lab-token":
 # Serve the dashboard on http://127.0.0.1:7070/ (results, dropped writes explained, live lab, Figure 8-3).
 dashboard port="7070":
     cargo run --release -- dashboard --port {{port}}
+
+# List the experiments with what each asks.
+experiments:
+    cargo run --release -- experiment --list
+
+# Refresh the README's dashboard screenshots (docs/screenshots/) from the browser tests.
+screenshots:
+    CLOCKLAB_SCREENSHOTS=docs/screenshots cargo test --release --test dashboard

@@ -1,19 +1,27 @@
 //! The `clocklab` command line.
 //!
-//! - `clocklab replica` starts one replica process. Once it listens it prints
-//!   one JSON line, `{"id":ID,"addr":"HOST:PORT"}`, on stdout, so a parent
-//!   process can spawn it with `--listen 127.0.0.1:0` and learn its port.
-//! - `clocklab experiment NAME` runs `experiments/NAME.toml` and writes
-//!   `results/NAME/RUN-ID/`.
+//! - `clocklab replica` starts one replica process. Once it is ready it
+//!   prints one JSON line, `{"id":ID,"addr":"HOST:PORT"}`, on stdout, so a
+//!   parent process can spawn it with `--listen 127.0.0.1:0` and learn its
+//!   port. Ready means its store is open, its log replayed and its listener
+//!   bound; a replica that cannot start prints no such line, and exits
+//!   non-zero with one `error: ...` line on stderr.
+//! - `clocklab experiment NAME` runs the spec `NAME.toml` and writes
+//!   `results/NAME/RUN-ID/`; `clocklab experiment --list` lists the
+//!   experiments. Specs come from `--experiments DIR`, else `./experiments`
+//!   if there is one, else the copies built into the binary (see
+//!   [`crate::builtin`]).
 //! - `clocklab analyze RUN_DIR` runs the oracle again on a saved history.
 //! - `clocklab dashboard [--port P]` serves the dashboard on 127.0.0.1 and
-//!   prints its URL.
+//!   prints its URL once it can serve; its page comes from `--web DIR`,
+//!   else `./web`, else the binary.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::builtin::Folder;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::ClockUpdate;
 use crate::replica::replication::{Peer, ReplicationOptions};
@@ -46,50 +54,63 @@ pub struct DashboardArgs {
     /// Where the runs are.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
-    /// Where experiment specs and scenarios/ are.
-    #[arg(long, default_value = "experiments")]
-    pub experiments: PathBuf,
-    /// The page's files.
-    #[arg(long, default_value = "web")]
-    pub web: PathBuf,
+    /// Where experiment specs and scenarios/ are [default: ./experiments if
+    /// present, else the built-in ones].
+    #[arg(long)]
+    pub experiments: Option<PathBuf>,
+    /// The page's files [default: ./web if present, else the built-in page].
+    #[arg(long)]
+    pub web: Option<PathBuf>,
 }
 
 impl DashboardArgs {
     pub fn options(&self) -> crate::dashboard::DashboardOptions {
         crate::dashboard::DashboardOptions {
-            web_dir: self.web.clone(),
+            web: Folder::web(self.web.as_deref()),
             results_dir: self.results.clone(),
-            scenarios_dir: self.experiments.join("scenarios"),
+            scenarios: Folder::experiments(self.experiments.as_deref()).child("scenarios"),
         }
     }
 }
 
 #[derive(Debug, Args)]
 pub struct ExperimentArgs {
-    /// The experiment: a name in --experiments (e.g. `skew`) or a path to a .toml spec.
-    pub name: String,
+    /// The experiment: a name (e.g. `skew`; `--list` shows them) or a path to a .toml spec.
+    #[arg(required_unless_present = "list")]
+    pub name: Option<String>,
+    /// List the experiments with what each asks, and exit.
+    #[arg(long, conflicts_with = "name")]
+    pub list: bool,
     /// A small, fast variant (the spec's [quick] section), for smoke tests.
     #[arg(long)]
     pub quick: bool,
     /// Seed for the workload's choices (default: the spec's); printed with the run.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Where experiment specs live.
-    #[arg(long, default_value = "experiments")]
-    pub experiments: PathBuf,
+    /// Where experiment specs live [default: ./experiments if present, else
+    /// the built-in ones].
+    #[arg(long)]
+    pub experiments: Option<PathBuf>,
     /// Where runs are written, as RESULTS/NAME/RUN-ID/.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
 }
 
 impl ExperimentArgs {
-    pub fn options(&self) -> crate::experiment::RunOptions {
-        crate::experiment::RunOptions {
-            experiment: self.name.clone(),
-            experiments_dir: self.experiments.clone(),
+    /// Where specs are looked up.
+    pub fn folder(&self) -> Folder {
+        Folder::experiments(self.experiments.as_deref())
+    }
+
+    pub fn options(&self) -> crate::runner::RunOptions {
+        crate::runner::RunOptions {
+            wanted: crate::experiment::Wanted {
+                experiment: self.name.clone().unwrap_or_default(),
+                experiments: self.folder(),
+                quick: self.quick,
+                seed: self.seed,
+            },
             results_dir: self.results.clone(),
-            quick: self.quick,
-            seed: self.seed,
         }
     }
 }

@@ -24,16 +24,22 @@
 //!   writes each strategy silently dropped, and why.
 //! - [`report`]: summaries (JSON, CSV), plots (SVG, PNG) against the sweep
 //!   and over time, and `report.md`.
+//! - [`runner`]: an experiment end to end: trials into the history, then
+//!   the oracle and the report, with progress shown.
 //! - [`dashboard`]: the browser side. Results and why each write was
 //!   dropped, a live lab cluster driven by clicks, and scripted scenarios
 //!   (DDIA Figure 8-3) played step by step on replica cores.
+//! - [`builtin`]: what the binary carries (experiment specs, scenarios, the
+//!   dashboard's page) and where files on disk take over.
 //! - [`cli`]: the `clocklab` command line.
 
 pub mod analysis;
+pub mod builtin;
 pub mod cli;
 pub mod clock;
 pub mod dashboard;
 pub mod experiment;
 pub mod replica;
 pub mod report;
+pub mod runner;
 pub mod strategy;

@@ -37,25 +37,48 @@ fn main() -> ExitCode {
     }
 }
 
+/// Starts a replica. The ready line goes out only once the store is open,
+/// the log replayed and the listener bound, so whoever reads it can rely on
+/// the replica being up; a failure before that prints no ready line.
 async fn replica(args: ReplicaArgs) -> Result<(), String> {
     let seed = args.seed.unwrap_or_else(rand::random);
     let options = args.options(seed)?;
+    let id = options.id;
+    let replica = clocklab::replica::Replica::open(options).await.map_err(|error| error.to_string())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
     let addr = listener.local_addr().map_err(|error| error.to_string())?;
-    tracing::info!(id = options.id, %addr, seed, "replica listening");
-    println!("{}", serde_json::json!({ "id": options.id, "addr": addr.to_string() }));
-    clocklab::replica::run(options, listener, shutdown_signal()).await.map_err(|error| error.to_string())
+    tracing::info!(id, %addr, seed, log_len = replica.log_len(), "replica ready");
+    let ready = clocklab::replica::Ready { id, addr };
+    announce(&serde_json::to_string(&ready).map_err(|error| error.to_string())?)?;
+    replica.serve(listener, shutdown_signal()).await.map_err(|error| error.to_string())
+}
+
+/// Prints a ready line and makes sure it has left the process.
+fn announce(line: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .map_err(|error| format!("cannot write to stdout: {error}"))
 }
 
 /// Runs an experiment; Ctrl-C or SIGTERM stops it, and its replicas with it.
 async fn experiment(args: ExperimentArgs) -> Result<(), String> {
+    if args.list {
+        let folder = args.folder();
+        println!("experiments in {folder}:");
+        let experiments = clocklab::experiment::list(&folder);
+        let width = experiments.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+        for (name, description) in experiments {
+            let description = description.unwrap_or_else(|error| format!("(cannot be read: {error})"));
+            println!("  {name:<width$}  {description}");
+        }
+        return Ok(());
+    }
     let options = args.options();
-    clocklab::experiment::run(&options, shutdown_signal())
-        .await
-        .map(|_| ())
-        .map_err(|error| error.to_string())
+    clocklab::runner::run(&options, shutdown_signal()).await.map(|_| ()).map_err(|error| error.to_string())
 }
 
 fn analyze(args: AnalyzeArgs) -> Result<(), String> {
@@ -64,17 +87,17 @@ fn analyze(args: AnalyzeArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Serves the dashboard until Ctrl-C or SIGTERM; its lab's replicas stop with it.
+/// Serves the dashboard until Ctrl-C or SIGTERM; its lab's replicas stop
+/// with it. The URL is printed once the dashboard can serve.
 async fn dashboard(args: DashboardArgs) -> Result<(), String> {
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|error| format!("cannot listen on {address}: {error}"))?;
-    let address = listener.local_addr().map_err(|error| error.to_string())?;
-    println!("clocklab dashboard on http://{address}/ (Ctrl-C stops it)");
-    clocklab::dashboard::serve(listener, args.options(), shutdown_signal())
-        .await
-        .map_err(|error| error.to_string())
+    let dashboard =
+        clocklab::dashboard::Dashboard::new(listener, args.options()).map_err(|error| error.to_string())?;
+    announce(&format!("clocklab dashboard on {}/ (Ctrl-C stops it)", dashboard.url()))?;
+    dashboard.serve(shutdown_signal()).await.map_err(|error| error.to_string())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

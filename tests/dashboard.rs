@@ -1,15 +1,18 @@
 //! The dashboard, end to end: the real `clocklab dashboard` process, its
 //! JSON API, and its pages in a real headless Chromium.
 //!
-//! The browser tests save a screenshot of each page to web/screenshots/,
-//! which the README shows. They run one at a time (one Chromium is plenty
-//! for two cores).
+//! The runs they look at are their own (`browser::runs`), never the
+//! checkout's `results/`. The browser tests save a screenshot of each page
+//! (to target/tmp/screenshots/; `just screenshots` refreshes the README's).
+//! They run one at a time (one Chromium is plenty for two cores).
 
 mod browser;
 
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use browser::{Browser, Dashboard, process_gone, reference_run};
+use browser::{Browser, Dashboard, REPO, Runs, finished_run, process_gone, runs};
 use reqwest::Method;
 use serde_json::json;
 use tokio::sync::Mutex;
@@ -18,26 +21,71 @@ use tokio::sync::Mutex;
 static BROWSER: Mutex<()> = Mutex::const_new(());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_api_serves_the_reference_run_and_refuses_what_it_cannot_serve() {
-    let dashboard = Dashboard::start();
-    let run = reference_run("skew");
+async fn the_api_serves_a_run_and_refuses_what_it_cannot_serve() {
+    let dashboard = Dashboard::start(&runs().results);
+    check_the_api(&dashboard, runs()).await;
+}
+
+/// A results directory with no runs, for tests that need none.
+fn no_runs() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-runs")
+}
+
+/// A run the user made in the checkout's `results/`, removed when dropped.
+struct UsersRun(PathBuf);
+
+impl Drop for UsersRun {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_own_runs_in_results_change_nothing_the_tests_see() {
+    // What a new user does first: the README's first command (quick), in
+    // the checkout, into its own results/. It is the newest run there, and
+    // of a sweep the tests' runs were not made with.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_clocklab"))
+        .args(["experiment", "skew", "--quick", "--seed", "99"])
+        .current_dir(REPO)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start clocklab experiment");
+    let id = finished_run(child);
+    let users = UsersRun(Path::new(REPO).join("results/skew").join(&id));
+    assert!(users.0.join("summary.json").is_file(), "the user's run is in the checkout's results/");
+
+    // The tests' own checks still hold...
+    let dashboard = Dashboard::start(&runs().results);
+    check_the_api(&dashboard, runs()).await;
+    // ...and the user's dashboard, on the checkout's results/, lists it.
+    let theirs = Dashboard::start(&Path::new(REPO).join("results"));
+    let (_, listing) = theirs.get("/api/experiments").await;
+    let skew = listing["experiments"].as_array().unwrap().iter().find(|e| e["name"] == "skew").expect("skew");
+    assert_eq!(skew["runs"][0]["id"], json!(id), "the newest run is listed first");
+    drop(users);
+}
+
+/// The API's answers about the tests' runs, and its refusals.
+async fn check_the_api(dashboard: &Dashboard, runs: &Runs) {
+    let run = runs.skew.as_str();
 
     let (status, listing) = dashboard.get("/api/experiments").await;
     assert_eq!(status, 200);
     let skew = listing["experiments"].as_array().unwrap().iter().find(|e| e["name"] == "skew").expect("skew");
-    assert!(
-        skew["runs"].as_array().unwrap().iter().any(|r| r["id"] == run.as_str() && r["finished"] == true)
-    );
+    assert!(skew["runs"].as_array().unwrap().iter().any(|r| r["id"] == run && r["finished"] == true));
 
     let (status, page) = dashboard.get(&format!("/api/runs/skew/{run}")).await;
     assert_eq!(status, 200);
-    assert_eq!(page["plots"], json!(["dropped", "causes", "siblings"]));
+    assert_eq!(page["plots"], json!(["dropped", "causes", "siblings", "offsets"]));
     assert!(page["report_html"].as_str().unwrap().contains(&format!("/results/skew/{run}/dropped.svg")));
     let drops = page["drops"].as_u64().unwrap();
-    assert!(drops > 0, "the skew reference run has drops");
+    assert!(drops > 0, "the skew run has drops");
 
     // A fault experiment's run also has its timeline and offset plots.
-    let step_run = reference_run("ntp-step");
+    let step_run = &runs.ntp_step;
     let (status, step_page) = dashboard.get(&format!("/api/runs/ntp-step/{step_run}")).await;
     assert_eq!(status, 200);
     assert_eq!(step_page["plots"], json!(["dropped", "causes", "siblings", "timeline", "offsets"]));
@@ -69,11 +117,21 @@ async fn the_api_serves_the_reference_run_and_refuses_what_it_cannot_serve() {
     }
     let (status, _) = dashboard.send(Method::POST, "/api/lab/write", json!({"replica": 1, "key": "x"})).await;
     assert_eq!(status, 409, "no lab is running");
+    for (method, path, expected) in [
+        (Method::POST, "/api/lab/replicas/one/pause", 400),
+        (Method::PUT, "/api/lab/replicas/-1/clock", 400),
+        (Method::POST, "/api/no-such-thing", 404),
+        (Method::DELETE, "/api/lab", 405),
+    ] {
+        let (status, answer) = dashboard.send(method.clone(), path, json!({})).await;
+        assert_eq!(status, expected, "{method} {path}: {answer}");
+        assert!(answer["error"].is_string(), "{method} {path}: a JSON error");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_the_dashboard_stops_its_lab_replicas() {
-    let mut dashboard = Dashboard::start();
+    let mut dashboard = Dashboard::start(&no_runs());
     let (status, lab) = dashboard.send(Method::POST, "/api/lab/start", json!({"replicas": 3})).await;
     assert_eq!(status, 200, "{lab}");
     let pids: Vec<u32> =
@@ -92,8 +150,8 @@ async fn stopping_the_dashboard_stops_its_lab_replicas() {
 async fn the_results_page_shows_plots_and_table_and_explains_a_dropped_write() {
     let _one_browser = BROWSER.lock().await;
     let Some(browser) = Browser::start("the results page test").await else { return };
-    let dashboard = Dashboard::start();
-    let run = reference_run("skew");
+    let dashboard = Dashboard::start(&runs().results);
+    let run = &runs().skew;
 
     // The list of runs links to the reference run.
     browser.open(&format!("{}/#/results", dashboard.url)).await;
@@ -144,7 +202,7 @@ async fn the_results_page_shows_plots_and_table_and_explains_a_dropped_write() {
 async fn in_the_live_lab_a_skewed_clock_drops_an_increment_and_stopping_leaves_no_replica() {
     let _one_browser = BROWSER.lock().await;
     let Some(browser) = Browser::start("the live lab test").await else { return };
-    let dashboard = Dashboard::start();
+    let dashboard = Dashboard::start(&no_runs());
 
     // Start a three-replica cluster from the page.
     browser.open(&format!("{}/#/lab", dashboard.url)).await;
@@ -189,7 +247,7 @@ async fn in_the_live_lab_a_skewed_clock_drops_an_increment_and_stopping_leaves_n
 async fn stepping_through_figure_8_3_shows_the_increment_disappear() {
     let _one_browser = BROWSER.lock().await;
     let Some(browser) = Browser::start("the Figure 8-3 test").await else { return };
-    let dashboard = Dashboard::start();
+    let dashboard = Dashboard::start(&no_runs());
 
     browser.open(&format!("{}/#/scenarios", dashboard.url)).await;
     browser.click("a[href='#/scenario/figure-8-3']").await;
@@ -217,4 +275,85 @@ async fn stepping_through_figure_8_3_shows_the_increment_disappear() {
     assert!(browser.text(".cell-lww-wall").await.contains("x = 1"));
     assert!(browser.run("return document.getElementById('next').disabled").await.as_bool().unwrap_or(false));
     browser.close().await;
+}
+
+/// Sends one HTTP/1.1 request exactly as written (a browser's, or an
+/// attacker's) and returns the status and the body.
+fn raw_request(url: &str, request: &str) -> (u16, String) {
+    let address = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the dashboard");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the answer");
+    let status = answer.split_whitespace().nth(1).and_then(|code| code.parse().ok()).expect("a status line");
+    let body = answer.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// The processes whose parent is `parent` (started by any of its threads).
+fn children_of(parent: u32) -> Vec<u32> {
+    let threads = std::fs::read_dir(format!("/proc/{parent}/task")).into_iter().flatten().flatten();
+    threads
+        .flat_map(|thread| {
+            std::fs::read_to_string(thread.path().join("children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_sites_cannot_drive_the_lab_and_a_foreign_host_is_not_answered() {
+    let dashboard = Dashboard::start(&no_runs());
+    let host = dashboard.url.trim_start_matches("http://").to_string();
+    let start = |host: &str, content_type: &str, origin: &str| {
+        let body = r#"{"replicas":3}"#;
+        format!(
+            "POST /api/lab/start HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n{origin}\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let refused = [
+        // A "simple" cross-site request, which a browser sends without asking.
+        start(&host, "text/plain", "Origin: http://evil.example\r\n"),
+        // The same from a form, or with no Origin at all.
+        start(&host, "application/x-www-form-urlencoded", ""),
+        start(&host, "text/plain", ""),
+        // JSON, but from another site's page.
+        start(&host, "application/json", "Origin: http://evil.example\r\n"),
+        // DNS rebinding: the browser thinks it talks to evil.example.
+        start("evil.example", "application/json", "Origin: http://evil.example\r\n"),
+        start(&format!("evil.example:{}", host.rsplit(':').next().unwrap()), "application/json", ""),
+    ];
+    for request in &refused {
+        let (status, body) = raw_request(&dashboard.url, request);
+        assert_eq!(status, 403, "{request}\n=> {body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).expect("a JSON error");
+        assert!(answer["error"].is_string(), "{body}");
+    }
+    let read = "GET /api/lab HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw_request(&dashboard.url, read).0, 403, "a rebinding page cannot read the API");
+    let page = "GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw_request(&dashboard.url, page).0, 403, "nor the page");
+
+    // Nothing started.
+    assert!(children_of(dashboard.child.id()).is_empty(), "a refused request started a process");
+    let (_, lab) = dashboard.get("/api/lab").await;
+    assert_eq!(lab["running"], json!(false));
+
+    // The dashboard's own page may: same host, JSON, its own origin.
+    let own = start(&host, "application/json", &format!("Origin: http://{host}\r\n"));
+    let (status, body) = raw_request(&dashboard.url, &own);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(children_of(dashboard.child.id()).len(), 3, "the lab's three replicas");
+    let local = host.replace("127.0.0.1", "localhost");
+    let stop = format!(
+        "POST /api/lab/stop HTTP/1.1\r\nHost: {local}\r\nContent-Type: application/json\r\n\
+         Origin: http://{local}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    );
+    assert_eq!(raw_request(&dashboard.url, &stop).0, 200, "localhost is the dashboard too");
+    assert!(children_of(dashboard.child.id()).is_empty(), "stopping the lab stopped its replicas");
 }

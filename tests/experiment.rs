@@ -308,3 +308,63 @@ fn a_replica_that_finds_its_clock_out_of_bounds_refuses_writes_instead_of_losing
     let refused = |row: &Value| row["writes"].as_u64().unwrap() - row["acked"].as_u64().unwrap();
     assert!(refused(wall[1]) > refused(wall[0]) + 50, "at the cost of refused writes: {wall:?}");
 }
+
+#[test]
+fn runs_started_together_each_get_a_directory_and_a_whole_history() {
+    // Four users start the same quick sweep with the same seed at once: the
+    // run ids of the same second and seed collide, and each run must still
+    // get a directory of its own.
+    let results = tempfile::tempdir().expect("temporary directory");
+    let experiments = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let runners: Vec<Child> = (0..4)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_clocklab"))
+                .args(["experiment", "skew", "--quick", "--seed", "3", "--experiments"])
+                .arg(&experiments)
+                .arg("--results")
+                .arg(results.path())
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start clocklab experiment")
+        })
+        .collect();
+    for runner in runners {
+        let output = runner.wait_with_output().expect("output");
+        assert!(output.status.success(), "a run failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(results.path().join("skew"))
+        .expect("results/skew")
+        .map(|entry| entry.expect("an entry").path())
+        .collect();
+    runs.sort();
+    assert_eq!(runs.len(), 4, "four run directories: {runs:?}");
+    for run in &runs {
+        let name = run.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.contains("-seed3"), "{name}");
+        let history = std::fs::read_to_string(run.join("history.jsonl")).expect("a history");
+        let mut writes = 0;
+        for (number, line) in history.lines().enumerate() {
+            let record: Value = serde_json::from_str(line)
+                .unwrap_or_else(|error| panic!("{name} line {}: {error}: {line}", number + 1));
+            writes += usize::from(record["type"] == "write");
+        }
+        assert!(writes > 0, "{name} recorded writes");
+        // The summary is the oracle's verdict on this run's own history.
+        let summary = std::fs::read(run.join("summary.json")).expect("a summary");
+        let analyze = Command::new(env!("CARGO_BIN_EXE_clocklab"))
+            .arg("analyze")
+            .arg(run)
+            .output()
+            .expect("clocklab analyze");
+        assert!(analyze.status.success(), "{}", String::from_utf8_lossy(&analyze.stderr));
+        assert_eq!(std::fs::read(run.join("summary.json")).unwrap(), summary, "{name}: analyze agrees");
+        let leftovers: Vec<_> = std::fs::read_dir(run)
+            .unwrap()
+            .flatten()
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{name}: analyze left {leftovers:?} behind");
+    }
+}

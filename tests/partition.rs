@@ -10,14 +10,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{BUCKETS, Cluster, values};
+use clocklab::replica::links::Cut;
+use common::{BUCKETS, Cluster, values, values_in};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_in_a_partition_become_siblings_only_under_vv() {
-    let cluster = Cluster::start(&[&[], &[], &[]]);
-    cluster.partition(1, 2, "both").await;
-    cluster.partition(1, 3, "both").await;
+    let cluster = Cluster::start(&[&[], &[], &[]]).await;
+    cluster.partition(1, 2, Cut::Both).await;
+    cluster.partition(1, 3, Cut::Both).await;
 
     for bucket in BUCKETS {
         cluster.put(1, bucket, "x", json!("left"), Value::Null).await;
@@ -26,32 +27,32 @@ async fn concurrent_writes_in_a_partition_become_siblings_only_under_vv() {
     // While cut, replica 1 has heard nothing of "right".
     assert_eq!(values(&cluster.get(1, "vv", "x").await), vec![json!("left")]);
 
-    cluster.partition(1, 2, "none").await;
-    cluster.partition(1, 3, "none").await;
+    cluster.partition(1, 2, Cut::None).await;
+    cluster.partition(1, 3, Cut::None).await;
     let state = cluster.converged(Duration::from_secs(10)).await;
 
     for bucket in ["lww-wall", "lww-hlc"] {
-        let kept = values(&state[bucket]["x"]);
+        let kept = values_in(&state, bucket, "x");
         assert_eq!(kept.len(), 1, "{bucket} keeps exactly one write: {kept:?}");
         assert!(kept[0] == json!("left") || kept[0] == json!("right"));
     }
-    let mut siblings = values(&state["vv"]["x"]);
+    let mut siblings = values_in(&state, "vv", "x");
     siblings.sort_by_key(|value| value.to_string());
     assert_eq!(siblings, vec![json!("left"), json!("right")], "vv keeps both as siblings");
 
     // A client reads both siblings on replica 3 and writes their merge.
     let read = cluster.get(3, "vv", "x").await;
-    cluster.put(3, "vv", "x", json!("left+right"), read["context"].clone()).await;
+    cluster.put(3, "vv", "x", json!("left+right"), read.context).await;
     let state = cluster.converged(Duration::from_secs(10)).await;
-    assert_eq!(values(&state["vv"]["x"]), vec![json!("left+right")], "the merge superseded both");
+    assert_eq!(values_in(&state, "vv", "x"), vec![json!("left+right")], "the merge superseded both");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_way_cut_is_routed_around_by_relaying() {
-    let cluster = Cluster::start(&[&[], &[], &[]]);
+    let cluster = Cluster::start(&[&[], &[], &[]]).await;
     // Replica 1 can send nothing to replica 2, but replica 3 can relay.
-    cluster.link(1, 2, "out").await;
+    cluster.link(1, 2, Cut::Out).await;
     cluster.put(1, "vv", "y", json!(1), Value::Null).await;
-    let read = cluster.wait_for(2, "vv", "y", |read| !read["siblings"].as_array().unwrap().is_empty()).await;
+    let read = cluster.wait_for(2, "vv", "y", |read| !read.siblings.is_empty()).await;
     assert_eq!(values(&read), vec![json!(1)]);
 }

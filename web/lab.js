@@ -1,6 +1,6 @@
 // The live lab: a real cluster started from the page, driven by clicks,
 // watched over server-sent events.
-import { api, el, page, announce, clockTime, droppedMark, stamp, onLeave, showError, parseJson } from "./app.js";
+import { api, el, page, announce, clockTime, droppedMark, stamp, onLeave, showError, parseJson } from "./page.js";
 
 let view = null;      // the last snapshot from the server
 let source = null;    // the EventSource

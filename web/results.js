@@ -1,6 +1,6 @@
 // Results: every run, a run's plots, table, spec and report, and why each
 // dropped write was dropped.
-import { api, el, page, clockTime, droppedMark, stamp } from "./app.js";
+import { api, el, page, clockTime, droppedMark, stamp } from "./page.js";
 
 const link = (href, text) => el("a", { href }, text);
 const runHref = (experiment, run) => `#/run/${encodeURIComponent(experiment)}/${encodeURIComponent(run)}`;

@@ -1,7 +1,7 @@
 // Step through a scripted scenario (DDIA Figure 8-3 first): a space-time
 // diagram, one lane per replica, drawn step by step, and every strategy's
 // state after each step.
-import { api, el, page, announce, droppedMark, stamp, onLeave } from "./app.js";
+import { api, el, page, announce, droppedMark, stamp, onLeave } from "./page.js";
 
 export async function showScenarios() {
   const main = page("Step through a scenario");

@@ -2,8 +2,8 @@
 //!
 //! A write is *silently dropped* when a replica acknowledged it and yet,
 //! once the replicas have converged, its item is in no replica's final
-//! state. The oracle counts this from the history alone (DESIGN.md, "The
-//! oracle"): items acknowledged minus items kept. It trusts nothing the
+//! state. The oracle counts this from the history alone (docs/design.md,
+//! "The oracle"): items acknowledged minus items kept. It trusts nothing the
 //! system under test says about itself; stamps are used only to explain a
 //! drop, never to decide whether one happened.
 //!
@@ -18,7 +18,8 @@
 //! read a killer `K` (its value holds `K`'s item) lacks `W`'s item because it
 //! built on `K`, not because it raced `W`. The **root killers** are those
 //! that read no other killer, and the causes below are judged on them.
-//! (DESIGN.md judges on every killer. Taken literally, a clock-caused drop
+//! (The starting design judged on every killer; docs/design.md says why
+//! this one does not. Taken literally, a clock-caused drop
 //! becomes "concurrent" as soon as the fast replica writes the key again
 //! without having seen `W`, which it cannot, since its own clock-ahead value
 //! hides `W`. In the `skew` experiment that rule called 1368 of 1423
@@ -82,7 +83,7 @@ pub struct Analysis {
     pub lww_final_mismatches: Vec<FinalMismatch>,
 }
 
-/// The oracle's counts for one strategy in one trial (DESIGN.md, "Results").
+/// The oracle's counts for one strategy in one trial (docs/design.md, "Results").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRow {
     pub point: usize,
@@ -164,7 +165,7 @@ pub struct DroppedWrite {
     pub cause: Cause,
     /// Up to [`KILLERS_SHOWN`] root killers, the highest stamp first.
     pub killers: Vec<Killer>,
-    /// Every write that beat it (DESIGN.md's killers).
+    /// Every write that beat it: its killers.
     pub killer_count: usize,
     /// Those that beat it on their own, not by building on another killer.
     pub root_killer_count: usize,
@@ -203,8 +204,8 @@ pub fn compare_writes(left: (&Value, &str), right: (&Value, &str)) -> Ordering {
 }
 
 /// Compares two stamps: JSON arrays compared element by element, numbers
-/// numerically (DESIGN.md: "an LWW stamp is an array whose lexicographic
-/// order is the strategy's order").
+/// numerically: an LWW stamp is an array, and its order element by element
+/// is the strategy's order (docs/design.md, "Strategies").
 pub fn compare_stamps(left: &Value, right: &Value) -> Ordering {
     match (left, right) {
         (Value::Array(left), Value::Array(right)) => {

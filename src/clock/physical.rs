@@ -86,16 +86,22 @@ impl TrueTime for ManualTrueTime {
 #[serde(deny_unknown_fields)]
 pub struct ClockUpdate {
     /// Fixed offset from true time, in ms (positive: the clock is ahead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset_ms: Option<f64>,
     /// Rate error in parts per million (positive: the clock runs fast).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift_ppm: Option<f64>,
     /// Tick of the clock, in ms; 0 reads with full nanosecond resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution_ms: Option<f64>,
     /// Every this many ms, resync discards the error drift has built up; 0 never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resync_interval_ms: Option<f64>,
     /// A step (an NTP reset) by this many ms, forward or (negative) back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_ms: Option<f64>,
     /// When the step happens, in ms of true time from now; 0 or absent: now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_after_ms: Option<f64>,
 }
 
@@ -138,7 +144,7 @@ impl ClockUpdate {
 }
 
 /// A step scheduled at a true time.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     /// True time at which the clock jumps.
     pub at_ns: Nanos,
@@ -225,7 +231,7 @@ impl ClockModel {
 }
 
 /// A clock model as reported over HTTP.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelDescription {
     pub offset_ms: f64,
     pub drift_ppm: f64,

@@ -2,9 +2,12 @@
 //! DDIA Figure 8-3 step by step, in a browser.
 //!
 //! `clocklab dashboard` serves `web/` (plain HTML, CSS and JavaScript, no
-//! build step, nothing fetched from elsewhere, so it works offline) and a
-//! JSON API, on 127.0.0.1 only: the lab starts processes and sends signals,
-//! which is nothing to offer the network.
+//! build step, nothing fetched from elsewhere, so it works offline; built
+//! into the binary, or from disk, see [`crate::builtin`]) and a JSON API, on
+//! 127.0.0.1 only: the lab starts processes and sends signals, which is
+//! nothing to offer the network. For the same reason the [`guard`] answers
+//! only requests addressed to the dashboard itself, and lets only its own
+//! pages change anything.
 //!
 //! The API, one module per page:
 //!
@@ -25,6 +28,7 @@
 //! Like the replica server, [`serve`] takes its listener and a shutdown
 //! future; on shutdown it stops the lab's replicas before returning.
 
+pub mod guard;
 pub mod lab;
 pub mod results;
 pub mod scenario;
@@ -32,6 +36,7 @@ pub mod scenario;
 mod routes;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -41,8 +46,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use self::guard::Guard;
 use self::lab::Lab;
 use self::results::ResultsStore;
+use crate::builtin::Folder;
 
 /// The port `clocklab dashboard` listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 7070;
@@ -50,20 +57,21 @@ pub const DEFAULT_PORT: u16 = 7070;
 /// Where the dashboard finds what it serves.
 #[derive(Debug, Clone)]
 pub struct DashboardOptions {
-    /// The static page: `web/`.
-    pub web_dir: PathBuf,
+    /// The static page: `web/`, on disk or built in.
+    pub web: Folder,
     /// Runs, as `results/EXPERIMENT/RUN-ID/`.
     pub results_dir: PathBuf,
-    /// Scenario scripts: `experiments/scenarios/`.
-    pub scenarios_dir: PathBuf,
+    /// Scenario scripts: `experiments/scenarios/`, on disk or built in.
+    pub scenarios: Folder,
 }
 
 impl Default for DashboardOptions {
+    /// What `clocklab dashboard` uses in the working directory.
     fn default() -> Self {
         Self {
-            web_dir: "web".into(),
+            web: Folder::web(None),
             results_dir: "results".into(),
-            scenarios_dir: "experiments/scenarios".into(),
+            scenarios: Folder::experiments(None).child("scenarios"),
         }
     }
 }
@@ -103,6 +111,55 @@ pub(crate) struct AppState {
     closing: tokio::sync::watch::Receiver<bool>,
 }
 
+/// A dashboard that has checked what it serves and holds its listener:
+/// [`Dashboard::new`] fails if it could not serve, so its URL is printed
+/// only once it can.
+pub struct Dashboard {
+    listener: TcpListener,
+    address: SocketAddr,
+    options: DashboardOptions,
+}
+
+impl Dashboard {
+    pub fn new(listener: TcpListener, options: DashboardOptions) -> std::io::Result<Self> {
+        if !options.web.has("index.html") {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "{} has no index.html; pass --web with the dashboard's page, or leave it out to use the built-in one",
+                    options.web
+                ),
+            ));
+        }
+        let address = listener.local_addr()?;
+        Ok(Self { listener, address, options })
+    }
+
+    /// Where the dashboard answers: `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Serves until `shutdown` completes, then stops the lab's replicas.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let (close, closing) = tokio::sync::watch::channel(false);
+        let state = Arc::new(AppState {
+            results: ResultsStore::new(self.options.results_dir.clone()),
+            options: self.options,
+            lab: Lab::new(),
+            closing,
+        });
+        let app = routes::router(Arc::clone(&state), Guard { port: self.address.port() });
+        let shutdown = async move {
+            shutdown.await;
+            let _ = close.send(true);
+        };
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        state.lab.stop().await;
+        served
+    }
+}
+
 /// Serves the dashboard on `listener` until `shutdown` completes, then
 /// stops the lab's replicas.
 pub async fn serve(
@@ -110,28 +167,5 @@ pub async fn serve(
     options: DashboardOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if !options.web_dir.join("index.html").exists() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!(
-                "{} has no index.html; run from the clocklab checkout or pass --web",
-                options.web_dir.display()
-            ),
-        ));
-    }
-    let (close, closing) = tokio::sync::watch::channel(false);
-    let state = Arc::new(AppState {
-        results: ResultsStore::new(options.results_dir.clone()),
-        options,
-        lab: Lab::new(),
-        closing,
-    });
-    let app = routes::router(Arc::clone(&state));
-    let shutdown = async move {
-        shutdown.await;
-        let _ = close.send(true);
-    };
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-    state.lab.stop().await;
-    served
+    Dashboard::new(listener, options)?.serve(shutdown).await
 }

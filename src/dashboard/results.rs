@@ -23,6 +23,7 @@ use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockEvent, replay_offsets};
 use crate::experiment::SPEC_FILE;
 use crate::experiment::history::{FaultRecord, HISTORY_FILE, PointRecord, Record};
+use crate::experiment::run_id::sort_runs;
 use crate::report::offsets::OFFSETS;
 use crate::report::timeline::TIMELINE;
 use crate::report::{DROPS_JSON, REPORT_MD, SUMMARY_JSON, plots::PLOTS};
@@ -148,13 +149,16 @@ impl ResultsStore {
     }
 
     /// Every experiment with runs, by name; runs newest first (run ids
-    /// start with their UTC start time, so they sort by time).
+    /// start with their UTC start time, so they sort by time; see
+    /// [`crate::experiment::run_id`]).
     pub fn list(&self) -> Vec<ExperimentListing> {
         subdirectories(&self.dir)
             .into_iter()
             .filter_map(|name| {
                 let dir = self.dir.join(&name);
-                let mut runs: Vec<RunListing> = subdirectories(&dir)
+                let mut names = subdirectories(&dir);
+                sort_runs(&mut names);
+                let mut runs: Vec<RunListing> = names
                     .into_iter()
                     .filter(|run| dir.join(run).join(SPEC_FILE).exists())
                     .map(|run| RunListing { finished: dir.join(&run).join(SUMMARY_JSON).exists(), id: run })

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::middleware;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures::{Stream, StreamExt};
@@ -17,18 +20,19 @@ use serde_json::{Value, json};
 use tokio_stream::wrappers::BroadcastStream;
 use tower_http::services::ServeDir;
 
+use super::guard::{self, Guard};
 use super::lab::{LabEvent, LabView};
 use super::{AppState, DashboardError, scenario};
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::ClockUpdate;
+use crate::replica::core::Status;
 
 type Shared = State<Arc<AppState>>;
 type Answer<T> = Result<Json<T>, DashboardError>;
 
-pub(super) fn router(state: Arc<AppState>) -> Router {
-    let web = ServeDir::new(&state.options.web_dir);
+pub(super) fn router(state: Arc<AppState>, guard: Guard) -> Router {
     let results = ServeDir::new(&state.options.results_dir);
-    Router::new()
+    let routes = Router::new()
         .route("/api/experiments", get(experiments))
         .route("/api/runs/{experiment}/{run}", get(run_page))
         .route("/api/runs/{experiment}/{run}/drops", get(drops))
@@ -45,10 +49,28 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .route("/api/lab/write", post(lab_write))
         .route("/api/lab/workload", put(lab_workload))
         .route("/api/lab/events", get(lab_events))
-        .route("/api/{*rest}", get(no_such_api))
-        .nest_service("/results", results)
-        .fallback_service(web)
-        .with_state(state)
+        .route("/api/{*rest}", get(no_such_api).post(no_such_api).put(no_such_api).delete(no_such_api))
+        .nest_service("/results", results);
+    let routes = routes.method_not_allowed_fallback(method_not_allowed);
+    let routes = match state.options.web.disk_path() {
+        Some(dir) => routes.fallback_service(ServeDir::new(dir)),
+        None => routes.fallback(builtin_page),
+    };
+    routes.with_state(state).layer(middleware::from_fn_with_state(guard, guard::check))
+}
+
+/// A file of the built-in page; `/` is `index.html`.
+async fn builtin_page(State(state): Shared, uri: Uri) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    let path =
+        if path.is_empty() || path.ends_with('/') { format!("{path}index.html") } else { path.to_string() };
+    match state.options.web.read(&path) {
+        Some(contents) => {
+            let mime = mime_guess::from_path(&path).first_or_octet_stream();
+            ([(header::CONTENT_TYPE, mime.essence_str().to_string())], contents).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, format!("no page {}", uri.path())).into_response(),
+    }
 }
 
 /// Parses a JSON body so that even malformed JSON gets a JSON error.
@@ -65,6 +87,11 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|error| DashboardError::Internal(error.to_string()))?
         .map(Json)
+}
+
+async fn method_not_allowed() -> Response {
+    let error = json!({ "error": "method not allowed on this endpoint" });
+    (StatusCode::METHOD_NOT_ALLOWED, Json(error)).into_response()
 }
 
 async fn no_such_api(Path(rest): Path<String>) -> DashboardError {
@@ -112,7 +139,7 @@ async fn drop_detail(
 
 async fn scenarios(State(state): Shared) -> Answer<Value> {
     blocking(move || {
-        let list = scenario::list(&state.options.scenarios_dir);
+        let list = scenario::list(&state.options.scenarios);
         Ok(json!({ "scenarios": list.into_iter().map(|(name, title)| json!({"name": name, "title": title})).collect::<Vec<_>>() }))
     })
     .await
@@ -120,11 +147,10 @@ async fn scenarios(State(state): Shared) -> Answer<Value> {
 
 async fn scenario_trace(State(state): Shared, Path(name): Path<String>) -> Answer<Value> {
     blocking(move || {
-        let trace =
-            scenario::play_named(&state.options.scenarios_dir, &name).map_err(|error| match error {
-                scenario::ScenarioError::Unknown(..) => DashboardError::NotFound(error.to_string()),
-                _ => DashboardError::BadRequest(error.to_string()),
-            })?;
+        let trace = scenario::play_named(&state.options.scenarios, &name).map_err(|error| match error {
+            scenario::ScenarioError::Unknown(..) => DashboardError::NotFound(error.to_string()),
+            _ => DashboardError::BadRequest(error.to_string()),
+        })?;
         Ok(json!(trace))
     })
     .await
@@ -142,16 +168,24 @@ async fn lab_stop(State(state): Shared) -> Json<LabView> {
     Json(state.lab.stop().await)
 }
 
-async fn lab_clock(State(state): Shared, Path(id): Path<ReplicaId>, bytes: Bytes) -> Answer<Value> {
+/// A replica id from the path, refused as JSON if it is not one.
+fn replica_id(id: &str) -> Result<ReplicaId, DashboardError> {
+    id.parse().map_err(|_| DashboardError::BadRequest(format!("a replica is named by its number, not {id:?}")))
+}
+
+async fn lab_clock(State(state): Shared, Path(id): Path<String>, bytes: Bytes) -> Answer<Status> {
+    let id = replica_id(&id)?;
     let update: ClockUpdate = body(&bytes)?;
     Ok(Json(state.lab.set_clock(id, update).await?))
 }
 
-async fn lab_pause(State(state): Shared, Path(id): Path<ReplicaId>) -> Answer<LabView> {
+async fn lab_pause(State(state): Shared, Path(id): Path<String>) -> Answer<LabView> {
+    let id = replica_id(&id)?;
     Ok(Json(state.lab.set_paused(id, true).await?))
 }
 
-async fn lab_resume(State(state): Shared, Path(id): Path<ReplicaId>) -> Answer<LabView> {
+async fn lab_resume(State(state): Shared, Path(id): Path<String>) -> Answer<LabView> {
+    let id = replica_id(&id)?;
     Ok(Json(state.lab.set_paused(id, false).await?))
 }
 

@@ -19,17 +19,16 @@
 //! increment disappear.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::builtin::Folder;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::hlc::HlcTimestamp;
 use crate::clock::physical::{ClockUpdate, ManualTrueTime, PhysicalClock, TrueTime};
-use crate::experiment::toml_stems;
 use crate::replica::core::{ReplicaCore, Sibling};
 use crate::strategy;
 
@@ -43,10 +42,10 @@ pub const MAX_STEPS: usize = 200;
 pub enum ScenarioError {
     #[error("no scenario {0:?} (scenarios: {1})")]
     Unknown(String, String),
-    #[error("cannot read {0}: {1}")]
-    Read(PathBuf, String),
+    #[error("cannot read {0}")]
+    Read(String),
     #[error("{0}: {1}")]
-    Invalid(PathBuf, String),
+    Invalid(String, String),
 }
 
 /// A scenario file.
@@ -155,30 +154,33 @@ pub struct Trace {
     pub steps: Vec<TraceStep>,
 }
 
-/// The scenarios in `dir` that load: file stem and title.
-pub fn list(dir: &Path) -> Vec<(String, String)> {
-    toml_stems(dir)
+/// The scenarios in `folder` that load: file stem and title.
+pub fn list(folder: &Folder) -> Vec<(String, String)> {
+    folder
+        .toml_stems()
         .into_iter()
-        .filter_map(|name| Some((name.clone(), load(&dir.join(format!("{name}.toml"))).ok()?.title)))
+        .filter_map(|name| Some((name.clone(), load(folder, &name).ok()?.title)))
         .collect()
 }
 
-/// Loads and plays scenario `name` from `dir`.
-pub fn play_named(dir: &Path, name: &str) -> Result<Trace, ScenarioError> {
-    let known = list(dir);
+/// Loads and plays scenario `name` from `folder`.
+pub fn play_named(folder: &Folder, name: &str) -> Result<Trace, ScenarioError> {
+    let known = list(folder);
     if !known.iter().any(|(known, _)| known == name) {
         let names: Vec<&str> = known.iter().map(|(name, _)| name.as_str()).collect();
         return Err(ScenarioError::Unknown(name.to_string(), names.join(", ")));
     }
-    let path = dir.join(format!("{name}.toml"));
-    let scenario = load(&path)?;
-    play(name, &scenario).map_err(|error| ScenarioError::Invalid(path, error))
+    let scenario = load(folder, name)?;
+    play(name, &scenario)
+        .map_err(|error| ScenarioError::Invalid(folder.describe_file(&format!("{name}.toml")), error))
 }
 
-pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|error| ScenarioError::Read(path.into(), error.to_string()))?;
-    toml::from_str(&text).map_err(|error| ScenarioError::Invalid(path.into(), error.to_string()))
+/// Loads scenario `name` (the file `NAME.toml`) from `folder`.
+pub fn load(folder: &Folder, name: &str) -> Result<Scenario, ScenarioError> {
+    let file = format!("{name}.toml");
+    let text = folder.read_to_string(&file).map_err(ScenarioError::Read)?;
+    toml::from_str(&text)
+        .map_err(|error| ScenarioError::Invalid(folder.describe_file(&file), error.to_string()))
 }
 
 /// Plays a scenario on fresh cores; an error names the step at fault.
@@ -387,8 +389,9 @@ mod tests {
     use super::*;
 
     fn figure_8_3() -> Trace {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/scenarios");
-        play_named(&dir, "figure-8-3").expect("figure-8-3 plays")
+        let folder =
+            Folder::Disk(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/scenarios"));
+        play_named(&folder, "figure-8-3").expect("figure-8-3 plays")
     }
 
     fn values(step: &TraceStep, bucket: &str, replica: ReplicaId) -> Vec<Value> {

@@ -8,22 +8,24 @@
 //! runner leaves replicas behind.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::clock::dots::ReplicaId;
-use crate::replica::replication::TOKEN_HEADER;
+use crate::clock::physical::ClockUpdate;
+use crate::replica::Ready;
+use crate::replica::client::{ClientError, ReplicaClient};
+use crate::replica::core::{Snapshot, Status};
+use crate::replica::links::LinkUpdate;
+use crate::replica::server::LinkReply;
 
-/// How long a replica may take to announce that it listens.
+/// How long a replica may take to announce that it is ready.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long one admin request may take.
-pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -31,12 +33,27 @@ pub enum ClusterError {
     Port(std::io::Error),
     #[error("cannot start replica {0}: {1}")]
     Spawn(ReplicaId, std::io::Error),
-    #[error("replica {0} did not announce its address: {1}")]
+    #[error("replica {0} did not announce that it is ready: {1}")]
     Announce(ReplicaId, String),
     #[error("cannot signal replica {0}: {1}")]
     Signal(ReplicaId, std::io::Error),
-    #[error("admin request {what} to replica {replica} failed: {error}")]
-    Admin { replica: ReplicaId, what: String, error: String },
+    #[error("replica {0}: {1}")]
+    Request(ReplicaId, ClientError),
+}
+
+/// What cluster to start.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// How many replicas; their ids are `1..=replicas`.
+    pub replicas: usize,
+    /// The shared secret for admin and replication requests.
+    pub token: String,
+    /// The `clocklab` binary to run; `None`: this process's own executable.
+    pub executable: Option<PathBuf>,
+    /// More `clocklab replica` flags for every replica (e.g. `--clock model`).
+    pub replica_args: Vec<String>,
+    /// More flags for one replica: entry `i` is for replica `i + 1`.
+    pub args_per_replica: Vec<Vec<String>>,
 }
 
 /// One running replica process.
@@ -56,22 +73,19 @@ pub enum Signal {
 
 /// A running cluster. Replica ids are `1..=n`.
 pub struct Cluster {
-    admin: AdminClient,
+    clients: ClusterClient,
     processes: Vec<Process>,
     /// Replica `i` keeps its SQLite file in `data_dir/replica-i`.
-    data_dir: std::path::PathBuf,
-    /// More `clocklab replica` flags for every replica.
-    replica_args: Vec<String>,
+    data_dir: PathBuf,
+    options: ClusterOptions,
 }
 
-/// Talks to a cluster's admin API. Cheap to clone, so background tasks can
-/// hold one while the [`Cluster`] itself, which owns the processes, stays
-/// with whoever will stop it.
-#[derive(Clone)]
-pub struct AdminClient {
-    addrs: Arc<[SocketAddr]>,
-    token: Arc<str>,
-    client: reqwest::Client,
+/// A [`ReplicaClient`] for every replica of a cluster. Cheap to clone, so
+/// background tasks can hold one while the [`Cluster`] itself, which owns
+/// the processes, stays with whoever will stop it.
+#[derive(Debug, Clone)]
+pub struct ClusterClient {
+    replicas: Arc<[ReplicaClient]>,
 }
 
 fn free_port() -> Result<SocketAddr, ClusterError> {
@@ -80,23 +94,29 @@ fn free_port() -> Result<SocketAddr, ClusterError> {
 }
 
 impl Cluster {
-    /// Starts `replicas` replica processes with data under `data_dir`.
+    /// Starts the replica processes `options` asks for, with data under
+    /// `data_dir`, and waits until each has said it is ready.
     pub async fn start(
-        replicas: usize,
+        options: ClusterOptions,
         data_dir: &Path,
-        token: &str,
-        client: reqwest::Client,
-        replica_args: Vec<String>,
+        http: reqwest::Client,
     ) -> Result<Self, ClusterError> {
         // Peers must know each other's addresses at start, so ports are
         // picked up front (a port could be taken in between; then the
         // replica fails to bind and says so).
-        let addrs = (0..replicas).map(|_| free_port()).collect::<Result<Vec<_>, _>>()?;
-        let admin = AdminClient { addrs: addrs.into(), token: token.into(), client };
-        let mut cluster =
-            Self { admin, processes: Vec::new(), data_dir: data_dir.to_path_buf(), replica_args };
-        for index in 0..replicas {
-            let id = index as ReplicaId + 1;
+        let addrs = (0..options.replicas).map(|_| free_port()).collect::<Result<Vec<_>, _>>()?;
+        let token: Arc<str> = Arc::from(options.token.as_str());
+        let replicas = addrs
+            .iter()
+            .map(|&addr| ReplicaClient::new(addr, Some(Arc::clone(&token)), http.clone()))
+            .collect();
+        let mut cluster = Self {
+            clients: ClusterClient { replicas },
+            processes: Vec::new(),
+            data_dir: data_dir.to_path_buf(),
+            options,
+        };
+        for id in cluster.ids() {
             let process = cluster.spawn(id).await?;
             cluster.processes.push(process);
         }
@@ -137,18 +157,23 @@ impl Cluster {
 
     async fn spawn(&self, id: ReplicaId) -> Result<Process, ClusterError> {
         let data = self.data_dir.join(format!("replica-{id}"));
-        let data = data.as_path();
         let peers: Vec<String> =
             self.ids().filter(|&peer| peer != id).map(|peer| format!("{peer}={}", self.addr(peer))).collect();
-        let executable = std::env::current_exe().map_err(|error| ClusterError::Spawn(id, error))?;
+        let executable = match &self.options.executable {
+            Some(path) => path.clone(),
+            None => std::env::current_exe().map_err(|error| ClusterError::Spawn(id, error))?,
+        };
+        let own_args =
+            self.options.args_per_replica.get(id as usize - 1).map(Vec::as_slice).unwrap_or_default();
         let mut command = Command::new(executable);
         command
             .args(["replica", "--id", &id.to_string(), "--listen", &self.addr(id).to_string()])
             .arg("--data")
-            .arg(data)
-            .args(["--peers", &peers.join(","), "--clock", "model"])
-            .args(&self.replica_args)
-            .env("CLOCKLAB_CLUSTER_TOKEN", &*self.admin.token)
+            .arg(&data)
+            .args(["--peers", &peers.join(",")])
+            .args(&self.options.replica_args)
+            .args(own_args)
+            .env("CLOCKLAB_CLUSTER_TOKEN", &self.options.token)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -175,20 +200,20 @@ impl Cluster {
             Ok(Err(error)) => return Err(ClusterError::Announce(id, error.to_string())),
             Err(_) => return Err(ClusterError::Announce(id, format!("no answer in {START_TIMEOUT:?}"))),
         }
-        let announced: Value =
-            serde_json::from_str(&line).map_err(|error| ClusterError::Announce(id, error.to_string()))?;
-        if announced["id"] != json!(id) {
+        let ready: Ready = serde_json::from_str(&line)
+            .map_err(|error| ClusterError::Announce(id, format!("{line:?}: {error}")))?;
+        if ready.id != id || ready.addr != self.addr(id) {
             return Err(ClusterError::Announce(id, format!("unexpected announcement {line:?}")));
         }
         Ok(Process { id, child })
     }
 
     pub fn ids(&self) -> impl Iterator<Item = ReplicaId> + use<> {
-        self.admin.ids()
+        self.clients.ids()
     }
 
     pub fn addr(&self, id: ReplicaId) -> SocketAddr {
-        self.admin.addr(id)
+        self.clients.addr(id)
     }
 
     /// The OS process ids of the running replicas.
@@ -201,20 +226,34 @@ impl Cluster {
         self.processes.iter().find(|process| process.id == id).and_then(|process| process.child.id())
     }
 
-    /// A handle on the admin API that outlives borrows of the cluster.
-    pub fn admin_client(&self) -> AdminClient {
-        self.admin.clone()
+    /// Clients of every replica, to keep beyond borrows of the cluster.
+    pub fn client(&self) -> ClusterClient {
+        self.clients.clone()
     }
 
-    /// Sends an admin request and returns its JSON answer.
-    pub async fn admin(
-        &self,
-        id: ReplicaId,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Value, ClusterError> {
-        self.admin.request(id, method, path, body).await
+    /// The client of replica `id`.
+    pub fn replica(&self, id: ReplicaId) -> &ReplicaClient {
+        self.clients.replica(id)
+    }
+
+    /// `PUT /admin/clock` on replica `id`.
+    pub async fn set_clock(&self, id: ReplicaId, update: &ClockUpdate) -> Result<Status, ClusterError> {
+        self.clients.set_clock(id, update).await
+    }
+
+    /// `PUT /admin/links` on replica `id`.
+    pub async fn set_link(&self, id: ReplicaId, update: &LinkUpdate) -> Result<LinkReply, ClusterError> {
+        self.clients.set_link(id, update).await
+    }
+
+    /// `GET /admin/status` of replica `id`.
+    pub async fn status(&self, id: ReplicaId) -> Result<Status, ClusterError> {
+        self.clients.status(id).await
+    }
+
+    /// `GET /admin/state` of replica `id`.
+    pub async fn state(&self, id: ReplicaId) -> Result<Snapshot, ClusterError> {
+        self.clients.state(id).await
     }
 
     /// Kills every replica (SIGKILL) and waits for each to exit. The runner
@@ -228,39 +267,38 @@ impl Cluster {
     }
 }
 
-impl AdminClient {
+impl ClusterClient {
     pub fn ids(&self) -> impl Iterator<Item = ReplicaId> + use<> {
-        1..=self.addrs.len() as ReplicaId
+        1..=self.replicas.len() as ReplicaId
     }
 
     pub fn addr(&self, id: ReplicaId) -> SocketAddr {
-        self.addrs[id as usize - 1]
+        self.replica(id).addr()
     }
 
-    /// Sends an admin request to replica `id` and returns its JSON answer.
-    pub async fn request(
-        &self,
-        id: ReplicaId,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Value, ClusterError> {
-        let what = format!("{method} {path}");
-        let fail = |error: String| ClusterError::Admin { replica: id, what: what.clone(), error };
-        let mut request = self
-            .client
-            .request(method.clone(), format!("http://{}{path}", self.addr(id)))
-            .header(TOKEN_HEADER, &*self.token)
-            .timeout(ADMIN_TIMEOUT);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.map_err(|error| fail(error.to_string()))?;
-        let status = response.status();
-        let answer: Value = response.json().await.map_err(|error| fail(error.to_string()))?;
-        if !status.is_success() {
-            return Err(fail(format!("{status}: {answer}")));
-        }
-        Ok(answer)
+    /// The client of replica `id` (ids are `1..=n`).
+    pub fn replica(&self, id: ReplicaId) -> &ReplicaClient {
+        &self.replicas[id as usize - 1]
+    }
+
+    pub async fn set_clock(&self, id: ReplicaId, update: &ClockUpdate) -> Result<Status, ClusterError> {
+        self.replica(id).set_clock(update).await.map_err(|error| ClusterError::Request(id, error))
+    }
+
+    pub async fn set_link(&self, id: ReplicaId, update: &LinkUpdate) -> Result<LinkReply, ClusterError> {
+        self.replica(id).set_link(update).await.map_err(|error| ClusterError::Request(id, error))
+    }
+
+    pub async fn status(&self, id: ReplicaId) -> Result<Status, ClusterError> {
+        self.status_within(id, crate::replica::client::ADMIN_TIMEOUT).await
+    }
+
+    /// `GET /admin/status` of replica `id`, if it answers within `timeout`.
+    pub async fn status_within(&self, id: ReplicaId, timeout: Duration) -> Result<Status, ClusterError> {
+        self.replica(id).status(timeout).await.map_err(|error| ClusterError::Request(id, error))
+    }
+
+    pub async fn state(&self, id: ReplicaId) -> Result<Snapshot, ClusterError> {
+        self.replica(id).state().await.map_err(|error| ClusterError::Request(id, error))
     }
 }

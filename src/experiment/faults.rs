@@ -28,15 +28,15 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::time::Instant;
 
 use super::cluster::{Cluster, ClusterError, Signal};
-use super::history::Record;
-use super::trial::{TrialPlan, fault_record};
+use super::history::{FaultRecord, Record, TrialPlan};
 use crate::clock::dots::ReplicaId;
+use crate::clock::physical::ClockUpdate;
+use crate::replica::links::{Cut, LinkUpdate};
 
 /// How long a crashed replica stays down before it is restarted.
 pub const CRASH_DOWN_TIME: Duration = Duration::from_millis(100);
@@ -90,12 +90,13 @@ pub enum CutDirection {
     Out,
 }
 
-impl CutDirection {
-    fn name(self) -> &'static str {
-        match self {
-            CutDirection::Both => "both",
-            CutDirection::In => "in",
-            CutDirection::Out => "out",
+/// A cut fault is a link cut that is not [`Cut::None`].
+impl From<CutDirection> for Cut {
+    fn from(direction: CutDirection) -> Self {
+        match direction {
+            CutDirection::Both => Cut::Both,
+            CutDirection::In => Cut::In,
+            CutDirection::Out => Cut::Out,
         }
     }
 }
@@ -180,10 +181,17 @@ fn timeline(faults: &[FaultSpec], end_ms: f64) -> Vec<(f64, Action)> {
     actions
 }
 
-/// What a restarted replica must be given again: its clock and its links.
+/// Settings as a `fault` record keeps them: the JSON the admin API was sent.
+fn json_of(settings: &impl Serialize) -> Value {
+    // The lab's own types, with string or number keys: this cannot fail.
+    serde_json::to_value(settings).unwrap_or(Value::Null)
+}
+
+/// What a restarted replica must be given again: its clock, and its links
+/// to each peer.
 pub struct Restore<'a> {
-    pub clock: &'a dyn Fn(ReplicaId) -> Value,
-    pub links: &'a dyn Fn(ReplicaId) -> Option<Value>,
+    pub clock: &'a dyn Fn(ReplicaId) -> ClockUpdate,
+    pub links: &'a dyn Fn(ReplicaId) -> Option<LinkUpdate>,
 }
 
 /// Applies the faults on schedule, from `started` until `end_ms` after it;
@@ -198,28 +206,28 @@ pub async fn run(
 ) -> Result<Vec<Record>, ClusterError> {
     let mut records = Vec::new();
     let mut record = |replica: ReplicaId, fault: &str, settings: Value| {
-        records.push(fault_record(plan, replica, fault, settings));
+        records.push(FaultRecord::now(plan, replica, fault, &settings));
     };
     for (at_ms, action) in timeline(faults, end_ms) {
         tokio::time::sleep_until(started + Duration::from_secs_f64(at_ms / 1e3)).await;
         match action {
             Action::Step { replica, step_ms } => {
-                let settings = json!({ "step_ms": step_ms });
-                cluster.admin(replica, Method::PUT, "/admin/clock", Some(&settings)).await?;
-                record(replica, "step", settings);
+                let update = ClockUpdate { step_ms: Some(step_ms), ..Default::default() };
+                cluster.set_clock(replica, &update).await?;
+                record(replica, "step", json_of(&update));
             }
             Action::Cut { replica, direction } => {
                 for peer in cluster.ids().filter(|&peer| peer != replica) {
-                    let settings = json!({ "peer": peer, "cut": direction.name() });
-                    cluster.admin(replica, Method::PUT, "/admin/links", Some(&settings)).await?;
-                    record(replica, "cut", settings);
+                    let update = LinkUpdate::cut(peer, direction.into());
+                    cluster.set_link(replica, &update).await?;
+                    record(replica, "cut", json_of(&update));
                 }
             }
             Action::Heal { replica } => {
                 for peer in cluster.ids().filter(|&peer| peer != replica) {
-                    let settings = json!({ "peer": peer, "cut": "none" });
-                    cluster.admin(replica, Method::PUT, "/admin/links", Some(&settings)).await?;
-                    record(replica, "heal", settings);
+                    let update = LinkUpdate::cut(peer, Cut::None);
+                    cluster.set_link(replica, &update).await?;
+                    record(replica, "heal", json_of(&update));
                 }
             }
             Action::Pause { replica } => {
@@ -239,13 +247,12 @@ pub async fn run(
                 record(replica, "restart", Value::Null);
                 // A new process starts with a true clock and clean links.
                 let clock = (restore.clock)(replica);
-                cluster.admin(replica, Method::PUT, "/admin/clock", Some(&clock)).await?;
-                record(replica, "clock", clock);
+                cluster.set_clock(replica, &clock).await?;
+                record(replica, "clock", json_of(&clock));
                 for peer in cluster.ids().filter(|&peer| peer != replica) {
-                    if let Some(mut settings) = (restore.links)(peer) {
-                        settings["peer"] = json!(peer);
-                        cluster.admin(replica, Method::PUT, "/admin/links", Some(&settings)).await?;
-                        record(replica, "links", settings);
+                    if let Some(update) = (restore.links)(peer) {
+                        cluster.set_link(replica, &update).await?;
+                        record(replica, "links", json_of(&update));
                     }
                 }
             }

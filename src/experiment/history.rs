@@ -3,7 +3,7 @@
 //! The history is the only thing the oracle reads. It is written by the
 //! runner as the run happens, records true times taken by the runner (never
 //! a replica's clock), and is complete enough that anyone can re-analyse a
-//! run with their own script (DESIGN.md, "Workload and history"):
+//! run with their own script (docs/design.md, "The history format"):
 //!
 //! - a `point` record per sweep point, with the swept parameter's value;
 //! - a `fault` record for every clock setting or network fault applied;
@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::ClockEvent;
+use crate::clock::physical::{ClockEvent, system_now};
 
 /// The file name of a run's history inside its directory.
 pub const HISTORY_FILE: &str = "history.jsonl";
@@ -95,6 +95,30 @@ pub struct FaultRecord {
     pub fault: String,
     /// The settings sent, as the admin API took them.
     pub settings: Value,
+}
+
+/// Which trial of which sweep point records belong to, and the swept value there.
+#[derive(Debug, Clone, Copy)]
+pub struct TrialPlan {
+    pub point: usize,
+    pub trial: usize,
+    pub value: f64,
+}
+
+impl FaultRecord {
+    /// A `fault` record: what was applied to `replica` (`settings`, as the
+    /// admin API was sent them), stamped with true time now.
+    pub fn now(plan: TrialPlan, replica: ReplicaId, fault: &str, settings: &impl Serialize) -> Record {
+        Record::Fault(FaultRecord {
+            point: plan.point,
+            trial: plan.trial,
+            true_ns: system_now(),
+            replica,
+            fault: fault.to_string(),
+            // The lab's own types, with string or number keys: this cannot fail.
+            settings: serde_json::to_value(settings).unwrap_or(Value::Null),
+        })
+    }
 }
 
 impl FaultRecord {

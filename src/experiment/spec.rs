@@ -208,6 +208,21 @@ pub struct ClockSpec {
     pub drift_spread_ppm: f64,
 }
 
+impl ClockSpec {
+    /// The clock model as the admin API takes it (a replica gets its own
+    /// offset and drift; the spreads stay in the spec).
+    pub fn update(&self) -> crate::clock::physical::ClockUpdate {
+        crate::clock::physical::ClockUpdate {
+            offset_ms: Some(self.offset_ms),
+            drift_ppm: Some(self.drift_ppm),
+            resolution_ms: Some(self.resolution_ms),
+            resync_interval_ms: Some(self.resync_interval_ms),
+            step_ms: None,
+            step_after_ms: None,
+        }
+    }
+}
+
 fn is_zero(value: &f64) -> bool {
     *value == 0.0
 }

@@ -1,7 +1,7 @@
 //! One trial: a fresh cluster, its clocks and faults, the workload, and the
 //! final state once the replicas have converged.
 //!
-//! The steps follow DESIGN.md: start replicas on empty data directories; set
+//! The steps (docs/design.md, "Experiments and runs"): start replicas on empty data directories; set
 //! each replica's clock and the network faults (recording each as a `fault`
 //! record with the true time it took effect); run the workload, with the
 //! spec's scheduled [`faults`] happening meanwhile; heal the
@@ -13,16 +13,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::cluster::{AdminClient, Cluster, ClusterError};
+use super::cluster::{Cluster, ClusterClient, ClusterError, ClusterOptions};
 use super::faults::{self, FaultSpec};
-use super::history::{FaultRecord, FinalRecord, FinalSibling, Record, SampleRecord, TrialRecord};
+use super::history::{FaultRecord, FinalRecord, FinalSibling, Record, SampleRecord, TrialPlan, TrialRecord};
 use super::spec::Spec;
 use super::workload::{self, Counters, Target};
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::system_now;
+use crate::clock::physical::{ClockUpdate, system_now};
+use crate::replica::core::{Sibling, Snapshot};
+use crate::replica::links::{Cut, DelaySpec, LinkUpdate};
 
 /// How long replicas may take to converge after the faults stop.
 pub const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,14 +32,6 @@ pub const CONVERGE_POLL: Duration = Duration::from_millis(20);
 
 /// How often the runner samples every replica's clock and offset estimates.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
-
-/// Which trial of which point, and the swept value there.
-#[derive(Debug, Clone, Copy)]
-pub struct TrialPlan {
-    pub point: usize,
-    pub trial: usize,
-    pub value: f64,
-}
 
 /// What a trial produced, in history order.
 pub struct TrialOutcome {
@@ -59,25 +52,38 @@ pub async fn run(
     counters: Arc<Counters>,
 ) -> Result<TrialOutcome, ClusterError> {
     let bound = spec.sweep.parameter.offset_bound(spec.max_peer_offset_ms, plan.value);
-    let replica_args =
-        bound.map(|ms| vec!["--max-peer-offset-ms".to_string(), ms.to_string()]).unwrap_or_default();
-    let mut cluster = Cluster::start(spec.replicas, data_dir, token, client.clone(), replica_args).await?;
+    let mut replica_args = vec!["--clock".to_string(), "model".to_string()];
+    if let Some(ms) = bound {
+        replica_args.extend(["--max-peer-offset-ms".to_string(), ms.to_string()]);
+    }
+    let options = ClusterOptions {
+        replicas: spec.replicas,
+        token: token.to_string(),
+        replica_args,
+        ..Default::default()
+    };
+    let mut cluster = Cluster::start(options, data_dir, client.clone()).await?;
     let mut records = Vec::new();
     for id in cluster.ids() {
-        let settings = clock_settings(spec, plan, id);
-        cluster.admin(id, Method::PUT, "/admin/clock", Some(&settings)).await?;
-        records.push(fault_record(plan, id, "clock", settings));
+        let clock = clock_settings(spec, plan, id);
+        cluster.set_clock(id, &clock).await?;
+        records.push(FaultRecord::now(plan, id, "clock", &clock));
     }
     let network = &spec.network;
+    let faulty_link = |peer| LinkUpdate {
+        peer,
+        cut: None,
+        delay_ms: Some(DelaySpec::Range(network.delay_ms)),
+        loss: Some(network.loss),
+    };
     if network.is_faulty() {
-        let settings = |peer| json!({ "peer": peer, "delay_ms": network.delay_ms, "loss": network.loss });
-        records.extend(set_every_link(&cluster, plan, "links", settings).await?);
+        records.extend(set_every_link(&cluster, plan, "links", faulty_link).await?);
     }
 
     let target = Arc::new(Target {
         point: plan.point,
         trial: plan.trial,
-        replicas: cluster.ids().map(|id| cluster.addr(id)).collect(),
+        replicas: cluster.ids().map(|id| cluster.replica(id).clone()).collect(),
         buckets: spec.strategies.clone(),
         duration: Duration::from_millis(spec.duration_ms),
         seed: spec.seed,
@@ -86,15 +92,14 @@ pub async fn run(
     let faults: Vec<FaultSpec> =
         spec.faults.iter().filter_map(|fault| spec.sweep.parameter.apply(fault, plan.value)).collect();
     let clock_of = |id| clock_settings(spec, plan, id);
-    let links_of =
-        |_peer| network.is_faulty().then(|| json!({ "delay_ms": network.delay_ms, "loss": network.loss }));
+    let links_of = |peer| network.is_faulty().then(|| faulty_link(peer));
     let restore = faults::Restore { clock: &clock_of, links: &links_of };
     let workload_start_ns = system_now();
     let started = tokio::time::Instant::now();
     let until = started + Duration::from_millis(spec.duration_ms);
-    let admin = cluster.admin_client();
+    let admin = cluster.client();
     let (writes, fault_records, samples) = tokio::join!(
-        workload::run(&spec.workload, target, client, counters),
+        workload::run(&spec.workload, target, counters),
         faults::run(&mut cluster, &faults, plan, started, spec.duration_ms as f64, &restore),
         sample_clocks(admin, plan, until),
     );
@@ -106,8 +111,13 @@ pub async fn run(
 
     // Faults stop; the replicas must now converge.
     if network.is_faulty() {
-        let settings = |peer| json!({ "peer": peer, "cut": "none", "delay_ms": 0, "loss": 0 });
-        records.extend(set_every_link(&cluster, plan, "heal", settings).await?);
+        let healed = |peer| LinkUpdate {
+            peer,
+            cut: Some(Cut::None),
+            delay_ms: Some(DelaySpec::Fixed(0.0)),
+            loss: Some(0.0),
+        };
+        records.extend(set_every_link(&cluster, plan, "heal", healed).await?);
     }
     let healed = tokio::time::Instant::now();
     let converged = wait_for_convergence(&cluster).await?;
@@ -131,7 +141,7 @@ pub async fn run(
 /// Samples every replica's clock and offset estimates until `until`. A
 /// replica that does not answer within the interval (paused, crashed) is
 /// skipped that time.
-async fn sample_clocks(admin: AdminClient, plan: TrialPlan, until: tokio::time::Instant) -> Vec<Record> {
+async fn sample_clocks(admin: ClusterClient, plan: TrialPlan, until: tokio::time::Instant) -> Vec<Record> {
     let mut ticks = tokio::time::interval(SAMPLE_INTERVAL);
     let mut records = Vec::new();
     loop {
@@ -141,41 +151,25 @@ async fn sample_clocks(admin: AdminClient, plan: TrialPlan, until: tokio::time::
         }
         let requests = admin.ids().map(|id| {
             let admin = admin.clone();
-            async move {
-                let status = admin.request(id, Method::GET, "/admin/status", None);
-                (id, tokio::time::timeout(SAMPLE_INTERVAL, status).await)
-            }
+            async move { (id, admin.status_within(id, SAMPLE_INTERVAL).await) }
         });
         for (replica, answer) in futures::future::join_all(requests).await {
-            let Ok(Ok(status)) = answer else { continue };
+            let Ok(status) = answer else { continue };
             records.push(Record::Sample(SampleRecord {
                 point: plan.point,
                 trial: plan.trial,
-                true_ns: status["true_ns"].as_i64().unwrap_or_default(),
+                true_ns: status.true_ns,
                 replica,
-                offset_ns: status["offset_ns"].as_i64().unwrap_or_default(),
-                peer_offsets: status["peer_offsets"].clone(),
+                offset_ns: status.offset_ns,
+                peer_offsets: serde_json::to_value(&status.peer_offsets).unwrap_or(Value::Null),
             }));
         }
     }
 }
 
 /// Replica `id`'s clock settings at this trial's sweep value, as the admin API takes them.
-fn clock_settings(spec: &Spec, plan: TrialPlan, id: ReplicaId) -> Value {
-    let clock = spec.sweep.parameter.clock_for(&spec.clocks, plan.value, id, spec.replicas);
-    serde_json::to_value(&clock).unwrap_or(Value::Null)
-}
-
-/// A `fault` record: what was applied to `replica`, stamped with true time now.
-pub(super) fn fault_record(plan: TrialPlan, replica: ReplicaId, fault: &str, settings: Value) -> Record {
-    Record::Fault(FaultRecord {
-        point: plan.point,
-        trial: plan.trial,
-        true_ns: system_now(),
-        replica,
-        fault: fault.to_string(),
-        settings,
-    })
+fn clock_settings(spec: &Spec, plan: TrialPlan, id: ReplicaId) -> ClockUpdate {
+    spec.sweep.parameter.clock_for(&spec.clocks, plan.value, id, spec.replicas).update()
 }
 
 /// Puts `settings(peer)` on every replica's link to every peer; returns the
@@ -184,14 +178,14 @@ async fn set_every_link(
     cluster: &Cluster,
     plan: TrialPlan,
     fault: &str,
-    settings: impl Fn(ReplicaId) -> Value,
+    settings: impl Fn(ReplicaId) -> LinkUpdate,
 ) -> Result<Vec<Record>, ClusterError> {
     let mut records = Vec::new();
     for id in cluster.ids() {
         for peer in cluster.ids().filter(|&peer| peer != id) {
-            let settings = settings(peer);
-            cluster.admin(id, Method::PUT, "/admin/links", Some(&settings)).await?;
-            records.push(fault_record(plan, id, fault, settings));
+            let update = settings(peer);
+            cluster.set_link(id, &update).await?;
+            records.push(FaultRecord::now(plan, id, fault, &update));
         }
     }
     Ok(records)
@@ -203,8 +197,7 @@ async fn wait_for_convergence(cluster: &Cluster) -> Result<bool, ClusterError> {
     loop {
         let mut marks = Vec::new();
         for id in cluster.ids() {
-            let status = cluster.admin(id, Method::GET, "/admin/status", None).await?;
-            marks.push(status["high_water"].clone());
+            marks.push(cluster.status(id).await?.high_water);
         }
         if marks.windows(2).all(|pair| pair[0] == pair[1]) {
             return Ok(true);
@@ -226,40 +219,52 @@ async fn final_records(
 ) -> Result<Vec<Record>, ClusterError> {
     let mut states = BTreeMap::new();
     for id in cluster.ids() {
-        states.insert(id, cluster.admin(id, Method::GET, "/admin/state", None).await?);
+        states.insert(id, cluster.state(id).await?);
     }
+    Ok(final_records_of(&states, &spec.strategies, plan, written))
+}
+
+/// The `final` records of replicas' states: every bucket and key, on every
+/// replica. A key some replica lacks gets an empty record there, so
+/// divergence shows.
+pub fn final_records_of(
+    states: &BTreeMap<ReplicaId, Snapshot>,
+    buckets: &[String],
+    plan: TrialPlan,
+    written: &BTreeSet<String>,
+) -> Vec<Record> {
     let mut records = Vec::new();
-    for bucket in &spec.strategies {
+    for bucket in buckets {
         let mut keys = written.clone();
         for state in states.values() {
-            if let Some(bucket_keys) = state[bucket].as_object() {
+            if let Some(bucket_keys) = state.get(bucket) {
                 keys.extend(bucket_keys.keys().cloned());
             }
         }
         for key in &keys {
-            for (&replica, state) in &states {
+            for (&replica, state) in states {
                 let siblings =
-                    state[bucket][key]["siblings"].as_array().map(Vec::as_slice).unwrap_or_default();
+                    state.get(bucket).and_then(|keys| keys.get(key)).map(|read| read.siblings.as_slice());
                 records.push(Record::Final(FinalRecord {
                     point: plan.point,
                     trial: plan.trial,
                     bucket: bucket.clone(),
                     key: key.clone(),
                     replica,
-                    siblings: siblings.iter().map(final_sibling).collect(),
+                    siblings: siblings.unwrap_or_default().iter().map(final_sibling).collect(),
                 }));
             }
         }
     }
-    Ok(records)
+    records
 }
 
 /// One sibling of `GET /admin/state`, as the history keeps it.
-pub fn final_sibling(sibling: &Value) -> FinalSibling {
+pub fn final_sibling(sibling: &Sibling) -> FinalSibling {
     FinalSibling {
         // A value this workload did not write holds no items.
-        value: serde_json::from_value(sibling["value"].clone()).unwrap_or_default(),
-        stamp: sibling["stamp"].clone(),
-        write_id: sibling["write_id"].as_str().unwrap_or_default().to_string(),
+        value: serde_json::from_str(sibling.value.text()).unwrap_or_default(),
+        stamp: sibling.stamp.parse(),
+        write_id: sibling.write_id.clone(),
     }
 }

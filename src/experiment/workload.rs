@@ -16,21 +16,20 @@
 //! never by a replica's clock.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::history::{Outcome, WriteRecord};
 use super::spec::{ReplicaChoice, WorkloadSpec};
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::system_now;
+use crate::replica::client::{ClientError, ReplicaClient};
+use crate::strategy::RawJson;
 
 /// How long a client waits for one request before calling it unknown.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,7 +38,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Target {
     pub point: usize,
     pub trial: usize,
-    pub replicas: Vec<SocketAddr>,
+    /// A client of each replica, replica `i` at index `i - 1`.
+    pub replicas: Vec<ReplicaClient>,
     pub buckets: Vec<String>,
     pub duration: Duration,
     /// Seeds the clients' choices; mixed with point, trial and client.
@@ -54,12 +54,7 @@ pub struct Counters {
 }
 
 /// Runs every client for the target's duration and returns all their writes.
-pub async fn run(
-    spec: &WorkloadSpec,
-    target: Arc<Target>,
-    client: reqwest::Client,
-    counters: Arc<Counters>,
-) -> Vec<WriteRecord> {
+pub async fn run(spec: &WorkloadSpec, target: Arc<Target>, counters: Arc<Counters>) -> Vec<WriteRecord> {
     let next_item = Arc::new(AtomicU64::new(1));
     let mut clients = tokio::task::JoinSet::new();
     for number in 0..spec.clients {
@@ -71,7 +66,6 @@ pub async fn run(
             number,
             spec: spec.clone(),
             target: target.clone(),
-            http: client.clone(),
             random: StdRng::seed_from_u64(seed),
             next_item: next_item.clone(),
             counters: counters.clone(),
@@ -93,7 +87,6 @@ struct ClientState {
     number: usize,
     spec: WorkloadSpec,
     target: Arc<Target>,
-    http: reqwest::Client,
     random: StdRng,
     next_item: Arc<AtomicU64>,
     counters: Arc<Counters>,
@@ -121,12 +114,12 @@ impl ClientState {
             let operation = Operation {
                 point: self.target.point,
                 trial: self.target.trial,
-                addr: self.target.replicas[replica as usize - 1],
+                client: &self.target.replicas[replica as usize - 1],
                 replica,
                 key: &key,
                 item: self.next_item.fetch_add(1, Ordering::Relaxed),
             };
-            for write in mirrored(&self.http, &operation, &self.target.buckets).await {
+            for write in mirrored(&operation, &self.target.buckets).await {
                 self.counters.attempted.fetch_add(1, Ordering::Relaxed);
                 if write.outcome == Outcome::Ok {
                     self.counters.acked.fetch_add(1, Ordering::Relaxed);
@@ -142,29 +135,12 @@ impl ClientState {
     }
 }
 
-#[derive(Deserialize)]
-struct ReadAnswer {
-    siblings: Vec<SiblingAnswer>,
-    context: Value,
-}
-
-#[derive(Deserialize)]
-struct SiblingAnswer {
-    value: Value,
-}
-
-#[derive(Deserialize)]
-struct WriteAnswer {
-    stamp: Value,
-    write_id: String,
-}
-
 /// One client operation: add `item` to `key` on one replica.
 pub struct Operation<'a> {
     pub point: usize,
     pub trial: usize,
-    /// The replica's address, and its id.
-    pub addr: SocketAddr,
+    /// The replica's client, and its id.
+    pub client: &'a ReplicaClient,
     pub replica: ReplicaId,
     pub key: &'a str,
     /// The new item; unique within a trial.
@@ -172,23 +148,14 @@ pub struct Operation<'a> {
 }
 
 /// One operation on every bucket at the same moment; a record per bucket.
-pub async fn mirrored(
-    http: &reqwest::Client,
-    operation: &Operation<'_>,
-    buckets: &[String],
-) -> Vec<WriteRecord> {
-    let writes = buckets.iter().map(|bucket| read_modify_write(http, operation, bucket));
+pub async fn mirrored(operation: &Operation<'_>, buckets: &[String]) -> Vec<WriteRecord> {
+    let writes = buckets.iter().map(|bucket| read_modify_write(operation, bucket));
     futures::future::join_all(writes).await
 }
 
 /// One read-modify-write on one bucket, recorded whatever happens.
-pub async fn read_modify_write(
-    http: &reqwest::Client,
-    operation: &Operation<'_>,
-    bucket: &str,
-) -> WriteRecord {
-    let Operation { point, trial, addr, replica, key, item } = *operation;
-    let url = format!("http://{addr}/kv/{bucket}/{key}");
+pub async fn read_modify_write(operation: &Operation<'_>, bucket: &str) -> WriteRecord {
+    let Operation { point, trial, client, replica, key, item } = *operation;
     let invoke_ns = system_now();
     let mut record = WriteRecord {
         point,
@@ -206,39 +173,33 @@ pub async fn read_modify_write(
         outcome: Outcome::Fail,
     };
     // The read. If it fails nothing was written: the operation failed.
-    let read =
-        async { http.get(&url).timeout(REQUEST_TIMEOUT).send().await?.error_for_status()?.json().await };
-    let answer: ReadAnswer = match read.await {
-        Ok(answer) => answer,
-        Err(_) => return finish(record, Outcome::Fail),
+    let Ok(read) = client.read(bucket, key, REQUEST_TIMEOUT).await else {
+        return finish(record, Outcome::Fail);
     };
     let mut items = BTreeSet::from([item]);
-    for sibling in &answer.siblings {
+    for sibling in &read.siblings {
         // Values this workload did not write (a hand-written string, say)
         // hold no items.
-        if let Ok(read_items) = serde_json::from_value::<Vec<u64>>(sibling.value.clone()) {
+        if let Ok(read_items) = serde_json::from_str::<Vec<u64>>(sibling.value.text()) {
             items.extend(read_items);
         }
     }
-    record.read_siblings = answer.siblings.len();
+    record.read_siblings = read.siblings.len();
     record.value = items.into_iter().collect();
     // The write, with the context the read returned.
-    let body = json!({ "value": record.value, "context": answer.context });
-    let outcome = match http.put(&url).timeout(REQUEST_TIMEOUT).json(&body).send().await {
+    let value = RawJson::of(&record.value);
+    let outcome = match client.write(bucket, key, value, read.context, REQUEST_TIMEOUT).await {
+        Ok(answer) => {
+            record.stamp = Some(answer.stamp.parse());
+            record.write_id = Some(answer.write_id);
+            Outcome::Ok
+        }
         // Refused before sending: certainly not applied.
-        Err(error) if error.is_connect() => Outcome::Fail,
+        Err(ClientError::Unreachable { .. }) => Outcome::Fail,
         // Sent, but no answer: it may have been applied.
-        Err(_) => Outcome::Unknown,
-        Ok(response) if response.status().is_success() => match response.json::<WriteAnswer>().await {
-            Ok(answer) => {
-                record.stamp = Some(answer.stamp);
-                record.write_id = Some(answer.write_id);
-                Outcome::Ok
-            }
-            Err(_) => Outcome::Unknown,
-        },
+        Err(ClientError::NoAnswer { .. }) => Outcome::Unknown,
         // A 4xx or 5xx answer: the replica applied nothing.
-        Ok(_) => Outcome::Fail,
+        Err(ClientError::Refused { .. }) => Outcome::Fail,
     };
     finish(record, outcome)
 }

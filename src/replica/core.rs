@@ -22,8 +22,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use super::links::LinkSettings;
+use super::offsets::Estimate;
 
 use crate::clock::Nanos;
 use crate::clock::dots::{Dot, DotSet, ReplicaId};
@@ -69,9 +72,11 @@ pub struct WriteReply {
     pub stamp: RawJson,
 }
 
-/// The replica's clocks and log as `GET /admin/status` shows them.
-#[derive(Debug, Clone, Serialize)]
-pub struct CoreStatus {
+/// The replica's clocks, log and links: the answer to `GET /admin/status`
+/// (and `PUT /admin/clock`). The core fills in what it knows; the server
+/// adds `links` and `peer_offsets`, which live outside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
     pub id: ReplicaId,
     /// True time now, ns since the epoch.
     pub true_ns: Nanos,
@@ -81,15 +86,33 @@ pub struct CoreStatus {
     pub offset_ns: Nanos,
     /// The hybrid logical clock's latest `[l, c]`.
     pub hlc: HlcTimestamp,
-    /// `"model"` or `"system"`.
-    pub clock: &'static str,
+    pub clock: ClockSource,
     /// The clock model's settings (absent for the system clock).
     pub model: Option<ModelDescription>,
     /// Per origin, the `n` such that writes `1..=n` are all in the log.
     pub high_water: BTreeMap<ReplicaId, u64>,
     /// How many writes the log holds.
     pub log_len: usize,
+    /// The faults on the link to each peer.
+    #[serde(default)]
+    pub links: BTreeMap<ReplicaId, LinkSettings>,
+    /// Each peer's clock offset as estimated from replication round trips.
+    #[serde(default)]
+    pub peer_offsets: BTreeMap<ReplicaId, Estimate>,
 }
+
+/// Which physical clock a replica reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockSource {
+    /// True time through a clock model, settable over the admin API.
+    Model,
+    /// The operating system's clock, as it is.
+    System,
+}
+
+/// Every key of every bucket, as reads return them: `GET /admin/state`.
+pub type Snapshot = BTreeMap<String, BTreeMap<String, ReadReply>>;
 
 /// One bucket: a strategy, and the state of every key written in it.
 struct Bucket {
@@ -272,25 +295,28 @@ impl ReplicaCore {
         Ok(self.clock.update(update)?)
     }
 
-    pub fn status(&self) -> CoreStatus {
+    /// The replica's status, without links and peer offsets (see [`Status`]).
+    pub fn status(&self) -> Status {
         let true_ns = self.clock.true_now();
         let physical_ns = self.clock.now();
         let model = self.clock.describe();
-        CoreStatus {
+        Status {
             id: self.id,
             true_ns,
             physical_ns,
             offset_ns: physical_ns - true_ns,
             hlc: self.hlc.latest(),
-            clock: if model.is_some() { "model" } else { "system" },
+            clock: if model.is_some() { ClockSource::Model } else { ClockSource::System },
             model,
             high_water: self.have.vector().clone(),
             log_len: self.log_len(),
+            links: BTreeMap::new(),
+            peer_offsets: BTreeMap::new(),
         }
     }
 
     /// Every key of every bucket, as reads would return them.
-    pub fn snapshot(&self) -> BTreeMap<String, BTreeMap<String, ReadReply>> {
+    pub fn snapshot(&self) -> Snapshot {
         let snapshot = |bucket: &Bucket| -> BTreeMap<String, ReadReply> {
             let written = bucket.keys.iter().filter(|(_, state)| !state.siblings.is_empty());
             written.map(|(key, state)| (key.clone(), reply_for(bucket.strategy.as_ref(), state))).collect()

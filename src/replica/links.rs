@@ -40,7 +40,7 @@ pub enum Cut {
 }
 
 /// A delay: one number, or a `[MIN, MAX]` range, in ms.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum DelaySpec {
     Fixed(f64),
@@ -48,7 +48,7 @@ pub enum DelaySpec {
 }
 
 /// The faults on one link, as `GET /admin/status` and `PUT /admin/links` show them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LinkSettings {
     pub cut: Cut,
     pub delay_ms: [f64; 2],
@@ -84,13 +84,23 @@ impl LinkSettings {
 }
 
 /// `PUT /admin/links`: fields left out keep their value.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkUpdate {
     pub peer: ReplicaId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cut: Option<Cut>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<DelaySpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<f64>,
+}
+
+impl LinkUpdate {
+    /// Only a cut (or, with [`Cut::None`], a heal) of the link to `peer`.
+    pub fn cut(peer: ReplicaId, cut: Cut) -> Self {
+        Self { peer, cut: Some(cut), delay_ms: None, loss: None }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -8,18 +8,24 @@
 //! ```
 //!
 //! - [`core`]: the pure state machine; every decision lives there.
+//! - [`client`]: the typed client of the HTTP API, for everyone outside.
 //! - [`store`]: the replication log in SQLite, WAL mode.
 //! - [`worker`]: the one thread that owns both, batching commits.
-//! - [`server`]: the HTTP API of DESIGN.md.
+//! - [`server`]: the HTTP API (docs/design.md).
 //! - [`replication`]: one task per peer, pushing what the peer lacks.
 //! - [`links`]: per-peer network faults (cut, delay, loss).
 //! - [`offsets`]: each peer's clock offset, estimated from the replication
 //!   round trips as NTP does; optionally, refusing writes when our own clock
 //!   is the odd one out.
 //!
-//! [`run`] assembles them. It takes a bound listener and a shutdown future,
-//! so tests can bind port 0 and stop a replica when they like.
+//! [`Replica::open`] does everything that can fail at start-up (opening the
+//! store, replaying its log, checking the options); [`Replica::serve`] then
+//! assembles the rest on a bound listener until a shutdown future completes,
+//! so tests can bind port 0 and stop a replica when they like. `clocklab
+//! replica` announces itself between the two, so that a supervisor reading
+//! its ready line knows the replica is really up. [`run`] does both.
 
+pub mod client;
 pub mod core;
 pub mod links;
 pub mod offsets;
@@ -29,9 +35,11 @@ pub mod store;
 pub mod worker;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -44,6 +52,14 @@ use self::server::ServerState;
 use self::store::{Store, StoreError};
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockUpdate, PhysicalClock, SystemTrueTime};
+
+/// The line `clocklab replica` prints on stdout, as JSON, once it is ready:
+/// its store open, its log replayed, its listener bound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ready {
+    pub id: ReplicaId,
+    pub addr: SocketAddr,
+}
 
 /// How long shutdown waits for open requests and the last commit.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -90,101 +106,130 @@ pub enum ReplicaError {
     SelfPeer(ReplicaId),
 }
 
+/// A replica whose store is open and whose log is replayed, ready to serve.
+pub struct Replica {
+    options: ReplicaOptions,
+    core: ReplicaCore,
+    store: Store,
+}
+
 /// Runs a replica on `listener` until `shutdown` completes, or until its
-/// storage fails.
+/// storage fails: [`Replica::open`], then [`Replica::serve`].
 pub async fn run(
     options: ReplicaOptions,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ReplicaError> {
-    if options.peers.iter().any(|peer| peer.id == options.id) {
-        return Err(ReplicaError::SelfPeer(options.id));
-    }
-    let clock = match &options.clock {
-        ClockChoice::System => PhysicalClock::system(),
-        ClockChoice::Model(_) => PhysicalClock::modelled(Arc::new(SystemTrueTime)),
-    };
-    let mut core = ReplicaCore::new(options.id, clock);
-    if let ClockChoice::Model(update) = &options.clock {
-        core.update_clock(update).map_err(ReplicaError::Clock)?;
-    }
-    let data_dir = options.data_dir.clone();
-    let id = options.id;
-    let (core, store) = tokio::task::spawn_blocking(move || -> Result<_, ReplicaError> {
-        let store = Store::open(&data_dir, id)?;
-        for write in store.load()? {
-            core.restore(write).map_err(ReplicaError::Replay)?;
+    Replica::open(options).await?.serve(listener, shutdown).await
+}
+
+impl Replica {
+    /// Checks the options, opens the store and replays its log: everything
+    /// that can stop a replica from starting.
+    pub async fn open(options: ReplicaOptions) -> Result<Self, ReplicaError> {
+        if options.peers.iter().any(|peer| peer.id == options.id) {
+            return Err(ReplicaError::SelfPeer(options.id));
         }
-        Ok((core, store))
-    })
-    .await
-    .map_err(|_| ReplicaError::WorkerPanicked)??;
-    tracing::info!(id, log_len = core.log_len(), "replica log replayed");
-
-    let (worker, commands) = worker::channel();
-    let (log_len, log_changes) = watch::channel(core.log_len());
-    // The worker owns the clock; everyone else reads a copy it republishes
-    // on every change, so peer tasks can time round trips without asking it.
-    let (clock_changes, clock) = watch::channel(core.clock().clone());
-    let mut worker_thread =
-        tokio::task::spawn_blocking(move || worker::run(core, store, commands, log_len, clock_changes));
-    let offsets = Arc::new(OffsetMonitor::default());
-
-    let links = Arc::new(Links::new(options.peers.iter().map(|peer| peer.id)));
-    let client = reqwest::Client::new();
-    let mut peer_tasks = JoinSet::new();
-    for &peer in &options.peers {
-        let task = PeerTask {
-            me: options.id,
-            peer,
-            worker: worker.clone(),
-            links: Arc::clone(&links),
-            client: client.clone(),
-            token: options.cluster_token.clone(),
-            options: options.replication.clone(),
-            log_len: log_changes.clone(),
-            seed: options.seed,
-            clock: clock.clone(),
-            offsets: Arc::clone(&offsets),
+        let clock = match &options.clock {
+            ClockChoice::System => PhysicalClock::system(),
+            ClockChoice::Model(_) => PhysicalClock::modelled(Arc::new(SystemTrueTime)),
         };
-        peer_tasks.spawn(task.run());
+        let mut core = ReplicaCore::new(options.id, clock);
+        if let ClockChoice::Model(update) = &options.clock {
+            core.update_clock(update).map_err(ReplicaError::Clock)?;
+        }
+        let data_dir = options.data_dir.clone();
+        let id = options.id;
+        let (core, store) = tokio::task::spawn_blocking(move || -> Result<_, ReplicaError> {
+            let store = Store::open(&data_dir, id)?;
+            for write in store.load()? {
+                core.restore(write).map_err(ReplicaError::Replay)?;
+            }
+            Ok((core, store))
+        })
+        .await
+        .map_err(|_| ReplicaError::WorkerPanicked)??;
+        tracing::debug!(id, log_len = core.log_len(), "replica log replayed");
+        Ok(Self { options, core, store })
     }
 
-    let state = ServerState {
-        worker,
-        links,
-        token: Arc::from(options.cluster_token.as_str()),
-        clock,
-        offsets,
-        max_peer_offset_ms: options.max_peer_offset_ms,
-        peers: options.peers.len(),
-    };
-    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(server::serve(listener, state, async {
-        let _ = server_stopped.await;
-    }));
-    tokio::pin!(shutdown);
-    let result = tokio::select! {
-        () = &mut shutdown => Ok(()),
-        served = &mut server => match served {
-            Ok(served) => served.map_err(ReplicaError::from),
-            Err(_) => Err(ReplicaError::WorkerPanicked),
-        },
-        finished = &mut worker_thread => match finished {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(ReplicaError::Store(error)),
-            Err(_) => Err(ReplicaError::WorkerPanicked),
-        },
-    };
-    // Stop taking requests, stop replicating; the worker ends when the last
-    // handle to it is dropped.
-    let _ = stop_server.send(());
-    peer_tasks.shutdown().await;
-    if !server.is_finished() {
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
+    /// How many writes the replayed log holds.
+    pub fn log_len(&self) -> usize {
+        self.core.log_len()
     }
-    if !worker_thread.is_finished() {
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, worker_thread).await;
+
+    /// Serves on `listener` until `shutdown` completes, or until storage fails.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ReplicaError> {
+        let Self { options, core, store } = self;
+        let (worker, commands) = worker::channel();
+        let (log_len, log_changes) = watch::channel(core.log_len());
+        // The worker owns the clock; everyone else reads a copy it republishes
+        // on every change, so peer tasks can time round trips without asking it.
+        let (clock_changes, clock) = watch::channel(core.clock().clone());
+        let mut worker_thread =
+            tokio::task::spawn_blocking(move || worker::run(core, store, commands, log_len, clock_changes));
+        let offsets = Arc::new(OffsetMonitor::default());
+
+        let links = Arc::new(Links::new(options.peers.iter().map(|peer| peer.id)));
+        let client = reqwest::Client::new();
+        let mut peer_tasks = JoinSet::new();
+        for &peer in &options.peers {
+            let task = PeerTask {
+                me: options.id,
+                peer,
+                worker: worker.clone(),
+                links: Arc::clone(&links),
+                client: client.clone(),
+                token: options.cluster_token.clone(),
+                options: options.replication.clone(),
+                log_len: log_changes.clone(),
+                seed: options.seed,
+                clock: clock.clone(),
+                offsets: Arc::clone(&offsets),
+            };
+            peer_tasks.spawn(task.run());
+        }
+
+        let state = ServerState {
+            worker,
+            links,
+            token: Arc::from(options.cluster_token.as_str()),
+            clock,
+            offsets,
+            max_peer_offset_ms: options.max_peer_offset_ms,
+            peers: options.peers.len(),
+        };
+        let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut server = tokio::spawn(server::serve(listener, state, async {
+            let _ = server_stopped.await;
+        }));
+        tokio::pin!(shutdown);
+        let result = tokio::select! {
+            () = &mut shutdown => Ok(()),
+            served = &mut server => match served {
+                Ok(served) => served.map_err(ReplicaError::from),
+                Err(_) => Err(ReplicaError::WorkerPanicked),
+            },
+            finished = &mut worker_thread => match finished {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err(ReplicaError::Store(error)),
+                Err(_) => Err(ReplicaError::WorkerPanicked),
+            },
+        };
+        // Stop taking requests, stop replicating; the worker ends when the last
+        // handle to it is dropped.
+        let _ = stop_server.send(());
+        peer_tasks.shutdown().await;
+        if !server.is_finished() {
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
+        }
+        if !worker_thread.is_finished() {
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, worker_thread).await;
+        }
+        result
     }
-    result
 }

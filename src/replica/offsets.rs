@@ -28,7 +28,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
@@ -60,7 +60,7 @@ impl Sample {
 }
 
 /// A peer's offset as `GET /admin/status` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     /// The peer's clock minus ours, ms (positive: the peer is ahead).
     pub offset_ms: f64,

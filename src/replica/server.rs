@@ -1,4 +1,4 @@
-//! The replica's HTTP API (DESIGN.md, "HTTP API").
+//! The replica's HTTP API (docs/design.md, "The replica's HTTP API").
 //!
 //! Clients: `GET` and `PUT /kv/{bucket}/{key}`. Admin (needs the cluster
 //! token in `x-cluster-token`): `PUT /admin/clock`, `PUT /admin/links`,
@@ -8,7 +8,9 @@
 //! Handlers only translate: they parse and check the request, hand it to
 //! the worker, and turn the answer into JSON. Every refusal is a 4xx with
 //! `{"error": "..."}`; bodies are parsed by hand so that even malformed
-//! JSON gets that shape, not a framework's plain-text message.
+//! JSON gets that shape, not a framework's plain-text message. The answers'
+//! types ([`Status`], [`LinkReply`], [`Snapshot`], and the core's
+//! `ReadReply` and `WriteReply`) are the ones [`super::client`] reads back.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,17 +23,18 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::core::CoreError;
-use super::links::{LinkError, LinkUpdate, Links};
+use super::core::{CoreError, Status};
+use super::links::{LinkError, LinkSettings, LinkUpdate, Links};
 use super::offsets::OffsetMonitor;
 use super::replication::{PUSH_PATH, PushReply, PushRequest, TOKEN_HEADER};
 use super::worker::{Stopped, WorkerHandle};
+use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockError, ClockUpdate, PhysicalClock};
 use crate::strategy::{RawJson, StrategyError};
 
@@ -112,13 +115,22 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
 type ApiResult = Result<Response, ApiError>;
 
 /// The body of `PUT /kv/{bucket}/{key}`.
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PutBody {
-    value: RawJson,
+pub struct PutBody {
+    pub value: RawJson,
     #[serde(default)]
-    context: Value,
+    pub context: Value,
 }
+
+/// The answer to `PUT /admin/links`: the link to `peer` as it is now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkReply {
+    pub peer: ReplicaId,
+    pub link: LinkSettings,
+}
+
+pub use super::core::Snapshot;
 
 async fn get_key(State(state): State<ServerState>, Path((bucket, key)): Path<(String, String)>) -> ApiResult {
     let reply = state.worker.read(bucket, key).await??;
@@ -143,21 +155,25 @@ async fn put_key(
 async fn put_clock(State(state): State<ServerState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
     let update: ClockUpdate = parse_body(body)?;
     let status = state.worker.update_clock(update).await??;
-    Ok(Json(status).into_response())
+    Ok(Json(with_links(&state, status)).into_response())
 }
 
 async fn put_links(State(state): State<ServerState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
     let update: LinkUpdate = parse_body(body)?;
     let link = state.links.update(&update)?;
-    Ok(Json(json!({ "peer": update.peer, "link": link })).into_response())
+    Ok(Json(LinkReply { peer: update.peer, link }).into_response())
 }
 
 async fn get_status(State(state): State<ServerState>) -> ApiResult {
-    let core = state.worker.status().await?;
-    let mut status = json!(core);
-    status["links"] = json!(state.links.all());
-    status["peer_offsets"] = json!(state.offsets.estimates());
-    Ok(Json(status).into_response())
+    let status = state.worker.status().await?;
+    Ok(Json(with_links(&state, status)).into_response())
+}
+
+/// The core's status with what only the server knows: links and peer offsets.
+fn with_links(state: &ServerState, mut status: Status) -> Status {
+    status.links = state.links.all().into_iter().collect();
+    status.peer_offsets = state.offsets.estimates();
+    status
 }
 
 async fn get_state(State(state): State<ServerState>) -> ApiResult {
@@ -190,7 +206,7 @@ async fn require_token(State(state): State<ServerState>, request: Request, next:
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see DESIGN.md for the API")
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; docs/design.md lists the API")
 }
 
 async fn method_not_allowed() -> ApiError {

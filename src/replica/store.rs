@@ -41,6 +41,10 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 pub enum StoreError {
     #[error("cannot create data directory {0}: {1}")]
     CreateDir(PathBuf, std::io::Error),
+    #[error("the data directory {0} is a file, not a directory")]
+    NotADirectory(PathBuf),
+    #[error("cannot open {0}: {1}")]
+    Open(PathBuf, rusqlite::Error),
     #[error("SQLite error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("a logged write cannot be read back: {0}")]
@@ -58,8 +62,19 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database in `dir` for replica `id`.
     pub fn open(dir: &Path, id: ReplicaId) -> Result<Self, StoreError> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError::NotADirectory(dir.to_path_buf()));
+        }
         std::fs::create_dir_all(dir).map_err(|error| StoreError::CreateDir(dir.to_path_buf(), error))?;
         let path = dir.join(DATABASE_FILE);
+        Self::open_file(&path, id).map_err(|error| match error {
+            StoreError::Sqlite(error) => StoreError::Open(path, error),
+            other => other,
+        })
+    }
+
+    fn open_file(path: &Path, id: ReplicaId) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
         let connection = Connection::open(&path)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", SYNCHRONOUS)?;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::core::{CoreError, CoreStatus, ReadReply, ReplicaCore, WriteReply};
+use super::core::{CoreError, ReadReply, ReplicaCore, Status, WriteReply};
 use super::store::{Store, StoreError};
 use crate::clock::dots::{DotSet, ReplicaId};
 use crate::clock::physical::{ClockUpdate, PhysicalClock};
@@ -60,11 +60,11 @@ pub enum Command {
         reply: Reply<(Vec<Arc<Write>>, DotSet)>,
     },
     Status {
-        reply: Reply<CoreStatus>,
+        reply: Reply<Status>,
     },
     UpdateClock {
         update: ClockUpdate,
-        reply: Reply<Result<CoreStatus, CoreError>>,
+        reply: Reply<Result<Status, CoreError>>,
     },
     Snapshot {
         reply: Reply<Value>,
@@ -113,11 +113,11 @@ impl WorkerHandle {
         self.call(|reply| Command::Missing { peer_has, relay: Box::new(relay), limit, reply }).await
     }
 
-    pub async fn status(&self) -> Result<CoreStatus, Stopped> {
+    pub async fn status(&self) -> Result<Status, Stopped> {
         self.call(|reply| Command::Status { reply }).await
     }
 
-    pub async fn update_clock(&self, update: ClockUpdate) -> Result<Result<CoreStatus, CoreError>, Stopped> {
+    pub async fn update_clock(&self, update: ClockUpdate) -> Result<Result<Status, CoreError>, Stopped> {
         self.call(|reply| Command::UpdateClock { update, reply }).await
     }
 

@@ -3,7 +3,7 @@
 //! For a run directory this writes, from the oracle's [`Analysis`]:
 //!
 //! - `summary.json` and `summary.csv`: one row per sweep point, trial and
-//!   strategy (DESIGN.md, "Results"), for scripts and spreadsheets;
+//!   strategy (docs/design.md, "Results"), for scripts and spreadsheets;
 //! - `drops.json`: every dropped write with its killers and the rule that
 //!   dropped it, for the dashboard's "why was it dropped";
 //! - the [`plots`], as SVG and PNG;
@@ -11,6 +11,12 @@
 //!
 //! `clocklab analyze RUN_DIR` calls [`reanalyze`], which rebuilds all of it
 //! from `history.jsonl` and `spec.toml` alone.
+//!
+//! Every file is first written into a fresh staging directory inside the
+//! run, then renamed into place, `summary.json` last (its presence marks a
+//! run as finished). A rename replaces a file whole, so a reader, or a
+//! second `analyze` of the same run, never sees a half-written file, and an
+//! `analyze` that fails part-way leaves the previous files as they were.
 
 pub mod markdown;
 pub mod offsets;
@@ -44,8 +50,34 @@ pub enum ReportError {
     Spec(#[from] SpecError),
 }
 
-/// Writes every report file of a run into `run_dir`.
+/// Writes every report file of a run into `run_dir`, each one whole (see
+/// the module docs).
 pub fn write_run(
+    run_dir: &Path,
+    experiment: &str,
+    spec: &Spec,
+    records: &[Record],
+    analysis: &Analysis,
+) -> Result<(), ReportError> {
+    let fail = |error: std::io::Error| ReportError::Write(run_dir.to_path_buf(), error.to_string());
+    let staging = tempfile::Builder::new().prefix(".report-").tempdir_in(run_dir).map_err(fail)?;
+    write_files(staging.path(), experiment, spec, records, analysis)?;
+    let mut written: Vec<PathBuf> = std::fs::read_dir(staging.path())
+        .map_err(fail)?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<_, _>>()
+        .map_err(fail)?;
+    written.sort_by_key(|path| (path.file_name().is_some_and(|name| name == SUMMARY_JSON), path.clone()));
+    for path in written {
+        let Some(name) = path.file_name() else { continue };
+        let target = run_dir.join(name);
+        std::fs::rename(&path, &target).map_err(|error| ReportError::Write(target, error.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Writes every report file into `dir`.
+fn write_files(
     run_dir: &Path,
     experiment: &str,
     spec: &Spec,

@@ -1,5 +1,13 @@
-//! Helpers for the dashboard's tests: the real `clocklab dashboard` process,
-//! and a real headless Chromium driven over WebDriver (chromedriver).
+//! Helpers for the dashboard's tests: the runs they look at, the real
+//! `clocklab dashboard` process, and a real headless Chromium driven over
+//! WebDriver (chromedriver).
+//!
+//! The tests never read the checkout's `results/`, which holds whatever its
+//! user ran: the runs they look at ([`runs`]) are made by the real runner,
+//! once per test binary, in a directory of their own under `target/`.
+//! Screenshots go to `target/tmp/screenshots/` unless
+//! `CLOCKLAB_SCREENSHOTS` names another directory (`just screenshots`
+//! refreshes the README's, in `docs/screenshots/`).
 //!
 //! Chromium is started the way DEVELOPERS.md asks: headless, no sandbox, no
 //! GPU, no first-run, background networking, component updates or sync, and
@@ -13,6 +21,7 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -22,19 +31,84 @@ pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 /// How long a page may take to show what a test waits for.
 pub const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A running `clocklab dashboard` serving this checkout's web/, results/
-/// and experiments/. Dropping it sends SIGTERM and waits for it.
+/// The runs the dashboard's tests look at: a `--quick` run of `skew` and
+/// one of `ntp-step` (a fault experiment, with timeline and offset plots),
+/// made by `clocklab experiment` into a results directory of their own.
+pub struct Runs {
+    pub results: PathBuf,
+    /// The run ids.
+    pub skew: String,
+    pub ntp_step: String,
+}
+
+/// The runs, made on first use (about five seconds) and shared by every
+/// test of this binary.
+pub fn runs() -> &'static Runs {
+    static RUNS: OnceLock<Runs> = OnceLock::new();
+    RUNS.get_or_init(|| {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        remove_stale_runs(base);
+        let results = base.join(format!("dashboard-runs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&results);
+        let experiments: Vec<Child> =
+            ["skew", "ntp-step"].iter().map(|name| start_experiment(name, &results)).collect();
+        let mut ids = experiments.into_iter().map(finished_run);
+        let (skew, ntp_step) = (ids.next().unwrap(), ids.next().unwrap());
+        Runs { results, skew, ntp_step }
+    })
+}
+
+/// Removes the run directories of earlier test processes that have ended.
+fn remove_stale_runs(base: &Path) {
+    for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("dashboard-runs-").and_then(|pid| pid.parse::<u32>().ok()) else {
+            continue;
+        };
+        if process_gone(pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Starts `clocklab experiment NAME --quick` writing into `results`.
+pub fn start_experiment(name: &str, results: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_clocklab"))
+        .args(["experiment", name, "--quick", "--seed", "1", "--experiments"])
+        .arg(Path::new(REPO).join("experiments"))
+        .arg("--results")
+        .arg(results)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start clocklab experiment")
+}
+
+/// Waits for an experiment and returns the id of the run it wrote, which it
+/// names on its `results in DIR` line.
+pub fn finished_run(child: Child) -> String {
+    let output = child.wait_with_output().expect("the experiment runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the experiment failed: {stderr}");
+    let dir = stderr.lines().find_map(|line| line.strip_prefix("results in ")).expect("a results line");
+    Path::new(dir.trim()).file_name().expect("a run directory").to_string_lossy().into_owned()
+}
+
+/// A running `clocklab dashboard` serving this checkout's web/ and
+/// experiments/, and the runs in `results`. Dropping it sends SIGTERM and
+/// waits for it.
 pub struct Dashboard {
     pub child: Child,
     pub url: String,
 }
 
 impl Dashboard {
-    pub fn start() -> Self {
+    pub fn start(results: &Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_clocklab"))
             .args(["dashboard", "--port", "0"])
             .arg("--results")
-            .arg(Path::new(REPO).join("results"))
+            .arg(results)
             .arg("--experiments")
             .arg(Path::new(REPO).join("experiments"))
             .arg("--web")
@@ -90,18 +164,6 @@ pub fn process_gone(pid: u32) -> bool {
         Err(_) => true,
         Ok(stat) => stat.rsplit(") ").next().is_some_and(|rest| rest.starts_with('Z')),
     }
-}
-
-/// The committed reference run of `experiment`: its only run directory.
-pub fn reference_run(experiment: &str) -> String {
-    let dir = Path::new(REPO).join("results").join(experiment);
-    let mut runs: Vec<String> = std::fs::read_dir(&dir)
-        .expect("results/skew exists")
-        .flatten()
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .collect();
-    runs.sort();
-    runs.pop().expect("a reference run")
 }
 
 fn on_path(names: &[&str]) -> Option<PathBuf> {
@@ -229,11 +291,15 @@ impl Browser {
         self.client.execute(script, vec![]).await.expect("script runs")
     }
 
-    /// Saves what the browser shows to web/screenshots/NAME.png, for the README.
+    /// Saves what the browser shows as NAME.png in `CLOCKLAB_SCREENSHOTS`
+    /// (relative to the checkout), or in target/tmp/screenshots/.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("a screenshot");
-        let dir = Path::new(REPO).join("web").join("screenshots");
-        std::fs::create_dir_all(&dir).expect("web/screenshots");
+        let dir = match std::env::var_os("CLOCKLAB_SCREENSHOTS") {
+            Some(dir) => Path::new(REPO).join(dir),
+            None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
+        };
+        std::fs::create_dir_all(&dir).expect("a screenshot directory");
         std::fs::write(dir.join(format!("{name}.png")), png).expect("save the screenshot");
     }
 

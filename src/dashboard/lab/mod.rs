@@ -24,9 +24,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
@@ -34,10 +32,15 @@ use self::settle::KeyActivity;
 use super::DashboardError;
 use crate::analysis::DroppedWrite;
 use crate::clock::dots::ReplicaId;
+use crate::clock::hlc::HlcTimestamp;
 use crate::clock::physical::ClockUpdate;
-use crate::experiment::cluster::{AdminClient, Cluster, Signal};
+use crate::clock::physical::ModelDescription;
+use crate::experiment::cluster::{Cluster, ClusterClient, ClusterError, ClusterOptions, Signal};
 use crate::experiment::history::WriteRecord;
 use crate::experiment::workload::{Operation, mirrored};
+use crate::replica::client::ClientError;
+use crate::replica::core::Status;
+use crate::replica::links::{Cut, LinkUpdate};
 use crate::strategy;
 
 /// How many replicas a lab may have.
@@ -54,6 +57,21 @@ pub const DEFAULT_WORKLOAD_RATE: f64 = 4.0;
 pub const MAX_WORKLOAD_RATE: f64 = 50.0;
 /// Events kept for a slow page before it misses some.
 pub const EVENT_BUFFER: usize = 4096;
+
+/// A replica's refusal is the page's bad request; anything else is the lab's fault.
+impl From<ClusterError> for DashboardError {
+    fn from(error: ClusterError) -> Self {
+        match &error {
+            ClusterError::Request(_, ClientError::Refused { status: 409, message, .. }) => {
+                Self::Conflict(message.clone())
+            }
+            ClusterError::Request(_, ClientError::Refused { status: 400..=499, message, .. }) => {
+                Self::BadRequest(message.clone())
+            }
+            _ => Self::Internal(error.to_string()),
+        }
+    }
+}
 
 /// What the page hears, as server-sent events named by `type`.
 #[derive(Debug, Clone, Serialize)]
@@ -85,8 +103,8 @@ pub struct ReplicaView {
     pub physical_ns: i64,
     /// Physical clock minus true time, in ms.
     pub offset_ms: f64,
-    pub hlc: Value,
-    pub model: Value,
+    pub hlc: HlcTimestamp,
+    pub model: Option<ModelDescription>,
     pub high_water: BTreeMap<ReplicaId, u64>,
 }
 
@@ -137,8 +155,7 @@ struct Journal {
 
 /// What the lab's tasks share.
 struct Shared {
-    admin: AdminClient,
-    http: reqwest::Client,
+    admin: ClusterClient,
     buckets: Vec<String>,
     journal: Mutex<Journal>,
     view: Arc<Mutex<LabView>>,
@@ -164,8 +181,9 @@ impl Shared {
             *journal.activity.started.entry(key.to_string()).or_default() += 1;
             journal.next_item
         };
-        let operation = Operation { point: 0, trial: 0, addr: self.admin.addr(replica), replica, key, item };
-        let writes = mirrored(&self.http, &operation, &self.buckets).await;
+        let operation =
+            Operation { point: 0, trial: 0, client: self.admin.replica(replica), replica, key, item };
+        let writes = mirrored(&operation, &self.buckets).await;
         {
             let mut journal = lock(&self.journal);
             if let Some(count) = journal.activity.in_flight.get_mut(key) {
@@ -278,9 +296,13 @@ impl Lab {
             .tempdir()
             .map_err(|error| DashboardError::Internal(format!("cannot make a data directory: {error}")))?;
         let token = format!("clocklab-lab-{}", std::process::id());
-        let cluster = Cluster::start(request.replicas, data.path(), &token, self.http.clone(), Vec::new())
-            .await
-            .map_err(|error| DashboardError::Internal(error.to_string()))?;
+        let options = ClusterOptions {
+            replicas: request.replicas,
+            token,
+            replica_args: vec!["--clock".into(), "model".into()],
+            ..Default::default()
+        };
+        let cluster = Cluster::start(options, data.path(), self.http.clone()).await?;
         let buckets: Vec<String> = strategy::registry().iter().map(|s| s.name().to_string()).collect();
         *lock(&self.view) = LabView {
             running: true,
@@ -296,8 +318,7 @@ impl Lab {
             ..Default::default()
         };
         let shared = Arc::new(Shared {
-            admin: cluster.admin_client(),
-            http: self.http.clone(),
+            admin: cluster.client(),
             buckets,
             journal: Mutex::new(Journal::default()),
             view: Arc::clone(&self.view),
@@ -343,20 +364,14 @@ impl Lab {
     }
 
     /// Changes a replica's clock model (`PUT /admin/clock`'s body).
-    pub async fn set_clock(&self, id: ReplicaId, update: ClockUpdate) -> Result<Value, DashboardError> {
+    pub async fn set_clock(&self, id: ReplicaId, update: ClockUpdate) -> Result<Status, DashboardError> {
         update.validate().map_err(|error| DashboardError::BadRequest(error.to_string()))?;
         self.with_running(async |running| {
             Self::check_replica(running, id)?;
             if lock(&running.shared.journal).paused.contains(&id) {
                 return Err(DashboardError::Conflict(format!("replica {id} is paused; resume it first")));
             }
-            let body =
-                serde_json::to_value(&update).map_err(|error| DashboardError::Internal(error.to_string()))?;
-            running
-                .cluster
-                .admin(id, Method::PUT, "/admin/clock", Some(&body))
-                .await
-                .map_err(|error| DashboardError::Internal(error.to_string()))
+            Ok(running.cluster.set_clock(id, &update).await?)
         })
         .await
     }
@@ -374,14 +389,9 @@ impl Lab {
             {
                 return Err(DashboardError::Conflict(format!("replica {paused} is paused; resume it first")));
             }
-            let mode = if cut { "both" } else { "none" };
+            let mode = if cut { Cut::Both } else { Cut::None };
             for (id, peer) in [(a, b), (b, a)] {
-                let body = json!({ "peer": peer, "cut": mode });
-                running
-                    .cluster
-                    .admin(id, Method::PUT, "/admin/links", Some(&body))
-                    .await
-                    .map_err(|error| DashboardError::Internal(error.to_string()))?;
+                running.cluster.set_link(id, &LinkUpdate::cut(peer, mode)).await?;
             }
             let mut view = lock(&self.view);
             if cut {

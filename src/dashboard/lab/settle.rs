@@ -21,11 +21,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde_json::Value;
-
 use crate::clock::dots::ReplicaId;
 use crate::experiment::history::{FinalRecord, Outcome, Record, WriteRecord};
 use crate::experiment::trial::final_sibling;
+use crate::replica::core::{Sibling, Snapshot};
 
 /// Per key, how many operations are in flight and how many ever started.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -39,7 +38,7 @@ pub struct Observed<'a> {
     /// Per replica, `GET /admin/status`'s `high_water`, read first.
     pub high_water: &'a BTreeMap<ReplicaId, BTreeMap<ReplicaId, u64>>,
     /// Per replica, `GET /admin/state`, read second.
-    pub states: &'a BTreeMap<ReplicaId, Value>,
+    pub states: &'a BTreeMap<ReplicaId, Snapshot>,
 }
 
 /// The records of the settled keys, ready for `analysis::analyze`, and how
@@ -59,12 +58,15 @@ pub fn settled_history(
     for ((bucket, key), group) in groups {
         let quiet = before.in_flight.get(key).copied().unwrap_or(0) == 0
             && before.started.get(key) == after.started.get(key);
-        let siblings = |state: &Value| state[bucket][key]["siblings"].as_array().cloned().unwrap_or_default();
-        let held = |state: &Value| -> BTreeSet<String> {
-            siblings(state)
-                .iter()
-                .filter_map(|sibling| sibling["write_id"].as_str().map(str::to_string))
-                .collect()
+        let siblings = |state: &'_ Snapshot| -> Vec<Sibling> {
+            state
+                .get(bucket)
+                .and_then(|keys| keys.get(key))
+                .map(|read| read.siblings.clone())
+                .unwrap_or_default()
+        };
+        let held = |state: &Snapshot| -> BTreeSet<String> {
+            siblings(state).into_iter().map(|sibling| sibling.write_id).collect()
         };
         let mut holdings = observed.states.values().map(held);
         let first = holdings.next();
@@ -135,8 +137,12 @@ mod tests {
         }
     }
 
-    fn state_holding(write_id: &str, value: &[u64], stamp: u64, replica: ReplicaId) -> Value {
-        json!({"lww-wall": {"x": {"siblings": [{"value": value, "stamp": [stamp, replica], "write_id": write_id}]}}})
+    fn state_holding(write_id: &str, value: &[u64], stamp: u64, replica: ReplicaId) -> Snapshot {
+        let state = json!({"lww-wall": {"x": {
+            "siblings": [{"value": value, "stamp": [stamp, replica], "write_id": write_id}],
+            "context": [stamp, replica],
+        }}});
+        serde_json::from_str(&state.to_string()).expect("a snapshot")
     }
 
     /// Figure 8-3 in the lab: replica 1 (fast clock) writes item 1, replica 2

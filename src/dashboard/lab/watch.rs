@@ -10,14 +10,13 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use reqwest::Method;
-use serde_json::Value;
-
 use super::settle::{Observed, settled_history};
 use super::{Counts, LabEvent, ORACLE_EVERY, STATUS_INTERVAL, Shared, StrategyCounts, lock};
 use crate::analysis::{Cause, analyze};
 use crate::clock::dots::ReplicaId;
+use crate::experiment::cluster::{ClusterClient, ClusterError};
 use crate::experiment::history::Outcome;
+use crate::replica::core::{Snapshot, Status};
 
 type Marks = BTreeMap<ReplicaId, BTreeMap<ReplicaId, u64>>;
 
@@ -28,7 +27,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
     for tick in 1u64.. {
         ticks.tick().await;
         let paused = lock(&shared.journal).paused.clone();
-        let statuses = read_all(&shared, "/admin/status", |id| !paused.contains(&id)).await;
+        let statuses = read_all(&shared, |id| !paused.contains(&id), ClusterClient::status).await;
         let fresh = observe_statuses(&shared, &statuses, &mut marks);
         for (replica, origin, through) in fresh {
             shared.emit(LabEvent::Replicated { replica, origin, through });
@@ -43,27 +42,36 @@ pub(super) async fn run(shared: Arc<Shared>) {
     }
 }
 
-/// Asks every replica `wanted` admits for `path`; `None` where none answered.
-async fn read_all(
-    shared: &Shared,
-    path: &str,
+/// Asks every replica `wanted` admits with `ask`; `None` where none answered.
+async fn read_all<'a, T, F>(
+    shared: &'a Shared,
     wanted: impl Fn(ReplicaId) -> bool,
-) -> BTreeMap<ReplicaId, Option<Value>> {
-    let requests = shared.admin.ids().filter(|&id| wanted(id)).map(|id| async move {
-        let answer = shared.admin.request(id, Method::GET, path, None).await;
-        if let Err(error) = &answer {
-            tracing::debug!(%error, "lab replica did not answer");
-        }
-        (id, answer.ok())
+    ask: impl Fn(&'a ClusterClient, ReplicaId) -> F,
+) -> BTreeMap<ReplicaId, Option<T>>
+where
+    F: Future<Output = Result<T, ClusterError>>,
+{
+    let requests = shared.admin.ids().filter(|&id| wanted(id)).map(|id| {
+        let answer = ask(&shared.admin, id);
+        async move { (id, answer.await) }
     });
-    futures::future::join_all(requests).await.into_iter().collect()
+    let answers = futures::future::join_all(requests).await;
+    answers
+        .into_iter()
+        .map(|(id, answer)| {
+            if let Err(error) = &answer {
+                tracing::debug!(%error, "lab replica did not answer");
+            }
+            (id, answer.ok())
+        })
+        .collect()
 }
 
 /// Updates the replicas' views from their statuses; returns each
 /// `(replica, origin, through)` whose high-water mark moved.
 fn observe_statuses(
     shared: &Shared,
-    statuses: &BTreeMap<ReplicaId, Option<Value>>,
+    statuses: &BTreeMap<ReplicaId, Option<Status>>,
     marks: &mut Marks,
 ) -> Vec<(ReplicaId, ReplicaId, u64)> {
     let mut moved = Vec::new();
@@ -72,13 +80,12 @@ fn observe_statuses(
         let Some(answer) = statuses.get(&replica.id) else { continue };
         replica.reachable = answer.is_some();
         let Some(status) = answer else { continue };
-        replica.true_ns = status["true_ns"].as_i64().unwrap_or_default();
-        replica.physical_ns = status["physical_ns"].as_i64().unwrap_or_default();
-        replica.offset_ms = status["offset_ns"].as_f64().unwrap_or_default() / 1e6;
-        replica.hlc = status["hlc"].clone();
-        replica.model = status["model"].clone();
-        let high_water: BTreeMap<ReplicaId, u64> =
-            serde_json::from_value(status["high_water"].clone()).unwrap_or_default();
+        replica.true_ns = status.true_ns;
+        replica.physical_ns = status.physical_ns;
+        replica.offset_ms = status.offset_ns as f64 / 1e6;
+        replica.hlc = status.hlc;
+        replica.model = status.model.clone();
+        let high_water = status.high_water.clone();
         let known = marks.entry(replica.id).or_default();
         for (&origin, &through) in &high_water {
             if known.get(&origin).is_none_or(|&before| before < through) {
@@ -116,8 +123,8 @@ async fn judge(shared: &Shared, marks: &Marks, reported: &mut HashSet<(String, u
         counts.waiting = Some(format!("replica {id} is paused: no key can be judged until it resumes"));
         return counts;
     }
-    let answers = read_all(shared, "/admin/state", |_| true).await;
-    let states: BTreeMap<ReplicaId, Value> =
+    let answers = read_all(shared, |_| true, ClusterClient::state).await;
+    let states: BTreeMap<ReplicaId, Snapshot> =
         answers.into_iter().filter_map(|(id, state)| Some((id, state?))).collect();
     if states.len() < shared.admin.ids().count() || marks.len() < states.len() {
         counts.waiting = Some("a replica did not answer: no key can be judged".into());

@@ -1,0 +1,211 @@
+//! The runner: an experiment from its spec to its report.
+//!
+//! For every sweep point and trial it runs one [`trial`] on a fresh cluster
+//! of real replica processes and appends the records to the [`history`];
+//! then the oracle ([`crate::analysis`]) judges the history alone, and
+//! [`crate::report`] writes the summary, plots and `report.md` into the
+//! run's own directory ([`run_id`]). Progress shows on the terminal: a bar
+//! with trials done and writes acknowledged so far, or a line per trial when
+//! stderr is not a terminal.
+//!
+//! It sits above `experiment`, `analysis` and `report`, which never import
+//! it, so the history stays the one contract between the engine that makes
+//! it and the oracle that reads it.
+//!
+//! [`trial`]: crate::experiment::trial
+//! [`history`]: crate::experiment::history
+//! [`run_id`]: crate::experiment::run_id
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::experiment::cluster::ClusterError;
+use crate::experiment::history::{self, HistoryError, HistoryWriter, PointRecord, Record, TrialPlan};
+use crate::experiment::spec::Spec;
+use crate::experiment::workload::Counters;
+use crate::experiment::{LookupError, SPEC_FILE, Wanted, load_spec, run_id, trial};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error("cannot write {0}: {1}")]
+    Output(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
+    #[error("interrupted: the replicas were stopped and the unfinished run removed")]
+    Interrupted,
+}
+
+/// What to run and where to put it.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub wanted: Wanted,
+    /// Runs go to `results_dir/EXPERIMENT/RUN-ID/`.
+    pub results_dir: PathBuf,
+}
+
+/// Runs an experiment end to end and returns the directory of its results.
+/// If `interrupt` completes first, the run stops, its replicas are killed
+/// and its unfinished directory is removed.
+pub async fn run(options: &RunOptions, interrupt: impl Future<Output = ()>) -> Result<PathBuf, RunError> {
+    let started = Instant::now();
+    let (name, spec) = load_spec(&options.wanted)?;
+    let experiment_dir = options.results_dir.join(&name);
+    let (_, run_dir) = run_id::create_run_dir(&experiment_dir, chrono::Utc::now(), spec.seed)
+        .map_err(|error| RunError::Output(experiment_dir, error))?;
+    let result = tokio::select! {
+        result = run_into(&name, &spec, &run_dir, options.wanted.quick) => result,
+        () = interrupt => Err(RunError::Interrupted),
+    };
+    if result.is_err() {
+        // A run that did not finish would look like a result; remove it.
+        let _ = std::fs::remove_dir_all(&run_dir);
+    }
+    result?;
+    eprintln!("results in {}", run_dir.display());
+    eprintln!("wall time {:.1} s", started.elapsed().as_secs_f64());
+    Ok(run_dir)
+}
+
+async fn run_into(name: &str, spec: &Spec, run_dir: &Path, quick: bool) -> Result<(), RunError> {
+    let spec_text = toml::to_string(spec).unwrap_or_default();
+    let spec_path = run_dir.join(SPEC_FILE);
+    std::fs::write(&spec_path, spec_text).map_err(|error| RunError::Output(spec_path, error))?;
+    let points = spec.sweep.values.len();
+    eprintln!(
+        "experiment {name}{}: {} = {:?}, {} trial(s) of {} ms, {} replicas, seed {}",
+        if quick { " (quick)" } else { "" },
+        spec.sweep.parameter.name(),
+        spec.sweep.values,
+        spec.trials,
+        spec.duration_ms,
+        spec.replicas,
+        spec.seed
+    );
+
+    let mut history = HistoryWriter::create(&run_dir.join(history::HISTORY_FILE))?;
+    let mut records = Vec::new();
+    let counters = Arc::new(Counters::default());
+    let mut progress = Progress::new((points * spec.trials) as u64, counters.clone());
+    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap_or_default();
+    let token = format!("clocklab-{}-{}", std::process::id(), spec.seed);
+    for (point, &value) in spec.sweep.values.iter().enumerate() {
+        let parameter = spec.sweep.parameter.name();
+        let mut params = serde_json::Map::new();
+        params.insert("parameter".into(), json!(parameter));
+        params.insert(parameter.into(), json!(value));
+        let record = Record::Point(PointRecord { point, params });
+        history.append(&record)?;
+        records.push(record);
+        for trial in 0..spec.trials {
+            progress.start_trial(parameter, value, trial, spec.trials);
+            let data = tempfile::tempdir().map_err(|error| RunError::Output(std::env::temp_dir(), error))?;
+            let plan = TrialPlan { point, trial, value };
+            let outcome =
+                trial::run(spec, plan, data.path(), &token, client.clone(), counters.clone()).await?;
+            if !outcome.converged {
+                progress.println(format!("point {point} trial {trial}: replicas did not converge"));
+            }
+            for record in outcome.records {
+                history.append(&record)?;
+                records.push(record);
+            }
+            history.flush()?;
+            progress.finish_trial();
+        }
+    }
+    progress.finish();
+
+    let analysis = crate::analysis::analyze(&records);
+    crate::report::write_run(run_dir, name, spec, &records, &analysis)?;
+    eprint!("{}", crate::report::text_table(&analysis));
+    eprintln!(
+        "{} writes acknowledged, {} attempted",
+        counters.acked.load(Ordering::Relaxed),
+        counters.attempted.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
+/// The progress display: a bar on a terminal, a line per trial otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    counters: Arc<Counters>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn new(trials: u64, counters: Arc<Counters>) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Self { bar: None, counters, ticker: None };
+        }
+        let bar = ProgressBar::new(trials);
+        let style = ProgressStyle::with_template("{elapsed:>4} [{bar:30}] trial {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        bar.set_style(style);
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Self { bar: Some(bar), counters, ticker: None }
+    }
+
+    fn start_trial(&mut self, parameter: &str, value: f64, trial: usize, trials: usize) {
+        let label = format!("{parameter} = {value}, trial {}/{trials}", trial + 1);
+        match &self.bar {
+            Some(bar) => {
+                let (bar, counters) = (bar.clone(), self.counters.clone());
+                if let Some(ticker) = self.ticker.take() {
+                    ticker.abort();
+                }
+                self.ticker = Some(tokio::spawn(async move {
+                    loop {
+                        let acked = counters.acked.load(Ordering::Relaxed);
+                        bar.set_message(format!("{label}: {acked} writes acked"));
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }));
+            }
+            None => eprintln!("{label}"),
+        }
+    }
+
+    fn finish_trial(&self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    fn println(&self, line: String) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn finish(mut self) {
+        if let Some(ticker) = self.ticker.take() {
+            ticker.abort();
+        }
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(ticker) = self.ticker.take() {
+            ticker.abort();
+        }
+    }
+}
