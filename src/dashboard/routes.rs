@@ -170,7 +170,8 @@ async fn lab_stop(State(state): Shared) -> Json<LabView> {
 
 /// A replica id from the path, refused as JSON if it is not one.
 fn replica_id(id: &str) -> Result<ReplicaId, DashboardError> {
-    id.parse().map_err(|_| DashboardError::BadRequest(format!("a replica is named by its number, not {id:?}")))
+    id.parse()
+        .map_err(|_| DashboardError::BadRequest(format!("a replica is named by its number, not {id:?}")))
 }
 
 async fn lab_clock(State(state): Shared, Path(id): Path<String>, bytes: Bytes) -> Answer<Status> {
