@@ -30,6 +30,8 @@ static WEB: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/web");
 /// The default names of the two folders, in the working directory.
 pub const EXPERIMENTS_DIR: &str = "experiments";
 pub const WEB_DIR: &str = "web";
+/// The scenarios' folder inside the experiments.
+pub const SCENARIOS_DIR: &str = "scenarios";
 
 /// A folder of files: a directory on disk, or one the binary carries.
 #[derive(Debug, Clone)]
@@ -43,6 +45,19 @@ impl Folder {
     /// `./experiments` if it exists, else the built-in ones.
     pub fn experiments(flag: Option<&Path>) -> Self {
         Self::chosen(flag, EXPERIMENTS_DIR, &EXPERIMENTS, |dir| dir.is_dir())
+    }
+
+    /// The step-through scenarios: `flag/scenarios` for an experiments
+    /// directory given as `flag`, else `./experiments/scenarios` if it
+    /// exists, else the built-in ones (a checkout's `./experiments` without
+    /// scenarios does not hide them).
+    pub fn scenarios(flag: Option<&Path>) -> Self {
+        let on_disk = Path::new(EXPERIMENTS_DIR).join(SCENARIOS_DIR);
+        match flag {
+            Some(dir) => Self::Disk(dir.join(SCENARIOS_DIR)),
+            None if on_disk.is_dir() => Self::Disk(on_disk),
+            None => Self::builtin_experiments().child(SCENARIOS_DIR),
+        }
     }
 
     /// The dashboard's page: `flag`, else `./web` if it holds an

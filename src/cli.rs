@@ -68,7 +68,7 @@ impl DashboardArgs {
         crate::dashboard::DashboardOptions {
             web: Folder::web(self.web.as_deref()),
             results_dir: self.results.clone(),
-            scenarios: Folder::experiments(self.experiments.as_deref()).child("scenarios"),
+            scenarios: Folder::scenarios(self.experiments.as_deref()),
         }
     }
 }

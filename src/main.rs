@@ -44,10 +44,11 @@ async fn replica(args: ReplicaArgs) -> Result<(), String> {
     let seed = args.seed.unwrap_or_else(rand::random);
     let options = args.options(seed)?;
     let id = options.id;
-    let replica = clocklab::replica::Replica::open(options).await.map_err(|error| error.to_string())?;
+    // The port first: peers were told it, so it should be held at once.
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
+    let replica = clocklab::replica::Replica::open(options).await.map_err(|error| error.to_string())?;
     let addr = listener.local_addr().map_err(|error| error.to_string())?;
     tracing::info!(id, %addr, seed, log_len = replica.log_len(), "replica ready");
     let ready = clocklab::replica::Ready { id, addr };

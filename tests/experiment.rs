@@ -340,9 +340,21 @@ fn runs_started_together_each_get_a_directory_and_a_whole_history() {
         .collect();
     runs.sort();
     assert_eq!(runs.len(), 4, "four run directories: {runs:?}");
+    // Runs of the same second and seed are numbered 1 (no suffix), 2, 3...
+    let mut by_second: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
     for run in &runs {
         let name = run.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.contains("-seed3"), "{name}");
+        let (second, attempt) = name.split_once("-seed3").unwrap_or_else(|| panic!("{name} has the seed"));
+        let attempt =
+            if attempt.is_empty() { 1 } else { attempt.trim_start_matches('-').parse().expect("-N") };
+        by_second.entry(second.to_string()).or_default().push(attempt);
+    }
+    for (second, mut attempts) in by_second {
+        attempts.sort();
+        assert_eq!(attempts, (1..=attempts.len() as u32).collect::<Vec<_>>(), "runs started in {second}");
+    }
+    for run in &runs {
+        let name = run.file_name().unwrap().to_string_lossy().into_owned();
         let history = std::fs::read_to_string(run.join("history.jsonl")).expect("a history");
         let mut writes = 0;
         for (number, line) in history.lines().enumerate() {

@@ -17,8 +17,8 @@
 //!
 //! So, as Jupyter guards its local server: every request must name the
 //! dashboard itself in `Host` (`127.0.0.1:PORT` or `localhost:PORT`), and a
-//! request that changes anything (`POST`, `PUT`, `DELETE`, `PATCH`) must
-//! carry a JSON body (`content-type: application/json`, which a cross-site
+//! request that may change anything (any method but `GET`, `HEAD` and
+//! `OPTIONS`) must carry a JSON body (`content-type: application/json`, which a cross-site
 //! page cannot send without a CORS preflight, which the dashboard never
 //! grants) and, if the browser says where it comes from (`Origin`), come
 //! from `http://` + that same host. Anything else gets 403 and changes
@@ -43,7 +43,10 @@ pub struct Guard {
 impl Guard {
     /// Why `method` with these headers is refused, or `None` if it may pass.
     pub fn refusal(&self, method: &Method, headers: &HeaderMap, authority: Option<&str>) -> Option<String> {
-        let host = headers.get(header::HOST).and_then(|value| value.to_str().ok()).or(authority);
+        let host = match headers.get(header::HOST) {
+            Some(value) => Some(value.to_str().unwrap_or("(not text)")),
+            None => authority,
+        };
         let Some(host) = host.filter(|host| self.is_own_host(host)) else {
             return Some(format!(
                 "this dashboard answers only to http://127.0.0.1:{port} and http://localhost:{port}, not Host {}",
@@ -51,7 +54,7 @@ impl Guard {
                 port = self.port
             ));
         };
-        if !changes_state(method) {
+        if only_reads(method) {
             return None;
         }
         let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
@@ -72,13 +75,18 @@ impl Guard {
     }
 
     fn is_own_host(&self, host: &str) -> bool {
-        let Some((name, port)) = host.rsplit_once(':') else { return false };
-        port.parse() == Ok(self.port) && HOSTS.iter().any(|known| name.eq_ignore_ascii_case(known))
+        // Browsers leave the port out of Host and Origin when it is 80.
+        let (name, port) = match host.rsplit_once(':') {
+            Some((name, port)) => (name, port.parse().ok()),
+            None => (host, Some(80)),
+        };
+        port == Some(self.port) && HOSTS.iter().any(|known| name.eq_ignore_ascii_case(known))
     }
 }
 
-fn changes_state(method: &Method) -> bool {
-    [Method::POST, Method::PUT, Method::DELETE, Method::PATCH].contains(method)
+/// The methods that change nothing: every other one needs a JSON body.
+fn only_reads(method: &Method) -> bool {
+    [Method::GET, Method::HEAD, Method::OPTIONS].contains(method)
 }
 
 /// `application/json`, with or without parameters such as a charset.
@@ -125,6 +133,16 @@ mod tests {
             assert!(guard.refusal(&Method::GET, &headers(&[(header::HOST, host)]), None).is_some(), "{host}");
         }
         assert!(guard.refusal(&Method::GET, &HeaderMap::new(), None).is_some(), "no Host at all");
+        let unreadable = [(header::HOST, HeaderValue::from_bytes(b"127.0.0.1:7070\xff").unwrap())];
+        let unreadable: HeaderMap = unreadable.into_iter().collect();
+        assert!(
+            guard.refusal(&Method::GET, &unreadable, Some("127.0.0.1:7070")).is_some(),
+            "a Host that is not text"
+        );
+        // On port 80 browsers send the bare name.
+        let guard_80 = Guard { port: 80 };
+        assert_eq!(guard_80.refusal(&Method::GET, &headers(&[(header::HOST, "localhost")]), None), None);
+        assert!(guard.refusal(&Method::GET, &headers(&[(header::HOST, "localhost")]), None).is_some());
         assert_eq!(guard.refusal(&Method::GET, &HeaderMap::new(), Some("localhost:7070")), None);
     }
 
@@ -148,7 +166,9 @@ mod tests {
             headers(&[host.clone(), json.clone(), (header::ORIGIN, "http://localhost:7070")]),
             headers(&[host.clone(), json.clone(), (header::ORIGIN, "null")]),
         ];
-        for method in [Method::POST, Method::PUT, Method::DELETE] {
+        for method in
+            [Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::from_bytes(b"PURGE").unwrap()]
+        {
             for refused in &refused {
                 assert!(guard.refusal(&method, refused, None).is_some(), "{method} {refused:?}");
             }

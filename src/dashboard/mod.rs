@@ -68,11 +68,7 @@ pub struct DashboardOptions {
 impl Default for DashboardOptions {
     /// What `clocklab dashboard` uses in the working directory.
     fn default() -> Self {
-        Self {
-            web: Folder::web(None),
-            results_dir: "results".into(),
-            scenarios: Folder::experiments(None).child("scenarios"),
-        }
+        Self { web: Folder::web(None), results_dir: "results".into(), scenarios: Folder::scenarios(None) }
     }
 }
 

@@ -75,10 +75,13 @@ impl PartialOrd for RunId {
     }
 }
 
-/// Sorts directory names of runs by start time: run ids in [`RunId`] order,
-/// anything else after them, by name.
+/// Sorts directory names of runs by start time, oldest first: names that are
+/// not run ids (by name) before every run id, run ids in [`RunId`] order.
 pub fn sort_runs(names: &mut [String]) {
-    names.sort_by_cached_key(|name| (name.parse::<RunId>().map_err(|_| name.clone()), name.clone()));
+    names.sort_by_cached_key(|name| match name.parse::<RunId>() {
+        Ok(id) => (1, Some(id), name.clone()),
+        Err(_) => (0, None, name.clone()),
+    });
 }
 
 /// Creates a fresh run directory in `experiment_dir` (made if missing) for a
@@ -137,11 +140,11 @@ mod tests {
         assert_eq!(
             names,
             [
+                "zz-not-a-run",
                 "20261124-213119-seed9",
                 "20261124-213120-seed1",
                 "20261124-213120-seed1-2",
                 "20261124-213120-seed1-10",
-                "zz-not-a-run"
             ]
         );
     }

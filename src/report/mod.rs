@@ -16,7 +16,7 @@
 //! run, then renamed into place, `summary.json` last (its presence marks a
 //! run as finished). A rename replaces a file whole, so a reader, or a
 //! second `analyze` of the same run, never sees a half-written file, and an
-//! `analyze` that fails part-way leaves the previous files as they were.
+//! `analyze` that fails while writing leaves the previous files as they were.
 
 pub mod markdown;
 pub mod offsets;

@@ -2,16 +2,17 @@
 //! `clocklab dashboard` process, and a real headless Chromium driven over
 //! WebDriver (chromedriver).
 //!
-//! The tests never read the checkout's `results/`, which holds whatever its
-//! user ran: the runs they look at ([`runs`]) are made by the real runner,
-//! once per test binary, in a directory of their own under `target/`.
+//! The tests never rely on the checkout's `results/`, which holds whatever
+//! its user ran: the runs they look at ([`runs`]) are made by the real
+//! runner, once per test binary, in a directory of their own under
+//! `target/`. (One test adds a run there, as a user would, and removes it.)
 //! Screenshots go to `target/tmp/screenshots/` unless
 //! `CLOCKLAB_SCREENSHOTS` names another directory (`just screenshots`
 //! refreshes the README's, in `docs/screenshots/`).
 //!
-//! Chromium is started the way DEVELOPERS.md asks: headless, no sandbox, no
-//! GPU, no first-run, background networking, component updates or sync, and
-//! a fresh profile directory. Without `chromium` and `chromedriver` on the
+//! Chromium is started headless, with no sandbox, no GPU, no first-run, no
+//! background networking, component updates or sync, and a fresh profile
+//! directory: what a machine without a display or a network needs. Without `chromium` and `chromedriver` on the
 //! PATH the browser tests skip with a message saying how to get them.
 
 #![allow(dead_code)] // each test binary uses a different part
