@@ -52,6 +52,7 @@ fn key_history(random: &mut StdRng, bucket: &str, key: usize, writes: usize, rec
             read_siblings: 1,
             stamp: acked.then(|| stamp.clone()),
             write_id: acked.then(|| write_id.clone()),
+            metadata_bytes: None,
             invoke_ns: now,
             complete_ns: now + random.random_range(1_000_000..5_000_000),
             outcome,
@@ -91,7 +92,7 @@ fn main() {
     let mut params = serde_json::Map::new();
     params.insert("parameter".into(), json!("skew_ms"));
     params.insert("skew_ms".into(), json!(50));
-    let mut records = vec![Record::Point(PointRecord { point: 0, params })];
+    let mut records = vec![Record::Point(PointRecord { point: 0, params, kinds: Default::default() })];
     for (index, bucket) in STRATEGIES.iter().enumerate() {
         for key in 0..KEYS {
             let extra = usize::from(index * KEYS + key < remainder);

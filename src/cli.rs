@@ -158,6 +158,17 @@ pub struct ReplicaArgs {
     /// many ms from ours (estimated from replication round trips).
     #[arg(long)]
     pub max_peer_offset_ms: Option<f64>,
+    /// Strategies' parameters as JSON, by strategy, e.g.
+    /// '{"truetime": {"epsilon_ms": 20}}'.
+    #[arg(long, value_parser = parse_parameters, default_value = "{}")]
+    pub strategy_parameters: crate::strategy::Parameters,
+}
+
+fn parse_parameters(text: &str) -> Result<crate::strategy::Parameters, String> {
+    let parameters: crate::strategy::Parameters = serde_json::from_str(text)
+        .map_err(|error| format!(r#"expected {{"STRATEGY": {{"NAME": VALUE}}}}: {error}"#))?;
+    crate::strategy::registry_with(&parameters).map_err(|error| error.to_string())?;
+    Ok(parameters)
 }
 
 /// Clock-model settings at start (need `--clock model`).
@@ -227,6 +238,7 @@ impl ReplicaArgs {
             seed,
             replication: ReplicationOptions::default(),
             max_peer_offset_ms: self.max_peer_offset_ms,
+            strategy_parameters: self.strategy_parameters.clone(),
         })
     }
 }

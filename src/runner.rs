@@ -105,7 +105,15 @@ async fn run_into(name: &str, spec: &Spec, run_dir: &Path, quick: bool) -> Resul
         let mut params = serde_json::Map::new();
         params.insert("parameter".into(), json!(parameter));
         params.insert(parameter.into(), json!(value));
-        let record = Record::Point(PointRecord { point, params });
+        // Each strategy's kind, as the strategy built for this point declares it.
+        let parameters = spec.sweep.parameter.parameters_for(&spec.parameters, value);
+        let kinds = crate::strategy::registry_with(&parameters)
+            .unwrap_or_default()
+            .iter()
+            .filter(|strategy| spec.strategies.iter().any(|name| name == strategy.name()))
+            .map(|strategy| (strategy.name().to_string(), strategy.kind()))
+            .collect();
+        let record = Record::Point(PointRecord { point, params, kinds });
         history.append(&record)?;
         records.push(record);
         for trial in 0..spec.trials {

@@ -34,6 +34,7 @@ impl Replica {
             seed: 1,
             replication: ReplicationOptions::default(),
             max_peer_offset_ms: None,
+            strategy_parameters: Default::default(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -7,10 +7,10 @@ use serde_json::Value;
 
 use super::{
     Cause, DroppedWrite, FinalMismatch, KILLERS_SHOWN, KeyHistory, Killer, WriteSummary, compare_writes,
-    is_last_write_wins,
 };
 use crate::clock::Nanos;
 use crate::experiment::history::{Outcome, WriteRecord};
+use crate::strategy::Kind;
 
 /// What one key contributes to its strategy's row.
 #[derive(Default)]
@@ -66,7 +66,7 @@ fn victim_summary(write: &WriteRecord) -> WriteSummary {
     }
 }
 
-pub(super) fn judge(bucket: &str, history: &KeyHistory<'_>) -> KeyVerdict {
+pub(super) fn judge(bucket: &str, kind: Kind, history: &KeyHistory<'_>) -> KeyVerdict {
     let mut verdict = KeyVerdict::default();
     let kept: HashSet<u64> = history
         .finals
@@ -91,7 +91,7 @@ pub(super) fn judge(bucket: &str, history: &KeyHistory<'_>) -> KeyVerdict {
         .iter()
         .flat_map(|last| last.siblings.iter().map(|sibling| sibling.write_id.as_str()))
         .collect();
-    let lww = is_last_write_wins(bucket);
+    let lww = kind == Kind::LastWriteWins;
     for write in &history.writes {
         verdict.max_siblings = verdict.max_siblings.max(write.read_siblings);
         verdict.siblings += usize::from(write.read_siblings > 1);
@@ -122,7 +122,7 @@ pub(super) fn judge(bucket: &str, history: &KeyHistory<'_>) -> KeyVerdict {
                 })
                 .collect()
         };
-        verdict.drops.push(classify(bucket, write, &killers));
+        verdict.drops.push(classify(bucket, kind, write, &killers));
     }
     if lww {
         verdict.final_mismatches = final_mismatches(history, &candidates);
@@ -178,7 +178,7 @@ fn candidates<'a>(history: &KeyHistory<'a>) -> Vec<Candidate<'a>> {
 }
 
 /// Puts a dropped write in its group; see the module docs of `analysis`.
-fn classify(bucket: &str, victim: &WriteRecord, killers: &[&Candidate<'_>]) -> DroppedWrite {
+fn classify(bucket: &str, kind: Kind, victim: &WriteRecord, killers: &[&Candidate<'_>]) -> DroppedWrite {
     let roots = root_killers(killers);
     let read = |killer: &&Candidate<'_>| killer.item.is_some_and(|item| victim.value.contains(&item));
     let before = |killer: &&Candidate<'_>| read(killer) || killer.completed_before(victim.invoke_ns);
@@ -206,7 +206,7 @@ fn classify(bucket: &str, victim: &WriteRecord, killers: &[&Candidate<'_>]) -> D
         killers: shown,
         killer_count: killers.len(),
         root_killer_count: roots.len(),
-        rule: rule(bucket, victim, roots.first().copied(), cause, roots.len()),
+        rule: rule(bucket, kind, victim, roots.first().copied(), cause, roots.len()),
     }
 }
 
@@ -226,6 +226,7 @@ fn root_killers<'k, 'a>(killers: &[&'k Candidate<'a>]) -> Vec<&'k Candidate<'a>>
 /// One sentence a student can read: which rule dropped the write.
 fn rule(
     bucket: &str,
+    kind: Kind,
     victim: &WriteRecord,
     winner: Option<&Candidate<'_>>,
     cause: Cause,
@@ -237,11 +238,12 @@ fn rule(
             "Write {name} was acknowledged but is in no final state, and no write explains it: a bug."
         );
     };
-    if !is_last_write_wins(bucket) {
+    if kind != Kind::LastWriteWins {
         return format!(
             "Write {name} was acknowledged but {bucket} kept only writes that had not read it, such as {}: \
-             a strategy that keeps siblings should never do this, so this is a bug.",
-            winner.write_id
+             a strategy that keeps {} should never do this, so this is a bug.",
+            winner.write_id,
+            if kind == Kind::Merge { "every write's items" } else { "siblings" },
         );
     }
     let victim_stamp = victim.stamp.as_ref().map(Value::to_string).unwrap_or_default();

@@ -65,6 +65,7 @@ use serde_json::Value;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::experiment::history::{FinalRecord, Outcome, Record, WriteRecord};
+use crate::strategy::{self, Kind};
 
 pub use self::summary::{PointSummary, summarize};
 
@@ -77,6 +78,9 @@ pub const KILLERS_SHOWN: usize = 8;
 pub struct Analysis {
     /// One row per sweep point, trial and strategy, in that order.
     pub rows: Vec<SummaryRow>,
+    /// Each bucket's kind: as the history declares it, else (histories
+    /// from before kinds were recorded) as the strategy of that name has it.
+    pub kinds: BTreeMap<String, Kind>,
     /// Every dropped write, with what dropped it.
     pub drops: Vec<DroppedWrite>,
     /// Last-write-wins keys whose final value is not the highest-stamped write.
@@ -120,6 +124,19 @@ pub struct SummaryRow {
     /// How long the replicas took to converge once the faults stopped, ms.
     #[serde(default)]
     pub converge_ms: f64,
+    /// What the strategy's guarantee cost: the median and 99th-percentile
+    /// latency of acknowledged writes, from invocation to acknowledgement
+    /// (the runner's true times), ms.
+    #[serde(default)]
+    pub latency_p50_ms: f64,
+    #[serde(default)]
+    pub latency_p99_ms: f64,
+    /// Writes not acknowledged: refused, failed, or of unknown outcome.
+    #[serde(default)]
+    pub failed: usize,
+    /// Mean bytes of stamp plus context stored per acknowledged write.
+    #[serde(default)]
+    pub metadata_bytes: f64,
 }
 
 /// Why a write was dropped. See the module docs.
@@ -185,9 +202,19 @@ pub struct FinalMismatch {
     pub max_write_id: String,
 }
 
-/// Whether a bucket keeps one write per key by stamp order.
-pub fn is_last_write_wins(bucket: &str) -> bool {
-    bucket.starts_with("lww")
+/// The kind of `bucket` in `kinds`; a bucket nobody declared is held to
+/// the strictest promise, that nothing is dropped.
+pub fn kind_in(kinds: &BTreeMap<String, Kind>, bucket: &str) -> Kind {
+    kinds.get(bucket).copied().or_else(|| strategy::kind_of(bucket)).unwrap_or(Kind::Siblings)
+}
+
+/// The value at fraction `q` (0 to 1) of sorted `values`, by nearest rank.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// The last-write-wins order of two writes: by stamp, then, for two stamps
@@ -241,10 +268,12 @@ pub fn analyze(records: &[Record]) -> Analysis {
     let mut points: HashMap<usize, (String, f64)> = HashMap::new();
     let mut converge_ms: HashMap<(usize, usize), f64> = HashMap::new();
     let mut groups: BTreeMap<GroupKey<'_>, KeyHistory<'_>> = BTreeMap::new();
+    let mut kinds: BTreeMap<String, Kind> = BTreeMap::new();
     for record in records {
         match record {
             Record::Point(point) => {
                 points.insert(point.point, swept_parameter(&point.params));
+                kinds.extend(point.kinds.iter().map(|(bucket, kind)| (bucket.clone(), *kind)));
             }
             Record::Write(write) => groups
                 .entry((write.point, write.trial, &write.bucket, &write.key))
@@ -262,8 +291,16 @@ pub fn analyze(records: &[Record]) -> Analysis {
             Record::Fault(_) | Record::Sample(_) => {}
         }
     }
-    let regressions = stamp_regressions(records);
-    let mut analysis = Analysis::default();
+    for record in records {
+        if let Record::Write(write) = record
+            && !kinds.contains_key(&write.bucket)
+        {
+            kinds.insert(write.bucket.clone(), kind_in(&kinds, &write.bucket));
+        }
+    }
+    let regressions = stamp_regressions(records, &kinds);
+    let costs = costs(records);
+    let mut analysis = Analysis { kinds: kinds.clone(), ..Default::default() };
     let mut rows: BTreeMap<(usize, usize, &str), SummaryRow> = BTreeMap::new();
     for ((point, trial, bucket, _key), history) in &groups {
         let row = rows.entry((*point, *trial, bucket)).or_insert_with(|| {
@@ -276,10 +313,10 @@ pub fn analyze(records: &[Record]) -> Analysis {
                 strategy: bucket.to_string(),
                 converge_ms: converge_ms.get(&(*point, *trial)).copied().unwrap_or(0.0),
                 stamp_regressions: regressions.get(&(*point, *trial, *bucket)).copied().unwrap_or(0),
-                ..Default::default()
+                ..costs.get(&(*point, *trial, *bucket)).cloned().unwrap_or_default()
             }
         });
-        let verdict = key::judge(bucket, history);
+        let verdict = key::judge(bucket, kind_in(&kinds, bucket), history);
         row.keys += 1;
         row.writes += history.writes.len();
         row.acked += verdict.acked;
@@ -309,7 +346,10 @@ pub fn analyze(records: &[Record]) -> Analysis {
 /// Per (point, trial, bucket), how many acknowledged writes got a stamp
 /// below one their own replica had given before (by `seq`). Only
 /// last-write-wins stamps are ordered; other buckets count none.
-fn stamp_regressions(records: &[Record]) -> HashMap<(usize, usize, &str), usize> {
+fn stamp_regressions<'a>(
+    records: &'a [Record],
+    kinds: &BTreeMap<String, Kind>,
+) -> HashMap<(usize, usize, &'a str), usize> {
     type Origin<'a> = (usize, usize, &'a str, u64);
     let mut by_origin: HashMap<Origin<'_>, Vec<(u64, &Value)>> = HashMap::new();
     for record in records {
@@ -320,7 +360,7 @@ fn stamp_regressions(records: &[Record]) -> HashMap<(usize, usize, &str), usize>
         };
         let Some((origin, seq)) = write_id.split_once(':') else { continue };
         let (Ok(origin), Ok(seq)) = (origin.parse::<u64>(), seq.parse::<u64>()) else { continue };
-        if is_last_write_wins(&write.bucket) {
+        if kind_in(kinds, &write.bucket) == Kind::LastWriteWins {
             by_origin
                 .entry((write.point, write.trial, &write.bucket, origin))
                 .or_default()
@@ -340,6 +380,38 @@ fn stamp_regressions(records: &[Record]) -> HashMap<(usize, usize, &str), usize>
         }
     }
     counts
+}
+
+/// Per (point, trial, bucket), what the strategy cost: a row with only the
+/// latency, `failed` and `metadata_bytes` fields filled in.
+fn costs(records: &[Record]) -> HashMap<(usize, usize, &str), SummaryRow> {
+    let mut latencies: HashMap<(usize, usize, &str), Vec<f64>> = HashMap::new();
+    let mut rows: HashMap<(usize, usize, &str), (SummaryRow, usize, usize)> = HashMap::new();
+    for record in records {
+        let Record::Write(write) = record else { continue };
+        let group = (write.point, write.trial, write.bucket.as_str());
+        let (row, metadata, with_metadata) = rows.entry(group).or_default();
+        if write.outcome != Outcome::Ok {
+            row.failed += 1;
+            continue;
+        }
+        latencies.entry(group).or_default().push((write.complete_ns - write.invoke_ns) as f64 / 1e6);
+        if let Some(bytes) = write.metadata_bytes {
+            *metadata += bytes;
+            *with_metadata += 1;
+        }
+    }
+    rows.into_iter()
+        .map(|(group, (mut row, metadata, with_metadata))| {
+            let mut latency = latencies.remove(&group).unwrap_or_default();
+            latency.sort_by(f64::total_cmp);
+            row.latency_p50_ms = quantile(&latency, 0.50);
+            row.latency_p99_ms = quantile(&latency, 0.99);
+            row.metadata_bytes =
+                if with_metadata == 0 { 0.0 } else { metadata as f64 / with_metadata as f64 };
+            (group, row)
+        })
+        .collect()
 }
 
 /// The swept parameter of a point: named by `params.parameter`, else the

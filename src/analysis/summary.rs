@@ -39,6 +39,13 @@ pub struct PointSummary {
     pub stamp_regressions: usize,
     /// The longest convergence after the faults stopped, over the trials, ms.
     pub converge_ms_max: f64,
+    /// The trials' median and 99th-percentile write latencies, averaged, ms.
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    /// Writes not acknowledged, summed.
+    pub failed: usize,
+    /// Mean bytes of stamp and context per acknowledged write, averaged.
+    pub metadata_bytes: f64,
 }
 
 /// Adds up rows per (point, strategy), in point order and first-seen
@@ -95,5 +102,9 @@ fn summarize_point(rows: &[&SummaryRow]) -> PointSummary {
         final_not_max: sum(|row| row.final_not_max),
         stamp_regressions: sum(|row| row.stamp_regressions),
         converge_ms_max: rows.iter().map(|row| row.converge_ms).fold(0.0, f64::max),
+        latency_p50_ms: rows.iter().map(|row| row.latency_p50_ms).sum::<f64>() / count,
+        latency_p99_ms: rows.iter().map(|row| row.latency_p99_ms).sum::<f64>() / count,
+        failed: sum(|row| row.failed),
+        metadata_bytes: rows.iter().map(|row| row.metadata_bytes).sum::<f64>() / count,
     }
 }

@@ -17,7 +17,10 @@ impl Story {
         let mut params = serde_json::Map::new();
         params.insert("parameter".into(), json!("skew_ms"));
         params.insert("skew_ms".into(), json!(100));
-        Self { bucket, records: vec![Record::Point(PointRecord { point: 0, params })] }
+        Self {
+            bucket,
+            records: vec![Record::Point(PointRecord { point: 0, params, kinds: Default::default() })],
+        }
     }
 
     /// A client on `replica` read `read`, wrote `item`, between `from` and `to` ms.
@@ -47,6 +50,7 @@ impl Story {
             read_siblings: usize::from(!read.is_empty()),
             stamp: acked.then_some(stamp),
             write_id: acked.then(|| write_id.to_string()),
+            metadata_bytes: None,
             invoke_ns: from * 1_000_000,
             complete_ns: to * 1_000_000,
             outcome,
@@ -330,4 +334,67 @@ proptest! {
         prop_assert_eq!(row.dropped, acked_lost);
         prop_assert_eq!(analysis.drops.len(), row.dropped);
     }
+}
+
+impl Story {
+    /// Declares the bucket's kind in the point record, as the runner does.
+    fn declared(mut self, kind: crate::strategy::Kind) -> Self {
+        if let Some(Record::Point(point)) = self.records.first_mut() {
+            point.kinds.insert(self.bucket.to_string(), kind);
+        }
+        self
+    }
+}
+
+#[test]
+fn buckets_are_judged_by_their_declared_kind_never_by_name() {
+    use crate::strategy::Kind;
+    // The same Figure 8-3 history, under a name that says nothing...
+    let figure = |bucket: &'static str| {
+        Story::new(bucket)
+            .acked("1:1", 1, 1, &[], json!([1_100, 1]), (1_000, 1_001))
+            .acked("3:1", 3, 2, &[1], json!([1_050, 3]), (1_050, 1_051))
+            .all_end_with(&[1, 2, 3], &[("1:1", &[1], json!([1_100, 1]))])
+    };
+    let declared_lww = figure("my-rule").declared(Kind::LastWriteWins).analyze();
+    assert_eq!(row(&declared_lww).dropped_causality, 1, "declared last-write-wins: a causality violation");
+    assert!(declared_lww.drops[0].rule.starts_with("Last write wins kept write"));
+    // ...and under a name that lies: an "lww" bucket declared as keeping
+    // siblings is held to that promise, so its drop is a bug.
+    let declared_siblings = figure("lww-but-not").declared(Kind::Siblings).analyze();
+    assert_eq!(row(&declared_siblings).dropped, 1);
+    assert!(
+        declared_siblings.drops[0].rule.contains("should never do this"),
+        "{}",
+        declared_siblings.drops[0].rule
+    );
+    assert_eq!(declared_siblings.kinds["lww-but-not"], Kind::Siblings);
+    // An old history, with no kinds, falls back to the strategy of that name.
+    assert_eq!(figure("lww-wall").analyze().kinds["lww-wall"], Kind::LastWriteWins);
+    assert_eq!(figure("set-union").analyze().kinds["set-union"], Kind::Merge);
+}
+
+#[test]
+fn costs_come_from_the_history_alone() {
+    let mut story = Story::new("vv")
+        .acked("1:1", 1, 1, &[], json!([1, 1]), (1_000, 1_002))
+        .acked("2:1", 2, 2, &[], json!([2, 1]), (1_000, 1_010))
+        .write("3:1", 3, 3, &[], json!(null), (1_000, 1_004), Outcome::Fail)
+        .all_end_with(&[1, 2, 3], &[("1:1", &[1], json!([1, 1])), ("2:1", &[2], json!([2, 1]))]);
+    for (record, bytes) in story
+        .records
+        .iter_mut()
+        .filter_map(|record| match record {
+            Record::Write(write) if write.outcome == Outcome::Ok => Some(write),
+            _ => None,
+        })
+        .zip([20, 40])
+    {
+        record.metadata_bytes = Some(bytes);
+    }
+    let analysis = story.analyze();
+    let row = row(&analysis);
+    assert_eq!((row.acked, row.failed), (2, 1));
+    assert_eq!((row.latency_p50_ms, row.latency_p99_ms), (2.0, 10.0));
+    assert_eq!(row.metadata_bytes, 30.0);
 }

@@ -83,6 +83,13 @@ impl DotSet {
         Self::default()
     }
 
+    /// The set of dots `1..=n` of each replica in `vector`: what a plain
+    /// version vector says.
+    pub fn from_vector(vector: &BTreeMap<ReplicaId, u64>) -> Self {
+        let vv = vector.iter().filter(|&(_, &n)| n > 0).map(|(&replica, &n)| (replica, n)).collect();
+        Self { vv, dots: BTreeSet::new() }
+    }
+
     pub fn contains(&self, dot: Dot) -> bool {
         dot.counter() <= self.contiguous(dot.replica()) || self.dots.contains(&dot)
     }

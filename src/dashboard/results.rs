@@ -305,7 +305,7 @@ fn read_settings(path: &Path) -> Result<(HashMap<usize, Value>, Vec<FaultRecord>
             continue;
         }
         match serde_json::from_str(&line).map_err(|error| fail(error.to_string()))? {
-            Record::Point(PointRecord { point, params }) => {
+            Record::Point(PointRecord { point, params, .. }) => {
                 points.insert(point, Value::Object(params));
             }
             Record::Fault(fault) if fault.clock_event().is_some() => faults.push(fault),

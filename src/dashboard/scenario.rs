@@ -199,7 +199,13 @@ pub fn play(name: &str, scenario: &Scenario) -> Result<Trace, String> {
         })
         .collect::<Result<_, _>>()
         .map_err(|error| error.to_string())?;
-    let buckets: Vec<String> = strategy::registry().iter().map(|s| s.name().to_string()).collect();
+    // A scenario's values are numbers, which a merging strategy (a set)
+    // cannot hold: the step-through plays every other strategy.
+    let buckets: Vec<String> = strategy::registry()
+        .iter()
+        .filter(|strategy| strategy.kind() != strategy::Kind::Merge)
+        .map(|strategy| strategy.name().to_string())
+        .collect();
     let mut player = Player {
         cores: &mut cores,
         acknowledged: BTreeMap::new(),
@@ -214,6 +220,11 @@ pub fn play(name: &str, scenario: &Scenario) -> Result<Trace, String> {
             return Err(fail("at_ms must be a time in ms from the start".into()));
         }
         time.set(START_NS + (step.at_ms * 1e6) as Nanos);
+        // As a replica's worker does before each request: writes whose
+        // commit wait is over become visible.
+        for core in player.cores.iter_mut() {
+            core.release();
+        }
         if let Some(step_key) = &step.key {
             key.clone_from(step_key);
         }
@@ -280,6 +291,7 @@ impl Player<'_> {
                     let write = core
                         .write(bucket, key, (&value).into(), &context)
                         .map_err(|error| error.to_string())?;
+                    let write = write.write;
                     let write_id = write.write_id();
                     self.acknowledged.entry(bucket.clone()).or_default().push(write_id.clone());
                     self.step_of_write.insert(write_id.clone(), index);

@@ -80,6 +80,10 @@ pub struct PointRecord {
     /// The swept parameter's name (e.g. `skew_ms`) and value, plus anything
     /// else the point fixes.
     pub params: serde_json::Map<String, Value>,
+    /// What each bucket's strategy promises, as the strategy declared it:
+    /// the oracle judges a bucket by its kind, never by its name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub kinds: std::collections::BTreeMap<String, crate::strategy::Kind>,
 }
 
 /// A fault or clock setting the runner applied, when it applied it.
@@ -167,6 +171,10 @@ pub struct WriteRecord {
     /// `"origin:seq"`, from the acknowledgement (absent if none came).
     #[serde(default)]
     pub write_id: Option<String>,
+    /// Bytes of stamp and context the replica stored with the write (their
+    /// JSON text, as acknowledged); `None` without an acknowledgement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_bytes: Option<usize>,
     /// True time when the client started the write's read, ns.
     pub invoke_ns: Nanos,
     /// True time when the client had the write's answer (or gave up), ns.
@@ -269,6 +277,7 @@ mod tests {
             read_siblings: 1,
             stamp: Some(json!([5, 3])),
             write_id: Some("3:4".into()),
+            metadata_bytes: None,
             invoke_ns: 10,
             complete_ns: 20,
             outcome: Outcome::Ok,

@@ -8,11 +8,14 @@
 //! ```toml
 //! description = "What this experiment asks, in a sentence or two."
 //! replicas = 3                                   # 2 to 9 replica processes
-//! strategies = ["lww-wall", "lww-hlc", "vv"]     # buckets the workload writes
+//! strategies = ["lww-wall", "lww-hlc", "vv"]     # buckets the workload writes (default: all)
 //! seed = 1                                       # workload randomness (--seed overrides)
 //! trials = 2                                     # runs per sweep point
 //! duration_ms = 2000                             # workload time per trial
 //! max_peer_offset_ms = 100  # optional: replicas refuse writes while their clock is this far off
+//!
+//! [parameters.truetime]    # a strategy's parameters (see each strategy)
+//! epsilon_ms = 20
 //!
 //! [workload]
 //! clients = 8               # concurrent read-modify-write clients
@@ -80,6 +83,9 @@ pub struct Spec {
     pub replicas: usize,
     #[serde(default = "default_strategies")]
     pub strategies: Vec<String>,
+    /// Strategies' parameters, by strategy: `[parameters.truetime]`.
+    #[serde(default, skip_serializing_if = "strategy::Parameters::is_empty")]
+    pub parameters: strategy::Parameters,
     #[serde(default = "default_seed")]
     pub seed: u64,
     #[serde(default = "default_trials")]
@@ -267,6 +273,8 @@ pub enum Parameter {
     CrashEveryMs,
     /// The replicas' `max_peer_offset_ms` bound; 0 is no bound.
     MaxPeerOffsetMs,
+    /// `truetime`'s clock uncertainty, ms: how long every write waits.
+    EpsilonMs,
 }
 
 impl Parameter {
@@ -281,6 +289,7 @@ impl Parameter {
             Parameter::PauseMs => "pause_ms",
             Parameter::CrashEveryMs => "crash_every_ms",
             Parameter::MaxPeerOffsetMs => "max_peer_offset_ms",
+            Parameter::EpsilonMs => "epsilon_ms",
         }
     }
 
@@ -300,6 +309,7 @@ impl Parameter {
             Parameter::MaxPeerOffsetMs => {
                 "offset bound: refuse writes when most peers read further off (ms; 0 = none)"
             }
+            Parameter::EpsilonMs => "truetime's assumed clock uncertainty, epsilon (ms)",
         }
     }
 
@@ -322,9 +332,19 @@ impl Parameter {
             | Parameter::CutMs
             | Parameter::PauseMs
             | Parameter::CrashEveryMs
-            | Parameter::MaxPeerOffsetMs => {}
+            | Parameter::MaxPeerOffsetMs
+            | Parameter::EpsilonMs => {}
         }
         clock
+    }
+
+    /// The strategies' parameters at sweep value `value`.
+    pub fn parameters_for(self, base: &strategy::Parameters, value: f64) -> strategy::Parameters {
+        let mut parameters = base.clone();
+        if self == Parameter::EpsilonMs {
+            parameters.entry("truetime".into()).or_default().insert("epsilon_ms".into(), value.into());
+        }
+        parameters
     }
 
     /// The replicas' offset bound at sweep value `value`, if any.
@@ -405,6 +425,18 @@ impl Spec {
                 format!("unknown strategy {unknown:?}; known: {}", known.join(", ")),
             ));
         }
+        let quick_values = self.quick.as_ref().and_then(|quick| quick.values.as_deref()).unwrap_or_default();
+        for &value in self.sweep.values.iter().chain(quick_values) {
+            let parameters = self.sweep.parameter.parameters_for(&self.parameters, value);
+            strategy::registry_with(&parameters).map_err(|error| {
+                let at = if parameters == self.parameters {
+                    String::new()
+                } else {
+                    format!("at {} = {value}: ", self.sweep.parameter.name())
+                };
+                invalid("parameters", format!("{at}{error}"))
+            })?;
+        }
         if self.trials == 0 {
             return Err(invalid("trials", "must be at least 1".into()));
         }
@@ -438,7 +470,6 @@ impl Spec {
         {
             return Err(invalid("max_peer_offset_ms", format!("must be 0 or more, got {bound}")));
         }
-        let quick_values = self.quick.as_ref().and_then(|quick| quick.values.as_deref()).unwrap_or_default();
         for fault in &self.faults {
             fault.check(self.replicas).map_err(|problem| invalid("fault", problem))?;
             // The swept values set the faults' sizes: each must make sense.
@@ -476,7 +507,7 @@ mod tests {
     fn a_minimal_spec_takes_the_defaults() {
         let spec = parse(MINIMAL).unwrap();
         assert_eq!(spec.replicas, 3);
-        assert_eq!(spec.strategies, ["lww-wall", "lww-hlc", "vv"]);
+        assert_eq!(spec.strategies, strategy::NAMES);
         assert_eq!(spec.sweep.parameter, Parameter::SkewMs);
     }
 
@@ -497,6 +528,10 @@ mod tests {
             ("[network]\ndelay_ms = [5, 1]\n", "network.delay_ms"),
             ("[network]\nloss = 2.0\n", "network.loss"),
             ("[workload]\nkeys = 0\n", "workload.keys"),
+            ("[parameters.truetime]\nepsilon_ms = -5\n", "parameters"),
+            ("[parameters.truetime]\nepsilon = 5\n", "parameters"),
+            ("[parameters.lww-wall]\nepsilon_ms = 5\n", "parameters"),
+            ("[parameters.lww-sundial]\nx = 5\n", "parameters"),
         ] {
             // Top-level fields must come before the [sweep] table in TOML.
             let text =

@@ -56,6 +56,11 @@ pub async fn run(
     if let Some(ms) = bound {
         replica_args.extend(["--max-peer-offset-ms".to_string(), ms.to_string()]);
     }
+    let parameters = spec.sweep.parameter.parameters_for(&spec.parameters, plan.value);
+    if !parameters.is_empty() {
+        let json = serde_json::to_string(&parameters).unwrap_or_else(|_| "{}".into());
+        replica_args.extend(["--strategy-parameters".to_string(), json]);
+    }
     let options = ClusterOptions {
         replicas: spec.replicas,
         token: token.to_string(),

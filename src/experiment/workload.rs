@@ -11,6 +11,14 @@
 //! Because every bucket gets the same operation at the same moment from the
 //! same replica, the strategies are compared on one history.
 //!
+//! **Fair to slow strategies.** A client's operations (when each starts,
+//! which key, which replica) are drawn once, from its seed, and every bucket
+//! works through that same schedule on its own. A strategy that makes its
+//! writes wait (`truetime`'s commit wait) delays only its own bucket's next
+//! operation: the others keep the schedule, so what one strategy costs never
+//! changes the workload another sees. A bucket that falls behind does fewer
+//! operations in the trial; its latency says why.
+//!
 //! Every write is recorded with true times taken here, in the runner, before
 //! the read and after the write's answer: the oracle orders writes by these,
 //! never by a replica's clock.
@@ -55,7 +63,6 @@ pub struct Counters {
 
 /// Runs every client for the target's duration and returns all their writes.
 pub async fn run(spec: &WorkloadSpec, target: Arc<Target>, counters: Arc<Counters>) -> Vec<WriteRecord> {
-    let next_item = Arc::new(AtomicU64::new(1));
     let mut clients = tokio::task::JoinSet::new();
     for number in 0..spec.clients {
         let seed = target.seed
@@ -65,9 +72,9 @@ pub async fn run(spec: &WorkloadSpec, target: Arc<Target>, counters: Arc<Counter
         let state = ClientState {
             number,
             spec: spec.clone(),
+            clients: spec.clients,
             target: target.clone(),
-            random: StdRng::seed_from_u64(seed),
-            next_item: next_item.clone(),
+            seed,
             counters: counters.clone(),
         };
         clients.spawn(state.run());
@@ -85,49 +92,63 @@ pub async fn run(spec: &WorkloadSpec, target: Arc<Target>, counters: Arc<Counter
 
 struct ClientState {
     number: usize,
+    /// How many clients there are (items are numbered across them).
+    clients: usize,
     spec: WorkloadSpec,
     target: Arc<Target>,
-    random: StdRng,
-    next_item: Arc<AtomicU64>,
+    /// Seeds the client's schedule, the same in every bucket.
+    seed: u64,
     counters: Arc<Counters>,
 }
 
 impl ClientState {
-    async fn run(mut self) -> Vec<WriteRecord> {
+    /// Every bucket works through the client's schedule on its own.
+    async fn run(self) -> Vec<WriteRecord> {
         let started = Instant::now();
+        let buckets = self.target.buckets.iter().map(|bucket| self.run_bucket(bucket, started));
+        futures::future::join_all(buckets).await.into_iter().flatten().collect()
+    }
+
+    /// The client's operations on one bucket: the same draws, from the same
+    /// seed, as on every other bucket; each starts on schedule, or when the
+    /// bucket's previous one has finished if that is later.
+    async fn run_bucket(&self, bucket: &str, started: Instant) -> Vec<WriteRecord> {
+        let mut random = StdRng::seed_from_u64(self.seed);
         let stop_at = started + self.target.duration;
         let interval = (self.spec.rate_per_client > 0.0)
             .then(|| Duration::from_secs_f64(1.0 / self.spec.rate_per_client));
         // Clients start spread over one interval, not all at once.
-        let mut next_start =
-            started + interval.map_or(Duration::ZERO, |every| every.mul_f64(self.random.random::<f64>()));
+        let spread = random.random::<f64>();
+        let mut scheduled = started + interval.map_or(Duration::ZERO, |every| every.mul_f64(spread));
         let mut writes = Vec::new();
-        while next_start < stop_at {
-            tokio::time::sleep_until(next_start).await;
-            let key = format!("k{}", self.random.random_range(0..self.spec.keys));
+        for index in 0u64.. {
+            let key = format!("k{}", random.random_range(0..self.spec.keys));
             let replica = match self.spec.replica_choice {
-                ReplicaChoice::Random => {
-                    self.random.random_range(1..=self.target.replicas.len() as ReplicaId)
-                }
+                ReplicaChoice::Random => random.random_range(1..=self.target.replicas.len() as ReplicaId),
                 ReplicaChoice::Sticky => (self.number % self.target.replicas.len()) as ReplicaId + 1,
             };
+            let start = scheduled.max(Instant::now());
+            if start >= stop_at {
+                break;
+            }
+            tokio::time::sleep_until(start).await;
             let operation = Operation {
                 point: self.target.point,
                 trial: self.target.trial,
                 client: &self.target.replicas[replica as usize - 1],
                 replica,
                 key: &key,
-                item: self.next_item.fetch_add(1, Ordering::Relaxed),
+                // Unique in the trial, and the same in every bucket.
+                item: index * self.clients as u64 + self.number as u64 + 1,
             };
-            for write in mirrored(&operation, &self.target.buckets).await {
-                self.counters.attempted.fetch_add(1, Ordering::Relaxed);
-                if write.outcome == Outcome::Ok {
-                    self.counters.acked.fetch_add(1, Ordering::Relaxed);
-                }
-                writes.push(write);
+            let write = read_modify_write(&operation, bucket).await;
+            self.counters.attempted.fetch_add(1, Ordering::Relaxed);
+            if write.outcome == Outcome::Ok {
+                self.counters.acked.fetch_add(1, Ordering::Relaxed);
             }
-            next_start = match interval {
-                Some(every) => (next_start + every).max(Instant::now()),
+            writes.push(write);
+            scheduled = match interval {
+                Some(every) => scheduled + every,
                 None => Instant::now(),
             };
         }
@@ -168,6 +189,7 @@ pub async fn read_modify_write(operation: &Operation<'_>, bucket: &str) -> Write
         read_siblings: 0,
         stamp: None,
         write_id: None,
+        metadata_bytes: None,
         invoke_ns,
         complete_ns: invoke_ns,
         outcome: Outcome::Fail,
@@ -190,6 +212,7 @@ pub async fn read_modify_write(operation: &Operation<'_>, bucket: &str) -> Write
     let value = RawJson::of(&record.value);
     let outcome = match client.write(bucket, key, value, read.context, REQUEST_TIMEOUT).await {
         Ok(answer) => {
+            record.metadata_bytes = Some(answer.stamp.text().len() + answer.context.text().len());
             record.stamp = Some(answer.stamp.parse());
             record.write_id = Some(answer.write_id);
             Outcome::Ok

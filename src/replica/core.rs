@@ -32,7 +32,7 @@ use crate::clock::Nanos;
 use crate::clock::dots::{Dot, DotSet, ReplicaId};
 use crate::clock::hlc::{Hlc, HlcTimestamp};
 use crate::clock::physical::{ClockError, ClockUpdate, ModelDescription, PhysicalClock};
-use crate::strategy::{self, Clocks, KeyState, RawJson, Strategy, StrategyError, Write};
+use crate::strategy::{self, Clocks, KeyState, Kind, RawJson, Strategy, StrategyError, Write};
 
 /// The longest key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 256;
@@ -70,6 +70,14 @@ pub struct ReadReply {
 pub struct WriteReply {
     pub write_id: String,
     pub stamp: RawJson,
+    /// The context stored with the write: with the stamp, the metadata
+    /// the strategy keeps per write.
+    #[serde(default = "RawJson::null")]
+    pub context: RawJson,
+    /// The replica's physical clock reading before which it must not send
+    /// this answer (`truetime`'s commit wait). Not sent.
+    #[serde(skip)]
+    pub acknowledge_at: Option<Nanos>,
 }
 
 /// The replica's clocks, log and links: the answer to `GET /admin/status`
@@ -114,6 +122,15 @@ pub enum ClockSource {
 /// Every key of every bucket, as reads return them: `GET /admin/state`.
 pub type Snapshot = BTreeMap<String, BTreeMap<String, ReadReply>>;
 
+/// A client's write, accepted and logged.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub write: Arc<Write>,
+    /// Acknowledge it only once the physical clock reads this (see
+    /// `Stamped::acknowledge_at`).
+    pub acknowledge_at: Option<Nanos>,
+}
+
 /// One bucket: a strategy, and the state of every key written in it.
 struct Bucket {
     strategy: Arc<dyn Strategy>,
@@ -138,19 +155,45 @@ pub struct ReplicaCore {
     id: ReplicaId,
     clock: PhysicalClock,
     hlc: Hlc,
+    /// The Lamport clock (`lww-lamport`): the greatest counter made or seen.
+    lamport: u64,
     buckets: BTreeMap<&'static str, Bucket>,
     log: BTreeMap<(ReplicaId, u64), Arc<Write>>,
     /// The `(origin, seq)` of every logged write, as dots.
     have: DotSet,
+    /// Logged writes still in their commit wait (`truetime`): durable, but
+    /// not yet applied to their key, read or replicated; with the physical
+    /// clock reading at which each becomes visible.
+    pending: BTreeMap<(ReplicaId, u64), (Nanos, Arc<Write>)>,
 }
 
 impl ReplicaCore {
+    /// A replica with every strategy at its defaults.
     pub fn new(id: ReplicaId, clock: PhysicalClock) -> Self {
-        let buckets = strategy::registry()
+        Self::with_strategies(id, clock, strategy::registry())
+    }
+
+    /// A replica with one bucket per strategy given.
+    pub fn with_strategies(id: ReplicaId, clock: PhysicalClock, strategies: Vec<Arc<dyn Strategy>>) -> Self {
+        let buckets = strategies
             .into_iter()
             .map(|strategy| (strategy.name(), Bucket { strategy, keys: BTreeMap::new() }))
             .collect();
-        Self { id, clock, hlc: Hlc::default(), buckets, log: BTreeMap::new(), have: DotSet::new() }
+        Self {
+            id,
+            clock,
+            hlc: Hlc::default(),
+            lamport: 0,
+            buckets,
+            log: BTreeMap::new(),
+            have: DotSet::new(),
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// Each bucket's kind.
+    pub fn kinds(&self) -> BTreeMap<String, Kind> {
+        self.buckets.iter().map(|(name, bucket)| (name.to_string(), bucket.strategy.kind())).collect()
     }
 
     pub fn id(&self) -> ReplicaId {
@@ -183,23 +226,27 @@ impl ReplicaCore {
     }
 
     /// Accepts a client's write: stamps it, logs it, applies it. The caller
-    /// must make the returned write durable before acknowledging it.
+    /// must make the returned write durable before acknowledging it, and
+    /// must not acknowledge it before its physical clock reads
+    /// `acknowledge_at`, if the strategy asks for a wait.
     pub fn write(
         &mut self,
         bucket: &str,
         key: &str,
         value: RawJson,
         context: &Value,
-    ) -> Result<Arc<Write>, CoreError> {
+    ) -> Result<Accepted, CoreError> {
         Self::check_key(key)?;
         let seq = self.have.max_counter(self.id) + 1;
         let physical_now = self.clock.now();
         let Some(bucket) = self.buckets.get_mut(bucket) else {
             return Err(self.unknown_bucket(bucket));
         };
+        bucket.strategy.accepts(&value)?;
         let empty = KeyState::default();
         let state = bucket.keys.get(key).unwrap_or(&empty);
-        let mut clocks = Clocks { replica: self.id, physical_now, hlc: &mut self.hlc };
+        let mut clocks =
+            Clocks { replica: self.id, physical_now, hlc: &mut self.hlc, lamport: &mut self.lamport };
         let stamped = bucket.strategy.stamp(state, context, &mut clocks)?;
         let write = Arc::new(Write {
             origin: self.id,
@@ -210,9 +257,35 @@ impl ReplicaCore {
             stamp: stamped.stamp,
             context: stamped.context,
         });
-        bucket.apply(&write);
+        match stamped.acknowledge_at {
+            // Like a lock held through Spanner's commit wait: nobody sees
+            // the write until it may be acknowledged.
+            Some(at) if at > physical_now => {
+                self.pending.insert((write.origin, write.seq), (at, Arc::clone(&write)));
+            }
+            _ => bucket.apply(&write),
+        }
         self.log_write(&write);
-        Ok(write)
+        Ok(Accepted { write, acknowledge_at: stamped.acknowledge_at })
+    }
+
+    /// Makes visible every write whose commit wait is over by the physical
+    /// clock; returns whether there was any. Call before serving anything.
+    pub fn release(&mut self) -> bool {
+        if self.pending.is_empty() {
+            return false;
+        }
+        let now = self.clock.now();
+        let due: Vec<(ReplicaId, u64)> =
+            self.pending.iter().filter(|(_, (at, _))| *at <= now).map(|(&id, _)| id).collect();
+        for id in &due {
+            if let Some((_, write)) = self.pending.remove(id)
+                && let Some(bucket) = self.buckets.get_mut(write.bucket.as_str())
+            {
+                bucket.apply(&write);
+            }
+        }
+        !due.is_empty()
     }
 
     /// Merges writes received from a peer. All are checked before any is
@@ -231,7 +304,8 @@ impl ReplicaCore {
             let Some(bucket) = self.buckets.get_mut(write.bucket.as_str()) else {
                 unreachable!("checked above");
             };
-            let mut clocks = Clocks { replica: self.id, physical_now, hlc: &mut self.hlc };
+            let mut clocks =
+                Clocks { replica: self.id, physical_now, hlc: &mut self.hlc, lamport: &mut self.lamport };
             bucket.strategy.observe(&write, &mut clocks);
             bucket.apply(&write);
             self.log_write(&write);
@@ -265,7 +339,10 @@ impl ReplicaCore {
             }
             let from = (origin, peer_has.contiguous(origin) + 1);
             let entries = self.log.range(from..=(origin, u64::MAX));
-            for (_, write) in entries.filter(|((o, seq), _)| !peer_has.contains(Dot(*o, *seq))) {
+            let unsent = |((o, seq), _): &(&(ReplicaId, u64), _)| {
+                !peer_has.contains(Dot(*o, *seq)) && !self.pending.contains_key(&(*o, *seq))
+            };
+            for (_, write) in entries.filter(unsent) {
                 if found.len() == limit {
                     return found;
                 }
@@ -326,6 +403,10 @@ impl ReplicaCore {
 }
 
 fn reply_for(strategy: &dyn Strategy, state: &KeyState) -> ReadReply {
+    if let Some(merged) = strategy.merged(state) {
+        let sibling = Sibling { value: merged.value, stamp: RawJson::null(), write_id: merged.write_id };
+        return ReadReply { siblings: vec![sibling], context: strategy.read_context(state) };
+    }
     ReadReply {
         siblings: state
             .siblings

@@ -42,17 +42,17 @@ fn figure_8_3_to_the_millisecond() {
     let [node_1, node_2, node_3] = [0, 1, 2];
     let mut replicas = cluster(&time, [3.0, 0.0, 0.0]);
 
-    for bucket in ["lww-wall", "lww-hlc", "vv"] {
+    for bucket in ["lww-wall", "lww-hlc", "lww-lamport", "vv", "vv-server"] {
         // Client A writes x = 1 on node 1 at true time 42.001 s.
         time.set(T42 + 1_000_000);
-        let x1 = replicas[node_1].write(bucket, "x", (&json!(1)).into(), &Value::Null).unwrap();
+        let x1 = replicas[node_1].write(bucket, "x", (&json!(1)).into(), &Value::Null).unwrap().write;
         // It reaches node 3 a millisecond later; client B reads it there...
         time.advance_ms(MS);
         replicate(&mut replicas, node_1, node_3);
         let read = replicas[node_3].read(bucket, "x").unwrap();
         assert_eq!(read.siblings[0].write_id, x1.write_id());
         // ...and writes x = 2 with the context of its read.
-        let x2 = replicas[node_3].write(bucket, "x", (&json!(2)).into(), &read.context).unwrap();
+        let x2 = replicas[node_3].write(bucket, "x", (&json!(2)).into(), &read.context).unwrap().write;
         if bucket == "lww-wall" {
             // The stamps of the figure: 42.004 s for x = 1, 42.003 s for x = 2.
             assert_eq!(x1.stamp.parse(), json!([T42 + 4_000_000, 1]));
@@ -66,8 +66,68 @@ fn figure_8_3_to_the_millisecond() {
 
     for replica in &replicas {
         assert_eq!(values(replica, "lww-wall"), vec![json!(1)], "the increment is lost");
-        assert_eq!(values(replica, "lww-hlc"), vec![json!(2)]);
-        assert_eq!(values(replica, "vv"), vec![json!(2)]);
+        for keeps_it in ["lww-hlc", "lww-lamport", "vv", "vv-server"] {
+            assert_eq!(values(replica, keeps_it), vec![json!(2)], "{keeps_it}");
+        }
+    }
+}
+
+#[test]
+fn truetime_hides_a_write_through_its_commit_wait_and_then_keeps_the_increment() {
+    // Node 1 is 3 ms ahead; epsilon 5 ms covers it.
+    let time = ManualTrueTime::new(T42);
+    let [node_1, node_3] = [0, 2];
+    let mut replicas: Vec<ReplicaCore> = (1..=3)
+        .zip([3.0, 0.0, 0.0])
+        .map(|(id, offset)| {
+            let mut clock = PhysicalClock::modelled(Arc::clone(&time) as Arc<dyn TrueTime>);
+            clock.update(&ClockUpdate { offset_ms: Some(offset), ..Default::default() }).unwrap();
+            let parameters = json!({"truetime": {"epsilon_ms": 5}});
+            let strategies = strategy::registry_with(&serde_json::from_value(parameters).unwrap()).unwrap();
+            ReplicaCore::with_strategies(id, clock, strategies)
+        })
+        .collect();
+    time.set(T42 + 1_000_000);
+    let x1 = replicas[node_1].write("truetime", "x", (&json!(1)).into(), &Value::Null).unwrap();
+    // Stamped 42.004 + 5 ms; acknowledged once node 1's clock reads 42.014.
+    assert_eq!(x1.write.stamp.parse(), json!([T42 + 9_000_000, 1]));
+    assert_eq!(x1.acknowledge_at, Some(T42 + 14_000_000));
+    // Meanwhile nobody sees it: not a read on node 1, not replication.
+    time.advance_ms(MS);
+    assert!(!replicas[node_1].release());
+    assert_eq!(values(&replicas[node_1], "truetime"), Vec::<Value>::new());
+    assert!(replicas[node_1].missing(&DotSet::new(), |_| true, usize::MAX).is_empty());
+    // At true time 42.011 node 1's clock reads 42.014: the wait is over.
+    time.set(T42 + 11_000_000);
+    assert!(replicas[node_1].release());
+    replicate(&mut replicas, node_1, node_3);
+    let read = replicas[node_3].read("truetime", "x").unwrap();
+    assert_eq!(read.siblings.len(), 1);
+    // Client B, who read x = 1 after it was acknowledged, writes x = 2 on
+    // node 3, whose clock is exact: stamped 42.011 + 5 ms, above 42.009.
+    let x2 = replicas[node_3].write("truetime", "x", (&json!(2)).into(), &read.context).unwrap();
+    time.set(T42 + 30_000_000);
+    replicas[node_3].release();
+    replicate(&mut replicas, node_3, node_1);
+    replicas[node_1].release();
+    assert_eq!(values(&replicas[node_1], "truetime"), vec![json!(2)], "{:?}", x2.write.stamp);
+}
+
+#[test]
+fn set_union_merges_the_figures_writes_and_refuses_a_number() {
+    let time = ManualTrueTime::new(T42);
+    let mut replicas = cluster(&time, [3.0, 0.0, 0.0]);
+    let error = replicas[0].write("set-union", "x", (&json!(1)).into(), &Value::Null).unwrap_err();
+    assert!(error.to_string().contains("JSON array"), "{error}");
+    assert!(replicas[0].missing(&DotSet::new(), |_| true, usize::MAX).is_empty(), "nothing was stored");
+    replicas[0].write("set-union", "x", (&json!([1])).into(), &Value::Null).unwrap();
+    replicas[2].write("set-union", "x", (&json!([2])).into(), &Value::Null).unwrap();
+    replicate(&mut replicas, 0, 2);
+    replicate(&mut replicas, 2, 0);
+    for replica in [&replicas[0], &replicas[2]] {
+        let read = replica.read("set-union", "x").unwrap();
+        assert_eq!(read.siblings.len(), 1, "one value, never siblings");
+        assert_eq!(read.siblings[0].value.parse(), json!([1, 2]));
     }
 }
 
@@ -93,5 +153,5 @@ fn a_restarted_core_replays_its_log_to_the_same_state() {
     assert_eq!(restarted.status().hlc, replicas[0].status().hlc);
     // Its next write continues its own sequence.
     let next = restarted.write("vv", "y", (&json!(0)).into(), &Value::Null).unwrap();
-    assert_eq!(next.seq, replicas[0].have().max_counter(1) + 1);
+    assert_eq!(next.write.seq, replicas[0].have().max_counter(1) + 1);
 }

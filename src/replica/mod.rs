@@ -88,6 +88,8 @@ pub struct ReplicaOptions {
     /// Refuse client writes while most peers' clocks are estimated to be
     /// more than this many ms from ours (see [`offsets`]).
     pub max_peer_offset_ms: Option<f64>,
+    /// The strategies' parameters (`truetime`'s `epsilon_ms`).
+    pub strategy_parameters: crate::strategy::Parameters,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +106,8 @@ pub enum ReplicaError {
     WorkerPanicked,
     #[error("a peer id is this replica's own id ({0})")]
     SelfPeer(ReplicaId),
+    #[error("strategy parameters: {0}")]
+    Parameters(#[from] crate::strategy::ParameterError),
 }
 
 /// A replica whose store is open and whose log is replayed, ready to serve.
@@ -134,7 +138,8 @@ impl Replica {
             ClockChoice::System => PhysicalClock::system(),
             ClockChoice::Model(_) => PhysicalClock::modelled(Arc::new(SystemTrueTime)),
         };
-        let mut core = ReplicaCore::new(options.id, clock);
+        let strategies = crate::strategy::registry_with(&options.strategy_parameters)?;
+        let mut core = ReplicaCore::with_strategies(options.id, clock, strategies);
         if let ClockChoice::Model(update) = &options.clock {
             core.update_clock(update).map_err(ReplicaError::Clock)?;
         }

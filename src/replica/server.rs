@@ -149,7 +149,24 @@ async fn put_key(
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, reason));
     }
     let reply = state.worker.write(bucket, key, body.value, body.context).await??;
+    if let Some(acknowledge_at) = reply.acknowledge_at {
+        commit_wait(&state.clock, acknowledge_at).await;
+        state.worker.release().await?;
+    }
     Ok(Json(reply).into_response())
+}
+
+/// Holds an acknowledgement until the replica's physical clock reads
+/// `until` (`truetime`'s commit wait). The clock is read again after each
+/// sleep, since a clock model may drift or be stepped meanwhile.
+async fn commit_wait(clock: &watch::Receiver<PhysicalClock>, until: crate::clock::Nanos) {
+    loop {
+        let now = clock.borrow().now();
+        if now >= until {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_nanos((until - now) as u64)).await;
+    }
 }
 
 async fn put_clock(State(state): State<ServerState>, body: Result<Bytes, BytesRejection>) -> ApiResult {

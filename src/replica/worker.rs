@@ -42,6 +42,11 @@ pub enum Command {
         key: String,
         reply: Reply<Result<ReadReply, CoreError>>,
     },
+    /// Nothing but a turn of the loop, which releases writes whose commit
+    /// wait is over (sent when a wait ends).
+    Release {
+        reply: Reply<()>,
+    },
     Write {
         bucket: String,
         key: String,
@@ -98,6 +103,11 @@ impl WorkerHandle {
         self.call(|reply| Command::Write { bucket, key, value, context, reply }).await
     }
 
+    /// Makes visible the writes whose commit wait is over.
+    pub async fn release(&self) -> Result<(), Stopped> {
+        self.call(|reply| Command::Release { reply }).await
+    }
+
     /// Merges writes from a peer; answers with everything this replica has.
     pub async fn receive(&self, writes: Vec<Arc<Write>>) -> Result<Result<DotSet, CoreError>, Stopped> {
         self.call(|reply| Command::Receive { writes, reply }).await
@@ -145,6 +155,9 @@ pub fn run(
     let mut answers: Vec<Box<dyn FnOnce() + Send>> = Vec::with_capacity(MAX_BATCH);
     let mut durable: Vec<Arc<Write>> = Vec::new();
     while let Some(first) = commands.blocking_recv() {
+        // Writes whose commit wait is over become visible first, and the
+        // replication tasks hear of them.
+        let released = core.release();
         // Handle commands while more keep arriving: the time spent on one
         // lets the next ones queue up, so a busy replica commits larger
         // batches, and an idle one commits at once.
@@ -158,6 +171,8 @@ pub fn run(
         if !durable.is_empty() {
             store.append(&durable)?;
             durable.clear();
+            log_len.send_replace(core.log_len());
+        } else if released {
             log_len.send_replace(core.log_len());
         }
         for answer in answers.drain(..) {
@@ -182,9 +197,16 @@ fn handle(
     }
     match command {
         Command::Read { bucket, key, reply } => answer(reply, core.read(&bucket, &key)),
+        Command::Release { reply } => answer(reply, ()),
         Command::Write { bucket, key, value, context, reply } => {
-            let result = core.write(&bucket, &key, value, &context).map(|write| {
-                let reply = WriteReply { write_id: write.write_id(), stamp: write.stamp.clone() };
+            let result = core.write(&bucket, &key, value, &context).map(|accepted| {
+                let write = accepted.write;
+                let reply = WriteReply {
+                    write_id: write.write_id(),
+                    stamp: write.stamp.clone(),
+                    context: write.context.clone(),
+                    acknowledge_at: accepted.acknowledge_at,
+                };
                 durable.push(write);
                 reply
             });

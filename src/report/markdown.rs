@@ -10,8 +10,9 @@ use std::fmt::Write as _;
 
 use super::offsets::OffsetsPlot;
 use super::timeline::Timeline;
-use crate::analysis::{Analysis, PointSummary, is_last_write_wins};
+use crate::analysis::{Analysis, PointSummary, kind_in};
 use crate::experiment::spec::Spec;
+use crate::strategy::Kind;
 
 /// The whole report.
 /// The figures of a run beyond the sweep plots, where it has them.
@@ -59,10 +60,14 @@ pub fn report(
     for strategy in &spec.strategies {
         let points: Vec<&PointSummary> =
             summaries.iter().filter(|summary| &summary.strategy == strategy).collect();
-        let _ = writeln!(text, "- {}\n", strategy_paragraph(strategy, parameter, &points));
+        let _ = writeln!(
+            text,
+            "- {}\n",
+            strategy_paragraph(strategy, kind_in(&analysis.kinds, strategy), parameter, &points)
+        );
     }
     let _ = writeln!(text, "{}\n", health_paragraph(analysis, summaries));
-    if let Some(paragraph) = regressions_paragraph(spec, summaries) {
+    if let Some(paragraph) = regressions_paragraph(spec, analysis, summaries) {
         let _ = writeln!(text, "{paragraph}\n");
     }
     if !spec.faults.is_empty() {
@@ -102,7 +107,7 @@ pub fn report(
 }
 
 /// What one strategy did across the sweep, in a few sentences.
-fn strategy_paragraph(strategy: &str, parameter: &str, points: &[&PointSummary]) -> String {
+fn strategy_paragraph(strategy: &str, kind: Kind, parameter: &str, points: &[&PointSummary]) -> String {
     let Some(first) = points.first() else {
         return format!("**{strategy}**: no writes were recorded.");
     };
@@ -122,7 +127,7 @@ fn strategy_paragraph(strategy: &str, parameter: &str, points: &[&PointSummary])
         .collect();
     let mut text =
         format!("**{strategy}** dropped, of its acknowledged writes, by {parameter}: {}.", each.join(", "));
-    if is_last_write_wins(strategy) {
+    if kind == Kind::LastWriteWins {
         // Against the sweep's no-fault point (value 0) if it has one, else
         // its first; a change counts only if it is larger than the trials'
         // own spread and than one percentage point.
@@ -181,7 +186,7 @@ fn strategy_paragraph(strategy: &str, parameter: &str, points: &[&PointSummary])
 }
 
 /// Clocks that went backwards, per strategy, if any did.
-fn regressions_paragraph(spec: &Spec, summaries: &[PointSummary]) -> Option<String> {
+fn regressions_paragraph(spec: &Spec, analysis: &Analysis, summaries: &[PointSummary]) -> Option<String> {
     let total = |strategy: &str| -> usize {
         summaries
             .iter()
@@ -189,7 +194,11 @@ fn regressions_paragraph(spec: &Spec, summaries: &[PointSummary]) -> Option<Stri
             .map(|summary| summary.stamp_regressions)
             .sum()
     };
-    let lww: Vec<&String> = spec.strategies.iter().filter(|strategy| is_last_write_wins(strategy)).collect();
+    let lww: Vec<&String> = spec
+        .strategies
+        .iter()
+        .filter(|strategy| kind_in(&analysis.kinds, strategy) == Kind::LastWriteWins)
+        .collect();
     if lww.iter().all(|strategy| total(strategy) == 0) {
         return None;
     }

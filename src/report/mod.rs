@@ -18,6 +18,7 @@
 //! second `analyze` of the same run, never sees a half-written file, and an
 //! `analyze` that fails while writing leaves the previous files as they were.
 
+pub mod costs;
 pub mod markdown;
 pub mod offsets;
 pub mod plots;
@@ -26,10 +27,11 @@ pub mod timeline;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{Analysis, PointSummary, analyze, is_last_write_wins, summarize};
+use crate::analysis::{Analysis, PointSummary, analyze, kind_in, summarize};
 use crate::experiment::SPEC_FILE;
 use crate::experiment::history::{self, HistoryError, Record};
 use crate::experiment::spec::{Parameter, Spec, SpecError};
+use crate::strategy::Kind;
 
 use self::plots::{PlotError, PlotInput, PointFigures, StrategySeries};
 
@@ -88,7 +90,7 @@ fn write_files(
     write_json(&run_dir.join(DROPS_JSON), &analysis.drops)?;
     write_csv(&run_dir.join(SUMMARY_CSV), analysis)?;
     let summaries = summarize(&analysis.rows);
-    plots::draw_all(run_dir, &plot_input(experiment, spec, &summaries))?;
+    plots::draw_all(run_dir, &plot_input(experiment, spec, analysis, &summaries))?;
     let timeline = timeline_of(experiment, spec, records, analysis);
     if let Some(timeline) = &timeline {
         timeline::draw(run_dir, timeline)?;
@@ -129,13 +131,18 @@ fn percent(part: usize, whole: usize) -> f64 {
 }
 
 /// The plots' input: per strategy, in the spec's order, its figures per point.
-pub fn plot_input(experiment: &str, spec: &Spec, summaries: &[PointSummary]) -> PlotInput {
+pub fn plot_input(
+    experiment: &str,
+    spec: &Spec,
+    analysis: &Analysis,
+    summaries: &[PointSummary],
+) -> PlotInput {
     let series = spec
         .strategies
         .iter()
         .map(|strategy| StrategySeries {
             strategy: strategy.clone(),
-            last_write_wins: is_last_write_wins(strategy),
+            last_write_wins: kind_in(&analysis.kinds, strategy) == Kind::LastWriteWins,
             points: summaries
                 .iter()
                 .filter(|summary| &summary.strategy == strategy)
@@ -148,6 +155,9 @@ pub fn plot_input(experiment: &str, spec: &Spec, summaries: &[PointSummary]) -> 
                     concurrent_percent: percent(summary.dropped_concurrent, summary.acked),
                     siblings_per_trial: summary.siblings as f64 / summary.trials.max(1) as f64,
                     max_siblings: summary.max_siblings,
+                    latency_p50_ms: summary.latency_p50_ms,
+                    latency_p99_ms: summary.latency_p99_ms,
+                    metadata_bytes: summary.metadata_bytes,
                 })
                 .collect(),
         })
@@ -195,13 +205,13 @@ pub fn text_table(analysis: &Analysis) -> String {
     let parameter = summaries.first().map(|summary| summary.parameter.as_str()).unwrap_or("value");
     let _ = writeln!(
         table,
-        "{parameter:>10}  {:<9} {:>7} {:>8} {:>9} {:>9} {:>9} {:>10} {:>9}",
+        "{parameter:>10}  {:<11} {:>7} {:>8} {:>9} {:>9} {:>9} {:>10} {:>9}",
         "strategy", "acked", "dropped", "causality", "realtime", "concurrent", "siblings", "diverged"
     );
     for summary in &summaries {
         let _ = writeln!(
             table,
-            "{:>10}  {:<9} {:>7} {:>7.2}% {:>9} {:>9} {:>10} {:>9} {:>9}",
+            "{:>10}  {:<11} {:>7} {:>7.2}% {:>9} {:>9} {:>10} {:>9} {:>9}",
             summary.value,
             summary.strategy,
             summary.acked,

@@ -1,6 +1,6 @@
 //! Plots of a run, as SVG (for the browser) and PNG (for anything else).
 //!
-//! Three pictures, each against the swept parameter:
+//! Four pictures, the first three against the swept parameter:
 //!
 //! - `dropped`: silently dropped writes as a percentage of acknowledged
 //!   ones, one line per strategy, with error bars of one standard deviation
@@ -9,7 +9,13 @@
 //!   (causality violation, other clock-caused, concurrent overwrite), as
 //!   stacked bars;
 //! - `siblings`: for sibling-keeping strategies, how many reads surfaced
-//!   siblings (conflicts handed to the client instead of dropped).
+//!   siblings (conflicts handed to the client instead of dropped);
+//! - `costs` ([`super::costs`]): what each strategy lost against what it
+//!   cost, dropped writes against write latency.
+//!
+//! Up to seven strategies share a plot, so each has its own colour from a
+//! palette chosen for colour-blind readers (Okabe and Ito's) *and* its own
+//! marker shape, so that no line is told apart by colour alone.
 //!
 //! Sweep values are spaced evenly along the x axis and labelled with their
 //! value, because sweeps are roughly geometric (0, 10, 100, 1000 ms).
@@ -44,6 +50,10 @@ pub struct PointFigures {
     /// Reads that surfaced more than one sibling, per trial.
     pub siblings_per_trial: f64,
     pub max_siblings: usize,
+    /// What the strategy cost at this point (see `analysis::PointSummary`).
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    pub metadata_bytes: f64,
 }
 
 /// One strategy across the sweep.
@@ -72,7 +82,7 @@ pub struct PlotError {
 }
 
 /// The plots' file stems, in the order they are drawn.
-pub const PLOTS: [&str; 3] = ["dropped", "causes", "siblings"];
+pub const PLOTS: [&str; 4] = ["dropped", "causes", "siblings", "costs"];
 
 /// Draws every plot into `dir` as `NAME.svg` and `NAME.png`; returns the paths.
 pub fn draw_all(dir: &Path, input: &PlotInput) -> Result<Vec<PathBuf>, PlotError> {
@@ -109,22 +119,103 @@ fn draw<DB: DrawingBackend>(
     let result = match name {
         "dropped" => draw_dropped(&area, input),
         "causes" => draw_causes(&area, input),
-        _ => draw_siblings(&area, input),
+        "siblings" => draw_siblings(&area, input),
+        _ => super::costs::draw(&area, input),
     };
     result.map_err(|error| fail(&error))?;
     area.present().map_err(|error| fail(&error))
 }
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub(super) type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
-/// Colours for strategies, in order; chosen to stay apart for colour-blind readers.
-pub(super) const PALETTE: [RGBColor; 5] = [
+/// Colours for strategies, in order: Okabe and Ito's palette, whose
+/// colours stay apart for colour-blind readers (its yellow left out: it
+/// vanishes on white).
+pub(super) const PALETTE: [RGBColor; 7] = [
     RGBColor(213, 94, 0),    // vermillion
     RGBColor(0, 114, 178),   // blue
     RGBColor(0, 158, 115),   // bluish green
     RGBColor(204, 121, 167), // reddish purple
     RGBColor(86, 180, 233),  // sky blue
+    RGBColor(230, 159, 0),   // orange
+    RGBColor(0, 0, 0),       // black
 ];
+
+/// Marker shapes for strategies, in order, beside their colours: filled
+/// outlines that stay apart at a glance (and in grey).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Marker {
+    Circle,
+    Triangle,
+    Square,
+    Diamond,
+    TriangleDown,
+    Hexagon,
+    Star,
+}
+
+pub(super) const MARKERS: [Marker; 7] = [
+    Marker::Circle,
+    Marker::Triangle,
+    Marker::Square,
+    Marker::Diamond,
+    Marker::TriangleDown,
+    Marker::Hexagon,
+    Marker::Star,
+];
+
+/// The colour and marker of the strategy at `index`.
+pub(super) fn style_of(index: usize) -> (RGBColor, Marker) {
+    (PALETTE[index % PALETTE.len()], MARKERS[index % MARKERS.len()])
+}
+
+/// The outline of `marker` of radius `size` around (0, 0), in pixels.
+fn outline(marker: Marker, size: i32) -> Vec<(i32, i32)> {
+    let polygon = |corners: usize, radius: f64, turn: f64| -> Vec<(i32, i32)> {
+        (0..corners)
+            .map(|corner| {
+                let angle = turn + std::f64::consts::TAU * corner as f64 / corners as f64;
+                ((radius * angle.sin()).round() as i32, (-radius * angle.cos()).round() as i32)
+            })
+            .collect()
+    };
+    let size_f = f64::from(size);
+    match marker {
+        Marker::Circle => polygon(16, size_f, 0.0),
+        Marker::Triangle => polygon(3, size_f * 1.3, 0.0),
+        Marker::Square => polygon(4, size_f * 1.2, std::f64::consts::FRAC_PI_4),
+        Marker::Diamond => polygon(4, size_f * 1.3, 0.0),
+        Marker::TriangleDown => polygon(3, size_f * 1.3, std::f64::consts::PI),
+        Marker::Hexagon => polygon(6, size_f * 1.1, 0.0),
+        Marker::Star => (0..10)
+            .map(|corner| {
+                let radius = if corner % 2 == 0 { size_f * 1.4 } else { size_f * 0.6 };
+                let angle = std::f64::consts::TAU * corner as f64 / 10.0;
+                ((radius * angle.sin()).round() as i32, (-radius * angle.cos()).round() as i32)
+            })
+            .collect(),
+    }
+}
+
+/// Draws `marker` of `size` at each of `points`, on any chart.
+pub(super) fn draw_markers<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    points: &[(f64, f64)],
+    marker: Marker,
+    colour: RGBColor,
+    size: i32,
+) -> DrawResult<DB> {
+    let shape = outline(marker, size);
+    chart.draw_series(
+        points.iter().map(|&at| EmptyElement::at(at) + Polygon::new(shape.clone(), colour.filled())),
+    )?;
+    Ok(())
+}
+
+/// The marker of a legend entry, in the middle of its 24-pixel line.
+pub(super) fn legend_outline(marker: Marker) -> Vec<(i32, i32)> {
+    outline(marker, 5).into_iter().map(|(x, y)| (x + 12, y)).collect()
+}
 
 fn values(input: &PlotInput) -> Vec<f64> {
     input
@@ -207,14 +298,18 @@ fn draw_dropped<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotI
     };
     let mut chart = sweep_chart(area, &frame, input, highest)?;
     for (index, series) in input.series.iter().enumerate() {
-        let colour = PALETTE[index % PALETTE.len()];
+        let (colour, marker) = style_of(index);
         let line: Vec<(f64, f64)> =
             series.points.iter().enumerate().map(|(x, point)| (x as f64, point.dropped_percent)).collect();
         chart
             .draw_series(LineSeries::new(line.clone(), colour.stroke_width(3)))?
             .label(series.strategy.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(3)));
-        chart.draw_series(line.iter().map(|&(x, y)| Circle::new((x, y), 5, colour.filled())))?;
+            .legend(move |at| {
+                EmptyElement::at(at)
+                    + PathElement::new(vec![(0, 0), (24, 0)], colour.stroke_width(3))
+                    + Polygon::new(legend_outline(marker), colour.filled())
+            });
+        draw_markers(&mut chart, &line, marker, colour, 5)?;
         chart.draw_series(series.points.iter().enumerate().map(|(x, point)| {
             let low = (point.dropped_percent - point.dropped_percent_deviation).max(0.0);
             let high = point.dropped_percent + point.dropped_percent_deviation;
@@ -284,13 +379,14 @@ fn draw_siblings<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &Plot
         margin: 16,
     };
     let mut chart = sweep_chart(area, &frame, input, highest)?;
-    for (index, series) in keeping {
-        let colour = PALETTE[index % PALETTE.len()];
-        let bars = series.points.iter().enumerate().map(|(x, point)| {
-            Rectangle::new(
-                [(x as f64 - 0.3, 0.0), (x as f64 + 0.3, point.siblings_per_trial)],
-                colour.filled(),
-            )
+    // Side by side within each sweep point, one bar per strategy.
+    let width = 0.7 / keeping.len().max(1) as f64;
+    for (slot, (index, series)) in keeping.iter().enumerate() {
+        let (colour, _) = style_of(*index);
+        let offset = -0.35 + width * slot as f64;
+        let bars = series.points.iter().enumerate().map(move |(x, point)| {
+            let left = x as f64 + offset;
+            Rectangle::new([(left, 0.0), (left + width * 0.9, point.siblings_per_trial)], colour.filled())
         });
         chart
             .draw_series(bars)?
@@ -324,6 +420,9 @@ mod tests {
                     concurrent_percent: scale * index as f64 / 4.0,
                     siblings_per_trial: if last_write_wins { 0.0 } else { 5.0 + index as f64 },
                     max_siblings: 2,
+                    latency_p50_ms: 1.0 + scale,
+                    latency_p99_ms: 2.0 + scale * index as f64,
+                    metadata_bytes: 20.0,
                 })
                 .collect(),
         };
@@ -381,7 +480,8 @@ mod tests {
             let (_, data) = count(&image, 100..width - 30, 60..height - 80);
             assert!(data > 500, "{name}: no data drawn ({data} coloured pixels)");
             let svg = std::fs::read_to_string(dir.path().join(format!("{name}.svg"))).unwrap();
-            assert!(svg.contains("<text") && svg.contains("skew_ms"), "{name}.svg has no axis text");
+            let axis = if name == "costs" { "latency" } else { "skew_ms" };
+            assert!(svg.contains("<text") && svg.contains(axis), "{name}.svg has no axis text");
         }
     }
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Clocks, KeyState, RawJson, Stamped, Strategy, StrategyError, Write, lww, parse_stamp};
+use super::{Clocks, KeyState, Kind, RawJson, Stamped, Strategy, StrategyError, Write, lww, parse_stamp};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::hlc::HlcTimestamp;
@@ -41,6 +41,10 @@ impl Strategy for LwwHlc {
         "lww-hlc"
     }
 
+    fn kind(&self) -> Kind {
+        Kind::LastWriteWins
+    }
+
     fn stamp(
         &self,
         _: &KeyState,
@@ -53,7 +57,7 @@ impl Strategy for LwwHlc {
         }
         let now = clocks.hlc.tick(clocks.physical_now);
         let stamp = HlcStamp(now.l, now.c, clocks.replica);
-        Ok(Stamped { stamp: RawJson::of(&stamp), context: RawJson::null() })
+        Ok(Stamped::now(RawJson::of(&stamp), RawJson::null()))
     }
 
     fn check(&self, write: &Write) -> Result<(), StrategyError> {
@@ -97,7 +101,7 @@ mod tests {
         // Node 1's clock is at 42.004 s; node 3's at 42.003 s.
         let from_node_1 = write_with(HlcStamp(42_004, 0, 1));
         let mut hlc = Hlc::default();
-        let mut node_3 = Clocks { replica: 3, physical_now: 42_003, hlc: &mut hlc };
+        let mut node_3 = Clocks { replica: 3, physical_now: 42_003, hlc: &mut hlc, lamport: &mut 0 };
         LwwHlc.observe(&from_node_1, &mut node_3);
         let stamped = LwwHlc.stamp(&KeyState::default(), &Value::Null, &mut node_3).unwrap();
         let stamp: HlcStamp = parse_stamp(&stamped.stamp).unwrap();
@@ -110,7 +114,7 @@ mod tests {
         // received node 1's write: the context alone orders the two.
         let read = serde_json::json!(HlcStamp(42_004, 0, 1));
         let mut hlc = Hlc::default();
-        let mut node_3 = Clocks { replica: 3, physical_now: 42_003, hlc: &mut hlc };
+        let mut node_3 = Clocks { replica: 3, physical_now: 42_003, hlc: &mut hlc, lamport: &mut 0 };
         let stamped = LwwHlc.stamp(&KeyState::default(), &read, &mut node_3).unwrap();
         assert!(parse_stamp::<HlcStamp>(&stamped.stamp).unwrap() > HlcStamp(42_004, 0, 1));
     }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Clocks, KeyState, RawJson, Stamped, Strategy, StrategyError, Write, lww, parse_stamp};
+use super::{Clocks, KeyState, Kind, RawJson, Stamped, Strategy, StrategyError, Write, lww, parse_stamp};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 
@@ -33,6 +33,10 @@ impl Strategy for LwwWall {
         "lww-wall"
     }
 
+    fn kind(&self) -> Kind {
+        Kind::LastWriteWins
+    }
+
     fn stamp(
         &self,
         _: &KeyState,
@@ -41,7 +45,7 @@ impl Strategy for LwwWall {
     ) -> Result<Stamped, StrategyError> {
         lww::parse_context::<WallStamp>(client_context)?;
         let stamp = WallStamp(clocks.physical_now, clocks.replica);
-        Ok(Stamped { stamp: RawJson::of(&stamp), context: RawJson::null() })
+        Ok(Stamped::now(RawJson::of(&stamp), RawJson::null()))
     }
 
     fn check(&self, write: &Write) -> Result<(), StrategyError> {
@@ -78,7 +82,7 @@ mod tests {
     #[test]
     fn the_stamp_is_the_physical_clock_and_the_replica() {
         let mut hlc = Hlc::default();
-        let mut clocks = Clocks { replica: 3, physical_now: 42_003, hlc: &mut hlc };
+        let mut clocks = Clocks { replica: 3, physical_now: 42_003, hlc: &mut hlc, lamport: &mut 0 };
         let stamped = LwwWall.stamp(&KeyState::default(), &Value::Null, &mut clocks).unwrap();
         assert_eq!(stamped.stamp.parse(), serde_json::json!([42_003, 3]));
     }
@@ -94,7 +98,7 @@ mod tests {
     #[test]
     fn a_malformed_context_or_stamp_is_refused() {
         let mut hlc = Hlc::default();
-        let mut clocks = Clocks { replica: 1, physical_now: 0, hlc: &mut hlc };
+        let mut clocks = Clocks { replica: 1, physical_now: 0, hlc: &mut hlc, lamport: &mut 0 };
         let bad = serde_json::json!({"vv": {}});
         assert!(LwwWall.stamp(&KeyState::default(), &bad, &mut clocks).is_err());
         let mut broken = (*write(1, 1, 5)).clone();

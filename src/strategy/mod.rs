@@ -6,11 +6,24 @@
 //! replica must then settle on the same outcome, whatever order the writes
 //! arrive in and however often. A [`Strategy`] is one way of settling it:
 //!
-//! | bucket     | keeps                                  | orders writes by            |
-//! |------------|----------------------------------------|-----------------------------|
-//! | `lww-wall` | one write, the "latest"                | the writer's physical clock |
-//! | `lww-hlc`  | one write, the "latest"                | a hybrid logical clock      |
-//! | `vv`       | every write no later write has read    | dotted version vectors      |
+//! | bucket        | kind              | keeps                               | orders writes by                   |
+//! |---------------|-------------------|-------------------------------------|------------------------------------|
+//! | `lww-wall`    | last write wins   | one write, the "latest"             | the writer's physical clock        |
+//! | `lww-hlc`     | last write wins   | one write, the "latest"             | a hybrid logical clock             |
+//! | `lww-lamport` | last write wins   | one write, the "latest"             | a Lamport clock                    |
+//! | `truetime`    | last write wins   | one write, the "latest"             | an interval clock, with commit wait |
+//! | `vv`          | siblings          | every write no later write has read | dotted version vectors             |
+//! | `vv-server`   | siblings          | every write it cannot prove was read | per-server version vectors        |
+//! | `set-union`   | merge             | the union of every write's set      | nothing: sets merge                |
+//!
+//! Each is a trade (each file says which): `lww-wall` is cheap and loses
+//! writes to skew; `truetime` loses none while its clock bound holds, at
+//! the price of waiting out the bound on every write; `vv` loses nothing but
+//! hands siblings to the application; `vv-server` needs no dots but hands
+//! over far more siblings; `set-union` never hands over siblings, but only
+//! for values that are sets. A strategy declares its [`Kind`], which the
+//! history records, so the oracle judges each bucket by what it promises,
+//! never by its name.
 //!
 //! A strategy sees one key at a time: a [`KeyState`] holding the surviving
 //! writes (siblings). It stamps new writes made at this replica and merges
@@ -19,15 +32,22 @@
 //! and replicas converge only if every order gives the same state.
 //!
 //! Adding a strategy is one new file and one line in [`registry`].
+//! Strategies with parameters (`truetime`'s `epsilon_ms`) take them from a
+//! [`Parameters`] table, which experiment specs fill in.
 
 pub mod lww;
 pub mod lww_hlc;
+pub mod lww_lamport;
 pub mod lww_wall;
+pub mod set_union;
+pub mod truetime;
 pub mod vv;
+pub mod vv_server;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::clock::Nanos;
@@ -127,11 +147,46 @@ impl PartialEq for RawJson {
 /// The state of one key under one strategy.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KeyState {
-    /// The writes that survive, oldest first: one for LWW, any number for vv.
+    /// The writes that survive, oldest first: one for LWW, any number for
+    /// `vv` and `vv-server`, those whose sets are not inside another's for
+    /// `set-union`.
     pub siblings: Vec<Arc<Write>>,
-    /// The dots of every write this key has seen (vv only; empty for LWW).
+    /// The dots of every write this key has seen (`vv`, `vv-server`; empty
+    /// for the others).
     pub seen: DotSet,
+    /// The dots no survivor may have: what the contexts of writes that
+    /// replaced everything they read cover (`vv-server` only).
+    pub superseded: DotSet,
 }
+
+/// What a strategy promises, and so how the oracle judges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// One write per key survives, chosen by a total order of stamps; the
+    /// others are discarded. Drops are expected; the oracle finds their
+    /// killers and causes.
+    LastWriteWins,
+    /// Writes no later write has read survive side by side, for the
+    /// application to merge. Nothing may be dropped.
+    Siblings,
+    /// The replica merges concurrent writes itself into one value. Nothing
+    /// may be dropped.
+    Merge,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::LastWriteWins => "last-write-wins",
+            Kind::Siblings => "siblings",
+            Kind::Merge => "merge",
+        }
+    }
+}
+
+/// Strategy parameters, by bucket: `{"truetime": {"epsilon_ms": 20}}`.
+pub type Parameters = BTreeMap<String, serde_json::Map<String, Value>>;
 
 /// What a replica's clocks look like to a strategy at one instant.
 pub struct Clocks<'a> {
@@ -141,6 +196,8 @@ pub struct Clocks<'a> {
     pub physical_now: Nanos,
     /// Its hybrid logical clock.
     pub hlc: &'a mut Hlc,
+    /// Its Lamport clock: the greatest counter it has made or seen.
+    pub lamport: &'a mut u64,
 }
 
 /// A new write's stamp and the context it carries.
@@ -148,6 +205,25 @@ pub struct Clocks<'a> {
 pub struct Stamped {
     pub stamp: RawJson,
     pub context: RawJson,
+    /// The physical clock reading before which the write must not be
+    /// acknowledged (`truetime`'s commit wait), if any.
+    pub acknowledge_at: Option<Nanos>,
+}
+
+impl Stamped {
+    /// A stamp and context to acknowledge as soon as the write is durable.
+    pub fn now(stamp: RawJson, context: RawJson) -> Self {
+        Self { stamp, context, acknowledge_at: None }
+    }
+}
+
+/// One value as a read returns it: what a merging strategy hands out in
+/// place of its siblings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    pub value: RawJson,
+    /// The write ids merged into it, joined with `+`, in order.
+    pub write_id: String,
 }
 
 /// Why a strategy refused a write. Each becomes a 4xx for the client.
@@ -161,12 +237,34 @@ pub enum StrategyError {
     ContextAhead,
     #[error("malformed stamp {stamp}: {reason}")]
     MalformedStamp { stamp: RawJson, reason: String },
+    #[error("{bucket} cannot store this value: {reason}")]
+    BadValue { bucket: &'static str, reason: String },
+}
+
+/// Why a strategy could not be built from its parameters.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParameterError {
+    #[error("no strategy {0:?} (strategies: {1})")]
+    UnknownStrategy(String, String),
+    #[error("{strategy} has no parameter {name:?} (it takes: {takes})")]
+    Unknown { strategy: &'static str, name: String, takes: &'static str },
+    #[error("{strategy}'s {name} must be {expected}, got {value}")]
+    Invalid { strategy: &'static str, name: &'static str, expected: &'static str, value: Value },
 }
 
 /// One conflict-resolution strategy. See the module docs.
 pub trait Strategy: Send + Sync {
     /// The bucket name, such as `"lww-wall"`.
     fn name(&self) -> &'static str;
+
+    /// What it promises (see [`Kind`]).
+    fn kind(&self) -> Kind;
+
+    /// Refuses values it cannot keep (only `set-union` has any); checked
+    /// for a client's write and for every write received.
+    fn accepts(&self, _value: &RawJson) -> Result<(), StrategyError> {
+        Ok(())
+    }
 
     /// Stamps a write a client makes at this replica. `client_context` is the
     /// context the client got from its read (`null` for a blind write).
@@ -189,16 +287,61 @@ pub trait Strategy: Send + Sync {
 
     /// The context returned by a read, for the client to send back.
     fn read_context(&self, state: &KeyState) -> Value;
+
+    /// For a merging strategy, the one value a read returns in place of the
+    /// siblings; `None` (every other kind) returns the siblings.
+    fn merged(&self, _state: &KeyState) -> Option<Merged> {
+        None
+    }
 }
 
-/// Every strategy the lab knows, one bucket each.
+/// The bucket names, in registry order.
+pub const NAMES: [&str; 7] =
+    ["lww-wall", "lww-hlc", "lww-lamport", "truetime", "vv", "vv-server", "set-union"];
+
+/// Every strategy the lab knows, one bucket each, built with `parameters`
+/// (a strategy left out takes its defaults).
+pub fn registry_with(parameters: &Parameters) -> Result<Vec<Arc<dyn Strategy>>, ParameterError> {
+    if let Some(unknown) = parameters.keys().find(|name| !NAMES.contains(&name.as_str())) {
+        return Err(ParameterError::UnknownStrategy(unknown.clone(), NAMES.join(", ")));
+    }
+    let empty = serde_json::Map::new();
+    let of = |name: &str| parameters.get(name).unwrap_or(&empty);
+    let no_parameters = |name: &'static str| -> Result<(), ParameterError> {
+        match of(name).keys().next() {
+            Some(given) => {
+                Err(ParameterError::Unknown { strategy: name, name: given.clone(), takes: "nothing" })
+            }
+            None => Ok(()),
+        }
+    };
+    for name in ["lww-wall", "lww-hlc", "lww-lamport", "vv", "vv-server", "set-union"] {
+        no_parameters(name)?;
+    }
+    Ok(vec![
+        Arc::new(lww_wall::LwwWall),
+        Arc::new(lww_hlc::LwwHlc),
+        Arc::new(lww_lamport::LwwLamport),
+        Arc::new(truetime::TrueTime::from_parameters(of("truetime"))?),
+        Arc::new(vv::VersionVectors),
+        Arc::new(vv_server::ServerVersionVectors),
+        Arc::new(set_union::SetUnion),
+    ])
+}
+
+/// Every strategy with its default parameters.
 pub fn registry() -> Vec<Arc<dyn Strategy>> {
-    vec![Arc::new(lww_wall::LwwWall), Arc::new(lww_hlc::LwwHlc), Arc::new(vv::VersionVectors)]
+    registry_with(&Parameters::new()).unwrap_or_else(|_| unreachable!("the defaults are valid"))
 }
 
 /// The bucket names, in registry order.
 pub fn bucket_names() -> Vec<&'static str> {
-    registry().iter().map(|strategy| strategy.name()).collect()
+    NAMES.to_vec()
+}
+
+/// The kind of the strategy named `bucket`, if there is one.
+pub fn kind_of(bucket: &str) -> Option<Kind> {
+    registry().iter().find(|strategy| strategy.name() == bucket).map(|strategy| strategy.kind())
 }
 
 /// Parses a JSON stamp into a strategy's own type, or says why not.

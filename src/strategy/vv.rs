@@ -34,7 +34,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Clocks, KeyState, RawJson, Stamped, Strategy, StrategyError, Write, parse_stamp};
+use super::{Clocks, KeyState, Kind, RawJson, Stamped, Strategy, StrategyError, Write, parse_stamp};
 use crate::clock::dots::{Dot, DotSet};
 
 pub struct VersionVectors;
@@ -64,6 +64,10 @@ impl Strategy for VersionVectors {
         "vv"
     }
 
+    fn kind(&self) -> Kind {
+        Kind::Siblings
+    }
+
     fn stamp(
         &self,
         state: &KeyState,
@@ -77,7 +81,7 @@ impl Strategy for VersionVectors {
             return Err(StrategyError::ContextAhead);
         }
         let dot = Dot(clocks.replica, state.seen.max_counter(clocks.replica) + 1);
-        Ok(Stamped { stamp: RawJson::of(&dot), context: RawJson::of(&context) })
+        Ok(Stamped::now(RawJson::of(&dot), RawJson::of(&context)))
     }
 
     fn check(&self, write: &Write) -> Result<(), StrategyError> {
@@ -133,7 +137,7 @@ mod tests {
 
         fn put(&mut self, value: i64, context: &Value) -> Arc<Write> {
             let mut hlc = Hlc::default();
-            let mut clocks = Clocks { replica: self.id, physical_now: 0, hlc: &mut hlc };
+            let mut clocks = Clocks { replica: self.id, physical_now: 0, hlc: &mut hlc, lamport: &mut 0 };
             let stamped = VersionVectors.stamp(&self.state, context, &mut clocks).unwrap();
             self.log_seq += 1;
             let write = Arc::new(Write {
@@ -190,7 +194,7 @@ mod tests {
     fn a_context_from_the_future_is_refused() {
         let a = Replica::new(1);
         let mut hlc = Hlc::default();
-        let mut clocks = Clocks { replica: 1, physical_now: 0, hlc: &mut hlc };
+        let mut clocks = Clocks { replica: 1, physical_now: 0, hlc: &mut hlc, lamport: &mut 0 };
         let ahead = serde_json::json!({"vv": {"2": 1}});
         let error = VersionVectors.stamp(&a.state, &ahead, &mut clocks).unwrap_err();
         assert_eq!(error, StrategyError::ContextAhead);

@@ -131,6 +131,7 @@ mod tests {
             read_siblings: 1,
             stamp: Some(json!([stamp, replica])),
             write_id: Some(write_id.into()),
+            metadata_bytes: None,
             invoke_ns: times.0,
             complete_ns: times.1,
             outcome: Outcome::Ok,
