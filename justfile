@@ -49,3 +49,12 @@ experiments:
 # Refresh the README's dashboard screenshots (docs/screenshots/) from the browser tests.
 screenshots:
     CLOCKLAB_SCREENSHOTS=docs/screenshots cargo test --release --test dashboard
+
+# Make an experiment's committed reference run: its --quick sweep, with the history compressed.
+reference name:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo run --release -- experiment {{name}} --quick
+    run=$(ls -d results/{{name}}/*/ | sort | tail -1)
+    gzip -9n "${run}history.jsonl"
+    echo "reference run: ${run}"

@@ -418,3 +418,16 @@ fn runs_started_together_each_get_a_directory_and_a_whole_history() {
         assert!(leftovers.is_empty(), "{name}: analyze left {leftovers:?} behind");
     }
 }
+
+#[test]
+fn stale_contexts_pile_up_siblings_without_dots_and_lose_nothing() {
+    // Quick values: 16, 4 and 1 keys; every write carries a stale context.
+    let rows = quick_rows("siblings");
+    let most = |strategy: &str| -> Vec<u64> {
+        of(&rows, strategy).iter().map(|row| row["max_siblings"].as_u64().unwrap()).collect()
+    };
+    let (dotted, server) = (most("vv"), most("vv-server"));
+    let last = dotted.len() - 1;
+    assert!(server[last] > 4 * dotted[last], "one key: vv-server {server:?} against vv {dotted:?}");
+    assert!(server[last] > server[0], "more writes per key, more siblings without dots: {server:?}");
+}

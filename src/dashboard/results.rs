@@ -8,7 +8,7 @@
 //! the same clock model the replicas ran.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -22,7 +22,7 @@ use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockEvent, replay_offsets};
 use crate::experiment::SPEC_FILE;
-use crate::experiment::history::{FaultRecord, HISTORY_FILE, PointRecord, Record};
+use crate::experiment::history::{self, FaultRecord, PointRecord, Record};
 use crate::experiment::run_id::sort_runs;
 use crate::report::offsets::OFFSETS;
 use crate::report::timeline::TIMELINE;
@@ -277,7 +277,7 @@ impl ResultsStore {
         let drops = serde_json::from_str(&read_text(&dir.join(DROPS_JSON))?).map_err(|error| {
             DashboardError::Internal(format!("{}: {error}", dir.join(DROPS_JSON).display()))
         })?;
-        let (points, clock_faults) = read_settings(&dir.join(HISTORY_FILE))?;
+        let (points, clock_faults) = read_settings(dir)?;
         let data = Arc::new(RunData { drops, points, clock_faults });
         self.cache
             .lock()
@@ -292,13 +292,14 @@ fn read_text(path: &Path) -> Result<String, DashboardError> {
         .map_err(|error| DashboardError::Internal(format!("{}: {error}", path.display())))
 }
 
-/// The point and clock-fault records of a history, skipping its writes.
-fn read_settings(path: &Path) -> Result<(HashMap<usize, Value>, Vec<FaultRecord>), DashboardError> {
+/// The point and clock-fault records of a run's history, skipping its writes.
+fn read_settings(run_dir: &Path) -> Result<(HashMap<usize, Value>, Vec<FaultRecord>), DashboardError> {
+    let (path, lines) =
+        history::open_run(run_dir).map_err(|error| DashboardError::Internal(error.to_string()))?;
     let fail = |error: String| DashboardError::Internal(format!("{}: {error}", path.display()));
-    let file = std::fs::File::open(path).map_err(|error| fail(error.to_string()))?;
     let mut points = HashMap::new();
     let mut faults = Vec::new();
-    for line in BufReader::new(file).lines() {
+    for line in lines.lines() {
         let line = line.map_err(|error| fail(error.to_string()))?;
         // Writes and finals are most of the file and not needed here.
         if !(line.contains(r#""type":"fault""#) || line.contains(r#""type":"point""#)) {

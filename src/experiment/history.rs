@@ -31,6 +31,9 @@ use crate::clock::physical::{ClockEvent, system_now};
 
 /// The file name of a run's history inside its directory.
 pub const HISTORY_FILE: &str = "history.jsonl";
+/// The same, gzip-compressed, as the committed reference runs keep it; every
+/// reader takes either (see [`open_run`]).
+pub const HISTORY_FILE_GZ: &str = "history.jsonl.gz";
 
 /// One line of `history.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,9 +245,43 @@ impl HistoryWriter {
 /// Reads a whole history file. Blank lines are skipped; anything else that
 /// is not a record is an error naming the line.
 pub fn read(path: &Path) -> Result<Vec<Record>, HistoryError> {
+    read_lines(path, open(path)?)
+}
+
+/// Opens a history file for reading line by line, gunzipping a `.gz` one.
+fn open(path: &Path) -> Result<Box<dyn BufRead>, HistoryError> {
     let file = File::open(path).map_err(|error| HistoryError::Open(path.to_path_buf(), error))?;
+    Ok(if path.extension().is_some_and(|extension| extension == "gz") {
+        Box::new(BufReader::new(flate2::read::GzDecoder::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    })
+}
+
+/// The history file of the run in `run_dir`: `history.jsonl`, or
+/// `history.jsonl.gz` if only that is there.
+pub fn file_of_run(run_dir: &Path) -> PathBuf {
+    let plain = run_dir.join(HISTORY_FILE);
+    let compressed = run_dir.join(HISTORY_FILE_GZ);
+    if !plain.exists() && compressed.exists() { compressed } else { plain }
+}
+
+/// Opens the history of the run in `run_dir`, compressed or not, for
+/// reading line by line; returns its path too, for messages.
+pub fn open_run(run_dir: &Path) -> Result<(PathBuf, Box<dyn BufRead>), HistoryError> {
+    let path = file_of_run(run_dir);
+    let lines = open(&path)?;
+    Ok((path, lines))
+}
+
+/// Reads the history of the run in `run_dir`, compressed or not.
+pub fn read_run(run_dir: &Path) -> Result<Vec<Record>, HistoryError> {
+    read(&file_of_run(run_dir))
+}
+
+fn read_lines(path: &Path, lines: Box<dyn BufRead>) -> Result<Vec<Record>, HistoryError> {
     let mut records = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
+    for (index, line) in lines.lines().enumerate() {
         let line = line.map_err(|error| HistoryError::Read(path.to_path_buf(), error))?;
         if line.trim().is_empty() {
             continue;
@@ -263,6 +300,26 @@ pub fn read(path: &Path) -> Result<Vec<Record>, HistoryError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_compressed_history_reads_back_the_same() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let text =
+            "{\"type\":\"point\",\"point\":0,\"params\":{\"parameter\":\"skew_ms\",\"skew_ms\":0.0}}\n\n";
+        std::fs::write(dir.path().join(HISTORY_FILE), text).unwrap();
+        let plain = read_run(dir.path()).unwrap();
+        std::fs::remove_file(dir.path().join(HISTORY_FILE)).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(
+            File::create(dir.path().join(HISTORY_FILE_GZ)).unwrap(),
+            flate2::Compression::best(),
+        );
+        gz.write_all(text.as_bytes()).unwrap();
+        gz.finish().unwrap();
+        assert_eq!(file_of_run(dir.path()), dir.path().join(HISTORY_FILE_GZ));
+        assert_eq!(read_run(dir.path()).unwrap(), plain);
+        assert_eq!(plain.len(), 1);
+    }
 
     #[test]
     fn records_have_the_design_shape() {

@@ -22,6 +22,7 @@
 //! keys = 40                 # keys they pick from, uniformly
 //! rate_per_client = 100     # operations per second per client; 0 = flat out
 //! replica_choice = "random" # "random" per operation, or "sticky" per client
+//! contexts = "fresh"        # "fresh": read, then write; "stale": write with the last read, then read
 //!
 //! [network]
 //! delay_ms = [1, 3]         # replication delay on every link: MS or [MIN, MAX]
@@ -138,11 +139,38 @@ pub struct WorkloadSpec {
     /// Operations per second per client; 0 means as fast as replies come.
     pub rate_per_client: f64,
     pub replica_choice: ReplicaChoice,
+    /// Which context a write carries (see `experiment::workload`).
+    #[serde(skip_serializing_if = "Contexts::is_fresh")]
+    pub contexts: Contexts,
 }
 
 impl Default for WorkloadSpec {
     fn default() -> Self {
-        Self { clients: 8, keys: 40, rate_per_client: 100.0, replica_choice: ReplicaChoice::Random }
+        Self {
+            clients: 8,
+            keys: 40,
+            rate_per_client: 100.0,
+            replica_choice: ReplicaChoice::Random,
+            contexts: Contexts::Fresh,
+        }
+    }
+}
+
+/// Which context a client's write carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Contexts {
+    /// The context of a read made just before: read, modify, write.
+    #[default]
+    Fresh,
+    /// The context of the client's previous read of the key: write, then
+    /// read for next time, so every write is at least one write behind.
+    Stale,
+}
+
+impl Contexts {
+    fn is_fresh(&self) -> bool {
+        *self == Contexts::Fresh
     }
 }
 
@@ -275,6 +303,8 @@ pub enum Parameter {
     MaxPeerOffsetMs,
     /// `truetime`'s clock uncertainty, ms: how long every write waits.
     EpsilonMs,
+    /// How many keys the clients share: fewer keys, more writes to each.
+    Keys,
 }
 
 impl Parameter {
@@ -290,6 +320,7 @@ impl Parameter {
             Parameter::CrashEveryMs => "crash_every_ms",
             Parameter::MaxPeerOffsetMs => "max_peer_offset_ms",
             Parameter::EpsilonMs => "epsilon_ms",
+            Parameter::Keys => "keys",
         }
     }
 
@@ -310,6 +341,7 @@ impl Parameter {
                 "offset bound: refuse writes when most peers read further off (ms; 0 = none)"
             }
             Parameter::EpsilonMs => "truetime's assumed clock uncertainty, epsilon (ms)",
+            Parameter::Keys => "keys the clients share (fewer keys: more writes to each)",
         }
     }
 
@@ -333,9 +365,19 @@ impl Parameter {
             | Parameter::PauseMs
             | Parameter::CrashEveryMs
             | Parameter::MaxPeerOffsetMs
-            | Parameter::EpsilonMs => {}
+            | Parameter::EpsilonMs
+            | Parameter::Keys => {}
         }
         clock
+    }
+
+    /// The workload at sweep value `value`.
+    pub fn workload_for(self, base: &WorkloadSpec, value: f64) -> WorkloadSpec {
+        let mut workload = base.clone();
+        if self == Parameter::Keys {
+            workload.keys = value as usize;
+        }
+        workload
     }
 
     /// The strategies' parameters at sweep value `value`.
@@ -436,6 +478,19 @@ impl Spec {
                 };
                 invalid("parameters", format!("{at}{error}"))
             })?;
+        }
+        if self.sweep.parameter == Parameter::Keys
+            && let Some(bad) = self
+                .sweep
+                .values
+                .iter()
+                .chain(quick_values)
+                .find(|keys| !(**keys >= 1.0 && keys.fract() == 0.0))
+        {
+            return Err(invalid(
+                "sweep.values",
+                format!("a number of keys is a whole number, 1 or more, not {bad}"),
+            ));
         }
         if self.trials == 0 {
             return Err(invalid("trials", "must be at least 1".into()));

@@ -103,8 +103,9 @@ pub async fn run(
     let started = tokio::time::Instant::now();
     let until = started + Duration::from_millis(spec.duration_ms);
     let admin = cluster.client();
+    let workload = spec.sweep.parameter.workload_for(&spec.workload, plan.value);
     let (writes, fault_records, samples) = tokio::join!(
-        workload::run(&spec.workload, target, counters),
+        workload::run(&workload, target, counters),
         faults::run(&mut cluster, &faults, plan, started, spec.duration_ms as f64, &restore),
         sample_clocks(admin, plan, until),
     );

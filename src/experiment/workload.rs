@@ -11,6 +11,12 @@
 //! Because every bucket gets the same operation at the same moment from the
 //! same replica, the strategies are compared on one history.
 //!
+//! With `contexts = "stale"` a client writes first, with what its previous
+//! read of the key returned, and reads after: every write carries a context
+//! that may be one or more writes behind, as in the dotted version vectors
+//! paper's example (see `strategy::vv_server`). That is where version
+//! vectors without dots pile up siblings.
+//!
 //! **Fair to slow strategies.** A client's operations (when each starts,
 //! which key, which replica) are drawn once, from its seed, and every bucket
 //! works through that same schedule on its own. A strategy that makes its
@@ -33,7 +39,7 @@ use rand::{RngExt, SeedableRng};
 use tokio::time::Instant;
 
 use super::history::{Outcome, WriteRecord};
-use super::spec::{ReplicaChoice, WorkloadSpec};
+use super::spec::{Contexts, ReplicaChoice, WorkloadSpec};
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::system_now;
 use crate::replica::client::{ClientError, ReplicaClient};
@@ -121,6 +127,8 @@ impl ClientState {
         let spread = random.random::<f64>();
         let mut scheduled = started + interval.map_or(Duration::ZERO, |every| every.mul_f64(spread));
         let mut writes = Vec::new();
+        // For stale contexts: what this client last read of each key.
+        let mut memory: std::collections::HashMap<String, Remembered> = Default::default();
         for index in 0u64.. {
             let key = format!("k{}", random.random_range(0..self.spec.keys));
             let replica = match self.spec.replica_choice {
@@ -141,7 +149,16 @@ impl ClientState {
                 // Unique in the trial, and the same in every bucket.
                 item: index * self.clients as u64 + self.number as u64 + 1,
             };
-            let write = read_modify_write(&operation, bucket).await;
+            let write = match self.spec.contexts {
+                Contexts::Fresh => read_modify_write(&operation, bucket).await,
+                Contexts::Stale => {
+                    let (write, after) = write_then_read(&operation, bucket, memory.remove(&key)).await;
+                    if let Some(after) = after {
+                        memory.insert(key.clone(), after);
+                    }
+                    write
+                }
+            };
             self.counters.attempted.fetch_add(1, Ordering::Relaxed);
             if write.outcome == Outcome::Ok {
                 self.counters.acked.fetch_add(1, Ordering::Relaxed);
@@ -174,11 +191,65 @@ pub async fn mirrored(operation: &Operation<'_>, buckets: &[String]) -> Vec<Writ
     futures::future::join_all(writes).await
 }
 
+/// What a client learned from a read of one key: the items it held, how
+/// many siblings held them, and the context to write back with.
+#[derive(Debug, Clone)]
+pub struct Remembered {
+    pub items: BTreeSet<u64>,
+    pub siblings: usize,
+    pub context: serde_json::Value,
+}
+
+impl Remembered {
+    /// What a client knows of a key it has never read.
+    fn nothing() -> Self {
+        Self { items: BTreeSet::new(), siblings: 0, context: serde_json::Value::Null }
+    }
+}
+
+/// Reads `key` and remembers what it held; `None` if the read failed.
+async fn read(operation: &Operation<'_>, bucket: &str) -> Option<Remembered> {
+    let read = operation.client.read(bucket, operation.key, REQUEST_TIMEOUT).await.ok()?;
+    // Values this workload did not write (a hand-written string, say) hold
+    // no items.
+    let items = read
+        .siblings
+        .iter()
+        .filter_map(|sibling| serde_json::from_str::<Vec<u64>>(sibling.value.text()).ok())
+        .flatten()
+        .collect();
+    Some(Remembered { items, siblings: read.siblings.len(), context: read.context })
+}
+
 /// One read-modify-write on one bucket, recorded whatever happens.
 pub async fn read_modify_write(operation: &Operation<'_>, bucket: &str) -> WriteRecord {
-    let Operation { point, trial, client, replica, key, item } = *operation;
     let invoke_ns = system_now();
-    let mut record = WriteRecord {
+    // The read. If it fails nothing was written: the operation failed.
+    let Some(remembered) = read(operation, bucket).await else {
+        return finish(new_record(operation, bucket, invoke_ns), Outcome::Fail);
+    };
+    write(operation, bucket, remembered, invoke_ns).await
+}
+
+/// A write with what an *earlier* read remembered, then a read whose
+/// context the next write will carry: the write-then-read client of the
+/// dotted version vectors paper, always one read behind. Returns the write's
+/// record and what the new read remembered (or the old memory, if it failed).
+pub async fn write_then_read(
+    operation: &Operation<'_>,
+    bucket: &str,
+    remembered: Option<Remembered>,
+) -> (WriteRecord, Option<Remembered>) {
+    let invoke_ns = system_now();
+    let record =
+        write(operation, bucket, remembered.clone().unwrap_or_else(Remembered::nothing), invoke_ns).await;
+    let after = read(operation, bucket).await.or(remembered);
+    (record, after)
+}
+
+fn new_record(operation: &Operation<'_>, bucket: &str, invoke_ns: crate::clock::Nanos) -> WriteRecord {
+    let Operation { point, trial, replica, key, item, .. } = *operation;
+    WriteRecord {
         point,
         trial,
         bucket: bucket.to_string(),
@@ -193,24 +264,26 @@ pub async fn read_modify_write(operation: &Operation<'_>, bucket: &str) -> Write
         invoke_ns,
         complete_ns: invoke_ns,
         outcome: Outcome::Fail,
-    };
-    // The read. If it fails nothing was written: the operation failed.
-    let Ok(read) = client.read(bucket, key, REQUEST_TIMEOUT).await else {
-        return finish(record, Outcome::Fail);
-    };
-    let mut items = BTreeSet::from([item]);
-    for sibling in &read.siblings {
-        // Values this workload did not write (a hand-written string, say)
-        // hold no items.
-        if let Ok(read_items) = serde_json::from_str::<Vec<u64>>(sibling.value.text()) {
-            items.extend(read_items);
-        }
     }
-    record.read_siblings = read.siblings.len();
+}
+
+/// Writes the remembered items plus the operation's new one, with the
+/// remembered context, and records what happened.
+async fn write(
+    operation: &Operation<'_>,
+    bucket: &str,
+    remembered: Remembered,
+    invoke_ns: crate::clock::Nanos,
+) -> WriteRecord {
+    let mut record = new_record(operation, bucket, invoke_ns);
+    let mut items = remembered.items;
+    items.insert(operation.item);
+    record.read_siblings = remembered.siblings;
     record.value = items.into_iter().collect();
-    // The write, with the context the read returned.
     let value = RawJson::of(&record.value);
-    let outcome = match client.write(bucket, key, value, read.context, REQUEST_TIMEOUT).await {
+    let answer =
+        operation.client.write(bucket, operation.key, value, remembered.context, REQUEST_TIMEOUT).await;
+    let outcome = match answer {
         Ok(answer) => {
             record.metadata_bytes = Some(answer.stamp.text().len() + answer.context.text().len());
             record.stamp = Some(answer.stamp.parse());

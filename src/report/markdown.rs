@@ -37,12 +37,16 @@ pub fn report(
     let workload = &spec.workload;
     let _ = writeln!(
         text,
-        "**Setup.** {} replicas; strategies {}; {} clients doing read-modify-write on {} keys \
+        "**Setup.** {} replicas; strategies {}; {} clients doing {} on {} keys \
          ({} operations per second each, replica chosen {}); replication delay {:?} ms; \
          {parameter} swept over {:?}; {} trial(s) of {} ms per value; seed {}.\n",
         spec.replicas,
         spec.strategies.join(", "),
         workload.clients,
+        match workload.contexts {
+            crate::experiment::spec::Contexts::Fresh => "read-modify-write",
+            crate::experiment::spec::Contexts::Stale => "writes with the context of their previous read",
+        },
         workload.keys,
         workload.rate_per_client,
         match workload.replica_choice {
@@ -66,6 +70,8 @@ pub fn report(
             strategy_paragraph(strategy, kind_in(&analysis.kinds, strategy), parameter, &points)
         );
     }
+    let _ = writeln!(text, "![What each strategy lost against what it cost](costs.svg)\n");
+    let _ = writeln!(text, "{}\n", costs_paragraph(spec, parameter, summaries));
     let _ = writeln!(text, "{}\n", health_paragraph(analysis, summaries));
     if let Some(paragraph) = regressions_paragraph(spec, analysis, summaries) {
         let _ = writeln!(text, "{paragraph}\n");
@@ -304,20 +310,71 @@ truly happened, judged with the runner's real clock:
 Hybrid logical clocks never go backwards and always exceed any timestamp a
 replica has seen, so a write that read another always gets a greater stamp:
 causality violations disappear, but writes that never met are still ordered
-by skewed clocks. Version vectors do not order concurrent writes at all: they
-keep them as siblings and let the next read-modify-write merge them.
+by skewed clocks; a Lamport clock does the same with no physical time at all.
+TrueTime's commit wait (Spanner) instead holds every write back until its
+stamp is certainly in the past: no clock-caused drop while the assumed
+uncertainty covers the real offsets, at the price of waiting twice that
+uncertainty on every write. Version vectors do not order concurrent writes at
+all: they keep them as siblings and let the next read-modify-write merge them;
+without dots (per-server version vectors) a replica cannot tell which
+siblings a stale context covered, so it keeps them all. A set-union bucket
+merges concurrent writes itself and hands out one value, but only for values
+that are sets.
+
+Each strategy is judged by the kind it declares (last write wins, siblings,
+or merge) and recorded in the history, never by its name. Costs come from
+the same history: write latency is the runner's own time from a client's
+request to its acknowledgement, and every strategy follows the same schedule
+of operations on its own, so a slow strategy delays only itself.
 ";
+
+/// What each strategy's guarantees cost, in words: latency, writes not
+/// acknowledged, siblings handed out, metadata kept.
+fn costs_paragraph(spec: &Spec, parameter: &str, summaries: &[PointSummary]) -> String {
+    let mut parts = Vec::new();
+    for strategy in &spec.strategies {
+        let points: Vec<&PointSummary> =
+            summaries.iter().filter(|summary| &summary.strategy == strategy).collect();
+        let (Some(first), Some(last)) = (points.first(), points.last()) else { continue };
+        let p50: Vec<f64> = points.iter().map(|point| point.latency_p50_ms).collect();
+        let (low, high) =
+            p50.iter().fold((f64::MAX, 0.0_f64), |(low, high), &ms| (low.min(ms), high.max(ms)));
+        let latency = if high > 2.0 * low.max(1.0) {
+            format!(
+                "its median write took {:.1} ms at {parameter} = {} and {:.1} ms at {}",
+                first.latency_p50_ms, first.value, last.latency_p50_ms, last.value
+            )
+        } else {
+            let p99 = points.iter().map(|point| point.latency_p99_ms).fold(0.0, f64::max);
+            format!("its median write took {low:.1} to {high:.1} ms (99th percentile at most {p99:.1} ms)")
+        };
+        let failed: usize = points.iter().map(|point| point.failed).sum();
+        let most = points.iter().map(|point| point.max_siblings).max().unwrap_or(0);
+        let metadata = points.iter().map(|point| point.metadata_bytes).fold(0.0, f64::max);
+        let siblings =
+            if most > 1 { format!("reads of up to {most} siblings") } else { "one value per read".into() };
+        parts.push(format!(
+            "**{strategy}**: {latency}; {failed} write(s) not acknowledged; {siblings}; about {metadata:.0} bytes \
+             of stamp and context kept per write"
+        ));
+    }
+    format!(
+        "**What it cost.** Every guarantee is paid for somewhere: in latency, in writes refused, in \
+         siblings the application must merge, or in metadata kept with every write. {}.",
+        parts.join(". ")
+    )
+}
 
 fn table(parameter: &str, summaries: &[PointSummary]) -> String {
     let mut text = format!(
         "| {parameter} | strategy | acked | dropped % (± sd) | causality | other clock | concurrent | \
-         siblings | max siblings | diverged keys | unacked applied |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n"
+         siblings | max siblings | p50 ms | p99 ms | failed | metadata bytes | diverged keys | unacked applied |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     );
     for summary in summaries {
         let _ = writeln!(
             text,
-            "| {} | {} | {} | {:.2} (± {:.2}) | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.2} (± {:.2}) | {} | {} | {} | {} | {} | {:.1} | {:.1} | {} | {:.0} | {} | {} |",
             summary.value,
             summary.strategy,
             summary.acked,
@@ -328,6 +385,10 @@ fn table(parameter: &str, summaries: &[PointSummary]) -> String {
             summary.dropped_concurrent,
             summary.siblings,
             summary.max_siblings,
+            summary.latency_p50_ms,
+            summary.latency_p99_ms,
+            summary.failed,
+            summary.metadata_bytes,
             summary.diverged_keys,
             summary.unacked_applied,
         );

@@ -230,7 +230,7 @@ pub fn text_table(analysis: &Analysis) -> String {
 /// the terminal table.
 pub fn reanalyze(run_dir: &Path) -> Result<String, ReportError> {
     let spec = Spec::load(&run_dir.join(SPEC_FILE))?;
-    let records = history::read(&run_dir.join(history::HISTORY_FILE))?;
+    let records = history::read_run(run_dir)?;
     let analysis = analyze(&records);
     let experiment = experiment_name(run_dir);
     write_run(run_dir, &experiment, &spec, &records, &analysis)?;

@@ -365,21 +365,26 @@ fn draw_causes<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotIn
 fn draw_siblings<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotInput) -> DrawResult<DB> {
     let keeping: Vec<(usize, &StrategySeries)> =
         input.series.iter().enumerate().filter(|(_, series)| !series.last_write_wins).collect();
+    let (title, body) = area.split_vertically(48);
+    title.titled(
+        &format!("{}: conflicts kept as siblings instead of dropped", input.experiment),
+        (FONT, 26),
+    )?;
+    let (left, right) = body.split_horizontally(body.dim_in_pixel().0 / 2);
+    // Left: how often reads handed siblings back, bars side by side.
     let highest = keeping
         .iter()
         .flat_map(|(_, series)| series.points.iter())
         .map(|point| point.siblings_per_trial)
         .fold(1.0_f64, f64::max);
-    let title = format!("{}: conflicts kept as siblings instead of dropped", input.experiment);
     let frame = Frame {
-        title: &title,
-        title_size: 26,
-        y_desc: "reads that returned siblings, per trial",
-        text_size: 16,
-        margin: 16,
+        title: "how often: reads that returned siblings",
+        title_size: 18,
+        y_desc: "reads with siblings, per trial",
+        text_size: 14,
+        margin: 12,
     };
-    let mut chart = sweep_chart(area, &frame, input, highest)?;
-    // Side by side within each sweep point, one bar per strategy.
+    let mut chart = sweep_chart(&left, &frame, input, highest)?;
     let width = 0.7 / keeping.len().max(1) as f64;
     for (slot, (index, series)) in keeping.iter().enumerate() {
         let (colour, _) = style_of(*index);
@@ -390,10 +395,39 @@ fn draw_siblings<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &Plot
         });
         chart
             .draw_series(bars)?
-            .label(format!("{} (most siblings at once: {})", series.strategy, max_siblings(series)))
+            .label(series.strategy.as_str())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], colour.filled()));
     }
-    draw_legend(&mut chart, 18)
+    draw_legend(&mut chart, 14)?;
+    // Right: how many at once, the burden a single read hands over.
+    let most = keeping.iter().map(|(_, series)| max_siblings(series)).max().unwrap_or(1).max(1);
+    let frame = Frame {
+        title: "how many: the most siblings in one read",
+        title_size: 18,
+        y_desc: "siblings in one read, at most",
+        text_size: 14,
+        margin: 12,
+    };
+    let mut chart = sweep_chart(&right, &frame, input, most as f64)?;
+    for (index, series) in &keeping {
+        let (colour, marker) = style_of(*index);
+        let line: Vec<(f64, f64)> = series
+            .points
+            .iter()
+            .enumerate()
+            .map(|(x, point)| (x as f64, point.max_siblings as f64))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(line.clone(), colour.stroke_width(3)))?
+            .label(series.strategy.as_str())
+            .legend(move |at| {
+                EmptyElement::at(at)
+                    + PathElement::new(vec![(0, 0), (24, 0)], colour.stroke_width(3))
+                    + Polygon::new(legend_outline(marker), colour.filled())
+            });
+        draw_markers(&mut chart, &line, marker, colour, 5)?;
+    }
+    draw_legend(&mut chart, 14)
 }
 
 fn max_siblings(series: &StrategySeries) -> usize {
