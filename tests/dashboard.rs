@@ -79,7 +79,7 @@ async fn check_the_api(dashboard: &Dashboard, runs: &Runs) {
 
     let (status, page) = dashboard.get(&format!("/api/runs/skew/{run}")).await;
     assert_eq!(status, 200);
-    assert_eq!(page["plots"], json!(["dropped", "causes", "siblings", "offsets"]));
+    assert_eq!(page["plots"], json!(["dropped", "causes", "siblings", "costs", "offsets"]));
     assert!(page["report_html"].as_str().unwrap().contains(&format!("/results/skew/{run}/dropped.svg")));
     let drops = page["drops"].as_u64().unwrap();
     assert!(drops > 0, "the skew run has drops");
@@ -88,7 +88,7 @@ async fn check_the_api(dashboard: &Dashboard, runs: &Runs) {
     let step_run = &runs.ntp_step;
     let (status, step_page) = dashboard.get(&format!("/api/runs/ntp-step/{step_run}")).await;
     assert_eq!(status, 200);
-    assert_eq!(step_page["plots"], json!(["dropped", "causes", "siblings", "timeline", "offsets"]));
+    assert_eq!(step_page["plots"], json!(["dropped", "causes", "siblings", "costs", "timeline", "offsets"]));
 
     let (_, lww) = dashboard.get(&format!("/api/runs/skew/{run}/drops?strategy=lww-wall&limit=5")).await;
     assert_eq!(lww["drops"].as_array().unwrap().len(), 5);
@@ -171,9 +171,10 @@ async fn the_results_page_shows_plots_and_table_and_explains_a_dropped_write() {
     }
     assert!(width.as_u64().unwrap_or(0) > 0, "the dropped-writes plot loaded");
     let table = browser.text("#summary").await;
-    for strategy in ["lww-wall", "lww-hlc", "vv"] {
+    for strategy in ["lww-wall", "lww-hlc", "lww-lamport", "vv", "vv-server", "set-union"] {
         assert!(table.contains(strategy), "{strategy} in the table: {table}");
     }
+    assert!(table.contains("p99 ms") && table.contains("metadata bytes"), "costs beside drops: {table}");
     assert!(table.contains("✗"), "drops are marked with a symbol, not colour alone");
     browser.find("#report img").await;
     browser.screenshot("results").await;
@@ -222,7 +223,10 @@ async fn in_the_live_lab_a_skewed_clock_drops_an_increment_and_stopping_leaves_n
     // A client writes x on replica 1; once replica 2 has it, another client
     // reads x there and writes it back with one more item: Figure 8-3.
     browser.click("#replica-1 .write").await;
-    browser.wait_for_text("#replica-2 dl", "replica 1's writes", |text| text.contains("1:3")).await;
+    // One operation writes every bucket once: replica 2 has them all when
+    // its mark for replica 1 reaches the number of buckets.
+    let all_of_them = format!("1:{}", clocklab::strategy::NAMES.len());
+    browser.wait_for_text("#replica-2 dl", "replica 1's writes", |text| text.contains(&all_of_them)).await;
     browser.click("#replica-2 .write").await;
 
     // Wall-clock LWW drops the increment; the others keep it.

@@ -21,11 +21,12 @@ export async function showResults() {
 }
 
 function summaryTable(summaries) {
-  const header = ["value", "strategy", "acked", "dropped %", "causality", "real-time", "concurrent", "siblings", "diverged keys"];
+  const header = ["value", "strategy", "acked", "dropped %", "causality", "real-time", "concurrent", "siblings",
+    "most siblings", "p50 ms", "p99 ms", "not acked", "metadata bytes", "diverged keys"];
   const parameter = summaries.length ? summaries[0].parameter : "value";
   header[0] = parameter;
   return el("table", { id: "summary" },
-    el("caption", { class: "visually-hidden" }, "Acknowledged and dropped writes per strategy"),
+    el("caption", { class: "visually-hidden" }, "Acknowledged and dropped writes per strategy, and what each strategy cost"),
     el("thead", {}, el("tr", {}, header.map((name, index) => el("th", { scope: "col", class: index > 1 ? "number" : null }, name)))),
     el("tbody", {}, summaries.map((row) => el("tr", {},
       el("td", { class: "number" }, row.value),
@@ -36,6 +37,11 @@ function summaryTable(summaries) {
       el("td", { class: "number" }, row.dropped_realtime),
       el("td", { class: "number" }, row.dropped_concurrent),
       el("td", { class: "number" }, row.siblings),
+      el("td", { class: "number" }, row.max_siblings),
+      el("td", { class: "number" }, (row.latency_p50_ms ?? 0).toFixed(1)),
+      el("td", { class: "number" }, (row.latency_p99_ms ?? 0).toFixed(1)),
+      el("td", { class: "number" }, row.failed ?? 0),
+      el("td", { class: "number" }, Math.round(row.metadata_bytes ?? 0)),
       el("td", { class: "number" }, row.diverged_keys === 0 ? "0 (converged)" : droppedMark(`${row.diverged_keys} diverged`)),
     ))));
 }
