@@ -55,6 +55,6 @@ reference name:
     #!/usr/bin/env bash
     set -euo pipefail
     cargo run --release -- experiment {{name}} --quick
-    run=$(ls -d results/{{name}}/*/ | sort | tail -1)
+    run=$(ls -d results/{{name}}/*/ | sort -V | tail -1)
     gzip -9n "${run}history.jsonl"
     echo "reference run: ${run}"

@@ -36,7 +36,7 @@ use crate::strategy;
 pub const START_NS: Nanos = 1_700_000_042_000_000_000;
 /// The most replicas and steps a scenario may have.
 pub const MAX_REPLICAS: usize = 8;
-pub const MAX_STEPS: usize = 200;
+pub const MAX_STEPS: usize = 400;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -88,12 +88,25 @@ pub struct Step {
     /// For `clock`: the replica's new offset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset_ms: Option<f64>,
+    /// For `write`: the client that writes. It writes with the context of
+    /// its last read of the key (none at first) and reads the key again
+    /// afterwards, as a client told the new state with each answer; without
+    /// a client a write is blind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// For `repeat`: how many steps before this one to play again, and how
+    /// many more times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
-    /// A blind write of `value` to `key` on `replica`, with no context.
+    /// A write of `value` to `key` on `replica`: blind, or with `client`'s
+    /// last read.
     Write,
     /// Read `key` on `replica`, write the largest number read plus one,
     /// with the read's context.
@@ -102,6 +115,10 @@ pub enum ActionKind {
     Replicate,
     /// Set `replica`'s clock offset to `offset_ms`.
     Clock,
+    /// Play the `steps` steps before this one `times` more times, each copy
+    /// a millisecond after the last step (so that a file need not spell out
+    /// a hundred writes).
+    Repeat,
 }
 
 /// A write a step made on one bucket.
@@ -183,11 +200,43 @@ pub fn load(folder: &Folder, name: &str) -> Result<Scenario, ScenarioError> {
         .map_err(|error| ScenarioError::Invalid(folder.describe_file(&file), error.to_string()))
 }
 
+/// The steps with every `repeat` played out.
+fn expand(steps: &[Step]) -> Result<Vec<Step>, String> {
+    let mut expanded: Vec<Step> = Vec::new();
+    for (index, step) in steps.iter().enumerate() {
+        if step.action != ActionKind::Repeat {
+            expanded.push(step.clone());
+            continue;
+        }
+        let fail = |problem: &str| format!("step {} (repeat): {problem}", index + 1);
+        let (Some(count), Some(times)) = (step.steps, step.times) else {
+            return Err(fail("needs `steps` and `times`"));
+        };
+        if count == 0 || count > expanded.len() {
+            return Err(fail(&format!("`steps` must be 1 to {}, the steps before it", expanded.len())));
+        }
+        if times.saturating_mul(count).saturating_add(expanded.len()) > MAX_STEPS {
+            return Err(fail(&format!("it would make more than {MAX_STEPS} steps")));
+        }
+        let block: Vec<Step> = expanded[expanded.len() - count..].to_vec();
+        for _ in 0..times {
+            for original in &block {
+                let mut copy = original.clone();
+                copy.at_ms = expanded.last().map_or(0.0, |last| last.at_ms) + 1.0;
+                expanded.push(copy);
+            }
+        }
+    }
+    Ok(expanded)
+}
+
 /// Plays a scenario on fresh cores; an error names the step at fault.
 pub fn play(name: &str, scenario: &Scenario) -> Result<Trace, String> {
     if !(1..=MAX_REPLICAS).contains(&scenario.replicas) || scenario.steps.len() > MAX_STEPS {
         return Err(format!("a scenario has 1 to {MAX_REPLICAS} replicas and at most {MAX_STEPS} steps"));
     }
+    let expanded = expand(&scenario.steps)?;
+    let scenario = &Scenario { steps: expanded, ..scenario.clone() };
     let time = ManualTrueTime::new(START_NS);
     let mut cores: Vec<ReplicaCore> = (1..=scenario.replicas as ReplicaId)
         .map(|id| {
@@ -199,11 +248,20 @@ pub fn play(name: &str, scenario: &Scenario) -> Result<Trace, String> {
         })
         .collect::<Result<_, _>>()
         .map_err(|error| error.to_string())?;
-    // A scenario's values are numbers, which a merging strategy (a set)
-    // cannot hold: the step-through plays every other strategy.
+    // A merging strategy holds sets: it plays only a scenario whose every
+    // value is one (no increments, which write numbers).
+    let sets_only = scenario.steps.iter().all(|step| match step.action {
+        ActionKind::Write => step.value.as_ref().is_some_and(Value::is_array),
+        ActionKind::Increment => false,
+        _ => true,
+    });
+    // A step-through's clock moves only between steps, so a strategy that
+    // waits for time to pass before it acknowledges (`truetime`) cannot be
+    // played: its writes would stay invisible for the whole story.
     let buckets: Vec<String> = strategy::registry()
         .iter()
-        .filter(|strategy| strategy.kind() != strategy::Kind::Merge)
+        .filter(|strategy| sets_only || strategy.kind() != strategy::Kind::Merge)
+        .filter(|strategy| !strategy.waits_for_clock())
         .map(|strategy| strategy.name().to_string())
         .collect();
     let mut player = Player {
@@ -211,6 +269,7 @@ pub fn play(name: &str, scenario: &Scenario) -> Result<Trace, String> {
         acknowledged: BTreeMap::new(),
         step_of_write: HashMap::new(),
         reads: HashMap::new(),
+        clients: HashMap::new(),
     };
     let mut steps = Vec::new();
     let mut key = String::from("x");
@@ -255,8 +314,10 @@ struct Player<'a> {
     acknowledged: BTreeMap<String, Vec<String>>,
     /// Which step made each write.
     step_of_write: HashMap<String, usize>,
-    /// For each increment, the writes its read returned.
+    /// For each increment or client write, the writes its read returned.
     reads: HashMap<String, Vec<String>>,
+    /// Per (bucket, client): the context and write ids of its last read.
+    clients: HashMap<(String, String), (Value, Vec<String>)>,
 }
 
 impl Player<'_> {
@@ -279,9 +340,15 @@ impl Player<'_> {
             ActionKind::Write | ActionKind::Increment => {
                 let key = step.key.as_deref().ok_or("needs `key`")?;
                 for bucket in buckets {
+                    let remembered = step.client.as_ref().map(|client| (bucket.clone(), client.clone()));
+                    let last_read = remembered.as_ref().and_then(|client| self.clients.get(client)).cloned();
                     let core = self.core(step.replica)?;
                     let (value, context, read) = if step.action == ActionKind::Write {
-                        (step.value.clone().ok_or("needs `value`")?, Value::Null, Vec::new())
+                        let value = step.value.clone().ok_or("needs `value`")?;
+                        match last_read {
+                            Some((context, read)) => (value, context, read),
+                            None => (value, Value::Null, Vec::new()),
+                        }
                     } else {
                         let reply = core.read(bucket, key).map_err(|error| error.to_string())?;
                         let largest = reply.siblings.iter().filter_map(|s| s.value.parse().as_i64()).max();
@@ -293,6 +360,14 @@ impl Player<'_> {
                         .map_err(|error| error.to_string())?;
                     let write = write.write;
                     let write_id = write.write_id();
+                    if let Some(client) = remembered {
+                        // The client hears the new state with its answer.
+                        let core = self.core(step.replica)?;
+                        core.release();
+                        let reply = core.read(bucket, key).map_err(|error| error.to_string())?;
+                        let ids = reply.siblings.iter().map(|sibling| sibling.write_id.clone()).collect();
+                        self.clients.insert(client, (reply.context, ids));
+                    }
                     self.acknowledged.entry(bucket.clone()).or_default().push(write_id.clone());
                     self.step_of_write.insert(write_id.clone(), index);
                     self.reads.insert(write_id.clone(), read.clone());
@@ -320,6 +395,7 @@ impl Player<'_> {
                 self.core(step.to)?.receive(missing).map_err(|error| error.to_string())?;
                 Ok((writes, delivered))
             }
+            ActionKind::Repeat => Err("a repeat is played out before the scenario starts".into()),
             ActionKind::Clock => {
                 let offset_ms = step.offset_ms.ok_or("needs `offset_ms`")?;
                 let update = ClockUpdate { offset_ms: Some(offset_ms), ..Default::default() };
@@ -372,18 +448,25 @@ impl Player<'_> {
                     .iter()
                     .flat_map(|core| core.snapshot().remove(bucket).unwrap_or_default().into_values())
                     .flat_map(|reply| reply.siblings.into_iter().map(|sibling| sibling.write_id))
+                    .flat_map(merged_ids)
                     .collect();
                 while let Some(id) = pending.pop() {
                     if let Some(read) = self.reads.get(&id)
                         && survives.insert(id)
                     {
-                        pending.extend(read.iter().cloned());
+                        pending.extend(read.iter().cloned().flat_map(merged_ids));
                     }
                 }
                 (bucket.clone(), ids.iter().filter(|id| !survives.contains(*id)).cloned().collect())
             })
             .collect()
     }
+}
+
+/// The writes a sibling stands for: itself, or, for a merged value
+/// (`set-union`), every write merged into it (`1:2+3:1`).
+fn merged_ids(write_id: String) -> Vec<String> {
+    write_id.split('+').map(str::to_string).collect()
 }
 
 /// Every write replica `from` has that a replica with `have` lacks.
@@ -400,10 +483,46 @@ fn missing_writes(
 mod tests {
     use super::*;
 
-    fn figure_8_3() -> Trace {
+    fn scenario(name: &str) -> Trace {
         let folder =
             Folder::Disk(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/scenarios"));
-        play_named(&folder, "figure-8-3").expect("figure-8-3 plays")
+        play_named(&folder, name).unwrap_or_else(|error| panic!("{name} plays: {error}"))
+    }
+
+    fn figure_8_3() -> Trace {
+        scenario("figure-8-3")
+    }
+
+    #[test]
+    fn the_sibling_explosion_ends_with_101_siblings_without_dots_and_2_with_them() {
+        let trace = scenario("sibling-explosion");
+        assert_eq!(trace.steps.len(), 101, "the repeat played out");
+        let last = trace.steps.last().unwrap();
+        assert_eq!(last.state["vv-server"][&1].len(), 101);
+        assert_eq!(last.state["vv"][&1].len(), 2);
+        assert!(last.lost["vv"].is_empty() && last.lost["vv-server"].is_empty());
+        assert!(!trace.buckets.contains(&"truetime".to_string()), "a step-through cannot wait for its clock");
+    }
+
+    #[test]
+    fn figure_5_13s_cart_keeps_both_additions_as_siblings_and_set_union_merges_them() {
+        let trace = scenario("shopping-cart");
+        let last = trace.steps.last().unwrap();
+        let carts: Vec<Value> = values(last, "vv", 1);
+        assert_eq!(
+            carts,
+            vec![
+                serde_json::json!(["eggs", "milk", "ham"]),
+                serde_json::json!(["milk", "flour", "eggs", "bacon"])
+            ]
+        );
+        assert_eq!(
+            values(last, "set-union", 1),
+            vec![serde_json::json!(["bacon", "eggs", "flour", "ham", "milk"])]
+        );
+        assert!(last.lost["set-union"].is_empty(), "{:?}", last.lost["set-union"]);
+        assert!(last.lost["vv"].is_empty());
+        assert!(!last.lost["lww-wall"].is_empty(), "last-write-wins lost the ham");
     }
 
     fn values(step: &TraceStep, bucket: &str, replica: ReplicaId) -> Vec<Value> {

@@ -178,7 +178,8 @@ pub struct WriteRecord {
     /// JSON text, as acknowledged); `None` without an acknowledgement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_bytes: Option<usize>,
-    /// True time when the client started the write's read, ns.
+    /// True time when the client started the operation, ns: the read
+    /// before the write, or (with stale contexts) the write itself.
     pub invoke_ns: Nanos,
     /// True time when the client had the write's answer (or gave up), ns.
     pub complete_ns: Nanos,

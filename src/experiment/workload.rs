@@ -8,8 +8,8 @@
 //! made checkable: a write's item either survives in the final state or it
 //! was dropped, and a write that read an item has *seen* that write.
 //!
-//! Because every bucket gets the same operation at the same moment from the
-//! same replica, the strategies are compared on one history.
+//! Because every bucket gets the same operations, on the same schedule, from
+//! the same replicas, the strategies are compared on one history.
 //!
 //! With `contexts = "stale"` a client writes first, with what its previous
 //! read of the key returned, and reads after: every write carries a context

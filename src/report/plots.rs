@@ -402,9 +402,9 @@ fn draw_siblings<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &Plot
     // Right: how many at once, the burden a single read hands over.
     let most = keeping.iter().map(|(_, series)| max_siblings(series)).max().unwrap_or(1).max(1);
     let frame = Frame {
-        title: "how many: the most siblings in one read",
+        title: "how many: the most siblings at once",
         title_size: 18,
-        y_desc: "siblings in one read, at most",
+        y_desc: "siblings in one read or final state, at most",
         text_size: 14,
         margin: 12,
     };

@@ -288,6 +288,12 @@ pub trait Strategy: Send + Sync {
     /// The context returned by a read, for the client to send back.
     fn read_context(&self, state: &KeyState) -> Value;
 
+    /// Whether its writes wait for the clock before they are acknowledged
+    /// (`truetime`'s commit wait).
+    fn waits_for_clock(&self) -> bool {
+        false
+    }
+
     /// For a merging strategy, the one value a read returns in place of the
     /// siblings; `None` (every other kind) returns the siblings.
     fn merged(&self, _state: &KeyState) -> Option<Merged> {

@@ -118,6 +118,10 @@ impl Strategy for TrueTime {
         parse_stamp::<IntervalStamp>(&write.stamp).map(drop)
     }
 
+    fn waits_for_clock(&self) -> bool {
+        self.epsilon_ns > 0
+    }
+
     fn apply(&self, state: &mut KeyState, write: &Arc<Write>) {
         lww::apply_max::<IntervalStamp>(state, write);
     }
