@@ -10,8 +10,10 @@
 //! - [`clock`]: what the lab is about. Physical clock models (offset, drift,
 //!   steps, resync, resolution), hybrid logical clocks, and the dot sets
 //!   behind version vectors.
-//! - [`strategy`]: conflict resolution, one file per strategy: `lww-wall`,
-//!   `lww-hlc`, `vv`.
+//! - [`strategy`]: conflict resolution, one file per strategy, each
+//!   declaring its kind: last-write-wins on wall, hybrid logical, Lamport or
+//!   TrueTime clocks (with commit wait), dotted and per-server version
+//!   vectors, and set union.
 //! - [`replica`]: one replica process. A pure core with an injected clock,
 //!   a SQLite store, a worker that group-commits, an HTTP server,
 //!   replication with per-link faults, and NTP-style monitoring of its
