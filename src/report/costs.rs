@@ -15,7 +15,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::plots::{DrawResult, FONT, PlotInput, draw_markers, legend_outline, style_of};
+use super::plots::{DrawResult, FONT, PlotInput, draw_strategy_line};
 
 /// The latency axis starts here, in ms, so that a 0 ms point still shows.
 const LATENCY_FLOOR_MS: f64 = 0.1;
@@ -42,7 +42,6 @@ pub(super) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &Pl
         .axis_desc_style((FONT, 18))
         .draw()?;
     for (index, series) in input.series.iter().enumerate() {
-        let (colour, marker) = style_of(index);
         let line: Vec<(f64, f64)> = series
             .points
             .iter()
@@ -56,14 +55,7 @@ pub(super) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &Pl
             "one value per read".into()
         };
         let label = format!("{}: {reads}, {metadata:.0} bytes/write", series.strategy);
-        chart.draw_series(LineSeries::new(line.clone(), colour.stroke_width(2)))?.label(label).legend(
-            move |at| {
-                EmptyElement::at(at)
-                    + PathElement::new(vec![(0, 0), (24, 0)], colour.stroke_width(2))
-                    + Polygon::new(legend_outline(marker), colour.filled())
-            },
-        );
-        draw_markers(&mut chart, &line, marker, colour, 6)?;
+        draw_strategy_line(&mut chart, &line, label, index)?;
     }
     chart
         .configure_series_labels()

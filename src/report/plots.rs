@@ -212,6 +212,31 @@ pub(super) fn draw_markers<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ra
     Ok(())
 }
 
+/// One strategy's line through `line`, in its colour, with its markers and
+/// a legend entry labelled `label`.
+pub(super) fn draw_strategy_line<
+    'a,
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    line: &[(f64, f64)],
+    label: String,
+    index: usize,
+) -> DrawResult<DB> {
+    let (colour, marker) = style_of(index);
+    // Segment by segment: a thick polyline that doubles back gets a long
+    // mitre spike at the turn in the bitmap backend.
+    let segments = line.windows(2).map(|pair| PathElement::new(pair.to_vec(), colour.stroke_width(3)));
+    chart.draw_series(segments)?.label(label).legend(move |at| {
+        EmptyElement::at(at)
+            + PathElement::new(vec![(0, 0), (24, 0)], colour.stroke_width(3))
+            + Polygon::new(legend_outline(marker), colour.filled())
+    });
+    draw_markers(chart, line, marker, colour, 5)
+}
+
 /// The marker of a legend entry, in the middle of its 24-pixel line.
 pub(super) fn legend_outline(marker: Marker) -> Vec<(i32, i32)> {
     outline(marker, 5).into_iter().map(|(x, y)| (x + 12, y)).collect()
@@ -298,18 +323,10 @@ fn draw_dropped<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotI
     };
     let mut chart = sweep_chart(area, &frame, input, highest)?;
     for (index, series) in input.series.iter().enumerate() {
-        let (colour, marker) = style_of(index);
+        let (colour, _) = style_of(index);
         let line: Vec<(f64, f64)> =
             series.points.iter().enumerate().map(|(x, point)| (x as f64, point.dropped_percent)).collect();
-        chart
-            .draw_series(LineSeries::new(line.clone(), colour.stroke_width(3)))?
-            .label(series.strategy.as_str())
-            .legend(move |at| {
-                EmptyElement::at(at)
-                    + PathElement::new(vec![(0, 0), (24, 0)], colour.stroke_width(3))
-                    + Polygon::new(legend_outline(marker), colour.filled())
-            });
-        draw_markers(&mut chart, &line, marker, colour, 5)?;
+        draw_strategy_line(&mut chart, &line, series.strategy.clone(), index)?;
         chart.draw_series(series.points.iter().enumerate().map(|(x, point)| {
             let low = (point.dropped_percent - point.dropped_percent_deviation).max(0.0);
             let high = point.dropped_percent + point.dropped_percent_deviation;
@@ -410,22 +427,13 @@ fn draw_siblings<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &Plot
     };
     let mut chart = sweep_chart(&right, &frame, input, most as f64)?;
     for (index, series) in &keeping {
-        let (colour, marker) = style_of(*index);
         let line: Vec<(f64, f64)> = series
             .points
             .iter()
             .enumerate()
             .map(|(x, point)| (x as f64, point.max_siblings as f64))
             .collect();
-        chart
-            .draw_series(LineSeries::new(line.clone(), colour.stroke_width(3)))?
-            .label(series.strategy.as_str())
-            .legend(move |at| {
-                EmptyElement::at(at)
-                    + PathElement::new(vec![(0, 0), (24, 0)], colour.stroke_width(3))
-                    + Polygon::new(legend_outline(marker), colour.filled())
-            });
-        draw_markers(&mut chart, &line, marker, colour, 5)?;
+        draw_strategy_line(&mut chart, &line, series.strategy.clone(), *index)?;
     }
     draw_legend(&mut chart, 14)
 }
