@@ -117,7 +117,8 @@ impl ClientState {
 
     /// The client's operations on one bucket: the same draws, from the same
     /// seed, as on every other bucket; each starts on schedule, or when the
-    /// bucket's previous one has finished if that is later.
+    /// bucket's previous one has finished if that is later (with no catching
+    /// up afterwards).
     async fn run_bucket(&self, bucket: &str, started: Instant) -> Vec<WriteRecord> {
         let mut random = StdRng::seed_from_u64(self.seed);
         let stop_at = started + self.target.duration;
@@ -164,8 +165,11 @@ impl ClientState {
                 self.counters.acked.fetch_add(1, Ordering::Relaxed);
             }
             writes.push(write);
+            // A client that was held up (a paused replica, a commit wait)
+            // does not make up for lost time with a burst: it goes on from
+            // now, and does fewer operations in the trial.
             scheduled = match interval {
-                Some(every) => scheduled + every,
+                Some(every) => (scheduled + every).max(Instant::now()),
                 None => Instant::now(),
             };
         }
