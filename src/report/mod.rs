@@ -165,6 +165,7 @@ pub fn plot_input(
     PlotInput {
         experiment: experiment.to_string(),
         parameter: spec.sweep.parameter.axis_label().to_string(),
+        parameter_name: spec.sweep.parameter.name().to_string(),
         series,
     }
 }

@@ -71,6 +71,8 @@ pub struct PlotInput {
     pub experiment: String,
     /// The x axis's description: the swept parameter and its unit.
     pub parameter: String,
+    /// The swept parameter's short name (`skew_ms`), for narrow panels.
+    pub parameter_name: String,
     pub series: Vec<StrategySeries>,
 }
 
@@ -269,6 +271,8 @@ struct Frame<'t> {
     y_desc: &'t str,
     text_size: u32,
     margin: u32,
+    /// The x axis's description, if not the parameter's full one.
+    x_desc: Option<&'t str>,
 }
 
 fn sweep_chart<'a, DB: DrawingBackend>(
@@ -286,7 +290,7 @@ fn sweep_chart<'a, DB: DrawingBackend>(
         .build_cartesian_2d(-0.5..(values.len() as f64 - 0.5), 0.0..(highest * 1.1))?;
     chart
         .configure_mesh()
-        .x_desc(input.parameter.as_str())
+        .x_desc(frame.x_desc.unwrap_or(input.parameter.as_str()))
         .y_desc(frame.y_desc)
         .x_labels(values.len().max(2) * 2 + 1)
         .x_label_formatter(&|index| value_label(&values, *index))
@@ -320,6 +324,7 @@ fn draw_dropped<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotI
         y_desc: "dropped, % of acknowledged writes",
         text_size: 16,
         margin: 16,
+        x_desc: None,
     };
     let mut chart = sweep_chart(area, &frame, input, highest)?;
     for (index, series) in input.series.iter().enumerate() {
@@ -360,6 +365,8 @@ fn draw_causes<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotIn
             y_desc: "dropped, % of acked",
             text_size: 14,
             margin: 12,
+            // Side by side, the full description would run into the next panel's.
+            x_desc: (lww.len() > 1).then_some(input.parameter_name.as_str()),
         };
         let mut chart = sweep_chart(panel, &frame, input, highest)?;
         for (cause, (label, colour)) in CAUSES.iter().enumerate() {
@@ -400,6 +407,7 @@ fn draw_siblings<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &Plot
         y_desc: "reads with siblings, per trial",
         text_size: 14,
         margin: 12,
+        x_desc: None,
     };
     let mut chart = sweep_chart(&left, &frame, input, highest)?;
     let width = 0.7 / keeping.len().max(1) as f64;
@@ -424,6 +432,7 @@ fn draw_siblings<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &Plot
         y_desc: "siblings in one read or final state, at most",
         text_size: 14,
         margin: 12,
+        x_desc: None,
     };
     let mut chart = sweep_chart(&right, &frame, input, most as f64)?;
     for (index, series) in &keeping {
@@ -471,6 +480,7 @@ mod tests {
         PlotInput {
             experiment: "skew".into(),
             parameter: "skew_ms".into(),
+            parameter_name: "skew_ms".into(),
             series: vec![
                 series("lww-wall", true, 10.0),
                 series("lww-hlc", true, 3.0),
