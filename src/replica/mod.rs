@@ -12,7 +12,10 @@
 //! - [`store`]: the replication log in SQLite, WAL mode.
 //! - [`worker`]: the one thread that owns both, batching commits.
 //! - [`server`]: the HTTP API (docs/design.md).
-//! - [`replication`]: one task per peer, pushing what the peer lacks.
+//! - [`peer_policy`]: what to push to a peer and when, as a pure state
+//!   machine with an injected clock.
+//! - [`replication`]: one task per peer, the I/O around its policy:
+//!   pushing what the peer lacks.
 //! - [`links`]: per-peer network faults (cut, delay, loss).
 //! - [`offsets`]: each peer's clock offset, estimated from the replication
 //!   round trips as NTP does; optionally, refusing writes when our own clock
@@ -29,6 +32,7 @@ pub mod client;
 pub mod core;
 pub mod links;
 pub mod offsets;
+pub mod peer_policy;
 pub mod replication;
 pub mod server;
 pub mod store;

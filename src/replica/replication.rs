@@ -20,19 +20,21 @@
 //! [`ReplicationOptions::relay_after`] (say, because the link between them is
 //! cut). So writes get through partitions by any path, and duplicates are
 //! harmless: the receiver skips dots it has. Nothing depends on order.
+//!
+//! The decisions (what to ship, what the link does, how long to wait) are a
+//! pure state machine, [`super::peer_policy::PeerPolicy`]; this module is
+//! the I/O around it.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::links::Links;
 use super::offsets::{OffsetMonitor, Sample};
+use super::peer_policy::{Pause, PeerPolicy, Transmission};
 use super::worker::WorkerHandle;
 use crate::clock::Nanos;
 use crate::clock::dots::{DotSet, ReplicaId};
@@ -145,74 +147,45 @@ pub struct PeerTask {
 
 impl PeerTask {
     /// Runs until the worker stops (the task is also aborted on shutdown).
+    /// Every decision is the [`PeerPolicy`]'s; this only does the I/O.
     pub async fn run(mut self) {
         let url = format!("http://{}{}", self.peer.addr, PUSH_PATH);
-        let mut rng =
-            StdRng::seed_from_u64(self.seed ^ u64::from(self.peer.id).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        // What the peer has, as of its last answer.
-        let mut view = DotSet::new();
-        // Since when the peer has lagged behind us on each origin.
-        let mut behind_since: HashMap<ReplicaId, Instant> = HashMap::new();
+        let started = Instant::now();
+        let now = move || started.elapsed().as_nanos() as Nanos;
+        let mut policy = PeerPolicy::new(self.me, self.peer.id, self.options.clone(), self.seed);
         loop {
-            let link = self.links.get(self.peer.id);
-            if !link.sends() {
-                tokio::time::sleep(self.options.idle_interval).await;
-                continue;
-            }
-            let (me, peer, now) = (self.me, self.peer.id, Instant::now());
-            let relay_after = self.options.relay_after;
-            let relayable: Vec<ReplicaId> = behind_since
-                .iter()
-                .filter(|(_, since)| now.duration_since(**since) >= relay_after)
-                .map(|(&origin, _)| origin)
-                .collect();
-            let relay = move |origin| origin == me || (origin != peer && relayable.contains(&origin));
-            let Ok((writes, ours)) = self.worker.missing(view.clone(), relay, self.options.batch_limit).await
-            else {
+            let at = now();
+            let (delay, lost) = match policy.transmit(&self.links.get(self.peer.id)) {
+                Transmission::Held { wait } => {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                Transmission::Send { delay } => (delay, None),
+                Transmission::Lost { delay, wait } => (delay, Some(wait)),
+            };
+            let shipping = policy.ships(at);
+            let missing = self.worker.missing(
+                policy.view().clone(),
+                move |origin| shipping.allows(origin),
+                policy.batch_limit(),
+            );
+            let Ok((writes, ours)) = missing.await else {
                 return;
             };
             let sent = writes.len();
             // The link's delay is part of the round trip, as a network's would be.
             let sent_ns = self.clock.borrow().now();
-            let delay = link.sample_delay(&mut rng);
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            if link.sample_loss(&mut rng) {
-                tokio::time::sleep(self.options.retry_interval).await;
+            if let Some(wait) = lost {
+                tokio::time::sleep(wait).await;
                 continue;
             }
-            let request = PushRequest { from: self.me, writes, sent_ns: Some(sent_ns) };
-            let body = match request.to_json() {
-                Ok(body) => body,
-                Err(error) => {
-                    tracing::error!(peer = self.peer.id, %error, "cannot encode a push");
-                    tokio::time::sleep(self.options.retry_interval).await;
-                    continue;
-                }
-            };
-            let answer = self
-                .client
-                .post(&url)
-                .header(TOKEN_HEADER, &self.token)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .timeout(self.options.request_timeout)
-                .body(body)
-                .send()
-                .await;
-            let reply = match answer {
-                Ok(response) if response.status().is_success() => response.json::<PushReply>().await.ok(),
-                Ok(response) => {
-                    tracing::debug!(peer = self.peer.id, status = %response.status(), "push refused");
-                    None
-                }
-                Err(error) => {
-                    tracing::debug!(peer = self.peer.id, %error, "push failed");
-                    None
-                }
-            };
-            let Some(reply) = reply else {
-                tokio::time::sleep(self.options.retry_interval).await;
+            let Some(reply) =
+                self.push(&url, PushRequest { from: self.me, writes, sent_ns: Some(sent_ns) }).await
+            else {
+                self.pause(policy.after_failure()).await;
                 continue;
             };
             if let (Some(received), Some(replied)) = (reply.received_ns, reply.replied_ns) {
@@ -220,22 +193,50 @@ impl PeerTask {
                 self.offsets
                     .record(self.peer.id, Sample::from_round_trip(sent_ns, received, replied, answered));
             }
-            view = reply.have;
-            for origin in ours.replicas() {
-                let lags = ours.contiguous(origin) > view.contiguous(origin)
-                    || ours.max_counter(origin) > view.max_counter(origin);
-                if lags {
-                    behind_since.entry(origin).or_insert(now);
-                } else {
-                    behind_since.remove(&origin);
-                }
+            policy.on_reply(reply.have, &ours, at);
+            self.pause(policy.after_push(sent)).await;
+        }
+    }
+
+    /// Sends one push; the peer's answer, or `None` if there was none.
+    async fn push(&self, url: &str, request: PushRequest) -> Option<PushReply> {
+        let body = match request.to_json() {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!(peer = self.peer.id, %error, "cannot encode a push");
+                return None;
             }
-            if sent == 0 {
-                // Nothing to send: wait for new writes or the next heartbeat.
-                let _ = tokio::time::timeout(self.options.idle_interval, self.log_len.changed()).await;
-            } else if sent < self.options.batch_limit {
-                tokio::time::sleep(self.options.linger).await;
+        };
+        let answer = self
+            .client
+            .post(url)
+            .header(TOKEN_HEADER, &self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .timeout(self.options.request_timeout)
+            .body(body)
+            .send()
+            .await;
+        match answer {
+            Ok(response) if response.status().is_success() => response.json::<PushReply>().await.ok(),
+            Ok(response) => {
+                tracing::debug!(peer = self.peer.id, status = %response.status(), "push refused");
+                None
             }
+            Err(error) => {
+                tracing::debug!(peer = self.peer.id, %error, "push failed");
+                None
+            }
+        }
+    }
+
+    /// Waits as the policy says.
+    async fn pause(&mut self, pause: Pause) {
+        match pause {
+            Pause::UntilWrites { heartbeat } => {
+                let _ = tokio::time::timeout(heartbeat, self.log_len.changed()).await;
+            }
+            Pause::Linger(wait) | Pause::Retry(wait) => tokio::time::sleep(wait).await,
+            Pause::None => {}
         }
     }
 }
