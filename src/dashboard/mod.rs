@@ -25,8 +25,9 @@
 //! - [`scenario`]: `GET /api/scenarios`, `GET /api/scenarios/{name}`.
 //!
 //! Errors are `{"error": "..."}` with a 4xx status, as the replicas' are.
-//! Like the replica server, [`serve`] takes its listener and a shutdown
-//! future; on shutdown it stops the lab's replicas before returning.
+//! Like the replica server, a [`Dashboard`] takes its listener, and
+//! [`Dashboard::serve`] a shutdown future; on shutdown it stops the lab's
+//! replicas before returning.
 
 pub mod guard;
 pub mod lab;
@@ -154,14 +155,4 @@ impl Dashboard {
         state.lab.stop().await;
         served
     }
-}
-
-/// Serves the dashboard on `listener` until `shutdown` completes, then
-/// stops the lab's replicas.
-pub async fn serve(
-    listener: TcpListener,
-    options: DashboardOptions,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    Dashboard::new(listener, options)?.serve(shutdown).await
 }

@@ -181,12 +181,6 @@ fn timeline(faults: &[FaultSpec], end_ms: f64) -> Vec<(f64, Action)> {
     actions
 }
 
-/// Settings as a `fault` record keeps them: the JSON the admin API was sent.
-fn json_of(settings: &impl Serialize) -> Value {
-    // The lab's own types, with string or number keys: this cannot fail.
-    serde_json::to_value(settings).unwrap_or(Value::Null)
-}
-
 /// What a restarted replica must be given again: its clock, and its links
 /// to each peer.
 pub struct Restore<'a> {
@@ -205,54 +199,51 @@ pub async fn run(
     restore: &Restore<'_>,
 ) -> Result<Vec<Record>, ClusterError> {
     let mut records = Vec::new();
-    let mut record = |replica: ReplicaId, fault: &str, settings: Value| {
-        records.push(FaultRecord::now(plan, replica, fault, &settings));
-    };
     for (at_ms, action) in timeline(faults, end_ms) {
         tokio::time::sleep_until(started + Duration::from_secs_f64(at_ms / 1e3)).await;
         match action {
             Action::Step { replica, step_ms } => {
                 let update = ClockUpdate { step_ms: Some(step_ms), ..Default::default() };
                 cluster.set_clock(replica, &update).await?;
-                record(replica, "step", json_of(&update));
+                records.push(FaultRecord::now(plan, replica, "step", &update));
             }
             Action::Cut { replica, direction } => {
                 for peer in cluster.ids().filter(|&peer| peer != replica) {
                     let update = LinkUpdate::cut(peer, direction.into());
                     cluster.set_link(replica, &update).await?;
-                    record(replica, "cut", json_of(&update));
+                    records.push(FaultRecord::now(plan, replica, "cut", &update));
                 }
             }
             Action::Heal { replica } => {
                 for peer in cluster.ids().filter(|&peer| peer != replica) {
                     let update = LinkUpdate::cut(peer, Cut::None);
                     cluster.set_link(replica, &update).await?;
-                    record(replica, "heal", json_of(&update));
+                    records.push(FaultRecord::now(plan, replica, "heal", &update));
                 }
             }
             Action::Pause { replica } => {
                 cluster.signal(replica, Signal::Pause)?;
-                record(replica, "pause", Value::Null);
+                records.push(FaultRecord::now(plan, replica, "pause", &Value::Null));
             }
             Action::Resume { replica } => {
                 cluster.signal(replica, Signal::Resume)?;
-                record(replica, "resume", Value::Null);
+                records.push(FaultRecord::now(plan, replica, "resume", &Value::Null));
             }
             Action::Crash { replica } => {
                 cluster.crash(replica).await?;
-                record(replica, "crash", Value::Null);
+                records.push(FaultRecord::now(plan, replica, "crash", &Value::Null));
             }
             Action::Restart { replica } => {
                 cluster.restart(replica).await?;
-                record(replica, "restart", Value::Null);
+                records.push(FaultRecord::now(plan, replica, "restart", &Value::Null));
                 // A new process starts with a true clock and clean links.
                 let clock = (restore.clock)(replica);
                 cluster.set_clock(replica, &clock).await?;
-                record(replica, "clock", json_of(&clock));
+                records.push(FaultRecord::now(plan, replica, "clock", &clock));
                 for peer in cluster.ids().filter(|&peer| peer != replica) {
                     if let Some(update) = (restore.links)(peer) {
                         cluster.set_link(replica, &update).await?;
-                        record(replica, "links", json_of(&update));
+                        records.push(FaultRecord::now(plan, replica, "links", &update));
                     }
                 }
             }

@@ -32,7 +32,7 @@ use crate::clock::Nanos;
 use crate::clock::dots::{Dot, DotSet, ReplicaId};
 use crate::clock::hlc::{Hlc, HlcTimestamp};
 use crate::clock::physical::{ClockError, ClockUpdate, ModelDescription, PhysicalClock};
-use crate::strategy::{self, Clocks, KeyState, Kind, RawJson, Strategy, StrategyError, Write};
+use crate::strategy::{self, Clocks, KeyState, RawJson, Strategy, StrategyError, Write};
 
 /// The longest key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 256;
@@ -189,11 +189,6 @@ impl ReplicaCore {
             have: DotSet::new(),
             pending: BTreeMap::new(),
         }
-    }
-
-    /// Each bucket's kind.
-    pub fn kinds(&self) -> BTreeMap<String, Kind> {
-        self.buckets.iter().map(|(name, bucket)| (name.to_string(), bucket.strategy.kind())).collect()
     }
 
     pub fn id(&self) -> ReplicaId {

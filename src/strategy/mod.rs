@@ -175,16 +175,6 @@ pub enum Kind {
     Merge,
 }
 
-impl Kind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::LastWriteWins => "last-write-wins",
-            Kind::Siblings => "siblings",
-            Kind::Merge => "merge",
-        }
-    }
-}
-
 /// Strategy parameters, by bucket: `{"truetime": {"epsilon_ms": 20}}`.
 pub type Parameters = BTreeMap<String, serde_json::Map<String, Value>>;
 
@@ -308,22 +298,19 @@ pub const NAMES: [&str; 7] =
 /// Every strategy the lab knows, one bucket each, built with `parameters`
 /// (a strategy left out takes its defaults).
 pub fn registry_with(parameters: &Parameters) -> Result<Vec<Arc<dyn Strategy>>, ParameterError> {
-    if let Some(unknown) = parameters.keys().find(|name| !NAMES.contains(&name.as_str())) {
-        return Err(ParameterError::UnknownStrategy(unknown.clone(), NAMES.join(", ")));
+    for (strategy, given) in parameters {
+        let Some(&strategy) = NAMES.iter().find(|name| **name == strategy) else {
+            return Err(ParameterError::UnknownStrategy(strategy.clone(), NAMES.join(", ")));
+        };
+        // Only truetime takes parameters; it checks its own below.
+        if strategy != "truetime"
+            && let Some(name) = given.keys().next()
+        {
+            return Err(ParameterError::Unknown { strategy, name: name.clone(), takes: "nothing" });
+        }
     }
     let empty = serde_json::Map::new();
     let of = |name: &str| parameters.get(name).unwrap_or(&empty);
-    let no_parameters = |name: &'static str| -> Result<(), ParameterError> {
-        match of(name).keys().next() {
-            Some(given) => {
-                Err(ParameterError::Unknown { strategy: name, name: given.clone(), takes: "nothing" })
-            }
-            None => Ok(()),
-        }
-    };
-    for name in ["lww-wall", "lww-hlc", "lww-lamport", "vv", "vv-server", "set-union"] {
-        no_parameters(name)?;
-    }
     Ok(vec![
         Arc::new(lww_wall::LwwWall),
         Arc::new(lww_hlc::LwwHlc),
@@ -338,11 +325,6 @@ pub fn registry_with(parameters: &Parameters) -> Result<Vec<Arc<dyn Strategy>>, 
 /// Every strategy with its default parameters.
 pub fn registry() -> Vec<Arc<dyn Strategy>> {
     registry_with(&Parameters::new()).unwrap_or_else(|_| unreachable!("the defaults are valid"))
-}
-
-/// The bucket names, in registry order.
-pub fn bucket_names() -> Vec<&'static str> {
-    NAMES.to_vec()
 }
 
 /// The kind of the strategy named `bucket`, if there is one.
