@@ -137,6 +137,12 @@ pub struct ReplicaArgs {
     /// Address to listen on; port 0 picks a free port (printed on stdout).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
+    /// Bind with SO_REUSEPORT, to take over a port a supervisor reserved
+    /// (the experiment runner holds its replicas' ports for the cluster's
+    /// whole life this way, so no other program can take one between its
+    /// choice and the replica's start, or while the replica is down).
+    #[arg(long)]
+    pub reuse_port: bool,
     /// Directory for this replica's SQLite file (created if missing).
     #[arg(long)]
     pub data: PathBuf,

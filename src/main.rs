@@ -45,8 +45,7 @@ async fn replica(args: ReplicaArgs) -> Result<(), String> {
     let options = args.options(seed)?;
     let id = options.id;
     // The port first: peers were told it, so it should be held at once.
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
+    let listener = listen(args.listen, args.reuse_port)
         .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
     let replica = clocklab::replica::Replica::open(options).await.map_err(|error| error.to_string())?;
     let addr = listener.local_addr().map_err(|error| error.to_string())?;
@@ -55,6 +54,25 @@ async fn replica(args: ReplicaArgs) -> Result<(), String> {
     announce(&serde_json::to_string(&ready).map_err(|error| error.to_string())?)?;
     replica.serve(listener, shutdown_signal()).await.map_err(|error| error.to_string())
 }
+
+/// Binds a replica's listener; `reuse_port` shares a port its supervisor
+/// reserved (see [`clocklab::experiment::cluster::PortReservation`]).
+fn listen(addr: std::net::SocketAddr, reuse_port: bool) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    if reuse_port {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Connections the kernel queues for a replica before it accepts them (the
+/// figure `tokio::net::TcpListener::bind` uses).
+const LISTEN_BACKLOG: u32 = 1024;
 
 /// Prints a ready line and makes sure it has left the process.
 fn announce(line: &str) -> Result<(), String> {

@@ -82,3 +82,37 @@ fn a_healthy_replica_prints_its_ready_line_once_it_answers() {
     assert!(answer.is_ok(), "the replica answered right after its ready line");
     assert!(dir.path().join("replica.sqlite3").is_file(), "its store was open");
 }
+
+/// The runner holds each replica's port for the cluster's life (see
+/// `PortReservation`): no other socket can take it, a connection to it is
+/// refused while no replica listens, and a replica started with
+/// `--reuse-port` takes it over, again after a crash.
+#[test]
+fn a_reserved_port_is_held_for_its_replica_alone() {
+    use std::io::{BufRead, BufReader};
+    let reservation = clocklab::experiment::cluster::PortReservation::new().expect("a reservation");
+    let address = reservation.addr().to_string();
+    assert!(std::net::TcpStream::connect(&address).is_err(), "nobody listens yet, so it is refused");
+    assert!(TcpListener::bind(&address).is_err(), "no other socket can take the port");
+    let dir = tempfile::tempdir().unwrap();
+    refused(&replica(dir.path(), &address), &[&address]);
+    for start in ["first start", "restart after a crash"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_clocklab"))
+            .args(["replica", "--id", "1", "--cluster-token", "t", "--reuse-port", "--listen", &address])
+            .arg("--data")
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start clocklab replica");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("a ready line");
+        let answer = std::net::TcpStream::connect(&address);
+        let _ = child.kill();
+        let _ = child.wait();
+        let ready: clocklab::replica::Ready = serde_json::from_str(&line).expect("a ready line, as JSON");
+        assert_eq!(ready.addr, reservation.addr(), "{start}: on the reserved port");
+        assert!(answer.is_ok(), "{start}: the replica answers on it");
+        assert!(std::net::TcpStream::connect(&address).is_err(), "{start}: refused again once it is down");
+    }
+}

@@ -7,7 +7,7 @@
 //! runner itself dies (`PR_SET_PDEATHSIG`), so not even a `kill -9` of the
 //! runner leaves replicas behind.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -75,6 +75,8 @@ pub enum Signal {
 pub struct Cluster {
     clients: ClusterClient,
     processes: Vec<Process>,
+    /// Held until the cluster is dropped, after its processes.
+    _ports: Vec<PortReservation>,
     /// Replica `i` keeps its SQLite file in `data_dir/replica-i`.
     data_dir: PathBuf,
     options: ClusterOptions,
@@ -88,9 +90,36 @@ pub struct ClusterClient {
     replicas: Arc<[ReplicaClient]>,
 }
 
-fn free_port() -> Result<SocketAddr, ClusterError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(ClusterError::Port)?;
-    listener.local_addr().map_err(ClusterError::Port)
+/// A loopback port held for one replica for the cluster's whole life.
+///
+/// Peers must know each other's addresses before any of them starts, so the
+/// runner picks the ports first. A port merely found free could be taken
+/// before the replica binds it, or while a crashed replica is down (by
+/// another program, or as the local port of any outgoing connection: both
+/// draw from the same ephemeral range). So the runner keeps a socket bound
+/// to each port, with `SO_REUSEPORT` and never listening, and the replica
+/// binds the same port with `SO_REUSEPORT` too (`--reuse-port`). The kernel
+/// lets only sockets of the same user that both asked for sharing bind the
+/// port, and hands connections only to a listening socket, so while the
+/// replica is down a connection is refused, as it would be on a real host.
+pub struct PortReservation {
+    _socket: tokio::net::TcpSocket,
+    addr: SocketAddr,
+}
+
+impl PortReservation {
+    /// Reserves a free loopback port.
+    pub fn new() -> std::io::Result<Self> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseport(true)?;
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let addr = socket.local_addr()?;
+        Ok(Self { _socket: socket, addr })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
 }
 
 impl Cluster {
@@ -101,18 +130,19 @@ impl Cluster {
         data_dir: &Path,
         http: reqwest::Client,
     ) -> Result<Self, ClusterError> {
-        // Peers must know each other's addresses at start, so ports are
-        // picked up front (a port could be taken in between; then the
-        // replica fails to bind and says so).
-        let addrs = (0..options.replicas).map(|_| free_port()).collect::<Result<Vec<_>, _>>()?;
+        let ports = (0..options.replicas)
+            .map(|_| PortReservation::new())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ClusterError::Port)?;
         let token: Arc<str> = Arc::from(options.token.as_str());
-        let replicas = addrs
+        let replicas = ports
             .iter()
-            .map(|&addr| ReplicaClient::new(addr, Some(Arc::clone(&token)), http.clone()))
+            .map(|port| ReplicaClient::new(port.addr(), Some(Arc::clone(&token)), http.clone()))
             .collect();
         let mut cluster = Self {
             clients: ClusterClient { replicas },
             processes: Vec::new(),
+            _ports: ports,
             data_dir: data_dir.to_path_buf(),
             options,
         };
@@ -167,7 +197,14 @@ impl Cluster {
             self.options.args_per_replica.get(id as usize - 1).map(Vec::as_slice).unwrap_or_default();
         let mut command = Command::new(executable);
         command
-            .args(["replica", "--id", &id.to_string(), "--listen", &self.addr(id).to_string()])
+            .args([
+                "replica",
+                "--id",
+                &id.to_string(),
+                "--listen",
+                &self.addr(id).to_string(),
+                "--reuse-port",
+            ])
             .arg("--data")
             .arg(&data)
             .args(["--peers", &peers.join(",")])

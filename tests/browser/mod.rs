@@ -18,7 +18,6 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -193,19 +192,18 @@ impl Browser {
             );
             return None;
         };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a port")
-            .port();
         // Its own process group, so that chromedriver and every Chromium
         // process it starts can be killed together, even after a failure.
-        let driver = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
+        // It picks its own port (`--port=0`) and names it on stdout, so no
+        // other program can take the port between a choice and its start.
+        let mut driver = Command::new(chromedriver)
+            .arg("--port=0")
             .process_group(0)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromedriver");
+        let port = driver_port(driver.stdout.take().expect("chromedriver's stdout"));
         let profile = tempfile::tempdir().expect("a profile directory");
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
@@ -315,5 +313,24 @@ impl Drop for Browser {
         // SAFETY: kill(2) on the process group of a child we started.
         unsafe { libc::kill(-(self.driver.id() as libc::pid_t), libc::SIGKILL) };
         let _ = self.driver.wait();
+    }
+}
+
+/// Reads the port chromedriver names on stdout ("... started successfully
+/// on port N."), then keeps reading its output so that it never blocks on a
+/// full pipe or dies writing to a closed one.
+fn driver_port(stdout: std::process::ChildStdout) -> u16 {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(port) = line.strip_suffix('.').and_then(|line| line.rsplit_once("on port ")) {
+                let _ = sender.send(port.1.parse::<u16>());
+            }
+        }
+    });
+    match receiver.recv_timeout(Duration::from_secs(20)) {
+        Ok(Ok(port)) => port,
+        Ok(Err(error)) => panic!("chromedriver named a port that is not a number: {error}"),
+        Err(_) => panic!("chromedriver did not say which port it listens on within 20 s"),
     }
 }
