@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use clocklab::analysis::analyze;
-use clocklab::experiment::history::{
+use clocklab::history::{
     self, FinalRecord, FinalSibling, HistoryWriter, Outcome, PointRecord, Record, WriteRecord,
 };
 use rand::rngs::StdRng;

@@ -87,6 +87,11 @@ pub struct ExperimentArgs {
     /// Seed for the workload's choices (default: the spec's); printed with the run.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Run in the deterministic simulator instead of real processes (as a
+    /// spec's `engine = "sim"` does): the same replica cores under simulated
+    /// time, network and disks; the same seed gives the same history.
+    #[arg(long)]
+    pub sim: bool,
     /// Where experiment specs live [default: ./experiments if present, else
     /// the built-in ones].
     #[arg(long)]
@@ -109,6 +114,7 @@ impl ExperimentArgs {
                 experiments: self.folder(),
                 quick: self.quick,
                 seed: self.seed,
+                engine: self.sim.then_some(crate::history::Engine::Sim),
             },
             results_dir: self.results.clone(),
         }

@@ -13,7 +13,7 @@
 //! it and the oracle that reads it.
 //!
 //! [`trial`]: crate::experiment::trial
-//! [`history`]: crate::experiment::history
+//! [`history`]: crate::history
 //! [`run_id`]: crate::experiment::run_id
 
 use std::io::IsTerminal;
@@ -26,10 +26,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::experiment::cluster::ClusterError;
-use crate::experiment::history::{self, HistoryError, HistoryWriter, PointRecord, Record, TrialPlan};
 use crate::experiment::spec::Spec;
 use crate::experiment::workload::Counters;
 use crate::experiment::{LookupError, SPEC_FILE, Wanted, load_spec, run_id, trial};
+use crate::history::{self, Engine, HistoryError, HistoryWriter, PointRecord, Record, TrialPlan};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -84,8 +84,9 @@ async fn run_into(name: &str, spec: &Spec, run_dir: &Path, quick: bool) -> Resul
     std::fs::write(&spec_path, spec_text).map_err(|error| RunError::Output(spec_path, error))?;
     let points = spec.sweep.values.len();
     eprintln!(
-        "experiment {name}{}: {} = {:?}, {} trial(s) of {} ms, {} replicas, seed {}",
+        "experiment {name}{}{}: {} = {:?}, {} trial(s) of {} ms, {} replicas, seed {}",
         if quick { " (quick)" } else { "" },
+        if spec.engine == Engine::Sim { " in the simulator" } else { "" },
         spec.sweep.parameter.name(),
         spec.sweep.values,
         spec.trials,
@@ -100,6 +101,9 @@ async fn run_into(name: &str, spec: &Spec, run_dir: &Path, quick: bool) -> Resul
     let mut progress = Progress::new((points * spec.trials) as u64, counters.clone());
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap_or_default();
     let token = format!("clocklab-{}-{}", std::process::id(), spec.seed);
+    let sim_options = crate::sim::SimOptions::default();
+    let mut events = 0u64;
+    let computing = Instant::now();
     for (point, &value) in spec.sweep.values.iter().enumerate() {
         let parameter = spec.sweep.parameter.name();
         let mut params = serde_json::Map::new();
@@ -118,10 +122,21 @@ async fn run_into(name: &str, spec: &Spec, run_dir: &Path, quick: bool) -> Resul
         records.push(record);
         for trial in 0..spec.trials {
             progress.start_trial(parameter, value, trial, spec.trials);
-            let data = tempfile::tempdir().map_err(|error| RunError::Output(std::env::temp_dir(), error))?;
             let plan = TrialPlan { point, trial, value };
-            let outcome =
-                trial::run(spec, plan, data.path(), &token, client.clone(), counters.clone()).await?;
+            let outcome = match spec.engine {
+                Engine::Processes => {
+                    let data =
+                        tempfile::tempdir().map_err(|error| RunError::Output(std::env::temp_dir(), error))?;
+                    trial::run(spec, plan, data.path(), &token, client.clone(), counters.clone()).await?
+                }
+                Engine::Sim => {
+                    let (outcome, effort) = crate::sim::run_trial(spec, plan, counters.clone(), &sim_options);
+                    events += effort.events;
+                    // A trial is pure computation; let the progress display and Ctrl-C in.
+                    tokio::task::yield_now().await;
+                    outcome
+                }
+            };
             if !outcome.converged {
                 progress.println(format!("point {point} trial {trial}: replicas did not converge"));
             }
@@ -134,6 +149,13 @@ async fn run_into(name: &str, spec: &Spec, run_dir: &Path, quick: bool) -> Resul
         }
     }
     progress.finish();
+    if spec.engine == Engine::Sim {
+        let seconds = computing.elapsed().as_secs_f64();
+        eprintln!(
+            "simulated {events} events in {seconds:.2} s ({:.0} events/s)",
+            events as f64 / seconds.max(1e-9)
+        );
+    }
 
     let analysis = crate::analysis::analyze(&records);
     crate::report::write_run(run_dir, name, spec, &records, &analysis)?;

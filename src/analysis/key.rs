@@ -9,7 +9,7 @@ use super::{
     Cause, DroppedWrite, FinalMismatch, KILLERS_SHOWN, KeyHistory, Killer, WriteSummary, compare_writes,
 };
 use crate::clock::Nanos;
-use crate::experiment::history::{Outcome, WriteRecord};
+use crate::history::{Outcome, WriteRecord};
 use crate::strategy::Kind;
 
 /// What one key contributes to its strategy's row.
@@ -76,7 +76,7 @@ pub(super) fn judge(bucket: &str, kind: Kind, history: &KeyHistory<'_>) -> KeyVe
         .collect();
 
     // Divergence: replicas must agree on which writes survive.
-    let survivors = |siblings: &[crate::experiment::history::FinalSibling]| -> BTreeSet<String> {
+    let survivors = |siblings: &[crate::history::FinalSibling]| -> BTreeSet<String> {
         siblings.iter().map(|sibling| sibling.write_id.clone()).collect()
     };
     if let Some((first, rest)) = history.finals.split_first() {

@@ -64,7 +64,7 @@ use serde_json::Value;
 
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
-use crate::experiment::history::{FinalRecord, Outcome, Record, WriteRecord};
+use crate::history::{FinalRecord, Outcome, Record, WriteRecord};
 use crate::strategy::{self, Kind};
 
 pub use self::summary::{PointSummary, summarize};

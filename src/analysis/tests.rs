@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::experiment::history::{FinalSibling, Outcome, PointRecord};
+use crate::history::{FinalSibling, Outcome, PointRecord};
 
 /// Builds one trial's history of key `x`, in true-time milliseconds.
 struct Story {

@@ -33,9 +33,9 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::cluster::{Cluster, ClusterError, Signal};
-use super::history::{FaultRecord, Record, TrialPlan};
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::ClockUpdate;
+use crate::history::{FaultRecord, Record, TrialPlan};
 use crate::replica::links::{Cut, LinkUpdate};
 
 /// How long a crashed replica stays down before it is restarted.
@@ -134,8 +134,9 @@ impl FaultSpec {
     }
 }
 
-/// One thing to do at one moment.
-enum Action {
+/// One thing to do at one moment: what both engines do to a replica.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Action {
     Step { replica: ReplicaId, step_ms: f64 },
     Cut { replica: ReplicaId, direction: CutDirection },
     Heal { replica: ReplicaId },
@@ -147,7 +148,7 @@ enum Action {
 
 /// The faults' actions in time order, each at ms after the workload starts.
 /// Windows still open at `end_ms` close then, so the trial ends fault-free.
-fn timeline(faults: &[FaultSpec], end_ms: f64) -> Vec<(f64, Action)> {
+pub fn timeline(faults: &[FaultSpec], end_ms: f64) -> Vec<(f64, Action)> {
     let mut actions = Vec::new();
     for fault in faults.iter().filter(|fault| fault.is_active() && fault.at_ms < end_ms) {
         let (at, replica) = (fault.at_ms, fault.replica);

@@ -5,7 +5,7 @@
 //! parameter (for `skew`, how far apart the replicas' clocks are). For every
 //! sweep point and every trial the runner starts a fresh [`cluster`] of real
 //! replica processes, runs one [`trial`], and appends what happened to the
-//! [`history`]. At the end the oracle (`analysis`) reads the history alone and
+//! [`history`](crate::history). At the end the oracle (`analysis`) reads the history alone and
 //! counts what each strategy silently dropped; `report` writes the summary,
 //! plots and `report.md`. The module `runner`, above all three, strings
 //! them together; this one knows nothing of the oracle or the reports, so
@@ -16,7 +16,6 @@
 
 pub mod cluster;
 pub mod faults;
-pub mod history;
 pub mod run_id;
 pub mod spec;
 pub mod trial;
@@ -57,6 +56,8 @@ pub struct Wanted {
     pub quick: bool,
     /// Overrides the spec's seed.
     pub seed: Option<u64>,
+    /// Overrides the spec's engine (`--sim`).
+    pub engine: Option<crate::history::Engine>,
 }
 
 /// Finds and loads the spec `wanted` names, with its overrides applied.
@@ -89,6 +90,9 @@ pub fn load_spec(options: &Wanted) -> Result<(String, Spec), LookupError> {
     }
     if let Some(seed) = options.seed {
         spec.seed = seed;
+    }
+    if let Some(engine) = options.engine {
+        spec.engine = engine;
     }
     Ok((name, spec))
 }

@@ -10,6 +10,7 @@
 //! replicas = 3                                   # 2 to 9 replica processes
 //! strategies = ["lww-wall", "lww-hlc", "vv"]     # buckets the workload writes (default: all)
 //! seed = 1                                       # workload randomness (--seed overrides)
+//! engine = "processes"                           # or "sim": the simulator (--sim overrides)
 //! trials = 2                                     # runs per sweep point
 //! duration_ms = 2000                             # workload time per trial
 //! max_peer_offset_ms = 100  # optional: replicas refuse writes while their clock is this far off
@@ -59,6 +60,7 @@ use serde::{Deserialize, Serialize};
 
 use super::faults::{FaultKind, FaultSpec};
 use crate::clock::dots::ReplicaId;
+use crate::history::Engine;
 use crate::strategy;
 
 /// The most replicas an experiment may start.
@@ -89,6 +91,9 @@ pub struct Spec {
     pub parameters: strategy::Parameters,
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// What runs the trials: real processes (the default) or the simulator.
+    #[serde(default, skip_serializing_if = "is_processes")]
+    pub engine: Engine,
     #[serde(default = "default_trials")]
     pub trials: usize,
     /// Workload time per trial, ms.
@@ -110,6 +115,10 @@ pub struct Spec {
     pub sweep: SweepSpec,
     #[serde(default)]
     pub quick: Option<QuickSpec>,
+}
+
+fn is_processes(engine: &Engine) -> bool {
+    *engine == Engine::Processes
 }
 
 fn default_replicas() -> usize {

@@ -17,11 +17,13 @@ use serde_json::Value;
 
 use super::cluster::{Cluster, ClusterClient, ClusterError, ClusterOptions};
 use super::faults::{self, FaultSpec};
-use super::history::{FaultRecord, FinalRecord, FinalSibling, Record, SampleRecord, TrialPlan, TrialRecord};
-use super::spec::Spec;
+use super::spec::{NetworkSpec, Spec};
 use super::workload::{self, Counters, Target};
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockUpdate, system_now};
+use crate::history::{
+    Engine, FaultRecord, FinalRecord, FinalSibling, Record, SampleRecord, TrialPlan, TrialRecord,
+};
 use crate::replica::core::{Sibling, Snapshot};
 use crate::replica::links::{Cut, DelaySpec, LinkUpdate};
 
@@ -75,12 +77,7 @@ pub async fn run(
         records.push(FaultRecord::now(plan, id, "clock", &clock));
     }
     let network = &spec.network;
-    let faulty_link = |peer| LinkUpdate {
-        peer,
-        cut: None,
-        delay_ms: Some(DelaySpec::Range(network.delay_ms)),
-        loss: Some(network.loss),
-    };
+    let faulty_link = |peer| network_link(network, peer);
     if network.is_faulty() {
         records.extend(set_every_link(&cluster, plan, "links", faulty_link).await?);
     }
@@ -117,13 +114,7 @@ pub async fn run(
 
     // Faults stop; the replicas must now converge.
     if network.is_faulty() {
-        let healed = |peer| LinkUpdate {
-            peer,
-            cut: Some(Cut::None),
-            delay_ms: Some(DelaySpec::Fixed(0.0)),
-            loss: Some(0.0),
-        };
-        records.extend(set_every_link(&cluster, plan, "heal", healed).await?);
+        records.extend(set_every_link(&cluster, plan, "heal", healed_link).await?);
     }
     let healed = tokio::time::Instant::now();
     let converged = wait_for_convergence(&cluster).await?;
@@ -138,6 +129,7 @@ pub async fn run(
         workload_end_ns,
         converged,
         converge_ms: converge_time.as_micros() as f64 / 1e3,
+        engine: Engine::Processes,
     }));
     records.extend(final_records(&cluster, spec, plan, &keys).await?);
     cluster.stop().await;
@@ -174,8 +166,23 @@ async fn sample_clocks(admin: ClusterClient, plan: TrialPlan, until: tokio::time
 }
 
 /// Replica `id`'s clock settings at this trial's sweep value, as the admin API takes them.
-fn clock_settings(spec: &Spec, plan: TrialPlan, id: ReplicaId) -> ClockUpdate {
+pub fn clock_settings(spec: &Spec, plan: TrialPlan, id: ReplicaId) -> ClockUpdate {
     spec.sweep.parameter.clock_for(&spec.clocks, plan.value, id, spec.replicas).update()
+}
+
+/// The spec's network faults, on one replica's link to `peer`.
+pub fn network_link(network: &NetworkSpec, peer: ReplicaId) -> LinkUpdate {
+    LinkUpdate {
+        peer,
+        cut: None,
+        delay_ms: Some(DelaySpec::Range(network.delay_ms)),
+        loss: Some(network.loss),
+    }
+}
+
+/// A link to `peer` with every fault gone, as after the workload.
+pub fn healed_link(peer: ReplicaId) -> LinkUpdate {
+    LinkUpdate { peer, cut: Some(Cut::None), delay_ms: Some(DelaySpec::Fixed(0.0)), loss: Some(0.0) }
 }
 
 /// Puts `settings(peer)` on every replica's link to every peer; returns the

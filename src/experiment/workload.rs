@@ -38,11 +38,13 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::time::Instant;
 
-use super::history::{Outcome, WriteRecord};
 use super::spec::{Contexts, ReplicaChoice, WorkloadSpec};
+use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::system_now;
+use crate::history::{Outcome, WriteRecord};
 use crate::replica::client::{ClientError, ReplicaClient};
+use crate::replica::core::{ReadReply, WriteReply};
 use crate::strategy::RawJson;
 
 /// How long a client waits for one request before calling it unknown.
@@ -71,14 +73,10 @@ pub struct Counters {
 pub async fn run(spec: &WorkloadSpec, target: Arc<Target>, counters: Arc<Counters>) -> Vec<WriteRecord> {
     let mut clients = tokio::task::JoinSet::new();
     for number in 0..spec.clients {
-        let seed = target.seed
-            ^ (target.point as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            ^ (target.trial as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
-            ^ (number as u64).wrapping_mul(0x1656_67B1_9E37_79F9);
+        let seed = client_seed(target.seed, target.point, target.trial, number);
         let state = ClientState {
             number,
             spec: spec.clone(),
-            clients: spec.clients,
             target: target.clone(),
             seed,
             counters: counters.clone(),
@@ -96,10 +94,82 @@ pub async fn run(spec: &WorkloadSpec, target: Arc<Target>, counters: Arc<Counter
     writes
 }
 
+/// The seed of client `number`'s schedule in one trial: the run's seed
+/// mixed with the point, the trial and the client.
+pub fn client_seed(seed: u64, point: usize, trial: usize, number: usize) -> u64 {
+    seed ^ (point as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (trial as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+        ^ (number as u64).wrapping_mul(0x1656_67B1_9E37_79F9)
+}
+
+/// One client's operations, as drawn from its seed: when the first starts,
+/// then for each, which key and which replica. Both engines (real processes
+/// and the simulator) work through it, bucket by bucket, so that every
+/// bucket, and every engine, sees the same operations.
+pub struct Schedule {
+    random: StdRng,
+    number: usize,
+    clients: usize,
+    keys: usize,
+    replicas: usize,
+    choice: ReplicaChoice,
+    interval: Option<Duration>,
+    index: u64,
+}
+
+/// One operation of a [`Schedule`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub key: String,
+    pub replica: ReplicaId,
+    /// The new item; unique in the trial, and the same in every bucket.
+    pub item: u64,
+}
+
+impl Schedule {
+    /// Client `number`'s schedule, drawn from `seed` (see [`client_seed`]).
+    pub fn new(spec: &WorkloadSpec, number: usize, replicas: usize, seed: u64) -> Self {
+        let interval =
+            (spec.rate_per_client > 0.0).then(|| Duration::from_secs_f64(1.0 / spec.rate_per_client));
+        Self {
+            random: StdRng::seed_from_u64(seed),
+            number,
+            clients: spec.clients,
+            keys: spec.keys,
+            replicas,
+            choice: spec.replica_choice,
+            interval,
+            index: 0,
+        }
+    }
+
+    /// Time between operations' scheduled starts; `None`: back to back.
+    pub fn interval(&self) -> Option<Duration> {
+        self.interval
+    }
+
+    /// When the first operation starts, after the workload's start. Clients
+    /// start spread over one interval, not all at once. Draw it first.
+    pub fn first_start(&mut self) -> Duration {
+        let spread = self.random.random::<f64>();
+        self.interval.map_or(Duration::ZERO, |every| every.mul_f64(spread))
+    }
+
+    /// The next operation.
+    pub fn next_operation(&mut self) -> Planned {
+        let key = format!("k{}", self.random.random_range(0..self.keys));
+        let replica = match self.choice {
+            ReplicaChoice::Random => self.random.random_range(1..=self.replicas as ReplicaId),
+            ReplicaChoice::Sticky => (self.number % self.replicas) as ReplicaId + 1,
+        };
+        let item = self.index * self.clients as u64 + self.number as u64 + 1;
+        self.index += 1;
+        Planned { key, replica, item }
+    }
+}
+
 struct ClientState {
     number: usize,
-    /// How many clients there are (items are numbered across them).
-    clients: usize,
     spec: WorkloadSpec,
     target: Arc<Target>,
     /// Seeds the client's schedule, the same in every bucket.
@@ -120,22 +190,15 @@ impl ClientState {
     /// bucket's previous one has finished if that is later (with no catching
     /// up afterwards).
     async fn run_bucket(&self, bucket: &str, started: Instant) -> Vec<WriteRecord> {
-        let mut random = StdRng::seed_from_u64(self.seed);
+        let mut schedule = Schedule::new(&self.spec, self.number, self.target.replicas.len(), self.seed);
         let stop_at = started + self.target.duration;
-        let interval = (self.spec.rate_per_client > 0.0)
-            .then(|| Duration::from_secs_f64(1.0 / self.spec.rate_per_client));
-        // Clients start spread over one interval, not all at once.
-        let spread = random.random::<f64>();
-        let mut scheduled = started + interval.map_or(Duration::ZERO, |every| every.mul_f64(spread));
+        let interval = schedule.interval();
+        let mut scheduled = started + schedule.first_start();
         let mut writes = Vec::new();
         // For stale contexts: what this client last read of each key.
         let mut memory: std::collections::HashMap<String, Remembered> = Default::default();
-        for index in 0u64.. {
-            let key = format!("k{}", random.random_range(0..self.spec.keys));
-            let replica = match self.spec.replica_choice {
-                ReplicaChoice::Random => random.random_range(1..=self.target.replicas.len() as ReplicaId),
-                ReplicaChoice::Sticky => (self.number % self.target.replicas.len()) as ReplicaId + 1,
-            };
+        loop {
+            let Planned { key, replica, item } = schedule.next_operation();
             let start = scheduled.max(Instant::now());
             if start >= stop_at {
                 break;
@@ -147,8 +210,7 @@ impl ClientState {
                 client: &self.target.replicas[replica as usize - 1],
                 replica,
                 key: &key,
-                // Unique in the trial, and the same in every bucket.
-                item: index * self.clients as u64 + self.number as u64 + 1,
+                item,
             };
             let write = match self.spec.contexts {
                 Contexts::Fresh => read_modify_write(&operation, bucket).await,
@@ -206,23 +268,29 @@ pub struct Remembered {
 
 impl Remembered {
     /// What a client knows of a key it has never read.
-    fn nothing() -> Self {
+    pub fn nothing() -> Self {
         Self { items: BTreeSet::new(), siblings: 0, context: serde_json::Value::Null }
+    }
+}
+
+impl Remembered {
+    /// What a read's answer tells the client. Values this workload did not
+    /// write (a hand-written string, say) hold no items.
+    pub fn of(read: &ReadReply) -> Self {
+        let items = read
+            .siblings
+            .iter()
+            .filter_map(|sibling| serde_json::from_str::<Vec<u64>>(sibling.value.text()).ok())
+            .flatten()
+            .collect();
+        Self { items, siblings: read.siblings.len(), context: read.context.clone() }
     }
 }
 
 /// Reads `key` and remembers what it held; `None` if the read failed.
 async fn read(operation: &Operation<'_>, bucket: &str) -> Option<Remembered> {
     let read = operation.client.read(bucket, operation.key, REQUEST_TIMEOUT).await.ok()?;
-    // Values this workload did not write (a hand-written string, say) hold
-    // no items.
-    let items = read
-        .siblings
-        .iter()
-        .filter_map(|sibling| serde_json::from_str::<Vec<u64>>(sibling.value.text()).ok())
-        .flatten()
-        .collect();
-    Some(Remembered { items, siblings: read.siblings.len(), context: read.context })
+    Some(Remembered::of(&read))
 }
 
 /// One read-modify-write on one bucket, recorded whatever happens.
@@ -251,23 +319,54 @@ pub async fn write_then_read(
     (record, after)
 }
 
-fn new_record(operation: &Operation<'_>, bucket: &str, invoke_ns: crate::clock::Nanos) -> WriteRecord {
+fn new_record(operation: &Operation<'_>, bucket: &str, invoke_ns: Nanos) -> WriteRecord {
     let Operation { point, trial, replica, key, item, .. } = *operation;
-    WriteRecord {
-        point,
-        trial,
-        bucket: bucket.to_string(),
-        key: key.to_string(),
-        replica,
-        item,
-        value: vec![item],
-        read_siblings: 0,
-        stamp: None,
-        write_id: None,
-        metadata_bytes: None,
-        invoke_ns,
-        complete_ns: invoke_ns,
-        outcome: Outcome::Fail,
+    WriteRecord::started(point, trial, bucket, key, replica, item, invoke_ns)
+}
+
+impl WriteRecord {
+    /// The record of an operation just started, failed until it is known
+    /// otherwise; the caller fills in the rest as it learns it.
+    pub fn started(
+        point: usize,
+        trial: usize,
+        bucket: &str,
+        key: &str,
+        replica: ReplicaId,
+        item: u64,
+        invoke_ns: Nanos,
+    ) -> Self {
+        WriteRecord {
+            point,
+            trial,
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            replica,
+            item,
+            value: vec![item],
+            read_siblings: 0,
+            stamp: None,
+            write_id: None,
+            metadata_bytes: None,
+            invoke_ns,
+            complete_ns: invoke_ns,
+            outcome: Outcome::Fail,
+        }
+    }
+
+    /// Sets what is written: the items `remembered` held plus the new one.
+    pub fn writing(&mut self, remembered: &Remembered) {
+        let mut items = remembered.items.clone();
+        items.insert(self.item);
+        self.read_siblings = remembered.siblings;
+        self.value = items.into_iter().collect();
+    }
+
+    /// The replica acknowledged the write with `answer`.
+    pub fn acknowledged(&mut self, answer: &WriteReply) {
+        self.metadata_bytes = Some(answer.stamp.text().len() + answer.context.text().len());
+        self.stamp = Some(answer.stamp.parse());
+        self.write_id = Some(answer.write_id.clone());
     }
 }
 
@@ -277,31 +376,33 @@ async fn write(
     operation: &Operation<'_>,
     bucket: &str,
     remembered: Remembered,
-    invoke_ns: crate::clock::Nanos,
+    invoke_ns: Nanos,
 ) -> WriteRecord {
     let mut record = new_record(operation, bucket, invoke_ns);
-    let mut items = remembered.items;
-    items.insert(operation.item);
-    record.read_siblings = remembered.siblings;
-    record.value = items.into_iter().collect();
+    record.writing(&remembered);
     let value = RawJson::of(&record.value);
     let answer =
         operation.client.write(bucket, operation.key, value, remembered.context, REQUEST_TIMEOUT).await;
     let outcome = match answer {
         Ok(answer) => {
-            record.metadata_bytes = Some(answer.stamp.text().len() + answer.context.text().len());
-            record.stamp = Some(answer.stamp.parse());
-            record.write_id = Some(answer.write_id);
+            record.acknowledged(&answer);
             Outcome::Ok
         }
-        // Refused before sending: certainly not applied.
-        Err(ClientError::Unreachable { .. }) => Outcome::Fail,
-        // Sent, but no answer: it may have been applied.
-        Err(ClientError::NoAnswer { .. }) => Outcome::Unknown,
-        // A 4xx or 5xx answer: the replica applied nothing.
-        Err(ClientError::Refused { .. }) => Outcome::Fail,
+        Err(error) => outcome_of_failure(&error),
     };
     finish(record, outcome)
+}
+
+/// What a failed write request means for whether it was applied.
+pub fn outcome_of_failure(error: &ClientError) -> Outcome {
+    match error {
+        // Refused before sending: certainly not applied.
+        ClientError::Unreachable { .. } => Outcome::Fail,
+        // Sent, but no answer: it may have been applied.
+        ClientError::NoAnswer { .. } => Outcome::Unknown,
+        // A 4xx or 5xx answer: the replica applied nothing.
+        ClientError::Refused { .. } => Outcome::Fail,
+    }
 }
 
 fn finish(mut record: WriteRecord, outcome: Outcome) -> WriteRecord {

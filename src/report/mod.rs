@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 
 use crate::analysis::{Analysis, PointSummary, analyze, kind_in, summarize};
 use crate::experiment::SPEC_FILE;
-use crate::experiment::history::{self, HistoryError, Record};
 use crate::experiment::spec::{Parameter, Spec, SpecError};
+use crate::history::{self, HistoryError, Record};
 use crate::strategy::Kind;
 
 use self::plots::{PlotError, PlotInput, PointFigures, StrategySeries};

@@ -19,7 +19,7 @@ use super::plots::{FONT, PALETTE, PLOT_SIZE, PlotError, register_font};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockEvent, replay_offsets};
-use crate::experiment::history::{Record, SampleRecord};
+use crate::history::{Record, SampleRecord};
 
 /// The plot's file stem.
 pub const OFFSETS: &str = "offsets";

@@ -24,7 +24,7 @@ use crate::analysis::DroppedWrite;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockEvent, replay_offsets};
-use crate::experiment::history::{FaultRecord, Record, TrialRecord};
+use crate::history::{FaultRecord, Record, TrialRecord};
 
 /// The plot's file stem.
 pub const TIMELINE: &str = "timeline";

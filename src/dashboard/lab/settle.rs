@@ -22,8 +22,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::clock::dots::ReplicaId;
-use crate::experiment::history::{FinalRecord, Outcome, Record, WriteRecord};
 use crate::experiment::trial::final_sibling;
+use crate::history::{FinalRecord, Outcome, Record, WriteRecord};
 use crate::replica::core::{Sibling, Snapshot};
 
 /// Per key, how many operations are in flight and how many ever started.

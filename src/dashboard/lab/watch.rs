@@ -15,7 +15,7 @@ use super::{Counts, LabEvent, ORACLE_EVERY, STATUS_INTERVAL, Shared, StrategyCou
 use crate::analysis::{Cause, analyze};
 use crate::clock::dots::ReplicaId;
 use crate::experiment::cluster::{ClusterClient, ClusterError};
-use crate::experiment::history::Outcome;
+use crate::history::Outcome;
 use crate::replica::core::{Snapshot, Status};
 
 type Marks = BTreeMap<ReplicaId, BTreeMap<ReplicaId, u64>>;

@@ -74,6 +74,31 @@ pub struct TrialRecord {
     pub converged: bool,
     /// How long that took after the faults stopped, ms.
     pub converge_ms: f64,
+    /// Which engine ran the trial (absent in histories made before there
+    /// were two: real processes).
+    #[serde(default)]
+    pub engine: Engine,
+}
+
+/// What runs a trial: the same replica cores either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    /// Real `clocklab replica` processes, sockets and SQLite files, in real time.
+    #[default]
+    Processes,
+    /// The deterministic simulator (`crate::sim`): simulated time, network
+    /// and durable logs, driven by one seed.
+    Sim,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Processes => "processes",
+            Engine::Sim => "sim",
+        }
+    }
 }
 
 /// A sweep point and the value of the swept parameter there.
@@ -116,10 +141,21 @@ impl FaultRecord {
     /// A `fault` record: what was applied to `replica` (`settings`, as the
     /// admin API was sent them), stamped with true time now.
     pub fn now(plan: TrialPlan, replica: ReplicaId, fault: &str, settings: &impl Serialize) -> Record {
+        Self::at(system_now(), plan, replica, fault, settings)
+    }
+
+    /// The same, applied at true time `true_ns` (the simulator's).
+    pub fn at(
+        true_ns: Nanos,
+        plan: TrialPlan,
+        replica: ReplicaId,
+        fault: &str,
+        settings: &impl Serialize,
+    ) -> Record {
         Record::Fault(FaultRecord {
             point: plan.point,
             trial: plan.trial,
-            true_ns: system_now(),
+            true_ns,
             replica,
             fault: fault.to_string(),
             // The lab's own types, with string or number keys: this cannot fail.

@@ -1,0 +1,346 @@
+//! The deterministic simulator: the replicas' own logic under simulated
+//! time, network and disks, driven by one seed.
+//!
+//! A trial on real processes is honest but slow (real time passes) and
+//! never the same twice (the machine's scheduler, the network stack and the
+//! disk all add their own noise). FoundationDB's simulation, TigerBeetle's
+//! VOPR and tokio's turmoil show the other way: run the *same* logic with
+//! every source of time and nondeterminism replaced by a simulated one. A
+//! run then takes as long as its events take to compute, and the same seed
+//! gives the same history, byte for byte, so a surprising drop can be
+//! replayed and looked at as often as needed.
+//!
+//! What is real and what is simulated:
+//!
+//! - **Real**: every decision. Each replica is a
+//!   [`ReplicaCore`](crate::replica::core::ReplicaCore) with its strategies,
+//!   reading a [`PhysicalClock`](crate::clock::physical::PhysicalClock)
+//!   through the same clock models; replication toward each peer is the same
+//!   [`PeerPolicy`](crate::replica::peer_policy::PeerPolicy); clock offsets
+//!   are estimated by the same [`OffsetMonitor`](crate::replica::offsets::OffsetMonitor)
+//!   and write admission refuses on the same test; the workload's clients
+//!   work through the same [`Schedule`](crate::experiment::workload::Schedule);
+//!   faults follow the same [`timeline`](crate::experiment::faults::timeline).
+//! - **Simulated**: true time (an event agenda, [`queue`]); the network
+//!   (a one-way trip of [`SimOptions::one_way_ns`] plus jitter, plus the
+//!   link's own delay and loss, cuts and partitions); the worker's service
+//!   time and the disk's commit time; pauses (a paused replica's events wait
+//!   until it resumes, as a stopped process's would) and crashes (everything
+//!   not yet committed is lost, whoever waited on it hears the connection
+//!   close, and the replica restarts from its durable log).
+//!
+//! It writes the same records as the real engine (`crate::history`), so the
+//! oracle, the summaries, the plots and the report apply unchanged; trial
+//! records say `"engine": "sim"`. `clocklab experiment NAME --sim` runs any
+//! spec here; `just validate` compares the two engines on the same sweep.
+
+pub mod client;
+pub mod node;
+pub mod queue;
+pub mod world;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use self::client::Client;
+use self::world::World;
+use crate::clock::Nanos;
+use crate::clock::dots::ReplicaId;
+use crate::clock::physical::ClockUpdate;
+use crate::experiment::faults::{self, Action};
+use crate::experiment::spec::Spec;
+use crate::experiment::trial::{self, CONVERGE_POLL, CONVERGE_TIMEOUT, SAMPLE_INTERVAL, TrialOutcome};
+use crate::experiment::workload::{self, Counters, Schedule};
+use crate::history::{Engine, FaultRecord, Record, SampleRecord, TrialPlan, TrialRecord};
+use crate::replica::links::{Cut, LinkUpdate};
+use crate::replica::replication::ReplicationOptions;
+
+/// True time at which every simulated trial's clock starts: 2026-01-01
+/// 00:00:00 UTC, in ns. Fixed, so that a seed alone decides the history.
+pub const EPOCH_NS: Nanos = 1_767_225_600_000_000_000;
+/// True time between the starts of consecutive trials, ns (one hour).
+pub const TRIAL_SPACING_NS: Nanos = 3_600_000_000_000;
+
+/// The simulator's timing: what the real system's machinery costs, in ns.
+///
+/// Calibrated against real runs on this project's 2-core machine (see
+/// docs/design.md, "The simulator", for how each was measured and
+/// `just validate` for the check that the two engines agree).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimOptions {
+    /// One way between a client and a replica, or between replicas, over
+    /// loopback HTTP (a request's parsing and routing included), ns.
+    pub one_way_ns: Nanos,
+    /// Extra one-way time, uniform in `0..=this`, ns.
+    pub one_way_jitter_ns: Nanos,
+    /// Extra one-way time per write a push carries (encoding and parsing), ns.
+    pub per_write_on_wire_ns: Nanos,
+    /// The worker's time per job, ns.
+    pub service_per_job_ns: Nanos,
+    /// The worker's time per write it merges or collects for a push, ns.
+    pub service_per_write_ns: Nanos,
+    /// One SQLite commit of a batch with new writes (WAL, synchronous=NORMAL), ns.
+    pub commit_ns: Nanos,
+    /// How long a client waits for an answer (`workload::REQUEST_TIMEOUT`), ns.
+    pub request_timeout_ns: Nanos,
+    /// How long a push waits for an answer (`ReplicationOptions::request_timeout`), ns.
+    pub push_timeout_ns: Nanos,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            one_way_ns: 120_000,
+            one_way_jitter_ns: 80_000,
+            per_write_on_wire_ns: 2_000,
+            service_per_job_ns: 15_000,
+            service_per_write_ns: 3_000,
+            commit_ns: 250_000,
+            request_timeout_ns: workload::REQUEST_TIMEOUT.as_nanos() as Nanos,
+            push_timeout_ns: ReplicationOptions::default().request_timeout.as_nanos() as Nanos,
+        }
+    }
+}
+
+/// What a simulated trial cost to compute.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Effort {
+    /// Events handled.
+    pub events: u64,
+}
+
+/// Runs one trial of `spec` in the simulator: the same steps, and the same
+/// records, as `experiment::trial::run` on real processes.
+pub fn run_trial(
+    spec: &Spec,
+    plan: TrialPlan,
+    counters: Arc<Counters>,
+    options: &SimOptions,
+) -> (TrialOutcome, Effort) {
+    let parameters = spec.sweep.parameter.parameters_for(&spec.parameters, plan.value);
+    // The spec was checked when it was loaded, parameters included.
+    let strategies = crate::strategy::registry_with(&parameters)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|strategy| spec.strategies.iter().any(|name| name == strategy.name()))
+        .collect();
+    let trial_index = (plan.point * spec.trials + plan.trial) as Nanos;
+    let start = EPOCH_NS + trial_index * TRIAL_SPACING_NS;
+    let seed = workload::client_seed(spec.seed, plan.point, plan.trial, usize::MAX);
+    let mut world = World::new(start, spec.replicas, strategies, options.clone(), seed);
+    world.max_peer_offset_ms = spec.sweep.parameter.offset_bound(spec.max_peer_offset_ms, plan.value);
+    let ids: Vec<ReplicaId> = (1..=spec.replicas as ReplicaId).collect();
+
+    let mut records = Vec::new();
+    for &id in &ids {
+        let clock = trial::clock_settings(spec, plan, id);
+        set_clock(&mut world, plan, id, "clock", &clock, &mut records);
+    }
+    let network = &spec.network;
+    if network.is_faulty() {
+        for &id in &ids {
+            for &peer in ids.iter().filter(|&&peer| peer != id) {
+                set_link(&mut world, plan, id, "links", &trial::network_link(network, peer), &mut records);
+            }
+        }
+    }
+
+    // The workload, with the faults on schedule and the clocks sampled.
+    let started = world.now;
+    let duration = ms_to_ns(spec.duration_ms as f64);
+    let stop_at = started + duration;
+    let workload = spec.sweep.parameter.workload_for(&spec.workload, plan.value);
+    for number in 0..workload.clients {
+        let client_seed = workload::client_seed(spec.seed, plan.point, plan.trial, number);
+        for bucket in &spec.strategies {
+            let schedule = Schedule::new(&workload, number, spec.replicas, client_seed);
+            let client = Client::new(
+                plan.point,
+                plan.trial,
+                bucket,
+                workload.contexts,
+                schedule,
+                started,
+                stop_at,
+                counters.clone(),
+            );
+            world.add_client(client, started);
+        }
+    }
+    let faults: Vec<_> =
+        spec.faults.iter().filter_map(|fault| spec.sweep.parameter.apply(fault, plan.value)).collect();
+    let mut actions = faults::timeline(&faults, spec.duration_ms as f64).into_iter().peekable();
+    let mut samples = Vec::new();
+    let mut fault_records = Vec::new();
+    let sample_every = SAMPLE_INTERVAL.as_nanos() as Nanos;
+    let mut next_sample = started;
+    loop {
+        let next_action = actions.peek().map(|(at_ms, _)| started + ms_to_ns(*at_ms));
+        match next_action {
+            Some(at) if next_sample >= stop_at || at <= next_sample => {
+                world.run_until(at);
+                if let Some((_, action)) = actions.next() {
+                    apply(&mut world, spec, plan, action, &mut fault_records);
+                }
+            }
+            _ if next_sample < stop_at => {
+                world.run_until(next_sample);
+                samples.extend(sample(&world, plan));
+                next_sample += sample_every;
+            }
+            _ => break,
+        }
+    }
+    // Clients finish the operations they have begun.
+    world.run_until(stop_at);
+    let give_up = stop_at + options.request_timeout_ns * 2;
+    while !world.clients_done() && world.now < give_up {
+        world.run_until(world.now + ms_to_ns(1.0));
+    }
+    let workload_end_ns = world.now;
+    records.extend(samples);
+    records.extend(fault_records);
+    let mut writes: Vec<_> =
+        world.clients.iter_mut().flat_map(|client| std::mem::take(&mut client.writes)).collect();
+    writes.sort_by_key(|write| write.invoke_ns);
+    let keys: BTreeSet<String> = writes.iter().map(|write| write.key.clone()).collect();
+    records.extend(writes.into_iter().map(Record::Write));
+
+    // Faults stop; the replicas must now converge.
+    if network.is_faulty() {
+        for &id in &ids {
+            for &peer in ids.iter().filter(|&&peer| peer != id) {
+                set_link(&mut world, plan, id, "heal", &trial::healed_link(peer), &mut records);
+            }
+        }
+    }
+    let healed = world.now;
+    let converged = loop {
+        if world.converged() {
+            break true;
+        }
+        if world.now - healed > CONVERGE_TIMEOUT.as_nanos() as Nanos {
+            break false;
+        }
+        world.run_until(world.now + CONVERGE_POLL.as_nanos() as Nanos);
+    };
+    let converge_time = Duration::from_nanos((world.now - healed) as u64);
+    records.push(Record::Trial(TrialRecord {
+        point: plan.point,
+        trial: plan.trial,
+        workload_start_ns: started,
+        workload_end_ns,
+        converged,
+        converge_ms: converge_time.as_micros() as f64 / 1e3,
+        engine: Engine::Sim,
+    }));
+    let states: BTreeMap<_, _> = ids.iter().map(|&id| (id, world.node(id).core.snapshot())).collect();
+    records.extend(trial::final_records_of(&states, &spec.strategies, plan, &keys));
+    let effort = Effort { events: world.handled };
+    (TrialOutcome { records, converged, converge_time }, effort)
+}
+
+fn ms_to_ns(ms: f64) -> Nanos {
+    (ms * 1e6).round() as Nanos
+}
+
+fn set_clock(
+    world: &mut World,
+    plan: TrialPlan,
+    id: ReplicaId,
+    fault: &str,
+    update: &ClockUpdate,
+    records: &mut Vec<Record>,
+) {
+    // Settings come from a checked spec; one the model refuses changes nothing.
+    let _ = world.node_mut(id).core.update_clock(update);
+    records.push(FaultRecord::at(world.now, plan, id, fault, update));
+}
+
+fn set_link(
+    world: &mut World,
+    plan: TrialPlan,
+    id: ReplicaId,
+    fault: &str,
+    update: &LinkUpdate,
+    records: &mut Vec<Record>,
+) {
+    let _ = world.node_mut(id).links.update(update);
+    records.push(FaultRecord::at(world.now, plan, id, fault, update));
+}
+
+/// Does one fault action, as `experiment::faults::run` does it on processes.
+fn apply(world: &mut World, spec: &Spec, plan: TrialPlan, action: Action, records: &mut Vec<Record>) {
+    let peers_of = |replica: ReplicaId| (1..=spec.replicas as ReplicaId).filter(move |&peer| peer != replica);
+    let now = world.now;
+    match action {
+        Action::Step { replica, step_ms } => {
+            let update = ClockUpdate { step_ms: Some(step_ms), ..Default::default() };
+            set_clock(world, plan, replica, "step", &update, records);
+        }
+        Action::Cut { replica, direction } => {
+            for peer in peers_of(replica) {
+                set_link(world, plan, replica, "cut", &LinkUpdate::cut(peer, direction.into()), records);
+            }
+        }
+        Action::Heal { replica } => {
+            for peer in peers_of(replica) {
+                set_link(world, plan, replica, "heal", &LinkUpdate::cut(peer, Cut::None), records);
+            }
+        }
+        Action::Pause { replica } => {
+            world.pause_replica(replica);
+            records.push(FaultRecord::at(now, plan, replica, "pause", &Value::Null));
+        }
+        Action::Resume { replica } => {
+            world.resume_replica(replica);
+            records.push(FaultRecord::at(now, plan, replica, "resume", &Value::Null));
+        }
+        Action::Crash { replica } => {
+            world.crash_replica(replica);
+            records.push(FaultRecord::at(now, plan, replica, "crash", &Value::Null));
+        }
+        Action::Restart { replica } => {
+            world.restart_replica(replica);
+            records.push(FaultRecord::at(now, plan, replica, "restart", &Value::Null));
+            // A new process starts with a true clock and clean links.
+            let clock = trial::clock_settings(spec, plan, replica);
+            set_clock(world, plan, replica, "clock", &clock, records);
+            if spec.network.is_faulty() {
+                for peer in peers_of(replica) {
+                    set_link(
+                        world,
+                        plan,
+                        replica,
+                        "links",
+                        &trial::network_link(&spec.network, peer),
+                        records,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Every running replica's clock and offset estimates, as the runner samples them.
+fn sample(world: &World, plan: TrialPlan) -> Vec<Record> {
+    world
+        .nodes
+        .iter()
+        .filter(|node| node.life == node::Life::Up)
+        .map(|node| {
+            let status = node.core.status();
+            Record::Sample(SampleRecord {
+                point: plan.point,
+                trial: plan.trial,
+                true_ns: status.true_ns,
+                replica: node.id,
+                offset_ns: status.offset_ns,
+                peer_offsets: serde_json::to_value(node.offsets.estimates()).unwrap_or(Value::Null),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,263 @@
+//! One simulated replica: the real [`ReplicaCore`] and [`PeerPolicy`]s, with
+//! a simulated worker and disk around them.
+//!
+//! The worker is modelled as the real one works (`replica::worker`): one
+//! server that takes every job waiting (up to [`MAX_BATCH`]), runs them
+//! against the core one after another, commits their new log entries in one
+//! go, and only then answers. The durable log is what a crash keeps: a
+//! write is in it only once its batch's commit has finished, and a client
+//! hears "ok" only after that, the same commit-before-acknowledge rule as
+//! the SQLite store.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::SimOptions;
+use crate::clock::Nanos;
+use crate::clock::dots::{DotSet, ReplicaId};
+use crate::clock::physical::{ManualTrueTime, PhysicalClock};
+use crate::replica::core::{CoreError, ReadReply, ReplicaCore, WriteReply};
+use crate::replica::links::Links;
+use crate::replica::offsets::OffsetMonitor;
+use crate::replica::peer_policy::{PeerPolicy, Shipping};
+use crate::replica::replication::ReplicationOptions;
+use crate::replica::worker::MAX_BATCH;
+use crate::strategy::{RawJson, Strategy, Write};
+
+/// A workload client's request, named so that its answer finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RequestId {
+    pub client: usize,
+    pub number: u64,
+}
+
+/// A job in a worker's queue, with who is waiting for its answer.
+pub enum Job {
+    Read {
+        request: RequestId,
+        bucket: String,
+        key: String,
+    },
+    Write {
+        request: RequestId,
+        bucket: String,
+        key: String,
+        value: RawJson,
+        context: Value,
+    },
+    /// A turn of the loop after a commit wait, to release the write; the
+    /// client then gets `reply`.
+    Release {
+        request: RequestId,
+        reply: WriteReply,
+    },
+    /// A push from replica `from`, which arrived when the clock read `received_ns`.
+    Receive {
+        from: ReplicaId,
+        token: u64,
+        writes: Vec<Arc<Write>>,
+        received_ns: Nanos,
+    },
+    /// This replica's own peer task toward `peer` asks what the peer lacks.
+    Missing {
+        peer: ReplicaId,
+        token: u64,
+        view: DotSet,
+        shipping: Shipping,
+        limit: usize,
+    },
+}
+
+/// What a job answers, sent once its batch has committed.
+pub enum Answer {
+    Read { request: RequestId, result: Result<ReadReply, CoreError> },
+    Write { request: RequestId, result: Result<WriteReply, CoreError> },
+    Received { from: ReplicaId, token: u64, result: Result<DotSet, CoreError>, received_ns: Nanos },
+    Missing { peer: ReplicaId, token: u64, writes: Vec<Arc<Write>>, ours: DotSet },
+}
+
+/// Whether the replica's process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Life {
+    Up,
+    /// SIGSTOP: nothing it would do happens until it resumes.
+    Paused,
+    /// Crashed, not yet restarted.
+    Down,
+}
+
+/// Where a peer task is in its loop (`replica::replication::PeerTask::run`).
+pub enum PeerStep {
+    /// Asleep until a timer, or (if `for_writes`) a new commit.
+    Waiting { for_writes: bool },
+    /// Asked the worker what to send.
+    Asking { delay: Nanos, lost_wait: Option<Nanos>, at: Nanos },
+    /// A push is on its way; `sent_ns` by our clock.
+    Pushing { sent: usize, ours: DotSet, at: Nanos, sent_ns: Nanos },
+}
+
+/// The task that replicates to one peer.
+pub struct PeerTask {
+    pub policy: PeerPolicy,
+    /// Bumped whenever the task moves on, so stale timers and answers are ignored.
+    pub token: u64,
+    /// The commit version the task last saw (a tokio `watch` receiver's mark).
+    pub seen_version: u64,
+    pub step: PeerStep,
+}
+
+/// One replica process.
+pub struct Node {
+    pub id: ReplicaId,
+    pub life: Life,
+    /// Bumped at every crash: events of an earlier life are dropped.
+    pub incarnation: u64,
+    pub core: ReplicaCore,
+    /// Committed writes, in commit order: what a restart replays.
+    pub durable: Vec<Arc<Write>>,
+    pub links: Links,
+    pub offsets: OffsetMonitor,
+    pub queue: VecDeque<Job>,
+    /// The batch being committed, if any: its answers and its new writes.
+    pub batch: Option<(Vec<Answer>, Vec<Arc<Write>>)>,
+    /// Bumped at every commit that added or released writes (wakes peer tasks).
+    pub version: u64,
+    pub peers: BTreeMap<ReplicaId, PeerTask>,
+    /// Client requests it has taken and not yet answered: a crash leaves
+    /// each without an answer.
+    pub open_requests: BTreeSet<RequestId>,
+    /// Pushes it has taken and not yet answered, by sender and token.
+    pub open_pushes: BTreeSet<(ReplicaId, u64)>,
+}
+
+impl Node {
+    /// A replica starting with the given durable log (empty on first start),
+    /// a fresh clock over `time`, clean links and new peer tasks.
+    pub fn start(
+        id: ReplicaId,
+        replicas: usize,
+        strategies: &[Arc<dyn Strategy>],
+        time: &Arc<ManualTrueTime>,
+        durable: Vec<Arc<Write>>,
+        incarnation: u64,
+        seed: u64,
+    ) -> Self {
+        let clock = PhysicalClock::modelled(time.clone());
+        let mut core = ReplicaCore::with_strategies(id, clock, strategies.to_vec());
+        for write in &durable {
+            // The log was checked when each write first came in.
+            let _ = core.restore(Write::clone(write));
+        }
+        let peer_ids: Vec<ReplicaId> = (1..=replicas as ReplicaId).filter(|&peer| peer != id).collect();
+        let seed =
+            seed ^ u64::from(id).wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ incarnation.wrapping_mul(0xA076_1D64);
+        let peers = peer_ids
+            .iter()
+            .map(|&peer| {
+                let policy = PeerPolicy::new(id, peer, ReplicationOptions::default(), seed);
+                let task = PeerTask {
+                    policy,
+                    token: 0,
+                    seen_version: 0,
+                    step: PeerStep::Waiting { for_writes: false },
+                };
+                (peer, task)
+            })
+            .collect();
+        Self {
+            id,
+            life: Life::Up,
+            incarnation,
+            core,
+            durable,
+            links: Links::new(peer_ids),
+            offsets: OffsetMonitor::default(),
+            queue: VecDeque::new(),
+            batch: None,
+            version: 0,
+            peers,
+            open_requests: BTreeSet::new(),
+            open_pushes: BTreeSet::new(),
+        }
+    }
+
+    /// Runs every waiting job (up to [`MAX_BATCH`]) against the core, as
+    /// one batch, and returns how long its work and commit take, in ns.
+    /// The answers wait in `batch` until [`Node::commit`].
+    pub fn run_batch(&mut self, options: &SimOptions) -> Nanos {
+        // Writes whose commit wait is over become visible first.
+        let released = self.core.release();
+        let mut answers = Vec::new();
+        let mut new_writes = Vec::new();
+        let mut work = 0;
+        while answers.len() < MAX_BATCH {
+            let Some(job) = self.queue.pop_front() else { break };
+            work += options.service_per_job_ns;
+            answers.push(self.handle(job, &mut new_writes, &mut work, options));
+        }
+        if released {
+            self.version += 1;
+        }
+        let commit = if new_writes.is_empty() { 0 } else { options.commit_ns };
+        self.batch = Some((answers, new_writes));
+        work + commit
+    }
+
+    fn handle(
+        &mut self,
+        job: Job,
+        new_writes: &mut Vec<Arc<Write>>,
+        work: &mut Nanos,
+        options: &SimOptions,
+    ) -> Answer {
+        match job {
+            Job::Read { request, bucket, key } => {
+                Answer::Read { request, result: self.core.read(&bucket, &key) }
+            }
+            Job::Write { request, bucket, key, value, context } => {
+                let result = self.core.write(&bucket, &key, value, &context).map(|accepted| {
+                    let write = accepted.write;
+                    let reply = WriteReply {
+                        write_id: write.write_id(),
+                        stamp: write.stamp.clone(),
+                        context: write.context.clone(),
+                        acknowledge_at: accepted.acknowledge_at,
+                    };
+                    new_writes.push(write);
+                    reply
+                });
+                Answer::Write { request, result }
+            }
+            // The wait is over; `run_batch` released the write.
+            Job::Release { request, reply } => {
+                Answer::Write { request, result: Ok(WriteReply { acknowledge_at: None, ..reply }) }
+            }
+            Job::Receive { from, token, writes, received_ns } => {
+                *work += options.service_per_write_ns * writes.len() as Nanos;
+                let result = self.core.receive(writes).map(|new| {
+                    new_writes.extend(new);
+                    self.core.have().clone()
+                });
+                Answer::Received { from, token, result, received_ns }
+            }
+            Job::Missing { peer, token, view, shipping, limit } => {
+                let writes = self.core.missing(&view, |origin| shipping.allows(origin), limit);
+                *work += options.service_per_write_ns * writes.len() as Nanos;
+                Answer::Missing { peer, token, writes, ours: self.core.have().clone() }
+            }
+        }
+    }
+
+    /// The batch's commit has finished: its writes are durable. Returns its
+    /// answers, to be sent.
+    pub fn commit(&mut self) -> Vec<Answer> {
+        let Some((answers, new_writes)) = self.batch.take() else { return Vec::new() };
+        if !new_writes.is_empty() {
+            self.durable.extend(new_writes);
+            self.version += 1;
+        }
+        answers
+    }
+}

@@ -1,0 +1,605 @@
+//! The simulated world: replicas, the network between them, and the
+//! workload's clients, moved forward one event at a time.
+//!
+//! Every handler mirrors a piece of the real system and says which: the
+//! replica's HTTP handlers (`replica::server`), its peer tasks
+//! (`replica::replication`), the worker (`replica::worker`, in
+//! [`super::node`]) and the workload's clients (`experiment::workload`, in
+//! [`super::client`]). What they decide is decided by the same code: the
+//! [`ReplicaCore`](crate::replica::core::ReplicaCore), the
+//! [`PeerPolicy`](crate::replica::peer_policy::PeerPolicy), the offset
+//! monitor and the clock models. Only time, sockets and disks are
+//! simulated.
+
+use std::sync::Arc;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use super::SimOptions;
+use super::client::{Answered, Client, Next, Request};
+use super::node::{Answer, Job, Life, Node, PeerStep, RequestId};
+use super::queue::Agenda;
+use crate::clock::Nanos;
+use crate::clock::dots::{DotSet, ReplicaId};
+use crate::clock::physical::ManualTrueTime;
+use crate::replica::core::WriteReply;
+use crate::replica::offsets::Sample;
+use crate::replica::peer_policy::{Pause, Transmission};
+use crate::strategy::{Strategy, Write};
+
+/// Why a request got no good answer, as the real client tells them apart
+/// (`replica::client::ClientError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Nothing listened: refused before anything was sent.
+    Unreachable,
+    /// Sent, but no answer came (the replica crashed, or the client gave up).
+    NoAnswer,
+    /// A 4xx or 5xx answer.
+    Refused,
+}
+
+/// A message arriving at a replica.
+pub enum Inbound {
+    Client { request: RequestId, body: Request },
+    Push { from: ReplicaId, token: u64, writes: Vec<Arc<Write>> },
+}
+
+/// Something that happens at one moment of true time.
+pub enum Event {
+    /// A message reaches replica `to`.
+    Arrive { to: ReplicaId, message: Inbound },
+    /// A replica's batch has committed.
+    Committed { replica: ReplicaId, incarnation: u64 },
+    /// A peer task's timer fires.
+    PeerTimer { replica: ReplicaId, peer: ReplicaId, incarnation: u64, token: u64 },
+    /// A push's answer (or its failure) reaches the sender's peer task.
+    PushAnswer {
+        replica: ReplicaId,
+        peer: ReplicaId,
+        incarnation: u64,
+        token: u64,
+        answer: Option<(DotSet, Nanos, Nanos)>,
+    },
+    /// A write in its commit wait checks the clock again.
+    CommitWait { replica: ReplicaId, incarnation: u64, request: RequestId, reply: WriteReply },
+    /// A client's next operation is due.
+    ClientStart { client: usize },
+    /// An answer reaches a client.
+    ClientAnswer { request: RequestId, answer: Answered },
+    /// A client gives up waiting.
+    ClientTimeout { request: RequestId },
+}
+
+impl Event {
+    /// The replica this event happens on, if it is one that a pause holds
+    /// back and a crash discards.
+    fn on_replica(&self) -> Option<(ReplicaId, Option<u64>)> {
+        match self {
+            Event::Arrive { to, .. } => Some((*to, None)),
+            Event::Committed { replica, incarnation }
+            | Event::PeerTimer { replica, incarnation, .. }
+            | Event::PushAnswer { replica, incarnation, .. }
+            | Event::CommitWait { replica, incarnation, .. } => Some((*replica, Some(*incarnation))),
+            Event::ClientStart { .. } | Event::ClientAnswer { .. } | Event::ClientTimeout { .. } => None,
+        }
+    }
+}
+
+/// Everything in a simulated trial.
+pub struct World {
+    pub now: Nanos,
+    /// True time, shared by every replica's clock.
+    pub time: Arc<ManualTrueTime>,
+    pub agenda: Agenda<Event>,
+    pub nodes: Vec<Node>,
+    pub clients: Vec<Client>,
+    pub options: SimOptions,
+    /// Events held back while their replica is paused, by replica.
+    held: Vec<Vec<Event>>,
+    random: StdRng,
+    strategies: Vec<Arc<dyn Strategy>>,
+    seed: u64,
+    /// `--max-peer-offset-ms`: write admission by the offset monitor.
+    pub max_peer_offset_ms: Option<f64>,
+    /// How many events have been handled.
+    pub handled: u64,
+    /// How many clients have finished their workload.
+    finished_clients: usize,
+}
+
+impl World {
+    pub fn new(
+        start_ns: Nanos,
+        replicas: usize,
+        strategies: Vec<Arc<dyn Strategy>>,
+        options: SimOptions,
+        seed: u64,
+    ) -> Self {
+        let time = ManualTrueTime::new(start_ns);
+        let nodes = (1..=replicas as ReplicaId)
+            .map(|id| Node::start(id, replicas, &strategies, &time, Vec::new(), 0, seed))
+            .collect();
+        let mut world = Self {
+            now: start_ns,
+            time,
+            agenda: Agenda::default(),
+            nodes,
+            clients: Vec::new(),
+            options,
+            held: (0..replicas).map(|_| Vec::new()).collect(),
+            random: StdRng::seed_from_u64(seed ^ 0x5151_7A7E_0F0F_1234),
+            strategies,
+            seed,
+            max_peer_offset_ms: None,
+            handled: 0,
+            finished_clients: 0,
+        };
+        for id in 1..=replicas as ReplicaId {
+            world.start_peer_tasks(id);
+        }
+        world
+    }
+
+    pub fn node(&self, id: ReplicaId) -> &Node {
+        &self.nodes[id as usize - 1]
+    }
+
+    pub fn node_mut(&mut self, id: ReplicaId) -> &mut Node {
+        &mut self.nodes[id as usize - 1]
+    }
+
+    /// Handles every event due by `until`, then sets the time to `until`.
+    pub fn run_until(&mut self, until: Nanos) {
+        while let Some((at, event)) = self.agenda.pop_until(until) {
+            self.set_time(at);
+            self.handled += 1;
+            self.handle(event);
+        }
+        self.set_time(until.max(self.now));
+    }
+
+    fn set_time(&mut self, at: Nanos) {
+        self.now = at;
+        self.time.set(at);
+    }
+
+    /// A one-way trip between a client and a replica, or between
+    /// replicas, for a message of `writes` writes.
+    fn one_way(&mut self, writes: usize) -> Nanos {
+        let jitter = self.random.random_range(0..=self.options.one_way_jitter_ns);
+        self.options.one_way_ns + jitter + self.options.per_write_on_wire_ns * writes as Nanos
+    }
+
+    fn handle(&mut self, event: Event) {
+        if let Some((replica, incarnation)) = event.on_replica() {
+            let node = self.node(replica);
+            if incarnation.is_some_and(|incarnation| incarnation != node.incarnation) {
+                return; // from a life before a crash
+            }
+            match node.life {
+                Life::Paused => {
+                    self.held[replica as usize - 1].push(event);
+                    return;
+                }
+                Life::Down if incarnation.is_some() => return,
+                _ => {}
+            }
+        }
+        match event {
+            Event::Arrive { to, message } => self.arrive(to, message),
+            Event::Committed { replica, .. } => self.committed(replica),
+            Event::PeerTimer { replica, peer, token, .. } => {
+                if self.node(replica).peers[&peer].token == token {
+                    self.peer_turn(replica, peer);
+                }
+            }
+            Event::PushAnswer { replica, peer, token, answer, .. } => {
+                self.push_answered(replica, peer, token, answer)
+            }
+            Event::CommitWait { replica, request, reply, .. } => self.commit_wait(replica, request, reply),
+            Event::ClientStart { client } => self.client_start(client),
+            Event::ClientAnswer { request, answer } => self.client_answered(request, answer),
+            Event::ClientTimeout { request } => {
+                self.client_answered(request, Answered::Failed(Failure::NoAnswer))
+            }
+        }
+    }
+
+    // --- The replica's socket and HTTP handlers (`replica::server`) ---
+
+    fn arrive(&mut self, to: ReplicaId, message: Inbound) {
+        let back = self.one_way(0);
+        if self.node(to).life == Life::Down {
+            // Nothing listens: the connection is refused.
+            match message {
+                Inbound::Client { request, .. } => {
+                    self.answer_client(request, Answered::Failed(Failure::Unreachable), back)
+                }
+                Inbound::Push { from, token, .. } => self.answer_push(from, to, token, None, back),
+            }
+            return;
+        }
+        match message {
+            Inbound::Client { request, body } => self.client_request(to, request, body),
+            Inbound::Push { from, token, writes } => {
+                let node = self.node_mut(to);
+                let received_ns = node.core.clock().now();
+                if !node.links.get(from).accepts() {
+                    self.answer_push(from, to, token, None, back);
+                    return;
+                }
+                node.open_pushes.insert((from, token));
+                self.enqueue(to, Job::Receive { from, token, writes, received_ns });
+            }
+        }
+    }
+
+    fn client_request(&mut self, to: ReplicaId, request: RequestId, body: Request) {
+        let job = match body {
+            Request::Read { bucket, key } => Job::Read { request, bucket, key },
+            Request::Write { bucket, key, value, context } => {
+                // Write admission, as `put_key` does it.
+                let node = self.node(to);
+                let peers = node.peers.len();
+                if let Some(bound) = self.max_peer_offset_ms
+                    && node.offsets.out_of_bounds(bound, peers).is_some()
+                {
+                    let back = self.one_way(0);
+                    self.answer_client(request, Answered::Failed(Failure::Refused), back);
+                    return;
+                }
+                Job::Write { request, bucket, key, value, context }
+            }
+        };
+        self.node_mut(to).open_requests.insert(request);
+        self.enqueue(to, job);
+    }
+
+    /// Holds a write's answer until the replica's clock reads its
+    /// `acknowledge_at`, re-reading the clock after each sleep (as
+    /// `replica::server::commit_wait` does), then has the worker release it.
+    fn commit_wait(&mut self, replica: ReplicaId, request: RequestId, reply: WriteReply) {
+        let until = reply.acknowledge_at.unwrap_or(Nanos::MIN);
+        let now = self.node(replica).core.clock().now();
+        if now >= until {
+            self.enqueue(replica, Job::Release { request, reply });
+        } else {
+            let incarnation = self.node(replica).incarnation;
+            self.agenda.schedule(
+                self.now + (until - now),
+                Event::CommitWait { replica, incarnation, request, reply },
+            );
+        }
+    }
+
+    // --- The worker (`replica::worker`) ---
+
+    fn enqueue(&mut self, replica: ReplicaId, job: Job) {
+        let node = self.node_mut(replica);
+        node.queue.push_back(job);
+        if node.batch.is_none() {
+            self.start_batch(replica);
+        }
+    }
+
+    fn start_batch(&mut self, replica: ReplicaId) {
+        let options = self.options.clone();
+        let node = self.node_mut(replica);
+        let cost = node.run_batch(&options);
+        let incarnation = node.incarnation;
+        self.agenda.schedule(self.now + cost, Event::Committed { replica, incarnation });
+    }
+
+    fn committed(&mut self, replica: ReplicaId) {
+        let before = self.node(replica).version;
+        let answers = self.node_mut(replica).commit();
+        for answer in answers {
+            self.send_answer(replica, answer);
+        }
+        if self.node(replica).version != before {
+            self.wake_writers(replica);
+        }
+        if !self.node(replica).queue.is_empty() {
+            self.start_batch(replica);
+        }
+    }
+
+    fn send_answer(&mut self, replica: ReplicaId, answer: Answer) {
+        match answer {
+            Answer::Read { request, result } => {
+                self.node_mut(replica).open_requests.remove(&request);
+                let answered = match result {
+                    Ok(read) => Answered::Read(read),
+                    Err(_) => Answered::Failed(Failure::Refused),
+                };
+                let back = self.one_way(0);
+                self.answer_client(request, answered, back);
+            }
+            Answer::Write { request, result } => match result {
+                // Acknowledged only after the commit wait.
+                Ok(reply) if reply.acknowledge_at.is_some() => self.commit_wait(replica, request, reply),
+                result => {
+                    self.node_mut(replica).open_requests.remove(&request);
+                    let answered = match result {
+                        Ok(reply) => Answered::Written(reply),
+                        Err(_) => Answered::Failed(Failure::Refused),
+                    };
+                    let back = self.one_way(0);
+                    self.answer_client(request, answered, back);
+                }
+            },
+            Answer::Received { from, token, result, received_ns } => {
+                self.node_mut(replica).open_pushes.remove(&(from, token));
+                let back = self.one_way(0);
+                let replied_ns = self.node(replica).core.clock().now();
+                let answer = result.ok().map(|have| (have, received_ns, replied_ns));
+                self.answer_push(from, replica, token, answer, back);
+            }
+            Answer::Missing { peer, token, writes, ours } => {
+                self.missing_answered(replica, peer, token, writes, ours)
+            }
+        }
+    }
+
+    fn answer_client(&mut self, request: RequestId, answer: Answered, after: Nanos) {
+        self.agenda.schedule(self.now + after, Event::ClientAnswer { request, answer });
+    }
+
+    fn answer_push(
+        &mut self,
+        to: ReplicaId,
+        peer: ReplicaId,
+        token: u64,
+        answer: Option<(DotSet, Nanos, Nanos)>,
+        after: Nanos,
+    ) {
+        let incarnation = self.node(to).incarnation;
+        self.agenda
+            .schedule(self.now + after, Event::PushAnswer { replica: to, peer, incarnation, token, answer });
+    }
+
+    // --- Peer tasks (`replica::replication::PeerTask::run`) ---
+
+    fn start_peer_tasks(&mut self, id: ReplicaId) {
+        let peers: Vec<ReplicaId> = self.node(id).peers.keys().copied().collect();
+        for peer in peers {
+            self.continue_peer(id, peer, 0);
+        }
+    }
+
+    /// Moves the task on and runs its next turn `after` ns from now.
+    fn continue_peer(&mut self, replica: ReplicaId, peer: ReplicaId, after: Nanos) {
+        let node = self.node_mut(replica);
+        let incarnation = node.incarnation;
+        let task = node.peers.get_mut(&peer).expect("a peer task per peer");
+        task.token += 1;
+        task.step = PeerStep::Waiting { for_writes: false };
+        let token = task.token;
+        self.agenda.schedule(self.now + after, Event::PeerTimer { replica, peer, incarnation, token });
+    }
+
+    /// One turn of the loop: what the link does, then what to send.
+    fn peer_turn(&mut self, replica: ReplicaId, peer: ReplicaId) {
+        let now = self.now;
+        let node = self.node_mut(replica);
+        let link = node.links.get(peer);
+        let task = node.peers.get_mut(&peer).expect("a peer task per peer");
+        let (delay, lost_wait) = match task.policy.transmit(&link) {
+            Transmission::Held { wait } => {
+                self.continue_peer(replica, peer, wait.as_nanos() as Nanos);
+                return;
+            }
+            Transmission::Send { delay } => (delay, None),
+            Transmission::Lost { delay, wait } => (delay, Some(wait.as_nanos() as Nanos)),
+        };
+        let shipping = task.policy.ships(now);
+        task.token += 1;
+        task.step = PeerStep::Asking { delay: delay.as_nanos() as Nanos, lost_wait, at: now };
+        let job = Job::Missing {
+            peer,
+            token: task.token,
+            view: task.policy.view().clone(),
+            shipping,
+            limit: task.policy.batch_limit(),
+        };
+        self.enqueue(replica, job);
+    }
+
+    fn missing_answered(
+        &mut self,
+        replica: ReplicaId,
+        peer: ReplicaId,
+        token: u64,
+        writes: Vec<Arc<Write>>,
+        ours: DotSet,
+    ) {
+        let node = self.node_mut(replica);
+        let sent_ns = node.core.clock().now();
+        let incarnation = node.incarnation;
+        let task = node.peers.get_mut(&peer).expect("a peer task per peer");
+        let PeerStep::Asking { delay, lost_wait, at } = task.step else { return };
+        if task.token != token {
+            return;
+        }
+        if let Some(wait) = lost_wait {
+            self.continue_peer(replica, peer, delay + wait);
+            return;
+        }
+        let sent = writes.len();
+        task.step = PeerStep::Pushing { sent, ours, at, sent_ns };
+        let timeout = self.options.push_timeout_ns;
+        let trip = self.one_way(sent);
+        let push = Inbound::Push { from: replica, token, writes };
+        self.agenda.schedule(self.now + delay + trip, Event::Arrive { to: peer, message: push });
+        self.agenda.schedule(
+            self.now + delay + timeout,
+            Event::PushAnswer { replica, peer, incarnation, token, answer: None },
+        );
+    }
+
+    fn push_answered(
+        &mut self,
+        replica: ReplicaId,
+        peer: ReplicaId,
+        token: u64,
+        answer: Option<(DotSet, Nanos, Nanos)>,
+    ) {
+        let node = self.node_mut(replica);
+        let answered_ns = node.core.clock().now();
+        let Some(task) = node.peers.get_mut(&peer) else { return };
+        if task.token != token {
+            return;
+        }
+        let PeerStep::Pushing { sent, ref ours, at, sent_ns } = task.step else { return };
+        let pause = match answer {
+            None => task.policy.after_failure(),
+            Some((have, received_ns, replied_ns)) => {
+                let ours = ours.clone();
+                task.policy.on_reply(have, &ours, at);
+                let pause = task.policy.after_push(sent);
+                node.offsets
+                    .record(peer, Sample::from_round_trip(sent_ns, received_ns, replied_ns, answered_ns));
+                pause
+            }
+        };
+        self.pause(replica, peer, pause);
+    }
+
+    /// Waits as the policy says (`PeerTask::pause`).
+    fn pause(&mut self, replica: ReplicaId, peer: ReplicaId, pause: Pause) {
+        match pause {
+            Pause::UntilWrites { heartbeat } => {
+                let node = self.node_mut(replica);
+                let version = node.version;
+                let task = node.peers.get_mut(&peer).expect("a peer task per peer");
+                if task.seen_version != version {
+                    // A commit happened since the task last looked.
+                    task.seen_version = version;
+                    self.continue_peer(replica, peer, 0);
+                } else {
+                    self.continue_peer(replica, peer, heartbeat.as_nanos() as Nanos);
+                    let task = self.node_mut(replica).peers.get_mut(&peer).expect("a peer task per peer");
+                    task.step = PeerStep::Waiting { for_writes: true };
+                }
+            }
+            Pause::Linger(wait) | Pause::Retry(wait) => {
+                self.continue_peer(replica, peer, wait.as_nanos() as Nanos)
+            }
+            Pause::None => self.continue_peer(replica, peer, 0),
+        }
+    }
+
+    /// A commit added writes: tasks waiting for writes go at once.
+    fn wake_writers(&mut self, replica: ReplicaId) {
+        let node = self.node_mut(replica);
+        let version = node.version;
+        let waiting: Vec<ReplicaId> = node
+            .peers
+            .iter()
+            .filter(|(_, task)| matches!(task.step, PeerStep::Waiting { for_writes: true }))
+            .map(|(&peer, _)| peer)
+            .collect();
+        for peer in waiting {
+            self.node_mut(replica).peers.get_mut(&peer).expect("a peer task").seen_version = version;
+            self.continue_peer(replica, peer, 0);
+        }
+    }
+
+    // --- Process faults (`experiment::cluster`) ---
+
+    /// SIGSTOP.
+    pub fn pause_replica(&mut self, id: ReplicaId) {
+        if self.node(id).life == Life::Up {
+            self.node_mut(id).life = Life::Paused;
+        }
+    }
+
+    /// SIGCONT: what was held back happens now, in order.
+    pub fn resume_replica(&mut self, id: ReplicaId) {
+        if self.node(id).life == Life::Paused {
+            self.node_mut(id).life = Life::Up;
+            for event in std::mem::take(&mut self.held[id as usize - 1]) {
+                self.agenda.schedule(self.now, event);
+            }
+        }
+    }
+
+    /// SIGKILL: everything not durable is gone; whoever waited on it hears
+    /// the connection close.
+    pub fn crash_replica(&mut self, id: ReplicaId) {
+        self.held[id as usize - 1].clear();
+        let node = self.node_mut(id);
+        node.life = Life::Down;
+        node.incarnation += 1;
+        node.queue.clear();
+        node.batch = None;
+        let requests = std::mem::take(&mut node.open_requests);
+        let pushes = std::mem::take(&mut node.open_pushes);
+        for request in requests {
+            let back = self.one_way(0);
+            self.answer_client(request, Answered::Failed(Failure::NoAnswer), back);
+        }
+        for (from, token) in pushes {
+            let back = self.one_way(0);
+            self.answer_push(from, id, token, None, back);
+        }
+    }
+
+    /// A new process on the crashed one's durable log.
+    pub fn restart_replica(&mut self, id: ReplicaId) {
+        let old = self.node(id);
+        let (durable, incarnation) = (old.durable.clone(), old.incarnation);
+        let replicas = self.nodes.len();
+        self.nodes[id as usize - 1] =
+            Node::start(id, replicas, &self.strategies, &self.time, durable, incarnation, self.seed);
+        self.start_peer_tasks(id);
+    }
+
+    // --- The workload's clients (`experiment::workload`) ---
+
+    pub fn add_client(&mut self, client: Client, first_start: Nanos) {
+        let index = self.clients.len();
+        self.clients.push(client);
+        self.agenda.schedule(first_start, Event::ClientStart { client: index });
+    }
+
+    fn client_start(&mut self, index: usize) {
+        let next = self.clients[index].begin(index, self.now);
+        self.client_next(index, next);
+    }
+
+    fn client_answered(&mut self, request: RequestId, answer: Answered) {
+        if let Some(next) = self.clients[request.client].answered(request, answer, self.now) {
+            self.client_next(request.client, next);
+        }
+    }
+
+    fn client_next(&mut self, index: usize, next: Next) {
+        match next {
+            Next::Send(to, request, body) => self.send_request(to, request, body),
+            Next::StartAt(at) => self.agenda.schedule(at, Event::ClientStart { client: index }),
+            Next::Done => self.finished_clients += 1,
+        }
+    }
+
+    /// Whether every client has finished its workload.
+    pub fn clients_done(&self) -> bool {
+        self.finished_clients == self.clients.len()
+    }
+
+    /// Whether every replica has every write any replica has: the same
+    /// high-water marks everywhere, as the runner checks on processes.
+    pub fn converged(&self) -> bool {
+        let marks: Vec<_> = self.nodes.iter().map(|node| node.core.have().vector()).collect();
+        marks.windows(2).all(|pair| pair[0] == pair[1])
+    }
+
+    fn send_request(&mut self, to: ReplicaId, request: RequestId, body: Request) {
+        let trip = self.one_way(0);
+        self.agenda
+            .schedule(self.now + trip, Event::Arrive { to, message: Inbound::Client { request, body } });
+        self.agenda.schedule(self.now + self.options.request_timeout_ns, Event::ClientTimeout { request });
+    }
+}
