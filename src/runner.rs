@@ -45,6 +45,8 @@ pub enum RunError {
     Report(#[from] crate::report::ReportError),
     #[error("interrupted: the replicas were stopped and the unfinished run removed")]
     Interrupted,
+    #[error("the simulator stopped before it finished its trials")]
+    Simulator,
 }
 
 /// What to run and where to put it.
@@ -101,9 +103,13 @@ async fn run_into(name: &str, spec: &Spec, run_dir: &Path, quick: bool) -> Resul
     let mut progress = Progress::new((points * spec.trials) as u64, counters.clone());
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap_or_default();
     let token = format!("clocklab-{}-{}", std::process::id(), spec.seed);
-    let sim_options = crate::sim::SimOptions::default();
-    let mut events = 0u64;
-    let computing = Instant::now();
+    // The simulator's trials are pure computation, independent of each
+    // other: all of them run at once, spread over the cores, before the
+    // history is written in order.
+    let mut simulated = match spec.engine {
+        Engine::Processes => None,
+        Engine::Sim => Some(simulate(spec, &counters, &progress).await?.into_iter()),
+    };
     for (point, &value) in spec.sweep.values.iter().enumerate() {
         let parameter = spec.sweep.parameter.name();
         let mut params = serde_json::Map::new();
@@ -121,21 +127,18 @@ async fn run_into(name: &str, spec: &Spec, run_dir: &Path, quick: bool) -> Resul
         history.append(&record)?;
         records.push(record);
         for trial in 0..spec.trials {
-            progress.start_trial(parameter, value, trial, spec.trials);
+            if spec.engine == Engine::Processes {
+                progress.start_trial(parameter, value, trial, spec.trials);
+            }
             let plan = TrialPlan { point, trial, value };
             let outcome = match spec.engine {
                 Engine::Processes => {
                     let data =
                         tempfile::tempdir().map_err(|error| RunError::Output(std::env::temp_dir(), error))?;
-                    trial::run(spec, plan, data.path(), &token, client.clone(), counters.clone()).await?
+                    trial::run(spec, plan, data.path(), &token, client.clone(), counters.clone(), None)
+                        .await?
                 }
-                Engine::Sim => {
-                    let (outcome, effort) = crate::sim::run_trial(spec, plan, counters.clone(), &sim_options);
-                    events += effort.events;
-                    // A trial is pure computation; let the progress display and Ctrl-C in.
-                    tokio::task::yield_now().await;
-                    outcome
-                }
+                Engine::Sim => simulated.as_mut().and_then(Iterator::next).ok_or(RunError::Simulator)?,
             };
             if !outcome.converged {
                 progress.println(format!("point {point} trial {trial}: replicas did not converge"));
@@ -145,17 +148,12 @@ async fn run_into(name: &str, spec: &Spec, run_dir: &Path, quick: bool) -> Resul
                 records.push(record);
             }
             history.flush()?;
-            progress.finish_trial();
+            if spec.engine == Engine::Processes {
+                progress.finish_trial();
+            }
         }
     }
     progress.finish();
-    if spec.engine == Engine::Sim {
-        let seconds = computing.elapsed().as_secs_f64();
-        eprintln!(
-            "simulated {events} events in {seconds:.2} s ({:.0} events/s)",
-            events as f64 / seconds.max(1e-9)
-        );
-    }
 
     let analysis = crate::analysis::analyze(&records);
     crate::report::write_run(run_dir, name, spec, &records, &analysis)?;
@@ -166,6 +164,40 @@ async fn run_into(name: &str, spec: &Spec, run_dir: &Path, quick: bool) -> Resul
         counters.attempted.load(Ordering::Relaxed)
     );
     Ok(())
+}
+
+/// Runs every trial of `spec` in the simulator, in parallel, and returns
+/// their outcomes in plan order (point by point, trial by trial).
+async fn simulate(
+    spec: &Spec,
+    counters: &Arc<Counters>,
+    progress: &Progress,
+) -> Result<Vec<crate::experiment::trial::TrialOutcome>, RunError> {
+    let plans: Vec<TrialPlan> = spec
+        .sweep
+        .values
+        .iter()
+        .enumerate()
+        .flat_map(|(point, &value)| (0..spec.trials).map(move |trial| TrialPlan { point, trial, value }))
+        .collect();
+    let (spec, counters, done) = (spec.clone(), counters.clone(), progress.trial_done());
+    let parameter = spec.sweep.parameter.name();
+    let started = Instant::now();
+    let results = tokio::task::spawn_blocking(move || {
+        let options = crate::sim::SimOptions::default();
+        crate::sim::run_trials(&spec, &plans, &counters, &options, &|plan: TrialPlan| {
+            done(format!("{parameter} = {}, trial {}/{} simulated", plan.value, plan.trial + 1, spec.trials))
+        })
+    })
+    .await
+    .map_err(|_| RunError::Simulator)?;
+    let events: u64 = results.iter().map(|(_, effort)| effort.events).sum();
+    let seconds = started.elapsed().as_secs_f64();
+    progress.println(format!(
+        "simulated {events} events in {seconds:.2} s ({:.0} events/s)",
+        events as f64 / seconds.max(1e-9)
+    ));
+    Ok(results.into_iter().map(|(outcome, _)| outcome).collect())
 }
 
 /// The progress display: a bar on a terminal, a line per trial otherwise.
@@ -205,6 +237,16 @@ impl Progress {
                     }
                 }));
             }
+            None => eprintln!("{label}"),
+        }
+    }
+
+    /// What to call, from any thread, as each of many trials running at
+    /// once finishes: the bar moves on, or a line is printed.
+    fn trial_done(&self) -> impl Fn(String) + Send + Sync + 'static {
+        let bar = self.bar.clone();
+        move |label| match &bar {
+            Some(bar) => bar.inc(1),
             None => eprintln!("{label}"),
         }
     }

@@ -1,5 +1,10 @@
 //! The experiment runner as a user runs it: `clocklab experiment NAME`, a
-//! real process spawning real replicas. A tiny spec keeps each run short.
+//! real process spawning real replicas, or (`--sim`) the simulator.
+//!
+//! Whether each experiment shows what the README says it shows is checked
+//! in the simulator: deterministic, so a verdict never depends on how busy
+//! the machine is, and fast. A few runs on real processes (a tiny spec, the
+//! quick `skew` and `crash` sweeps) prove the real path works end to end.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -183,17 +188,27 @@ fn a_bad_spec_is_refused_with_the_field_and_file_named() {
     assert!(lab.runs().is_empty());
 }
 
-/// Runs a committed spec in its `--quick` form (the CI smoke run) and
-/// returns its summary rows.
-fn quick_rows(experiment: &str) -> Vec<Value> {
+/// Which engine a test runs an experiment on.
+#[derive(Clone, Copy, PartialEq)]
+enum Engine {
+    Processes,
+    Sim,
+}
+
+/// Runs a committed spec in its `--quick` form on `engine` and returns its
+/// summary rows, checked for what every run must show.
+fn quick_rows(experiment: &str, engine: Engine) -> Vec<Value> {
     let results = tempfile::tempdir().expect("temporary directory");
-    let output = Command::new(env!("CARGO_BIN_EXE_clocklab"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clocklab"));
+    command
         .args(["experiment", experiment, "--quick", "--experiments"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments"))
         .arg("--results")
-        .arg(results.path())
-        .output()
-        .expect("run the quick sweep");
+        .arg(results.path());
+    if engine == Engine::Sim {
+        command.arg("--sim");
+    }
+    let output = command.output().expect("run the quick sweep");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let run = std::fs::read_dir(results.path().join(experiment)).unwrap().flatten().next().unwrap().path();
     let rows = read_json(&run.join("summary.json"));
@@ -233,15 +248,20 @@ fn wall_clock_drops_grow(experiment: &str, rows: &[Value]) {
 }
 
 #[test]
-fn the_quick_skew_sweep_shows_what_the_readme_claims() {
-    let rows = quick_rows("skew");
-    let wall = of(&rows, "lww-wall");
+fn the_quick_skew_sweep_shows_what_the_readme_claims_in_both_engines() {
+    for engine in [Engine::Sim, Engine::Processes] {
+        skew_shows_what_the_readme_claims(&quick_rows("skew", engine));
+    }
+}
+
+fn skew_shows_what_the_readme_claims(rows: &[Value]) {
+    let wall = of(rows, "lww-wall");
     let (no_skew, most_skew) = (percent(wall[0]), percent(wall[wall.len() - 1]));
     assert!(most_skew > no_skew + 10.0, "lww-wall drops grow with skew: {no_skew:.1}% -> {most_skew:.1}%");
     // Every fast strategy is compared: set-union and vv-server drop nothing
     // and lww-lamport never violates causality (checked in quick_rows).
     for strategy in ["lww-wall", "lww-hlc", "lww-lamport", "vv", "vv-server", "set-union"] {
-        let rows = of(&rows, strategy);
+        let rows = of(rows, strategy);
         assert_eq!(rows.len(), 4, "{strategy} at every skew");
         assert!(rows.iter().all(|row| row["acked"].as_u64().unwrap() > 100), "{strategy} took writes");
         assert!(rows.iter().all(|row| row["latency_p99_ms"].as_f64().unwrap() > 0.0), "{strategy}: latency");
@@ -251,7 +271,7 @@ fn the_quick_skew_sweep_shows_what_the_readme_claims() {
 #[test]
 fn commit_wait_buys_safety_from_skew_with_latency() {
     // Quick values: epsilon 0, 25, 50, 100 ms; true offsets are +-50 ms.
-    let rows = quick_rows("commit-wait");
+    let rows = quick_rows("commit-wait", Engine::Sim);
     let truetime = of(&rows, "truetime");
     let epsilon = |row: &Value| row["value"].as_f64().unwrap();
     let clock_caused =
@@ -278,7 +298,7 @@ fn commit_wait_buys_safety_from_skew_with_latency() {
 #[test]
 fn an_ntp_step_back_loses_wall_clock_writes_and_never_sends_an_hlc_back() {
     // Quick values: step -500, 0, +500 ms.
-    let rows = quick_rows("ntp-step");
+    let rows = quick_rows("ntp-step", Engine::Sim);
     let wall = of(&rows, "lww-wall");
     let (back, none, forward) = (percent(wall[0]), percent(wall[1]), percent(wall[2]));
     assert!(back > none + 5.0, "a step back loses more: {back:.1}% vs {none:.1}%");
@@ -289,16 +309,16 @@ fn an_ntp_step_back_loses_wall_clock_writes_and_never_sends_an_hlc_back() {
 
 #[test]
 fn drifting_clocks_lose_wall_clock_writes_and_frequent_resyncs_bound_it() {
-    wall_clock_drops_grow("drift", &quick_rows("drift"));
+    wall_clock_drops_grow("drift", &quick_rows("drift", Engine::Sim));
     // Quick values: resync never, then every 20 ms.
-    let rows = quick_rows("resync");
+    let rows = quick_rows("resync", Engine::Sim);
     let wall = of(&rows, "lww-wall");
     assert!(percent(wall[0]) > percent(wall[1]) + 5.0, "resyncing often drops less: {wall:?}");
 }
 
 #[test]
 fn coarse_clocks_tie_and_the_tiebreak_drops_wall_clock_writes() {
-    let rows = quick_rows("resolution");
+    let rows = quick_rows("resolution", Engine::Sim);
     wall_clock_drops_grow("resolution", &rows);
     let wall = of(&rows, "lww-wall");
     assert!(wall[1]["dropped_causality"].as_u64().unwrap() > 0, "ties break causality: {}", wall[1]);
@@ -307,7 +327,7 @@ fn coarse_clocks_tie_and_the_tiebreak_drops_wall_clock_writes() {
 #[test]
 fn a_partition_makes_lww_drop_concurrent_writes_and_vv_keep_siblings() {
     // Quick values: no cut, then 500 ms cuts.
-    let rows = quick_rows("partition");
+    let rows = quick_rows("partition", Engine::Sim);
     let hlc = of(&rows, "lww-hlc");
     assert!(percent(hlc[1]) > percent(hlc[0]) + 5.0, "even lww-hlc loses the other side's writes: {hlc:?}");
     assert_eq!(hlc[1]["dropped_causality"], 0);
@@ -319,18 +339,23 @@ fn a_partition_makes_lww_drop_concurrent_writes_and_vv_keep_siblings() {
 #[test]
 fn a_paused_replica_costs_availability_not_acknowledged_writes() {
     // Quick values: no pause, then an 800 ms pause.
-    let rows = quick_rows("pause");
+    let rows = quick_rows("pause", Engine::Sim);
     let vv = of(&rows, "vv");
     let acked = |row: &Value| row["acked"].as_u64().unwrap();
     assert!(acked(vv[1]) < acked(vv[0]), "clients waited out the pause: {vv:?}");
 }
 
 #[test]
-fn crashes_lose_no_acknowledged_write() {
+fn crashes_lose_no_acknowledged_write_in_both_engines() {
+    for engine in [Engine::Sim, Engine::Processes] {
+        crashes_lose_no_acknowledged_write(&quick_rows("crash", engine));
+    }
+}
+
+fn crashes_lose_no_acknowledged_write(rows: &[Value]) {
     // Quick values: no crash, then a crash every 500 ms; quick_rows checks
     // vv drops nothing and the replicas converge.
-    let rows = quick_rows("crash");
-    let vv = of(&rows, "vv");
+    let vv = of(rows, "vv");
     let writes = |row: &Value| row["writes"].as_u64().unwrap();
     let acked = |row: &Value| row["acked"].as_u64().unwrap();
     assert_eq!(acked(vv[0]), writes(vv[0]), "without crashes every write is acknowledged");
@@ -340,7 +365,7 @@ fn crashes_lose_no_acknowledged_write() {
 #[test]
 fn a_replica_that_finds_its_clock_out_of_bounds_refuses_writes_instead_of_losing_them() {
     // Quick values: no bound, then a 250 ms bound; replica 1 runs 500 ms ahead.
-    let rows = quick_rows("monitor");
+    let rows = quick_rows("monitor", Engine::Sim);
     let wall = of(&rows, "lww-wall");
     let (unbounded, bounded) = (percent(wall[0]), percent(wall[1]));
     assert!(unbounded > bounded + 20.0, "the bound cuts silent drops: {unbounded:.1}% -> {bounded:.1}%");
@@ -423,7 +448,7 @@ fn runs_started_together_each_get_a_directory_and_a_whole_history() {
 #[test]
 fn stale_contexts_pile_up_siblings_without_dots_and_lose_nothing() {
     // Quick values: 16, 4 and 1 keys; every write carries a stale context.
-    let rows = quick_rows("siblings");
+    let rows = quick_rows("siblings", Engine::Sim);
     let most = |strategy: &str| -> Vec<u64> {
         of(&rows, strategy).iter().map(|row| row["max_siblings"].as_u64().unwrap()).collect()
     };

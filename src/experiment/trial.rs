@@ -45,6 +45,8 @@ pub struct TrialOutcome {
 }
 
 /// Runs one trial. Replica data goes under `data_dir`, which must be empty.
+/// `executable` is the `clocklab` binary the replicas run (`None`: this
+/// process's own).
 pub async fn run(
     spec: &Spec,
     plan: TrialPlan,
@@ -52,6 +54,7 @@ pub async fn run(
     token: &str,
     client: reqwest::Client,
     counters: Arc<Counters>,
+    executable: Option<&Path>,
 ) -> Result<TrialOutcome, ClusterError> {
     let bound = spec.sweep.parameter.offset_bound(spec.max_peer_offset_ms, plan.value);
     let mut replica_args = vec!["--clock".to_string(), "model".to_string()];
@@ -66,6 +69,7 @@ pub async fn run(
     let options = ClusterOptions {
         replicas: spec.replicas,
         token: token.to_string(),
+        executable: executable.map(Path::to_path_buf),
         replica_args,
         ..Default::default()
     };

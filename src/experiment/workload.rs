@@ -29,7 +29,6 @@
 //! the read and after the write's answer: the oracle orders writes by these,
 //! never by a replica's clock.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -261,7 +260,8 @@ pub async fn mirrored(operation: &Operation<'_>, buckets: &[String]) -> Vec<Writ
 /// many siblings held them, and the context to write back with.
 #[derive(Debug, Clone)]
 pub struct Remembered {
-    pub items: BTreeSet<u64>,
+    /// Sorted, without repeats.
+    pub items: Vec<u64>,
     pub siblings: usize,
     pub context: serde_json::Value,
 }
@@ -269,7 +269,7 @@ pub struct Remembered {
 impl Remembered {
     /// What a client knows of a key it has never read.
     pub fn nothing() -> Self {
-        Self { items: BTreeSet::new(), siblings: 0, context: serde_json::Value::Null }
+        Self { items: Vec::new(), siblings: 0, context: serde_json::Value::Null }
     }
 }
 
@@ -277,12 +277,14 @@ impl Remembered {
     /// What a read's answer tells the client. Values this workload did not
     /// write (a hand-written string, say) hold no items.
     pub fn of(read: &ReadReply) -> Self {
-        let items = read
+        let mut items: Vec<u64> = read
             .siblings
             .iter()
             .filter_map(|sibling| serde_json::from_str::<Vec<u64>>(sibling.value.text()).ok())
             .flatten()
             .collect();
+        items.sort_unstable();
+        items.dedup();
         Self { items, siblings: read.siblings.len(), context: read.context.clone() }
     }
 }
@@ -356,10 +358,13 @@ impl WriteRecord {
 
     /// Sets what is written: the items `remembered` held plus the new one.
     pub fn writing(&mut self, remembered: &Remembered) {
-        let mut items = remembered.items.clone();
-        items.insert(self.item);
+        let mut items = Vec::with_capacity(remembered.items.len() + 1);
+        items.extend_from_slice(&remembered.items);
+        if let Err(at) = items.binary_search(&self.item) {
+            items.insert(at, self.item);
+        }
         self.read_siblings = remembered.siblings;
-        self.value = items.into_iter().collect();
+        self.value = items;
     }
 
     /// The replica acknowledged the write with `answer`.

@@ -96,6 +96,8 @@ impl Client {
     ) -> Self {
         let first = schedule.first_start().as_nanos() as Nanos;
         let interval = schedule.interval().map(|every| every.as_nanos() as Nanos);
+        // Room for every operation the schedule plans, so the list never grows by copying.
+        let planned = interval.map_or(0, |every| ((stop_at - started) / every.max(1)) as usize + 1);
         Self {
             point,
             trial,
@@ -112,7 +114,7 @@ impl Client {
             requests: 0,
             awaiting: None,
             counters,
-            writes: Vec::new(),
+            writes: Vec::with_capacity(planned),
         }
     }
 

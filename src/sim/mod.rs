@@ -112,6 +112,28 @@ pub struct Effort {
     pub events: u64,
 }
 
+/// Runs the trials `plans` of `spec`, spread over the machine's cores
+/// (each trial is independent and deterministic, so the order they run in
+/// changes nothing), and returns their outcomes in the order of `plans`.
+/// `done` is called as each finishes, from whichever thread ran it.
+pub fn run_trials(
+    spec: &Spec,
+    plans: &[TrialPlan],
+    counters: &Arc<Counters>,
+    options: &SimOptions,
+    done: &(dyn Fn(TrialPlan) + Sync),
+) -> Vec<(TrialOutcome, Effort)> {
+    use rayon::prelude::*;
+    plans
+        .par_iter()
+        .map(|&plan| {
+            let result = run_trial(spec, plan, counters.clone(), options);
+            done(plan);
+            result
+        })
+        .collect()
+}
+
 /// Runs one trial of `spec` in the simulator: the same steps, and the same
 /// records, as `experiment::trial::run` on real processes.
 pub fn run_trial(
@@ -201,12 +223,20 @@ pub fn run_trial(
         world.run_until(world.now + ms_to_ns(1.0));
     }
     let workload_end_ns = world.now;
+    // The history's bulk: sized once, since growing it copies it again and again.
+    let count: usize = world.clients.iter().map(|client| client.writes.len()).sum();
+    let mut writes = Vec::with_capacity(count);
+    for client in &mut world.clients {
+        writes.append(&mut client.writes);
+    }
+    writes.sort_by_key(|write| write.invoke_ns);
+    let keys: BTreeSet<&str> = writes.iter().map(|write| write.key.as_str()).collect();
+    let keys: BTreeSet<String> = keys.into_iter().map(str::to_string).collect();
+    let finals = spec.strategies.len() * keys.len() * ids.len();
+    records
+        .reserve(samples.len() + fault_records.len() + writes.len() + finals + 2 * ids.len() * ids.len() + 1);
     records.extend(samples);
     records.extend(fault_records);
-    let mut writes: Vec<_> =
-        world.clients.iter_mut().flat_map(|client| std::mem::take(&mut client.writes)).collect();
-    writes.sort_by_key(|write| write.invoke_ns);
-    let keys: BTreeSet<String> = writes.iter().map(|write| write.key.clone()).collect();
     records.extend(writes.into_iter().map(Record::Write));
 
     // Faults stop; the replicas must now converge.

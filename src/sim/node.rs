@@ -9,7 +9,7 @@
 //! hears "ok" only after that, the same commit-before-acknowledge rule as
 //! the SQLite store.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -33,6 +33,15 @@ pub struct RequestId {
     pub number: u64,
 }
 
+/// A push, named so that its answer finds the sending task (of the
+/// sender's life it was sent in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PushId {
+    pub from: ReplicaId,
+    pub incarnation: u64,
+    pub token: u64,
+}
+
 /// A job in a worker's queue, with who is waiting for its answer.
 pub enum Job {
     Read {
@@ -53,10 +62,9 @@ pub enum Job {
         request: RequestId,
         reply: WriteReply,
     },
-    /// A push from replica `from`, which arrived when the clock read `received_ns`.
+    /// A push, which arrived when the clock read `received_ns`.
     Receive {
-        from: ReplicaId,
-        token: u64,
+        push: PushId,
         writes: Vec<Arc<Write>>,
         received_ns: Nanos,
     },
@@ -74,7 +82,7 @@ pub enum Job {
 pub enum Answer {
     Read { request: RequestId, result: Result<ReadReply, CoreError> },
     Write { request: RequestId, result: Result<WriteReply, CoreError> },
-    Received { from: ReplicaId, token: u64, result: Result<DotSet, CoreError>, received_ns: Nanos },
+    Received { push: PushId, result: Result<DotSet, CoreError>, received_ns: Nanos },
     Missing { peer: ReplicaId, token: u64, writes: Vec<Arc<Write>>, ours: DotSet },
 }
 
@@ -125,11 +133,12 @@ pub struct Node {
     /// Bumped at every commit that added or released writes (wakes peer tasks).
     pub version: u64,
     pub peers: BTreeMap<ReplicaId, PeerTask>,
-    /// Client requests it has taken and not yet answered: a crash leaves
-    /// each without an answer.
-    pub open_requests: BTreeSet<RequestId>,
-    /// Pushes it has taken and not yet answered, by sender and token.
-    pub open_pushes: BTreeSet<(ReplicaId, u64)>,
+    /// Client requests it has taken and not yet answered, with when each
+    /// was sent: a crash leaves each without an answer, and a pause may
+    /// hold one past its sender's timeout.
+    pub open_requests: BTreeMap<RequestId, Nanos>,
+    /// Pushes it has taken and not yet answered, with when each was sent.
+    pub open_pushes: BTreeMap<PushId, Nanos>,
 }
 
 impl Node {
@@ -178,8 +187,8 @@ impl Node {
             batch: None,
             version: 0,
             peers,
-            open_requests: BTreeSet::new(),
-            open_pushes: BTreeSet::new(),
+            open_requests: BTreeMap::new(),
+            open_pushes: BTreeMap::new(),
         }
     }
 
@@ -234,13 +243,13 @@ impl Node {
             Job::Release { request, reply } => {
                 Answer::Write { request, result: Ok(WriteReply { acknowledge_at: None, ..reply }) }
             }
-            Job::Receive { from, token, writes, received_ns } => {
+            Job::Receive { push, writes, received_ns } => {
                 *work += options.service_per_write_ns * writes.len() as Nanos;
                 let result = self.core.receive(writes).map(|new| {
                     new_writes.extend(new);
                     self.core.have().clone()
                 });
-                Answer::Received { from, token, result, received_ns }
+                Answer::Received { push, result, received_ns }
             }
             Job::Missing { peer, token, view, shipping, limit } => {
                 let writes = self.core.missing(&view, |origin| shipping.allows(origin), limit);

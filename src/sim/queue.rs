@@ -3,6 +3,9 @@
 //! Two events due at the same nanosecond come out in the order they were
 //! scheduled, so a run depends on nothing but its seed: not on a hash
 //! map's order, not on the machine, not on the wall clock.
+//!
+//! The heap orders small entries (time, order, slot); the events
+//! themselves, some of them large, wait in slots and never move.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -11,31 +14,27 @@ use crate::clock::Nanos;
 
 /// Events waiting for their time.
 pub struct Agenda<E> {
-    heap: BinaryHeap<Due<E>>,
+    heap: BinaryHeap<Due>,
+    /// The events, by slot; `None` is a free slot.
+    slots: Vec<Option<E>>,
+    free: Vec<usize>,
     scheduled: u64,
 }
 
-struct Due<E> {
+#[derive(PartialEq, Eq)]
+struct Due {
     at: Nanos,
     order: u64,
-    event: E,
+    slot: usize,
 }
 
-impl<E> PartialEq for Due<E> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.order) == (other.at, other.order)
-    }
-}
-
-impl<E> Eq for Due<E> {}
-
-impl<E> PartialOrd for Due<E> {
+impl PartialOrd for Due {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl<E> Ord for Due<E> {
+impl Ord for Due {
     /// Reversed, so that the max-heap gives the earliest event first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.at, other.order).cmp(&(self.at, self.order))
@@ -44,7 +43,7 @@ impl<E> Ord for Due<E> {
 
 impl<E> Default for Agenda<E> {
     fn default() -> Self {
-        Self { heap: BinaryHeap::new(), scheduled: 0 }
+        Self { heap: BinaryHeap::new(), slots: Vec::new(), free: Vec::new(), scheduled: 0 }
     }
 }
 
@@ -52,7 +51,17 @@ impl<E> Agenda<E> {
     /// Schedules `event` at true time `at`.
     pub fn schedule(&mut self, at: Nanos, event: E) {
         self.scheduled += 1;
-        self.heap.push(Due { at, order: self.scheduled, event });
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(event);
+                slot
+            }
+            None => {
+                self.slots.push(Some(event));
+                self.slots.len() - 1
+            }
+        };
+        self.heap.push(Due { at, order: self.scheduled, slot });
     }
 
     /// The earliest event, if it is due by `until`.
@@ -60,7 +69,9 @@ impl<E> Agenda<E> {
         if self.heap.peek()?.at > until {
             return None;
         }
-        self.heap.pop().map(|due| (due.at, due.event))
+        let due = self.heap.pop()?;
+        self.free.push(due.slot);
+        self.slots[due.slot].take().map(|event| (due.at, event))
     }
 
     /// How many events have ever been scheduled.

@@ -18,7 +18,7 @@ use rand::{RngExt, SeedableRng};
 
 use super::SimOptions;
 use super::client::{Answered, Client, Next, Request};
-use super::node::{Answer, Job, Life, Node, PeerStep, RequestId};
+use super::node::{Answer, Job, Life, Node, PeerStep, PushId, RequestId};
 use super::queue::Agenda;
 use crate::clock::Nanos;
 use crate::clock::dots::{DotSet, ReplicaId};
@@ -42,8 +42,8 @@ pub enum Failure {
 
 /// A message arriving at a replica.
 pub enum Inbound {
-    Client { request: RequestId, body: Request },
-    Push { from: ReplicaId, token: u64, writes: Vec<Arc<Write>> },
+    Client { request: RequestId, sent_at: Nanos, body: Request },
+    Push { push: PushId, sent_at: Nanos, writes: Vec<Arc<Write>> },
 }
 
 /// Something that happens at one moment of true time.
@@ -180,7 +180,7 @@ impl World {
             }
             match node.life {
                 Life::Paused => {
-                    self.held[replica as usize - 1].push(event);
+                    self.hold(replica, event);
                     return;
                 }
                 Life::Down if incarnation.is_some() => return,
@@ -217,26 +217,53 @@ impl World {
                 Inbound::Client { request, .. } => {
                     self.answer_client(request, Answered::Failed(Failure::Unreachable), back)
                 }
-                Inbound::Push { from, token, .. } => self.answer_push(from, to, token, None, back),
+                Inbound::Push { push, .. } => self.answer_push(push, to, None, back),
             }
             return;
         }
         match message {
-            Inbound::Client { request, body } => self.client_request(to, request, body),
-            Inbound::Push { from, token, writes } => {
+            Inbound::Client { request, sent_at, body } => self.client_request(to, request, sent_at, body),
+            Inbound::Push { push, sent_at, writes } => {
                 let node = self.node_mut(to);
                 let received_ns = node.core.clock().now();
-                if !node.links.get(from).accepts() {
-                    self.answer_push(from, to, token, None, back);
+                if !node.links.get(push.from).accepts() {
+                    self.answer_push(push, to, None, back);
                     return;
                 }
-                node.open_pushes.insert((from, token));
-                self.enqueue(to, Job::Receive { from, token, writes, received_ns });
+                node.open_pushes.insert(push, sent_at);
+                self.enqueue(to, Job::Receive { push, writes, received_ns });
             }
         }
     }
 
-    fn client_request(&mut self, to: ReplicaId, request: RequestId, body: Request) {
+    /// Holds an event of a paused replica until it resumes. Senders stop
+    /// waiting at their timeouts: only a pause can hold an answer back that
+    /// long, so only then are time-outs scheduled.
+    fn hold(&mut self, replica: ReplicaId, event: Event) {
+        if let Event::Arrive { message, .. } = &event {
+            match *message {
+                Inbound::Client { request, sent_at, .. } => self.time_out_client(request, sent_at),
+                Inbound::Push { push, sent_at, .. } => self.time_out_push(push, replica, sent_at),
+            }
+        }
+        self.held[replica as usize - 1].push(event);
+    }
+
+    fn time_out_client(&mut self, request: RequestId, sent_at: Nanos) {
+        let at = (sent_at + self.options.request_timeout_ns).max(self.now);
+        self.agenda.schedule(at, Event::ClientTimeout { request });
+    }
+
+    fn time_out_push(&mut self, push: PushId, receiver: ReplicaId, sent_at: Nanos) {
+        let at = (sent_at + self.options.push_timeout_ns).max(self.now);
+        let PushId { from, incarnation, token } = push;
+        self.agenda.schedule(
+            at,
+            Event::PushAnswer { replica: from, peer: receiver, incarnation, token, answer: None },
+        );
+    }
+
+    fn client_request(&mut self, to: ReplicaId, request: RequestId, sent_at: Nanos, body: Request) {
         let job = match body {
             Request::Read { bucket, key } => Job::Read { request, bucket, key },
             Request::Write { bucket, key, value, context } => {
@@ -253,7 +280,7 @@ impl World {
                 Job::Write { request, bucket, key, value, context }
             }
         };
-        self.node_mut(to).open_requests.insert(request);
+        self.node_mut(to).open_requests.insert(request, sent_at);
         self.enqueue(to, job);
     }
 
@@ -330,12 +357,12 @@ impl World {
                     self.answer_client(request, answered, back);
                 }
             },
-            Answer::Received { from, token, result, received_ns } => {
-                self.node_mut(replica).open_pushes.remove(&(from, token));
+            Answer::Received { push, result, received_ns } => {
+                self.node_mut(replica).open_pushes.remove(&push);
                 let back = self.one_way(0);
                 let replied_ns = self.node(replica).core.clock().now();
                 let answer = result.ok().map(|have| (have, received_ns, replied_ns));
-                self.answer_push(from, replica, token, answer, back);
+                self.answer_push(push, replica, answer, back);
             }
             Answer::Missing { peer, token, writes, ours } => {
                 self.missing_answered(replica, peer, token, writes, ours)
@@ -347,17 +374,17 @@ impl World {
         self.agenda.schedule(self.now + after, Event::ClientAnswer { request, answer });
     }
 
+    /// Sends `push`'s answer (`None`: it failed) from `receiver` back to its sender.
     fn answer_push(
         &mut self,
-        to: ReplicaId,
-        peer: ReplicaId,
-        token: u64,
+        push: PushId,
+        receiver: ReplicaId,
         answer: Option<(DotSet, Nanos, Nanos)>,
         after: Nanos,
     ) {
-        let incarnation = self.node(to).incarnation;
-        self.agenda
-            .schedule(self.now + after, Event::PushAnswer { replica: to, peer, incarnation, token, answer });
+        let PushId { from, incarnation, token } = push;
+        let event = Event::PushAnswer { replica: from, peer: receiver, incarnation, token, answer };
+        self.agenda.schedule(self.now + after, event);
     }
 
     // --- Peer tasks (`replica::replication::PeerTask::run`) ---
@@ -429,14 +456,10 @@ impl World {
         }
         let sent = writes.len();
         task.step = PeerStep::Pushing { sent, ours, at, sent_ns };
-        let timeout = self.options.push_timeout_ns;
         let trip = self.one_way(sent);
-        let push = Inbound::Push { from: replica, token, writes };
-        self.agenda.schedule(self.now + delay + trip, Event::Arrive { to: peer, message: push });
-        self.agenda.schedule(
-            self.now + delay + timeout,
-            Event::PushAnswer { replica, peer, incarnation, token, answer: None },
-        );
+        let push = PushId { from: replica, incarnation, token };
+        let message = Inbound::Push { push, sent_at: self.now + delay, writes };
+        self.agenda.schedule(self.now + delay + trip, Event::Arrive { to: peer, message });
     }
 
     fn push_answered(
@@ -511,8 +534,20 @@ impl World {
 
     /// SIGSTOP.
     pub fn pause_replica(&mut self, id: ReplicaId) {
-        if self.node(id).life == Life::Up {
-            self.node_mut(id).life = Life::Paused;
+        if self.node(id).life != Life::Up {
+            return;
+        }
+        self.node_mut(id).life = Life::Paused;
+        // Whoever waits on it now may give up before it wakes.
+        let node = self.node(id);
+        let requests: Vec<_> =
+            node.open_requests.iter().map(|(&request, &sent_at)| (request, sent_at)).collect();
+        let pushes: Vec<_> = node.open_pushes.iter().map(|(&push, &sent_at)| (push, sent_at)).collect();
+        for (request, sent_at) in requests {
+            self.time_out_client(request, sent_at);
+        }
+        for (push, sent_at) in pushes {
+            self.time_out_push(push, id, sent_at);
         }
     }
 
@@ -537,13 +572,13 @@ impl World {
         node.batch = None;
         let requests = std::mem::take(&mut node.open_requests);
         let pushes = std::mem::take(&mut node.open_pushes);
-        for request in requests {
+        for request in requests.into_keys() {
             let back = self.one_way(0);
             self.answer_client(request, Answered::Failed(Failure::NoAnswer), back);
         }
-        for (from, token) in pushes {
+        for push in pushes.into_keys() {
             let back = self.one_way(0);
-            self.answer_push(from, id, token, None, back);
+            self.answer_push(push, id, None, back);
         }
     }
 
@@ -598,8 +633,7 @@ impl World {
 
     fn send_request(&mut self, to: ReplicaId, request: RequestId, body: Request) {
         let trip = self.one_way(0);
-        self.agenda
-            .schedule(self.now + trip, Event::Arrive { to, message: Inbound::Client { request, body } });
-        self.agenda.schedule(self.now + self.options.request_timeout_ns, Event::ClientTimeout { request });
+        let message = Inbound::Client { request, sent_at: self.now, body };
+        self.agenda.schedule(self.now + trip, Event::Arrive { to, message });
     }
 }

@@ -30,39 +30,85 @@ use super::{Clocks, KeyState, Kind, Merged, RawJson, Stamped, Strategy, Strategy
 
 pub struct SetUnion;
 
-/// The elements of a set value, as canonical JSON texts, sorted and without
-/// repeats; `None` if the value is not an array.
-fn elements(value: &RawJson) -> Option<Vec<Value>> {
-    let Ok(Value::Array(items)) = serde_json::from_str::<Value>(value.text()) else { return None };
-    let mut items = items;
-    items.sort_by(order);
-    items.dedup();
-    Some(items)
+/// The elements of a set value, sorted and without repeats.
+///
+/// Most sets in the lab hold item ids only (whole numbers), and these are
+/// kept as numbers: parsing them into general JSON values would be most of
+/// the cost of a merge. Any other array is kept as JSON values.
+#[derive(Debug, Clone, PartialEq)]
+enum Elements {
+    Ids(Vec<u64>),
+    Values(Vec<Value>),
+}
+
+impl Elements {
+    /// A value's elements; `None` if the value is not an array.
+    fn of(value: &RawJson) -> Option<Self> {
+        if let Ok(mut ids) = serde_json::from_str::<Vec<u64>>(value.text()) {
+            ids.sort_unstable();
+            ids.dedup();
+            return Some(Self::Ids(ids));
+        }
+        let Ok(Value::Array(mut items)) = serde_json::from_str::<Value>(value.text()) else { return None };
+        items.sort_by(order);
+        items.dedup();
+        Some(Self::Values(items))
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Ids(ids) => ids.len(),
+            Self::Values(values) => values.len(),
+        }
+    }
+
+    /// The elements as JSON values, in [`order`].
+    fn values(&self) -> Vec<Value> {
+        match self {
+            Self::Ids(ids) => {
+                let mut values: Vec<Value> = ids.iter().map(|&id| Value::from(id)).collect();
+                values.sort_by(order);
+                values
+            }
+            Self::Values(values) => values.clone(),
+        }
+    }
+
+    /// Whether every element of `self` is in `large`.
+    fn is_subset(&self, large: &Elements) -> bool {
+        match (self, large) {
+            (Self::Ids(small), Self::Ids(large)) => subset(small, large, Ord::cmp),
+            _ => subset(&self.values(), &large.values(), order),
+        }
+    }
 }
 
 /// Numbers by value, before anything else, which goes by its JSON text.
 fn order(a: &Value, b: &Value) -> Ordering {
     match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => x.total_cmp(&y).then_with(|| a.to_string().cmp(&b.to_string())),
+        // Equal values need no text to tell them apart (merges meet many).
+        (Some(x), Some(y)) => x
+            .total_cmp(&y)
+            .then_with(|| if a == b { Ordering::Equal } else { a.to_string().cmp(&b.to_string()) }),
         (Some(_), None) => Ordering::Less,
         (None, Some(_)) => Ordering::Greater,
         (None, None) => a.to_string().cmp(&b.to_string()),
     }
 }
 
-/// Whether every element of sorted `small` is in sorted `large`.
-fn subset(small: &[Value], large: &[Value]) -> bool {
+/// Whether every element of `small` is in `large`, both sorted by `cmp`.
+fn subset<T: PartialEq>(small: &[T], large: &[T], cmp: impl Fn(&T, &T) -> Ordering) -> bool {
     let mut large = large.iter().peekable();
     small.iter().all(|item| {
-        while large.next_if(|candidate| order(candidate, item) == Ordering::Less).is_some() {}
+        while large.next_if(|candidate| cmp(candidate, item) == Ordering::Less).is_some() {}
         large.next_if(|candidate| *candidate == item).is_some()
     })
 }
 
 /// Whether write `a` (with elements `a_items`) adds nothing to `b`: its set
 /// is inside `b`'s, and if they are equal, `b` has the smaller write id.
-fn covered_by(a: &Write, a_items: &[Value], b: &Write, b_items: &[Value]) -> bool {
-    subset(a_items, b_items) && (a_items.len() < b_items.len() || (b.origin, b.seq) < (a.origin, a.seq))
+fn covered_by(a: &Write, a_items: &Elements, b: &Write, b_items: &Elements) -> bool {
+    a_items.is_subset(b_items) && (a_items.len() < b_items.len() || (b.origin, b.seq) < (a.origin, a.seq))
 }
 
 impl Strategy for SetUnion {
@@ -75,7 +121,7 @@ impl Strategy for SetUnion {
     }
 
     fn accepts(&self, value: &RawJson) -> Result<(), StrategyError> {
-        match elements(value) {
+        match Elements::of(value) {
             Some(_) => Ok(()),
             None => Err(StrategyError::BadValue {
                 bucket: "set-union",
@@ -96,14 +142,14 @@ impl Strategy for SetUnion {
     }
 
     fn apply(&self, state: &mut KeyState, write: &Arc<Write>) {
-        let Some(items) = elements(&write.value) else { return };
+        let Some(items) = Elements::of(&write.value) else { return };
         if state.siblings.iter().any(|kept| kept.origin == write.origin && kept.seq == write.seq) {
             return;
         }
-        let kept: Vec<(Arc<Write>, Vec<Value>)> = state
+        let kept: Vec<(Arc<Write>, Elements)> = state
             .siblings
             .iter()
-            .filter_map(|kept| Some((Arc::clone(kept), elements(&kept.value)?)))
+            .filter_map(|kept| Some((Arc::clone(kept), Elements::of(&kept.value)?)))
             .collect();
         if kept.iter().any(|(other, other_items)| covered_by(write, &items, other, other_items)) {
             return;
@@ -125,12 +171,26 @@ impl Strategy for SetUnion {
         if state.siblings.is_empty() {
             return None;
         }
-        let mut union: Vec<Value> =
-            state.siblings.iter().filter_map(|write| elements(&write.value)).flatten().collect();
-        union.sort_by(order);
-        union.dedup();
+        let sets: Vec<Elements> =
+            state.siblings.iter().filter_map(|write| Elements::of(&write.value)).collect();
+        let value = if sets.iter().all(|set| matches!(set, Elements::Ids(_))) {
+            let mut union: Vec<u64> = Vec::with_capacity(sets.iter().map(Elements::len).sum());
+            for set in &sets {
+                if let Elements::Ids(ids) = set {
+                    union.extend(ids);
+                }
+            }
+            union.sort_unstable();
+            union.dedup();
+            RawJson::of(&union)
+        } else {
+            let mut union: Vec<Value> = sets.iter().flat_map(Elements::values).collect();
+            union.sort_by(order);
+            union.dedup();
+            RawJson::of(&union)
+        };
         let ids: Vec<String> = state.siblings.iter().map(|write| write.write_id()).collect();
-        Some(Merged { value: RawJson::of(&union), write_id: ids.join("+") })
+        Some(Merged { value, write_id: ids.join("+") })
     }
 }
 
@@ -168,6 +228,24 @@ mod tests {
         assert_eq!(cart.siblings.len(), 2, "the milk-only write added nothing and is not kept");
         let merged = SetUnion.merged(&cart).unwrap();
         assert_eq!(merged.write_id, "1:2+2:1");
+    }
+
+    #[test]
+    fn sets_of_ids_and_sets_of_anything_merge_alike() {
+        let mut set = KeyState::default();
+        SetUnion.apply(&mut set, &write(1, 1, json!([2, 1, 2])));
+        SetUnion.apply(&mut set, &write(2, 1, json!([2, "x"])));
+        assert_eq!(union(&set), json!([1, 2, "x"]));
+        assert_eq!(set.siblings.len(), 2);
+        // A set of anything that holds a set of ids covers it, and the other way round.
+        SetUnion.apply(&mut set, &write(3, 1, json!(["x", 1, 2])));
+        assert_eq!(set.siblings.len(), 1, "[1, 2, \"x\"] covers both");
+        SetUnion.apply(&mut set, &write(1, 2, json!([1])));
+        assert_eq!(set.siblings.len(), 1, "[1] adds nothing");
+        let mut ids = KeyState::default();
+        SetUnion.apply(&mut ids, &write(1, 1, json!([3, 1])));
+        SetUnion.apply(&mut ids, &write(2, 1, json!([2])));
+        assert_eq!(SetUnion.merged(&ids).unwrap().value.text(), "[1,2,3]");
     }
 
     #[test]
