@@ -58,3 +58,11 @@ reference name:
     run=$(ls -d results/{{name}}/*/ | sort -V | tail -1)
     gzip -9n "${run}history.jsonl"
     echo "reference run: ${run}"
+
+# Run an experiment on real processes and in the simulator and compare their drop rates (e.g. `just validate skew --quick`).
+validate name *flags:
+    cargo run --release -- validate {{name}} {{flags}}
+
+# The engines benchmark: acknowledged writes per second, simulator against real processes (run it alone).
+bench-engines:
+    cargo bench --bench engines

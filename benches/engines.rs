@@ -42,6 +42,7 @@ fn main() {
         quick: false,
         seed: None,
         engine: None,
+        trials: None,
     };
     let (_, spec) = load_spec(&wanted).expect("the built-in skew spec");
     let plans: Vec<TrialPlan> = spec

@@ -11,6 +11,8 @@
 //!   experiments. Specs come from `--experiments DIR`, else `./experiments`
 //!   if there is one, else the copies built into the binary (see
 //!   [`crate::builtin`]).
+//! - `clocklab experiment NAME --sim` runs it in the simulator instead.
+//! - `clocklab validate NAME` runs it both ways and compares them.
 //! - `clocklab analyze RUN_DIR` runs the oracle again on a saved history.
 //! - `clocklab dashboard [--port P]` serves the dashboard on 127.0.0.1 and
 //!   prints its URL once it can serve; its page comes from `--web DIR`,
@@ -44,6 +46,50 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Serve the dashboard: results, dropped writes explained, a live lab, Figure 8-3.
     Dashboard(DashboardArgs),
+    /// Run an experiment on real processes and in the simulator, and compare
+    /// their drop rates point by point.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The experiment, as for `clocklab experiment`.
+    pub name: String,
+    /// The spec's [quick] variant.
+    #[arg(long)]
+    pub quick: bool,
+    /// Trials per point on real processes (default: the spec's).
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000))]
+    pub trials: Option<usize>,
+    /// Trials per point in the simulator [default: 10 times the real ones].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    pub sim_trials: Option<usize>,
+    /// Seed for the workload's choices (default: the spec's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where experiment specs live (as for `clocklab experiment`).
+    #[arg(long)]
+    pub experiments: Option<PathBuf>,
+    /// Where both runs are written.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+}
+
+impl ValidateArgs {
+    pub fn options(&self) -> crate::validate::ValidateOptions {
+        crate::validate::ValidateOptions {
+            wanted: crate::experiment::Wanted {
+                experiment: self.name.clone(),
+                experiments: Folder::experiments(self.experiments.as_deref()),
+                quick: self.quick,
+                seed: self.seed,
+                engine: None,
+                trials: self.trials,
+            },
+            sim_trials: self.sim_trials,
+            results_dir: self.results.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +133,9 @@ pub struct ExperimentArgs {
     /// Seed for the workload's choices (default: the spec's); printed with the run.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Trials per sweep point (default: the spec's, or its [quick] one).
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    pub trials: Option<usize>,
     /// Run in the deterministic simulator instead of real processes (as a
     /// spec's `engine = "sim"` does): the same replica cores under simulated
     /// time, network and disks; the same seed gives the same history.
@@ -115,6 +164,7 @@ impl ExperimentArgs {
                 quick: self.quick,
                 seed: self.seed,
                 engine: self.sim.then_some(crate::history::Engine::Sim),
+                trials: self.trials,
             },
             results_dir: self.results.clone(),
         }

@@ -26,8 +26,14 @@
 //!   writes each strategy silently dropped, and why.
 //! - [`report`]: summaries (JSON, CSV), plots (SVG, PNG) against the sweep
 //!   and over time, and `report.md`.
-//! - [`runner`]: an experiment end to end: trials into the history, then
-//!   the oracle and the report, with progress shown.
+//! - [`history`]: the contract between the engines and the oracle: every
+//!   record a run writes, one JSON object per line.
+//! - [`sim`]: the deterministic simulator: the same replica cores, peer
+//!   policies and clock models under simulated time, network and disks.
+//! - [`runner`]: an experiment end to end: trials (on real processes or in
+//!   the simulator) into the history, then the oracle and the report, with
+//!   progress shown.
+//! - [`validate`]: one experiment in both engines, compared point by point.
 //! - [`dashboard`]: the browser side. Results and why each write was
 //!   dropped, a live lab cluster driven by clicks, and scripted scenarios
 //!   (DDIA Figure 8-3) played step by step on replica cores.
@@ -47,3 +53,4 @@ pub mod report;
 pub mod runner;
 pub mod sim;
 pub mod strategy;
+pub mod validate;

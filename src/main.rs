@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use clocklab::cli::{AnalyzeArgs, Cli, Command, DashboardArgs, ExperimentArgs, ReplicaArgs};
+use clocklab::cli::{AnalyzeArgs, Cli, Command, DashboardArgs, ExperimentArgs, ReplicaArgs, ValidateArgs};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: replicas allocate many small, short-lived objects (JSON values,
@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Experiment(args) => runtime.block_on(experiment(args)),
         Command::Analyze(args) => analyze(args),
         Command::Dashboard(args) => runtime.block_on(dashboard(args)),
+        Command::Validate(args) => runtime.block_on(validate(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -98,6 +99,15 @@ async fn experiment(args: ExperimentArgs) -> Result<(), String> {
     }
     let options = args.options();
     clocklab::runner::run(&options, shutdown_signal()).await.map(|_| ()).map_err(|error| error.to_string())
+}
+
+/// Runs an experiment in both engines and compares them; Ctrl-C stops it.
+async fn validate(args: ValidateArgs) -> Result<(), String> {
+    let report = clocklab::validate::validate(&args.options(), shutdown_signal())
+        .await
+        .map_err(|error| error.to_string())?;
+    print!("{report}");
+    Ok(())
 }
 
 fn analyze(args: AnalyzeArgs) -> Result<(), String> {

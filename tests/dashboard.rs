@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use browser::{Browser, Dashboard, REPO, Runs, finished_run, process_gone, runs};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 /// One browser at a time.
@@ -76,9 +76,16 @@ async fn check_the_api(dashboard: &Dashboard, runs: &Runs) {
     assert_eq!(status, 200);
     let skew = listing["experiments"].as_array().unwrap().iter().find(|e| e["name"] == "skew").expect("skew");
     assert!(skew["runs"].as_array().unwrap().iter().any(|r| r["id"] == run && r["finished"] == true));
+    let step = listing["experiments"].as_array().unwrap().iter().find(|e| e["name"] == "ntp-step").unwrap();
+    let engine_of = |runs: &Value, id: &str| {
+        runs.as_array().unwrap().iter().find(|r| r["id"] == id).map(|r| r["engine"].clone())
+    };
+    assert_eq!(engine_of(&skew["runs"], run), Some(json!("processes")), "which engine ran each run");
+    assert_eq!(engine_of(&step["runs"], &runs.ntp_step), Some(json!("sim")));
 
     let (status, page) = dashboard.get(&format!("/api/runs/skew/{run}")).await;
     assert_eq!(status, 200);
+    assert_eq!(page["engine"], "processes");
     assert_eq!(page["plots"], json!(["dropped", "causes", "siblings", "costs", "offsets"]));
     assert!(page["report_html"].as_str().unwrap().contains(&format!("/results/skew/{run}/dropped.svg")));
     let drops = page["drops"].as_u64().unwrap();
@@ -89,6 +96,7 @@ async fn check_the_api(dashboard: &Dashboard, runs: &Runs) {
     let (status, step_page) = dashboard.get(&format!("/api/runs/ntp-step/{step_run}")).await;
     assert_eq!(status, 200);
     assert_eq!(step_page["plots"], json!(["dropped", "causes", "siblings", "costs", "timeline", "offsets"]));
+    assert_eq!(step_page["engine"], "sim", "a simulated run says so");
 
     let (_, lww) = dashboard.get(&format!("/api/runs/skew/{run}/drops?strategy=lww-wall&limit=5")).await;
     assert_eq!(lww["drops"].as_array().unwrap().len(), 5);
@@ -176,6 +184,8 @@ async fn the_results_page_shows_plots_and_table_and_explains_a_dropped_write() {
     }
     assert!(table.contains("p99 ms") && table.contains("metadata bytes"), "costs beside drops: {table}");
     assert!(table.contains("✗"), "drops are marked with a symbol, not colour alone");
+    let engine = browser.text("#engine").await;
+    assert!(engine.contains("real replica processes"), "the page says what ran it: {engine}");
     browser.find("#report img").await;
     browser.screenshot("results").await;
 

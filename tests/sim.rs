@@ -80,3 +80,68 @@ fn every_shipped_experiment_runs_in_the_simulator() {
         }
     }
 }
+
+#[test]
+fn validate_runs_both_engines_and_compares_every_point_and_strategy() {
+    let lab = tempfile::tempdir().unwrap();
+    std::fs::create_dir(lab.path().join("experiments")).unwrap();
+    std::fs::write(
+        lab.path().join("experiments/tiny.toml"),
+        r#"
+description = "A tiny skew sweep for tests."
+replicas = 3
+seed = 7
+trials = 1
+duration_ms = 700
+strategies = ["lww-wall", "lww-hlc", "vv"]
+
+[workload]
+clients = 4
+keys = 4
+rate_per_client = 40
+
+[network]
+delay_ms = [1, 2]
+
+[sweep]
+parameter = "skew_ms"
+values = [0, 500]
+"#,
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_clocklab"))
+        .args(["validate", "tiny", "--sim-trials", "8", "--experiments"])
+        .arg(lab.path().join("experiments"))
+        .arg("--results")
+        .arg(lab.path().join("results"))
+        .output()
+        .expect("run clocklab validate");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report = String::from_utf8_lossy(&output.stdout);
+    // Two ordinary runs, one per engine.
+    let runs: Vec<PathBuf> =
+        stderr.lines().filter_map(|line| line.strip_prefix("results in ")).map(PathBuf::from).collect();
+    assert_eq!(runs.len(), 2, "{stderr}");
+    let (real, sim) = (&runs[0], &runs[1]);
+    assert!(std::fs::read_to_string(sim.join("spec.toml")).unwrap().contains("engine = \"sim\""));
+    assert!(std::fs::read_to_string(sim.join("spec.toml")).unwrap().contains("trials = 8"));
+    // The comparison is in the real run, as a table and a plot.
+    let written = std::fs::read_to_string(real.join("validation.md")).expect("validation.md");
+    assert_eq!(written, report, "what it printed is what it wrote");
+    assert!(written.contains(&sim.display().to_string()), "it names the simulated run");
+    for plot in ["comparison.svg", "comparison.png"] {
+        assert!(std::fs::metadata(real.join(plot)).unwrap().len() > 1000, "{plot}");
+    }
+    let rows: Vec<&str> =
+        written.lines().filter(|line| line.starts_with("| 0 |") || line.starts_with("| 500 |")).collect();
+    assert_eq!(rows.len(), 6, "two points, three strategies: {written}");
+    for strategy in ["lww-wall", "lww-hlc", "vv"] {
+        assert_eq!(
+            rows.iter().filter(|row| row.contains(&format!("| {strategy} |"))).count(),
+            2,
+            "{written}"
+        );
+    }
+    assert!(written.contains("6 of 6 points and strategies agree"), "the engines agree: {written}");
+}

@@ -15,7 +15,8 @@ export async function showResults() {
     main.append(
       el("h2", {}, `Experiment ${experiment.name}`),
       el("ul", {}, experiment.runs.map((run) =>
-        el("li", {}, run.finished ? link(runHref(experiment.name, run.id), run.id) : `${run.id} (unfinished)`))),
+        el("li", {}, run.finished ? link(runHref(experiment.name, run.id), run.id) : `${run.id} (unfinished)`,
+          run.engine === "sim" ? el("span", { class: "engine" }, " simulator") : ""))),
     );
   }
 }
@@ -51,6 +52,9 @@ export async function showRun(experiment, run) {
   const data = await api(`/api/runs/${encodeURIComponent(experiment)}/${encodeURIComponent(run)}`);
   main.append(
     el("p", {}, link("#/results", "← all runs")),
+    el("p", { id: "engine" }, data.engine === "sim"
+      ? "Run in the simulator: the replicas' own logic under simulated time, network and disks (same seed, same history)."
+      : "Run on real replica processes, sockets and SQLite files."),
     el("div", { class: "plots" }, data.plots.map((plot) => el("figure", {},
       el("img", { class: "plot", src: `${data.files}${plot}.svg`, alt: `Plot: ${plot} against the swept parameter` }),
       el("figcaption", {}, link(`${data.files}${plot}.png`, `${plot}.png`))))),

@@ -51,6 +51,7 @@
 //! for last-write-wins, keys whose final value is not their highest-stamped
 //! write.
 
+pub mod compare;
 mod key;
 mod summary;
 #[cfg(test)]

@@ -23,7 +23,7 @@ use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockEvent, replay_offsets};
 use crate::experiment::SPEC_FILE;
 use crate::experiment::run_id::sort_runs;
-use crate::history::{self, FaultRecord, PointRecord, Record};
+use crate::history::{self, Engine, FaultRecord, PointRecord, Record};
 use crate::report::offsets::OFFSETS;
 use crate::report::timeline::TIMELINE;
 use crate::report::{DROPS_JSON, REPORT_MD, SUMMARY_JSON, plots::PLOTS};
@@ -42,6 +42,8 @@ pub struct ExperimentListing {
 #[derive(Debug, Serialize)]
 pub struct RunListing {
     pub id: String,
+    /// What ran it: real processes or the simulator.
+    pub engine: Engine,
     /// Whether the run wrote its summary (an interrupted run is removed, but
     /// one still running is listed as unfinished).
     pub finished: bool,
@@ -59,9 +61,25 @@ pub struct RunPage {
     /// Where the run's files are served from.
     pub files: String,
     pub spec: String,
+    /// What ran it: real processes or the simulator.
+    pub engine: Engine,
     /// `report.md`, rendered to HTML.
     pub report_html: String,
     pub drops: usize,
+}
+
+/// The engine the run in `dir` ran on, as its saved spec says (a spec
+/// without `engine`, as every run before the simulator: real processes).
+fn engine_of(dir: &Path) -> Engine {
+    #[derive(serde::Deserialize)]
+    struct EngineOnly {
+        #[serde(default)]
+        engine: Engine,
+    }
+    std::fs::read_to_string(dir.join(SPEC_FILE))
+        .ok()
+        .and_then(|text| toml::from_str::<EngineOnly>(&text).ok())
+        .map_or(Engine::Processes, |spec| spec.engine)
 }
 
 /// One line of the dropped-writes table.
@@ -161,7 +179,11 @@ impl ResultsStore {
                 let mut runs: Vec<RunListing> = names
                     .into_iter()
                     .filter(|run| dir.join(run).join(SPEC_FILE).exists())
-                    .map(|run| RunListing { finished: dir.join(&run).join(SUMMARY_JSON).exists(), id: run })
+                    .map(|run| RunListing {
+                        finished: dir.join(&run).join(SUMMARY_JSON).exists(),
+                        engine: engine_of(&dir.join(&run)),
+                        id: run,
+                    })
                     .collect();
                 runs.reverse();
                 (!runs.is_empty()).then_some(ExperimentListing { name, runs })
@@ -187,7 +209,7 @@ impl ResultsStore {
             })?;
         let files = format!("/results/{experiment}/{run}/");
         let report = read_text(&dir.join(REPORT_MD)).unwrap_or_default();
-        let every = PLOTS.iter().chain(&[TIMELINE, OFFSETS]);
+        let every = PLOTS.iter().chain(&[TIMELINE, OFFSETS, crate::report::compare::PLOT]);
         let plots = every.filter(|plot| dir.join(format!("{plot}.svg")).exists());
         Ok(RunPage {
             experiment: experiment.to_string(),
@@ -195,6 +217,7 @@ impl ResultsStore {
             summaries: summarize(&rows),
             plots: plots.map(|plot| plot.to_string()).collect(),
             spec: read_text(&dir.join(SPEC_FILE))?,
+            engine: engine_of(&dir),
             report_html: markdown_to_html(&report, &files),
             drops: self.data(&dir)?.drops.len(),
             files,

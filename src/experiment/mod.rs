@@ -58,6 +58,8 @@ pub struct Wanted {
     pub seed: Option<u64>,
     /// Overrides the spec's engine (`--sim`).
     pub engine: Option<crate::history::Engine>,
+    /// Overrides the number of trials per point (after `quick`).
+    pub trials: Option<usize>,
 }
 
 /// Finds and loads the spec `wanted` names, with its overrides applied.
@@ -93,6 +95,9 @@ pub fn load_spec(options: &Wanted) -> Result<(String, Spec), LookupError> {
     }
     if let Some(engine) = options.engine {
         spec.engine = engine;
+    }
+    if let Some(trials) = options.trials {
+        spec.trials = trials.max(1);
     }
     Ok((name, spec))
 }

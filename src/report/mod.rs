@@ -18,6 +18,7 @@
 //! second `analyze` of the same run, never sees a half-written file, and an
 //! `analyze` that fails while writing leaves the previous files as they were.
 
+pub mod compare;
 pub mod costs;
 pub mod markdown;
 pub mod offsets;

@@ -84,6 +84,9 @@ pub struct SimOptions {
     pub service_per_write_ns: Nanos,
     /// One SQLite commit of a batch with new writes (WAL, synchronous=NORMAL), ns.
     pub commit_ns: Nanos,
+    /// The timers' tick: a sleep ends at the first tick at or after its
+    /// deadline (tokio's timer wheel has millisecond ticks), ns.
+    pub timer_tick_ns: Nanos,
     /// How long a client waits for an answer (`workload::REQUEST_TIMEOUT`), ns.
     pub request_timeout_ns: Nanos,
     /// How long a push waits for an answer (`ReplicationOptions::request_timeout`), ns.
@@ -99,6 +102,7 @@ impl Default for SimOptions {
             service_per_job_ns: 15_000,
             service_per_write_ns: 3_000,
             commit_ns: 250_000,
+            timer_tick_ns: 1_000_000,
             request_timeout_ns: workload::REQUEST_TIMEOUT.as_nanos() as Nanos,
             push_timeout_ns: ReplicationOptions::default().request_timeout.as_nanos() as Nanos,
         }

@@ -107,6 +107,8 @@ pub struct World {
     pub handled: u64,
     /// How many clients have finished their workload.
     finished_clients: usize,
+    /// True time when the world began: the timers' ticks count from it.
+    started: Nanos,
 }
 
 impl World {
@@ -135,6 +137,7 @@ impl World {
             max_peer_offset_ms: None,
             handled: 0,
             finished_clients: 0,
+            started: start_ns,
         };
         for id in 1..=replicas as ReplicaId {
             world.start_peer_tasks(id);
@@ -163,6 +166,20 @@ impl World {
     fn set_time(&mut self, at: Nanos) {
         self.now = at;
         self.time.set(at);
+    }
+
+    /// When a sleep of `after` ns begun at `from` ends: at the first tick of
+    /// the timer at or after its deadline (tokio's timers fire on a wheel of
+    /// millisecond ticks, so a 1.2 ms sleep lasts 2 ms or so). No sleep
+    /// (`after` 0) ends at once.
+    fn timer(&self, from: Nanos, after: Nanos) -> Nanos {
+        let deadline = from + after.max(0);
+        let tick = self.options.timer_tick_ns;
+        if after <= 0 && deadline <= self.now || tick <= 1 {
+            return deadline.max(self.now);
+        }
+        let since = deadline - self.started;
+        self.started + (since + tick - 1).div_euclid(tick) * tick
     }
 
     /// A one-way trip between a client and a replica, or between
@@ -295,7 +312,7 @@ impl World {
         } else {
             let incarnation = self.node(replica).incarnation;
             self.agenda.schedule(
-                self.now + (until - now),
+                self.timer(self.now, until - now),
                 Event::CommitWait { replica, incarnation, request, reply },
             );
         }
@@ -404,7 +421,8 @@ impl World {
         task.token += 1;
         task.step = PeerStep::Waiting { for_writes: false };
         let token = task.token;
-        self.agenda.schedule(self.now + after, Event::PeerTimer { replica, peer, incarnation, token });
+        let at = self.timer(self.now, after);
+        self.agenda.schedule(at, Event::PeerTimer { replica, peer, incarnation, token });
     }
 
     /// One turn of the loop: what the link does, then what to send.
@@ -450,16 +468,20 @@ impl World {
         if task.token != token {
             return;
         }
+        // The link's delay is a sleep before the push goes out.
+        let departs = self.timer(self.now, delay);
         if let Some(wait) = lost_wait {
-            self.continue_peer(replica, peer, delay + wait);
+            let retry = self.timer(departs, wait);
+            self.continue_peer(replica, peer, retry - self.now);
             return;
         }
         let sent = writes.len();
+        let task = self.node_mut(replica).peers.get_mut(&peer).expect("a peer task per peer");
         task.step = PeerStep::Pushing { sent, ours, at, sent_ns };
         let trip = self.one_way(sent);
         let push = PushId { from: replica, incarnation, token };
-        let message = Inbound::Push { push, sent_at: self.now + delay, writes };
-        self.agenda.schedule(self.now + delay + trip, Event::Arrive { to: peer, message });
+        let message = Inbound::Push { push, sent_at: departs, writes };
+        self.agenda.schedule(departs + trip, Event::Arrive { to: peer, message });
     }
 
     fn push_answered(
@@ -614,7 +636,10 @@ impl World {
     fn client_next(&mut self, index: usize, next: Next) {
         match next {
             Next::Send(to, request, body) => self.send_request(to, request, body),
-            Next::StartAt(at) => self.agenda.schedule(at, Event::ClientStart { client: index }),
+            Next::StartAt(at) => {
+                let at = if at > self.now { self.timer(at, 0) } else { at };
+                self.agenda.schedule(at, Event::ClientStart { client: index })
+            }
             Next::Done => self.finished_clients += 1,
         }
     }

@@ -31,9 +31,10 @@ pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 /// How long a page may take to show what a test waits for.
 pub const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The runs the dashboard's tests look at: a `--quick` run of `skew` and
-/// one of `ntp-step` (a fault experiment, with timeline and offset plots),
-/// made by `clocklab experiment` into a results directory of their own.
+/// The runs the dashboard's tests look at: a `--quick` run of `skew` on real
+/// processes and one of `ntp-step` (a fault experiment, with timeline and
+/// offset plots) in the simulator, made by `clocklab experiment` into a
+/// results directory of their own.
 pub struct Runs {
     pub results: PathBuf,
     /// The run ids.
@@ -50,8 +51,10 @@ pub fn runs() -> &'static Runs {
         remove_stale_runs(base);
         let results = base.join(format!("dashboard-runs-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&results);
-        let experiments: Vec<Child> =
-            ["skew", "ntp-step"].iter().map(|name| start_experiment(name, &results)).collect();
+        let experiments: Vec<Child> = [("skew", &[][..]), ("ntp-step", &["--sim"][..])]
+            .iter()
+            .map(|(name, flags)| start_experiment(name, flags, &results))
+            .collect();
         let mut ids = experiments.into_iter().map(finished_run);
         let (skew, ntp_step) = (ids.next().unwrap(), ids.next().unwrap());
         Runs { results, skew, ntp_step }
@@ -71,10 +74,12 @@ fn remove_stale_runs(base: &Path) {
     }
 }
 
-/// Starts `clocklab experiment NAME --quick` writing into `results`.
-pub fn start_experiment(name: &str, results: &Path) -> Child {
+/// Starts `clocklab experiment NAME --quick FLAGS...` writing into `results`.
+pub fn start_experiment(name: &str, flags: &[&str], results: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_clocklab"))
-        .args(["experiment", name, "--quick", "--seed", "1", "--experiments"])
+        .args(["experiment", name, "--quick", "--seed", "1"])
+        .args(flags)
+        .arg("--experiments")
         .arg(Path::new(REPO).join("experiments"))
         .arg("--results")
         .arg(results)

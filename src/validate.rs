@@ -1,0 +1,97 @@
+//! Cross-validation: the same experiment on real processes and in the
+//! simulator, compared point by point.
+//!
+//! A simulator earns trust by agreeing with the real thing where both can
+//! run. `clocklab validate NAME` runs the spec twice, as `clocklab
+//! experiment` would (two ordinary runs in `results/NAME/`), the second in
+//! the simulator with more trials (it can afford them), then puts each
+//! point's and strategy's drop rates side by side with their standard
+//! errors ([`crate::analysis::compare`]). The table and a plot with both
+//! curves go into the real run's directory as `validation.md` and
+//! `comparison.svg`/`.png`.
+
+use std::path::{Path, PathBuf};
+
+use futures::FutureExt;
+
+use crate::analysis::SummaryRow;
+use crate::analysis::compare::{self, Agreement};
+use crate::experiment::{Wanted, load_spec};
+use crate::history::Engine;
+use crate::report::compare::Names;
+use crate::runner::{RunError, RunOptions};
+
+/// The file the comparison is written to, in the real run's directory.
+pub const VALIDATION_FILE: &str = "validation.md";
+
+/// How many more trials the simulator runs than the real processes, unless told.
+pub const SIM_TRIALS_FACTOR: usize = 10;
+
+#[derive(Debug, Clone)]
+pub struct ValidateOptions {
+    /// The experiment; its `engine` and `trials` apply to the real run.
+    pub wanted: Wanted,
+    /// Trials per point in the simulator (default: [`SIM_TRIALS_FACTOR`]
+    /// times the real run's).
+    pub sim_trials: Option<usize>,
+    pub results_dir: PathBuf,
+}
+
+/// What a validation found.
+pub struct Validation {
+    pub real_run: PathBuf,
+    pub sim_run: PathBuf,
+    pub agreements: Vec<Agreement>,
+    /// The comparison as Markdown (what `validation.md` holds).
+    pub text: String,
+}
+
+impl std::fmt::Display for Validation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.text)
+    }
+}
+
+/// Runs both engines and compares them. `interrupt` stops whichever run is
+/// going, as Ctrl-C does for `clocklab experiment`.
+pub async fn validate(
+    options: &ValidateOptions,
+    interrupt: impl Future<Output = ()>,
+) -> Result<Validation, RunError> {
+    let interrupt = interrupt.shared();
+    let (name, spec) = load_spec(&options.wanted)?;
+    let real = Wanted { engine: Some(Engine::Processes), ..options.wanted.clone() };
+    let sim_trials = options.sim_trials.unwrap_or(spec.trials * SIM_TRIALS_FACTOR);
+    let sim = Wanted { engine: Some(Engine::Sim), trials: Some(sim_trials), ..options.wanted.clone() };
+    let results_dir = options.results_dir.clone();
+    let real_run =
+        crate::runner::run(&RunOptions { wanted: real, results_dir: results_dir.clone() }, interrupt.clone())
+            .await?;
+    let sim_run = crate::runner::run(&RunOptions { wanted: sim, results_dir }, interrupt).await?;
+    let agreements = compare::compare(&summary_rows(&real_run)?, &summary_rows(&sim_run)?);
+    let names = Names {
+        experiment: &name,
+        parameter: spec.sweep.parameter.name(),
+        first: "real processes",
+        second: "simulator",
+    };
+    crate::report::compare::draw(&real_run, &names, &agreements).map_err(crate::report::ReportError::from)?;
+    let text = format!(
+        "# {name}: real processes against the simulator\n\n\
+         Real processes: `{}` ({} trial(s) per point). Simulator: `{}` ({sim_trials} trial(s) per point). \
+         Same spec, same seed. Error bars in `comparison.svg` are two standard errors.\n\n{}",
+        real_run.display(),
+        spec.trials,
+        sim_run.display(),
+        crate::report::compare::table(&names, &agreements)
+    );
+    let file = real_run.join(VALIDATION_FILE);
+    std::fs::write(&file, &text).map_err(|error| RunError::Output(file, error))?;
+    Ok(Validation { real_run, sim_run, agreements, text })
+}
+
+fn summary_rows(run: &Path) -> Result<Vec<SummaryRow>, RunError> {
+    let path = run.join(crate::report::SUMMARY_JSON);
+    let text = std::fs::read_to_string(&path).map_err(|error| RunError::Output(path.clone(), error))?;
+    serde_json::from_str(&text).map_err(|error| RunError::Output(path, std::io::Error::other(error)))
+}
