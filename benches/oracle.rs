@@ -17,6 +17,10 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::json;
 
+/// The allocator the `clocklab` binary uses, so the oracle is timed as it runs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SEED: u64 = 2014;
 const KEYS: usize = 20_000;
 const REPLICAS: u32 = 3;

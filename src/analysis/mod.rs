@@ -299,11 +299,22 @@ pub fn analyze(records: &[Record]) -> Analysis {
             kinds.insert(write.bucket.clone(), kind_in(&kinds, &write.bucket));
         }
     }
-    let regressions = stamp_regressions(records, &kinds);
-    let costs = costs(records);
+    // Keys are judged independently of each other, so in parallel; the
+    // verdicts are then added up in key order, as one thread would.
+    let groups: Vec<(GroupKey<'_>, KeyHistory<'_>)> = groups.into_iter().collect();
+    let ((regressions, costs), verdicts) = rayon::join(
+        || rayon::join(|| stamp_regressions(records, &kinds), || costs(records)),
+        || {
+            use rayon::prelude::*;
+            groups
+                .par_iter()
+                .map(|((_, _, bucket, _), history)| key::judge(bucket, kind_in(&kinds, bucket), history))
+                .collect::<Vec<_>>()
+        },
+    );
     let mut analysis = Analysis { kinds: kinds.clone(), ..Default::default() };
     let mut rows: BTreeMap<(usize, usize, &str), SummaryRow> = BTreeMap::new();
-    for ((point, trial, bucket, _key), history) in &groups {
+    for (((point, trial, bucket, _key), history), verdict) in groups.iter().zip(verdicts) {
         let row = rows.entry((*point, *trial, bucket)).or_insert_with(|| {
             let (parameter, value) = points.get(point).cloned().unwrap_or_default();
             SummaryRow {
@@ -317,7 +328,6 @@ pub fn analyze(records: &[Record]) -> Analysis {
                 ..costs.get(&(*point, *trial, *bucket)).cloned().unwrap_or_default()
             }
         });
-        let verdict = key::judge(bucket, kind_in(&kinds, bucket), history);
         row.keys += 1;
         row.writes += history.writes.len();
         row.acked += verdict.acked;
