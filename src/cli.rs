@@ -26,7 +26,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::builtin::Folder;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::ClockUpdate;
-use crate::replica::replication::{Peer, ReplicationOptions};
+use crate::replica::peer_policy::ReplicationOptions;
+use crate::replica::replication::Peer;
 use crate::replica::{ClockChoice, ReplicaOptions};
 
 #[derive(Debug, Parser)]

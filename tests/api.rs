@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use clocklab::replica::replication::ReplicationOptions;
+use clocklab::replica::peer_policy::ReplicationOptions;
 use clocklab::replica::{ClockChoice, ReplicaOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -26,7 +26,7 @@ use crate::experiment::run_id::sort_runs;
 use crate::history::{self, Engine, FaultRecord, PointRecord, Record};
 use crate::report::offsets::OFFSETS;
 use crate::report::timeline::TIMELINE;
-use crate::report::{DROPS_JSON, REPORT_MD, SUMMARY_JSON, plots::PLOTS};
+use crate::report::{DROPS_JSON, REPORT_MD, SUMMARY_JSON, figures::PLOTS};
 
 /// At most this many drops are listed per page.
 pub const MAX_DROPS_PER_PAGE: usize = 500;

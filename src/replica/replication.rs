@@ -27,14 +27,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::links::Links;
 use super::offsets::{OffsetMonitor, Sample};
-use super::peer_policy::{Pause, PeerPolicy, Transmission};
+use super::peer_policy::{Pause, PeerPolicy, ReplicationOptions, Transmission};
 use super::worker::WorkerHandle;
 use crate::clock::Nanos;
 use crate::clock::dots::{DotSet, ReplicaId};
@@ -45,37 +45,6 @@ use crate::strategy::Write;
 pub const PUSH_PATH: &str = "/replication/push";
 /// The header that carries the cluster token.
 pub const TOKEN_HEADER: &str = "x-cluster-token";
-
-/// Tunables of the replication loop.
-#[derive(Debug, Clone)]
-pub struct ReplicationOptions {
-    /// Most writes in one push.
-    pub batch_limit: usize,
-    /// With nothing to send, push an empty heartbeat this often.
-    pub idle_interval: Duration,
-    /// After a failed or lost push, wait this long before trying again.
-    pub retry_interval: Duration,
-    /// Relay another origin's writes to a peer behind on it for this long.
-    pub relay_after: Duration,
-    /// Give up on a push that has had no answer for this long.
-    pub request_timeout: Duration,
-    /// After a push that was not full, wait this long for more writes to
-    /// gather, so that a busy replica sends fewer, larger batches.
-    pub linger: Duration,
-}
-
-impl Default for ReplicationOptions {
-    fn default() -> Self {
-        Self {
-            batch_limit: 1024,
-            idle_interval: Duration::from_millis(100),
-            retry_interval: Duration::from_millis(50),
-            relay_after: Duration::from_millis(500),
-            request_timeout: Duration::from_secs(5),
-            linger: Duration::from_millis(5),
-        }
-    }
-}
 
 /// The body of a push.
 #[derive(Debug, Serialize, Deserialize)]

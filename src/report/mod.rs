@@ -20,6 +20,7 @@
 
 pub mod compare;
 pub mod costs;
+pub mod figures;
 pub mod markdown;
 pub mod offsets;
 pub mod plots;
@@ -91,7 +92,7 @@ fn write_files(
     write_json(&run_dir.join(DROPS_JSON), &analysis.drops)?;
     write_csv(&run_dir.join(SUMMARY_CSV), analysis)?;
     let summaries = summarize(&analysis.rows);
-    plots::draw_all(run_dir, &plot_input(experiment, spec, analysis, &summaries))?;
+    figures::draw_all(run_dir, &plot_input(experiment, spec, analysis, &summaries))?;
     let timeline = timeline_of(experiment, spec, records, analysis);
     if let Some(timeline) = &timeline {
         timeline::draw(run_dir, timeline)?;

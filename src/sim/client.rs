@@ -10,7 +10,6 @@ use std::sync::atomic::Ordering;
 use serde_json::Value;
 
 use super::node::RequestId;
-use super::world::Failure;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::experiment::spec::Contexts;
@@ -23,6 +22,18 @@ use crate::strategy::RawJson;
 pub enum Request {
     Read { bucket: String, key: String },
     Write { bucket: String, key: String, value: RawJson, context: Value },
+}
+
+/// Why a request got no good answer, as the real client tells them apart
+/// (`replica::client::ClientError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Nothing listened: refused before anything was sent.
+    Unreachable,
+    /// Sent, but no answer came (the replica crashed, or the client gave up).
+    NoAnswer,
+    /// A 4xx or 5xx answer.
+    Refused,
 }
 
 /// What a client hears back.

@@ -56,7 +56,7 @@ use crate::experiment::trial::{self, CONVERGE_POLL, CONVERGE_TIMEOUT, SAMPLE_INT
 use crate::experiment::workload::{self, Counters, Schedule};
 use crate::history::{Engine, FaultRecord, Record, SampleRecord, TrialPlan, TrialRecord};
 use crate::replica::links::{Cut, LinkUpdate};
-use crate::replica::replication::ReplicationOptions;
+use crate::replica::peer_policy::ReplicationOptions;
 
 /// True time at which every simulated trial's clock starts: 2026-01-01
 /// 00:00:00 UTC, in ns. Fixed, so that a seed alone decides the history.

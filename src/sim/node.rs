@@ -21,8 +21,8 @@ use crate::clock::physical::{ManualTrueTime, PhysicalClock};
 use crate::replica::core::{CoreError, ReadReply, ReplicaCore, WriteReply};
 use crate::replica::links::Links;
 use crate::replica::offsets::OffsetMonitor;
+use crate::replica::peer_policy::ReplicationOptions;
 use crate::replica::peer_policy::{PeerPolicy, Shipping};
-use crate::replica::replication::ReplicationOptions;
 use crate::replica::worker::MAX_BATCH;
 use crate::strategy::{RawJson, Strategy, Write};
 

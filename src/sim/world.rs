@@ -17,7 +17,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::SimOptions;
-use super::client::{Answered, Client, Next, Request};
+use super::client::{Answered, Client, Failure, Next, Request};
 use super::node::{Answer, Job, Life, Node, PeerStep, PushId, RequestId};
 use super::queue::Agenda;
 use crate::clock::Nanos;
@@ -27,18 +27,6 @@ use crate::replica::core::WriteReply;
 use crate::replica::offsets::Sample;
 use crate::replica::peer_policy::{Pause, Transmission};
 use crate::strategy::{Strategy, Write};
-
-/// Why a request got no good answer, as the real client tells them apart
-/// (`replica::client::ClientError`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// Nothing listened: refused before anything was sent.
-    Unreachable,
-    /// Sent, but no answer came (the replica crashed, or the client gave up).
-    NoAnswer,
-    /// A 4xx or 5xx answer.
-    Refused,
-}
 
 /// A message arriving at a replica.
 pub enum Inbound {
