@@ -224,6 +224,24 @@ impl Client {
         })
     }
 
+    /// The trial is over and the operation in flight never ended: its
+    /// outcome is unknown, as for a client that gave up.
+    pub fn abandon(&mut self, now: Nanos) {
+        if self.record.is_none() {
+            return;
+        }
+        self.awaiting = None;
+        match std::mem::replace(&mut self.phase, Phase::Idle) {
+            // The write had its answer; only the read after it is missing.
+            Phase::ReadingAfter { .. } => {
+                self.done(now);
+            }
+            _ => {
+                self.finish(Outcome::Unknown, now);
+            }
+        }
+    }
+
     fn finish(&mut self, outcome: Outcome, now: Nanos) -> Next {
         if let Some(record) = self.record.as_mut() {
             record.complete_ns = now;

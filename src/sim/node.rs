@@ -128,8 +128,11 @@ pub struct Node {
     pub links: Links,
     pub offsets: OffsetMonitor,
     pub queue: VecDeque<Job>,
-    /// The batch being committed, if any: its answers and its new writes.
-    pub batch: Option<(Vec<Answer>, Vec<Arc<Write>>)>,
+    /// The batch being committed, if any.
+    pub batch: Option<Batch>,
+    /// Whether the worker is sending a committed batch's answers: a job
+    /// they cause waits for the next batch, as in the real worker's loop.
+    pub answering: bool,
     /// Bumped at every commit that added or released writes (wakes peer tasks).
     pub version: u64,
     pub peers: BTreeMap<ReplicaId, PeerTask>,
@@ -185,6 +188,7 @@ impl Node {
             offsets: OffsetMonitor::default(),
             queue: VecDeque::new(),
             batch: None,
+            answering: false,
             version: 0,
             peers,
             open_requests: BTreeMap::new(),
@@ -193,9 +197,11 @@ impl Node {
     }
 
     /// Runs every waiting job (up to [`MAX_BATCH`]) against the core, as
-    /// one batch, and returns how long its work and commit take, in ns.
-    /// The answers wait in `batch` until [`Node::commit`].
-    pub fn run_batch(&mut self, options: &SimOptions) -> Nanos {
+    /// one batch begun at true time `now`, and returns how long its work
+    /// and commit take, in ns. Each job sees the clock as it reads after the
+    /// jobs before it (`time` is moved on and set back). The answers wait in
+    /// `batch` until [`Node::commit`].
+    pub fn run_batch(&mut self, options: &SimOptions, time: &ManualTrueTime, now: Nanos) -> Nanos {
         // Writes whose commit wait is over become visible first.
         let released = self.core.release();
         let mut answers = Vec::new();
@@ -203,14 +209,13 @@ impl Node {
         let mut work = 0;
         while answers.len() < MAX_BATCH {
             let Some(job) = self.queue.pop_front() else { break };
+            time.set(now + work);
             work += options.service_per_job_ns;
             answers.push(self.handle(job, &mut new_writes, &mut work, options));
         }
-        if released {
-            self.version += 1;
-        }
+        time.set(now);
         let commit = if new_writes.is_empty() { 0 } else { options.commit_ns };
-        self.batch = Some((answers, new_writes));
+        self.batch = Some(Batch { answers, new_writes, released });
         work + commit
     }
 
@@ -260,13 +265,25 @@ impl Node {
     }
 
     /// The batch's commit has finished: its writes are durable. Returns its
-    /// answers, to be sent.
-    pub fn commit(&mut self) -> Vec<Answer> {
-        let Some((answers, new_writes)) = self.batch.take() else { return Vec::new() };
-        if !new_writes.is_empty() {
-            self.durable.extend(new_writes);
+    /// answers, to be sent, and whether the log changed (new writes, or
+    /// writes released from their commit wait), which wakes the peer tasks.
+    pub fn commit(&mut self) -> (Vec<Answer>, bool) {
+        let Some(Batch { answers, new_writes, released }) = self.batch.take() else {
+            return (Vec::new(), false);
+        };
+        let changed = released || !new_writes.is_empty();
+        self.durable.extend(new_writes);
+        if changed {
             self.version += 1;
         }
-        answers
+        (answers, changed)
     }
+}
+
+/// A batch being committed: its answers, its new writes, and whether it
+/// released writes from their commit wait.
+pub struct Batch {
+    answers: Vec<Answer>,
+    new_writes: Vec<Arc<Write>>,
+    released: bool,
 }

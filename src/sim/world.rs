@@ -42,6 +42,15 @@ pub enum Event {
     Committed { replica: ReplicaId, incarnation: u64 },
     /// A peer task's timer fires.
     PeerTimer { replica: ReplicaId, peer: ReplicaId, incarnation: u64, token: u64 },
+    /// A push leaves its sender, once the link's delay (a sleep in the
+    /// sender's peer task) is over.
+    PushDepart {
+        replica: ReplicaId,
+        peer: ReplicaId,
+        incarnation: u64,
+        push: PushId,
+        writes: Vec<Arc<Write>>,
+    },
     /// A push's answer (or its failure) reaches the sender's peer task.
     PushAnswer {
         replica: ReplicaId,
@@ -68,6 +77,7 @@ impl Event {
             Event::Arrive { to, .. } => Some((*to, None)),
             Event::Committed { replica, incarnation }
             | Event::PeerTimer { replica, incarnation, .. }
+            | Event::PushDepart { replica, incarnation, .. }
             | Event::PushAnswer { replica, incarnation, .. }
             | Event::CommitWait { replica, incarnation, .. } => Some((*replica, Some(*incarnation))),
             Event::ClientStart { .. } | Event::ClientAnswer { .. } | Event::ClientTimeout { .. } => None,
@@ -200,6 +210,11 @@ impl World {
                     self.peer_turn(replica, peer);
                 }
             }
+            Event::PushDepart { peer, push, writes, .. } => {
+                let trip = self.one_way(writes.len());
+                let message = Inbound::Push { push, sent_at: self.now, writes };
+                self.agenda.schedule(self.now + trip, Event::Arrive { to: peer, message });
+            }
             Event::PushAnswer { replica, peer, token, answer, .. } => {
                 self.push_answered(replica, peer, token, answer)
             }
@@ -298,6 +313,12 @@ impl World {
         if now >= until {
             self.enqueue(replica, Job::Release { request, reply });
         } else {
+            // A wait past the client's deadline: it gives up first.
+            if let Some(&sent_at) = self.node(replica).open_requests.get(&request)
+                && self.now + (until - now) > sent_at + self.options.request_timeout_ns
+            {
+                self.time_out_client(request, sent_at);
+            }
             let incarnation = self.node(replica).incarnation;
             self.agenda.schedule(
                 self.timer(self.now, until - now),
@@ -311,29 +332,33 @@ impl World {
     fn enqueue(&mut self, replica: ReplicaId, job: Job) {
         let node = self.node_mut(replica);
         node.queue.push_back(job);
-        if node.batch.is_none() {
+        if node.batch.is_none() && !node.answering {
             self.start_batch(replica);
         }
     }
 
     fn start_batch(&mut self, replica: ReplicaId) {
-        let options = self.options.clone();
+        let (options, time, now) = (self.options.clone(), self.time.clone(), self.now);
         let node = self.node_mut(replica);
-        let cost = node.run_batch(&options);
+        let cost = node.run_batch(&options, &time, now);
         let incarnation = node.incarnation;
         self.agenda.schedule(self.now + cost, Event::Committed { replica, incarnation });
     }
 
+    /// A batch has committed: send its answers, wake the peer tasks if the
+    /// log changed, and take the next batch if jobs are waiting.
     fn committed(&mut self, replica: ReplicaId) {
-        let before = self.node(replica).version;
-        let answers = self.node_mut(replica).commit();
+        let (answers, changed) = self.node_mut(replica).commit();
+        self.node_mut(replica).answering = true;
         for answer in answers {
             self.send_answer(replica, answer);
         }
-        if self.node(replica).version != before {
+        self.node_mut(replica).answering = false;
+        if changed {
             self.wake_writers(replica);
         }
-        if !self.node(replica).queue.is_empty() {
+        let node = self.node(replica);
+        if node.batch.is_none() && !node.queue.is_empty() {
             self.start_batch(replica);
         }
     }
@@ -466,10 +491,8 @@ impl World {
         let sent = writes.len();
         let task = self.node_mut(replica).peers.get_mut(&peer).expect("a peer task per peer");
         task.step = PeerStep::Pushing { sent, ours, at, sent_ns };
-        let trip = self.one_way(sent);
         let push = PushId { from: replica, incarnation, token };
-        let message = Inbound::Push { push, sent_at: departs, writes };
-        self.agenda.schedule(departs + trip, Event::Arrive { to: peer, message });
+        self.agenda.schedule(departs, Event::PushDepart { replica, peer, incarnation, push, writes });
     }
 
     fn push_answered(
@@ -574,12 +597,24 @@ impl World {
     /// SIGKILL: everything not durable is gone; whoever waited on it hears
     /// the connection close.
     pub fn crash_replica(&mut self, id: ReplicaId) {
-        self.held[id as usize - 1].clear();
+        // Connections waiting on a stopped process are reset when it dies.
+        for event in std::mem::take(&mut self.held[id as usize - 1]) {
+            if let Event::Arrive { message, .. } = event {
+                let back = self.one_way(0);
+                match message {
+                    Inbound::Client { request, .. } => {
+                        self.answer_client(request, Answered::Failed(Failure::NoAnswer), back)
+                    }
+                    Inbound::Push { push, .. } => self.answer_push(push, id, None, back),
+                }
+            }
+        }
         let node = self.node_mut(id);
         node.life = Life::Down;
         node.incarnation += 1;
         node.queue.clear();
         node.batch = None;
+        node.answering = false;
         let requests = std::mem::take(&mut node.open_requests);
         let pushes = std::mem::take(&mut node.open_pushes);
         for request in requests.into_keys() {
@@ -594,6 +629,10 @@ impl World {
 
     /// A new process on the crashed one's durable log.
     pub fn restart_replica(&mut self, id: ReplicaId) {
+        if self.node(id).life != Life::Down {
+            // Starting a new process in its place kills the old one.
+            self.crash_replica(id);
+        }
         let old = self.node(id);
         let (durable, incarnation) = (old.durable.clone(), old.incarnation);
         let replicas = self.nodes.len();
