@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use clocklab::builtin::Folder;
 use clocklab::experiment::workload::Counters;
 use clocklab::experiment::{Wanted, load_spec, trial};
-use clocklab::history::{Outcome, Record, TrialPlan};
+use clocklab::history::{Outcome, Record};
 use clocklab::sim::{self, SimOptions};
 
 /// The allocator the `clocklab` binary uses, so both engines are timed as they run.
@@ -45,13 +45,7 @@ fn main() {
         trials: None,
     };
     let (_, spec) = load_spec(&wanted).expect("the built-in skew spec");
-    let plans: Vec<TrialPlan> = spec
-        .sweep
-        .values
-        .iter()
-        .enumerate()
-        .flat_map(|(point, &value)| (0..spec.trials).map(move |trial| TrialPlan { point, trial, value }))
-        .collect();
+    let plans = spec.plans();
     println!("skew, full size: {} trials of {} ms, seed {}", plans.len(), spec.duration_ms, spec.seed);
 
     let options = SimOptions::default();

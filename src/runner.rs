@@ -173,13 +173,7 @@ async fn simulate(
     counters: &Arc<Counters>,
     progress: &Progress,
 ) -> Result<Vec<crate::experiment::trial::TrialOutcome>, RunError> {
-    let plans: Vec<TrialPlan> = spec
-        .sweep
-        .values
-        .iter()
-        .enumerate()
-        .flat_map(|(point, &value)| (0..spec.trials).map(move |trial| TrialPlan { point, trial, value }))
-        .collect();
+    let plans = spec.plans();
     let (spec, counters, done) = (spec.clone(), counters.clone(), progress.trial_done());
     let parameter = spec.sweep.parameter.name();
     let started = Instant::now();

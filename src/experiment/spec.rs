@@ -60,7 +60,7 @@ use serde::{Deserialize, Serialize};
 
 use super::faults::{FaultKind, FaultSpec};
 use crate::clock::dots::ReplicaId;
-use crate::history::Engine;
+use crate::history::{Engine, TrialPlan};
 use crate::strategy;
 
 /// The most replicas an experiment may start.
@@ -445,6 +445,15 @@ impl Spec {
         let spec: Spec = toml::from_str(text).map_err(|error| SpecError::Parse(path.to_path_buf(), error))?;
         spec.check(path)?;
         Ok(spec)
+    }
+
+    /// Every trial to run, point by point, trial by trial.
+    pub fn plans(&self) -> Vec<TrialPlan> {
+        let trials = self.trials;
+        let points = self.sweep.values.iter().enumerate();
+        points
+            .flat_map(|(point, &value)| (0..trials).map(move |trial| TrialPlan { point, trial, value }))
+            .collect()
     }
 
     /// The spec with its `[quick]` overrides applied.

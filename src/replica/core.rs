@@ -131,6 +131,18 @@ pub struct Accepted {
     pub acknowledge_at: Option<Nanos>,
 }
 
+impl Accepted {
+    /// The answer the client gets once the write is durable.
+    pub fn reply(&self) -> WriteReply {
+        WriteReply {
+            write_id: self.write.write_id(),
+            stamp: self.write.stamp.clone(),
+            context: self.write.context.clone(),
+            acknowledge_at: self.acknowledge_at,
+        }
+    }
+}
+
 /// One bucket: a strategy, and the state of every key written in it.
 struct Bucket {
     strategy: Arc<dyn Strategy>,

@@ -200,14 +200,8 @@ fn handle(
         Command::Release { reply } => answer(reply, ()),
         Command::Write { bucket, key, value, context, reply } => {
             let result = core.write(&bucket, &key, value, &context).map(|accepted| {
-                let write = accepted.write;
-                let reply = WriteReply {
-                    write_id: write.write_id(),
-                    stamp: write.stamp.clone(),
-                    context: write.context.clone(),
-                    acknowledge_at: accepted.acknowledge_at,
-                };
-                durable.push(write);
+                let reply = accepted.reply();
+                durable.push(accepted.write);
                 reply
             });
             answer(reply, result)

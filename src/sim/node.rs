@@ -232,14 +232,8 @@ impl Node {
             }
             Job::Write { request, bucket, key, value, context } => {
                 let result = self.core.write(&bucket, &key, value, &context).map(|accepted| {
-                    let write = accepted.write;
-                    let reply = WriteReply {
-                        write_id: write.write_id(),
-                        stamp: write.stamp.clone(),
-                        context: write.context.clone(),
-                        acknowledge_at: accepted.acknowledge_at,
-                    };
-                    new_writes.push(write);
+                    let reply = accepted.reply();
+                    new_writes.push(accepted.write);
                     reply
                 });
                 Answer::Write { request, result }
