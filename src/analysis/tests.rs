@@ -334,6 +334,68 @@ proptest! {
         prop_assert_eq!(row.dropped, acked_lost);
         prop_assert_eq!(analysis.drops.len(), row.dropped);
     }
+
+    /// Every drop's killers, root killers and cause are what the
+    /// definition (docs/design.md, section 9) says, worked out here by brute
+    /// force over every pair of writes, with none of the oracle's sorting.
+    #[test]
+    fn every_drops_cause_is_the_definitions(records in random_history()) {
+        let analysis = analyze(&records);
+        let writes: Vec<&WriteRecord> = records.iter().filter_map(|record| match record {
+            Record::Write(write) => Some(write),
+            _ => None,
+        }).collect();
+        // Candidates: acknowledged writes with a stamp, and final siblings
+        // no acknowledged write accounts for (an unanswered write, known by its value).
+        struct Candidate { id: String, stamp: Value, value: Vec<u64>, item: Option<u64>, completed: Option<i64> }
+        let mut candidates: Vec<Candidate> = writes.iter()
+            .filter(|write| write.outcome == Outcome::Ok)
+            .map(|write| Candidate {
+                id: write.write_id.clone().unwrap_or_default(),
+                stamp: write.stamp.clone().unwrap_or(Value::Null),
+                value: write.value.clone(),
+                item: Some(write.item),
+                completed: Some(write.complete_ns),
+            })
+            .collect();
+        for record in &records {
+            let Record::Final(last) = record else { continue };
+            for sibling in &last.siblings {
+                if candidates.iter().all(|candidate| candidate.id != sibling.write_id) {
+                    let unanswered = writes.iter().find(|write| write.outcome != Outcome::Ok && write.value == sibling.value);
+                    candidates.push(Candidate {
+                        id: sibling.write_id.clone(),
+                        stamp: sibling.stamp.clone(),
+                        value: sibling.value.clone(),
+                        item: unanswered.map(|write| write.item),
+                        completed: None,
+                    });
+                }
+            }
+        }
+        for drop in &analysis.drops {
+            let victim = writes.iter().find(|write| write.write_id == drop.victim.write_id && write.outcome == Outcome::Ok).unwrap();
+            let victim_key = (victim.stamp.as_ref().unwrap(), victim.write_id.as_deref().unwrap());
+            let killers: Vec<&Candidate> = candidates.iter()
+                .filter(|candidate| compare_writes((&candidate.stamp, &candidate.id), (victim_key.0, victim_key.1)) == Ordering::Greater)
+                .filter(|candidate| !candidate.value.contains(&victim.item))
+                .collect();
+            let roots: Vec<&&Candidate> = killers.iter()
+                .filter(|killer| !killers.iter().any(|other| other.id != killer.id
+                    && other.item.is_some_and(|item| Some(item) != killer.item && killer.value.contains(&item))))
+                .collect();
+            let read = |killer: &Candidate| killer.item.is_some_and(|item| victim.value.contains(&item));
+            let before = |killer: &Candidate| read(killer) || killer.completed.is_some_and(|at| at < victim.invoke_ns);
+            let cause = if roots.iter().all(|root| before(root)) {
+                if roots.iter().any(|root| read(root)) { Cause::Causality } else { Cause::Realtime }
+            } else {
+                Cause::Concurrent
+            };
+            prop_assert_eq!(drop.killer_count, killers.len(), "killers of {:?}", drop.victim.write_id);
+            prop_assert_eq!(drop.root_killer_count, roots.len(), "root killers of {:?}", drop.victim.write_id);
+            prop_assert_eq!(drop.cause, cause, "cause of {:?}", drop.victim.write_id);
+        }
+    }
 }
 
 impl Story {

@@ -33,6 +33,7 @@ pub mod guard;
 pub mod lab;
 pub mod results;
 pub mod scenario;
+pub mod transcript;
 
 mod routes;
 
