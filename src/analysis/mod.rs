@@ -68,7 +68,7 @@ use crate::clock::dots::ReplicaId;
 use crate::history::{FinalRecord, Outcome, Record, WriteRecord};
 use crate::strategy::{self, Kind};
 
-pub use self::summary::{PointSummary, summarize};
+pub use self::summary::{PointSummary, student_t_975, summarize};
 
 /// At most this many killers are kept per dropped write for display; all of
 /// them are used to classify it.

@@ -262,6 +262,12 @@ fn summaries_average_over_trials_with_a_standard_deviation() {
     assert_eq!((summary.trials, summary.acked, summary.dropped), (2, 200, 40));
     assert!((summary.dropped_percent_mean - 20.0).abs() < 1e-9);
     assert!((summary.dropped_percent_deviation - 200.0_f64.sqrt()).abs() < 1e-9);
+    // Two trials: t = 12.706 at one degree of freedom; sd sqrt(200), over sqrt(2): 10.
+    assert!((summary.dropped_percent_interval - 127.06).abs() < 1e-6, "{}", summary.dropped_percent_interval);
+    let one = &summarize(&rows[..1])[0];
+    assert_eq!(one.dropped_percent_interval, 0.0, "one trial: no interval");
+    assert_eq!(crate::analysis::student_t_975(1000), 1.96);
+    assert!((crate::analysis::student_t_975(9) - 2.262).abs() < 1e-9);
 }
 
 #[test]

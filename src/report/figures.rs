@@ -62,7 +62,7 @@ mod tests {
                 .map(|(index, &value)| PointFigures {
                     value,
                     dropped_percent: scale * index as f64,
-                    dropped_percent_deviation: 1.0,
+                    dropped_percent_interval: 1.0,
                     causality_percent: scale * index as f64 / 2.0,
                     realtime_percent: scale * index as f64 / 4.0,
                     concurrent_percent: scale * index as f64 / 4.0,

@@ -367,7 +367,7 @@ fn costs_paragraph(spec: &Spec, parameter: &str, summaries: &[PointSummary]) -> 
 
 fn table(parameter: &str, summaries: &[PointSummary]) -> String {
     let mut text = format!(
-        "| {parameter} | strategy | acked | dropped % (± sd) | causality | other clock | concurrent | \
+        "| {parameter} | strategy | acked | dropped % (± 95% CI) | causality | other clock | concurrent | \
          siblings | max siblings | p50 ms | p99 ms | failed | metadata bytes | diverged keys | unacked applied |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     );
@@ -379,7 +379,7 @@ fn table(parameter: &str, summaries: &[PointSummary]) -> String {
             summary.strategy,
             summary.acked,
             summary.dropped_percent_mean,
-            summary.dropped_percent_deviation,
+            summary.dropped_percent_interval,
             summary.dropped_causality,
             summary.dropped_realtime,
             summary.dropped_concurrent,

@@ -151,7 +151,7 @@ pub fn plot_input(
                 .map(|summary| PointFigures {
                     value: summary.value,
                     dropped_percent: summary.dropped_percent_mean,
-                    dropped_percent_deviation: summary.dropped_percent_deviation,
+                    dropped_percent_interval: summary.dropped_percent_interval,
                     causality_percent: percent(summary.dropped_causality, summary.acked),
                     realtime_percent: percent(summary.dropped_realtime, summary.acked),
                     concurrent_percent: percent(summary.dropped_concurrent, summary.acked),

@@ -3,8 +3,9 @@
 //! Four pictures, the first three against the swept parameter:
 //!
 //! - `dropped`: silently dropped writes as a percentage of acknowledged
-//!   ones, one line per strategy, with error bars of one standard deviation
-//!   across trials;
+//!   ones, one line per strategy, with error bars spanning the 95%
+//!   confidence interval of the mean over trials (none for one trial; see
+//!   `analysis::summary`);
 //! - `causes`: for each last-write-wins strategy, the drops split by cause
 //!   (causality violation, other clock-caused, concurrent overwrite), as
 //!   stacked bars;
@@ -45,8 +46,9 @@ const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 pub struct PointFigures {
     pub value: f64,
     pub dropped_percent: f64,
-    /// Standard deviation across trials, in percentage points.
-    pub dropped_percent_deviation: f64,
+    /// Half the 95% confidence interval of the mean over trials, in
+    /// percentage points (0 for one trial).
+    pub dropped_percent_interval: f64,
     pub causality_percent: f64,
     pub realtime_percent: f64,
     pub concurrent_percent: f64,
@@ -285,7 +287,7 @@ pub(super) fn draw_dropped<DB: DrawingBackend>(
         .series
         .iter()
         .flat_map(|series| series.points.iter())
-        .map(|point| point.dropped_percent + point.dropped_percent_deviation)
+        .map(|point| point.dropped_percent + point.dropped_percent_interval)
         .fold(1.0_f64, f64::max);
     let title = format!("{}: acknowledged writes silently dropped", input.experiment);
     let frame = Frame {
@@ -303,8 +305,8 @@ pub(super) fn draw_dropped<DB: DrawingBackend>(
             series.points.iter().enumerate().map(|(x, point)| (x as f64, point.dropped_percent)).collect();
         draw_strategy_line(&mut chart, &line, series.strategy.clone(), index)?;
         chart.draw_series(series.points.iter().enumerate().map(|(x, point)| {
-            let low = (point.dropped_percent - point.dropped_percent_deviation).max(0.0);
-            let high = point.dropped_percent + point.dropped_percent_deviation;
+            let low = (point.dropped_percent - point.dropped_percent_interval).max(0.0);
+            let high = point.dropped_percent + point.dropped_percent_interval;
             ErrorBar::new_vertical(x as f64, low, point.dropped_percent, high, colour.stroke_width(2), 10)
         }))?;
     }
