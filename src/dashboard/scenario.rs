@@ -269,6 +269,7 @@ pub fn play(name: &str, scenario: &Scenario) -> Result<Trace, String> {
         acknowledged: BTreeMap::new(),
         step_of_write: HashMap::new(),
         reads: HashMap::new(),
+        written: HashMap::new(),
         clients: HashMap::new(),
     };
     let mut steps = Vec::new();
@@ -316,6 +317,8 @@ struct Player<'a> {
     step_of_write: HashMap<String, usize>,
     /// For each increment or client write, the writes its read returned.
     reads: HashMap<String, Vec<String>>,
+    /// Each write's key and value.
+    written: HashMap<String, (String, Value)>,
     /// Per (bucket, client): the context and write ids of its last read.
     clients: HashMap<(String, String), (Value, Vec<String>)>,
 }
@@ -371,6 +374,7 @@ impl Player<'_> {
                     self.acknowledged.entry(bucket.clone()).or_default().push(write_id.clone());
                     self.step_of_write.insert(write_id.clone(), index);
                     self.reads.insert(write_id.clone(), read.clone());
+                    self.written.insert(write_id.clone(), (key.to_string(), value.clone()));
                     writes.push(TraceWrite {
                         bucket: bucket.clone(),
                         write_id,
@@ -457,9 +461,38 @@ impl Player<'_> {
                         pending.extend(read.iter().cloned().flat_map(merged_ids));
                     }
                 }
-                (bucket.clone(), ids.iter().filter(|id| !survives.contains(*id)).cloned().collect())
+                // A merging strategy may fold a write into an equal or larger
+                // set and keep no trace of its id: nothing of it is lost if
+                // some replica's merged value holds all of its elements.
+                let merged_in = |id: &str| {
+                    strategy::kind_of(bucket) == Some(strategy::Kind::Merge)
+                        && self
+                            .written
+                            .get(id)
+                            .is_some_and(|(key, value)| self.merged_holds(bucket, key, value))
+                };
+                let lost = ids.iter().filter(|id| !survives.contains(*id) && !merged_in(id));
+                (bucket.clone(), lost.cloned().collect())
             })
             .collect()
+    }
+}
+
+impl Player<'_> {
+    /// Whether some replica's value of `key` in `bucket` holds every element
+    /// of the set `value`.
+    fn merged_holds(&self, bucket: &str, key: &str, value: &Value) -> bool {
+        let Some(elements) = value.as_array() else { return false };
+        self.cores.iter().any(|core| {
+            let Ok(reply) = core.read(bucket, key) else { return false };
+            reply.siblings.iter().any(|sibling| {
+                sibling
+                    .value
+                    .parse()
+                    .as_array()
+                    .is_some_and(|held| elements.iter().all(|element| held.contains(element)))
+            })
+        })
     }
 }
 
