@@ -64,8 +64,8 @@ fn main() {
         // counted and let go, as the real engine's are below.
         let counts: Vec<(u64, u64)> = plans
             .par_iter()
-            .map(|&plan| {
-                let (outcome, effort) = sim::run_trial(&spec, plan, Arc::new(Counters::default()), &options);
+            .map(|(plan, spec)| {
+                let (outcome, effort) = sim::run_trial(spec, *plan, Arc::new(Counters::default()), &options);
                 (acknowledged(&outcome.records), effort.events)
             })
             .collect();
@@ -94,19 +94,12 @@ fn main() {
     let replica = Some(std::path::Path::new(env!("CARGO_BIN_EXE_clocklab")));
     let mut real_time = Duration::ZERO;
     let mut real_acked = 0;
-    for &plan in &plans {
+    for (plan, spec) in &plans {
+        let plan = *plan;
         let data = tempfile::tempdir().expect("a data directory");
         let started = Instant::now();
         let outcome = runtime
-            .block_on(trial::run(
-                &spec,
-                plan,
-                data.path(),
-                "bench",
-                client.clone(),
-                counters.clone(),
-                replica,
-            ))
+            .block_on(trial::run(spec, plan, data.path(), "bench", client.clone(), counters.clone(), replica))
             .expect("a real trial");
         real_time += started.elapsed();
         real_acked += acknowledged(&outcome.records);

@@ -84,9 +84,14 @@ async fn run_into(name: &str, spec: &Spec, run_dir: &Path, quick: bool) -> Resul
     let spec_text = toml::to_string(spec).unwrap_or_default();
     let spec_path = run_dir.join(SPEC_FILE);
     std::fs::write(&spec_path, spec_text).map_err(|error| RunError::Output(spec_path, error))?;
-    let points = spec.sweep.values.len();
+    let slices = spec.slices();
+    let points = spec.sweep.values.len() * slices.len();
+    let across = match &spec.sweep.across {
+        Some(across) => format!(" across {} = {:?}", across.parameter.name(), across.values),
+        None => String::new(),
+    };
     eprintln!(
-        "experiment {name}{}{}: {} = {:?}, {} trial(s) of {} ms, {} replicas, seed {}",
+        "experiment {name}{}{}: {} = {:?}{across}, {} trial(s) of {} ms, {} replicas, seed {}",
         if quick { " (quick)" } else { "" },
         if spec.engine == Engine::Sim { " in the simulator" } else { "" },
         spec.sweep.parameter.name(),
@@ -110,46 +115,53 @@ async fn run_into(name: &str, spec: &Spec, run_dir: &Path, quick: bool) -> Resul
         Engine::Processes => None,
         Engine::Sim => Some(simulate(spec, &counters, &progress).await?.into_iter()),
     };
-    for (point, &value) in spec.sweep.values.iter().enumerate() {
-        let parameter = spec.sweep.parameter.name();
-        let mut params = serde_json::Map::new();
-        params.insert("parameter".into(), json!(parameter));
-        params.insert(parameter.into(), json!(value));
-        // Each strategy's kind, as the strategy built for this point declares it.
-        let parameters = spec.sweep.parameter.parameters_for(&spec.parameters, value);
-        let kinds = crate::strategy::registry_with(&parameters)
-            .unwrap_or_default()
-            .iter()
-            .filter(|strategy| spec.strategies.iter().any(|name| name == strategy.name()))
-            .map(|strategy| (strategy.name().to_string(), strategy.kind()))
-            .collect();
-        let record = Record::Point(PointRecord { point, params, kinds });
-        history.append(&record)?;
-        records.push(record);
-        for trial in 0..spec.trials {
-            if spec.engine == Engine::Processes {
-                progress.start_trial(parameter, value, trial, spec.trials);
+    for slice in &slices {
+        for (index, &value) in slice.spec.sweep.values.iter().enumerate() {
+            let point = slice.offset + index;
+            let parameter = spec.sweep.parameter.name();
+            let mut params = serde_json::Map::new();
+            params.insert("parameter".into(), json!(parameter));
+            params.insert(parameter.into(), json!(value));
+            if let Some((across, across_value)) = slice.across {
+                params.insert("across".into(), json!(across.name()));
+                params.insert(across.name().into(), json!(across_value));
             }
-            let plan = TrialPlan { point, trial, value };
-            let outcome = match spec.engine {
-                Engine::Processes => {
-                    let data =
-                        tempfile::tempdir().map_err(|error| RunError::Output(std::env::temp_dir(), error))?;
-                    trial::run(spec, plan, data.path(), &token, client.clone(), counters.clone(), None)
-                        .await?
+            // Each strategy's kind, as the strategy built for this point declares it.
+            let parameters = slice.spec.sweep.parameter.parameters_for(&slice.spec.parameters, value);
+            let kinds = crate::strategy::registry_with(&parameters)
+                .unwrap_or_default()
+                .iter()
+                .filter(|strategy| spec.strategies.iter().any(|name| name == strategy.name()))
+                .map(|strategy| (strategy.name().to_string(), strategy.kind()))
+                .collect();
+            let record = Record::Point(PointRecord { point, params, kinds });
+            history.append(&record)?;
+            records.push(record);
+            for trial in 0..spec.trials {
+                if spec.engine == Engine::Processes {
+                    progress.start_trial(parameter, value, trial, spec.trials);
                 }
-                Engine::Sim => simulated.as_mut().and_then(Iterator::next).ok_or(RunError::Simulator)?,
-            };
-            if !outcome.converged {
-                progress.println(format!("point {point} trial {trial}: replicas did not converge"));
-            }
-            for record in outcome.records {
-                history.append(&record)?;
-                records.push(record);
-            }
-            history.flush()?;
-            if spec.engine == Engine::Processes {
-                progress.finish_trial();
+                let plan = TrialPlan { point, trial, value };
+                let outcome = match spec.engine {
+                    Engine::Processes => {
+                        let data = tempfile::tempdir()
+                            .map_err(|error| RunError::Output(std::env::temp_dir(), error))?;
+                        let (token, client, counters) = (&token, client.clone(), counters.clone());
+                        trial::run(&slice.spec, plan, data.path(), token, client, counters, None).await?
+                    }
+                    Engine::Sim => simulated.as_mut().and_then(Iterator::next).ok_or(RunError::Simulator)?,
+                };
+                if !outcome.converged {
+                    progress.println(format!("point {point} trial {trial}: replicas did not converge"));
+                }
+                for record in outcome.records {
+                    history.append(&record)?;
+                    records.push(record);
+                }
+                history.flush()?;
+                if spec.engine == Engine::Processes {
+                    progress.finish_trial();
+                }
             }
         }
     }
@@ -179,7 +191,7 @@ async fn simulate(
     let started = Instant::now();
     let results = tokio::task::spawn_blocking(move || {
         let options = crate::sim::SimOptions::default();
-        crate::sim::run_trials(&spec, &plans, &counters, &options, &|plan: TrialPlan| {
+        crate::sim::run_trials(&plans, &counters, &options, &|plan: TrialPlan| {
             done(format!("{parameter} = {}, trial {}/{} simulated", plan.value, plan.trial + 1, spec.trials))
         })
     })

@@ -145,3 +145,38 @@ values = [0, 500]
     }
     assert!(written.contains("6 of 6 points and strategies agree"), "the engines agree: {written}");
 }
+
+#[test]
+fn a_two_parameter_sweep_runs_every_pair_and_draws_a_heatmap() {
+    let results = tempfile::tempdir().unwrap();
+    let run = simulate(results.path(), &["skew-rate", "--quick"]);
+    for file in ["heatmap.svg", "heatmap.png", "dropped.svg", "report.md"] {
+        assert!(run.join(file).is_file(), "{file}");
+    }
+    let summary: Value = serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let rows = summary.as_array().unwrap();
+    // Quick: skews 0, 100, 1000 at rates 10, 60, 240; three strategies, one trial.
+    assert_eq!(rows.len(), 3 * 3 * 3, "every pair, every strategy");
+    let rate = |row: &Value| row["across_value"].as_f64().expect("each row names its rate");
+    assert!(rows.iter().all(|row| row["across"] == "rate_per_client"));
+    let wall_at = |skew: f64, at_rate: f64| -> f64 {
+        let row = rows
+            .iter()
+            .find(|row| row["strategy"] == "lww-wall" && row["value"] == skew && rate(row) == at_rate)
+            .expect("a row per pair");
+        row["dropped"].as_f64().unwrap() / row["acked"].as_f64().unwrap()
+    };
+    for at_rate in [60.0, 240.0] {
+        assert!(
+            wall_at(1000.0, at_rate) > wall_at(0.0, at_rate) + 0.1,
+            "more skew, more drops at rate {at_rate}"
+        );
+    }
+    assert!(wall_at(0.0, 240.0) > wall_at(0.0, 10.0) + 0.05, "more writes at once, more overlaps");
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        report.contains("![Dropped writes for every skew_ms and rate_per_client](heatmap.svg)"),
+        "{report}"
+    );
+    assert!(report.contains("| rate_per_client \\ skew_ms | 0 | 100 | 1000 |"), "{report}");
+}

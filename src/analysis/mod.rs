@@ -96,6 +96,11 @@ pub struct SummaryRow {
     /// The swept parameter's name, and its value at this point.
     pub parameter: String,
     pub value: f64,
+    /// A two-parameter sweep's second parameter and its value at this point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub across: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub across_value: Option<f64>,
     pub strategy: String,
     /// Write records, acknowledged or not.
     pub writes: usize,
@@ -267,6 +272,7 @@ type GroupKey<'a> = (usize, usize, &'a str, &'a str);
 /// Runs the oracle over a whole history.
 pub fn analyze(records: &[Record]) -> Analysis {
     let mut points: HashMap<usize, (String, f64)> = HashMap::new();
+    let mut acrosses: HashMap<usize, (String, f64)> = HashMap::new();
     let mut converge_ms: HashMap<(usize, usize), f64> = HashMap::new();
     let mut groups: BTreeMap<GroupKey<'_>, KeyHistory<'_>> = BTreeMap::new();
     let mut kinds: BTreeMap<String, Kind> = BTreeMap::new();
@@ -274,6 +280,9 @@ pub fn analyze(records: &[Record]) -> Analysis {
         match record {
             Record::Point(point) => {
                 points.insert(point.point, swept_parameter(&point.params));
+                if let Some(across) = across_parameter(&point.params) {
+                    acrosses.insert(point.point, across);
+                }
                 kinds.extend(point.kinds.iter().map(|(bucket, kind)| (bucket.clone(), *kind)));
             }
             Record::Write(write) => groups
@@ -317,11 +326,14 @@ pub fn analyze(records: &[Record]) -> Analysis {
     for (((point, trial, bucket, _key), history), verdict) in groups.iter().zip(verdicts) {
         let row = rows.entry((*point, *trial, bucket)).or_insert_with(|| {
             let (parameter, value) = points.get(point).cloned().unwrap_or_default();
+            let (across, across_value) = acrosses.get(point).cloned().unzip();
             SummaryRow {
                 point: *point,
                 trial: *trial,
                 parameter,
                 value,
+                across,
+                across_value,
                 strategy: bucket.to_string(),
                 converge_ms: converge_ms.get(&(*point, *trial)).copied().unwrap_or(0.0),
                 stamp_regressions: regressions.get(&(*point, *trial, *bucket)).copied().unwrap_or(0),
@@ -423,6 +435,13 @@ fn costs(records: &[Record]) -> HashMap<(usize, usize, &str), SummaryRow> {
             (group, row)
         })
         .collect()
+}
+
+/// The second parameter of a two-parameter sweep at a point: named by
+/// `params.across`.
+fn across_parameter(params: &serde_json::Map<String, Value>) -> Option<(String, f64)> {
+    let name = params.get("across").and_then(Value::as_str)?;
+    Some((name.to_string(), params.get(name).and_then(Value::as_f64)?))
 }
 
 /// The swept parameter of a point: named by `params.parameter`, else the

@@ -27,6 +27,11 @@ pub struct PointSummary {
     pub point: usize,
     pub parameter: String,
     pub value: f64,
+    /// A two-parameter sweep's second parameter and its value here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub across: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub across_value: Option<f64>,
     pub strategy: String,
     pub trials: usize,
     /// Write records, acknowledged or not.
@@ -116,6 +121,8 @@ fn summarize_point(rows: &[&SummaryRow]) -> PointSummary {
         point: first.point,
         parameter: first.parameter.clone(),
         value: first.value,
+        across: first.across.clone(),
+        across_value: first.across_value,
         strategy: first.strategy.clone(),
         trials: rows.len(),
         writes: sum(|row| row.writes),

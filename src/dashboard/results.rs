@@ -209,7 +209,12 @@ impl ResultsStore {
             })?;
         let files = format!("/results/{experiment}/{run}/");
         let report = read_text(&dir.join(REPORT_MD)).unwrap_or_default();
-        let every = PLOTS.iter().chain(&[TIMELINE, OFFSETS, crate::report::compare::PLOT]);
+        let every = PLOTS.iter().chain(&[
+            crate::report::heatmap::HEATMAP,
+            TIMELINE,
+            OFFSETS,
+            crate::report::compare::PLOT,
+        ]);
         let plots = every.filter(|plot| dir.join(format!("{plot}.svg")).exists());
         Ok(RunPage {
             experiment: experiment.to_string(),

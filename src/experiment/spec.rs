@@ -45,10 +45,15 @@
 //! parameter = "skew_ms"     # see Parameter
 //! values = [0, 10, 100, 1000]
 //!
+//! [sweep.across]            # optional: a second parameter; every pair is run
+//! parameter = "rate_per_client"
+//! values = [10, 60, 240]
+//!
 //! [quick]                   # what --quick changes, for a fast smoke run
 //! trials = 1
 //! duration_ms = 1000
 //! values = [0, 1000]
+//! across_values = [10, 240] # the second parameter's, if there is one
 //! ```
 //!
 //! Unknown fields are errors, so a typo never silently falls back to a
@@ -277,12 +282,38 @@ fn position(id: ReplicaId, replicas: usize) -> f64 {
     (steps - f64::from(id - 1)) / steps
 }
 
-/// The one parameter an experiment varies.
+/// The parameter an experiment varies, and optionally a second one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepSpec {
     pub parameter: Parameter,
     pub values: Vec<f64>,
+    /// A second parameter (`[sweep.across]`): every value of the first is
+    /// run at every value of this one, and the report draws the grid as a
+    /// heatmap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub across: Option<AcrossSpec>,
+}
+
+/// The second parameter of a two-parameter sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcrossSpec {
+    pub parameter: Parameter,
+    pub values: Vec<f64>,
+}
+
+/// One value of the second parameter: the spec with that value set, and
+/// where its points start in the run's point numbering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slice {
+    /// The index of its first point: points go through the first
+    /// parameter's values once per value of the second.
+    pub offset: usize,
+    /// The second parameter and its value here (`None`: a one-parameter sweep).
+    pub across: Option<(Parameter, f64)>,
+    /// The spec with that value folded in, and no second parameter.
+    pub spec: Spec,
 }
 
 /// What a sweep value means.
@@ -314,6 +345,8 @@ pub enum Parameter {
     EpsilonMs,
     /// How many keys the clients share: fewer keys, more writes to each.
     Keys,
+    /// Operations per second per client: more writes, more of them at once.
+    RatePerClient,
 }
 
 impl Parameter {
@@ -330,6 +363,7 @@ impl Parameter {
             Parameter::MaxPeerOffsetMs => "max_peer_offset_ms",
             Parameter::EpsilonMs => "epsilon_ms",
             Parameter::Keys => "keys",
+            Parameter::RatePerClient => "rate_per_client",
         }
     }
 
@@ -351,6 +385,7 @@ impl Parameter {
             }
             Parameter::EpsilonMs => "truetime's assumed clock uncertainty, epsilon (ms)",
             Parameter::Keys => "keys the clients share (fewer keys: more writes to each)",
+            Parameter::RatePerClient => "operations per second per client",
         }
     }
 
@@ -375,7 +410,8 @@ impl Parameter {
             | Parameter::CrashEveryMs
             | Parameter::MaxPeerOffsetMs
             | Parameter::EpsilonMs
-            | Parameter::Keys => {}
+            | Parameter::Keys
+            | Parameter::RatePerClient => {}
         }
         clock
     }
@@ -383,8 +419,10 @@ impl Parameter {
     /// The workload at sweep value `value`.
     pub fn workload_for(self, base: &WorkloadSpec, value: f64) -> WorkloadSpec {
         let mut workload = base.clone();
-        if self == Parameter::Keys {
-            workload.keys = value as usize;
+        match self {
+            Parameter::Keys => workload.keys = value as usize,
+            Parameter::RatePerClient => workload.rate_per_client = value,
+            _ => {}
         }
         workload
     }
@@ -403,6 +441,28 @@ impl Parameter {
         match self {
             Parameter::MaxPeerOffsetMs => (value > 0.0).then_some(value),
             _ => base,
+        }
+    }
+
+    /// Folds value `value` of this parameter into `spec`'s own settings, so
+    /// that the spec runs at it whatever it sweeps (the second parameter of
+    /// a two-parameter sweep).
+    pub fn fix(self, spec: &mut Spec, value: f64) {
+        match self {
+            Parameter::SkewMs => spec.clocks.skew_ms = value,
+            Parameter::DriftPpm => spec.clocks.drift_spread_ppm = value,
+            Parameter::ResyncIntervalMs => spec.clocks.resync_interval_ms = value,
+            Parameter::ResolutionMs => spec.clocks.resolution_ms = value,
+            Parameter::StepMs | Parameter::CutMs | Parameter::PauseMs | Parameter::CrashEveryMs => {
+                spec.faults = spec.faults.iter().filter_map(|fault| self.apply(fault, value)).collect();
+            }
+            Parameter::MaxPeerOffsetMs => {
+                spec.max_peer_offset_ms = self.offset_bound(spec.max_peer_offset_ms, value)
+            }
+            Parameter::EpsilonMs => spec.parameters = self.parameters_for(&spec.parameters, value),
+            Parameter::Keys | Parameter::RatePerClient => {
+                spec.workload = self.workload_for(&spec.workload, value)
+            }
         }
     }
 
@@ -430,6 +490,9 @@ pub struct QuickSpec {
     pub trials: Option<usize>,
     pub duration_ms: Option<u64>,
     pub values: Option<Vec<f64>>,
+    /// The second parameter's values, for a two-parameter sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub across_values: Option<Vec<f64>>,
 }
 
 impl Spec {
@@ -447,13 +510,37 @@ impl Spec {
         Ok(spec)
     }
 
-    /// Every trial to run, point by point, trial by trial.
-    pub fn plans(&self) -> Vec<TrialPlan> {
-        let trials = self.trials;
-        let points = self.sweep.values.iter().enumerate();
-        points
-            .flat_map(|(point, &value)| (0..trials).map(move |trial| TrialPlan { point, trial, value }))
+    /// The spec once per value of the second parameter, or itself alone.
+    pub fn slices(&self) -> Vec<Slice> {
+        let Some(across) = &self.sweep.across else {
+            return vec![Slice { offset: 0, across: None, spec: self.clone() }];
+        };
+        let points = self.sweep.values.len();
+        across
+            .values
+            .iter()
+            .enumerate()
+            .map(|(index, &value)| {
+                let mut spec = self.clone();
+                spec.sweep.across = None;
+                across.parameter.fix(&mut spec, value);
+                Slice { offset: index * points, across: Some((across.parameter, value)), spec }
+            })
             .collect()
+    }
+
+    /// Every trial to run, point by point, trial by trial, each with the
+    /// spec it runs on (its slice's).
+    pub fn plans(&self) -> Vec<(TrialPlan, Spec)> {
+        let mut plans = Vec::new();
+        for slice in self.slices() {
+            for (index, &value) in slice.spec.sweep.values.iter().enumerate() {
+                for trial in 0..self.trials {
+                    plans.push((TrialPlan { point: slice.offset + index, trial, value }, slice.spec.clone()));
+                }
+            }
+        }
+        plans
     }
 
     /// The spec with its `[quick]` overrides applied.
@@ -462,6 +549,9 @@ impl Spec {
             self.trials = quick.trials.unwrap_or(self.trials);
             self.duration_ms = quick.duration_ms.unwrap_or(self.duration_ms);
             self.sweep.values = quick.values.unwrap_or(self.sweep.values);
+            if let (Some(across), Some(values)) = (&mut self.sweep.across, quick.across_values) {
+                across.values = values;
+            }
         }
         self
     }
@@ -554,6 +644,22 @@ impl Spec {
                 }
             }
         }
+        if let Some(across) = &self.sweep.across {
+            if across.parameter == self.sweep.parameter {
+                return Err(invalid("sweep.across.parameter", "must differ from sweep.parameter".into()));
+            }
+            if across.values.is_empty() {
+                return Err(invalid("sweep.across.values", "name at least one value".into()));
+            }
+            if let Some(bad) = across.values.iter().find(|value| !value.is_finite()) {
+                return Err(invalid("sweep.across.values", format!("{bad} is not a number")));
+            }
+            // Each value of the second parameter makes a spec of its own,
+            // which must hold up as any spec does.
+            for slice in self.slices() {
+                slice.spec.check(path)?;
+            }
+        }
         if let Some(quick) = &self.quick {
             if quick.trials == Some(0) {
                 return Err(invalid("quick.trials", "must be at least 1".into()));
@@ -574,6 +680,26 @@ mod tests {
 
     fn parse(text: &str) -> Result<Spec, String> {
         Spec::parse(text, Path::new("experiments/test.toml")).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn a_second_parameter_makes_a_slice_per_value_each_checked() {
+        let text = format!("{MINIMAL}[sweep.across]\nparameter = \"rate_per_client\"\nvalues = [10, 40]\n");
+        let spec = parse(&text).unwrap();
+        let slices = spec.slices();
+        assert_eq!(slices.len(), 2);
+        assert_eq!((slices[1].offset, slices[1].across), (2, Some((Parameter::RatePerClient, 40.0))));
+        assert_eq!(slices[1].spec.workload.rate_per_client, 40.0);
+        assert_eq!(slices[1].spec.sweep.across, None);
+        let points: Vec<usize> = spec.plans().iter().map(|(plan, _)| plan.point).collect();
+        assert_eq!(points, vec![0, 0, 1, 1, 2, 2, 3, 3], "two trials at each of four points");
+        // The same parameter twice, or a value a spec cannot take, is refused.
+        let twice = format!("{MINIMAL}[sweep.across]\nparameter = \"skew_ms\"\nvalues = [1]\n");
+        assert!(parse(&twice).unwrap_err().contains("sweep.across.parameter"));
+        let negative = format!("{MINIMAL}[sweep.across]\nparameter = \"rate_per_client\"\nvalues = [-5]\n");
+        assert!(parse(&negative).unwrap_err().contains("workload.rate_per_client"));
+        let zero_keys = format!("{MINIMAL}[sweep.across]\nparameter = \"keys\"\nvalues = [0]\n");
+        assert!(parse(&zero_keys).unwrap_err().contains("workload.keys"));
     }
 
     #[test]

@@ -19,6 +19,8 @@ use crate::strategy::Kind;
 pub struct Figures<'a> {
     pub timeline: Option<&'a Timeline>,
     pub offsets: Option<&'a OffsetsPlot>,
+    /// A two-parameter sweep: the heatmap's section, in Markdown.
+    pub heatmap: Option<&'a str>,
 }
 
 pub fn report(
@@ -39,7 +41,7 @@ pub fn report(
         text,
         "**Setup.** {} replicas; strategies {}; {} clients doing {} on {} keys \
          ({} operations per second each, replica chosen {}); replication delay {:?} ms; \
-         {parameter} swept over {:?}; {} trial(s) of {} ms per value; seed {}.\n",
+         {parameter} swept over {:?}{}; {} trial(s) of {} ms per value; seed {}.\n",
         spec.replicas,
         spec.strategies.join(", "),
         workload.clients,
@@ -55,6 +57,11 @@ pub fn report(
         },
         spec.network.delay_ms,
         spec.sweep.values,
+        spec.sweep.across.as_ref().map_or_else(String::new, |across| format!(
+            ", at each {} of {:?}",
+            across.parameter.name(),
+            across.values
+        )),
         spec.trials,
         spec.duration_ms,
         spec.seed,
@@ -104,6 +111,9 @@ pub fn report(
              were at most {worst:.1} ms from the truth, and {held} of {all} error bounds held it.\n",
             offsets.observer
         );
+    }
+    if let Some(heatmap) = figures.heatmap {
+        let _ = writeln!(text, "{heatmap}");
     }
     let _ = writeln!(text, "![Why last-write-wins dropped writes](causes.svg)\n");
     let _ = writeln!(text, "![Siblings kept instead of dropped](siblings.svg)\n");

@@ -21,6 +21,7 @@
 pub mod compare;
 pub mod costs;
 pub mod figures;
+pub mod heatmap;
 pub mod markdown;
 pub mod offsets;
 pub mod plots;
@@ -91,7 +92,32 @@ fn write_files(
     write_json(&run_dir.join(SUMMARY_JSON), &analysis.rows)?;
     write_json(&run_dir.join(DROPS_JSON), &analysis.drops)?;
     write_csv(&run_dir.join(SUMMARY_CSV), analysis)?;
-    let summaries = summarize(&analysis.rows);
+    let every = summarize(&analysis.rows);
+    // A two-parameter sweep: the heatmap shows every pair; the other plots
+    // and the paragraphs show the middle value of the second parameter.
+    let (summaries, heatmap) = match &spec.sweep.across {
+        None => (every, None),
+        Some(across) => {
+            let first = across.values.get(across.values.len() / 2).copied().unwrap_or_default();
+            let input = heatmap::HeatmapInput {
+                experiment,
+                parameter: spec.sweep.parameter.name(),
+                across: across.parameter.name(),
+                strategies: spec
+                    .strategies
+                    .iter()
+                    .filter(|strategy| kind_in(&analysis.kinds, strategy) == Kind::LastWriteWins)
+                    .cloned()
+                    .collect(),
+                summaries: &every,
+            };
+            heatmap::draw(run_dir, &input)?;
+            let section = heatmap::section(&input, first);
+            let row: Vec<PointSummary> =
+                every.iter().filter(|summary| summary.across_value == Some(first)).cloned().collect();
+            (row, Some(section))
+        }
+    };
     figures::draw_all(run_dir, &plot_input(experiment, spec, analysis, &summaries))?;
     let timeline = timeline_of(experiment, spec, records, analysis);
     if let Some(timeline) = &timeline {
@@ -107,7 +133,11 @@ fn write_files(
     if let Some(offsets) = &offsets {
         offsets::draw(run_dir, offsets)?;
     }
-    let figures = markdown::Figures { timeline: timeline.as_ref(), offsets: offsets.as_ref() };
+    let figures = markdown::Figures {
+        timeline: timeline.as_ref(),
+        offsets: offsets.as_ref(),
+        heatmap: heatmap.as_deref(),
+    };
     let report = markdown::report(experiment, spec, analysis, &summaries, &figures);
     let path = run_dir.join(REPORT_MD);
     std::fs::write(&path, report).map_err(|error| ReportError::Write(path, error.to_string()))

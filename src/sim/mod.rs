@@ -116,13 +116,12 @@ pub struct Effort {
     pub events: u64,
 }
 
-/// Runs the trials `plans` of `spec`, spread over the machine's cores
+/// Runs the trials `plans`, each on its spec, spread over the machine's cores
 /// (each trial is independent and deterministic, so the order they run in
 /// changes nothing), and returns their outcomes in the order of `plans`.
 /// `done` is called as each finishes, from whichever thread ran it.
 pub fn run_trials(
-    spec: &Spec,
-    plans: &[TrialPlan],
+    plans: &[(TrialPlan, Spec)],
     counters: &Arc<Counters>,
     options: &SimOptions,
     done: &(dyn Fn(TrialPlan) + Sync),
@@ -130,7 +129,8 @@ pub fn run_trials(
     use rayon::prelude::*;
     plans
         .par_iter()
-        .map(|&plan| {
+        .map(|(plan, spec)| {
+            let plan = *plan;
             let result = run_trial(spec, plan, counters.clone(), options);
             done(plan);
             result
