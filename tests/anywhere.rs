@@ -6,6 +6,22 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+/// Runs `start` (a spawn of the copied binary) again while it fails with
+/// "Text file busy": while one test copies the binary, a process another
+/// test forks at that moment holds the new file open for writing too, until
+/// it execs, and running the file fails meanwhile (ETXTBSY).
+fn retrying<T>(mut start: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    for _ in 0..100 {
+        match start() {
+            Err(error) if error.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+    start()
+}
+
 /// An empty directory holding nothing but a copy of the binary.
 fn lonely_binary() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -17,7 +33,9 @@ fn lonely_binary() -> (tempfile::TempDir, std::path::PathBuf) {
 #[test]
 fn from_an_empty_directory_it_lists_and_runs_the_builtin_experiments() {
     let (dir, binary) = lonely_binary();
-    let list = Command::new(&binary).args(["experiment", "--list"]).current_dir(dir.path()).output().unwrap();
+    let list =
+        retrying(|| Command::new(&binary).args(["experiment", "--list"]).current_dir(dir.path()).output())
+            .unwrap();
     let listing = String::from_utf8_lossy(&list.stdout);
     assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
     assert!(listing.contains("built-in"), "{listing}");
@@ -26,12 +44,14 @@ fn from_an_empty_directory_it_lists_and_runs_the_builtin_experiments() {
     }
     assert!(listing.contains("Replica 1's clock runs ahead of replica 3's"), "descriptions: {listing}");
 
-    let output = Command::new(&binary)
-        .args(["experiment", "skew", "--quick"])
-        .current_dir(dir.path())
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run the experiment");
+    let output = retrying(|| {
+        Command::new(&binary)
+            .args(["experiment", "skew", "--quick"])
+            .current_dir(dir.path())
+            .env("RUST_LOG", "warn")
+            .output()
+    })
+    .expect("run the experiment");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let runs: Vec<_> =
         std::fs::read_dir(dir.path().join("results/skew")).expect("./results/skew").flatten().collect();
@@ -59,13 +79,15 @@ fn from_an_empty_directory_it_lists_and_runs_the_builtin_experiments() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn from_an_empty_directory_it_serves_the_whole_dashboard() {
     let (dir, binary) = lonely_binary();
-    let mut child = Command::new(&binary)
-        .args(["dashboard", "--port", "0"])
-        .current_dir(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the dashboard");
+    let mut child = retrying(|| {
+        Command::new(&binary)
+            .args(["dashboard", "--port", "0"])
+            .current_dir(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+    })
+    .expect("start the dashboard");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("its URL");
     let url = line
@@ -107,12 +129,14 @@ async fn from_an_empty_directory_it_serves_the_whole_dashboard() {
 fn a_web_directory_without_a_page_is_refused_before_any_url_is_printed() {
     let (dir, binary) = lonely_binary();
     std::fs::create_dir(dir.path().join("empty")).unwrap();
-    let output = Command::new(&binary)
-        .args(["dashboard", "--port", "0", "--web", "empty"])
-        .current_dir(dir.path())
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run the dashboard");
+    let output = retrying(|| {
+        Command::new(&binary)
+            .args(["dashboard", "--port", "0", "--web", "empty"])
+            .current_dir(dir.path())
+            .env("RUST_LOG", "warn")
+            .output()
+    })
+    .expect("run the dashboard");
     assert!(!output.status.success());
     assert_eq!(String::from_utf8_lossy(&output.stdout), "", "no URL for a dashboard that cannot serve");
     let stderr = String::from_utf8_lossy(&output.stderr);
