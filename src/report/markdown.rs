@@ -23,6 +23,14 @@ pub struct Figures<'a> {
     pub heatmap: Option<&'a str>,
 }
 
+/// A workload figure for the setup line: its value, or, when a sweep
+/// varies it, the swept parameter's name.
+fn swept_or(spec: &Spec, parameter: crate::experiment::spec::Parameter, value: f64) -> String {
+    let swept = spec.sweep.parameter == parameter
+        || spec.sweep.across.as_ref().is_some_and(|across| across.parameter == parameter);
+    if swept { format!("`{}`", parameter.name()) } else { value.to_string() }
+}
+
 pub fn report(
     experiment: &str,
     spec: &Spec,
@@ -49,8 +57,8 @@ pub fn report(
             crate::experiment::spec::Contexts::Fresh => "read-modify-write",
             crate::experiment::spec::Contexts::Stale => "writes with the context of their previous read",
         },
-        workload.keys,
-        workload.rate_per_client,
+        swept_or(spec, crate::experiment::spec::Parameter::Keys, workload.keys as f64),
+        swept_or(spec, crate::experiment::spec::Parameter::RatePerClient, workload.rate_per_client),
         match workload.replica_choice {
             crate::experiment::spec::ReplicaChoice::Random => "at random per operation",
             crate::experiment::spec::ReplicaChoice::Sticky => "once per client",
