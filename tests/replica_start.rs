@@ -60,25 +60,41 @@ fn a_port_in_use_is_refused() {
     refused(&output, &[&address]);
 }
 
-#[test]
-fn a_healthy_replica_prints_its_ready_line_once_it_answers() {
+/// Starts a replica that can start, on `data` with `flags`, and returns it
+/// with its ready line, and whether a connection to its address succeeded
+/// right after that line (then the replica is killed).
+fn start_healthy(
+    data: &Path,
+    flags: &[&str],
+) -> (clocklab::replica::Ready, std::io::Result<std::net::TcpStream>) {
     use std::io::{BufRead, BufReader};
-    let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_clocklab"))
-        .args(["replica", "--id", "1", "--cluster-token", "t", "--data"])
-        .arg(dir.path())
+        .args(["replica", "--id", "1", "--cluster-token", "t"])
+        .args(flags)
+        .arg("--data")
+        .arg(data)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start clocklab replica");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("a ready line");
-    let ready: clocklab::replica::Ready = serde_json::from_str(&line).expect("the ready line is JSON");
-    assert_eq!(ready.id, 1);
-    // Ready means ready: it answers at once, with no retry.
-    let answer = std::net::TcpStream::connect(ready.addr);
+    let ready: Result<clocklab::replica::Ready, _> = serde_json::from_str(&line);
+    let answer = ready
+        .as_ref()
+        .map_err(|_| std::io::Error::other("no ready line"))
+        .and_then(|ready| std::net::TcpStream::connect(ready.addr));
     let _ = child.kill();
     let _ = child.wait();
+    (ready.expect("the ready line is JSON"), answer)
+}
+
+#[test]
+fn a_healthy_replica_prints_its_ready_line_once_it_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ready, answer) = start_healthy(dir.path(), &[]);
+    assert_eq!(ready.id, 1);
+    // Ready means ready: it answers at once, with no retry.
     assert!(answer.is_ok(), "the replica answered right after its ready line");
     assert!(dir.path().join("replica.sqlite3").is_file(), "its store was open");
 }
@@ -89,7 +105,6 @@ fn a_healthy_replica_prints_its_ready_line_once_it_answers() {
 /// `--reuse-port` takes it over, again after a crash.
 #[test]
 fn a_reserved_port_is_held_for_its_replica_alone() {
-    use std::io::{BufRead, BufReader};
     let reservation = clocklab::experiment::cluster::PortReservation::new().expect("a reservation");
     let address = reservation.addr().to_string();
     assert!(std::net::TcpStream::connect(&address).is_err(), "nobody listens yet, so it is refused");
@@ -97,20 +112,7 @@ fn a_reserved_port_is_held_for_its_replica_alone() {
     let dir = tempfile::tempdir().unwrap();
     refused(&replica(dir.path(), &address), &[&address]);
     for start in ["first start", "restart after a crash"] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_clocklab"))
-            .args(["replica", "--id", "1", "--cluster-token", "t", "--reuse-port", "--listen", &address])
-            .arg("--data")
-            .arg(dir.path())
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("start clocklab replica");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("a ready line");
-        let answer = std::net::TcpStream::connect(&address);
-        let _ = child.kill();
-        let _ = child.wait();
-        let ready: clocklab::replica::Ready = serde_json::from_str(&line).expect("a ready line, as JSON");
+        let (ready, answer) = start_healthy(dir.path(), &["--reuse-port", "--listen", &address]);
         assert_eq!(ready.addr, reservation.addr(), "{start}: on the reserved port");
         assert!(answer.is_ok(), "{start}: the replica answers on it");
         assert!(std::net::TcpStream::connect(&address).is_err(), "{start}: refused again once it is down");
