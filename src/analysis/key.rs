@@ -1,12 +1,14 @@
 //! The oracle's verdict on one key: its drops, their killers and causes.
 
+use std::cell::OnceCell;
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::{
-    Cause, DroppedWrite, FinalMismatch, KILLERS_SHOWN, KeyHistory, Killer, WriteSummary, compare_writes,
+    Cause, DroppedWrite, FastMap, FastSet, FinalMismatch, KILLERS_SHOWN, KeyHistory, Killer, WriteSummary,
+    compare_stamps, dot_of,
 };
 use crate::clock::Nanos;
 use crate::history::{Outcome, WriteRecord};
@@ -28,6 +30,8 @@ pub(super) struct KeyVerdict {
 /// surviving write known only from the final state.
 struct Candidate<'a> {
     write_id: &'a str,
+    /// Its write id as numbers `(origin, seq)`, which order two equal stamps.
+    dot: (u64, u64),
     record: Option<&'a WriteRecord>,
     /// Its item, when a write record tells it.
     item: Option<u64>,
@@ -36,18 +40,35 @@ struct Candidate<'a> {
     /// Its true times, only if it was acknowledged (times of an unanswered
     /// write say nothing about when it was applied).
     acknowledged: bool,
+    /// Its summary, made the first time a drop's explanation needs it and
+    /// shared by every later one.
+    summary: OnceCell<Arc<WriteSummary>>,
 }
 
 impl Candidate<'_> {
-    fn summary(&self) -> WriteSummary {
-        WriteSummary {
-            write_id: Some(self.write_id.to_string()),
-            replica: self.record.map(|write| write.replica),
-            item: self.item,
-            stamp: self.stamp.clone(),
-            invoke_ns: self.record.map(|write| write.invoke_ns),
-            complete_ns: self.record.filter(|_| self.acknowledged).map(|write| write.complete_ns),
-        }
+    /// Its last-write-wins order against a write with `stamp` and `dot`:
+    /// [`super::compare_writes`], with the write ids parsed once.
+    fn order(&self, stamp: &Value, dot: (u64, u64)) -> Ordering {
+        compare_stamps(self.stamp, stamp).then_with(|| self.dot.cmp(&dot))
+    }
+
+    fn summary(&self) -> Arc<WriteSummary> {
+        let made = || {
+            Arc::new(WriteSummary {
+                write_id: Some(self.write_id.to_string()),
+                replica: self.record.map(|write| write.replica),
+                item: self.item,
+                stamp: self.stamp.clone(),
+                invoke_ns: self.record.map(|write| write.invoke_ns),
+                complete_ns: self.record.filter(|_| self.acknowledged).map(|write| write.complete_ns),
+            })
+        };
+        Arc::clone(self.summary.get_or_init(made))
+    }
+
+    /// Whether this candidate is `write`'s own record.
+    fn is(&self, write: &WriteRecord) -> bool {
+        self.record.is_some_and(|record| std::ptr::eq(record, write))
     }
 
     fn completed_before(&self, moment: Nanos) -> bool {
@@ -55,29 +76,37 @@ impl Candidate<'_> {
     }
 }
 
-fn victim_summary(write: &WriteRecord) -> WriteSummary {
-    WriteSummary {
+fn victim_summary(write: &WriteRecord) -> Arc<WriteSummary> {
+    Arc::new(WriteSummary {
         write_id: write.write_id.clone(),
         replica: Some(write.replica),
         item: Some(write.item),
         stamp: write.stamp.clone().unwrap_or(Value::Null),
         invoke_ns: Some(write.invoke_ns),
         complete_ns: Some(write.complete_ns),
-    }
+    })
 }
 
-pub(super) fn judge(bucket: &str, kind: Kind, history: &KeyHistory<'_>) -> KeyVerdict {
+pub(super) fn judge<'a>(bucket: &str, kind: Kind, history: &KeyHistory<'a>) -> KeyVerdict {
     let mut verdict = KeyVerdict::default();
-    let kept: HashSet<u64> = history
+    // Every item some replica kept, sorted for lookups (a key holds tens of
+    // items, where a sorted vector beats a hash set).
+    let mut kept: Vec<u64> = history
         .finals
         .iter()
         .flat_map(|last| last.siblings.iter())
         .flat_map(|sibling| sibling.value.iter().copied())
         .collect();
+    kept.sort_unstable();
+    kept.dedup();
+    let kept = |item: &u64| kept.binary_search(item).is_ok();
 
     // Divergence: replicas must agree on which writes survive.
-    let survivors = |siblings: &[crate::history::FinalSibling]| -> BTreeSet<String> {
-        siblings.iter().map(|sibling| sibling.write_id.clone()).collect()
+    let survivors = |siblings: &'a [crate::history::FinalSibling]| -> Vec<&'a str> {
+        let mut ids: Vec<&str> = siblings.iter().map(|sibling| sibling.write_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     };
     if let Some((first, rest)) = history.finals.split_first() {
         let expected = survivors(&first.siblings);
@@ -86,43 +115,62 @@ pub(super) fn judge(bucket: &str, kind: Kind, history: &KeyHistory<'_>) -> KeyVe
     verdict.max_siblings = history.finals.iter().map(|last| last.siblings.len()).max().unwrap_or(0);
 
     let candidates = candidates(history);
-    let survivor_ids: HashSet<&str> = history
-        .finals
-        .iter()
-        .flat_map(|last| last.siblings.iter().map(|sibling| sibling.write_id.as_str()))
-        .collect();
     let lww = kind == Kind::LastWriteWins;
+    // Writes some replica kept (a sibling-keeping bucket's drops are
+    // explained by them).
+    let survivor_ids: FastSet<&str> = if lww {
+        FastSet::default()
+    } else {
+        history
+            .finals
+            .iter()
+            .flat_map(|last| last.siblings.iter().map(|sibling| sibling.write_id.as_str()))
+            .collect()
+    };
+    // Made at the first drop, shared by the key's every drop.
+    let mut names: Option<(Arc<str>, Arc<str>)> = None;
     for write in &history.writes {
         verdict.max_siblings = verdict.max_siblings.max(write.read_siblings);
         verdict.siblings += usize::from(write.read_siblings > 1);
         if write.outcome != Outcome::Ok {
-            verdict.unacked_applied += usize::from(kept.contains(&write.item));
+            verdict.unacked_applied += usize::from(kept(&write.item));
             continue;
         }
         verdict.acked += 1;
-        if kept.contains(&write.item) {
+        if kept(&write.item) {
             continue;
         }
-        let killers: Vec<&Candidate<'_>> = if lww {
-            let victim =
-                (write.stamp.as_ref().unwrap_or(&Value::Null), write.write_id.as_deref().unwrap_or(""));
-            let first_greater = candidates.partition_point(|candidate| {
-                compare_writes((candidate.stamp, candidate.write_id), victim) != Ordering::Greater
-            });
-            candidates[first_greater..]
+        // The victim is a candidate itself (it was acknowledged): sorted
+        // just below the first write with a greater stamp.
+        let (own, killers): (Option<&Candidate<'_>>, Vec<&Candidate<'_>>) = if lww {
+            let victim_stamp = write.stamp.as_ref().unwrap_or(&Value::Null);
+            let victim_dot = write.write_id.as_deref().map(dot_of).unwrap_or_default();
+            let first_greater = candidates
+                .partition_point(|candidate| candidate.order(victim_stamp, victim_dot) != Ordering::Greater);
+            let own = first_greater.checked_sub(1).map(|below| &candidates[below]);
+            let killers = candidates[first_greater..]
                 .iter()
                 .rev()
                 .filter(|killer| !killer.value.contains(&write.item))
-                .collect()
+                .collect();
+            (own, killers)
         } else {
-            candidates
+            let killers = candidates
                 .iter()
                 .filter(|killer| {
                     survivor_ids.contains(killer.write_id) && !killer.value.contains(&write.item)
                 })
-                .collect()
+                .collect();
+            (candidates.iter().find(|candidate| candidate.is(write)), killers)
         };
-        verdict.drops.push(classify(bucket, kind, write, &killers));
+        let victim = match own.filter(|candidate| candidate.is(write)) {
+            Some(candidate) => candidate.summary(),
+            None => victim_summary(write),
+        };
+        let (bucket_name, key) =
+            names.get_or_insert_with(|| (Arc::from(bucket), Arc::from(write.key.as_str()))).clone();
+        let place = Place { bucket: bucket_name, key, kind };
+        verdict.drops.push(classify(place, write, victim, &killers));
     }
     if lww {
         verdict.final_mismatches = final_mismatches(history, &candidates);
@@ -133,25 +181,27 @@ pub(super) fn judge(bucket: &str, kind: Kind, history: &KeyHistory<'_>) -> KeyVe
 /// Every write that could have won: acknowledged writes with a stamp, and
 /// final siblings no acknowledged write accounts for; sorted by stamp.
 fn candidates<'a>(history: &KeyHistory<'a>) -> Vec<Candidate<'a>> {
-    let mut by_id: HashMap<&'a str, Candidate<'a>> = HashMap::new();
+    let mut by_id: FastMap<&'a str, Candidate<'a>> = FastMap::default();
     for write in &history.writes {
         if let (Outcome::Ok, Some(stamp), Some(write_id)) = (write.outcome, &write.stamp, &write.write_id) {
             by_id.insert(
                 write_id,
                 Candidate {
                     write_id,
+                    dot: dot_of(write_id),
                     record: Some(write),
                     item: Some(write.item),
                     stamp,
                     value: &write.value,
                     acknowledged: true,
+                    summary: OnceCell::new(),
                 },
             );
         }
     }
     // An unanswered write that was applied shows up only in the final
     // state; its value tells which write record it was.
-    let unanswered: HashMap<&[u64], &WriteRecord> = history
+    let unanswered: FastMap<&[u64], &WriteRecord> = history
         .writes
         .iter()
         .filter(|write| write.outcome != Outcome::Ok)
@@ -163,22 +213,36 @@ fn candidates<'a>(history: &KeyHistory<'a>) -> Vec<Candidate<'a>> {
                 let record = unanswered.get(sibling.value.as_slice()).copied();
                 Candidate {
                     write_id: &sibling.write_id,
+                    dot: dot_of(&sibling.write_id),
                     record,
                     item: record.map(|write| write.item),
                     stamp: &sibling.stamp,
                     value: &sibling.value,
                     acknowledged: false,
+                    summary: OnceCell::new(),
                 }
             });
         }
     }
     let mut candidates: Vec<Candidate<'a>> = by_id.into_values().collect();
-    candidates.sort_by(|a, b| compare_writes((a.stamp, a.write_id), (b.stamp, b.write_id)));
+    candidates.sort_by(|a, b| a.order(b.stamp, b.dot));
     candidates
 }
 
+/// Where a drop happened: its bucket, its key, and the bucket's kind.
+struct Place {
+    bucket: Arc<str>,
+    key: Arc<str>,
+    kind: Kind,
+}
+
 /// Puts a dropped write in its group; see the module docs of `analysis`.
-fn classify(bucket: &str, kind: Kind, victim: &WriteRecord, killers: &[&Candidate<'_>]) -> DroppedWrite {
+fn classify(
+    place: Place,
+    victim: &WriteRecord,
+    summary: Arc<WriteSummary>,
+    killers: &[&Candidate<'_>],
+) -> DroppedWrite {
     let roots = root_killers(killers);
     let read = |killer: &&Candidate<'_>| killer.item.is_some_and(|item| victim.value.contains(&item));
     let before = |killer: &&Candidate<'_>| read(killer) || killer.completed_before(victim.invoke_ns);
@@ -199,14 +263,14 @@ fn classify(bucket: &str, kind: Kind, victim: &WriteRecord, killers: &[&Candidat
     DroppedWrite {
         point: victim.point,
         trial: victim.trial,
-        bucket: bucket.to_string(),
-        key: victim.key.clone(),
-        victim: victim_summary(victim),
+        bucket: place.bucket,
+        key: place.key,
+        victim: summary,
         cause,
         killers: shown,
         killer_count: killers.len(),
         root_killer_count: roots.len(),
-        rule: rule(bucket, kind, victim, roots.first().copied(), cause, roots.len()),
+        kind: place.kind,
     }
 }
 
@@ -215,56 +279,67 @@ fn classify(bucket: &str, kind: Kind, victim: &WriteRecord, killers: &[&Candidat
 /// it did not beat the victim on its own. Reads only go back in time, so
 /// some killer is always a root.
 fn root_killers<'k, 'a>(killers: &[&'k Candidate<'a>]) -> Vec<&'k Candidate<'a>> {
-    let items: HashSet<u64> = killers.iter().filter_map(|killer| killer.item).collect();
+    let mut items: Vec<u64> = killers.iter().filter_map(|killer| killer.item).collect();
+    items.sort_unstable();
+    let is_killer = |item: &u64| items.binary_search(item).is_ok();
     killers
         .iter()
-        .filter(|killer| !killer.value.iter().any(|item| Some(*item) != killer.item && items.contains(item)))
+        .filter(|killer| !killer.value.iter().any(|item| Some(*item) != killer.item && is_killer(item)))
         .copied()
         .collect()
 }
 
-/// One sentence a student can read: which rule dropped the write.
-fn rule(
-    bucket: &str,
-    kind: Kind,
-    victim: &WriteRecord,
-    winner: Option<&Candidate<'_>>,
-    cause: Cause,
-    count: usize,
-) -> String {
-    let name = victim.write_id.as_deref().unwrap_or("?");
-    let Some(winner) = winner else {
-        return format!(
-            "Write {name} was acknowledged but is in no final state, and no write explains it: a bug."
-        );
-    };
-    if kind != Kind::LastWriteWins {
-        return format!(
-            "Write {name} was acknowledged but {bucket} kept only writes that had not read it, such as {}: \
-             a strategy that keeps {} should never do this, so this is a bug.",
-            winner.write_id,
-            if kind == Kind::Merge { "every write's items" } else { "siblings" },
-        );
-    }
-    let victim_stamp = victim.stamp.as_ref().map(Value::to_string).unwrap_or_default();
-    let others = if count > 1 { format!(" (and {} more)", count - 1) } else { String::new() };
-    let beaten = format!(
-        "Last write wins kept write {} with stamp {}{others} over write {name} with the smaller stamp {victim_stamp}",
-        winner.write_id, winner.stamp
-    );
-    match cause {
-        Cause::Causality => format!(
-            "{beaten}, although write {name} had read it and so truly came later: its replica's clock was \
-             behind, and the update was lost (DDIA Figure 8-3)."
-        ),
-        Cause::Realtime => format!(
-            "{beaten}, although it had finished before write {name} began: a clock that lagged gave the later \
-             write the smaller stamp."
-        ),
-        Cause::Concurrent => format!(
-            "{beaten}; the two overlapped in time and neither had seen the other, so last write wins drops one \
-             of them whatever the clocks say."
-        ),
+impl DroppedWrite {
+    /// One sentence a student can read: which rule dropped the write.
+    pub fn rule(&self) -> String {
+        use std::fmt::Write as _;
+        let name = self.victim.write_id.as_deref().unwrap_or("?");
+        let bucket = &self.bucket;
+        let mut sentence = String::with_capacity(240);
+        let Some(winner) = self.killers.first() else {
+            let _ = write!(
+                sentence,
+                "Write {name} was acknowledged but is in no final state, and no write explains it: a bug."
+            );
+            return sentence;
+        };
+        let winner_name = winner.write.write_id.as_deref().unwrap_or("?");
+        if self.kind != Kind::LastWriteWins {
+            let _ = write!(
+                sentence,
+                "Write {name} was acknowledged but {bucket} kept only writes that had not read it, such as \
+                 {winner_name}: a strategy that keeps {} should never do this, so this is a bug.",
+                if self.kind == Kind::Merge { "every write's items" } else { "siblings" },
+            );
+            return sentence;
+        }
+        // Writing to a String cannot fail.
+        let _ =
+            write!(sentence, "Last write wins kept write {winner_name} with stamp {}", winner.write.stamp);
+        if self.root_killer_count > 1 {
+            let _ = write!(sentence, " (and {} more)", self.root_killer_count - 1);
+        }
+        let _ = write!(sentence, " over write {name} with the smaller stamp ");
+        if !self.victim.stamp.is_null() {
+            let _ = write!(sentence, "{}", self.victim.stamp);
+        }
+        let _ = match self.cause {
+            Cause::Causality => write!(
+                sentence,
+                ", although write {name} had read it and so truly came later: its replica's clock was \
+                 behind, and the update was lost (DDIA Figure 8-3)."
+            ),
+            Cause::Realtime => write!(
+                sentence,
+                ", although it had finished before write {name} began: a clock that lagged gave the later \
+                 write the smaller stamp."
+            ),
+            Cause::Concurrent => sentence.write_str(
+                "; the two overlapped in time and neither had seen the other, so last write wins drops one \
+                 of them whatever the clocks say.",
+            ),
+        };
+        sentence
     }
 }
 

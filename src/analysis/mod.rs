@@ -59,6 +59,7 @@ mod tests;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -167,10 +168,14 @@ pub struct WriteSummary {
 }
 
 /// One write that beat a dropped write.
+///
+/// A write that beats many shows up in each of their explanations; they all
+/// share one summary of it (`Arc`: a long run has hundreds of thousands of
+/// drops, and copies of the same few writes would be most of its memory).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Killer {
     #[serde(flatten)]
-    pub write: WriteSummary,
+    pub write: Arc<WriteSummary>,
     /// The dropped write had read it.
     pub read_by_victim: bool,
     /// It completed before the dropped write was invoked.
@@ -178,13 +183,18 @@ pub struct Killer {
 }
 
 /// One silently dropped write and what dropped it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Its JSON also carries [`DroppedWrite::rule`], the sentence that explains
+/// it, written out when the drop is serialized rather than held by every one
+/// of a long run's drops.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct DroppedWrite {
     pub point: usize,
     pub trial: usize,
-    pub bucket: String,
-    pub key: String,
-    pub victim: WriteSummary,
+    /// Bucket and key, shared by every drop of the key.
+    pub bucket: Arc<str>,
+    pub key: Arc<str>,
+    pub victim: Arc<WriteSummary>,
     pub cause: Cause,
     /// Up to [`KILLERS_SHOWN`] root killers, the highest stamp first.
     pub killers: Vec<Killer>,
@@ -192,8 +202,48 @@ pub struct DroppedWrite {
     pub killer_count: usize,
     /// Those that beat it on their own, not by building on another killer.
     pub root_killer_count: usize,
-    /// One sentence naming the rule that dropped it.
-    pub rule: String,
+    /// The kind of its bucket's strategy. (Saved drops from before this was
+    /// recorded are all last-write-wins drops: no other kind dropped any.)
+    #[serde(default = "last_write_wins")]
+    pub kind: Kind,
+}
+
+fn last_write_wins() -> Kind {
+    Kind::LastWriteWins
+}
+
+impl Serialize for DroppedWrite {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// The drop's fields as they are, and its rule.
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            point: usize,
+            trial: usize,
+            bucket: &'a str,
+            key: &'a str,
+            victim: &'a WriteSummary,
+            cause: Cause,
+            killers: &'a [Killer],
+            killer_count: usize,
+            root_killer_count: usize,
+            kind: Kind,
+            rule: String,
+        }
+        Shown {
+            point: self.point,
+            trial: self.trial,
+            bucket: &self.bucket,
+            key: &self.key,
+            victim: &self.victim,
+            cause: self.cause,
+            killers: &self.killers,
+            killer_count: self.killer_count,
+            root_killer_count: self.root_killer_count,
+            kind: self.kind,
+            rule: self.rule(),
+        }
+        .serialize(serializer)
+    }
 }
 
 /// A last-write-wins key that did not end on its highest-stamped write.
@@ -229,11 +279,14 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 /// (the `resolution` experiment); the strategies then keep the write later
 /// in that replica's log, the greater `seq`, and so does the oracle.
 pub fn compare_writes(left: (&Value, &str), right: (&Value, &str)) -> Ordering {
-    let dot = |write_id: &str| -> (u64, u64) {
-        let (origin, seq) = write_id.split_once(':').unwrap_or(("", write_id));
-        (origin.parse().unwrap_or(0), seq.parse().unwrap_or(0))
-    };
-    compare_stamps(left.0, right.0).then_with(|| dot(left.1).cmp(&dot(right.1)))
+    compare_stamps(left.0, right.0).then_with(|| dot_of(left.1).cmp(&dot_of(right.1)))
+}
+
+/// A write id `origin:seq` as the numbers `(origin, seq)` it orders by;
+/// anything else reads as zeros.
+fn dot_of(write_id: &str) -> (u64, u64) {
+    let (origin, seq) = write_id.split_once(':').unwrap_or(("", write_id));
+    (origin.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }
 
 /// Compares two stamps: JSON arrays compared element by element, numbers
@@ -262,6 +315,7 @@ pub fn compare_stamps(left: &Value, right: &Value) -> Ordering {
 }
 
 /// One key of one bucket in one trial: what the oracle looks at together.
+#[derive(Default)]
 struct KeyHistory<'a> {
     writes: Vec<&'a WriteRecord>,
     finals: Vec<&'a FinalRecord>,
@@ -269,12 +323,40 @@ struct KeyHistory<'a> {
 
 type GroupKey<'a> = (usize, usize, &'a str, &'a str);
 
+/// A hash map with a fast, fixed hash: the oracle hashes every record's
+/// key, and needs no protection from keys chosen to collide.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+type FastSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;
+
+/// Every key's history, in key order, gathered in one pass.
+#[derive(Default)]
+struct Groups<'a> {
+    slots: FastMap<GroupKey<'a>, usize>,
+    histories: Vec<(GroupKey<'a>, KeyHistory<'a>)>,
+}
+
+impl<'a> Groups<'a> {
+    fn of(&mut self, key: GroupKey<'a>) -> &mut KeyHistory<'a> {
+        let histories = &mut self.histories;
+        let slot = *self.slots.entry(key).or_insert_with(|| {
+            histories.push((key, KeyHistory::default()));
+            histories.len() - 1
+        });
+        &mut self.histories[slot].1
+    }
+
+    fn sorted(mut self) -> Vec<(GroupKey<'a>, KeyHistory<'a>)> {
+        self.histories.sort_unstable_by(|left, right| left.0.cmp(&right.0));
+        self.histories
+    }
+}
+
 /// Runs the oracle over a whole history.
 pub fn analyze(records: &[Record]) -> Analysis {
     let mut points: HashMap<usize, (String, f64)> = HashMap::new();
     let mut acrosses: HashMap<usize, (String, f64)> = HashMap::new();
     let mut converge_ms: HashMap<(usize, usize), f64> = HashMap::new();
-    let mut groups: BTreeMap<GroupKey<'_>, KeyHistory<'_>> = BTreeMap::new();
+    let mut groups = Groups::default();
     let mut kinds: BTreeMap<String, Kind> = BTreeMap::new();
     for record in records {
         match record {
@@ -285,32 +367,27 @@ pub fn analyze(records: &[Record]) -> Analysis {
                 }
                 kinds.extend(point.kinds.iter().map(|(bucket, kind)| (bucket.clone(), *kind)));
             }
-            Record::Write(write) => groups
-                .entry((write.point, write.trial, &write.bucket, &write.key))
-                .or_insert_with(|| KeyHistory { writes: Vec::new(), finals: Vec::new() })
-                .writes
-                .push(write),
-            Record::Final(last) => groups
-                .entry((last.point, last.trial, &last.bucket, &last.key))
-                .or_insert_with(|| KeyHistory { writes: Vec::new(), finals: Vec::new() })
-                .finals
-                .push(last),
+            Record::Write(write) => {
+                groups.of((write.point, write.trial, &write.bucket, &write.key)).writes.push(write)
+            }
+            Record::Final(last) => {
+                groups.of((last.point, last.trial, &last.bucket, &last.key)).finals.push(last)
+            }
             Record::Trial(trial) => {
                 converge_ms.insert((trial.point, trial.trial), trial.converge_ms);
             }
             Record::Fault(_) | Record::Sample(_) => {}
         }
     }
-    for record in records {
-        if let Record::Write(write) = record
-            && !kinds.contains_key(&write.bucket)
-        {
-            kinds.insert(write.bucket.clone(), kind_in(&kinds, &write.bucket));
+    let groups = groups.sorted();
+    // A bucket written to that no point declared is held to its name's kind.
+    for ((_, _, bucket, _), history) in &groups {
+        if !history.writes.is_empty() && !kinds.contains_key(*bucket) {
+            kinds.insert(bucket.to_string(), kind_in(&kinds, bucket));
         }
     }
     // Keys are judged independently of each other, so in parallel; the
     // verdicts are then added up in key order, as one thread would.
-    let groups: Vec<(GroupKey<'_>, KeyHistory<'_>)> = groups.into_iter().collect();
     let ((regressions, costs), verdicts) = rayon::join(
         || rayon::join(|| stamp_regressions(records, &kinds), || costs(records)),
         || {
@@ -322,6 +399,7 @@ pub fn analyze(records: &[Record]) -> Analysis {
         },
     );
     let mut analysis = Analysis { kinds: kinds.clone(), ..Default::default() };
+    analysis.drops.reserve_exact(verdicts.iter().map(|verdict| verdict.drops.len()).sum());
     let mut rows: BTreeMap<(usize, usize, &str), SummaryRow> = BTreeMap::new();
     for (((point, trial, bucket, _key), history), verdict) in groups.iter().zip(verdicts) {
         let row = rows.entry((*point, *trial, bucket)).or_insert_with(|| {
@@ -374,7 +452,7 @@ fn stamp_regressions<'a>(
     kinds: &BTreeMap<String, Kind>,
 ) -> HashMap<(usize, usize, &'a str), usize> {
     type Origin<'a> = (usize, usize, &'a str, u64);
-    let mut by_origin: HashMap<Origin<'_>, Vec<(u64, &Value)>> = HashMap::new();
+    let mut by_origin: FastMap<Origin<'_>, Vec<(u64, &Value)>> = FastMap::default();
     for record in records {
         let Record::Write(write) = record else { continue };
         let (Outcome::Ok, Some(stamp), Some(write_id)) = (write.outcome, &write.stamp, &write.write_id)
@@ -408,8 +486,8 @@ fn stamp_regressions<'a>(
 /// Per (point, trial, bucket), what the strategy cost: a row with only the
 /// latency, `failed` and `metadata_bytes` fields filled in.
 fn costs(records: &[Record]) -> HashMap<(usize, usize, &str), SummaryRow> {
-    let mut latencies: HashMap<(usize, usize, &str), Vec<f64>> = HashMap::new();
-    let mut rows: HashMap<(usize, usize, &str), (SummaryRow, usize, usize)> = HashMap::new();
+    let mut latencies: FastMap<(usize, usize, &str), Vec<f64>> = FastMap::default();
+    let mut rows: FastMap<(usize, usize, &str), (SummaryRow, usize, usize)> = FastMap::default();
     for record in records {
         let Record::Write(write) = record else { continue };
         let group = (write.point, write.trial, write.bucket.as_str());

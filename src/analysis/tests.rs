@@ -124,7 +124,7 @@ fn figure_8_3_on_wall_clocks_is_a_causality_violation() {
     assert_eq!(drop.victim.write_id.as_deref(), Some("3:1"));
     assert_eq!(drop.cause, Cause::Causality);
     assert!(drop.killers[0].read_by_victim);
-    assert!(drop.rule.contains("Figure 8-3"), "{}", drop.rule);
+    assert!(drop.rule().contains("Figure 8-3"), "{}", drop.rule());
     assert!(analysis.lww_final_mismatches.is_empty());
 }
 
@@ -159,7 +159,7 @@ fn two_overlapping_writes_are_a_concurrent_overwrite() {
         .analyze();
     let row = row(&analysis);
     assert_eq!((row.dropped, row.dropped_concurrent), (1, 1));
-    assert!(analysis.drops[0].rule.contains("overlapped"));
+    assert!(analysis.drops[0].rule().contains("overlapped"));
 }
 
 #[test]
@@ -210,7 +210,7 @@ fn a_version_vector_drop_is_caught_as_a_bug() {
         .all_end_with(&[1, 2], &[("1:1", &[1], json!([1, 1]))])
         .analyze();
     assert_eq!(row(&analysis).dropped, 1);
-    assert!(analysis.drops[0].rule.contains("bug"), "{}", analysis.drops[0].rule);
+    assert!(analysis.drops[0].rule().contains("bug"), "{}", analysis.drops[0].rule());
 }
 
 #[test]
@@ -426,15 +426,15 @@ fn buckets_are_judged_by_their_declared_kind_never_by_name() {
     };
     let declared_lww = figure("my-rule").declared(Kind::LastWriteWins).analyze();
     assert_eq!(row(&declared_lww).dropped_causality, 1, "declared last-write-wins: a causality violation");
-    assert!(declared_lww.drops[0].rule.starts_with("Last write wins kept write"));
+    assert!(declared_lww.drops[0].rule().starts_with("Last write wins kept write"));
     // ...and under a name that lies: an "lww" bucket declared as keeping
     // siblings is held to that promise, so its drop is a bug.
     let declared_siblings = figure("lww-but-not").declared(Kind::Siblings).analyze();
     assert_eq!(row(&declared_siblings).dropped, 1);
     assert!(
-        declared_siblings.drops[0].rule.contains("should never do this"),
+        declared_siblings.drops[0].rule().contains("should never do this"),
         "{}",
-        declared_siblings.drops[0].rule
+        declared_siblings.drops[0].rule()
     );
     assert_eq!(declared_siblings.kinds["lww-but-not"], Kind::Siblings);
     // An old history, with no kinds, falls back to the strategy of that name.

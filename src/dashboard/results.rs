@@ -240,7 +240,7 @@ impl ResultsStore {
     ) -> Result<DropsPage, DashboardError> {
         let data = self.data(&self.run_dir(experiment, run)?)?;
         let matching =
-            data.drops.iter().enumerate().filter(|(_, drop)| strategy.is_none_or(|s| drop.bucket == s));
+            data.drops.iter().enumerate().filter(|(_, drop)| strategy.is_none_or(|s| &*drop.bucket == s));
         let total = matching.clone().count();
         let drops = matching
             .skip(offset)
@@ -249,8 +249,8 @@ impl ResultsStore {
                 index,
                 point: drop.point,
                 trial: drop.trial,
-                bucket: drop.bucket.clone(),
-                key: drop.key.clone(),
+                bucket: drop.bucket.to_string(),
+                key: drop.key.to_string(),
                 write_id: drop.victim.write_id.clone(),
                 replica: drop.victim.replica,
                 cause: drop.cause,

@@ -71,7 +71,8 @@ pub fn build(
         .iter()
         .map(|strategy| {
             let mut bins = vec![0; BINS];
-            for drop in drops.iter().filter(|d| d.point == point && d.trial == trial && &d.bucket == strategy)
+            for drop in
+                drops.iter().filter(|d| d.point == point && d.trial == trial && *d.bucket == **strategy)
             {
                 let at = since_start(drop.victim.invoke_ns.unwrap_or(start));
                 bins[((at / bin_ms).max(0.0) as usize).min(BINS - 1)] += 1;

@@ -115,7 +115,7 @@ async fn judge(shared: &Shared, marks: &Marks, reported: &mut HashSet<(String, u
         }
     }
     for drop in &lock(&shared.view).drops {
-        if let Some(totals) = counts.strategies.get_mut(&drop.bucket) {
+        if let Some(totals) = counts.strategies.get_mut(&*drop.bucket) {
             add_drop(totals, drop.cause);
         }
     }
@@ -136,10 +136,10 @@ async fn judge(shared: &Shared, marks: &Marks, reported: &mut HashSet<(String, u
     counts.unsettled = unsettled;
     for drop in analyze(&records).drops {
         let item = drop.victim.item.unwrap_or_default();
-        if !reported.insert((drop.bucket.clone(), item)) {
+        if !reported.insert((drop.bucket.to_string(), item)) {
             continue;
         }
-        if let Some(totals) = counts.strategies.get_mut(&drop.bucket) {
+        if let Some(totals) = counts.strategies.get_mut(&*drop.bucket) {
             add_drop(totals, drop.cause);
         }
         lock(&shared.view).drops.push(drop.clone());

@@ -18,9 +18,8 @@
 //! whether a write survived is a plain question: is its item still in a
 //! final value?
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write as _};
-use std::path::{Path, PathBuf};
+mod exact;
+mod file;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -53,26 +52,29 @@ impl Record {
     /// A record's `type` tag tells which kind it is, and serde, not knowing
     /// where the tag is, buffers a whole object before it can read one. The
     /// lab writes the tag first, so a line that starts `{"type":"write",` is
-    /// read straight as a write record; any other line (a history written by
-    /// hand, say) goes the general way, with the same result.
+    /// read straight as a write record (which skips the `type` field as it
+    /// skips any field it does not know); any other line (a history written
+    /// by hand, say) goes the general way, with the same result.
     pub fn from_line(line: &str) -> serde_json::Result<Record> {
-        const TAG: &str = "{\"type\":\"";
-        let tagged = line.strip_prefix(TAG).and_then(|rest| {
-            let (tag, fields) = rest.split_once('"')?;
-            Some((tag, fields.strip_prefix(',')?))
+        Self::from_bytes(line.as_bytes())
+    }
+
+    /// The same, from the line's bytes (checked as UTF-8 where it matters:
+    /// inside strings).
+    pub fn from_bytes(line: &[u8]) -> serde_json::Result<Record> {
+        const TAG: &[u8] = b"{\"type\":\"";
+        let tag = line.strip_prefix(TAG).and_then(|rest| {
+            let end = rest.iter().position(|byte| *byte == b'"')?;
+            Some(&rest[..end])
         });
-        let Some((tag, fields)) = tagged else { return serde_json::from_str(line) };
-        let mut object = String::with_capacity(fields.len() + 1);
-        object.push('{');
-        object.push_str(fields);
         match tag {
-            "write" => serde_json::from_str(&object).map(Record::Write),
-            "final" => serde_json::from_str(&object).map(Record::Final),
-            "sample" => serde_json::from_str(&object).map(Record::Sample),
-            "fault" => serde_json::from_str(&object).map(Record::Fault),
-            "trial" => serde_json::from_str(&object).map(Record::Trial),
-            "point" => serde_json::from_str(&object).map(Record::Point),
-            _ => serde_json::from_str(line),
+            Some(b"write") => serde_json::from_slice(line).map(Record::Write),
+            Some(b"final") => serde_json::from_slice(line).map(Record::Final),
+            Some(b"sample") => serde_json::from_slice(line).map(Record::Sample),
+            Some(b"fault") => serde_json::from_slice(line).map(Record::Fault),
+            Some(b"trial") => serde_json::from_slice(line).map(Record::Trial),
+            Some(b"point") => serde_json::from_slice(line).map(Record::Point),
+            _ => serde_json::from_slice(line),
         }
     }
 }
@@ -230,12 +232,13 @@ pub struct WriteRecord {
     /// The new item this write adds; unique within a trial and bucket.
     pub item: u64,
     /// The whole value written: the items read, plus `item`.
+    #[serde(deserialize_with = "exact::items")]
     pub value: Vec<u64>,
     /// How many siblings the read before this write returned.
     #[serde(default)]
     pub read_siblings: usize,
     /// The strategy's stamp, from the acknowledgement (absent if none came).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::optional_stamp")]
     pub stamp: Option<Value>,
     /// `"origin:seq"`, from the acknowledgement (absent if none came).
     #[serde(default)]
@@ -255,7 +258,9 @@ pub struct WriteRecord {
 /// One surviving write in a replica's final state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FinalSibling {
+    #[serde(deserialize_with = "exact::items")]
     pub value: Vec<u64>,
+    #[serde(deserialize_with = "exact::stamp")]
     pub stamp: Value,
     pub write_id: String,
 }
@@ -271,151 +276,12 @@ pub struct FinalRecord {
     pub siblings: Vec<FinalSibling>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum HistoryError {
-    #[error("cannot open {0}: {1}")]
-    Open(PathBuf, std::io::Error),
-    #[error("cannot read {0}: {1}")]
-    Read(PathBuf, std::io::Error),
-    #[error("cannot write {0}: {1}")]
-    Write(PathBuf, std::io::Error),
-    #[error("{path}:{line}: not a history record: {error}")]
-    Parse { path: PathBuf, line: usize, error: serde_json::Error },
-}
-
-/// Appends records to a history file, buffered.
-pub struct HistoryWriter {
-    path: PathBuf,
-    file: BufWriter<File>,
-}
-
-impl HistoryWriter {
-    pub fn create(path: &Path) -> Result<Self, HistoryError> {
-        let file = File::create(path).map_err(|error| HistoryError::Open(path.to_path_buf(), error))?;
-        Ok(Self { path: path.to_path_buf(), file: BufWriter::new(file) })
-    }
-
-    pub fn append(&mut self, record: &Record) -> Result<(), HistoryError> {
-        let write = |file: &mut BufWriter<File>| -> std::io::Result<()> {
-            serde_json::to_writer(&mut *file, record)?;
-            file.write_all(b"\n")
-        };
-        write(&mut self.file).map_err(|error| HistoryError::Write(self.path.clone(), error))
-    }
-
-    /// Flushes what is buffered; call at the end of each trial.
-    pub fn flush(&mut self) -> Result<(), HistoryError> {
-        self.file.flush().map_err(|error| HistoryError::Write(self.path.clone(), error))
-    }
-}
-
-/// Reads a whole history file. Blank lines are skipped; anything else that
-/// is not a record is an error naming the line.
-pub fn read(path: &Path) -> Result<Vec<Record>, HistoryError> {
-    read_lines(path, open(path)?)
-}
-
-/// Opens a history file for reading line by line, gunzipping a `.gz` one.
-fn open(path: &Path) -> Result<Box<dyn BufRead>, HistoryError> {
-    let file = File::open(path).map_err(|error| HistoryError::Open(path.to_path_buf(), error))?;
-    Ok(if path.extension().is_some_and(|extension| extension == "gz") {
-        Box::new(BufReader::new(flate2::read::GzDecoder::new(file)))
-    } else {
-        Box::new(BufReader::new(file))
-    })
-}
-
-/// The history file of the run in `run_dir`: `history.jsonl`, or
-/// `history.jsonl.gz` if only that is there.
-pub fn file_of_run(run_dir: &Path) -> PathBuf {
-    let plain = run_dir.join(HISTORY_FILE);
-    let compressed = run_dir.join(HISTORY_FILE_GZ);
-    if !plain.exists() && compressed.exists() { compressed } else { plain }
-}
-
-/// Opens the history of the run in `run_dir`, compressed or not, for
-/// reading line by line; returns its path too, for messages.
-pub fn open_run(run_dir: &Path) -> Result<(PathBuf, Box<dyn BufRead>), HistoryError> {
-    let path = file_of_run(run_dir);
-    let lines = open(&path)?;
-    Ok((path, lines))
-}
-
-/// Reads the history of the run in `run_dir`, compressed or not.
-pub fn read_run(run_dir: &Path) -> Result<Vec<Record>, HistoryError> {
-    read(&file_of_run(run_dir))
-}
-
-/// Parses every line; lines are parsed in parallel, a block at a time, and
-/// come back in file order. Blank lines are skipped; the first line that is
-/// not a record is the error.
-fn read_lines(path: &Path, mut lines: Box<dyn BufRead>) -> Result<Vec<Record>, HistoryError> {
-    use rayon::prelude::*;
-    /// Bytes read before a block is parsed: enough to keep every core busy,
-    /// few enough that text and records need not both be held whole.
-    const BLOCK_BYTES: usize = 32 << 20;
-    let mut records = Vec::new();
-    let mut block = String::new();
-    let mut first_line = 1;
-    loop {
-        block.clear();
-        // Whole lines only, up to about a block.
-        while block.len() < BLOCK_BYTES {
-            let read =
-                lines.read_line(&mut block).map_err(|error| HistoryError::Read(path.to_path_buf(), error))?;
-            if read == 0 {
-                break;
-            }
-        }
-        if block.is_empty() {
-            return Ok(records);
-        }
-        let texts: Vec<&str> = block.lines().collect();
-        let parsed: Vec<Result<Option<Record>, HistoryError>> = texts
-            .par_iter()
-            .enumerate()
-            .map(|(index, line)| {
-                if line.trim().is_empty() {
-                    return Ok(None);
-                }
-                Record::from_line(line).map(Some).map_err(|error| HistoryError::Parse {
-                    path: path.to_path_buf(),
-                    line: first_line + index,
-                    error,
-                })
-            })
-            .collect();
-        for record in parsed {
-            records.extend(record?);
-        }
-        first_line += texts.len();
-    }
-}
+pub use self::file::{HistoryError, HistoryWriter, file_of_run, open_run, read, read_run};
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn a_compressed_history_reads_back_the_same() {
-        use std::io::Write as _;
-        let dir = tempfile::tempdir().unwrap();
-        let text =
-            "{\"type\":\"point\",\"point\":0,\"params\":{\"parameter\":\"skew_ms\",\"skew_ms\":0.0}}\n\n";
-        std::fs::write(dir.path().join(HISTORY_FILE), text).unwrap();
-        let plain = read_run(dir.path()).unwrap();
-        std::fs::remove_file(dir.path().join(HISTORY_FILE)).unwrap();
-        let mut gz = flate2::write::GzEncoder::new(
-            File::create(dir.path().join(HISTORY_FILE_GZ)).unwrap(),
-            flate2::Compression::best(),
-        );
-        gz.write_all(text.as_bytes()).unwrap();
-        gz.finish().unwrap();
-        assert_eq!(file_of_run(dir.path()), dir.path().join(HISTORY_FILE_GZ));
-        assert_eq!(read_run(dir.path()).unwrap(), plain);
-        assert_eq!(plain.len(), 1);
-    }
 
     #[test]
     fn records_have_the_design_shape() {
@@ -454,14 +320,5 @@ mod tests {
         assert_eq!(Record::from_line(&serde_json::to_string(&record).unwrap()).unwrap(), record);
         assert!(Record::from_line(r#"{"type":"nonsense","point":1}"#).is_err());
         assert!(Record::from_line(r#"{"type":"write","point":"one"}"#).is_err());
-    }
-
-    #[test]
-    fn a_bad_line_is_reported_with_its_number() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(HISTORY_FILE);
-        std::fs::write(&path, "{\"type\":\"point\",\"point\":0,\"params\":{}}\n\nnot json\n").unwrap();
-        let error = read(&path).unwrap_err().to_string();
-        assert!(error.contains(":3:"), "{error}");
     }
 }
