@@ -4,8 +4,10 @@
 //! TOML file says what happens, and `NAME.golden` beside it says what the
 //! replica cores made of it, step by step: every write with its stamp, each
 //! replica's clock, what each replica holds after the step (where that
-//! changed), and which acknowledged writes are lost so far. The dashboard's step-through plays
-//! the same TOML file, so the class sees exactly what the test checks.
+//! changed), and which acknowledged writes are lost so far; then the
+//! oracle's verdict on the whole story, judged from its history as an
+//! experiment's is (`scenario::history`). The dashboard's step-through
+//! plays the same TOML file, so the class sees exactly what the test checks.
 //!
 //! The tests play every scenario and compare the transcript with its golden
 //! file line for line, as toyDB's goldenscript tests do: change a strategy
@@ -19,6 +21,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::scenario::{ActionKind, Trace, TraceStep};
+use crate::analysis::Cause;
 
 /// The file beside `NAME.toml` that holds its transcript.
 pub fn golden_file(name: &str) -> String {
@@ -48,7 +51,39 @@ pub fn transcript(trace: &Trace) -> String {
         step_lines(&mut text, step, before);
         before = Some(step);
     }
+    text.push('\n');
+    verdict_lines(&mut text, trace);
     text
+}
+
+/// The oracle's verdict on the whole story, judged from its history alone:
+/// per bucket, each dropped write, why, and the root killers that beat it.
+fn verdict_lines(text: &mut String, trace: &Trace) {
+    let analysis = crate::analysis::analyze(&trace.history);
+    let _ = writeln!(text, "oracle, from the history alone:");
+    for bucket in &trace.buckets {
+        let drops: Vec<String> = analysis
+            .drops
+            .iter()
+            .filter(|drop| &*drop.bucket == bucket)
+            .map(|drop| {
+                let cause = match drop.cause {
+                    Cause::Causality => "causality",
+                    Cause::Realtime => "real-time",
+                    Cause::Concurrent => "concurrent",
+                };
+                let killers: Vec<&str> =
+                    drop.killers.iter().filter_map(|killer| killer.write.write_id.as_deref()).collect();
+                let victim = drop.victim.write_id.as_deref().unwrap_or("?");
+                format!("{victim} ({cause}, beaten by {})", killers.join(","))
+            })
+            .collect();
+        if drops.is_empty() {
+            let _ = writeln!(text, "  {bucket:<12} dropped nothing");
+        } else {
+            let _ = writeln!(text, "  {bucket:<12} dropped {}", shortened(&drops));
+        }
+    }
 }
 
 fn compact(value: &Value) -> String {

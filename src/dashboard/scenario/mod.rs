@@ -24,6 +24,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod history;
+
 use crate::builtin::Folder;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
@@ -169,6 +171,10 @@ pub struct Trace {
     pub replicas: usize,
     pub buckets: Vec<String>,
     pub steps: Vec<TraceStep>,
+    /// The whole story as an experiment's history (see [`history`]), for
+    /// the oracle to judge.
+    #[serde(skip)]
+    pub history: Vec<crate::history::Record>,
 }
 
 /// The scenarios in `folder` that load: file stem and title.
@@ -203,9 +209,12 @@ pub fn load(folder: &Folder, name: &str) -> Result<Scenario, ScenarioError> {
 /// The steps with every `repeat` played out.
 fn expand(steps: &[Step]) -> Result<Vec<Step>, String> {
     let mut expanded: Vec<Step> = Vec::new();
+    // How much later than written the steps after a repeat come: the time
+    // the repeated steps took.
+    let mut shift = 0.0;
     for (index, step) in steps.iter().enumerate() {
         if step.action != ActionKind::Repeat {
-            expanded.push(step.clone());
+            expanded.push(Step { at_ms: step.at_ms + shift, ..step.clone() });
             continue;
         }
         let fail = |problem: &str| format!("step {} (repeat): {problem}", index + 1);
@@ -226,6 +235,7 @@ fn expand(steps: &[Step]) -> Result<Vec<Step>, String> {
                 expanded.push(copy);
             }
         }
+        shift = expanded.last().map_or(0.0, |last| last.at_ms) - step.at_ms;
     }
     Ok(expanded)
 }
@@ -271,6 +281,7 @@ pub fn play(name: &str, scenario: &Scenario) -> Result<Trace, String> {
         reads: HashMap::new(),
         written: HashMap::new(),
         clients: HashMap::new(),
+        played: Vec::new(),
     };
     let mut steps = Vec::new();
     let mut key = String::from("x");
@@ -278,6 +289,14 @@ pub fn play(name: &str, scenario: &Scenario) -> Result<Trace, String> {
         let fail = |error: String| format!("step {} ({:?}): {error}", index + 1, step.action);
         if !step.at_ms.is_finite() || step.at_ms < 0.0 {
             return Err(fail("at_ms must be a time in ms from the start".into()));
+        }
+        if let Some(before) = index.checked_sub(1).map(|before| &scenario.steps[before])
+            && step.at_ms < before.at_ms
+        {
+            return Err(fail(format!(
+                "at_ms {} is earlier than the step before ({} ms): true time only moves forward",
+                step.at_ms, before.at_ms
+            )));
         }
         time.set(START_NS + (step.at_ms * 1e6) as Nanos);
         // As a replica's worker does before each request: writes whose
@@ -299,6 +318,7 @@ pub fn play(name: &str, scenario: &Scenario) -> Result<Trace, String> {
             lost: player.lost(),
         });
     }
+    let history = history::of_play(&buckets, &player.played, player.cores);
     Ok(Trace {
         name: name.to_string(),
         title: scenario.title.clone(),
@@ -306,6 +326,7 @@ pub fn play(name: &str, scenario: &Scenario) -> Result<Trace, String> {
         replicas: scenario.replicas,
         buckets,
         steps,
+        history,
     })
 }
 
@@ -321,6 +342,8 @@ struct Player<'a> {
     written: HashMap<String, (String, Value)>,
     /// Per (bucket, client): the context and write ids of its last read.
     clients: HashMap<(String, String), (Value, Vec<String>)>,
+    /// Every acknowledged write, in the order made.
+    played: Vec<history::PlayedWrite>,
 }
 
 impl Player<'_> {
@@ -375,6 +398,16 @@ impl Player<'_> {
                     self.step_of_write.insert(write_id.clone(), index);
                     self.reads.insert(write_id.clone(), read.clone());
                     self.written.insert(write_id.clone(), (key.to_string(), value.clone()));
+                    self.played.push(history::PlayedWrite {
+                        bucket: bucket.clone(),
+                        key: key.to_string(),
+                        replica: step.replica.unwrap_or_default(),
+                        write_id: write_id.clone(),
+                        stamp: write.stamp.parse(),
+                        value: value.clone(),
+                        read: read.clone(),
+                        at_ns: START_NS + (step.at_ms * 1e6) as Nanos,
+                    });
                     writes.push(TraceWrite {
                         bucket: bucket.clone(),
                         write_id,
@@ -524,6 +557,57 @@ mod tests {
 
     fn figure_8_3() -> Trace {
         scenario("figure-8-3")
+    }
+
+    /// The player's running view of what is lost and the oracle's verdict
+    /// on the story's history are two separate computations; they agree.
+    #[test]
+    fn the_oracle_drops_exactly_the_writes_the_player_shows_lost() {
+        let folder =
+            Folder::Disk(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/scenarios"));
+        for (name, _) in list(&folder) {
+            let trace = scenario(&name);
+            let analysis = crate::analysis::analyze(&trace.history);
+            for bucket in &trace.buckets {
+                let mut dropped: Vec<String> = analysis
+                    .drops
+                    .iter()
+                    .filter(|drop| &*drop.bucket == bucket)
+                    .filter_map(|drop| drop.victim.write_id.clone())
+                    .collect();
+                dropped.sort();
+                let mut lost =
+                    trace.steps.last().and_then(|last| last.lost.get(bucket)).cloned().unwrap_or_default();
+                lost.sort();
+                assert_eq!(dropped, lost, "{name}, {bucket}");
+            }
+            assert!(analysis.rows.iter().all(|row| row.diverged_keys == 0), "{name}: {:?}", analysis.rows);
+        }
+    }
+
+    #[test]
+    fn to_the_oracle_figure_8_3_is_a_causality_violation_only_on_wall_clocks() {
+        let trace = figure_8_3();
+        let analysis = crate::analysis::analyze(&trace.history);
+        assert_eq!(analysis.drops.len(), 1, "{:?}", analysis.drops);
+        let drop = &analysis.drops[0];
+        assert_eq!((&*drop.bucket, drop.victim.write_id.as_deref()), ("lww-wall", Some("3:1")));
+        assert_eq!(drop.cause, crate::analysis::Cause::Causality);
+        assert!(drop.killers[0].read_by_victim, "the increment had read the write that beat it");
+        assert!(drop.rule().contains("Figure 8-3"), "{}", drop.rule());
+        for row in &analysis.rows {
+            assert_eq!(row.acked, 2, "{}: client A's write and client B's increment", row.strategy);
+        }
+    }
+
+    #[test]
+    fn a_step_earlier_than_the_one_before_is_refused() {
+        let text = "title='t'\nsummary='s'\nreplicas=1\n\
+            [[step]]\nat_ms=5\naction='write'\nsay='a'\nreplica=1\nkey='x'\nvalue=1\n\
+            [[step]]\nat_ms=2\naction='write'\nsay='b'\nreplica=1\nkey='x'\nvalue=2\n";
+        let scenario: Scenario = toml::from_str(text).expect("parses");
+        let error = play("backwards", &scenario).expect_err("time went backwards");
+        assert!(error.contains("step 2") && error.contains("earlier than the step before"), "{error}");
     }
 
     #[test]

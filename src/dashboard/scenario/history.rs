@@ -1,0 +1,151 @@
+//! A played scenario as a history, judged by the same oracle as an
+//! experiment.
+//!
+//! The step-through shows, step by step, which acknowledged writes no
+//! replica holds any more; that running count is the player's own view. At
+//! the end the story is also written down the way the runner writes an
+//! experiment (`crate::history`): one write record per acknowledged write,
+//! with its true time and stamp, and one final record per replica and key.
+//! The oracle (`crate::analysis`) then judges it from those records alone,
+//! so the golden transcript states the oracle's verdict (DDIA Figure 8-3:
+//! a *causality* drop, the increment that lost to the value it had read),
+//! and a test checks that the two views agree.
+//!
+//! The lab's values are sets of item ids, and the oracle asks whether a
+//! write's item survived. A scenario writes anything (`x = 1`, a shopping
+//! list), so each write is given an item, and its value, as the history
+//! holds it, is its own item plus the items of every write it read: what it
+//! carried forward. A replica's final sibling holds the items of the writes
+//! it stands for (several, for a merged `set-union` value), and a merged
+//! value also holds every write whose elements it holds all of, since a
+//! merge may fold a write into a larger set and keep no trace of its id.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::Value;
+
+use super::merged_ids;
+use crate::clock::Nanos;
+use crate::clock::dots::ReplicaId;
+use crate::history::{FinalRecord, FinalSibling, Outcome, PointRecord, Record, WriteRecord};
+use crate::replica::core::ReplicaCore;
+use crate::strategy::{self, Kind};
+
+/// One acknowledged write a step made, as the history needs it.
+#[derive(Debug, Clone)]
+pub(super) struct PlayedWrite {
+    pub bucket: String,
+    pub key: String,
+    pub replica: ReplicaId,
+    pub write_id: String,
+    pub stamp: Value,
+    /// The value as the scenario wrote it.
+    pub value: Value,
+    /// The writes its read returned (or, for a client's write, its last read).
+    pub read: Vec<String>,
+    /// True time of its step, ns.
+    pub at_ns: Nanos,
+}
+
+/// The history of a played scenario: a point record declaring each
+/// bucket's kind, the write records in the order they were made, and each
+/// replica's final state.
+pub(super) fn of_play(buckets: &[String], writes: &[PlayedWrite], cores: &[ReplicaCore]) -> Vec<Record> {
+    let kinds: BTreeMap<String, Kind> = strategy::registry()
+        .iter()
+        .filter(|strategy| buckets.iter().any(|bucket| bucket == strategy.name()))
+        .map(|strategy| (strategy.name().to_string(), strategy.kind()))
+        .collect();
+    let mut params = serde_json::Map::new();
+    params.insert("parameter".into(), Value::from("scenario"));
+    params.insert("scenario".into(), Value::from(0));
+    let mut records = vec![Record::Point(PointRecord { point: 0, params, kinds: kinds.clone() })];
+
+    // Each write's item, and the items its value carries.
+    let mut items: HashMap<&str, Vec<u64>> = HashMap::new();
+    let mut next_item: HashMap<&str, u64> = HashMap::new();
+    for write in writes {
+        let counter = next_item.entry(&write.bucket).or_insert(0);
+        *counter += 1;
+        let item = *counter;
+        let mut carried = vec![item];
+        for read in write.read.iter().flat_map(|id| merged_ids(id.clone())) {
+            carried.extend(items.get(read.as_str()).into_iter().flatten().copied());
+        }
+        carried.sort_unstable();
+        carried.dedup();
+        records.push(Record::Write(WriteRecord {
+            point: 0,
+            trial: 0,
+            bucket: write.bucket.clone(),
+            key: write.key.clone(),
+            replica: write.replica,
+            item,
+            value: carried.clone(),
+            read_siblings: write.read.len(),
+            stamp: Some(write.stamp.clone()),
+            write_id: Some(write.write_id.clone()),
+            metadata_bytes: None,
+            invoke_ns: write.at_ns,
+            complete_ns: write.at_ns,
+            outcome: Outcome::Ok,
+        }));
+        items.insert(&write.write_id, carried);
+    }
+
+    for core in cores {
+        for (bucket, keys) in core.snapshot() {
+            if !buckets.contains(&bucket) {
+                continue;
+            }
+            let merges = kinds.get(&bucket) == Some(&Kind::Merge);
+            for (key, reply) in keys {
+                let siblings = reply
+                    .siblings
+                    .iter()
+                    .map(|sibling| {
+                        let held = sibling.value.parse();
+                        let mut value: Vec<u64> = merged_ids(sibling.write_id.clone())
+                            .iter()
+                            .flat_map(|id| items.get(id.as_str()).into_iter().flatten().copied())
+                            .collect();
+                        if merges {
+                            let folded = writes.iter().filter(|write| {
+                                write.bucket == bucket
+                                    && write.key == key
+                                    && holds_every_element(&held, &write.value)
+                            });
+                            value.extend(
+                                folded.flat_map(|write| items[write.write_id.as_str()].iter().copied()),
+                            );
+                        }
+                        value.sort_unstable();
+                        value.dedup();
+                        FinalSibling {
+                            value,
+                            stamp: sibling.stamp.parse(),
+                            write_id: sibling.write_id.clone(),
+                        }
+                    })
+                    .collect();
+                records.push(Record::Final(FinalRecord {
+                    point: 0,
+                    trial: 0,
+                    bucket: bucket.clone(),
+                    key,
+                    replica: core.id(),
+                    siblings,
+                }));
+            }
+        }
+    }
+    records
+}
+
+/// Whether the set `held` holds every element of the set `written`.
+fn holds_every_element(held: &Value, written: &Value) -> bool {
+    match (held.as_array(), written.as_array()) {
+        (Some(held), Some(written)) => written.iter().all(|element| held.contains(element)),
+        _ => false,
+    }
+}
