@@ -14,7 +14,9 @@
 //! apart in its hand-wound time, while a real step (a request, or a push
 //! waited for) takes milliseconds of real time. The clocks' offsets are
 //! therefore stretched by [`STRETCH`], so that the stamps come out in the
-//! same order as in the story (B's wall-clock stamp still below A's).
+//! same order as in the story (B's wall-clock stamp still below A's), and
+//! the test fails with that reason if the replay ever takes longer than the
+//! stretched offset.
 
 mod common;
 
@@ -29,8 +31,9 @@ use common::{Cluster, values};
 use serde_json::{Value, json};
 
 /// How much larger the replay's clock offsets are than the scenario's: its
-/// 3 ms become 600 ms, far more than a real step takes.
-const STRETCH: f64 = 200.0;
+/// 3 ms become 3 s, far more than the real steps between the write and the
+/// increment take, even on a busy machine.
+const STRETCH: f64 = 1000.0;
 /// How long a replication step may take to arrive.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -56,6 +59,10 @@ async fn figure_8_3_on_real_processes_holds_what_its_golden_transcript_says_at_e
         offsets.iter().map(|offset| vec!["--clock", "model", "--offset-ms", offset.as_str()]).collect();
     let flags: Vec<&[&str]> = flags.iter().map(Vec::as_slice).collect();
     let cluster = Cluster::start(&flags).await;
+    // The story holds only while the real steps take less than the
+    // stretched offset; the replay says so plainly if they did not.
+    let largest_offset = story.clock_offsets_ms.iter().fold(0.0_f64, |most, offset| most.max(offset.abs()));
+    let started = Instant::now();
     let ids: Vec<u32> = cluster.ids().collect();
     // Every link cut: writes move only where a `replicate` step says.
     for &a in &ids {
@@ -108,6 +115,15 @@ async fn figure_8_3_on_real_processes_holds_what_its_golden_transcript_says_at_e
             }
             other => panic!("step {number}: this replay does not play {other:?}"),
         }
+        // Only writes are stamped, so only they need the time to be short.
+        let stamped = matches!(step.action, ActionKind::Write | ActionKind::Increment);
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        assert!(
+            !stamped || elapsed_ms < largest_offset * STRETCH,
+            "step {number}: the replay took {elapsed_ms:.0} ms, more than the stretched clock offset of \
+             {} ms, so its stamps no longer tell the story",
+            largest_offset * STRETCH
+        );
         // After every step, every replica holds what the transcript says.
         for bucket in &trace.buckets {
             for (&replica, siblings) in &traced.state[bucket] {

@@ -160,13 +160,13 @@ fn step_lines(text: &mut String, step: &TraceStep, before: Option<&TraceStep>) {
             let _ = writeln!(text, "  {bucket:<12} {key}: {}", held.join("  "));
         }
     }
-    // What is lost only grows; it is shown when it grew.
-    let lost_before =
-        |bucket: &str| before.and_then(|before| before.lost.get(bucket)).map_or(0, |writes| writes.len());
+    // What is lost is shown when it changed: it grows as writes are beaten,
+    // and a write that reads a lost write's value forward brings it back.
+    let lost_before = |bucket: &str| before.and_then(|before| before.lost.get(bucket));
     let lost: Vec<String> = step
         .lost
         .iter()
-        .filter(|(bucket, writes)| writes.len() > lost_before(bucket))
+        .filter(|(bucket, writes)| lost_before(bucket).map_or(!writes.is_empty(), |was| was != *writes))
         .map(|(bucket, writes)| format!("{bucket} lost {}", shortened(writes)))
         .collect();
     if !lost.is_empty() {

@@ -54,7 +54,9 @@ pub fn read(path: &Path) -> Result<Vec<Record>, HistoryError> {
 /// About how many bytes of text the history file at `path` holds, if that
 /// can be told without reading it: a plain file's length, or the length a
 /// gzip file records of its contents in its last four bytes (modulo 4 GiB,
-/// which is fine for an estimate). The reader sizes its record vector from
+/// which is fine for an estimate), but never more than
+/// [`MOST_GZIP_RATIO`] times the compressed length, so a damaged trailer
+/// cannot make the reader ask for gigabytes. The reader sizes its record vector from
 /// it once it has seen how long the first block's lines are, instead of
 /// growing it by doubling and copying a gigabyte of records on the way.
 fn text_bytes(path: &Path) -> Option<u64> {
@@ -67,14 +69,19 @@ fn text_bytes(path: &Path) -> Option<u64> {
     file.seek(SeekFrom::End(-4)).ok()?;
     let mut trailer = [0u8; 4];
     file.read_exact(&mut trailer).ok()?;
-    Some(u64::from(u32::from_le_bytes(trailer)))
+    Some(u64::from(u32::from_le_bytes(trailer)).min(length.saturating_mul(MOST_GZIP_RATIO)))
 }
+
+/// How many times smaller than its text a compressed history can plausibly
+/// be (the lab's compress about 10 times).
+const MOST_GZIP_RATIO: u64 = 40;
 
 /// Opens a history file for reading line by line, gunzipping a `.gz` one.
 fn open(path: &Path) -> Result<Box<dyn BufRead>, HistoryError> {
     let file = File::open(path).map_err(|error| HistoryError::Open(path.to_path_buf(), error))?;
     Ok(if path.extension().is_some_and(|extension| extension == "gz") {
-        Box::new(BufReader::new(flate2::read::GzDecoder::new(file)))
+        // Every member, should the file be several gzip streams end to end.
+        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
     } else {
         Box::new(BufReader::new(file))
     })

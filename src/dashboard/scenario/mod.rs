@@ -235,7 +235,7 @@ fn expand(steps: &[Step]) -> Result<Vec<Step>, String> {
                 expanded.push(copy);
             }
         }
-        shift = expanded.last().map_or(0.0, |last| last.at_ms) - step.at_ms;
+        shift = (expanded.last().map_or(0.0, |last| last.at_ms) - step.at_ms).max(shift);
     }
     Ok(expanded)
 }
