@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{
-    Cause, DroppedWrite, FastMap, FastSet, FinalMismatch, KILLERS_SHOWN, KeyHistory, Killer, WriteSummary,
-    compare_stamps, dot_of,
+    Cause, DroppedWrite, FastMap, FastSet, FinalMismatch, KILLERS_SHOWN, KeyHistory, Killer, StampKey,
+    WriteSummary, dot_of,
 };
 use crate::clock::Nanos;
 use crate::history::{Outcome, WriteRecord};
@@ -36,6 +36,8 @@ struct Candidate<'a> {
     /// Its item, when a write record tells it.
     item: Option<u64>,
     stamp: &'a Value,
+    /// The same, read for sorting.
+    key: StampKey<'a>,
     value: &'a [u64],
     /// Its true times, only if it was acknowledged (times of an unanswered
     /// write say nothing about when it was applied).
@@ -48,8 +50,8 @@ struct Candidate<'a> {
 impl Candidate<'_> {
     /// Its last-write-wins order against a write with `stamp` and `dot`:
     /// [`super::compare_writes`], with the write ids parsed once.
-    fn order(&self, stamp: &Value, dot: (u64, u64)) -> Ordering {
-        compare_stamps(self.stamp, stamp).then_with(|| self.dot.cmp(&dot))
+    fn order(&self, stamp: &StampKey<'_>, dot: (u64, u64)) -> Ordering {
+        self.key.cmp(stamp).then_with(|| self.dot.cmp(&dot))
     }
 
     fn summary(&self) -> Arc<WriteSummary> {
@@ -129,6 +131,10 @@ pub(super) fn judge<'a>(bucket: &str, kind: Kind, history: &KeyHistory<'a>) -> K
     };
     // Made at the first drop, shared by the key's every drop.
     let mut names: Option<(Arc<str>, Arc<str>)> = None;
+    // Reused from drop to drop: most of a long run's drops are on keys
+    // with many, and each needs these lists only while it is classified.
+    let mut killers: Vec<&Candidate<'_>> = Vec::new();
+    let mut scratch = Scratch::default();
     for write in &history.writes {
         verdict.max_siblings = verdict.max_siblings.max(write.read_siblings);
         verdict.siblings += usize::from(write.read_siblings > 1);
@@ -142,26 +148,21 @@ pub(super) fn judge<'a>(bucket: &str, kind: Kind, history: &KeyHistory<'a>) -> K
         }
         // The victim is a candidate itself (it was acknowledged): sorted
         // just below the first write with a greater stamp.
-        let (own, killers): (Option<&Candidate<'_>>, Vec<&Candidate<'_>>) = if lww {
-            let victim_stamp = write.stamp.as_ref().unwrap_or(&Value::Null);
+        killers.clear();
+        let own: Option<&Candidate<'_>> = if lww {
+            let victim_stamp = StampKey::of(write.stamp.as_ref().unwrap_or(&Value::Null));
             let victim_dot = write.write_id.as_deref().map(dot_of).unwrap_or_default();
             let first_greater = candidates
-                .partition_point(|candidate| candidate.order(victim_stamp, victim_dot) != Ordering::Greater);
-            let own = first_greater.checked_sub(1).map(|below| &candidates[below]);
-            let killers = candidates[first_greater..]
-                .iter()
-                .rev()
-                .filter(|killer| !killer.value.contains(&write.item))
-                .collect();
-            (own, killers)
+                .partition_point(|candidate| candidate.order(&victim_stamp, victim_dot) != Ordering::Greater);
+            killers.extend(
+                candidates[first_greater..].iter().rev().filter(|killer| !killer.value.contains(&write.item)),
+            );
+            first_greater.checked_sub(1).map(|below| &candidates[below])
         } else {
-            let killers = candidates
-                .iter()
-                .filter(|killer| {
-                    survivor_ids.contains(killer.write_id) && !killer.value.contains(&write.item)
-                })
-                .collect();
-            (candidates.iter().find(|candidate| candidate.is(write)), killers)
+            killers.extend(candidates.iter().filter(|killer| {
+                survivor_ids.contains(killer.write_id) && !killer.value.contains(&write.item)
+            }));
+            candidates.iter().find(|candidate| candidate.is(write))
         };
         let victim = match own.filter(|candidate| candidate.is(write)) {
             Some(candidate) => candidate.summary(),
@@ -170,7 +171,7 @@ pub(super) fn judge<'a>(bucket: &str, kind: Kind, history: &KeyHistory<'a>) -> K
         let (bucket_name, key) =
             names.get_or_insert_with(|| (Arc::from(bucket), Arc::from(write.key.as_str()))).clone();
         let place = Place { bucket: bucket_name, key, kind };
-        verdict.drops.push(classify(place, write, victim, &killers));
+        verdict.drops.push(classify(place, write, victim, &killers, &mut scratch));
     }
     if lww {
         verdict.final_mismatches = final_mismatches(history, &candidates);
@@ -192,6 +193,7 @@ fn candidates<'a>(history: &KeyHistory<'a>) -> Vec<Candidate<'a>> {
                     record: Some(write),
                     item: Some(write.item),
                     stamp,
+                    key: StampKey::of(stamp),
                     value: &write.value,
                     acknowledged: true,
                     summary: OnceCell::new(),
@@ -217,6 +219,7 @@ fn candidates<'a>(history: &KeyHistory<'a>) -> Vec<Candidate<'a>> {
                     record,
                     item: record.map(|write| write.item),
                     stamp: &sibling.stamp,
+                    key: StampKey::of(&sibling.stamp),
                     value: &sibling.value,
                     acknowledged: false,
                     summary: OnceCell::new(),
@@ -225,7 +228,7 @@ fn candidates<'a>(history: &KeyHistory<'a>) -> Vec<Candidate<'a>> {
         }
     }
     let mut candidates: Vec<Candidate<'a>> = by_id.into_values().collect();
-    candidates.sort_by(|a, b| a.order(b.stamp, b.dot));
+    candidates.sort_by(|a, b| a.order(&b.key, b.dot));
     candidates
 }
 
@@ -237,13 +240,22 @@ struct Place {
 }
 
 /// Puts a dropped write in its group; see the module docs of `analysis`.
-fn classify(
+/// Lists [`classify`] fills and empties for every drop.
+#[derive(Default)]
+struct Scratch<'k, 'a> {
+    items: Vec<u64>,
+    roots: Vec<&'k Candidate<'a>>,
+}
+
+fn classify<'k, 'a>(
     place: Place,
     victim: &WriteRecord,
     summary: Arc<WriteSummary>,
-    killers: &[&Candidate<'_>],
+    killers: &[&'k Candidate<'a>],
+    scratch: &mut Scratch<'k, 'a>,
 ) -> DroppedWrite {
-    let roots = root_killers(killers);
+    root_killers(killers, scratch);
+    let roots = &scratch.roots;
     let read = |killer: &&Candidate<'_>| killer.item.is_some_and(|item| victim.value.contains(&item));
     let before = |killer: &&Candidate<'_>| read(killer) || killer.completed_before(victim.invoke_ns);
     let cause = match (roots.iter().all(before), roots.iter().any(read)) {
@@ -278,15 +290,20 @@ fn classify(
 /// holds another killer's item read that write and carried its win forward;
 /// it did not beat the victim on its own. Reads only go back in time, so
 /// some killer is always a root.
-fn root_killers<'k, 'a>(killers: &[&'k Candidate<'a>]) -> Vec<&'k Candidate<'a>> {
-    let mut items: Vec<u64> = killers.iter().filter_map(|killer| killer.item).collect();
+/// (Into `scratch.roots`.)
+fn root_killers<'k, 'a>(killers: &[&'k Candidate<'a>], scratch: &mut Scratch<'k, 'a>) {
+    let Scratch { items, roots } = scratch;
+    items.clear();
+    items.extend(killers.iter().filter_map(|killer| killer.item));
     items.sort_unstable();
     let is_killer = |item: &u64| items.binary_search(item).is_ok();
-    killers
-        .iter()
-        .filter(|killer| !killer.value.iter().any(|item| Some(*item) != killer.item && is_killer(item)))
-        .copied()
-        .collect()
+    roots.clear();
+    roots.extend(
+        killers
+            .iter()
+            .filter(|killer| !killer.value.iter().any(|item| Some(*item) != killer.item && is_killer(item)))
+            .copied(),
+    );
 }
 
 impl DroppedWrite {

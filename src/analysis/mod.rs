@@ -314,6 +314,44 @@ pub fn compare_stamps(left: &Value, right: &Value) -> Ordering {
     }
 }
 
+/// A stamp as the oracle sorts it: read once into numbers when it is what
+/// every last-write-wins strategy here makes, a short array of integers
+/// (`[wall_ns, replica]`, `[wall_ns, counter, replica]`, `[counter,
+/// replica]`), so that the many comparisons of a long history are
+/// comparisons of numbers, not walks over JSON. Anything else is compared
+/// as [`compare_stamps`] compares it; the two orders agree wherever both apply.
+#[derive(Debug, Clone, Copy)]
+struct StampKey<'a> {
+    stamp: &'a Value,
+    integers: Option<([i64; StampKey::MOST], u8)>,
+}
+
+impl<'a> StampKey<'a> {
+    /// The longest integer array read into numbers.
+    const MOST: usize = 4;
+
+    fn of(stamp: &'a Value) -> Self {
+        let integers = stamp.as_array().filter(|array| array.len() <= Self::MOST).and_then(|array| {
+            let mut numbers = [0; Self::MOST];
+            for (number, element) in numbers.iter_mut().zip(array) {
+                *number = element.as_i64()?;
+            }
+            Some((numbers, array.len() as u8))
+        });
+        Self { stamp, integers }
+    }
+
+    fn cmp(&self, other: &StampKey<'_>) -> Ordering {
+        match (&self.integers, &other.integers) {
+            // Element by element, then the shorter first: as compare_stamps.
+            (Some((left, left_len)), Some((right, right_len))) => {
+                left[..*left_len as usize].cmp(&right[..*right_len as usize])
+            }
+            _ => compare_stamps(self.stamp, other.stamp),
+        }
+    }
+}
+
 /// One key of one bucket in one trial: what the oracle looks at together.
 #[derive(Default)]
 struct KeyHistory<'a> {
@@ -452,7 +490,7 @@ fn stamp_regressions<'a>(
     kinds: &BTreeMap<String, Kind>,
 ) -> HashMap<(usize, usize, &'a str), usize> {
     type Origin<'a> = (usize, usize, &'a str, u64);
-    let mut by_origin: FastMap<Origin<'_>, Vec<(u64, &Value)>> = FastMap::default();
+    let mut by_origin: FastMap<Origin<'_>, Vec<(u64, StampKey<'_>)>> = FastMap::default();
     for record in records {
         let Record::Write(write) = record else { continue };
         let (Outcome::Ok, Some(stamp), Some(write_id)) = (write.outcome, &write.stamp, &write.write_id)
@@ -465,17 +503,17 @@ fn stamp_regressions<'a>(
             by_origin
                 .entry((write.point, write.trial, &write.bucket, origin))
                 .or_default()
-                .push((seq, stamp));
+                .push((seq, StampKey::of(stamp)));
         }
     }
     let mut counts = HashMap::new();
     for ((point, trial, bucket, _), mut writes) in by_origin {
         writes.sort_by_key(|(seq, _)| *seq);
-        let mut highest: Option<&Value> = None;
+        let mut highest: Option<StampKey<'_>> = None;
         let count: &mut usize = counts.entry((point, trial, bucket)).or_default();
         for (_, stamp) in writes {
             match highest {
-                Some(high) if compare_stamps(stamp, high) == Ordering::Less => *count += 1,
+                Some(high) if stamp.cmp(&high) == Ordering::Less => *count += 1,
                 _ => highest = Some(stamp),
             }
         }

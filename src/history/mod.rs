@@ -284,6 +284,46 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn stamps_and_values_read_exactly_as_json_does() {
+        for stamp in [
+            json!([1_700_000_042_004_000_000_i64, 1]),
+            json!([1, [2, 3], {"a": [4]}]),
+            json!({"1": 2, "3": [4, 5]}),
+            json!([]),
+            json!(-7),
+            json!(18_446_744_073_709_551_615_u64),
+            json!(2.5),
+            json!("text"),
+            json!(true),
+        ] {
+            let line = format!(
+                "{{\"type\":\"final\",\"point\":0,\"trial\":0,\"bucket\":\"b\",\"key\":\"k\",\"replica\":1,\
+                 \"siblings\":[{{\"value\":[3,1,2],\"stamp\":{stamp},\"write_id\":\"1:1\"}}]}}"
+            );
+            let Ok(Record::Final(last)) = Record::from_line(&line) else { panic!("{line}") };
+            assert_eq!(last.siblings[0].stamp, stamp);
+            assert_eq!(last.siblings[0].value, [3, 1, 2]);
+            if let Value::Array(array) = &last.siblings[0].stamp {
+                assert_eq!(array.capacity(), array.len(), "held at its length");
+            }
+        }
+        let write = |stamp: &str| {
+            let line = format!(
+                "{{\"type\":\"write\",\"point\":0,\"trial\":0,\"bucket\":\"b\",\"key\":\"k\",\"replica\":1,\
+                 \"item\":1,\"value\":[1],{stamp}\"invoke_ns\":0,\"complete_ns\":1,\"outcome\":\"unknown\"}}"
+            );
+            match Record::from_line(&line) {
+                Ok(Record::Write(write)) => write.stamp,
+                other => panic!("{line}: {other:?}"),
+            }
+        };
+        assert_eq!(write(""), None, "absent");
+        assert_eq!(write("\"stamp\":null,"), None, "null");
+        assert_eq!(write("\"stamp\":[5,1],"), Some(json!([5, 1])));
+        assert!(Record::from_line(r#"{"type":"write","value":"no"}"#).is_err());
+    }
+
+    #[test]
     fn records_have_the_design_shape() {
         let write = Record::Write(WriteRecord {
             point: 0,
