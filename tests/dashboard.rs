@@ -215,10 +215,32 @@ async fn in_the_live_lab_a_skewed_clock_drops_an_increment_and_stopping_leaves_n
     let Some(browser) = Browser::start("the live lab test").await else { return };
     let dashboard = Dashboard::start(&no_runs());
 
-    // Start a three-replica cluster from the page.
+    // The page offers what the lab accepts, as the API says it.
+    let (_, idle) = dashboard.get("/api/lab").await;
+    let limits = &idle["limits"];
+    assert_eq!(limits["min_replicas"], json!(clocklab::dashboard::lab::MIN_REPLICAS));
+    assert_eq!(limits["max_replicas"], json!(clocklab::dashboard::lab::MAX_REPLICAS));
+    assert_eq!(limits["max_workload_rate"], json!(clocklab::dashboard::lab::MAX_WORKLOAD_RATE));
     browser.open(&format!("{}/#/lab", dashboard.url)).await;
+    browser.find("#replica-count").await;
+    let offered = browser
+        .run("return [...document.querySelectorAll('#replica-count option')].map((option) => Number(option.value))")
+        .await;
+    let expected: Vec<u64> =
+        (limits["min_replicas"].as_u64().unwrap()..=limits["max_replicas"].as_u64().unwrap()).collect();
+    assert_eq!(offered, json!(expected), "replica counts come from the API");
+
+    // Start a three-replica cluster from the page.
     browser.click("#start").await;
     browser.find("#replica-3").await;
+    let rate = browser.run("const rate = document.getElementById('rate'); return [Number(rate.max), Number(rate.step), Number(rate.value)]").await;
+    let number = |value: &Value| value.as_f64().expect("a number");
+    let offered: Vec<f64> = rate.as_array().expect("three numbers").iter().map(number).collect();
+    let wanted: Vec<f64> = ["max_workload_rate", "workload_rate_step", "default_workload_rate"]
+        .iter()
+        .map(|name| number(&limits[*name]))
+        .collect();
+    assert_eq!(offered, wanted, "the workload rate's bounds come from the API");
     let (_, lab) = dashboard.get("/api/lab").await;
     let pids: Vec<u32> =
         lab["replicas"].as_array().unwrap().iter().map(|r| r["pid"].as_u64().unwrap() as u32).collect();
@@ -267,6 +289,10 @@ async fn stepping_through_figure_8_3_shows_the_increment_disappear() {
     browser.click("a[href='#/scenario/figure-8-3']").await;
     browser.wait_for_text("#step-counter", "step 1", |text| text == "Step 1 of 6").await;
     assert!(browser.text("#say").await.contains("Client A writes x = 1 on node 1"));
+    // Clock readings start from the scenario's own second, as the API gives it.
+    let (_, trace) = dashboard.get("/api/scenarios/figure-8-3").await;
+    assert_eq!(trace["start_second"], json!(42.0));
+    assert!(browser.text("#state-table").await.contains("clock 42.004"), "node 1 is 3 ms ahead at 1 ms");
     assert!(browser.text(".lost-lww-wall").await.contains("nothing"));
 
     // Step 3: client B's increment on node 3.

@@ -55,7 +55,9 @@ async function act(action) {
 function render() {
   const main = page("Live lab");
   if (!view.running) {
-    const count = el("select", { id: "replica-count", "aria-label": "Replicas" }, [3, 4, 5].map((n) => el("option", { value: n }, n)));
+    const { min_replicas: fewest, max_replicas: most } = view.limits;
+    const counts = Array.from({ length: most - fewest + 1 }, (_, index) => fewest + index);
+    const count = el("select", { id: "replica-count", "aria-label": "Replicas" }, counts.map((n) => el("option", { value: n }, n)));
     main.append(
       el("p", {}, "Start a cluster of real replica processes on this machine. Each holds one bucket per strategy; every write goes to all of them, so you can compare the strategies side by side."),
       el("p", { class: "controls" }, el("label", { for: "replica-count" }, "Replicas"), count,
@@ -63,7 +65,9 @@ function render() {
     return;
   }
   const key = el("input", { id: "key", value: "x", size: 6, "aria-label": "Key to write" });
-  const rate = el("input", { id: "rate", type: "number", min: 0.5, max: 50, step: 0.5, value: view.workload_rate ?? 4, "aria-label": "Operations per second" });
+  const limits = view.limits;
+  const rate = el("input", { id: "rate", type: "number", min: limits.workload_rate_step, max: limits.max_workload_rate,
+    step: limits.workload_rate_step, value: view.workload_rate ?? limits.default_workload_rate, "aria-label": "Operations per second" });
   main.append(
     el("p", { class: "controls" },
       el("button", { id: "stop", onclick: () => act(() => api("/api/lab/stop", "POST")) }, "Stop cluster"),

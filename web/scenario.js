@@ -85,7 +85,7 @@ function drawDiagram(trace, upTo) {
       }
     } else {
       const clock = step.clocks.find((c) => c.replica === step.replica);
-      const reading = clock ? `clock ${(42 + clock.physical_ms / 1000).toFixed(3)}` : "";
+      const reading = clock ? `clock ${(trace.start_second + clock.physical_ms / 1000).toFixed(3)}` : "";
       parts.push(`<circle cx="${x(step.at_ms)}" cy="${y(step.replica)}" r="${now ? 9 : 7}" fill="${colour}"/>`,
         `<text x="${x(step.at_ms)}" y="${y(step.replica) - 14}" font-size="15" text-anchor="middle" fill="${colour}">${escape(label(step))}</text>`,
         `<text x="${x(step.at_ms)}" y="${y(step.replica) + 26}" font-size="12" text-anchor="middle">${escape(reading)}</text>`);
@@ -122,7 +122,7 @@ function stateTable(trace, step) {
   for (let replica = 1; replica <= trace.replicas; replica++) {
     const clock = step.clocks.find((c) => c.replica === replica);
     rows.push(el("tr", {},
-      el("th", { scope: "row" }, `node ${replica}`, el("br"), el("small", {}, `clock ${(42 + clock.physical_ms / 1000).toFixed(3)}`)),
+      el("th", { scope: "row" }, `node ${replica}`, el("br"), el("small", {}, `clock ${(trace.start_second + clock.physical_ms / 1000).toFixed(3)}`)),
       trace.buckets.map((bucket) => {
         const siblings = step.state[bucket][replica] || [];
         return el("td", { class: `cell-${bucket}` }, siblings.length === 0 ? "–" : siblings.map((sibling) =>

@@ -55,6 +55,9 @@ pub const WORKLOAD_KEYS: [&str; 4] = ["x", "y", "z", "w"];
 /// Background workload rates, in operations per second.
 pub const DEFAULT_WORKLOAD_RATE: f64 = 4.0;
 pub const MAX_WORKLOAD_RATE: f64 = 50.0;
+/// The steps a page offers the rate in (the lab takes any rate above 0),
+/// operations per second.
+pub const WORKLOAD_RATE_STEP: f64 = 0.5;
 /// Events kept for a slow page before it misses some.
 pub const EVENT_BUFFER: usize = 4096;
 
@@ -129,9 +132,34 @@ pub struct Counts {
     pub waiting: Option<String>,
 }
 
+/// What the lab accepts, for the page to offer exactly that (never a copy
+/// of these numbers in JavaScript).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabLimits {
+    pub min_replicas: usize,
+    pub max_replicas: usize,
+    /// Operations per second.
+    pub default_workload_rate: f64,
+    pub max_workload_rate: f64,
+    pub workload_rate_step: f64,
+}
+
+impl Default for LabLimits {
+    fn default() -> Self {
+        Self {
+            min_replicas: MIN_REPLICAS,
+            max_replicas: MAX_REPLICAS,
+            default_workload_rate: DEFAULT_WORKLOAD_RATE,
+            max_workload_rate: MAX_WORKLOAD_RATE,
+            workload_rate_step: WORKLOAD_RATE_STEP,
+        }
+    }
+}
+
 /// Everything `GET /api/lab` returns.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LabView {
+    pub limits: LabLimits,
     pub running: bool,
     pub replicas: Vec<ReplicaView>,
     pub buckets: Vec<String>,
