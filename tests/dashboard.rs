@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use browser::{Browser, Dashboard, REPO, Runs, finished_run, process_gone, runs};
+use browser::{Browser, Dashboard, REPO, Runs, finished_run, process_gone, runs, start_experiment};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -152,6 +152,59 @@ async fn stopping_the_dashboard_stops_its_lab_replicas() {
     for pid in pids {
         assert!(process_gone(pid), "replica process {pid} outlived the dashboard");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_shows_every_experiment_with_its_question_plot_and_headline() {
+    let _one_browser = BROWSER.lock().await;
+    let Some(browser) = Browser::start("the overview test").await else { return };
+    // A quick run of every shipped experiment, in the simulator (a tenth of
+    // a second each), into a results directory of this test's own.
+    let results = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a results directory");
+    let mut names: Vec<String> = std::fs::read_dir(Path::new(REPO).join("experiments"))
+        .expect("experiments/")
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.strip_suffix(".toml").map(str::to_string))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 9, "{names:?}");
+    let children: Vec<_> =
+        names.iter().map(|name| start_experiment(name, &["--sim"], results.path())).collect();
+    children.into_iter().for_each(|child| drop(finished_run(child)));
+    let dashboard = Dashboard::start(results.path());
+    let (_, listing) = dashboard.get("/api/experiments").await;
+
+    browser.open(&format!("{}/#/", dashboard.url)).await;
+    for name in &names {
+        browser.find(&format!("#card-{name} img.plot")).await;
+        let card =
+            listing["experiments"].as_array().unwrap().iter().find(|e| e["name"] == **name).expect("listed");
+        let question = browser.text(&format!("#card-{name} .question")).await;
+        assert_eq!(Some(question.as_str()), card["question"].as_str(), "{name}: its question, from its spec");
+        let headline = browser.text(&format!("#card-{name} .headline")).await;
+        assert_eq!(Some(headline.as_str()), card["latest"]["headline"].as_str(), "{name}");
+        assert!(headline.contains(" drop"), "{name}: the numbers in words: {headline}");
+        let facts = browser
+            .run(&format!("return document.querySelector('#card-{name} .run-facts').textContent"))
+            .await;
+        assert!(
+            facts.as_str().is_some_and(|facts| facts.contains("seed 1, quick, simulator")),
+            "{name}: {facts}"
+        );
+    }
+    let skew = browser.text("#card-skew .headline").await;
+    assert!(
+        skew.contains("lww-wall drops") && skew.contains("at skew_ms 0") && skew.contains("drop none"),
+        "{skew}"
+    );
+    browser.screenshot("overview").await;
+
+    // A run made now is there once it finishes.
+    finished_run(start_experiment("partition", &["--sim"], results.path()));
+    browser.open(&format!("{}/#/lab", dashboard.url)).await;
+    browser.open(&format!("{}/#/", dashboard.url)).await;
+    browser.wait_for_text("#card-partition summary", "two runs", |text| text == "2 runs").await;
+    browser.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

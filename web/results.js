@@ -5,20 +5,32 @@ import { api, el, page, clockTime, droppedMark, stamp } from "./page.js";
 const link = (href, text) => el("a", { href }, text);
 const runHref = (experiment, run) => `#/run/${encodeURIComponent(experiment)}/${encodeURIComponent(run)}`;
 
+/** The overview: every experiment as a card that teaches at a glance. */
 export async function showResults() {
-  const main = page("Results");
+  const main = page("Experiments");
   const { experiments } = await api("/api/experiments");
-  if (experiments.length === 0) {
-    main.append(el("p", {}, "No runs yet. Run one with ", el("code", {}, "just experiment skew"), "."));
-  }
-  for (const experiment of experiments) {
-    main.append(
-      el("h2", {}, `Experiment ${experiment.name}`),
-      el("ul", {}, experiment.runs.map((run) =>
-        el("li", {}, run.finished ? link(runHref(experiment.name, run.id), run.id) : `${run.id} (unfinished)`,
-          run.engine === "sim" ? el("span", { class: "engine" }, " simulator") : ""))),
-    );
-  }
+  main.append(el("p", {}, "Each card is one experiment: the question it asks, its latest run's main plot, and what that run found. ",
+    "Make a run with ", el("code", {}, "just experiment NAME --quick"), " (add ", el("code", {}, "--sim"), " for the simulator); it appears here when it finishes."));
+  main.append(el("div", { class: "overview" }, experiments.map(experimentCard)));
+}
+
+const SIZES = { quick: "quick", full: "full sweep", custom: "custom" };
+
+function experimentCard(experiment) {
+  const latest = experiment.latest;
+  const runs = experiment.runs.map((run) => el("li", {},
+    run.finished ? link(runHref(experiment.name, run.id), run.started ?? run.id) : `${run.started ?? run.id} (unfinished)`,
+    el("span", { class: "run-facts" },
+      ` seed ${run.seed ?? "?"}, ${SIZES[run.size] ?? run.size}, ${run.engine === "sim" ? "simulator" : "real processes"}`)));
+  return el("section", { class: "experiment-card", id: `card-${experiment.name}`, "aria-label": `Experiment ${experiment.name}` },
+    el("h2", {}, experiment.name),
+    experiment.question ? el("p", { class: "question" }, experiment.question) : "",
+    latest
+      ? el("a", { href: runHref(experiment.name, latest.id), class: "latest" },
+        latest.plot ? el("img", { class: "plot", src: latest.plot, alt: `${experiment.name}: the latest run's main plot` }) : "")
+      : el("p", { class: "no-runs" }, "No run yet."),
+    latest ? el("p", { class: "headline" }, latest.headline) : "",
+    runs.length ? el("details", {}, el("summary", {}, `${runs.length} run${runs.length === 1 ? "" : "s"}`), el("ul", { class: "runs" }, runs)) : "");
 }
 
 function summaryTable(summaries) {

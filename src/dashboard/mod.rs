@@ -31,6 +31,7 @@
 
 pub mod guard;
 pub mod lab;
+pub mod overview;
 pub mod results;
 pub mod scenario;
 pub mod transcript;
@@ -65,12 +66,19 @@ pub struct DashboardOptions {
     pub results_dir: PathBuf,
     /// Scenario scripts: `experiments/scenarios/`, on disk or built in.
     pub scenarios: Folder,
+    /// The experiment specs the overview shows, on disk or built in.
+    pub experiments: Folder,
 }
 
 impl Default for DashboardOptions {
     /// What `clocklab dashboard` uses in the working directory.
     fn default() -> Self {
-        Self { web: Folder::web(None), results_dir: "results".into(), scenarios: Folder::scenarios(None) }
+        Self {
+            web: Folder::web(None),
+            results_dir: "results".into(),
+            scenarios: Folder::scenarios(None),
+            experiments: Folder::experiments(None),
+        }
     }
 }
 

@@ -17,12 +17,14 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::DashboardError;
+use super::overview::{self, RunSize};
 use crate::analysis::{Cause, DroppedWrite, PointSummary, SummaryRow, summarize};
+use crate::builtin::Folder;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockEvent, replay_offsets};
 use crate::experiment::SPEC_FILE;
-use crate::experiment::run_id::sort_runs;
+use crate::experiment::run_id::{RunId, sort_runs};
 use crate::history::{self, Engine, FaultRecord, PointRecord, Record};
 use crate::report::offsets::OFFSETS;
 use crate::report::timeline::TIMELINE;
@@ -31,17 +33,38 @@ use crate::report::{DROPS_JSON, REPORT_MD, SUMMARY_JSON, figures::PLOTS};
 /// At most this many drops are listed per page.
 pub const MAX_DROPS_PER_PAGE: usize = 500;
 
-/// One experiment and its runs, newest first.
+/// One experiment as the overview's card shows it (see `overview`), and
+/// its runs, newest first.
 #[derive(Debug, Serialize)]
 pub struct ExperimentListing {
     pub name: String,
+    /// What it asks: the first sentence of its shipped spec's description
+    /// (none for runs of a spec that is not shipped).
+    pub question: Option<String>,
+    /// Its newest finished run's main plot and headline numbers.
+    pub latest: Option<LatestRun>,
     pub runs: Vec<RunListing>,
+}
+
+/// The newest finished run of an experiment, at a glance.
+#[derive(Debug, Serialize)]
+pub struct LatestRun {
+    pub id: String,
+    /// The URL of its main plot (SVG).
+    pub plot: Option<String>,
+    /// One sentence of its numbers, from its summary.
+    pub headline: String,
 }
 
 /// One run directory.
 #[derive(Debug, Serialize)]
 pub struct RunListing {
     pub id: String,
+    /// When it started (from its id), as `2026-12-02 03:16:35 UTC`, and its seed.
+    pub started: Option<String>,
+    pub seed: Option<u64>,
+    /// The quick sweep, the full one, or another.
+    pub size: RunSize,
     /// What ran it: real processes or the simulator.
     pub engine: Engine,
     /// Whether the run wrote its summary (an interrupted run is removed, but
@@ -166,29 +189,63 @@ impl ResultsStore {
         Self { dir, cache: Mutex::new(HashMap::new()) }
     }
 
-    /// Every experiment with runs, by name; runs newest first (run ids
-    /// start with their UTC start time, so they sort by time; see
+    /// Every shipped experiment in `experiments`, in name order, then any
+    /// other experiment with runs; each with its question, its newest
+    /// finished run's plot and headline, and its runs newest first (run
+    /// ids start with their UTC start time, so they sort by time; see
     /// [`crate::experiment::run_id`]).
-    pub fn list(&self) -> Vec<ExperimentListing> {
-        subdirectories(&self.dir)
+    pub fn list(&self, experiments: &Folder) -> Vec<ExperimentListing> {
+        let shipped = overview::shipped_specs(experiments);
+        let mut names: Vec<String> = shipped.iter().map(|(name, _)| name.clone()).collect();
+        let others: Vec<String> =
+            subdirectories(&self.dir).into_iter().filter(|name| !names.contains(name)).collect();
+        names.extend(others);
+        names
             .into_iter()
-            .filter_map(|name| {
+            .map(|name| {
+                let spec =
+                    shipped.iter().find(|(shipped, _)| *shipped == name).and_then(|(_, spec)| spec.as_ref());
                 let dir = self.dir.join(&name);
-                let mut names = subdirectories(&dir);
-                sort_runs(&mut names);
-                let mut runs: Vec<RunListing> = names
+                let mut ids = subdirectories(&dir);
+                sort_runs(&mut ids);
+                let runs: Vec<RunListing> = ids
                     .into_iter()
+                    .rev()
                     .filter(|run| dir.join(run).join(SPEC_FILE).exists())
-                    .map(|run| RunListing {
-                        finished: dir.join(&run).join(SUMMARY_JSON).exists(),
-                        engine: engine_of(&dir.join(&run)),
-                        id: run,
+                    .map(|run| {
+                        let run_dir = dir.join(&run);
+                        let parsed: Option<RunId> = run.parse().ok();
+                        RunListing {
+                            started: parsed.as_ref().and_then(overview::started_at),
+                            seed: parsed.map(|id| id.seed),
+                            size: overview::saved_spec(&run_dir)
+                                .map_or(RunSize::Custom, |ran| RunSize::of(&ran, spec)),
+                            finished: run_dir.join(SUMMARY_JSON).exists(),
+                            engine: engine_of(&run_dir),
+                            id: run,
+                        }
                     })
                     .collect();
-                runs.reverse();
-                (!runs.is_empty()).then_some(ExperimentListing { name, runs })
+                let latest = runs.iter().find(|run| run.finished).and_then(|run| self.latest(&name, &run.id));
+                ExperimentListing {
+                    question: spec.map(|spec| crate::experiment::first_sentence(&spec.description)),
+                    name,
+                    latest,
+                    runs,
+                }
             })
+            .filter(|listing| listing.question.is_some() || !listing.runs.is_empty())
             .collect()
+    }
+
+    /// A finished run at a glance: its main plot and its headline numbers.
+    fn latest(&self, experiment: &str, run: &str) -> Option<LatestRun> {
+        let page = self.run_page(experiment, run).ok()?;
+        Some(LatestRun {
+            id: run.to_string(),
+            plot: page.plots.first().map(|plot| format!("{}{plot}.svg", page.files)),
+            headline: overview::headline(&page.summaries),
+        })
     }
 
     fn run_dir(&self, experiment: &str, run: &str) -> Result<PathBuf, DashboardError> {

@@ -99,7 +99,7 @@ async fn no_such_api(Path(rest): Path<String>) -> DashboardError {
 }
 
 async fn experiments(State(state): Shared) -> Answer<Value> {
-    blocking(move || Ok(json!({ "experiments": state.results.list() }))).await
+    blocking(move || Ok(json!({ "experiments": state.results.list(&state.options.experiments) }))).await
 }
 
 async fn run_page(State(state): Shared, Path((experiment, run)): Path<(String, String)>) -> Answer<Value> {

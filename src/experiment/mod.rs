@@ -120,7 +120,7 @@ pub fn list(folder: &Folder) -> Vec<(String, Result<String, String>)> {
 }
 
 /// The first sentence of `text`, on one line.
-fn first_sentence(text: &str) -> String {
+pub fn first_sentence(text: &str) -> String {
     let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match line.find(". ") {
         Some(end) => line[..=end].to_string(),

@@ -1,0 +1,185 @@
+//! The dashboard's first page: every experiment as a card that teaches at a
+//! glance.
+//!
+//! A card holds what a student needs before clicking anything: the
+//! experiment's question (the first sentence of its spec's description),
+//! its newest finished run's main plot, and one sentence with that run's
+//! headline numbers, written here from the run's summary, never by hand
+//! ("lww-wall drops 6.5% at skew_ms 0 and 52.4% at skew_ms 1000; vv and
+//! set-union drop none"). Under it, every run, newest first: when it
+//! started, its seed, whether it was the quick or the full sweep, its
+//! engine, and whether it finished.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::analysis::PointSummary;
+use crate::builtin::Folder;
+use crate::experiment::run_id::{RunId, TIME_FORMAT};
+use crate::experiment::spec::Spec;
+
+/// Which sweep a run made, told by comparing its saved spec with the
+/// shipped one: the `[quick]` variant, the full sweep, or neither (another
+/// spec, or a sweep changed by hand).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunSize {
+    Quick,
+    Full,
+    Custom,
+}
+
+impl RunSize {
+    /// The size of a run whose saved spec is `ran`, of an experiment whose
+    /// shipped spec is `shipped`.
+    pub fn of(ran: &Spec, shipped: Option<&Spec>) -> RunSize {
+        let Some(shipped) = shipped else { return RunSize::Custom };
+        let same = |other: &Spec| {
+            other.sweep.values == ran.sweep.values
+                && other.duration_ms == ran.duration_ms
+                && other.sweep.across.as_ref().map(|across| &across.values)
+                    == ran.sweep.across.as_ref().map(|across| &across.values)
+        };
+        if same(&shipped.clone().quick()) {
+            RunSize::Quick
+        } else if same(shipped) {
+            RunSize::Full
+        } else {
+            RunSize::Custom
+        }
+    }
+}
+
+/// Every shipped experiment in `folder`, by name, with its spec if it loads.
+pub fn shipped_specs(folder: &Folder) -> Vec<(String, Option<Spec>)> {
+    folder
+        .toml_stems()
+        .into_iter()
+        .map(|name| {
+            let file = format!("{name}.toml");
+            let spec = folder
+                .read_to_string(&file)
+                .ok()
+                .and_then(|text| Spec::parse(&text, Path::new(&folder.describe_file(&file))).ok());
+            (name, spec)
+        })
+        .collect()
+}
+
+/// A run id's start time as a person reads it: `2026-12-02 03:16:35 UTC`.
+pub fn started_at(run_id: &RunId) -> Option<String> {
+    let time = chrono::NaiveDateTime::parse_from_str(&run_id.started, TIME_FORMAT).ok()?;
+    Some(time.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+}
+
+/// A run's saved spec, if it reads.
+pub fn saved_spec(run_dir: &Path) -> Option<Spec> {
+    Spec::load(&run_dir.join(crate::experiment::SPEC_FILE)).ok()
+}
+
+/// A number as a sentence shows it: no decimals for whole ones.
+fn shown(number: f64) -> String {
+    if number.fract() == 0.0 { format!("{number:.0}") } else { format!("{number}") }
+}
+
+/// One sentence with a run's headline numbers, from its summaries (one per
+/// sweep point and strategy): each strategy that dropped anything, the one
+/// that dropped most first, with its
+/// drop rate at the sweep's first and last values (or, on a two-parameter
+/// sweep, its least and most), then the strategies that dropped nothing.
+pub fn headline(summaries: &[PointSummary]) -> String {
+    let mut strategies: Vec<&str> = Vec::new();
+    for summary in summaries {
+        if !strategies.contains(&summary.strategy.as_str()) {
+            strategies.push(&summary.strategy);
+        }
+    }
+    let mut dropping = Vec::new();
+    let mut none = Vec::new();
+    for strategy in strategies {
+        let mut points: Vec<&PointSummary> =
+            summaries.iter().filter(|summary| summary.strategy == strategy).collect();
+        points.sort_by_key(|summary| summary.point);
+        let percent = |summary: &PointSummary| summary.dropped_percent_mean;
+        if points.iter().all(|summary| summary.dropped == 0) {
+            none.push(strategy);
+            continue;
+        }
+        let (Some(first), Some(last)) = (points.first(), points.last()) else { continue };
+        let two_parameters = points.iter().any(|summary| summary.across.is_some());
+        let most_dropped = points.iter().map(|summary| percent(summary)).fold(0.0, f64::max);
+        dropping.push((
+            most_dropped,
+            if two_parameters {
+                let least = points.iter().map(|summary| percent(summary)).fold(f64::INFINITY, f64::min);
+                let most = points.iter().map(|summary| percent(summary)).fold(0.0, f64::max);
+                format!("{strategy} drops {least:.1}% to {most:.1}% across the grid")
+            } else if points.len() == 1 {
+                format!("{strategy} drops {:.1}%", percent(first))
+            } else {
+                format!(
+                    "{strategy} drops {:.1}% at {} {} and {:.1}% at {}",
+                    percent(first),
+                    first.parameter,
+                    shown(first.value),
+                    percent(last),
+                    shown(last.value)
+                )
+            },
+        ));
+    }
+    // The strategy that lost most leads.
+    dropping.sort_by(|left, right| right.0.total_cmp(&left.0));
+    let mut parts: Vec<String> = dropping.into_iter().map(|(_, part)| part).collect();
+    match none.as_slice() {
+        [] => {}
+        [one] => parts.push(format!("{one} drops none")),
+        [rest @ .., last] => parts.push(format!("{} and {last} drop none", rest.join(", "))),
+    }
+    if parts.is_empty() {
+        return "No writes were acknowledged.".to_string();
+    }
+    let mut sentence = parts.join("; ");
+    sentence.push('.');
+    sentence
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(point: usize, value: f64, strategy: &str, acked: usize, dropped: usize) -> PointSummary {
+        PointSummary {
+            point,
+            parameter: "skew_ms".into(),
+            value,
+            strategy: strategy.into(),
+            acked,
+            dropped,
+            dropped_percent_mean: 100.0 * dropped as f64 / acked as f64,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_headline_names_what_each_strategy_dropped_at_the_ends_of_the_sweep() {
+        let summaries = [
+            point(0, 0.0, "lww-wall", 1000, 65),
+            point(0, 0.0, "vv", 1000, 0),
+            point(0, 0.0, "set-union", 1000, 0),
+            point(1, 1000.0, "lww-wall", 1000, 524),
+            point(1, 1000.0, "vv", 1000, 0),
+            point(1, 1000.0, "set-union", 1000, 0),
+        ];
+        assert_eq!(
+            headline(&summaries),
+            "lww-wall drops 6.5% at skew_ms 0 and 52.4% at 1000; vv and set-union drop none."
+        );
+        assert_eq!(headline(&summaries[..2]), "lww-wall drops 6.5%; vv drops none.");
+        // The strategy that lost most leads, whatever its name.
+        let two = [point(0, 0.0, "a-few", 100, 1), point(0, 0.0, "many", 100, 40)];
+        assert_eq!(headline(&two), "many drops 40.0%; a-few drops 1.0%.");
+        assert_eq!(headline(&[]), "No writes were acknowledged.");
+    }
+}
