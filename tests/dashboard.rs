@@ -204,6 +204,34 @@ async fn the_overview_shows_every_experiment_with_its_question_plot_and_headline
     browser.open(&format!("{}/#/lab", dashboard.url)).await;
     browser.open(&format!("{}/#/", dashboard.url)).await;
     browser.wait_for_text("#card-partition summary", "two runs", |text| text == "2 runs").await;
+
+    // Two runs of one experiment compared: one plot, and a row per point and strategy.
+    let (_, listing) = dashboard.get("/api/experiments").await;
+    let partition =
+        listing["experiments"].as_array().unwrap().iter().find(|e| e["name"] == "partition").unwrap();
+    let ids: Vec<&str> =
+        partition["runs"].as_array().unwrap().iter().map(|run| run["id"].as_str().unwrap()).collect();
+    let (newer, older) = (ids[0], ids[1]);
+    browser.open(&format!("{}/#/run/partition/{older}", dashboard.url)).await;
+    browser.find("#compare-with").await;
+    browser.click("#compare").await;
+    browser.find("#compare-table tbody tr").await;
+    let (status, comparison) = dashboard.get(&format!("/api/compare/partition/{older}/{newer}")).await;
+    assert_eq!(status, 200);
+    let rows = comparison["rows"].as_array().expect("rows");
+    assert!(!rows.is_empty());
+    let shown = browser.run("return document.querySelectorAll('#compare-table tbody tr').length").await;
+    assert_eq!(shown.as_u64(), Some(rows.len() as u64), "a row per point and strategy");
+    // Same spec, same seed, in the simulator: the same history, so every rate agrees exactly.
+    assert!(
+        rows.iter().all(|row| row["difference"] == json!(0.0) && row["agrees"] == json!(true)),
+        "{rows:?}"
+    );
+    let width = browser
+        .run("const img = document.getElementById('compare-plot'); return new Promise((done) => img.complete ? done(img.naturalWidth) : (img.onload = () => done(img.naturalWidth)));")
+        .await;
+    assert!(width.as_u64().unwrap_or(0) > 0, "the comparison plot loaded");
+    browser.screenshot("compare").await;
     browser.close().await;
 }
 

@@ -33,6 +33,45 @@ function experimentCard(experiment) {
     runs.length ? el("details", {}, el("summary", {}, `${runs.length} run${runs.length === 1 ? "" : "s"}`), el("ul", { class: "runs" }, runs)) : "");
 }
 
+/** A choice of another finished run of the same experiment to compare with. */
+async function compareChooser(experiment, run) {
+  const { experiments } = await api("/api/experiments");
+  const others = (experiments.find((e) => e.name === experiment)?.runs ?? []).filter((r) => r.finished && r.id !== run);
+  if (others.length === 0) return "";
+  const choose = el("select", { id: "compare-with", "aria-label": "Run to compare with" },
+    others.map((other) => el("option", { value: other.id }, `${other.id} (${other.size}, ${other.engine === "sim" ? "simulator" : "real processes"})`)));
+  return el("p", { class: "controls" }, el("label", { for: "compare-with" }, "Compare with"), choose,
+    el("button", { id: "compare", onclick: () => { location.hash = compareHref(experiment, run, choose.value); } }, "Compare"));
+}
+
+const compareHref = (experiment, first, second) =>
+  `#/compare/${[experiment, first, second].map(encodeURIComponent).join("/")}`;
+
+const percent = (fraction) => `${(100 * fraction).toFixed(1)}%`;
+
+/** Two runs of one experiment: both drop curves in one plot, and their differences. */
+export async function showCompare(experiment, first, second) {
+  const main = page(`${experiment}: ${first} against ${second}`);
+  const data = await api(`/api/compare/${[experiment, first, second].map(encodeURIComponent).join("/")}`);
+  const rate = (side) => `${percent(side.rate)} ± ${(200 * side.standard_error).toFixed(1)} (${side.trials} trial${side.trials === 1 ? "" : "s"})`;
+  main.append(
+    el("p", {}, link(runHref(experiment, first), `← run ${first}`)),
+    el("p", {}, `Solid lines: ${first}. Dashed: ${second}. Error bars and ± are two standard errors. Two rates agree when they differ by at most 2 percentage points or three standard errors of the difference.`),
+    el("img", { class: "plot", id: "compare-plot", src: data.plot, alt: `Drop rates of ${first} and ${second} in one plot` }),
+    el("table", { id: "compare-table" },
+      el("caption", { class: "visually-hidden" }, "Drop rates of both runs per point and strategy"),
+      el("thead", {}, el("tr", {}, [data.parameter, "strategy", first, second, "difference", "allowed", "agree"].map((name, index) =>
+        el("th", { scope: "col", class: index > 1 ? "number" : null }, name)))),
+      el("tbody", {}, data.rows.map((row) => el("tr", {},
+        el("td", { class: "number" }, row.value),
+        el("th", { scope: "row" }, row.strategy),
+        el("td", { class: "number" }, rate(row.first)),
+        el("td", { class: "number" }, rate(row.second)),
+        el("td", { class: "number" }, `${row.difference >= 0 ? "+" : ""}${(100 * row.difference).toFixed(1)}`),
+        el("td", { class: "number" }, (100 * row.allowed).toFixed(1)),
+        el("td", {}, row.agrees ? "yes" : droppedMark("no")))))));
+}
+
 function summaryTable(summaries) {
   const header = ["value", "strategy", "acked", "dropped %", "causality", "real-time", "concurrent", "siblings",
     "most siblings", "p50 ms", "p99 ms", "not acked", "metadata bytes", "diverged keys"];
@@ -72,6 +111,7 @@ export async function showRun(experiment, run) {
       el("figcaption", {}, link(`${data.files}${plot}.png`, `${plot}.png`))))),
     el("h2", {}, "Per strategy"),
     summaryTable(data.summaries),
+    await compareChooser(experiment, run),
     el("h2", { id: "drops-heading" }, `Dropped writes (${data.drops})`),
   );
   const drops = el("div", { id: "drops" });

@@ -75,28 +75,37 @@ pub fn rate_of(rows: &[&SummaryRow]) -> Rate {
     Rate { rate, standard_error, trials: rows.len(), acked }
 }
 
-/// Every point and strategy both runs have, in point then strategy order.
+/// Every sweep value and strategy both runs have, in the first run's point
+/// then strategy order. Points are matched by their values (both of a
+/// two-parameter sweep's), not their indices, so a quick run compares with
+/// a full one where their sweeps meet.
 pub fn compare(first: &[SummaryRow], second: &[SummaryRow]) -> Vec<Agreement> {
+    type Place = (usize, f64, Option<f64>, String);
     let group = |rows: &[SummaryRow]| {
         let mut groups: BTreeMap<(usize, String), Vec<SummaryRow>> = BTreeMap::new();
         for row in rows {
             groups.entry((row.point, row.strategy.clone())).or_default().push(row.clone());
         }
         groups
+            .into_iter()
+            .map(|((point, strategy), rows)| ((point, rows[0].value, rows[0].across_value, strategy), rows))
+            .collect::<Vec<(Place, Vec<SummaryRow>)>>()
     };
     let (a, b) = (group(first), group(second));
     a.iter()
-        .filter_map(|(key, a_rows)| {
-            let b_rows = b.get(key)?;
+        .filter_map(|((point, value, across_value, strategy), a_rows)| {
+            let (_, b_rows) = b.iter().find(|((_, b_value, b_across, b_strategy), _)| {
+                b_value == value && b_across == across_value && b_strategy == strategy
+            })?;
             let first = rate_of(&a_rows.iter().collect::<Vec<_>>());
             let second = rate_of(&b_rows.iter().collect::<Vec<_>>());
             let difference = second.rate - first.rate;
             let error = (first.standard_error.powi(2) + second.standard_error.powi(2)).sqrt();
             let allowed = AGREEMENT_FLOOR.max(AGREEMENT_ERRORS * error);
             Some(Agreement {
-                point: key.0,
-                value: a_rows[0].value,
-                strategy: key.1.clone(),
+                point: *point,
+                value: *value,
+                strategy: strategy.clone(),
                 first,
                 second,
                 difference,
@@ -111,8 +120,10 @@ pub fn compare(first: &[SummaryRow], second: &[SummaryRow]) -> Vec<Agreement> {
 mod tests {
     use super::*;
 
+    /// A row of point `point`, whose swept value is the point's number.
     fn row(point: usize, trial: usize, strategy: &str, acked: usize, dropped: usize) -> SummaryRow {
-        SummaryRow { point, trial, strategy: strategy.into(), acked, dropped, ..SummaryRow::default() }
+        let value = point as f64;
+        SummaryRow { point, trial, value, strategy: strategy.into(), acked, dropped, ..SummaryRow::default() }
     }
 
     #[test]
@@ -139,5 +150,20 @@ mod tests {
         assert!((agreements[1].difference - 0.05).abs() < 1e-12);
         // A strategy only one run has is not compared.
         assert!(compare(&real, &[row(0, 0, "vv", 10, 0)]).is_empty());
+    }
+
+    #[test]
+    fn points_are_matched_by_their_values_not_their_places_in_the_sweep() {
+        let at = |point: usize, value: f64, dropped: usize| SummaryRow {
+            value,
+            ..row(point, 0, "lww-wall", 100, dropped)
+        };
+        // A full sweep 0, 10, 50 against a quick one 0, 50.
+        let full = [at(0, 0.0, 5), at(1, 10.0, 8), at(2, 50.0, 14)];
+        let quick = [at(0, 0.0, 6), at(1, 50.0, 15)];
+        let agreements = compare(&full, &quick);
+        let pairs: Vec<(f64, f64, f64)> =
+            agreements.iter().map(|row| (row.value, row.first.rate, row.second.rate)).collect();
+        assert_eq!(pairs, [(0.0, 0.05, 0.06), (50.0, 0.14, 0.15)]);
     }
 }

@@ -46,6 +46,21 @@ pub struct ExperimentListing {
     pub runs: Vec<RunListing>,
 }
 
+/// Two runs of one experiment side by side.
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    pub experiment: String,
+    pub first: String,
+    pub second: String,
+    /// The swept parameter.
+    pub parameter: String,
+    /// Where both drop curves are drawn in one plot (SVG).
+    pub plot: String,
+    /// Per sweep value both have and strategy: both rates, their
+    /// difference, and whether they agree.
+    pub rows: Vec<crate::analysis::compare::Agreement>,
+}
+
 /// The newest finished run of an experiment, at a glance.
 #[derive(Debug, Serialize)]
 pub struct LatestRun {
@@ -236,6 +251,41 @@ impl ResultsStore {
             })
             .filter(|listing| listing.question.is_some() || !listing.runs.is_empty())
             .collect()
+    }
+
+    /// Two finished runs of one experiment, point by point and strategy by
+    /// strategy (`analysis::compare`), and the URL of their plot.
+    pub fn compare(&self, experiment: &str, first: &str, second: &str) -> Result<Comparison, DashboardError> {
+        let rows = |run: &str| -> Result<Vec<SummaryRow>, DashboardError> {
+            let dir = self.run_dir(experiment, run)?;
+            serde_json::from_str(&read_text(&dir.join(SUMMARY_JSON))?).map_err(|error| {
+                DashboardError::Internal(format!("{experiment}/{run}/{SUMMARY_JSON}: {error}"))
+            })
+        };
+        let (first_rows, second_rows) = (rows(first)?, rows(second)?);
+        let parameter = first_rows.first().map(|row| row.parameter.clone()).unwrap_or_default();
+        Ok(Comparison {
+            experiment: experiment.to_string(),
+            first: first.to_string(),
+            second: second.to_string(),
+            plot: format!("/api/compare/{experiment}/{first}/{second}/plot.svg"),
+            rows: crate::analysis::compare::compare(&first_rows, &second_rows),
+            parameter,
+        })
+    }
+
+    /// The comparison's plot, as SVG.
+    pub fn compare_plot(
+        &self,
+        experiment: &str,
+        first: &str,
+        second: &str,
+    ) -> Result<String, DashboardError> {
+        let comparison = self.compare(experiment, first, second)?;
+        let names =
+            crate::report::compare::Names { experiment, parameter: &comparison.parameter, first, second };
+        crate::report::compare::svg(&names, &comparison.rows)
+            .map_err(|error| DashboardError::Internal(error.to_string()))
     }
 
     /// A finished run at a glance: its main plot and its headline numbers.

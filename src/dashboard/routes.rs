@@ -37,6 +37,8 @@ pub(super) fn router(state: Arc<AppState>, guard: Guard) -> Router {
         .route("/api/runs/{experiment}/{run}", get(run_page))
         .route("/api/runs/{experiment}/{run}/drops", get(drops))
         .route("/api/runs/{experiment}/{run}/drops/{index}", get(drop_detail))
+        .route("/api/compare/{experiment}/{first}/{second}", get(compare))
+        .route("/api/compare/{experiment}/{first}/{second}/plot.svg", get(compare_plot))
         .route("/api/scenarios", get(scenarios))
         .route("/api/scenarios/{name}", get(scenario_trace))
         .route("/api/lab", get(lab_view))
@@ -100,6 +102,23 @@ async fn no_such_api(Path(rest): Path<String>) -> DashboardError {
 
 async fn experiments(State(state): Shared) -> Answer<Value> {
     blocking(move || Ok(json!({ "experiments": state.results.list(&state.options.experiments) }))).await
+}
+
+async fn compare(
+    State(state): Shared,
+    Path((experiment, first, second)): Path<(String, String, String)>,
+) -> Answer<Value> {
+    blocking(move || Ok(json!(state.results.compare(&experiment, &first, &second)?))).await
+}
+
+async fn compare_plot(
+    State(state): Shared,
+    Path((experiment, first, second)): Path<(String, String, String)>,
+) -> Result<Response, DashboardError> {
+    let svg = tokio::task::spawn_blocking(move || state.results.compare_plot(&experiment, &first, &second))
+        .await
+        .map_err(|error| DashboardError::Internal(error.to_string()))??;
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
 async fn run_page(State(state): Shared, Path((experiment, run)): Path<(String, String)>) -> Answer<Value> {

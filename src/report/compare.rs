@@ -48,6 +48,22 @@ pub fn draw(dir: &Path, names: &Names<'_>, agreements: &[Agreement]) -> Result<V
     Ok(vec![svg, png])
 }
 
+/// The same plot as SVG text, for a page that asks for it.
+pub fn svg(names: &Names<'_>, agreements: &[Agreement]) -> Result<String, PlotError> {
+    register_font();
+    let mut text = String::new();
+    let fail = |error: &dyn std::fmt::Display| PlotError {
+        path: PathBuf::from(format!("{PLOT}.svg")),
+        message: error.to_string(),
+    };
+    {
+        let area = SVGBackend::with_string(&mut text, PLOT_SIZE).into_drawing_area();
+        draw_on(&area, names, agreements).map_err(|error| fail(&error))?;
+        area.present().map_err(|error| fail(&error))?;
+    }
+    Ok(text)
+}
+
 fn draw_on<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     names: &Names<'_>,
