@@ -232,6 +232,24 @@ async fn the_overview_shows_every_experiment_with_its_question_plot_and_headline
         .await;
     assert!(width.as_u64().unwrap_or(0) > 0, "the comparison plot loaded");
     browser.screenshot("compare").await;
+
+    // Predict, then reveal: no plot and no answer until the class has chosen.
+    browser.open(&format!("{}/#/", dashboard.url)).await;
+    browser.click("a[href='#/predict/skew']").await;
+    browser.find("#choices .choice").await;
+    assert!(!browser.exists("#reveal img").await, "the plot is hidden before the choice");
+    assert!(!browser.text("#reveal").await.contains('%'), "and so are the numbers");
+    let setup = browser.text("#setup").await;
+    assert!(setup.starts_with("Replica 1's clock runs ahead"), "the spec's setup: {setup}");
+    assert!(!setup.contains("should"), "the setup does not give the answer away: {setup}");
+    browser.click("#choices .choice").await;
+    browser.find("#reveal-plot").await;
+    let verdict = browser.text("#verdict").await;
+    assert!(
+        verdict.contains("lww-wall dropped the most") || verdict.starts_with("Yes: lww-wall"),
+        "{verdict}"
+    );
+    browser.screenshot("predict").await;
     browser.close().await;
 }
 

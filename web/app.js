@@ -1,7 +1,7 @@
 // clocklab's dashboard: the router. Plain ES modules, no build step,
 // nothing loaded from outside this server.
 import { leavePage, showError } from "./page.js";
-import { showResults, showRun, showDrop, showCompare } from "./results.js";
+import { showResults, showRun, showDrop, showCompare, showPredict } from "./results.js";
 import { showLab } from "./lab.js";
 import { showScenarios, showScenario } from "./scenario.js";
 
@@ -12,6 +12,7 @@ async function route() {
     if (parts[0] === "run" && parts[3] === "drop") await showDrop(parts[1], parts[2], Number(parts[4]));
     else if (parts[0] === "run") await showRun(parts[1], parts[2]);
     else if (parts[0] === "compare") await showCompare(parts[1], parts[2], parts[3]);
+    else if (parts[0] === "predict") await showPredict(parts[1]);
     else if (parts[0] === "lab") await showLab();
     else if (parts[0] === "scenarios") await showScenarios();
     else if (parts[0] === "scenario") await showScenario(parts[1]);

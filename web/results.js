@@ -30,7 +30,51 @@ function experimentCard(experiment) {
         latest.plot ? el("img", { class: "plot", src: latest.plot, alt: `${experiment.name}: the latest run's main plot` }) : "")
       : el("p", { class: "no-runs" }, "No run yet."),
     latest ? el("p", { class: "headline" }, latest.headline) : "",
+    latest ? el("p", {}, link(`#/predict/${encodeURIComponent(experiment.name)}`, "Predict, then reveal →")) : "",
     runs.length ? el("details", {}, el("summary", {}, `${runs.length} run${runs.length === 1 ? "" : "s"}`), el("ul", { class: "runs" }, runs)) : "");
+}
+
+/**
+ * Predict, then reveal: the setup and a question, a choice for the class,
+ * and only then the plot and what the run found. Nothing of the answer is
+ * on the page before the choice.
+ */
+export async function showPredict(name) {
+  const main = page(`${name}: predict, then reveal`);
+  const { experiments } = await api("/api/experiments");
+  const experiment = experiments.find((e) => e.name === name);
+  if (!experiment?.latest) {
+    main.append(el("p", {}, "This experiment has no finished run yet: make one, then come back."));
+    return;
+  }
+  const run = await api(`/api/runs/${encodeURIComponent(name)}/${encodeURIComponent(experiment.latest.id)}`);
+  // The strategy that dropped the largest share at any point of the sweep.
+  const most = new Map();
+  for (const row of run.summaries) most.set(row.strategy, Math.max(most.get(row.strategy) ?? 0, row.dropped_percent_mean));
+  const strategies = [...most.keys()];
+  const loser = strategies.reduce((a, b) => (most.get(b) > most.get(a) ? b : a));
+  const reveal = el("section", { id: "reveal", "aria-live": "polite" });
+  const choose = (choice) => {
+    for (const button of main.querySelectorAll(".choice")) button.disabled = true;
+    const right = most.get(choice) === most.get(loser);
+    reveal.replaceChildren(
+      el("p", { id: "verdict", class: "headline" }, right
+        ? `Yes: ${choice} dropped the most, ${most.get(choice).toFixed(1)}% of acknowledged writes at worst.`
+        : `Not ${choice} (${most.get(choice).toFixed(1)}% at worst): ${loser} dropped the most, ${most.get(loser).toFixed(1)}%.`),
+      el("img", { class: "plot", id: "reveal-plot", src: experiment.latest.plot, alt: `${name}: the run's main plot` }),
+      el("p", {}, experiment.latest.headline),
+      el("p", {}, link(runHref(name, experiment.latest.id), "The whole run: every plot, the table, and why each write was dropped →")));
+  };
+  main.append(
+    el("p", {}, link("#/results", "← all experiments")),
+    el("h2", {}, "The setup"),
+    // The setup only: the rest of a spec's description says what to expect.
+    el("p", { id: "setup" }, experiment.question ?? ""),
+    el("h2", {}, "Predict"),
+    el("p", { id: "question" }, "Which strategy will silently drop the largest share of its acknowledged writes?"),
+    el("p", { class: "controls", id: "choices" }, strategies.map((strategy) =>
+      el("button", { class: "choice", onclick: () => choose(strategy) }, strategy))),
+    reveal);
 }
 
 /** A choice of another finished run of the same experiment to compare with. */
