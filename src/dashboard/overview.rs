@@ -15,7 +15,6 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::analysis::PointSummary;
-use crate::builtin::Folder;
 use crate::experiment::run_id::{RunId, TIME_FORMAT};
 use crate::experiment::spec::Spec;
 
@@ -49,22 +48,6 @@ impl RunSize {
             RunSize::Custom
         }
     }
-}
-
-/// Every shipped experiment in `folder`, by name, with its spec if it loads.
-pub fn shipped_specs(folder: &Folder) -> Vec<(String, Option<Spec>)> {
-    folder
-        .toml_stems()
-        .into_iter()
-        .map(|name| {
-            let file = format!("{name}.toml");
-            let spec = folder
-                .read_to_string(&file)
-                .ok()
-                .and_then(|text| Spec::parse(&text, Path::new(&folder.describe_file(&file))).ok());
-            (name, spec)
-        })
-        .collect()
 }
 
 /// A run id's start time as a person reads it: `2026-12-02 03:16:35 UTC`.

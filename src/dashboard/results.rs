@@ -25,6 +25,7 @@ use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockEvent, replay_offsets};
 use crate::experiment::SPEC_FILE;
 use crate::experiment::run_id::{RunId, sort_runs};
+use crate::experiment::spec::Spec;
 use crate::history::{self, Engine, FaultRecord, PointRecord, Record};
 use crate::report::offsets::OFFSETS;
 use crate::report::timeline::TIMELINE;
@@ -210,7 +211,8 @@ impl ResultsStore {
     /// ids start with their UTC start time, so they sort by time; see
     /// [`crate::experiment::run_id`]).
     pub fn list(&self, experiments: &Folder) -> Vec<ExperimentListing> {
-        let shipped = overview::shipped_specs(experiments);
+        let shipped: Vec<(String, Option<Spec>)> =
+            crate::experiment::specs(experiments).into_iter().map(|(name, spec)| (name, spec.ok())).collect();
         let mut names: Vec<String> = shipped.iter().map(|(name, _)| name.clone()).collect();
         let others: Vec<String> =
             subdirectories(&self.dir).into_iter().filter(|name| !names.contains(name)).collect();
@@ -256,12 +258,7 @@ impl ResultsStore {
     /// Two finished runs of one experiment, point by point and strategy by
     /// strategy (`analysis::compare`), and the URL of their plot.
     pub fn compare(&self, experiment: &str, first: &str, second: &str) -> Result<Comparison, DashboardError> {
-        let rows = |run: &str| -> Result<Vec<SummaryRow>, DashboardError> {
-            let dir = self.run_dir(experiment, run)?;
-            serde_json::from_str(&read_text(&dir.join(SUMMARY_JSON))?).map_err(|error| {
-                DashboardError::Internal(format!("{experiment}/{run}/{SUMMARY_JSON}: {error}"))
-            })
-        };
+        let rows = |run: &str| summary_rows(&self.run_dir(experiment, run)?, experiment, run);
         let (first_rows, second_rows) = (rows(first)?, rows(second)?);
         let parameter = first_rows.first().map(|row| row.parameter.clone()).unwrap_or_default();
         Ok(Comparison {
@@ -289,12 +286,14 @@ impl ResultsStore {
     }
 
     /// A finished run at a glance: its main plot and its headline numbers.
+    /// (Only its summary and plot names are read, not its drops or report.)
     fn latest(&self, experiment: &str, run: &str) -> Option<LatestRun> {
-        let page = self.run_page(experiment, run).ok()?;
+        let dir = self.run_dir(experiment, run).ok()?;
+        let rows = summary_rows(&dir, experiment, run).ok()?;
         Some(LatestRun {
             id: run.to_string(),
-            plot: page.plots.first().map(|plot| format!("{}{plot}.svg", page.files)),
-            headline: overview::headline(&page.summaries),
+            plot: plots_of(&dir).first().map(|plot| format!("{}{plot}.svg", files_url(experiment, run))),
+            headline: overview::headline(&summarize(&rows)),
         })
     }
 
@@ -310,24 +309,14 @@ impl ResultsStore {
 
     pub fn run_page(&self, experiment: &str, run: &str) -> Result<RunPage, DashboardError> {
         let dir = self.run_dir(experiment, run)?;
-        let rows: Vec<SummaryRow> =
-            serde_json::from_str(&read_text(&dir.join(SUMMARY_JSON))?).map_err(|error| {
-                DashboardError::Internal(format!("{experiment}/{run}/{SUMMARY_JSON}: {error}"))
-            })?;
-        let files = format!("/results/{experiment}/{run}/");
+        let rows = summary_rows(&dir, experiment, run)?;
+        let files = files_url(experiment, run);
         let report = read_text(&dir.join(REPORT_MD)).unwrap_or_default();
-        let every = PLOTS.iter().chain(&[
-            crate::report::heatmap::HEATMAP,
-            TIMELINE,
-            OFFSETS,
-            crate::report::compare::PLOT,
-        ]);
-        let plots = every.filter(|plot| dir.join(format!("{plot}.svg")).exists());
         Ok(RunPage {
             experiment: experiment.to_string(),
             run: run.to_string(),
             summaries: summarize(&rows),
-            plots: plots.map(|plot| plot.to_string()).collect(),
+            plots: plots_of(&dir),
             spec: read_text(&dir.join(SPEC_FILE))?,
             engine: engine_of(&dir),
             report_html: markdown_to_html(&report, &files),
@@ -420,6 +409,28 @@ impl ResultsStore {
             .insert(dir.to_path_buf(), Arc::clone(&data));
         Ok(data)
     }
+}
+
+/// Where a run's files are served from.
+fn files_url(experiment: &str, run: &str) -> String {
+    format!("/results/{experiment}/{run}/")
+}
+
+/// The plots a run drew, main plot first: names with an `.svg` in `dir`.
+fn plots_of(dir: &Path) -> Vec<String> {
+    let every = PLOTS.iter().chain(&[
+        crate::report::heatmap::HEATMAP,
+        TIMELINE,
+        OFFSETS,
+        crate::report::compare::PLOT,
+    ]);
+    every.filter(|plot| dir.join(format!("{plot}.svg")).exists()).map(|plot| plot.to_string()).collect()
+}
+
+/// A finished run's `summary.json` rows.
+fn summary_rows(dir: &Path, experiment: &str, run: &str) -> Result<Vec<SummaryRow>, DashboardError> {
+    serde_json::from_str(&read_text(&dir.join(SUMMARY_JSON))?)
+        .map_err(|error| DashboardError::Internal(format!("{experiment}/{run}/{SUMMARY_JSON}: {error}")))
 }
 
 fn read_text(path: &Path) -> Result<String, DashboardError> {

@@ -105,16 +105,23 @@ pub fn load_spec(options: &Wanted) -> Result<(String, Spec), LookupError> {
 /// Every experiment in `folder` with its one-line description (the first
 /// sentence of the spec's `description`), or why its spec does not load.
 pub fn list(folder: &Folder) -> Vec<(String, Result<String, String>)> {
+    specs(folder)
+        .into_iter()
+        .map(|(name, spec)| (name, spec.map(|spec| first_sentence(&spec.description))))
+        .collect()
+}
+
+/// Every experiment in `folder` with its spec, or why it does not load.
+pub fn specs(folder: &Folder) -> Vec<(String, Result<Spec, String>)> {
     folder
         .toml_stems()
         .into_iter()
         .map(|name| {
             let file = format!("{name}.toml");
-            let description = folder.read_to_string(&file).and_then(|text| {
-                let spec = Spec::parse(&text, Path::new(&folder.describe_file(&file)));
-                spec.map(|spec| first_sentence(&spec.description)).map_err(|error| error.to_string())
+            let spec = folder.read_to_string(&file).and_then(|text| {
+                Spec::parse(&text, Path::new(&folder.describe_file(&file))).map_err(|error| error.to_string())
             });
-            (name, description)
+            (name, spec)
         })
         .collect()
 }

@@ -35,11 +35,8 @@ pub fn draw(dir: &Path, names: &Names<'_>, agreements: &[Agreement]) -> Result<V
         path: path.to_path_buf(),
         message: error.to_string(),
     };
-    {
-        let area = SVGBackend::new(&svg, PLOT_SIZE).into_drawing_area();
-        draw_on(&area, names, agreements).map_err(|error| fail(&svg, &error))?;
-        area.present().map_err(|error| fail(&svg, &error))?;
-    }
+    let text = self::svg(names, agreements).map_err(|error| fail(&svg, &error.message))?;
+    std::fs::write(&svg, text).map_err(|error| fail(&svg, &error))?;
     {
         let area = BitMapBackend::new(&png, PLOT_SIZE).into_drawing_area();
         draw_on(&area, names, agreements).map_err(|error| fail(&png, &error))?;
