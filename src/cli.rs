@@ -169,6 +169,7 @@ impl ExperimentArgs {
                 trials: self.trials,
             },
             results_dir: self.results.clone(),
+            progress: None,
         }
     }
 }

@@ -6,7 +6,9 @@
 //! [`crate::report`] writes the summary, plots and `report.md` into the
 //! run's own directory ([`run_id`]). Progress shows on the terminal: a bar
 //! with trials done and writes acknowledged so far, or a line per trial when
-//! stderr is not a terminal.
+//! stderr is not a terminal. A caller that shows progress elsewhere (the
+//! dashboard, for a run started from its page) passes a [`RunProgress`]
+//! and reads the same figures from it.
 //!
 //! It sits above `experiment`, `analysis` and `report`, which never import
 //! it, so the history stays the one contract between the engine that makes
@@ -18,8 +20,8 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -55,6 +57,35 @@ pub struct RunOptions {
     pub wanted: Wanted,
     /// Runs go to `results_dir/EXPERIMENT/RUN-ID/`.
     pub results_dir: PathBuf,
+    /// Where a watcher other than the terminal reads the run's progress; with
+    /// one, no progress bar is drawn (lines still go to stderr).
+    pub progress: Option<Arc<RunProgress>>,
+}
+
+/// How far a run has got, updated as it goes and readable from any thread.
+#[derive(Debug, Default)]
+pub struct RunProgress {
+    /// Sweep points and trials in the whole run (0 until the spec is loaded).
+    pub points: AtomicU64,
+    pub trials: AtomicU64,
+    /// Trials finished so far.
+    pub trials_done: AtomicU64,
+    /// Writes attempted and acknowledged so far, over every strategy's bucket.
+    pub counters: Arc<Counters>,
+    /// The run's directory, once it is made.
+    pub run_dir: OnceLock<PathBuf>,
+}
+
+impl RunProgress {
+    /// Points whose every trial is done (trials finish in order on real
+    /// processes; in the simulator, where they run at once, this is a floor).
+    pub fn points_done(&self) -> u64 {
+        let (points, trials) = (self.points.load(Ordering::Relaxed), self.trials.load(Ordering::Relaxed));
+        match trials / points.max(1) {
+            0 => 0,
+            per_point => self.trials_done.load(Ordering::Relaxed) / per_point,
+        }
+    }
 }
 
 /// Runs an experiment end to end and returns the directory of its results.
@@ -66,8 +97,11 @@ pub async fn run(options: &RunOptions, interrupt: impl Future<Output = ()>) -> R
     let experiment_dir = options.results_dir.join(&name);
     let (_, run_dir) = run_id::create_run_dir(&experiment_dir, chrono::Utc::now(), spec.seed)
         .map_err(|error| RunError::Output(experiment_dir, error))?;
+    let watched = options.progress.is_some();
+    let progress = options.progress.clone().unwrap_or_default();
+    let _ = progress.run_dir.set(run_dir.clone());
     let result = tokio::select! {
-        result = run_into(&name, &spec, &run_dir, options.wanted.quick) => result,
+        result = run_into(&name, &spec, &run_dir, options.wanted.quick, &progress, watched) => result,
         () = interrupt => Err(RunError::Interrupted),
     };
     if result.is_err() {
@@ -80,7 +114,14 @@ pub async fn run(options: &RunOptions, interrupt: impl Future<Output = ()>) -> R
     Ok(run_dir)
 }
 
-async fn run_into(name: &str, spec: &Spec, run_dir: &Path, quick: bool) -> Result<(), RunError> {
+async fn run_into(
+    name: &str,
+    spec: &Spec,
+    run_dir: &Path,
+    quick: bool,
+    watch: &Arc<RunProgress>,
+    watched: bool,
+) -> Result<(), RunError> {
     let spec_text = toml::to_string(spec).unwrap_or_default();
     let spec_path = run_dir.join(SPEC_FILE);
     std::fs::write(&spec_path, spec_text).map_err(|error| RunError::Output(spec_path, error))?;
@@ -104,8 +145,10 @@ async fn run_into(name: &str, spec: &Spec, run_dir: &Path, quick: bool) -> Resul
 
     let mut history = HistoryWriter::create(&run_dir.join(history::HISTORY_FILE))?;
     let mut records = Vec::new();
-    let counters = Arc::new(Counters::default());
-    let mut progress = Progress::new((points * spec.trials) as u64, counters.clone());
+    watch.points.store(points as u64, Ordering::Relaxed);
+    watch.trials.store((points * spec.trials) as u64, Ordering::Relaxed);
+    let counters = Arc::clone(&watch.counters);
+    let mut progress = Progress::new(watch, !watched);
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap_or_default();
     let token = format!("clocklab-{}-{}", std::process::id(), spec.seed);
     // The simulator's trials are pure computation, independent of each
@@ -206,38 +249,41 @@ async fn simulate(
     Ok(results.into_iter().map(|(outcome, _)| outcome).collect())
 }
 
-/// The progress display: a bar on a terminal, a line per trial otherwise.
+/// The progress display: a bar on a terminal, a line per trial otherwise;
+/// either way the trials done are counted in the run's [`RunProgress`].
 struct Progress {
     bar: Option<ProgressBar>,
-    counters: Arc<Counters>,
+    watch: Arc<RunProgress>,
     ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Progress {
-    fn new(trials: u64, counters: Arc<Counters>) -> Self {
-        if !std::io::stderr().is_terminal() {
-            return Self { bar: None, counters, ticker: None };
+    /// A bar only if `bar` is wanted and stderr is a terminal.
+    fn new(watch: &Arc<RunProgress>, bar: bool) -> Self {
+        let watch = Arc::clone(watch);
+        if !bar || !std::io::stderr().is_terminal() {
+            return Self { bar: None, watch, ticker: None };
         }
-        let bar = ProgressBar::new(trials);
+        let bar = ProgressBar::new(watch.trials.load(Ordering::Relaxed));
         let style = ProgressStyle::with_template("{elapsed:>4} [{bar:30}] trial {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);
         bar.enable_steady_tick(Duration::from_millis(200));
-        Self { bar: Some(bar), counters, ticker: None }
+        Self { bar: Some(bar), watch, ticker: None }
     }
 
     fn start_trial(&mut self, parameter: &str, value: f64, trial: usize, trials: usize) {
         let label = format!("{parameter} = {value}, trial {}/{trials}", trial + 1);
         match &self.bar {
             Some(bar) => {
-                let (bar, counters) = (bar.clone(), self.counters.clone());
+                let (bar, watch) = (bar.clone(), Arc::clone(&self.watch));
                 if let Some(ticker) = self.ticker.take() {
                     ticker.abort();
                 }
                 self.ticker = Some(tokio::spawn(async move {
                     loop {
-                        let acked = counters.acked.load(Ordering::Relaxed);
+                        let acked = watch.counters.acked.load(Ordering::Relaxed);
                         bar.set_message(format!("{label}: {acked} writes acked"));
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
@@ -248,16 +294,20 @@ impl Progress {
     }
 
     /// What to call, from any thread, as each of many trials running at
-    /// once finishes: the bar moves on, or a line is printed.
+    /// once finishes: the count and the bar move on, or a line is printed.
     fn trial_done(&self) -> impl Fn(String) + Send + Sync + 'static {
-        let bar = self.bar.clone();
-        move |label| match &bar {
-            Some(bar) => bar.inc(1),
-            None => eprintln!("{label}"),
+        let (bar, watch) = (self.bar.clone(), Arc::clone(&self.watch));
+        move |label| {
+            watch.trials_done.fetch_add(1, Ordering::Relaxed);
+            match &bar {
+                Some(bar) => bar.inc(1),
+                None => eprintln!("{label}"),
+            }
         }
     }
 
     fn finish_trial(&self) {
+        self.watch.trials_done.fetch_add(1, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.inc(1);
         }

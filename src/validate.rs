@@ -64,10 +64,13 @@ pub async fn validate(
     let sim_trials = options.sim_trials.unwrap_or(spec.trials * SIM_TRIALS_FACTOR);
     let sim = Wanted { engine: Some(Engine::Sim), trials: Some(sim_trials), ..options.wanted.clone() };
     let results_dir = options.results_dir.clone();
-    let real_run =
-        crate::runner::run(&RunOptions { wanted: real, results_dir: results_dir.clone() }, interrupt.clone())
-            .await?;
-    let sim_run = crate::runner::run(&RunOptions { wanted: sim, results_dir }, interrupt).await?;
+    let real_run = crate::runner::run(
+        &RunOptions { wanted: real, results_dir: results_dir.clone(), progress: None },
+        interrupt.clone(),
+    )
+    .await?;
+    let sim_run =
+        crate::runner::run(&RunOptions { wanted: sim, results_dir, progress: None }, interrupt).await?;
     let agreements = compare::compare(&summary_rows(&real_run)?, &summary_rows(&sim_run)?);
     let names = Names {
         experiment: &name,

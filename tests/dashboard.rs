@@ -12,7 +12,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use browser::{Browser, Dashboard, REPO, Runs, finished_run, process_gone, runs, start_experiment};
+use browser::{
+    Browser, Dashboard, REPO, Runs, children_of, finished_run, process_gone, runs, start_experiment,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -427,20 +429,6 @@ fn raw_request(url: &str, request: &str) -> (u16, String) {
     let status = answer.split_whitespace().nth(1).and_then(|code| code.parse().ok()).expect("a status line");
     let body = answer.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
     (status, body)
-}
-
-/// The processes whose parent is `parent` (started by any of its threads).
-fn children_of(parent: u32) -> Vec<u32> {
-    let threads = std::fs::read_dir(format!("/proc/{parent}/task")).into_iter().flatten().flatten();
-    threads
-        .flat_map(|thread| {
-            std::fs::read_to_string(thread.path().join("children"))
-                .unwrap_or_default()
-                .split_whitespace()
-                .filter_map(|pid| pid.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

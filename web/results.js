@@ -1,6 +1,7 @@
 // Results: every run, a run's plots, table, spec and report, and why each
 // dropped write was dropped.
 import { api, el, page, clockTime, droppedMark, stamp } from "./page.js";
+import { runPanel } from "./jobs.js";
 
 const link = (href, text) => el("a", { href }, text);
 const runHref = (experiment, run) => `#/run/${encodeURIComponent(experiment)}/${encodeURIComponent(run)}`;
@@ -10,7 +11,8 @@ export async function showResults() {
   const main = page("Experiments");
   const { experiments } = await api("/api/experiments");
   main.append(el("p", {}, "Each card is one experiment: the question it asks, its latest run's main plot, and what that run found. ",
-    "Make a run with ", el("code", {}, "just experiment NAME --quick"), " (add ", el("code", {}, "--sim"), " for the simulator); it appears here when it finishes."));
+    "Start a run below, or with ", el("code", {}, "just experiment NAME --quick"), " (add ", el("code", {}, "--sim"), " for the simulator); it appears here when it finishes."));
+  main.append(await runPanel(experiments));
   main.append(el("div", { class: "overview" }, experiments.map(experimentCard)));
 }
 

@@ -22,14 +22,20 @@
 //!   `POST /api/lab/write` `{"replica":1,"key":"x"}`, `PUT /api/lab/workload`
 //!   `{"rate":4}` (or `null` for off), and `GET /api/lab/events`, the
 //!   server-sent event stream.
+//! - [`jobs`]: `POST /api/jobs` `{"experiment":"skew","size":"quick",
+//!   "seed":1,"engine":"processes"}` starts a run of an experiment (seed and
+//!   engine may be left out), `GET /api/jobs`, `GET /api/jobs/{id}`,
+//!   `GET /api/jobs/{id}/events` (its progress, as server-sent events) and
+//!   `POST /api/jobs/{id}/cancel`.
 //! - [`scenario`]: `GET /api/scenarios`, `GET /api/scenarios/{name}`.
 //!
 //! Errors are `{"error": "..."}` with a 4xx status, as the replicas' are.
 //! Like the replica server, a [`Dashboard`] takes its listener, and
-//! [`Dashboard::serve`] a shutdown future; on shutdown it stops the lab's
-//! replicas before returning.
+//! [`Dashboard::serve`] a shutdown future; on shutdown it cancels its jobs
+//! and stops the lab's replicas before returning.
 
 pub mod guard;
+pub mod jobs;
 pub mod lab;
 pub mod overview;
 pub mod results;
@@ -50,6 +56,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use self::guard::Guard;
+use self::jobs::Jobs;
 use self::lab::Lab;
 use self::results::ResultsStore;
 use crate::builtin::Folder;
@@ -112,6 +119,7 @@ pub(crate) struct AppState {
     options: DashboardOptions,
     results: ResultsStore,
     lab: Lab,
+    jobs: Jobs,
     /// Turns true when the dashboard shuts down, to end event streams,
     /// which would otherwise hold the graceful shutdown open.
     closing: tokio::sync::watch::Receiver<bool>,
@@ -146,11 +154,13 @@ impl Dashboard {
         format!("http://{}", self.address)
     }
 
-    /// Serves until `shutdown` completes, then stops the lab's replicas.
+    /// Serves until `shutdown` completes, then cancels the running jobs and
+    /// stops the lab's replicas.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (close, closing) = tokio::sync::watch::channel(false);
         let state = Arc::new(AppState {
             results: ResultsStore::new(self.options.results_dir.clone()),
+            jobs: Jobs::new(self.options.experiments.clone(), self.options.results_dir.clone()),
             options: self.options,
             lab: Lab::new(),
             closing,
@@ -161,6 +171,7 @@ impl Dashboard {
             let _ = close.send(true);
         };
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        state.jobs.stop_all().await;
         state.lab.stop().await;
         served
     }

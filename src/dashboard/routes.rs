@@ -21,6 +21,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tower_http::services::ServeDir;
 
 use super::guard::{self, Guard};
+use super::jobs::JobView;
 use super::lab::{LabEvent, LabView};
 use super::{AppState, DashboardError, scenario};
 use crate::clock::dots::ReplicaId;
@@ -39,6 +40,10 @@ pub(super) fn router(state: Arc<AppState>, guard: Guard) -> Router {
         .route("/api/runs/{experiment}/{run}/drops/{index}", get(drop_detail))
         .route("/api/compare/{experiment}/{first}/{second}", get(compare))
         .route("/api/compare/{experiment}/{first}/{second}/plot.svg", get(compare_plot))
+        .route("/api/jobs", get(jobs).post(job_start))
+        .route("/api/jobs/{id}", get(job_view))
+        .route("/api/jobs/{id}/events", get(job_events))
+        .route("/api/jobs/{id}/cancel", post(job_cancel))
         .route("/api/scenarios", get(scenarios))
         .route("/api/scenarios/{name}", get(scenario_trace))
         .route("/api/lab", get(lab_view))
@@ -154,6 +159,48 @@ async fn drop_detail(
         .parse()
         .map_err(|_| DashboardError::BadRequest(format!("a drop is named by its number, not {index:?}")))?;
     blocking(move || Ok(json!(state.results.drop_detail(&experiment, &run, index)?))).await
+}
+
+async fn jobs(State(state): Shared) -> Json<Value> {
+    Json(json!({ "jobs": state.jobs.list() }))
+}
+
+async fn job_start(State(state): Shared, bytes: Bytes) -> Result<Response, DashboardError> {
+    let job = state.jobs.start(body(&bytes)?)?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+/// A job id from the path, refused as JSON if it is not one.
+fn job_id(id: &str) -> Result<u64, DashboardError> {
+    id.parse().map_err(|_| DashboardError::BadRequest(format!("a job is named by its number, not {id:?}")))
+}
+
+async fn job_view(State(state): Shared, Path(id): Path<String>) -> Answer<JobView> {
+    Ok(Json(state.jobs.view(job_id(&id)?)?))
+}
+
+async fn job_cancel(State(state): Shared, Path(id): Path<String>) -> Answer<JobView> {
+    Ok(Json(state.jobs.cancel(job_id(&id)?).await?))
+}
+
+/// A job's progress, `progress` events while it runs and one `ended` event
+/// (its state: finished with its run, failed, or cancelled) to close.
+async fn job_events(
+    State(state): Shared,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, DashboardError> {
+    let views = state.jobs.watch(job_id(&id)?)?;
+    let mut closing = state.closing.clone();
+    let events = views
+        .map(|view| {
+            let name = if view.state.ended() { "ended" } else { "progress" };
+            let data = serde_json::to_string(&view).unwrap_or_else(|_| "{}".into());
+            Ok(Event::default().event(name).data(data))
+        })
+        .take_until(async move {
+            let _ = closing.wait_for(|closing| *closing).await;
+        });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 async fn scenarios(State(state): Shared) -> Answer<Value> {

@@ -185,8 +185,8 @@ pub fn timeline(faults: &[FaultSpec], end_ms: f64) -> Vec<(f64, Action)> {
 /// What a restarted replica must be given again: its clock, and its links
 /// to each peer.
 pub struct Restore<'a> {
-    pub clock: &'a dyn Fn(ReplicaId) -> ClockUpdate,
-    pub links: &'a dyn Fn(ReplicaId) -> Option<LinkUpdate>,
+    pub clock: &'a (dyn Fn(ReplicaId) -> ClockUpdate + Sync),
+    pub links: &'a (dyn Fn(ReplicaId) -> Option<LinkUpdate> + Sync),
 }
 
 /// Applies the faults on schedule, from `started` until `end_ms` after it;

@@ -163,6 +163,20 @@ impl Drop for Dashboard {
     }
 }
 
+/// The processes whose parent is `parent` (started by any of its threads).
+pub fn children_of(parent: u32) -> Vec<u32> {
+    let threads = std::fs::read_dir(format!("/proc/{parent}/task")).into_iter().flatten().flatten();
+    threads
+        .flat_map(|thread| {
+            std::fs::read_to_string(thread.path().join("children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
 /// Whether a process is gone (or a zombie nobody has reaped yet).
 pub fn process_gone(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
