@@ -2,7 +2,7 @@
 //!
 //! A user who installs the binary (`cargo install --path .`) and runs it in
 //! any directory still needs the experiment specs, the step-through
-//! scenarios and the dashboard's page. They are compiled in (with
+//! scenarios, the live lab's presets and the dashboard's page. They are compiled in (with
 //! `include_dir`), so the binary works on its own; the plot font is embedded
 //! the same way by `report::plots`.
 //!
@@ -30,8 +30,9 @@ static WEB: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/web");
 /// The default names of the two folders, in the working directory.
 pub const EXPERIMENTS_DIR: &str = "experiments";
 pub const WEB_DIR: &str = "web";
-/// The scenarios' folder inside the experiments.
+/// The scenarios' and the live lab's presets' folders inside the experiments.
 pub const SCENARIOS_DIR: &str = "scenarios";
+pub const PRESETS_DIR: &str = "presets";
 
 /// A folder of files: a directory on disk, or one the binary carries.
 #[derive(Debug, Clone)]
@@ -52,11 +53,20 @@ impl Folder {
     /// exists, else the built-in ones (a checkout's `./experiments` without
     /// scenarios does not hide them).
     pub fn scenarios(flag: Option<&Path>) -> Self {
-        let on_disk = Path::new(EXPERIMENTS_DIR).join(SCENARIOS_DIR);
+        Self::inside_experiments(flag, SCENARIOS_DIR)
+    }
+
+    /// The live lab's presets, found as the scenarios are.
+    pub fn presets(flag: Option<&Path>) -> Self {
+        Self::inside_experiments(flag, PRESETS_DIR)
+    }
+
+    fn inside_experiments(flag: Option<&Path>, name: &str) -> Self {
+        let on_disk = Path::new(EXPERIMENTS_DIR).join(name);
         match flag {
-            Some(dir) => Self::Disk(dir.join(SCENARIOS_DIR)),
+            Some(dir) => Self::Disk(dir.join(name)),
             None if on_disk.is_dir() => Self::Disk(on_disk),
-            None => Self::builtin_experiments().child(SCENARIOS_DIR),
+            None => Self::builtin_experiments().child(name),
         }
     }
 

@@ -116,6 +116,7 @@ impl DashboardArgs {
             web: Folder::web(self.web.as_deref()),
             results_dir: self.results.clone(),
             scenarios: Folder::scenarios(self.experiments.as_deref()),
+            presets: Folder::presets(self.experiments.as_deref()),
             experiments: Folder::experiments(self.experiments.as_deref()),
         }
     }

@@ -34,11 +34,13 @@
 //!   the simulator) into the history, then the oracle and the report, with
 //!   progress shown.
 //! - [`validate`]: one experiment in both engines, compared point by point.
-//! - [`dashboard`]: the browser side. Results and why each write was
-//!   dropped, a live lab cluster driven by clicks, and scripted scenarios
-//!   (DDIA Figure 8-3) played step by step on replica cores.
-//! - [`builtin`]: what the binary carries (experiment specs, scenarios, the
-//!   dashboard's page) and where files on disk take over.
+//! - [`dashboard`]: the browser side. An overview of every experiment,
+//!   results and why each write was dropped, comparisons, experiments run
+//!   from the page (through [`runner`]), a live lab cluster driven by clicks
+//!   or by presets that tell known stories, and scripted scenarios (DDIA
+//!   Figure 8-3) played step by step on replica cores.
+//! - [`builtin`]: what the binary carries (experiment specs, scenarios,
+//!   presets, the dashboard's page) and where files on disk take over.
 //! - [`cli`]: the `clocklab` command line.
 
 pub mod analysis;

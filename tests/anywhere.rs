@@ -107,9 +107,12 @@ async fn from_an_empty_directory_it_serves_the_whole_dashboard() {
     let (status, content_type, index) = get("/").await;
     assert_eq!((status, content_type.as_str()), (200, "text/html"));
     assert!(index.contains("<script") && index.contains("app.js"), "{index}");
-    for (path, kind) in
-        [("/app.js", "text/javascript"), ("/lab.js", "text/javascript"), ("/style.css", "text/css")]
-    {
+    for (path, kind) in [
+        ("/app.js", "text/javascript"),
+        ("/lab.js", "text/javascript"),
+        ("/jobs.js", "text/javascript"),
+        ("/style.css", "text/css"),
+    ] {
         let (status, content_type, _) = get(path).await;
         assert_eq!((status, content_type.as_str()), (200, kind), "{path}");
     }
@@ -118,6 +121,12 @@ async fn from_an_empty_directory_it_serves_the_whole_dashboard() {
     assert!(scenarios.contains("figure-8-3"), "the built-in scenarios: {scenarios}");
     let (status, _, trace) = get("/api/scenarios/figure-8-3").await;
     assert_eq!(status, 200, "{trace}");
+    let (status, _, presets) = get("/api/presets").await;
+    assert_eq!(status, 200);
+    assert!(
+        presets.contains("\"figure-8-3\"") && presets.contains("partition-and-heal"),
+        "the built-in presets: {presets}"
+    );
     let (status, _, _) = get("/no-such-page.js").await;
     assert_eq!(status, 404);
     let _ = child.kill();

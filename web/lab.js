@@ -4,11 +4,14 @@ import { api, el, page, announce, clockTime, droppedMark, stamp, onLeave, showEr
 
 let view = null;      // the last snapshot from the server
 let source = null;    // the EventSource
+let presets = { presets: [], pause_ms: 0 }; // the known stories, from the API
+let story = null;     // the preset being told: { name, preset, next, busy, auto, error }
+let storyTimer = null; // the pause before the next step, when playing on its own
 const log = [];       // recent lines for the event log
 const LOG_LINES = 60;
 
 export async function showLab() {
-  view = await api("/api/lab");
+  [view, presets] = await Promise.all([api("/api/lab"), api("/api/presets")]);
   render();
   source = new EventSource("/api/lab/events");
   source.addEventListener("snapshot", (event) => { view = parseJson(event.data); render(); });
@@ -29,7 +32,7 @@ export async function showLab() {
     addLog(`✗ DROPPED ${drop.bucket} ${drop.key} write ${drop.victim.write_id}: ${drop.cause}`);
     announce(`${drop.bucket} silently dropped write ${drop.victim.write_id}`);
   });
-  onLeave(() => source.close());
+  onLeave(() => { source.close(); clearTimeout(storyTimer); if (story) story.auto = false; });
 }
 
 function addLog(line) {
@@ -54,6 +57,8 @@ async function act(action) {
 
 function render() {
   const main = page("Live lab");
+  main.append(el("section", { id: "presets", "aria-label": "Presets" }));
+  renderPresets();
   if (!view.running) {
     const { min_replicas: fewest, max_replicas: most } = view.limits;
     const counts = Array.from({ length: most - fewest + 1 }, (_, index) => fewest + index);
@@ -187,4 +192,65 @@ function renderColumns() {
       el("ul", { class: "drop-list" }, drops.slice(-12).reverse().map((drop) =>
         el("li", { class: "drop" }, droppedMark(`${drop.key} ${drop.victim.write_id}`), ` (${drop.cause}): ${drop.rule}`))));
   }));
+}
+
+/** The presets: a known story played on the cluster, a step at a time, with what to say. */
+function renderPresets() {
+  const box = document.getElementById("presets");
+  if (!box) return;
+  const choose = (name, preset) => {
+    clearTimeout(storyTimer);
+    story = { name, preset, next: 0, busy: false, auto: false, error: null };
+    renderPresets();
+  };
+  box.replaceChildren(
+    el("h2", {}, "Presets"),
+    el("p", { class: "controls" }, "Tell a known story on a fresh cluster: ",
+      presets.presets.map(({ name, preset }) => el("button", { class: `preset${story?.name === name ? " primary" : ""}`,
+        "data-name": name, onclick: () => choose(name, preset) }, preset.title))));
+  if (!story) return;
+  const { preset, next, busy, auto } = story;
+  const steps = preset.step;
+  const over = next >= steps.length;
+  box.append(
+    el("p", { id: "story-summary" }, preset.summary),
+    el("ol", { id: "story-steps", class: "story" }, steps.map((step, index) =>
+      el("li", { class: index < next ? "done" : index === next ? "current" : "", "aria-current": index === next ? "step" : false },
+        index < next ? "✓ " : index === next ? "▶ " : "", step.say))),
+    el("p", { class: "controls" },
+      el("button", { id: "story-next", class: "primary", disabled: busy || over || auto, onclick: () => playStep() },
+        over ? "Told" : `Play step ${next + 1}`),
+      auto
+        ? el("button", { id: "story-pause", onclick: () => { story.auto = false; clearTimeout(storyTimer); renderPresets(); } }, "Pause after this step")
+        : el("button", { id: "story-play", disabled: busy || over, onclick: () => { story.auto = true; playStep(); } }, "Play to the end"),
+      el("span", { id: over ? "story-done" : "story-status", "aria-live": "polite" },
+        over ? "The story is told: the counts below are the oracle's verdict."
+          : busy ? `Playing step ${next + 1} of ${steps.length}…` : `Step ${next + 1} of ${steps.length} is next.`)),
+    story.error ? el("p", { class: "error", role: "alert" }, "✗ ", story.error) : "");
+}
+
+/** Plays the story's next step; when playing on its own, the next after a pause. */
+async function playStep() {
+  const playing = story;
+  if (!playing || playing.busy || playing.next >= playing.preset.step.length) return;
+  playing.busy = true;
+  playing.error = null;
+  renderPresets();
+  try {
+    view = await api(`/api/lab/presets/${encodeURIComponent(playing.name)}/steps/${playing.next}`, "POST");
+    playing.next += 1;
+    announce(`step ${playing.next} done`);
+  } catch (error) {
+    playing.error = error.message;
+    playing.auto = false;
+  }
+  playing.busy = false;
+  if (story !== playing) return;
+  render();
+  if (playing.auto && playing.next < playing.preset.step.length) {
+    storyTimer = setTimeout(() => { if (story === playing && playing.auto) playStep(); }, presets.pause_ms);
+  } else {
+    playing.auto = false;
+    renderPresets();
+  }
 }

@@ -20,8 +20,9 @@
 //!   a replica's `PUT /admin/clock`), `POST /api/lab/replicas/{id}/pause`
 //!   and `/resume`, `PUT /api/lab/links` `{"a":1,"b":2,"cut":true}`,
 //!   `POST /api/lab/write` `{"replica":1,"key":"x"}`, `PUT /api/lab/workload`
-//!   `{"rate":4}` (or `null` for off), and `GET /api/lab/events`, the
-//!   server-sent event stream.
+//!   `{"rate":4}` (or `null` for off), `GET /api/lab/events`, the
+//!   server-sent event stream, and the [`lab::preset`]s: `GET /api/presets`
+//!   and `POST /api/lab/presets/{name}/steps/{index}`, which plays one step.
 //! - [`jobs`]: `POST /api/jobs` `{"experiment":"skew","size":"quick",
 //!   "seed":1,"engine":"processes"}` starts a run of an experiment (seed and
 //!   engine may be left out), `GET /api/jobs`, `GET /api/jobs/{id}`,
@@ -73,6 +74,8 @@ pub struct DashboardOptions {
     pub results_dir: PathBuf,
     /// Scenario scripts: `experiments/scenarios/`, on disk or built in.
     pub scenarios: Folder,
+    /// The live lab's presets: `experiments/presets/`, on disk or built in.
+    pub presets: Folder,
     /// The experiment specs the overview shows, on disk or built in.
     pub experiments: Folder,
 }
@@ -84,6 +87,7 @@ impl Default for DashboardOptions {
             web: Folder::web(None),
             results_dir: "results".into(),
             scenarios: Folder::scenarios(None),
+            presets: Folder::presets(None),
             experiments: Folder::experiments(None),
         }
     }

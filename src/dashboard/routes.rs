@@ -22,7 +22,7 @@ use tower_http::services::ServeDir;
 
 use super::guard::{self, Guard};
 use super::jobs::JobView;
-use super::lab::{LabEvent, LabView};
+use super::lab::{LabEvent, LabView, preset};
 use super::{AppState, DashboardError, scenario};
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::ClockUpdate;
@@ -56,6 +56,8 @@ pub(super) fn router(state: Arc<AppState>, guard: Guard) -> Router {
         .route("/api/lab/write", post(lab_write))
         .route("/api/lab/workload", put(lab_workload))
         .route("/api/lab/events", get(lab_events))
+        .route("/api/presets", get(presets))
+        .route("/api/lab/presets/{name}/steps/{index}", post(preset_step))
         .route("/api/{*rest}", get(no_such_api).post(no_such_api).put(no_such_api).delete(no_such_api))
         .nest_service("/results", results);
     let routes = routes.method_not_allowed_fallback(method_not_allowed);
@@ -267,6 +269,33 @@ async fn lab_write(State(state): Shared, bytes: Bytes) -> Answer<Value> {
 
 async fn lab_workload(State(state): Shared, bytes: Bytes) -> Answer<LabView> {
     Ok(Json(state.lab.set_workload(body(&bytes)?).await?))
+}
+
+async fn presets(State(state): Shared) -> Answer<Value> {
+    blocking(move || {
+        let presets: Vec<Value> = preset::list(&state.options.presets)
+            .into_iter()
+            .map(|(name, preset)| json!({ "name": name, "preset": preset }))
+            .collect();
+        Ok(json!({ "presets": presets, "pause_ms": preset::PAUSE_BETWEEN_STEPS.as_millis() as u64 }))
+    })
+    .await
+}
+
+/// Plays step `index` (from 0) of preset `name` on the live cluster.
+async fn preset_step(State(state): Shared, Path((name, index)): Path<(String, String)>) -> Answer<LabView> {
+    let index: usize = index
+        .parse()
+        .map_err(|_| DashboardError::BadRequest(format!("a step is named by its number, not {index:?}")))?;
+    let folder = state.options.presets.clone();
+    let preset = tokio::task::spawn_blocking(move || preset::load(&folder, &name))
+        .await
+        .map_err(|error| DashboardError::Internal(error.to_string()))??;
+    let step = preset.steps.get(index).ok_or_else(|| {
+        DashboardError::NotFound(format!("the preset has steps 0 to {}, not {index}", preset.steps.len() - 1))
+    })?;
+    state.lab.play(&preset, step).await?;
+    Ok(Json(state.lab.view()))
 }
 
 /// The lab's events: a snapshot first, then everything as it happens, until

@@ -14,7 +14,12 @@
 //! progress (high-water marks moving), and each drop the live oracle
 //! ([`settle`]) has made sure of. Stopping the lab, or the dashboard, kills
 //! the replicas; they also die with the dashboard's process if it is killed.
+//!
+//! A [`preset`] plays a known story (Figure 8-3, concurrent writes, an NTP
+//! step back, a partition) on the cluster through these same operations,
+//! one step at a time, with a line for the teacher at each.
 
+pub mod preset;
 mod settle;
 mod watch;
 
@@ -457,6 +462,20 @@ impl Lab {
         .await?;
         self.snapshot();
         Ok(self.view())
+    }
+
+    /// The running cluster's admin client.
+    async fn admin(&self) -> Result<ClusterClient, DashboardError> {
+        self.with_running(async |running| Ok(running.shared.admin.clone())).await
+    }
+
+    /// How many writes the lab has had acknowledged, over every bucket.
+    async fn acknowledged(&self) -> Result<usize, DashboardError> {
+        self.with_running(async |running| {
+            let journal = lock(&running.shared.journal);
+            Ok(journal.writes.iter().filter(|write| write.outcome == crate::history::Outcome::Ok).count())
+        })
+        .await
     }
 
     /// One read-modify-write on every bucket, by hand.

@@ -1,0 +1,168 @@
+//! The live lab's presets, played on real replica processes: each tells its
+//! story, and the live oracle's verdict at the end is the one the story's
+//! last line gives.
+
+mod browser;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use browser::{Browser, Dashboard};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// How long one step may take (a settle waits for the oracle).
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Each strategy's drops, as `bucket -> [cause, ...]`.
+fn drops_by_bucket(lab: &Value) -> BTreeMap<String, Vec<String>> {
+    let mut drops: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for bucket in lab["buckets"].as_array().expect("buckets") {
+        drops.entry(bucket.as_str().unwrap().to_string()).or_default();
+    }
+    for drop in lab["drops"].as_array().expect("drops") {
+        drops
+            .entry(drop["bucket"].as_str().unwrap().to_string())
+            .or_default()
+            .push(drop["cause"].as_str().unwrap().to_string());
+    }
+    drops
+}
+
+/// Plays every step of preset `name` through the API; returns the lab then.
+async fn play(dashboard: &Dashboard, name: &str, steps: usize) -> Value {
+    let mut lab = Value::Null;
+    for index in 0..steps {
+        let (status, answer) =
+            dashboard.send(Method::POST, &format!("/api/lab/presets/{name}/steps/{index}"), json!({})).await;
+        assert_eq!(status, 200, "{name} step {}: {answer}", index + 1);
+        lab = answer;
+    }
+    lab
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_preset_ends_with_the_verdict_its_story_tells() {
+    let dashboard = Dashboard::start(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-runs"));
+    let (status, listing) = dashboard.get("/api/presets").await;
+    assert_eq!(status, 200);
+    let steps: BTreeMap<String, usize> = listing["presets"]
+        .as_array()
+        .expect("presets")
+        .iter()
+        .map(|entry| {
+            (entry["name"].as_str().unwrap().to_string(), entry["preset"]["step"].as_array().unwrap().len())
+        })
+        .collect();
+    assert_eq!(
+        listing["pause_ms"],
+        json!(clocklab::dashboard::lab::preset::PAUSE_BETWEEN_STEPS.as_millis() as u64)
+    );
+
+    // Nothing to play without a cluster, and no step past the last.
+    for (path, expected) in [
+        ("/api/lab/presets/figure-8-3/steps/1", 409),
+        ("/api/lab/presets/figure-8-3/steps/99", 404),
+        ("/api/lab/presets/figure-8-3/steps/first", 400),
+        ("/api/lab/presets/no-such-story/steps/0", 404),
+    ] {
+        let (status, answer) = dashboard.send(Method::POST, path, json!({})).await;
+        assert_eq!(status, expected, "{path}: {answer}");
+        assert!(answer["error"].is_string(), "{path}: a JSON error");
+    }
+
+    let lww = ["lww-wall", "lww-hlc", "lww-lamport", "truetime"];
+    let keeps = ["vv", "vv-server", "set-union"];
+
+    // Figure 8-3 and the NTP step back: a write that read the one that
+    // beat it is dropped by the strategies that trust the wall clock, for
+    // causality; every other strategy keeps it.
+    for story in ["figure-8-3", "ntp-step-back"] {
+        let drops = drops_by_bucket(&play(&dashboard, story, steps[story]).await);
+        for (bucket, causes) in &drops {
+            let expected: &[&str] =
+                if ["lww-wall", "truetime"].contains(&bucket.as_str()) { &["causality"] } else { &[] };
+            assert_eq!(causes, expected, "{story}: {bucket}");
+        }
+    }
+
+    // Concurrent writes: every last-write-wins strategy drops one of the
+    // two, as concurrent; siblings and merges keep both.
+    let drops = drops_by_bucket(&play(&dashboard, "concurrent-writes", steps["concurrent-writes"]).await);
+    for bucket in lww {
+        assert_eq!(drops[bucket], ["concurrent"], "concurrent-writes: {bucket}");
+    }
+    for bucket in keeps {
+        assert!(drops[bucket].is_empty(), "concurrent-writes: {bucket} keeps both: {:?}", drops[bucket]);
+    }
+    let (_, lab) = dashboard.get("/api/lab").await;
+    assert!(lab["counts"]["strategies"]["vv"]["acked"].as_u64() == Some(2));
+
+    // Partition and heal, under load: last-write-wins loses writes where
+    // both sides wrote a key; siblings and merges lose none.
+    let lab = play(&dashboard, "partition-and-heal", steps["partition-and-heal"]).await;
+    let drops = drops_by_bucket(&lab);
+    assert!(drops["lww-wall"].iter().any(|cause| cause == "concurrent"), "{drops:?}");
+    for bucket in keeps {
+        assert!(drops[bucket].is_empty(), "partition-and-heal: {bucket}: {:?}", drops[bucket]);
+    }
+    assert!(
+        lab["counts"]["strategies"]["vv"]["acked"].as_u64().unwrap_or(0) >= 10,
+        "the workload wrote: {lab}"
+    );
+    let (status, _) = dashboard.send(Method::POST, "/api/lab/stop", json!({})).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_figure_8_3_preset_plays_on_its_own_pauses_when_asked_and_drops_the_increment() {
+    let Some(browser) = Browser::start("the presets test").await else { return };
+    let dashboard = Dashboard::start(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-runs"));
+    let (_, listing) = dashboard.get("/api/presets").await;
+    let pause = Duration::from_millis(listing["pause_ms"].as_u64().expect("the pause"));
+    let done = async || browser.run("return document.querySelectorAll('#story-steps li.done').length").await;
+
+    browser.open(&format!("{}/#/lab", dashboard.url)).await;
+    browser.click(".preset[data-name='figure-8-3']").await;
+    let first = browser.text("#story-steps li.current").await;
+    assert!(first.contains("Three replica processes"), "the first line to say: {first}");
+
+    // Played on its own, it goes a step at a time; the teacher pauses it.
+    browser.click("#story-play").await;
+    browser.wait_for_text("#story-steps", "step 1 done", |text| text.starts_with('✓')).await;
+    browser.click("#story-pause").await;
+    let paused_at = done().await;
+    tokio::time::sleep(pause + Duration::from_secs(1)).await;
+    assert_eq!(done().await, paused_at, "paused: no step played after the pause ran out");
+
+    // The rest by hand, one click per step.
+    let steps =
+        browser.run("return document.querySelectorAll('#story-steps li').length").await.as_u64().unwrap();
+    let mut played = paused_at.as_u64().unwrap();
+    while played < steps {
+        browser.click("#story-next").await;
+        played += 1;
+        let deadline = std::time::Instant::now() + STEP_TIMEOUT;
+        while done().await.as_u64() != Some(played) {
+            assert!(std::time::Instant::now() < deadline, "step {played} never finished");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    browser.find("#story-done").await;
+
+    // The verdict on the page: lww-wall dropped the increment for causality.
+    let dropped =
+        browser.wait_for_text("#strategy-lww-wall .drop", "a drop", |text| text.contains('✗')).await;
+    assert!(dropped.contains("causality"), "the writer had read the winner: {dropped}");
+    assert!(browser.exists("#strategy-truetime .drop").await, "truetime's 7 ms bound did not hold");
+    for kept in ["lww-hlc", "lww-lamport", "vv", "vv-server", "set-union"] {
+        assert!(!browser.exists(&format!("#strategy-{kept} .drop")).await, "{kept} kept the increment");
+        let acked = browser.text(&format!("#strategy-{kept} .acked")).await;
+        assert_eq!(acked, "2", "{kept}: both writes acknowledged");
+    }
+    browser.screenshot("preset").await;
+    browser.click("#stop").await;
+    browser.find("#start").await;
+    browser.close().await;
+}
