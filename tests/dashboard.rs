@@ -242,10 +242,17 @@ async fn the_overview_shows_every_experiment_with_its_question_plot_and_headline
     assert!(!browser.exists("#reveal img").await, "the plot is hidden before the choice");
     assert!(!browser.text("#reveal").await.contains('%'), "and so are the numbers");
     let setup = browser.text("#setup").await;
-    assert!(setup.starts_with("Replica 1's clock runs ahead"), "the spec's setup: {setup}");
+    assert!(setup.starts_with("Replica 1's clock runs ahead"), "the README's setup: {setup}");
+    assert!(setup.ends_with("drop none at all?"), "and its question: {setup}");
     assert!(!setup.contains("should"), "the setup does not give the answer away: {setup}");
+    assert!(!browser.exists("#why").await, "the explanation waits for the choice");
     browser.click("#choices .choice").await;
     browser.find("#reveal-plot").await;
+    let why = browser.text("#why").await;
+    assert!(
+        why.starts_with("Last-write-wins on wall clocks orders writes"),
+        "the README's explanation: {why}"
+    );
     let verdict = browser.text("#verdict").await;
     assert!(
         verdict.contains("lww-wall dropped the most") || verdict.starts_with("Yes: lww-wall"),

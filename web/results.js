@@ -65,15 +65,16 @@ export async function showPredict(name) {
         : `Not ${choice} (${most.get(choice).toFixed(1)}% at worst): ${loser} dropped the most, ${most.get(loser).toFixed(1)}%.`),
       el("img", { class: "plot", id: "reveal-plot", src: experiment.latest.plot, alt: `${name}: the run's main plot` }),
       el("p", {}, experiment.latest.headline),
+      experiment.why ? el("h2", {}, "Why") : "",
+      experiment.why ? el("p", { id: "why" }, experiment.why) : "",
       el("p", {}, link(runHref(name, experiment.latest.id), "The whole run: every plot, the table, and why each write was dropped →")));
   };
   main.append(
     el("p", {}, link("#/results", "← all experiments")),
-    el("h2", {}, "The setup"),
-    // The setup only: the rest of a spec's description says what to expect.
-    el("p", { id: "setup" }, experiment.question ?? ""),
     el("h2", {}, "Predict"),
-    el("p", { id: "question" }, "Which strategy will silently drop the largest share of its acknowledged writes?"),
+    // The README's question: the setup, and what to predict; never the answer.
+    el("p", { id: "setup" }, experiment.predict ?? experiment.question ?? ""),
+    el("p", { id: "question" }, "Which strategy will silently drop the largest share of its acknowledged writes? Choose, then see."),
     el("p", { class: "controls", id: "choices" }, strategies.map((strategy) =>
       el("button", { class: "choice", onclick: () => choose(strategy) }, strategy))),
     reveal);

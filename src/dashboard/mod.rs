@@ -38,6 +38,7 @@
 pub mod guard;
 pub mod jobs;
 pub mod lab;
+pub mod lesson;
 pub mod overview;
 pub mod results;
 pub mod scenario;

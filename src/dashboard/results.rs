@@ -42,6 +42,9 @@ pub struct ExperimentListing {
     /// What it asks: the first sentence of its shipped spec's description
     /// (none for runs of a spec that is not shipped).
     pub question: Option<String>,
+    /// The README's question for the class, and its explanation (see `lesson`).
+    #[serde(flatten)]
+    pub lesson: super::lesson::Lesson,
     /// Its newest finished run's main plot and headline numbers.
     pub latest: Option<LatestRun>,
     pub runs: Vec<RunListing>,
@@ -246,6 +249,7 @@ impl ResultsStore {
                 let latest = runs.iter().find(|run| run.finished).and_then(|run| self.latest(&name, &run.id));
                 ExperimentListing {
                     question: spec.map(|spec| crate::experiment::first_sentence(&spec.description)),
+                    lesson: super::lesson::lesson(super::lesson::README, &name),
                     name,
                     latest,
                     runs,
