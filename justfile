@@ -48,7 +48,7 @@ experiments:
 
 # Refresh the README's dashboard screenshots (docs/screenshots/) from the browser tests.
 screenshots:
-    CLOCKLAB_SCREENSHOTS=docs/screenshots cargo test --release --test dashboard
+    CLOCKLAB_SCREENSHOTS=docs/screenshots cargo test --release --test dashboard --test jobs --test presets
 
 # Make an experiment's committed reference run: its --quick sweep, with the history compressed.
 reference name:
