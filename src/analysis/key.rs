@@ -80,7 +80,7 @@ impl Candidate<'_> {
 
 fn victim_summary(write: &WriteRecord) -> Arc<WriteSummary> {
     Arc::new(WriteSummary {
-        write_id: write.write_id.clone(),
+        write_id: write.write_id.as_deref().map(str::to_string),
         replica: Some(write.replica),
         item: Some(write.item),
         stamp: write.stamp.clone().unwrap_or(Value::Null),
@@ -370,8 +370,8 @@ fn final_mismatches(history: &KeyHistory<'_>, candidates: &[Candidate<'_>]) -> V
         .map(|last| FinalMismatch {
             point: last.point,
             trial: last.trial,
-            bucket: last.bucket.clone(),
-            key: last.key.clone(),
+            bucket: last.bucket.as_str().into(),
+            key: last.key.as_str().into(),
             replica: last.replica,
             final_write_ids: last.siblings.iter().map(|sibling| sibling.write_id.clone()).collect(),
             max_write_id: max.write_id.to_string(),

@@ -49,7 +49,7 @@ impl Story {
             value,
             read_siblings: usize::from(!read.is_empty()),
             stamp: acked.then_some(stamp),
-            write_id: acked.then(|| write_id.to_string()),
+            write_id: acked.then(|| write_id.into()),
             metadata_bytes: None,
             invoke_ns: from * 1_000_000,
             complete_ns: to * 1_000_000,
@@ -339,7 +339,7 @@ proptest! {
         let mut candidates: Vec<Candidate> = writes.iter()
             .filter(|write| write.outcome == Outcome::Ok)
             .map(|write| Candidate {
-                id: write.write_id.clone().unwrap_or_default(),
+                id: write.write_id.as_deref().unwrap_or_default().to_string(),
                 stamp: write.stamp.clone().unwrap_or(Value::Null),
                 value: write.value.clone(),
                 item: Some(write.item),
@@ -362,7 +362,7 @@ proptest! {
             }
         }
         for drop in &analysis.drops {
-            let victim = writes.iter().find(|write| write.write_id == drop.victim.write_id && write.outcome == Outcome::Ok).unwrap();
+            let victim = writes.iter().find(|write| write.write_id.as_deref() == drop.victim.write_id.as_deref() && write.outcome == Outcome::Ok).unwrap();
             let victim_key = (victim.stamp.as_ref().unwrap(), victim.write_id.as_deref().unwrap());
             let killers: Vec<&Candidate> = candidates.iter()
                 .filter(|candidate| compare_writes((&candidate.stamp, &candidate.id), (victim_key.0, victim_key.1)) == Ordering::Greater)

@@ -112,7 +112,7 @@ pub async fn run(
     );
     records.extend(samples);
     let workload_end_ns = system_now();
-    let keys: BTreeSet<String> = writes.iter().map(|write| write.key.clone()).collect();
+    let keys: BTreeSet<String> = writes.iter().map(|write| write.key.to_string()).collect();
     records.extend(fault_records?);
     records.extend(writes.into_iter().map(Record::Write));
 
@@ -265,8 +265,8 @@ pub fn final_records_of(
                 records.push(Record::Final(FinalRecord {
                     point: plan.point,
                     trial: plan.trial,
-                    bucket: bucket.clone(),
-                    key: key.clone(),
+                    bucket: bucket.as_str().into(),
+                    key: key.as_str().into(),
                     replica,
                     siblings: siblings.unwrap_or_default().iter().map(final_sibling).collect(),
                 }));

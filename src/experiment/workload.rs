@@ -341,8 +341,8 @@ impl WriteRecord {
         WriteRecord {
             point,
             trial,
-            bucket: bucket.to_string(),
-            key: key.to_string(),
+            bucket: bucket.into(),
+            key: key.into(),
             replica,
             item,
             value: vec![item],
@@ -371,7 +371,7 @@ impl WriteRecord {
     pub fn acknowledged(&mut self, answer: &WriteReply) {
         self.metadata_bytes = Some(answer.stamp.text().len() + answer.context.text().len());
         self.stamp = Some(answer.stamp.parse());
-        self.write_id = Some(answer.write_id.clone());
+        self.write_id = Some(answer.write_id.as_str().into());
     }
 }
 

@@ -21,6 +21,7 @@
 mod exact;
 mod file;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -225,8 +226,8 @@ pub enum Outcome {
 pub struct WriteRecord {
     pub point: usize,
     pub trial: usize,
-    pub bucket: String,
-    pub key: String,
+    pub bucket: CompactString,
+    pub key: CompactString,
     /// The replica the client wrote to.
     pub replica: ReplicaId,
     /// The new item this write adds; unique within a trial and bucket.
@@ -242,7 +243,7 @@ pub struct WriteRecord {
     pub stamp: Option<Value>,
     /// `"origin:seq"`, from the acknowledgement (absent if none came).
     #[serde(default)]
-    pub write_id: Option<String>,
+    pub write_id: Option<CompactString>,
     /// Bytes of stamp and context the replica stored with the write (their
     /// JSON text, as acknowledged); `None` without an acknowledgement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -270,8 +271,8 @@ pub struct FinalSibling {
 pub struct FinalRecord {
     pub point: usize,
     pub trial: usize,
-    pub bucket: String,
-    pub key: String,
+    pub bucket: CompactString,
+    pub key: CompactString,
     pub replica: ReplicaId,
     pub siblings: Vec<FinalSibling>,
 }

@@ -178,7 +178,7 @@ impl Client {
         }
         self.awaiting = None;
         let record = self.record.as_mut()?;
-        let (replica, key) = (record.replica, record.key.clone());
+        let (replica, key) = (record.replica, record.key.to_string());
         let phase = std::mem::replace(&mut self.phase, Phase::Idle);
         Some(match (phase, answer) {
             (Phase::Reading, Answered::Read(read)) => {

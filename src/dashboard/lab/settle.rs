@@ -81,8 +81,8 @@ pub fn settled_history(
             records.push(Record::Final(FinalRecord {
                 point: 0,
                 trial: 0,
-                bucket: bucket.to_string(),
-                key: key.to_string(),
+                bucket: bucket.into(),
+                key: key.into(),
                 replica,
                 siblings: siblings(state).iter().map(final_sibling).collect(),
             }));

@@ -109,7 +109,7 @@ async fn judge(shared: &Shared, marks: &Marks, reported: &mut HashSet<(String, u
         ..Default::default()
     };
     for write in &writes {
-        if let Some(totals) = counts.strategies.get_mut(&write.bucket) {
+        if let Some(totals) = counts.strategies.get_mut(write.bucket.as_str()) {
             totals.acked += usize::from(write.outcome == Outcome::Ok);
             totals.siblings += usize::from(write.read_siblings > 1);
         }

@@ -77,14 +77,14 @@ pub(super) fn of_play(buckets: &[String], writes: &[PlayedWrite], cores: &[Repli
         records.push(Record::Write(WriteRecord {
             point: 0,
             trial: 0,
-            bucket: write.bucket.clone(),
-            key: write.key.clone(),
+            bucket: write.bucket.as_str().into(),
+            key: write.key.as_str().into(),
             replica: write.replica,
             item,
             value: carried.clone(),
             read_siblings: write.read.len(),
             stamp: Some(write.stamp.clone()),
-            write_id: Some(write.write_id.clone()),
+            write_id: Some(write.write_id.as_str().into()),
             metadata_bytes: None,
             invoke_ns: write.at_ns,
             complete_ns: write.at_ns,
@@ -131,8 +131,8 @@ pub(super) fn of_play(buckets: &[String], writes: &[PlayedWrite], cores: &[Repli
                 records.push(Record::Final(FinalRecord {
                     point: 0,
                     trial: 0,
-                    bucket: bucket.clone(),
-                    key,
+                    bucket: bucket.as_str().into(),
+                    key: key.into(),
                     replica: core.id(),
                     siblings,
                 }));
