@@ -457,3 +457,69 @@ fn stale_contexts_pile_up_siblings_without_dots_and_lose_nothing() {
     assert!(server[last] > 4 * dotted[last], "one key: vv-server {server:?} against vv {dotted:?}");
     assert!(server[last] > server[0], "more writes per key, more siblings without dots: {server:?}");
 }
+
+const HALVES: &str = r#"
+description = "Five replicas split into a minority and a majority, then healed."
+replicas = 5
+seed = 11
+trials = 1
+duration_ms = 1500
+strategies = ["lww-wall", "vv"]
+
+[workload]
+clients = 5
+keys = 3
+rate_per_client = 40
+
+[network]
+delay_ms = [1, 2]
+
+[[fault]]
+kind = "partition"
+at_ms = 300
+replica = 1
+shape = "halves"
+duration_ms = 800
+
+[sweep]
+parameter = "cut_ms"
+values = [800]
+"#;
+
+#[test]
+fn a_minority_majority_partition_keeps_the_minoritys_writes_as_siblings_and_converges() {
+    for engine in ["sim", "processes"] {
+        let lab = Lab::new(&format!("engine = \"{engine}\"\n{HALVES}"));
+        let output = lab.start().wait_with_output().expect("the run");
+        assert!(output.status.success(), "{engine}: {}", String::from_utf8_lossy(&output.stderr));
+        let run = lab.runs().pop().expect("a run");
+        let history = std::fs::read_to_string(run.join("history.jsonl")).expect("a history");
+        let faults: Vec<Value> = history
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).expect("JSON"))
+            .filter(|record| record["type"] == "fault")
+            .collect();
+        // Logged with its groups: {1, 2} | {3, 4, 5}, every link across cut.
+        let cuts: Vec<&Value> = faults.iter().filter(|fault| fault["fault"] == "partition").collect();
+        assert_eq!(cuts.len(), 12, "{engine}: 2 x 3 links, both ends");
+        assert!(cuts.iter().all(|cut| cut["settings"]["groups"] == serde_json::json!([[1, 2], [3, 4, 5]])));
+        // Every link healed when the partition ends, and again as the trial
+        // ends (as after any run, so that the replicas converge): 2 x 20.
+        let heals = faults.iter().filter(|fault| fault["fault"] == "heal").count();
+        assert_eq!(heals, 40, "{engine}: every link healed");
+        let rows = read_json(&run.join("summary.json"));
+        let row = |strategy: &str| {
+            rows.as_array().unwrap().iter().find(|row| row["strategy"] == strategy).unwrap().clone()
+        };
+        let (vv, wall) = (row("vv"), row("lww-wall"));
+        assert_eq!(vv["dropped"], 0, "{engine}: vv keeps both sides' writes: {vv}");
+        assert!(vv["siblings"].as_u64().unwrap() > 0, "{engine}: as siblings: {vv}");
+        assert!(
+            wall["dropped_concurrent"].as_u64().unwrap() > 0,
+            "{engine}: lww-wall loses one side: {wall}"
+        );
+        for row in [&vv, &wall] {
+            assert_eq!(row["diverged_keys"], 0, "{engine}: converged after the heal: {row}");
+        }
+    }
+}

@@ -4,12 +4,14 @@
 //! writes x = "right" on replica 2, neither knowing of the other. After the
 //! partition heals, last-write-wins keeps exactly one of them (the same one
 //! everywhere); version vectors keep both as siblings, until a client reads
-//! them and writes a merge with the context of that read.
+//! them and writes a merge with the context of that read. And partitions of
+//! Jepsen's shapes: a ring, where relays still carry every write around.
 
 mod common;
 
 use std::time::Duration;
 
+use clocklab::experiment::faults::{PartitionShape, partition_links};
 use clocklab::replica::links::Cut;
 use common::{BUCKETS, Cluster, values, values_in};
 use serde_json::{Value, json};
@@ -55,4 +57,28 @@ async fn a_one_way_cut_is_routed_around_by_relaying() {
     cluster.put(1, "vv", "y", json!(1), Value::Null).await;
     let read = cluster.wait_for(2, "vv", "y", |read| !read.siblings.is_empty()).await;
     assert_eq!(values(&read), vec![json!(1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_ring_partition_every_write_still_reaches_everyone_through_relays() {
+    // Jepsen's majorities ring on five replicas: each hears only its two
+    // neighbours. Links are cut as the partition fault cuts them.
+    let cluster = Cluster::start(&[&[], &[], &[], &[], &[]]).await;
+    let groups = PartitionShape::Ring.groups(5, 1);
+    for (replica, peer, cut) in partition_links(&groups, 5, false) {
+        cluster.link(replica, peer, cut).await;
+    }
+    // Replica 1 hears 2 and 5 only; a write on it must still reach 3 and 4
+    // while the ring stands, relayed by its neighbours.
+    for (writer, value) in [(1, "from 1"), (3, "from 3")] {
+        cluster.put(writer, "vv", &format!("k{writer}"), json!(value), Value::Null).await;
+    }
+    for replica in 1..=5 {
+        for (writer, value) in [(1, "from 1"), (3, "from 3")] {
+            let read = cluster
+                .wait_for(replica, "vv", &format!("k{writer}"), |read| !read.siblings.is_empty())
+                .await;
+            assert_eq!(values(&read), vec![json!(value)], "replica {replica} has replica {writer}'s write");
+        }
+    }
 }

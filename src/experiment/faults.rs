@@ -1,5 +1,5 @@
-//! Faults during a trial: clock steps, link cuts, pauses and crashes, on a
-//! schedule.
+//! Faults during a trial: clock steps, link cuts, partitions, pauses and
+//! crashes, on a schedule.
 //!
 //! DDIA chapter 8 lists more ways for clocks and networks to lie than a
 //! fixed skew: NTP *steps* a clock back or forward when it finds it far off;
@@ -13,14 +13,28 @@
 //!
 //! ```toml
 //! [[fault]]
-//! kind = "step"        # step | cut | pause | crash
+//! kind = "step"        # step | cut | partition | pause | crash
 //! at_ms = 1000         # ms after the workload starts
 //! replica = 1          # the replica it hits (a cut: the one cut off)
 //! step_ms = -500       # step: the jump (negative: back)
-//! duration_ms = 500    # cut, pause: how long it lasts
+//! duration_ms = 500    # cut, partition, pause: how long it lasts
 //! cut = "both"         # cut: "both", or "in"/"out" as seen from `replica`
 //! every_ms = 0         # crash: again every this many ms (0: once)
+//! groups = [[1, 2], [3, 4, 5]]  # partition: who still hears whom
+//! shape = "halves"     # partition, instead of groups: isolate | halves | ring | bridge
+//! one_way = false      # partition: only the first group goes deaf
 //! ```
+//!
+//! A *partition* splits the cluster as Jepsen's nemeses do. Two replicas
+//! keep their link if some group holds both; every other link is cut, both
+//! ways (or, with `one_way`, only toward the first group: its replicas hear
+//! nothing from the rest, who still hear them). Groups may overlap, so
+//! Jepsen's shapes are groups too ([`PartitionShape`]): `isolate` cuts
+//! `replica` off; `halves` splits the replicas into a smaller first half
+//! and the rest (a minority and a majority); `ring` lets each replica hear
+//! only its two neighbours (Jepsen's majorities ring: with five, everyone
+//! sees a majority, no two the same); `bridge` joins two halves through one
+//! replica in both. When the partition ends every link is healed.
 //!
 //! Every fault, and its end (heal, resume, restart), is logged as a `fault`
 //! record with the true time it was applied, so plots can shade fault
@@ -62,6 +76,48 @@ pub struct FaultSpec {
     /// `crash`: crash again every this many ms until the workload ends; 0: once.
     #[serde(default)]
     pub every_ms: f64,
+    /// `partition`: the groups of replicas that still hear each other.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Vec<ReplicaId>>,
+    /// `partition`: a named shape instead of `groups`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<PartitionShape>,
+    /// `partition`: cut only the links toward the first group.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub one_way: bool,
+}
+
+/// Jepsen's partition shapes, as groups of the replicas 1 to N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionShape {
+    /// `replica` alone, against the rest.
+    Isolate,
+    /// The first N/2 replicas (rounded down) against the others.
+    Halves,
+    /// Each replica with its two neighbours, around a ring.
+    Ring,
+    /// Two halves that share their middle replica.
+    Bridge,
+}
+
+impl PartitionShape {
+    /// The shape's groups among `replicas` replicas.
+    pub fn groups(self, replicas: usize, replica: ReplicaId) -> Vec<Vec<ReplicaId>> {
+        let all: Vec<ReplicaId> = (1..=replicas as ReplicaId).collect();
+        match self {
+            Self::Isolate => vec![vec![replica], all.into_iter().filter(|&other| other != replica).collect()],
+            Self::Halves => {
+                let (minority, majority) = all.split_at(replicas / 2);
+                vec![minority.to_vec(), majority.to_vec()]
+            }
+            Self::Ring => all.iter().map(|&id| vec![id, id % replicas as ReplicaId + 1]).collect(),
+            Self::Bridge => {
+                let middle = replicas.div_ceil(2);
+                vec![all[..middle].to_vec(), all[middle - 1..].to_vec()]
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +127,8 @@ pub enum FaultKind {
     Step,
     /// The replica's links to every peer are cut for `duration_ms`.
     Cut,
+    /// The cluster splits into `groups` (or a `shape`) for `duration_ms`.
+    Partition,
     /// The replica's process is stopped (SIGSTOP) for `duration_ms`.
     Pause,
     /// The replica's process is killed (SIGKILL) and restarted.
@@ -106,7 +164,7 @@ impl FaultSpec {
     pub fn is_active(&self) -> bool {
         match self.kind {
             FaultKind::Step => self.step_ms != 0.0,
-            FaultKind::Cut | FaultKind::Pause => self.duration_ms > 0.0,
+            FaultKind::Cut | FaultKind::Partition | FaultKind::Pause => self.duration_ms > 0.0,
             FaultKind::Crash => true,
         }
     }
@@ -121,6 +179,11 @@ impl FaultSpec {
         if !finite || self.at_ms < 0.0 || self.duration_ms < 0.0 || self.every_ms < 0.0 {
             return Err("at_ms, duration_ms and every_ms must be 0 or more, and numbers".into());
         }
+        if self.kind == FaultKind::Partition {
+            self.check_partition(replicas)?;
+        } else if !self.groups.is_empty() || self.shape.is_some() || self.one_way {
+            return Err("groups, shape and one_way belong to a partition".into());
+        }
         if self.kind == FaultKind::Crash
             && self.every_ms > 0.0
             && self.every_ms < 2.0 * CRASH_DOWN_TIME.as_secs_f64() * 1e3
@@ -134,21 +197,102 @@ impl FaultSpec {
     }
 }
 
-/// One thing to do at one moment: what both engines do to a replica.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Action {
-    Step { replica: ReplicaId, step_ms: f64 },
-    Cut { replica: ReplicaId, direction: CutDirection },
-    Heal { replica: ReplicaId },
-    Pause { replica: ReplicaId },
-    Resume { replica: ReplicaId },
-    Crash { replica: ReplicaId },
-    Restart { replica: ReplicaId },
+impl FaultSpec {
+    fn check_partition(&self, replicas: usize) -> Result<(), String> {
+        match (self.groups.is_empty(), self.shape) {
+            (true, None) | (false, Some(_)) => {
+                return Err("a partition has either groups or a shape".into());
+            }
+            (_, Some(_)) if replicas < 3 => return Err("a partition shape needs at least 3 replicas".into()),
+            _ => {}
+        }
+        for &member in self.groups.iter().flatten() {
+            if member == 0 || member as usize > replicas {
+                return Err(format!("group member {member} does not exist (replicas are 1 to {replicas})"));
+            }
+        }
+        if self.groups.iter().any(Vec::is_empty) {
+            return Err("a partition's group is never empty".into());
+        }
+        Ok(())
+    }
+
+    /// A partition's groups among `replicas` replicas.
+    pub fn partition_groups(&self, replicas: usize) -> Vec<Vec<ReplicaId>> {
+        match self.shape {
+            Some(shape) => shape.groups(replicas, self.replica),
+            None => self.groups.clone(),
+        }
+    }
 }
 
-/// The faults' actions in time order, each at ms after the workload starts.
-/// Windows still open at `end_ms` close then, so the trial ends fault-free.
-pub fn timeline(faults: &[FaultSpec], end_ms: f64) -> Vec<(f64, Action)> {
+/// The links a partition into `groups` cuts, as (replica, peer, what the
+/// replica blocks on its link to the peer); links it keeps are left out.
+pub fn partition_links(
+    groups: &[Vec<ReplicaId>],
+    replicas: usize,
+    one_way: bool,
+) -> Vec<(ReplicaId, ReplicaId, Cut)> {
+    let together =
+        |a: ReplicaId, b: ReplicaId| groups.iter().any(|group| group.contains(&a) && group.contains(&b));
+    let deaf = |id: ReplicaId| one_way && groups.first().is_some_and(|first| first.contains(&id));
+    let ids = 1..=replicas as ReplicaId;
+    let mut links = Vec::new();
+    for replica in ids.clone() {
+        for peer in ids.clone().filter(|&peer| peer != replica && !together(replica, peer)) {
+            let cut = match (one_way, deaf(replica), deaf(peer)) {
+                (false, _, _) => Cut::Both,
+                // The first group hears nothing from the others...
+                (true, true, false) => Cut::In,
+                // ...who still hear it, but send it nothing.
+                (true, false, true) => Cut::Out,
+                _ => Cut::Both,
+            };
+            links.push((replica, peer, cut));
+        }
+    }
+    links
+}
+
+/// One thing to do at one moment: what both engines do to a replica.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Step {
+        replica: ReplicaId,
+        step_ms: f64,
+    },
+    Cut {
+        replica: ReplicaId,
+        direction: CutDirection,
+    },
+    Heal {
+        replica: ReplicaId,
+    },
+    /// Cut these links (replica, peer, cut); `groups` is logged with them.
+    Partition {
+        groups: Vec<Vec<ReplicaId>>,
+        links: Vec<(ReplicaId, ReplicaId, Cut)>,
+    },
+    /// Restore every link of every replica.
+    HealAll,
+    Pause {
+        replica: ReplicaId,
+    },
+    Resume {
+        replica: ReplicaId,
+    },
+    Crash {
+        replica: ReplicaId,
+    },
+    Restart {
+        replica: ReplicaId,
+    },
+}
+
+/// The faults' actions in time order, each at ms after the workload starts,
+/// in a cluster of `replicas`. Windows still open at `end_ms` close then, so
+/// the trial ends fault-free.
+pub fn timeline(faults: &[FaultSpec], replicas: usize, end_ms: f64) -> Vec<(f64, Action)> {
     let mut actions = Vec::new();
     for fault in faults.iter().filter(|fault| fault.is_active() && fault.at_ms < end_ms) {
         let (at, replica) = (fault.at_ms, fault.replica);
@@ -158,6 +302,12 @@ pub fn timeline(faults: &[FaultSpec], end_ms: f64) -> Vec<(f64, Action)> {
             FaultKind::Cut => {
                 actions.push((at, Action::Cut { replica, direction: fault.cut }));
                 actions.push((until, Action::Heal { replica }));
+            }
+            FaultKind::Partition => {
+                let groups = fault.partition_groups(replicas);
+                let links = partition_links(&groups, replicas, fault.one_way);
+                actions.push((at, Action::Partition { groups, links }));
+                actions.push((until, Action::HealAll));
             }
             FaultKind::Pause => {
                 actions.push((at, Action::Pause { replica }));
@@ -200,7 +350,7 @@ pub async fn run(
     restore: &Restore<'_>,
 ) -> Result<Vec<Record>, ClusterError> {
     let mut records = Vec::new();
-    for (at_ms, action) in timeline(faults, end_ms) {
+    for (at_ms, action) in timeline(faults, cluster.ids().count(), end_ms) {
         tokio::time::sleep_until(started + Duration::from_secs_f64(at_ms / 1e3)).await;
         match action {
             Action::Step { replica, step_ms } => {
@@ -220,6 +370,27 @@ pub async fn run(
                     let update = LinkUpdate::cut(peer, Cut::None);
                     cluster.set_link(replica, &update).await?;
                     records.push(FaultRecord::now(plan, replica, "heal", &update));
+                }
+            }
+            Action::Partition { groups, links } => {
+                for (replica, peer, cut) in links {
+                    let update = LinkUpdate::cut(peer, cut);
+                    cluster.set_link(replica, &update).await?;
+                    records.push(FaultRecord::now(
+                        plan,
+                        replica,
+                        "partition",
+                        &partition_settings(&update, &groups),
+                    ));
+                }
+            }
+            Action::HealAll => {
+                for replica in cluster.ids() {
+                    for peer in cluster.ids().filter(|&peer| peer != replica) {
+                        let update = LinkUpdate::cut(peer, Cut::None);
+                        cluster.set_link(replica, &update).await?;
+                        records.push(FaultRecord::now(plan, replica, "heal", &update));
+                    }
                 }
             }
             Action::Pause { replica } => {
@@ -253,6 +424,15 @@ pub async fn run(
     Ok(records)
 }
 
+/// A partition's fault record: the link it cut, and the groups it made.
+pub fn partition_settings(update: &LinkUpdate, groups: &[Vec<ReplicaId>]) -> Value {
+    let mut settings = serde_json::to_value(update).unwrap_or_default();
+    if let Value::Object(fields) = &mut settings {
+        fields.insert("groups".into(), serde_json::json!(groups));
+    }
+    settings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +446,9 @@ mod tests {
             duration_ms: 300.0,
             cut: CutDirection::Both,
             every_ms: 0.0,
+            groups: Vec::new(),
+            shape: None,
+            one_way: false,
         }
     }
 
@@ -277,6 +460,8 @@ mod tests {
                     Action::Step { .. } => "step",
                     Action::Cut { .. } => "cut",
                     Action::Heal { .. } => "heal",
+                    Action::Partition { .. } => "partition",
+                    Action::HealAll => "heal all",
                     Action::Pause { .. } => "pause",
                     Action::Resume { .. } => "resume",
                     Action::Crash { .. } => "crash",
@@ -291,7 +476,7 @@ mod tests {
     fn windows_close_in_time_and_at_the_end_at_the_latest() {
         let faults =
             [fault(FaultKind::Cut, 100.0), fault(FaultKind::Pause, 900.0), fault(FaultKind::Step, 50.0)];
-        let actions = timeline(&faults, 1000.0);
+        let actions = timeline(&faults, 3, 1000.0);
         assert_eq!(
             kinds(&actions),
             vec![(50.0, "step"), (100.0, "cut"), (400.0, "heal"), (900.0, "pause"), (1000.0, "resume")]
@@ -302,7 +487,7 @@ mod tests {
     fn a_repeated_crash_restarts_every_time_and_zero_sized_faults_do_nothing() {
         let crash = FaultSpec { every_ms: 400.0, ..fault(FaultKind::Crash, 100.0) };
         let no_pause = FaultSpec { duration_ms: 0.0, ..fault(FaultKind::Pause, 10.0) };
-        let actions = timeline(&[crash, no_pause], 1000.0);
+        let actions = timeline(&[crash, no_pause], 3, 1000.0);
         assert_eq!(
             kinds(&actions),
             vec![
@@ -314,6 +499,59 @@ mod tests {
                 (1000.0, "restart")
             ]
         );
+    }
+
+    #[test]
+    fn jepsens_shapes_are_groups_and_a_partition_cuts_the_links_between_them() {
+        assert_eq!(PartitionShape::Halves.groups(5, 1), [vec![1, 2], vec![3, 4, 5]]);
+        assert_eq!(PartitionShape::Isolate.groups(4, 2), [vec![2], vec![1, 3, 4]]);
+        assert_eq!(PartitionShape::Ring.groups(5, 1), [[1, 2], [2, 3], [3, 4], [4, 5], [5, 1]]);
+        assert_eq!(PartitionShape::Bridge.groups(5, 1), [vec![1, 2, 3], vec![3, 4, 5]]);
+        let cut = |groups: &[Vec<ReplicaId>], one_way| {
+            let mut pairs: Vec<(ReplicaId, ReplicaId, Cut)> = partition_links(groups, 5, one_way);
+            pairs.sort_by_key(|&(a, b, _)| (a, b));
+            pairs
+        };
+        // Halves: every link across, both ways; none within.
+        let halves = cut(&PartitionShape::Halves.groups(5, 1), false);
+        assert_eq!(halves.len(), 2 * 2 * 3);
+        assert!(halves.iter().all(|&(a, b, cut)| (a <= 2) != (b <= 2) && cut == Cut::Both));
+        // Ring: each replica keeps its two neighbours and loses the other two.
+        let ring = cut(&PartitionShape::Ring.groups(5, 1), false);
+        assert_eq!(ring.iter().filter(|&&(a, _, _)| a == 1).map(|&(_, b, _)| b).collect::<Vec<_>>(), [3, 4]);
+        // Bridge: only the two outer pairs are cut from each other; 3 hears all.
+        let bridge = cut(&PartitionShape::Bridge.groups(5, 1), false);
+        assert!(bridge.iter().all(|&(a, b, _)| a != 3 && b != 3));
+        assert_eq!(bridge.len(), 8);
+        // One way: the first group hears nothing, the rest still hear it.
+        let deaf = cut(&[vec![1], vec![2, 3, 4, 5]], true);
+        assert!(deaf.iter().filter(|&&(a, _, _)| a == 1).all(|&(_, _, cut)| cut == Cut::In));
+        assert!(deaf.iter().filter(|&&(_, b, _)| b == 1).all(|&(_, _, cut)| cut == Cut::Out));
+    }
+
+    #[test]
+    fn a_partition_heals_every_link_when_it_ends() {
+        let partition =
+            FaultSpec { shape: Some(PartitionShape::Halves), ..fault(FaultKind::Partition, 100.0) };
+        let actions = timeline(&[partition], 5, 1000.0);
+        assert_eq!(kinds(&actions), vec![(100.0, "partition"), (400.0, "heal all")]);
+        let Action::Partition { groups, links } = &actions[0].1 else { panic!("a partition") };
+        assert_eq!(groups, &[vec![1, 2], vec![3, 4, 5]]);
+        assert_eq!(links.len(), 12);
+    }
+
+    #[test]
+    fn a_partition_needs_groups_or_a_shape_of_real_replicas() {
+        let partition = fault(FaultKind::Partition, 0.0);
+        assert!(partition.check(5).unwrap_err().contains("either groups or a shape"));
+        let ghost = FaultSpec { groups: vec![vec![1], vec![6]], ..partition.clone() };
+        assert!(ghost.check(5).unwrap_err().contains("member 6"));
+        let both =
+            FaultSpec { groups: vec![vec![1]], shape: Some(PartitionShape::Ring), ..partition.clone() };
+        assert!(both.check(5).is_err());
+        let stray = FaultSpec { one_way: true, ..fault(FaultKind::Pause, 0.0) };
+        assert!(stray.check(5).unwrap_err().contains("belong to a partition"));
+        assert!(FaultSpec { shape: Some(PartitionShape::Ring), ..partition }.check(5).is_ok());
     }
 
     #[test]

@@ -472,9 +472,8 @@ impl Parameter {
         let mut fault = fault.clone();
         match (self, fault.kind) {
             (Parameter::StepMs, FaultKind::Step) => fault.step_ms = value,
-            (Parameter::CutMs, FaultKind::Cut) | (Parameter::PauseMs, FaultKind::Pause) => {
-                fault.duration_ms = value
-            }
+            (Parameter::CutMs, FaultKind::Cut | FaultKind::Partition)
+            | (Parameter::PauseMs, FaultKind::Pause) => fault.duration_ms = value,
             (Parameter::CrashEveryMs, FaultKind::Crash) if value <= 0.0 => return None,
             (Parameter::CrashEveryMs, FaultKind::Crash) => fault.every_ms = value,
             _ => {}
@@ -771,6 +770,9 @@ mod tests {
             duration_ms: 0.0,
             cut: Default::default(),
             every_ms: 0.0,
+            groups: Vec::new(),
+            shape: None,
+            one_way: false,
         };
         assert_eq!(Parameter::StepMs.apply(&step, -500.0).map(|fault| fault.step_ms), Some(-500.0));
         assert_eq!(Parameter::StepMs.apply(&step, 0.0), None, "a zero step is no fault");

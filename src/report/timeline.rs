@@ -123,7 +123,7 @@ fn windows_and_steps(
     duration_ms: f64,
 ) -> (Vec<Window>, Vec<Instant>) {
     let ends: HashMap<&str, &str> =
-        HashMap::from([("cut", "heal"), ("pause", "resume"), ("crash", "restart")]);
+        HashMap::from([("cut", "heal"), ("partition", "heal"), ("pause", "resume"), ("crash", "restart")]);
     let mut open: BTreeMap<(ReplicaId, &str), f64> = BTreeMap::new();
     let mut windows = Vec::new();
     let mut steps = Vec::new();
@@ -135,10 +135,16 @@ fn windows_and_steps(
             steps.push((format!("replica {} steps {by:+} ms", fault.replica), at));
         } else if ends.contains_key(kind) {
             open.entry((fault.replica, kind)).or_insert(at);
-        } else if let Some((&start_kind, _)) = ends.iter().find(|(_, end)| **end == kind)
-            && let Some(from) = open.remove(&(fault.replica, start_kind))
-        {
-            windows.push((format!("replica {} {start_kind}", fault.replica), from, at));
+        } else {
+            // One end (a heal) may close windows of more than one kind.
+            let mut started: Vec<&str> =
+                ends.iter().filter(|(_, end)| **end == kind).map(|(&start, _)| start).collect();
+            started.sort_unstable();
+            for start_kind in started {
+                if let Some(from) = open.remove(&(fault.replica, start_kind)) {
+                    windows.push((format!("replica {} {start_kind}", fault.replica), from, at));
+                }
+            }
         }
     }
     for ((replica, kind), from) in open {

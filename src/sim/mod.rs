@@ -198,7 +198,8 @@ pub fn run_trial(
     }
     let faults: Vec<_> =
         spec.faults.iter().filter_map(|fault| spec.sweep.parameter.apply(fault, plan.value)).collect();
-    let mut actions = faults::timeline(&faults, spec.duration_ms as f64).into_iter().peekable();
+    let mut actions =
+        faults::timeline(&faults, spec.replicas, spec.duration_ms as f64).into_iter().peekable();
     let mut samples = Vec::new();
     let mut fault_records = Vec::new();
     let sample_every = SAMPLE_INTERVAL.as_nanos() as Nanos;
@@ -328,6 +329,21 @@ fn apply(world: &mut World, spec: &Spec, plan: TrialPlan, action: Action, record
         Action::Heal { replica } => {
             for peer in peers_of(replica) {
                 set_link(world, plan, replica, "heal", &LinkUpdate::cut(peer, Cut::None), records);
+            }
+        }
+        Action::Partition { groups, links } => {
+            for (replica, peer, cut) in links {
+                let update = LinkUpdate::cut(peer, cut);
+                let _ = world.node_mut(replica).links.update(&update);
+                let settings = faults::partition_settings(&update, &groups);
+                records.push(FaultRecord::at(now, plan, replica, "partition", &settings));
+            }
+        }
+        Action::HealAll => {
+            for replica in 1..=spec.replicas as ReplicaId {
+                for peer in peers_of(replica) {
+                    set_link(world, plan, replica, "heal", &LinkUpdate::cut(peer, Cut::None), records);
+                }
             }
         }
         Action::Pause { replica } => {
