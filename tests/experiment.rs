@@ -195,9 +195,9 @@ enum Engine {
     Sim,
 }
 
-/// Runs a committed spec in its `--quick` form on `engine` and returns its
-/// summary rows, checked for what every run must show.
-fn quick_rows(experiment: &str, engine: Engine) -> Vec<Value> {
+/// Runs a committed spec in its `--quick` form on `engine`; returns the
+/// results directory (removed when dropped) and the run's directory.
+fn quick_run(experiment: &str, engine: Engine) -> (tempfile::TempDir, PathBuf) {
     let results = tempfile::tempdir().expect("temporary directory");
     let mut command = Command::new(env!("CARGO_BIN_EXE_clocklab"));
     command
@@ -211,6 +211,13 @@ fn quick_rows(experiment: &str, engine: Engine) -> Vec<Value> {
     let output = command.output().expect("run the quick sweep");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let run = std::fs::read_dir(results.path().join(experiment)).unwrap().flatten().next().unwrap().path();
+    (results, run)
+}
+
+/// Runs a committed spec in its `--quick` form on `engine` and returns its
+/// summary rows, checked for what every run must show.
+fn quick_rows(experiment: &str, engine: Engine) -> Vec<Value> {
+    let (_results, run) = quick_run(experiment, engine);
     let rows = read_json(&run.join("summary.json"));
     let rows = rows.as_array().expect("rows").clone();
     for row in &rows {
@@ -521,5 +528,51 @@ fn a_minority_majority_partition_keeps_the_minoritys_writes_as_siblings_and_conv
         for row in [&vv, &wall] {
             assert_eq!(row["diverged_keys"], 0, "{engine}: converged after the heal: {row}");
         }
+    }
+}
+
+/// The nemesis's faults in a run's history: (kind, replica, settings).
+fn nemesis_faults(run: &Path) -> Vec<(String, u64, Value)> {
+    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("a history");
+    history
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("JSON"))
+        .filter(|record| record["type"] == "fault")
+        .filter(|record| {
+            ["step", "cut", "partition", "pause", "crash"].contains(&record["fault"].as_str().unwrap_or(""))
+        })
+        .map(|record| {
+            (
+                record["fault"].as_str().unwrap().to_string(),
+                record["replica"].as_u64().unwrap(),
+                record["settings"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_random_nemesis_mixes_fault_kinds_keeps_every_invariant_and_replays_from_its_seed() {
+    let (_real_results, real) = quick_run("chaos", Engine::Processes);
+    let (_sim_results, simulated) = quick_run("chaos", Engine::Sim);
+    let (_again_results, again) = quick_run("chaos", Engine::Sim);
+    let faults = nemesis_faults(&real);
+    let kinds: BTreeSet<&str> = faults.iter().map(|(kind, _, _)| kind.as_str()).collect();
+    assert!(kinds.len() >= 4, "at least four kinds of fault: {kinds:?}");
+    // One seed, one schedule: in the simulator twice, and on real processes.
+    assert_eq!(nemesis_faults(&simulated), faults, "the simulator applied the real run's schedule");
+    assert_eq!(nemesis_faults(&again), faults, "and does again");
+    // Whatever the schedule, the invariants hold, and the report says so.
+    for run in [&real, &simulated] {
+        for row in read_json(&run.join("summary.json")).as_array().expect("rows") {
+            assert_eq!(row["diverged_keys"], 0, "converged: {row}");
+            assert_eq!(row["dropped_without_killer"], 0, "every drop explained: {row}");
+            if ["vv", "vv-server", "set-union"].contains(&row["strategy"].as_str().unwrap_or_default()) {
+                assert_eq!(row["dropped"], 0, "siblings and merges lose nothing: {row}");
+            }
+        }
+        let report = std::fs::read_to_string(run.join("report.md")).expect("report.md");
+        assert!(report.contains("## The nemesis"), "{report}");
+        assert_eq!(report.matches("| yes |").count(), 3, "three invariants, each held: {report}");
     }
 }

@@ -14,6 +14,7 @@
 //! The runner owns its child processes: they die with the cluster on
 //! success, on error and on Ctrl-C (see [`cluster`]).
 
+pub mod chaos;
 pub mod cluster;
 pub mod faults;
 pub mod run_id;

@@ -63,6 +63,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::chaos::ChaosSpec;
 use super::faults::{FaultKind, FaultSpec};
 use crate::clock::dots::ReplicaId;
 use crate::history::{Engine, TrialPlan};
@@ -117,6 +118,10 @@ pub struct Spec {
     /// Faults on a schedule during each trial (see `experiment::faults`).
     #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultSpec>,
+    /// A random nemesis: more faults, drawn per trial from the seed (see
+    /// `experiment::chaos`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<ChaosSpec>,
     pub sweep: SweepSpec,
     #[serde(default)]
     pub quick: Option<QuickSpec>,
@@ -495,6 +500,24 @@ pub struct QuickSpec {
 }
 
 impl Spec {
+    /// Whether trials have faults: scheduled ones, or a nemesis.
+    pub fn has_faults(&self) -> bool {
+        !self.faults.is_empty() || self.chaos.is_some()
+    }
+
+    /// The faults of one trial: the scheduled ones at the trial's swept
+    /// value (leaving out those the value turns off), then the nemesis's.
+    pub fn faults_of(&self, plan: crate::history::TrialPlan) -> Vec<FaultSpec> {
+        let mut faults: Vec<FaultSpec> =
+            self.faults.iter().filter_map(|fault| self.sweep.parameter.apply(fault, plan.value)).collect();
+        if let Some(chaos) = &self.chaos {
+            faults.extend(chaos.schedule(self.seed, plan, self.replicas, self.duration_ms as f64));
+        }
+        faults
+    }
+}
+
+impl Spec {
     /// Reads and checks a spec file.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
         let text =
@@ -631,6 +654,9 @@ impl Spec {
             && !(bound.is_finite() && bound >= 0.0)
         {
             return Err(invalid("max_peer_offset_ms", format!("must be 0 or more, got {bound}")));
+        }
+        if let Some(chaos) = &self.chaos {
+            chaos.check(self.replicas).map_err(|problem| invalid("chaos", problem))?;
         }
         for fault in &self.faults {
             fault.check(self.replicas).map_err(|problem| invalid("fault", problem))?;

@@ -95,8 +95,7 @@ pub async fn run(
         seed: spec.seed,
     });
     // The workload runs while the faults happen on schedule.
-    let faults: Vec<FaultSpec> =
-        spec.faults.iter().filter_map(|fault| spec.sweep.parameter.apply(fault, plan.value)).collect();
+    let faults: Vec<FaultSpec> = spec.faults_of(plan);
     let clock_of = |id| clock_settings(spec, plan, id);
     let links_of = |peer| network.is_faulty().then(|| faulty_link(peer));
     let restore = faults::Restore { clock: &clock_of, links: &links_of };

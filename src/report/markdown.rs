@@ -91,7 +91,7 @@ pub fn report(
     if let Some(paragraph) = regressions_paragraph(spec, analysis, summaries) {
         let _ = writeln!(text, "{paragraph}\n");
     }
-    if !spec.faults.is_empty() {
+    if spec.has_faults() {
         let _ = writeln!(text, "{}\n", convergence_paragraph(parameter, summaries));
     }
     if let Some(paragraph) = refused_paragraph(spec, summaries) {

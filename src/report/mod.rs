@@ -23,6 +23,7 @@ pub mod costs;
 pub mod figures;
 pub mod heatmap;
 pub mod markdown;
+pub mod nemesis;
 pub mod offsets;
 pub mod plots;
 pub mod timeline;
@@ -138,7 +139,12 @@ fn write_files(
         offsets: offsets.as_ref(),
         heatmap: heatmap.as_deref(),
     };
-    let report = markdown::report(experiment, spec, analysis, &summaries, &figures);
+    let mut report = markdown::report(experiment, spec, analysis, &summaries, &figures);
+    if spec.chaos.is_some() {
+        // Before the table of numbers, after what happened.
+        let at = report.find("## How to read it").unwrap_or(report.len());
+        report.insert_str(at, &nemesis::section(experiment, spec.seed, records, analysis));
+    }
     let path = run_dir.join(REPORT_MD);
     std::fs::write(&path, report).map_err(|error| ReportError::Write(path, error.to_string()))
 }
@@ -211,7 +217,7 @@ fn timeline_of(
     records: &[Record],
     analysis: &Analysis,
 ) -> Option<timeline::Timeline> {
-    let changing = !spec.faults.is_empty()
+    let changing = spec.has_faults()
         || spec.clocks.drift_ppm != 0.0
         || spec.clocks.drift_spread_ppm != 0.0
         || matches!(spec.sweep.parameter, Parameter::DriftPpm | Parameter::ResyncIntervalMs);

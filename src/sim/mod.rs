@@ -196,8 +196,7 @@ pub fn run_trial(
             world.add_client(client, started);
         }
     }
-    let faults: Vec<_> =
-        spec.faults.iter().filter_map(|fault| spec.sweep.parameter.apply(fault, plan.value)).collect();
+    let faults = spec.faults_of(plan);
     let mut actions =
         faults::timeline(&faults, spec.replicas, spec.duration_ms as f64).into_iter().peekable();
     let mut samples = Vec::new();

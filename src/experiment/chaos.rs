@@ -1,0 +1,196 @@
+//! A random nemesis: faults drawn from a seeded schedule.
+//!
+//! The fault experiments each schedule one kind of fault at a chosen time,
+//! which shows what that fault does but finds nothing nobody thought to
+//! try. Jepsen's answer is a *nemesis* that mixes faults at random: a
+//! partition, then a clock bump, then a pause, in whatever order and on
+//! whatever node the dice say. A spec's `[chaos]` table asks for one:
+//!
+//! ```toml
+//! [chaos]
+//! every_ms = 400      # mean quiet time between two faults
+//! longest_ms = 600    # the longest a fault lasts
+//! kinds = ["step", "cut", "partition", "pause", "crash"]   # the default: all
+//! ```
+//!
+//! The schedule is drawn once per trial from the spec's seed and the
+//! trial's place in the sweep ([`schedule`]), so the same seed gives the
+//! same faults, in either engine, and a run that finds something can be
+//! replayed exactly. The faults are ordinary [`FaultSpec`]s: they go through
+//! the same timeline, and are logged as `fault` records like any other.
+//! They come one after another, never overlapping (one fault's end before
+//! the next one's start), so each is undone (healed, resumed, restarted)
+//! before the next is applied; clock steps are never undone, as NTP's are
+//! not, so they add up over a trial.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::faults::{CRASH_DOWN_TIME, CutDirection, FaultKind, FaultSpec, PartitionShape};
+use crate::clock::dots::ReplicaId;
+use crate::history::TrialPlan;
+
+/// The default mean quiet time between faults, ms.
+pub const DEFAULT_EVERY_MS: f64 = 400.0;
+/// The default longest fault, ms.
+pub const DEFAULT_LONGEST_MS: f64 = 600.0;
+/// The shortest fault, as a share of the longest.
+pub const SHORTEST_SHARE: f64 = 0.2;
+/// Clock steps are between these sizes, ms, forward or back.
+pub const STEP_MS: [f64; 2] = [50.0, 500.0];
+/// No fault starts in the last this many ms of a trial, so the last one
+/// ends while the workload still runs.
+pub const QUIET_END_MS: f64 = 200.0;
+/// Mixed into the seed, so that the nemesis's dice differ from the workload's.
+const SALT: u64 = 0x6e65_6d65_7369_7321;
+
+/// `[chaos]`: how often faults come, how long they last, which kinds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosSpec {
+    #[serde(default = "default_every_ms")]
+    pub every_ms: f64,
+    #[serde(default = "default_longest_ms")]
+    pub longest_ms: f64,
+    #[serde(default = "every_kind")]
+    pub kinds: Vec<FaultKind>,
+}
+
+fn default_every_ms() -> f64 {
+    DEFAULT_EVERY_MS
+}
+fn default_longest_ms() -> f64 {
+    DEFAULT_LONGEST_MS
+}
+fn every_kind() -> Vec<FaultKind> {
+    vec![FaultKind::Step, FaultKind::Cut, FaultKind::Partition, FaultKind::Pause, FaultKind::Crash]
+}
+
+impl ChaosSpec {
+    /// What a spec cannot ask of a nemesis.
+    pub fn check(&self, replicas: usize) -> Result<(), String> {
+        if !(self.every_ms.is_finite() && self.every_ms > 0.0) {
+            return Err(format!("every_ms is a positive number of ms, not {}", self.every_ms));
+        }
+        let shortest = CRASH_DOWN_TIME.as_secs_f64() * 1e3;
+        if !(self.longest_ms.is_finite() && self.longest_ms >= shortest) {
+            return Err(format!(
+                "longest_ms is at least {shortest} ms (a crash's down time), not {}",
+                self.longest_ms
+            ));
+        }
+        if self.kinds.is_empty() {
+            return Err("kinds names at least one fault kind".into());
+        }
+        if self.kinds.contains(&FaultKind::Partition) && replicas < 3 {
+            return Err("a nemesis that partitions needs at least 3 replicas".into());
+        }
+        Ok(())
+    }
+
+    /// The faults of one trial of `duration_ms` on `replicas` replicas:
+    /// the same for the same seed and plan, whichever engine runs it.
+    pub fn schedule(&self, seed: u64, plan: TrialPlan, replicas: usize, duration_ms: f64) -> Vec<FaultSpec> {
+        let trial_seed = seed ^ SALT ^ ((plan.point as u64) << 32) ^ plan.trial as u64;
+        let mut dice = StdRng::seed_from_u64(trial_seed);
+        let mut faults = Vec::new();
+        let quiet = |dice: &mut StdRng| dice.random_range(0.5 * self.every_ms..=1.5 * self.every_ms);
+        let mut at = quiet(&mut dice);
+        while at < duration_ms - QUIET_END_MS {
+            let kind = self.kinds[dice.random_range(0..self.kinds.len())];
+            let replica: ReplicaId = dice.random_range(1..=replicas as ReplicaId);
+            let lasting = dice.random_range(SHORTEST_SHARE * self.longest_ms..=self.longest_ms);
+            let mut fault = FaultSpec {
+                kind,
+                at_ms: at.round(),
+                replica,
+                step_ms: 0.0,
+                duration_ms: 0.0,
+                cut: CutDirection::Both,
+                every_ms: 0.0,
+                groups: Vec::new(),
+                shape: None,
+                one_way: false,
+            };
+            match kind {
+                FaultKind::Step => {
+                    let size = dice.random_range(STEP_MS[0]..=STEP_MS[1]).round();
+                    fault.step_ms = if dice.random_bool(0.5) { size } else { -size };
+                }
+                FaultKind::Cut => {
+                    fault.duration_ms = lasting.round();
+                    fault.cut =
+                        [CutDirection::Both, CutDirection::In, CutDirection::Out][dice.random_range(0..3)];
+                }
+                FaultKind::Partition => {
+                    fault.duration_ms = lasting.round();
+                    let shapes = [
+                        PartitionShape::Isolate,
+                        PartitionShape::Halves,
+                        PartitionShape::Ring,
+                        PartitionShape::Bridge,
+                    ];
+                    fault.shape = Some(shapes[dice.random_range(0..shapes.len())]);
+                    fault.one_way = dice.random_bool(0.25);
+                }
+                FaultKind::Pause => fault.duration_ms = lasting.round(),
+                FaultKind::Crash => {}
+            }
+            let busy = match kind {
+                FaultKind::Step => 0.0,
+                FaultKind::Crash => CRASH_DOWN_TIME.as_secs_f64() * 1e3,
+                _ => fault.duration_ms,
+            };
+            faults.push(fault);
+            at += busy + quiet(&mut dice);
+        }
+        faults
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chaos() -> ChaosSpec {
+        ChaosSpec { every_ms: default_every_ms(), longest_ms: default_longest_ms(), kinds: every_kind() }
+    }
+
+    const PLAN: TrialPlan = TrialPlan { point: 0, trial: 0, value: 0.0 };
+
+    #[test]
+    fn one_seed_one_schedule_and_another_seed_another() {
+        let schedule = chaos().schedule(7, PLAN, 5, 20_000.0);
+        assert_eq!(schedule, chaos().schedule(7, PLAN, 5, 20_000.0));
+        assert_ne!(schedule, chaos().schedule(8, PLAN, 5, 20_000.0));
+        assert_ne!(schedule, chaos().schedule(7, TrialPlan { trial: 1, ..PLAN }, 5, 20_000.0));
+    }
+
+    #[test]
+    fn faults_of_every_kind_come_one_after_another_and_are_valid() {
+        let schedule = chaos().schedule(3, PLAN, 5, 60_000.0);
+        for kind in every_kind() {
+            assert!(schedule.iter().any(|fault| fault.kind == kind), "{kind:?} drawn in a minute");
+        }
+        for pair in schedule.windows(2) {
+            let ends = pair[0].at_ms
+                + pair[0].duration_ms.max(if pair[0].kind == FaultKind::Crash { 100.0 } else { 0.0 });
+            assert!(ends < pair[1].at_ms, "{:?} then {:?}", pair[0], pair[1]);
+        }
+        for fault in &schedule {
+            fault.check(5).unwrap_or_else(|problem| panic!("{fault:?}: {problem}"));
+            assert!(fault.is_active(), "{fault:?}");
+            assert!(fault.at_ms < 60_000.0 - QUIET_END_MS);
+        }
+    }
+
+    #[test]
+    fn a_nemesis_is_checked() {
+        assert!(chaos().check(5).is_ok());
+        assert!(ChaosSpec { kinds: vec![], ..chaos() }.check(5).is_err());
+        assert!(ChaosSpec { every_ms: 0.0, ..chaos() }.check(5).is_err());
+        assert!(ChaosSpec { longest_ms: 10.0, ..chaos() }.check(5).is_err());
+        assert!(chaos().check(2).unwrap_err().contains("3 replicas"));
+    }
+}
