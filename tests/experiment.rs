@@ -576,3 +576,34 @@ fn a_random_nemesis_mixes_fault_kinds_keeps_every_invariant_and_replays_from_its
         assert_eq!(report.matches("| yes |").count(), 3, "three invariants, each held: {report}");
     }
 }
+
+#[test]
+fn riak_2013_sets_kingsburys_figures_beside_the_labs() {
+    let (_results, run) = quick_run("riak-2013", Engine::Sim);
+    let report = std::fs::read_to_string(run.join("report.md")).expect("report.md");
+    let table =
+        report.split("## Beside the published figures").nth(1).expect("the published figures' section");
+    for published in ["1434 of 2000 (72%)", "1815 of 1985 (91%)", "0 of 1948 (0%)"] {
+        assert!(table.contains(published), "{published} in {table}");
+    }
+    // Beside each, the lab's own count for the strategy and value it names.
+    let rows = read_json(&run.join("summary.json"));
+    let count = |strategy: &str, value: f64| {
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["strategy"] == strategy && row["value"] == value)
+            .unwrap();
+        let (dropped, acked) = (row["dropped"].as_u64().unwrap(), row["acked"].as_u64().unwrap());
+        format!("{dropped} of {acked} ({:.0}%)", 100.0 * dropped as f64 / acked as f64)
+    };
+    for (strategy, value) in [("lww-wall", 0.0), ("lww-wall", 2000.0), ("set-union", 2000.0)] {
+        let ours = count(strategy, value);
+        assert!(table.contains(&format!("{strategy} at {value} | {ours} |")), "{ours} in {table}");
+    }
+    assert!(
+        count("set-union", 2000.0).starts_with("0 of"),
+        "the merging set loses nothing, as Riak's CRDT did"
+    );
+}

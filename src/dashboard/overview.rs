@@ -19,8 +19,9 @@ use crate::experiment::run_id::{RunId, TIME_FORMAT};
 use crate::experiment::spec::Spec;
 
 /// Which sweep a run made, told by comparing its saved spec with the
-/// shipped one: the `[quick]` variant, the full sweep, or neither (another
-/// spec, or a sweep changed by hand).
+/// shipped one (sweep values, trial length and trials): the `[quick]`
+/// variant, the full sweep, or neither (another spec, a sweep changed by
+/// hand, or `--trials`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunSize {
@@ -37,6 +38,7 @@ impl RunSize {
         let same = |other: &Spec| {
             other.sweep.values == ran.sweep.values
                 && other.duration_ms == ran.duration_ms
+                && other.trials == ran.trials
                 && other.sweep.across.as_ref().map(|across| &across.values)
                     == ran.sweep.across.as_ref().map(|across| &across.values)
         };

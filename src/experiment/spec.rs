@@ -122,9 +122,29 @@ pub struct Spec {
     /// `experiment::chaos`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chaos: Option<ChaosSpec>,
+    /// What others measured, for the report to set beside the lab's figures
+    /// (see `report::published`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<PublishedFigure>,
     pub sweep: SweepSpec,
     #[serde(default)]
     pub quick: Option<QuickSpec>,
+}
+
+/// A result someone else published, which the experiment reproduces: the
+/// report sets the lab's figure beside it (`report::published`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedFigure {
+    /// What was measured, in a few words ("Riak, last-write-wins, healthy cluster").
+    pub what: String,
+    /// Where it was published.
+    pub source: String,
+    pub lost: u64,
+    pub acknowledged: u64,
+    /// The lab's strategy that stands for it, and the sweep value.
+    pub strategy: String,
+    pub value: f64,
 }
 
 fn is_processes(engine: &Engine) -> bool {
@@ -654,6 +674,26 @@ impl Spec {
             && !(bound.is_finite() && bound >= 0.0)
         {
             return Err(invalid("max_peer_offset_ms", format!("must be 0 or more, got {bound}")));
+        }
+        for figure in &self.published {
+            if !self.strategies.contains(&figure.strategy) {
+                return Err(invalid(
+                    "published",
+                    format!("strategy {:?} is not one this spec runs", figure.strategy),
+                ));
+            }
+            if !self.sweep.values.contains(&figure.value) {
+                return Err(invalid(
+                    "published",
+                    format!("value {} is not one the sweep runs", figure.value),
+                ));
+            }
+            if figure.lost > figure.acknowledged {
+                return Err(invalid(
+                    "published",
+                    format!("{} lost of {} acknowledged", figure.lost, figure.acknowledged),
+                ));
+            }
         }
         if let Some(chaos) = &self.chaos {
             chaos.check(self.replicas).map_err(|problem| invalid("chaos", problem))?;

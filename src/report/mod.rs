@@ -26,6 +26,7 @@ pub mod markdown;
 pub mod nemesis;
 pub mod offsets;
 pub mod plots;
+pub mod published;
 pub mod timeline;
 
 use std::fmt::Write as _;
@@ -140,9 +141,12 @@ fn write_files(
         heatmap: heatmap.as_deref(),
     };
     let mut report = markdown::report(experiment, spec, analysis, &summaries, &figures);
+    // Before the explanation and the table of numbers, after what happened.
+    let at = report.find("## How to read it").unwrap_or(report.len());
+    if !spec.published.is_empty() {
+        report.insert_str(at, &published::section(&spec.published, spec.sweep.parameter.name(), &summaries));
+    }
     if spec.chaos.is_some() {
-        // Before the table of numbers, after what happened.
-        let at = report.find("## How to read it").unwrap_or(report.len());
         report.insert_str(at, &nemesis::section(experiment, spec.seed, records, analysis));
     }
     let path = run_dir.join(REPORT_MD);

@@ -123,35 +123,59 @@ fn windows_and_steps(
     duration_ms: f64,
 ) -> (Vec<Window>, Vec<Instant>) {
     let ends: HashMap<&str, &str> =
-        HashMap::from([("cut", "heal"), ("partition", "heal"), ("pause", "resume"), ("crash", "restart")]);
+        HashMap::from([("cut", "heal"), ("pause", "resume"), ("crash", "restart")]);
     let mut open: BTreeMap<(ReplicaId, &str), f64> = BTreeMap::new();
     let mut windows = Vec::new();
     let mut steps = Vec::new();
+    // A partition is one window for the whole cluster, named by its groups,
+    // from its first cut link to the first heal.
+    let mut partition: Option<(String, f64)> = None;
     for fault in faults {
         let at = since_start(fault.true_ns);
         let kind = fault.fault.as_str();
         if kind == "step" {
             let by = fault.settings["step_ms"].as_f64().unwrap_or(0.0);
             steps.push((format!("replica {} steps {by:+} ms", fault.replica), at));
+        } else if kind == "partition" {
+            partition.get_or_insert_with(|| (partition_label(&fault.settings["groups"]), at));
         } else if ends.contains_key(kind) {
             open.entry((fault.replica, kind)).or_insert(at);
         } else {
-            // One end (a heal) may close windows of more than one kind.
-            let mut started: Vec<&str> =
-                ends.iter().filter(|(_, end)| **end == kind).map(|(&start, _)| start).collect();
-            started.sort_unstable();
-            for start_kind in started {
-                if let Some(from) = open.remove(&(fault.replica, start_kind)) {
-                    windows.push((format!("replica {} {start_kind}", fault.replica), from, at));
-                }
+            if kind == "heal"
+                && let Some((label, from)) = partition.take()
+            {
+                windows.push((label, from, at));
+            }
+            if let Some((&start_kind, _)) = ends.iter().find(|(_, end)| **end == kind)
+                && let Some(from) = open.remove(&(fault.replica, start_kind))
+            {
+                windows.push((format!("replica {} {start_kind}", fault.replica), from, at));
             }
         }
+    }
+    if let Some((label, from)) = partition {
+        windows.push((label, from, duration_ms));
     }
     for ((replica, kind), from) in open {
         windows.push((format!("replica {replica} {kind}"), from, duration_ms));
     }
     windows.sort_by(|a, b| a.1.total_cmp(&b.1));
     (windows, steps)
+}
+
+/// `partition {1,2} | {3,4,5}`, from a partition record's groups.
+fn partition_label(groups: &serde_json::Value) -> String {
+    let groups: Vec<String> = groups
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|group| {
+            let members: Vec<String> =
+                group.as_array().into_iter().flatten().map(|member| member.to_string()).collect();
+            format!("{{{}}}", members.join(","))
+        })
+        .collect();
+    format!("partition {}", groups.join(" | "))
 }
 
 /// Draws `timeline.svg` and `timeline.png` into `dir`.
@@ -321,5 +345,19 @@ mod tests {
             vec![("replica 1 cut".to_string(), 100.0, 400.0), ("replica 2 pause".to_string(), 200.0, 1000.0)]
         );
         assert_eq!(steps, vec![("replica 3 steps -250 ms".to_string(), 500.0)]);
+    }
+
+    #[test]
+    fn a_partition_is_one_window_named_by_its_groups() {
+        let groups = json!([[1, 2], [3, 4, 5]]);
+        let faults = [
+            fault(1, 100, "partition", json!({"peer": 3, "cut": "both", "groups": groups})),
+            fault(3, 100, "partition", json!({"peer": 1, "cut": "both", "groups": groups})),
+            fault(1, 600, "heal", json!({"peer": 2})),
+            fault(3, 600, "heal", json!({"peer": 1})),
+        ];
+        let refs: Vec<&FaultRecord> = faults.iter().collect();
+        let (windows, _) = windows_and_steps(&refs, |ns| ns as f64 / 1e6, 1000.0);
+        assert_eq!(windows, vec![("partition {1,2} | {3,4,5}".to_string(), 100.0, 600.0)]);
     }
 }
