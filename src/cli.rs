@@ -269,6 +269,7 @@ impl ClockModelArgs {
             resync_interval_ms: self.resync_interval_ms,
             step_ms: self.step_ms,
             step_after_ms: self.step_after_ms,
+            ..Default::default()
         }
     }
 }

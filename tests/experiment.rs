@@ -539,7 +539,8 @@ fn nemesis_faults(run: &Path) -> Vec<(String, u64, Value)> {
         .map(|line| serde_json::from_str::<Value>(line).expect("JSON"))
         .filter(|record| record["type"] == "fault")
         .filter(|record| {
-            ["step", "cut", "partition", "pause", "crash"].contains(&record["fault"].as_str().unwrap_or(""))
+            ["step", "strobe", "cut", "partition", "pause", "crash"]
+                .contains(&record["fault"].as_str().unwrap_or(""))
         })
         .map(|record| {
             (
@@ -606,4 +607,67 @@ fn riak_2013_sets_kingsburys_figures_beside_the_labs() {
         count("set-union", 2000.0).starts_with("0 of"),
         "the merging set loses nothing, as Riak's CRDT did"
     );
+}
+
+const CLOCK_ON_REPLICA_1: &str = r#"
+engine = "sim"
+description = "Replica 1's clock is 200 ms off, steadily or strobing."
+replicas = 3
+seed = 5
+trials = 1
+duration_ms = 1500
+strategies = ["lww-wall", "lww-hlc"]
+
+[workload]
+clients = 6
+keys = 8
+rate_per_client = 40
+
+[network]
+delay_ms = [1, 2]
+
+[sweep]
+parameter = "skew_ms"
+values = [0]
+"#;
+
+/// lww-wall's drops that replica 1 inflicted on itself: a write made on
+/// replica 1 that read, and lost to, writes made on replica 1 alone.
+fn self_inflicted(run: &Path) -> usize {
+    let drops = read_json(&run.join("drops.json"));
+    drops
+        .as_array()
+        .expect("drops")
+        .iter()
+        .filter(|drop| {
+            drop["bucket"] == "lww-wall" && drop["cause"] == "causality" && drop["victim"]["replica"] == 1
+        })
+        .filter(|drop| drop["killers"].as_array().unwrap().iter().all(|killer| killer["replica"] == 1))
+        .count()
+}
+
+#[test]
+fn a_strobing_clock_makes_lww_wall_drop_writes_a_steady_offset_of_the_same_size_does_not() {
+    let steady = "[[fault]]\nkind = \"step\"\nat_ms = 0\nreplica = 1\nstep_ms = 200\n";
+    let strobe = "[[fault]]\nkind = \"strobe\"\nat_ms = 0\nreplica = 1\nstep_ms = 200\nperiod_ms = 50\nduration_ms = 1500\n";
+    let mut found = Vec::new();
+    for fault in [steady, strobe] {
+        let lab = Lab::new(&format!("{CLOCK_ON_REPLICA_1}\n{fault}"));
+        let output = lab.start().wait_with_output().expect("the run");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let run = lab.runs().pop().expect("a run");
+        let rows = read_json(&run.join("summary.json"));
+        let wall = rows.as_array().unwrap().iter().find(|row| row["strategy"] == "lww-wall").unwrap().clone();
+        let hlc = rows.as_array().unwrap().iter().find(|row| row["strategy"] == "lww-hlc").unwrap().clone();
+        assert_eq!(hlc["dropped_causality"], 0, "an HLC never loses a write it read: {hlc}");
+        found.push((self_inflicted(&run), wall["stamp_regressions"].as_u64().unwrap()));
+    }
+    let [(steady_drops, steady_regressions), (strobe_drops, strobe_regressions)] = found[..] else {
+        unreachable!()
+    };
+    // A steady clock never runs back, so replica 1 never stamps a write
+    // below one it already made; a strobing one does, every other period.
+    assert_eq!((steady_drops, steady_regressions), (0, 0));
+    assert!(strobe_regressions > 0, "the strobing clock runs back");
+    assert!(strobe_drops > 0, "and replica 1 drops its own writes' successors: {strobe_drops}");
 }

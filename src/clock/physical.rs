@@ -13,7 +13,10 @@
 //! - a **step**: NTP finds the clock too far off and resets it, so readings
 //!   jump forward or, worse, back to a time already seen;
 //! - coarse **resolution**: a clock that ticks every 10 ms returns the same
-//!   reading to every event in a tick.
+//!   reading to every event in a tick;
+//! - a **strobe**: the clock flips between its offset and that offset plus
+//!   a delta every period for a while, as Jepsen's `strobe-time` makes it
+//!   do, so it jumps forward and back again and again.
 //!
 //! The model is a pure function of true time, so a replica's clock reading
 //! at any true time can be recomputed by anyone (the oracle and the plots do).
@@ -103,6 +106,14 @@ pub struct ClockUpdate {
     /// When the step happens, in ms of true time from now; 0 or absent: now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_after_ms: Option<f64>,
+    /// A strobe from now: every `strobe_period_ms` the clock flips between
+    /// its reading and that reading plus this many ms, for `strobe_for_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strobe_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strobe_period_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strobe_for_ms: Option<f64>,
 }
 
 /// Why a clock update was refused. Each names the field at fault.
@@ -112,6 +123,8 @@ pub enum ClockError {
     OutOfRange { field: &'static str, value: f64, min: f64, max: f64 },
     #[error("step_after_ms needs step_ms")]
     StepAfterWithoutStep,
+    #[error("a strobe needs strobe_ms, strobe_period_ms above 0 and strobe_for_ms, all three")]
+    IncompleteStrobe,
     #[error(
         "this replica reads the system clock (--clock system); start it with --clock model to change its clock"
     )]
@@ -139,7 +152,34 @@ impl ClockUpdate {
         if self.step_after_ms.is_some() && self.step_ms.is_none() {
             return Err(ClockError::StepAfterWithoutStep);
         }
+        check("strobe_ms", self.strobe_ms, -MAX_OFFSET_MS, MAX_OFFSET_MS)?;
+        check("strobe_period_ms", self.strobe_period_ms, 0.0, MAX_INTERVAL_MS)?;
+        check("strobe_for_ms", self.strobe_for_ms, 0.0, MAX_OFFSET_MS)?;
+        let strobe = [self.strobe_ms, self.strobe_period_ms, self.strobe_for_ms];
+        if strobe.iter().any(Option::is_some)
+            && (strobe.iter().any(Option::is_none) || self.strobe_period_ms == Some(0.0))
+        {
+            return Err(ClockError::IncompleteStrobe);
+        }
         Ok(())
+    }
+}
+
+/// A strobe: from `from_ns` until `until_ns` of true time, the clock reads
+/// `by_ns` more in every second period of `period_ns`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Strobe {
+    pub from_ns: Nanos,
+    pub until_ns: Nanos,
+    pub period_ns: Nanos,
+    pub by_ns: Nanos,
+}
+
+impl Strobe {
+    fn error_ns(&self, t: Nanos) -> Nanos {
+        let flipped =
+            t >= self.from_ns && t < self.until_ns && ((t - self.from_ns) / self.period_ns) % 2 == 1;
+        if flipped { self.by_ns } else { 0 }
     }
 }
 
@@ -164,6 +204,7 @@ pub struct ClockModel {
     resync_interval_ns: Nanos,
     resolution_ns: Nanos,
     steps: Vec<Step>,
+    strobes: Vec<Strobe>,
 }
 
 impl ClockModel {
@@ -183,7 +224,8 @@ impl ClockModel {
     /// How far the clock is from true time at `t`, before rounding to ticks.
     pub fn error_ns(&self, t: Nanos) -> Nanos {
         let stepped: Nanos = self.steps.iter().filter(|step| step.at_ns <= t).map(|step| step.by_ns).sum();
-        self.offset_ns + stepped + self.drift_error_ns(t).round() as Nanos
+        let strobed: Nanos = self.strobes.iter().map(|strobe| strobe.error_ns(t)).sum();
+        self.offset_ns + stepped + strobed + self.drift_error_ns(t).round() as Nanos
     }
 
     /// The clock's reading at true time `t`.
@@ -215,6 +257,16 @@ impl ClockModel {
             let after = update.step_after_ms.unwrap_or(0.0);
             self.steps.push(Step { at_ns: now + millis_to_nanos(after), by_ns: millis_to_nanos(step) });
         }
+        if let (Some(by), Some(period), Some(lasting)) =
+            (update.strobe_ms, update.strobe_period_ms, update.strobe_for_ms)
+        {
+            self.strobes.push(Strobe {
+                from_ns: now,
+                until_ns: now + millis_to_nanos(lasting),
+                period_ns: millis_to_nanos(period).max(1),
+                by_ns: millis_to_nanos(by),
+            });
+        }
     }
 
     /// The model's settings, for `GET /admin/status`.
@@ -226,6 +278,7 @@ impl ClockModel {
             resync_interval_ms: nanos_to_millis(self.resync_interval_ns),
             drift_error_ms: self.drift_error_ns(now) / 1e6,
             steps: self.steps.clone(),
+            strobes: self.strobes.clone(),
         }
     }
 }
@@ -241,6 +294,9 @@ pub struct ModelDescription {
     pub drift_error_ms: f64,
     /// Every step set so far; those with `at_ns` in the past have happened.
     pub steps: Vec<Step>,
+    /// Every strobe set so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub strobes: Vec<Strobe>,
 }
 
 /// A replica's physical clock: true time, seen through a model or not at all.
@@ -386,6 +442,29 @@ mod tests {
         let after = clock.now();
         assert_eq!(after - before, 1_000_000 - 500_000_000);
         assert!(after < before, "the clock went back in time");
+    }
+
+    #[test]
+    fn a_strobe_flips_the_clock_forward_and_back_every_period_until_it_ends() {
+        let (time, mut clock) = clock_at(10 * SECOND);
+        let strobe = ClockUpdate {
+            strobe_ms: Some(200.0),
+            strobe_period_ms: Some(50.0),
+            strobe_for_ms: Some(300.0),
+            ..Default::default()
+        };
+        clock.update(&strobe).unwrap();
+        let error_at = |ms: f64| {
+            time.set(10 * SECOND + millis_to_nanos(ms));
+            (clock.now() - clock.true_now()) / 1_000_000
+        };
+        let errors: Vec<Nanos> = [10.0, 60.0, 110.0, 160.0, 260.0, 310.0].into_iter().map(error_at).collect();
+        assert_eq!(errors, [0, 200, 0, 200, 200, 0], "flips every 50 ms for 300 ms, then stays right");
+        // Going from a flipped period to the next, the clock runs back.
+        let (before, after) = (error_at(99.0), error_at(100.0));
+        assert!(after < before);
+        let half = ClockUpdate { strobe_ms: Some(200.0), ..Default::default() };
+        assert_eq!(half.validate(), Err(ClockError::IncompleteStrobe));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! [chaos]
 //! every_ms = 400      # mean quiet time between two faults
 //! longest_ms = 600    # the longest a fault lasts
-//! kinds = ["step", "cut", "partition", "pause", "crash"]   # the default: all
+//! kinds = ["step", "strobe", "cut", "partition", "pause", "crash"]   # the default: all
 //! ```
 //!
 //! The schedule is drawn once per trial from the spec's seed and the
@@ -37,8 +37,10 @@ pub const DEFAULT_EVERY_MS: f64 = 400.0;
 pub const DEFAULT_LONGEST_MS: f64 = 600.0;
 /// The shortest fault, as a share of the longest.
 pub const SHORTEST_SHARE: f64 = 0.2;
-/// Clock steps are between these sizes, ms, forward or back.
+/// Clock steps and strobes are between these sizes, ms, forward or back.
 pub const STEP_MS: [f64; 2] = [50.0, 500.0];
+/// A strobe flips the clock every this many ms.
+pub const STROBE_PERIOD_MS: [f64; 2] = [20.0, 100.0];
 /// No fault starts in the last this many ms of a trial, so the last one
 /// ends while the workload still runs.
 pub const QUIET_END_MS: f64 = 200.0;
@@ -64,7 +66,14 @@ fn default_longest_ms() -> f64 {
     DEFAULT_LONGEST_MS
 }
 fn every_kind() -> Vec<FaultKind> {
-    vec![FaultKind::Step, FaultKind::Cut, FaultKind::Partition, FaultKind::Pause, FaultKind::Crash]
+    vec![
+        FaultKind::Step,
+        FaultKind::Strobe,
+        FaultKind::Cut,
+        FaultKind::Partition,
+        FaultKind::Pause,
+        FaultKind::Crash,
+    ]
 }
 
 impl ChaosSpec {
@@ -106,6 +115,7 @@ impl ChaosSpec {
                 at_ms: at.round(),
                 replica,
                 step_ms: 0.0,
+                period_ms: 0.0,
                 duration_ms: 0.0,
                 cut: CutDirection::Both,
                 every_ms: 0.0,
@@ -117,6 +127,12 @@ impl ChaosSpec {
                 FaultKind::Step => {
                     let size = dice.random_range(STEP_MS[0]..=STEP_MS[1]).round();
                     fault.step_ms = if dice.random_bool(0.5) { size } else { -size };
+                }
+                FaultKind::Strobe => {
+                    let size = dice.random_range(STEP_MS[0]..=STEP_MS[1]).round();
+                    fault.step_ms = if dice.random_bool(0.5) { size } else { -size };
+                    fault.period_ms = dice.random_range(STROBE_PERIOD_MS[0]..=STROBE_PERIOD_MS[1]).round();
+                    fault.duration_ms = lasting.round();
                 }
                 FaultKind::Cut => {
                     fault.duration_ms = lasting.round();

@@ -13,11 +13,12 @@
 //!
 //! ```toml
 //! [[fault]]
-//! kind = "step"        # step | cut | partition | pause | crash
+//! kind = "step"        # step | strobe | cut | partition | pause | crash
 //! at_ms = 1000         # ms after the workload starts
 //! replica = 1          # the replica it hits (a cut: the one cut off)
-//! step_ms = -500       # step: the jump (negative: back)
-//! duration_ms = 500    # cut, partition, pause: how long it lasts
+//! step_ms = -500       # step, strobe: the jump (negative: back)
+//! period_ms = 50       # strobe: the clock flips every this many ms
+//! duration_ms = 500    # strobe, cut, partition, pause: how long it lasts
 //! cut = "both"         # cut: "both", or "in"/"out" as seen from `replica`
 //! every_ms = 0         # crash: again every this many ms (0: once)
 //! groups = [[1, 2], [3, 4, 5]]  # partition: who still hears whom
@@ -64,9 +65,12 @@ pub struct FaultSpec {
     pub at_ms: f64,
     /// The replica it hits; for a cut, the one cut off from every other.
     pub replica: ReplicaId,
-    /// `step`: how far the clock jumps, ms (negative: back).
+    /// `step`, `strobe`: how far the clock jumps, ms (negative: back).
     #[serde(default)]
     pub step_ms: f64,
+    /// `strobe`: how often the clock flips, ms.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub period_ms: f64,
     /// `cut` and `pause`: how long the fault lasts, ms.
     #[serde(default)]
     pub duration_ms: f64,
@@ -125,6 +129,9 @@ impl PartitionShape {
 pub enum FaultKind {
     /// The replica's clock jumps by `step_ms`, as an NTP reset does.
     Step,
+    /// For `duration_ms` the replica's clock flips between its reading and
+    /// that plus `step_ms` every `period_ms` (Jepsen's strobe-time).
+    Strobe,
     /// The replica's links to every peer are cut for `duration_ms`.
     Cut,
     /// The cluster splits into `groups` (or a `shape`) for `duration_ms`.
@@ -164,6 +171,7 @@ impl FaultSpec {
     pub fn is_active(&self) -> bool {
         match self.kind {
             FaultKind::Step => self.step_ms != 0.0,
+            FaultKind::Strobe => self.step_ms != 0.0 && self.duration_ms > 0.0,
             FaultKind::Cut | FaultKind::Partition | FaultKind::Pause => self.duration_ms > 0.0,
             FaultKind::Crash => true,
         }
@@ -178,6 +186,9 @@ impl FaultSpec {
             [self.at_ms, self.step_ms, self.duration_ms, self.every_ms].iter().all(|v| v.is_finite());
         if !finite || self.at_ms < 0.0 || self.duration_ms < 0.0 || self.every_ms < 0.0 {
             return Err("at_ms, duration_ms and every_ms must be 0 or more, and numbers".into());
+        }
+        if (self.kind == FaultKind::Strobe) != (self.period_ms > 0.0) {
+            return Err("a strobe, and only a strobe, has a period_ms above 0".into());
         }
         if self.kind == FaultKind::Partition {
             self.check_partition(replicas)?;
@@ -261,6 +272,12 @@ pub enum Action {
         replica: ReplicaId,
         step_ms: f64,
     },
+    Strobe {
+        replica: ReplicaId,
+        strobe_ms: f64,
+        period_ms: f64,
+        for_ms: f64,
+    },
     Cut {
         replica: ReplicaId,
         direction: CutDirection,
@@ -299,6 +316,15 @@ pub fn timeline(faults: &[FaultSpec], replicas: usize, end_ms: f64) -> Vec<(f64,
         let until = (at + fault.duration_ms).min(end_ms);
         match fault.kind {
             FaultKind::Step => actions.push((at, Action::Step { replica, step_ms: fault.step_ms })),
+            FaultKind::Strobe => actions.push((
+                at,
+                Action::Strobe {
+                    replica,
+                    strobe_ms: fault.step_ms,
+                    period_ms: fault.period_ms,
+                    for_ms: until - at,
+                },
+            )),
             FaultKind::Cut => {
                 actions.push((at, Action::Cut { replica, direction: fault.cut }));
                 actions.push((until, Action::Heal { replica }));
@@ -372,6 +398,11 @@ pub async fn run(
                     records.push(FaultRecord::now(plan, replica, "heal", &update));
                 }
             }
+            Action::Strobe { replica, strobe_ms, period_ms, for_ms } => {
+                let update = strobe_update(strobe_ms, period_ms, for_ms);
+                cluster.set_clock(replica, &update).await?;
+                records.push(FaultRecord::now(plan, replica, "strobe", &update));
+            }
             Action::Partition { groups, links } => {
                 for (replica, peer, cut) in links {
                     let update = LinkUpdate::cut(peer, cut);
@@ -424,6 +455,20 @@ pub async fn run(
     Ok(records)
 }
 
+/// The clock update a strobe fault sends.
+pub fn strobe_update(strobe_ms: f64, period_ms: f64, for_ms: f64) -> ClockUpdate {
+    ClockUpdate {
+        strobe_ms: Some(strobe_ms),
+        strobe_period_ms: Some(period_ms),
+        strobe_for_ms: Some(for_ms),
+        ..Default::default()
+    }
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
+}
+
 /// A partition's fault record: the link it cut, and the groups it made.
 pub fn partition_settings(update: &LinkUpdate, groups: &[Vec<ReplicaId>]) -> Value {
     let mut settings = serde_json::to_value(update).unwrap_or_default();
@@ -443,6 +488,7 @@ mod tests {
             at_ms,
             replica: 1,
             step_ms: -500.0,
+            period_ms: 0.0,
             duration_ms: 300.0,
             cut: CutDirection::Both,
             every_ms: 0.0,
@@ -458,6 +504,7 @@ mod tests {
             .map(|(at, action)| {
                 let name = match action {
                     Action::Step { .. } => "step",
+                    Action::Strobe { .. } => "strobe",
                     Action::Cut { .. } => "cut",
                     Action::Heal { .. } => "heal",
                     Action::Partition { .. } => "partition",

@@ -290,8 +290,7 @@ impl ClockSpec {
             drift_ppm: Some(self.drift_ppm),
             resolution_ms: Some(self.resolution_ms),
             resync_interval_ms: Some(self.resync_interval_ms),
-            step_ms: None,
-            step_after_ms: None,
+            ..Default::default()
         }
     }
 }
@@ -833,6 +832,7 @@ mod tests {
             at_ms: 100.0,
             replica: 1,
             step_ms: 0.0,
+            period_ms: 0.0,
             duration_ms: 0.0,
             cut: Default::default(),
             every_ms: 0.0,

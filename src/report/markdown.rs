@@ -102,7 +102,7 @@ pub fn report(
         let _ = writeln!(
             text,
             "The timeline follows one trial ({}). Above: dropped writes per {:.0} ms, placed at the time each \
-             dropped write was invoked; shaded bands are fault windows (a cut or a partition until its heal, a pause until \
+             dropped write was invoked; shaded bands are fault windows (a strobe, a cut or a partition until its heal, a pause until \
              its resume, a crash until its restart) and vertical lines are clock steps. Below: every \
              replica's clock offset from true time, replayed from the settings the runner applied.\n",
             timeline.title, timeline.bin_ms

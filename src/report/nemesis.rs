@@ -17,7 +17,7 @@ use crate::history::Record;
 use crate::strategy::Kind;
 
 /// The fault kinds a nemesis applies, as their records name them.
-const KINDS: [&str; 5] = ["step", "cut", "partition", "pause", "crash"];
+const KINDS: [&str; 6] = ["step", "strobe", "cut", "partition", "pause", "crash"];
 
 /// How many faults of each kind the history records. A cut or a partition
 /// writes one record per link, all together: those count once.

@@ -136,6 +136,9 @@ fn windows_and_steps(
         if kind == "step" {
             let by = fault.settings["step_ms"].as_f64().unwrap_or(0.0);
             steps.push((format!("replica {} steps {by:+} ms", fault.replica), at));
+        } else if kind == "strobe" {
+            let lasting = fault.settings["strobe_for_ms"].as_f64().unwrap_or(0.0);
+            windows.push((format!("replica {} strobe", fault.replica), at, (at + lasting).min(duration_ms)));
         } else if kind == "partition" {
             partition.get_or_insert_with(|| (partition_label(&fault.settings["groups"]), at));
         } else if ends.contains_key(kind) {
