@@ -233,18 +233,24 @@ pub struct NetworkSpec {
     pub delay_ms: [f64; 2],
     /// Probability that a replication message is lost.
     pub loss: f64,
+    /// Probability that a replication message is delivered twice.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub duplicate: f64,
+    /// Probability that a replication message's writes arrive in reverse order.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reorder: f64,
 }
 
 impl Default for NetworkSpec {
     fn default() -> Self {
-        Self { delay_ms: [0.0, 0.0], loss: 0.0 }
+        Self { delay_ms: [0.0, 0.0], loss: 0.0, duplicate: 0.0, reorder: 0.0 }
     }
 }
 
 impl NetworkSpec {
     /// Whether the links need any fault set at all.
     pub fn is_faulty(&self) -> bool {
-        self.delay_ms != [0.0, 0.0] || self.loss > 0.0
+        self.delay_ms != [0.0, 0.0] || self.loss > 0.0 || self.duplicate > 0.0 || self.reorder > 0.0
     }
 }
 

@@ -117,7 +117,7 @@ pub async fn run(
 
     // Faults stop; the replicas must now converge.
     if network.is_faulty() {
-        records.extend(set_every_link(&cluster, plan, "heal", healed_link).await?);
+        records.extend(set_every_link(&cluster, plan, "heal", |peer| healed_link(network, peer)).await?);
     }
     let healed = tokio::time::Instant::now();
     let converged = wait_for_convergence(&cluster).await?;
@@ -180,12 +180,22 @@ pub fn network_link(network: &NetworkSpec, peer: ReplicaId) -> LinkUpdate {
         cut: None,
         delay_ms: Some(DelaySpec::Range(network.delay_ms)),
         loss: Some(network.loss),
+        // Named only when set, so the records of specs without them stay as they were.
+        duplicate: (network.duplicate > 0.0).then_some(network.duplicate),
+        reorder: (network.reorder > 0.0).then_some(network.reorder),
     }
 }
 
-/// A link to `peer` with every fault gone, as after the workload.
-pub fn healed_link(peer: ReplicaId) -> LinkUpdate {
-    LinkUpdate { peer, cut: Some(Cut::None), delay_ms: Some(DelaySpec::Fixed(0.0)), loss: Some(0.0) }
+/// A link to `peer` with every fault of `network` gone, as after the workload.
+pub fn healed_link(network: &NetworkSpec, peer: ReplicaId) -> LinkUpdate {
+    LinkUpdate {
+        peer,
+        cut: Some(Cut::None),
+        delay_ms: Some(DelaySpec::Fixed(0.0)),
+        loss: Some(0.0),
+        duplicate: (network.duplicate > 0.0).then_some(0.0),
+        reorder: (network.reorder > 0.0).then_some(0.0),
+    }
 }
 
 /// Puts `settings(peer)` on every replica's link to every peer; returns the

@@ -10,8 +10,14 @@
 //! - `delay_ms`: `[MIN, MAX]`, each message to the peer waits a uniform
 //!   random time in that range (a single number is a fixed delay).
 //! - `loss`: each message to the peer is lost with this probability.
+//! - `duplicate`: each message to the peer is sent twice with this
+//!   probability, the copy after the original's answer.
+//! - `reorder`: with this probability a message's writes go out in reverse
+//!   order, so the peer receives later writes before earlier ones.
 //!
-//! Delay and loss act on what this replica *sends*; a cut acts on both
+//! "At least once, in any order" is what replication must survive; these
+//! two make it happen on purpose. Delay, loss, duplication and reordering
+//! act on what this replica *sends*; a cut acts on both
 //! directions as named. Set both ends for a symmetric fault.
 
 use std::collections::HashMap;
@@ -53,11 +59,15 @@ pub struct LinkSettings {
     pub cut: Cut,
     pub delay_ms: [f64; 2],
     pub loss: f64,
+    #[serde(default)]
+    pub duplicate: f64,
+    #[serde(default)]
+    pub reorder: f64,
 }
 
 impl Default for LinkSettings {
     fn default() -> Self {
-        Self { cut: Cut::None, delay_ms: [0.0, 0.0], loss: 0.0 }
+        Self { cut: Cut::None, delay_ms: [0.0, 0.0], loss: 0.0, duplicate: 0.0, reorder: 0.0 }
     }
 }
 
@@ -81,6 +91,16 @@ impl LinkSettings {
     pub fn sample_loss(&self, rng: &mut impl rand::Rng) -> bool {
         self.loss > 0.0 && rng.random_bool(self.loss)
     }
+
+    /// Draws whether one message is sent twice.
+    pub fn sample_duplicate(&self, rng: &mut impl rand::Rng) -> bool {
+        self.duplicate > 0.0 && rng.random_bool(self.duplicate)
+    }
+
+    /// Draws whether one message's writes go out in reverse order.
+    pub fn sample_reorder(&self, rng: &mut impl rand::Rng) -> bool {
+        self.reorder > 0.0 && rng.random_bool(self.reorder)
+    }
 }
 
 /// `PUT /admin/links`: fields left out keep their value.
@@ -94,12 +114,16 @@ pub struct LinkUpdate {
     pub delay_ms: Option<DelaySpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorder: Option<f64>,
 }
 
 impl LinkUpdate {
     /// Only a cut (or, with [`Cut::None`], a heal) of the link to `peer`.
     pub fn cut(peer: ReplicaId, cut: Cut) -> Self {
-        Self { peer, cut: Some(cut), delay_ms: None, loss: None }
+        Self { peer, cut: Some(cut), delay_ms: None, loss: None, duplicate: None, reorder: None }
     }
 }
 
@@ -111,6 +135,8 @@ pub enum LinkError {
     BadDelay,
     #[error("loss must be a probability between 0 and 1")]
     BadLoss,
+    #[error("duplicate and reorder must be probabilities between 0 and 1")]
+    BadProbability,
 }
 
 /// The links to every peer.
@@ -158,6 +184,9 @@ impl Links {
         {
             return Err(LinkError::BadLoss);
         }
+        if [update.duplicate, update.reorder].into_iter().flatten().any(|p| !(0.0..=1.0).contains(&p)) {
+            return Err(LinkError::BadProbability);
+        }
         let mut peers = self.lock();
         let link = peers.get_mut(&update.peer).ok_or(LinkError::UnknownPeer(update.peer))?;
         if let Some(cut) = update.cut {
@@ -165,6 +194,12 @@ impl Links {
         }
         if let Some(delay) = delay {
             link.delay_ms = delay;
+        }
+        if let Some(duplicate) = update.duplicate {
+            link.duplicate = duplicate;
+        }
+        if let Some(reorder) = update.reorder {
+            link.reorder = reorder;
         }
         if let Some(loss) = update.loss {
             link.loss = loss;

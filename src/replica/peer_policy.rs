@@ -81,8 +81,9 @@ impl Shipping {
 pub enum Transmission {
     /// The link sends nothing (cut): try again after `wait`.
     Held { wait: Duration },
-    /// The push goes out after `delay`.
-    Send { delay: Duration },
+    /// The push goes out after `delay`; with `reversed` its writes in
+    /// reverse order, with `duplicated` once more after its answer.
+    Send { delay: Duration, reversed: bool, duplicated: bool },
     /// The push is lost after `delay`; try again `wait` later.
     Lost { delay: Duration, wait: Duration },
 }
@@ -152,7 +153,9 @@ impl PeerPolicy {
         if link.sample_loss(&mut self.random) {
             return Transmission::Lost { delay, wait: self.options.retry_interval };
         }
-        Transmission::Send { delay }
+        let reversed = link.sample_reorder(&mut self.random);
+        let duplicated = link.sample_duplicate(&mut self.random);
+        Transmission::Send { delay, reversed, duplicated }
     }
 
     /// The peer answered that it has `have`; we have `ours`.
@@ -225,7 +228,15 @@ mod tests {
         let cut = LinkSettings { cut: Cut::Out, ..LinkSettings::default() };
         assert_eq!(policy.transmit(&cut), Transmission::Held { wait: options.idle_interval });
         let slow = LinkSettings { delay_ms: [5.0, 5.0], ..LinkSettings::default() };
-        assert_eq!(policy.transmit(&slow), Transmission::Send { delay: Duration::from_millis(5) });
+        assert_eq!(
+            policy.transmit(&slow),
+            Transmission::Send { delay: Duration::from_millis(5), reversed: false, duplicated: false }
+        );
+        let unruly = LinkSettings { duplicate: 1.0, reorder: 1.0, ..LinkSettings::default() };
+        assert_eq!(
+            policy.transmit(&unruly),
+            Transmission::Send { delay: Duration::ZERO, reversed: true, duplicated: true }
+        );
         let lossy = LinkSettings { loss: 1.0, ..LinkSettings::default() };
         assert!(matches!(policy.transmit(&lossy), Transmission::Lost { .. }));
         // The same seed draws the same faults.

@@ -124,13 +124,13 @@ impl PeerTask {
         let mut policy = PeerPolicy::new(self.me, self.peer.id, self.options.clone(), self.seed);
         loop {
             let at = now();
-            let (delay, lost) = match policy.transmit(&self.links.get(self.peer.id)) {
+            let (delay, lost, reversed, duplicated) = match policy.transmit(&self.links.get(self.peer.id)) {
                 Transmission::Held { wait } => {
                     tokio::time::sleep(wait).await;
                     continue;
                 }
-                Transmission::Send { delay } => (delay, None),
-                Transmission::Lost { delay, wait } => (delay, Some(wait)),
+                Transmission::Send { delay, reversed, duplicated } => (delay, None, reversed, duplicated),
+                Transmission::Lost { delay, wait } => (delay, Some(wait), false, false),
             };
             let shipping = policy.ships(at);
             let missing = self.worker.missing(
@@ -138,9 +138,13 @@ impl PeerTask {
                 move |origin| shipping.allows(origin),
                 policy.batch_limit(),
             );
-            let Ok((writes, ours)) = missing.await else {
+            let Ok((mut writes, ours)) = missing.await else {
                 return;
             };
+            if reversed {
+                writes.reverse();
+            }
+            let copy = duplicated.then(|| writes.clone());
             let sent = writes.len();
             // The link's delay is part of the round trip, as a network's would be.
             let sent_ns = self.clock.borrow().now();
@@ -163,6 +167,10 @@ impl PeerTask {
                     .record(self.peer.id, Sample::from_round_trip(sent_ns, received, replied, answered));
             }
             policy.on_reply(reply.have, &ours, at);
+            if let Some(writes) = copy {
+                // The network delivers it again; the peer must change nothing.
+                let _ = self.push(&url, PushRequest { from: self.me, writes, sent_ns: Some(sent_ns) }).await;
+            }
             self.pause(policy.after_push(sent)).await;
         }
     }

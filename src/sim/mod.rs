@@ -252,7 +252,7 @@ pub fn run_trial(
     if network.is_faulty() {
         for &id in &ids {
             for &peer in ids.iter().filter(|&&peer| peer != id) {
-                set_link(&mut world, plan, id, "heal", &trial::healed_link(peer), &mut records);
+                set_link(&mut world, plan, id, "heal", &trial::healed_link(network, peer), &mut records);
             }
         }
     }

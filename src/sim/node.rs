@@ -101,7 +101,7 @@ pub enum PeerStep {
     /// Asleep until a timer, or (if `for_writes`) a new commit.
     Waiting { for_writes: bool },
     /// Asked the worker what to send.
-    Asking { delay: Nanos, lost_wait: Option<Nanos>, at: Nanos },
+    Asking { delay: Nanos, lost_wait: Option<Nanos>, at: Nanos, reversed: bool, duplicated: bool },
     /// A push is on its way; `sent_ns` by our clock.
     Pushing { sent: usize, ours: DotSet, at: Nanos, sent_ns: Nanos },
 }

@@ -85,6 +85,9 @@ impl Event {
     }
 }
 
+/// How far behind its original a duplicated push leaves, ns.
+const DUPLICATE_LAG_NS: Nanos = 1_000_000;
+
 /// Everything in a simulated trial.
 pub struct World {
     pub now: Nanos,
@@ -444,17 +447,18 @@ impl World {
         let node = self.node_mut(replica);
         let link = node.links.get(peer);
         let task = node.peers.get_mut(&peer).expect("a peer task per peer");
-        let (delay, lost_wait) = match task.policy.transmit(&link) {
+        let (delay, lost_wait, reversed, duplicated) = match task.policy.transmit(&link) {
             Transmission::Held { wait } => {
                 self.continue_peer(replica, peer, wait.as_nanos() as Nanos);
                 return;
             }
-            Transmission::Send { delay } => (delay, None),
-            Transmission::Lost { delay, wait } => (delay, Some(wait.as_nanos() as Nanos)),
+            Transmission::Send { delay, reversed, duplicated } => (delay, None, reversed, duplicated),
+            Transmission::Lost { delay, wait } => (delay, Some(wait.as_nanos() as Nanos), false, false),
         };
         let shipping = task.policy.ships(now);
         task.token += 1;
-        task.step = PeerStep::Asking { delay: delay.as_nanos() as Nanos, lost_wait, at: now };
+        task.step =
+            PeerStep::Asking { delay: delay.as_nanos() as Nanos, lost_wait, at: now, reversed, duplicated };
         let job = Job::Missing {
             peer,
             token: task.token,
@@ -470,14 +474,14 @@ impl World {
         replica: ReplicaId,
         peer: ReplicaId,
         token: u64,
-        writes: Vec<Arc<Write>>,
+        mut writes: Vec<Arc<Write>>,
         ours: DotSet,
     ) {
         let node = self.node_mut(replica);
         let sent_ns = node.core.clock().now();
         let incarnation = node.incarnation;
         let task = node.peers.get_mut(&peer).expect("a peer task per peer");
-        let PeerStep::Asking { delay, lost_wait, at } = task.step else { return };
+        let PeerStep::Asking { delay, lost_wait, at, reversed, duplicated } = task.step else { return };
         if task.token != token {
             return;
         }
@@ -488,10 +492,18 @@ impl World {
             self.continue_peer(replica, peer, retry - self.now);
             return;
         }
+        if reversed {
+            writes.reverse();
+        }
         let sent = writes.len();
         let task = self.node_mut(replica).peers.get_mut(&peer).expect("a peer task per peer");
         task.step = PeerStep::Pushing { sent, ours, at, sent_ns };
         let push = PushId { from: replica, incarnation, token };
+        if duplicated {
+            // The copy trails the original by a little, as a retransmission would.
+            let copy = Event::PushDepart { replica, peer, incarnation, push, writes: writes.clone() };
+            self.agenda.schedule(departs + DUPLICATE_LAG_NS, copy);
+        }
         self.agenda.schedule(departs, Event::PushDepart { replica, peer, incarnation, push, writes });
     }
 
