@@ -287,7 +287,7 @@ impl ReplicaArgs {
         let update = self.model.update();
         update.validate().map_err(|error| error.to_string())?;
         let clock = match self.clock {
-            ClockKind::Model => ClockChoice::Model(update),
+            ClockKind::Model => ClockChoice::Model(Box::new(update)),
             ClockKind::System if update == ClockUpdate::default() => ClockChoice::System,
             ClockKind::System => return Err("clock-model flags (--offset-ms, ...) need --clock model".into()),
         };

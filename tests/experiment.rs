@@ -725,3 +725,25 @@ fn duplicated_and_reordered_replication_changes_nothing_for_vv_and_every_replica
         }
     }
 }
+
+#[test]
+fn a_stepped_leap_second_makes_lww_wall_drop_writes_and_a_smeared_one_does_not() {
+    let stepped = "[[fault]]\nkind = \"leap\"\nat_ms = 500\nreplica = 1\nleap = \"step\"\n";
+    let smeared =
+        "[[fault]]\nkind = \"leap\"\nat_ms = 200\nreplica = 1\nleap = \"smear\"\nduration_ms = 4000\n";
+    let mut found = Vec::new();
+    for fault in [stepped, smeared] {
+        let lab = Lab::new(&format!("{CLOCK_ON_REPLICA_1}\n{fault}"));
+        let output = lab.start().wait_with_output().expect("the run");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let run = lab.runs().pop().expect("a run");
+        let rows = read_json(&run.join("summary.json"));
+        let wall = rows.as_array().unwrap().iter().find(|row| row["strategy"] == "lww-wall").unwrap().clone();
+        found.push((self_inflicted(&run), wall["stamp_regressions"].as_u64().unwrap()));
+    }
+    // Stepped, replica 1's clock repeats a second: its writes after the
+    // leap are stamped below those just before, and lose to them.
+    assert!(found[0].0 > 0 && found[0].1 > 0, "stepped: {:?}", found[0]);
+    // Smeared over four seconds, the clock only runs slow: never back.
+    assert_eq!(found[1], (0, 0), "smeared");
+}

@@ -16,7 +16,14 @@
 //!   reading to every event in a tick;
 //! - a **strobe**: the clock flips between its offset and that offset plus
 //!   a delta every period for a while, as Jepsen's `strobe-time` makes it
-//!   do, so it jumps forward and back again and again.
+//!   do, so it jumps forward and back again and again;
+//! - a **wobble**: the offset swings as a sine of some amplitude and period
+//!   (TigerBeetle's simulator gives clocks such a periodic error);
+//! - **jitter**: every reading is off by a different amount within a bound,
+//!   so two readings in a row can go backwards;
+//! - a **leap second**, either *stepped* (the clock repeats a second: it
+//!   reads one second back from the leap on) or *smeared* (it runs slow by
+//!   that second over a window, as large providers do, and never goes back).
 //!
 //! The model is a pure function of true time, so a replica's clock reading
 //! at any true time can be recomputed by anyone (the oracle and the plots do).
@@ -114,7 +121,42 @@ pub struct ClockUpdate {
     pub strobe_period_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strobe_for_ms: Option<f64>,
+    /// A wobble from now: the offset swings by up to `wobble_ms` either way,
+    /// a sine of period `wobble_period_ms`, for `wobble_for_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wobble_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wobble_period_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wobble_for_ms: Option<f64>,
+    /// Jitter from now: each reading is off by up to `jitter_ms` either way,
+    /// for `jitter_for_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_for_ms: Option<f64>,
+    /// A leap second `leap_after_ms` from now (default: now), stepped, or
+    /// smeared over `leap_smear_ms` centred on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leap: Option<LeapMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leap_after_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leap_smear_ms: Option<f64>,
 }
+
+/// How a clock takes a leap second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeapMode {
+    /// The second is repeated: the reading jumps one second back.
+    Step,
+    /// The second is spread over a window: the clock runs slow and never jumps.
+    Smear,
+}
+
+/// A leap second inserts one second.
+pub const LEAP_NS: Nanos = 1_000_000_000;
 
 /// Why a clock update was refused. Each names the field at fault.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -125,6 +167,12 @@ pub enum ClockError {
     StepAfterWithoutStep,
     #[error("a strobe needs strobe_ms, strobe_period_ms above 0 and strobe_for_ms, all three")]
     IncompleteStrobe,
+    #[error("a wobble needs wobble_ms, wobble_period_ms above 0 and wobble_for_ms, all three")]
+    IncompleteWobble,
+    #[error("jitter needs jitter_ms and jitter_for_ms, both")]
+    IncompleteJitter,
+    #[error("a smeared leap needs leap_smear_ms above 0, a stepped one none, and leap_after_ms needs a leap")]
+    BadLeap,
     #[error(
         "this replica reads the system clock (--clock system); start it with --clock model to change its clock"
     )]
@@ -161,6 +209,31 @@ impl ClockUpdate {
         {
             return Err(ClockError::IncompleteStrobe);
         }
+        check("wobble_ms", self.wobble_ms, 0.0, MAX_OFFSET_MS)?;
+        check("wobble_period_ms", self.wobble_period_ms, 0.0, MAX_INTERVAL_MS)?;
+        check("wobble_for_ms", self.wobble_for_ms, 0.0, MAX_OFFSET_MS)?;
+        let wobble = [self.wobble_ms, self.wobble_period_ms, self.wobble_for_ms];
+        if wobble.iter().any(Option::is_some)
+            && (wobble.iter().any(Option::is_none) || self.wobble_period_ms == Some(0.0))
+        {
+            return Err(ClockError::IncompleteWobble);
+        }
+        check("jitter_ms", self.jitter_ms, 0.0, MAX_INTERVAL_MS)?;
+        check("jitter_for_ms", self.jitter_for_ms, 0.0, MAX_OFFSET_MS)?;
+        if self.jitter_ms.is_some() != self.jitter_for_ms.is_some() {
+            return Err(ClockError::IncompleteJitter);
+        }
+        check("leap_after_ms", self.leap_after_ms, 0.0, MAX_OFFSET_MS)?;
+        check("leap_smear_ms", self.leap_smear_ms, 0.0, MAX_OFFSET_MS)?;
+        let smear = self.leap_smear_ms.is_some_and(|window| window > 0.0);
+        match self.leap {
+            Some(LeapMode::Smear) if !smear => return Err(ClockError::BadLeap),
+            Some(LeapMode::Step) if self.leap_smear_ms.is_some() => return Err(ClockError::BadLeap),
+            None if self.leap_after_ms.is_some() || self.leap_smear_ms.is_some() => {
+                return Err(ClockError::BadLeap);
+            }
+            _ => {}
+        }
         Ok(())
     }
 }
@@ -180,6 +253,70 @@ impl Strobe {
         let flipped =
             t >= self.from_ns && t < self.until_ns && ((t - self.from_ns) / self.period_ns) % 2 == 1;
         if flipped { self.by_ns } else { 0 }
+    }
+}
+
+/// A wobble: from `from_ns` until `until_ns`, the offset is
+/// `amplitude_ns * sin(2 pi (t - from_ns) / period_ns)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Wobble {
+    pub from_ns: Nanos,
+    pub until_ns: Nanos,
+    pub period_ns: Nanos,
+    pub amplitude_ns: Nanos,
+}
+
+impl Wobble {
+    fn error_ns(&self, t: Nanos) -> Nanos {
+        if t < self.from_ns || t >= self.until_ns {
+            return 0;
+        }
+        let phase = (t - self.from_ns) as f64 / self.period_ns as f64 * std::f64::consts::TAU;
+        (self.amplitude_ns as f64 * phase.sin()).round() as Nanos
+    }
+}
+
+/// Jitter: from `from_ns` until `until_ns`, each reading is off by a
+/// pseudo-random amount within `bound_ns` either way, a function of the
+/// true time of the reading (so replaying the clock gives the same readings).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Jitter {
+    pub from_ns: Nanos,
+    pub until_ns: Nanos,
+    pub bound_ns: Nanos,
+}
+
+impl Jitter {
+    fn error_ns(&self, t: Nanos) -> Nanos {
+        if t < self.from_ns || t >= self.until_ns || self.bound_ns == 0 {
+            return 0;
+        }
+        // SplitMix64 of the reading's true time: well spread, and pure.
+        let mut z = (t as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let span = 2 * self.bound_ns as u64 + 1;
+        (z % span) as Nanos - self.bound_ns
+    }
+}
+
+/// A leap second at `at_ns`: stepped (`smear_ns` 0), or smeared over
+/// `smear_ns` centred on it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Leap {
+    pub at_ns: Nanos,
+    pub smear_ns: Nanos,
+}
+
+impl Leap {
+    fn error_ns(&self, t: Nanos) -> Nanos {
+        if self.smear_ns == 0 {
+            return if t >= self.at_ns { -LEAP_NS } else { 0 };
+        }
+        let start = self.at_ns - self.smear_ns / 2;
+        let done = ((t - start) as f64 / self.smear_ns as f64).clamp(0.0, 1.0);
+        -(done * LEAP_NS as f64).round() as Nanos
     }
 }
 
@@ -205,6 +342,9 @@ pub struct ClockModel {
     resolution_ns: Nanos,
     steps: Vec<Step>,
     strobes: Vec<Strobe>,
+    wobbles: Vec<Wobble>,
+    jitters: Vec<Jitter>,
+    leaps: Vec<Leap>,
 }
 
 impl ClockModel {
@@ -225,7 +365,16 @@ impl ClockModel {
     pub fn error_ns(&self, t: Nanos) -> Nanos {
         let stepped: Nanos = self.steps.iter().filter(|step| step.at_ns <= t).map(|step| step.by_ns).sum();
         let strobed: Nanos = self.strobes.iter().map(|strobe| strobe.error_ns(t)).sum();
-        self.offset_ns + stepped + strobed + self.drift_error_ns(t).round() as Nanos
+        let wobbled: Nanos = self.wobbles.iter().map(|wobble| wobble.error_ns(t)).sum();
+        let jittered: Nanos = self.jitters.iter().map(|jitter| jitter.error_ns(t)).sum();
+        let leapt: Nanos = self.leaps.iter().map(|leap| leap.error_ns(t)).sum();
+        self.offset_ns
+            + stepped
+            + strobed
+            + wobbled
+            + jittered
+            + leapt
+            + self.drift_error_ns(t).round() as Nanos
     }
 
     /// The clock's reading at true time `t`.
@@ -267,6 +416,31 @@ impl ClockModel {
                 by_ns: millis_to_nanos(by),
             });
         }
+        if let (Some(amplitude), Some(period), Some(lasting)) =
+            (update.wobble_ms, update.wobble_period_ms, update.wobble_for_ms)
+        {
+            self.wobbles.push(Wobble {
+                from_ns: now,
+                until_ns: now + millis_to_nanos(lasting),
+                period_ns: millis_to_nanos(period).max(1),
+                amplitude_ns: millis_to_nanos(amplitude),
+            });
+        }
+        if let (Some(bound), Some(lasting)) = (update.jitter_ms, update.jitter_for_ms) {
+            self.jitters.push(Jitter {
+                from_ns: now,
+                until_ns: now + millis_to_nanos(lasting),
+                bound_ns: millis_to_nanos(bound),
+            });
+        }
+        if let Some(mode) = update.leap {
+            let at_ns = now + millis_to_nanos(update.leap_after_ms.unwrap_or(0.0));
+            let smear_ns = match mode {
+                LeapMode::Step => 0,
+                LeapMode::Smear => millis_to_nanos(update.leap_smear_ms.unwrap_or(0.0)).max(1),
+            };
+            self.leaps.push(Leap { at_ns, smear_ns });
+        }
     }
 
     /// The model's settings, for `GET /admin/status`.
@@ -279,6 +453,9 @@ impl ClockModel {
             drift_error_ms: self.drift_error_ns(now) / 1e6,
             steps: self.steps.clone(),
             strobes: self.strobes.clone(),
+            wobbles: self.wobbles.clone(),
+            jitters: self.jitters.clone(),
+            leaps: self.leaps.clone(),
         }
     }
 }
@@ -297,6 +474,12 @@ pub struct ModelDescription {
     /// Every strobe set so far.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub strobes: Vec<Strobe>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wobbles: Vec<Wobble>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jitters: Vec<Jitter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaps: Vec<Leap>,
 }
 
 /// A replica's physical clock: true time, seen through a model or not at all.
@@ -352,7 +535,7 @@ impl PhysicalClock {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClockEvent {
     /// A model update applied at that true time.
-    Update(ClockUpdate),
+    Update(Box<ClockUpdate>),
     /// The process restarted: a new clock, with no faults yet.
     Restart,
 }
@@ -465,6 +648,82 @@ mod tests {
         assert!(after < before);
         let half = ClockUpdate { strobe_ms: Some(200.0), ..Default::default() };
         assert_eq!(half.validate(), Err(ClockError::IncompleteStrobe));
+    }
+
+    #[test]
+    fn a_wobble_swings_as_a_sine_and_jitter_stays_in_its_bound_but_runs_backwards() {
+        let (time, mut clock) = clock_at(10 * SECOND);
+        let wobble = ClockUpdate {
+            wobble_ms: Some(100.0),
+            wobble_period_ms: Some(400.0),
+            wobble_for_ms: Some(1000.0),
+            ..Default::default()
+        };
+        clock.update(&wobble).unwrap();
+        let error_at = |time: &ManualTrueTime, clock: &PhysicalClock, ms: f64| {
+            time.set(10 * SECOND + millis_to_nanos(ms));
+            clock.now() - clock.true_now()
+        };
+        assert_eq!(error_at(&time, &clock, 100.0), 100_000_000, "a quarter period: the top");
+        assert_eq!(error_at(&time, &clock, 300.0), -100_000_000, "three quarters: the bottom");
+        assert_eq!(error_at(&time, &clock, 1100.0), 0, "and then it stops");
+
+        let (time, mut clock) = clock_at(10 * SECOND);
+        clock
+            .update(&ClockUpdate { jitter_ms: Some(5.0), jitter_for_ms: Some(1000.0), ..Default::default() })
+            .unwrap();
+        let readings: Vec<Nanos> = (0..1000)
+            .map(|us| {
+                time.set(10 * SECOND + us * 1000);
+                clock.now()
+            })
+            .collect();
+        assert!(
+            readings
+                .iter()
+                .enumerate()
+                .all(|(us, &reading)| (reading - (10 * SECOND + us as Nanos * 1000)).abs() <= 5_000_000)
+        );
+        assert!(readings.windows(2).any(|pair| pair[1] < pair[0]), "jitter makes the clock run backwards");
+        time.set(10 * SECOND + 500_000);
+        assert_eq!(clock.now(), readings[500], "a reading is a function of true time: replays agree");
+    }
+
+    #[test]
+    fn a_stepped_leap_second_repeats_a_second_and_a_smeared_one_never_goes_back() {
+        let (time, mut clock) = clock_at(10 * SECOND);
+        clock
+            .update(&ClockUpdate {
+                leap: Some(LeapMode::Step),
+                leap_after_ms: Some(100.0),
+                ..Default::default()
+            })
+            .unwrap();
+        time.set(10 * SECOND + 99 * 1_000_000);
+        let before = clock.now();
+        time.set(10 * SECOND + 100 * 1_000_000);
+        assert_eq!(clock.now() - before, 1_000_000 - LEAP_NS, "one second back");
+
+        let (time, mut clock) = clock_at(10 * SECOND);
+        let smear = ClockUpdate {
+            leap: Some(LeapMode::Smear),
+            leap_smear_ms: Some(4000.0),
+            leap_after_ms: Some(2000.0),
+            ..Default::default()
+        };
+        clock.update(&smear).unwrap();
+        let readings: Vec<Nanos> = (0..=50)
+            .map(|tenth| {
+                time.set(10 * SECOND + tenth * 100_000_000);
+                clock.now()
+            })
+            .collect();
+        assert!(readings.windows(2).all(|pair| pair[1] > pair[0]), "a smear never goes back");
+        assert_eq!(readings[50] - (15 * SECOND), -LEAP_NS, "and has taken the whole second by its end");
+        assert_eq!(
+            ClockUpdate { leap: Some(LeapMode::Smear), ..Default::default() }.validate(),
+            Err(ClockError::BadLeap)
+        );
     }
 
     #[test]

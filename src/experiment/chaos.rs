@@ -10,7 +10,8 @@
 //! [chaos]
 //! every_ms = 400      # mean quiet time between two faults
 //! longest_ms = 600    # the longest a fault lasts
-//! kinds = ["step", "strobe", "cut", "partition", "pause", "crash"]   # the default: all
+//! kinds = ["step", "strobe", "cut", "partition", "pause", "crash"]   # the default
+//! # also: "wobble", "jitter", "leap"
 //! ```
 //!
 //! The schedule is drawn once per trial from the spec's seed and the
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::faults::{CRASH_DOWN_TIME, CutDirection, FaultKind, FaultSpec, PartitionShape};
 use crate::clock::dots::ReplicaId;
+use crate::clock::physical::LeapMode;
 use crate::history::TrialPlan;
 
 /// The default mean quiet time between faults, ms.
@@ -41,6 +43,8 @@ pub const SHORTEST_SHARE: f64 = 0.2;
 pub const STEP_MS: [f64; 2] = [50.0, 500.0];
 /// A strobe flips the clock every this many ms.
 pub const STROBE_PERIOD_MS: [f64; 2] = [20.0, 100.0];
+/// Jitter bounds, ms either way.
+pub const JITTER_MS: [f64; 2] = [1.0, 50.0];
 /// No fault starts in the last this many ms of a trial, so the last one
 /// ends while the workload still runs.
 pub const QUIET_END_MS: f64 = 200.0;
@@ -122,6 +126,7 @@ impl ChaosSpec {
                 groups: Vec::new(),
                 shape: None,
                 one_way: false,
+                leap: None,
             };
             match kind {
                 FaultKind::Step => {
@@ -133,6 +138,20 @@ impl ChaosSpec {
                     fault.step_ms = if dice.random_bool(0.5) { size } else { -size };
                     fault.period_ms = dice.random_range(STROBE_PERIOD_MS[0]..=STROBE_PERIOD_MS[1]).round();
                     fault.duration_ms = lasting.round();
+                }
+                FaultKind::Wobble => {
+                    fault.step_ms = dice.random_range(STEP_MS[0]..=STEP_MS[1]).round();
+                    fault.period_ms = (lasting / 2.0).round().max(1.0);
+                    fault.duration_ms = lasting.round();
+                }
+                FaultKind::Jitter => {
+                    fault.step_ms = dice.random_range(JITTER_MS[0]..=JITTER_MS[1]).round();
+                    fault.duration_ms = lasting.round();
+                }
+                FaultKind::Leap => {
+                    let smeared = dice.random_bool(0.5);
+                    fault.leap = Some(if smeared { LeapMode::Smear } else { LeapMode::Step });
+                    fault.duration_ms = if smeared { lasting.round() } else { 0.0 };
                 }
                 FaultKind::Cut => {
                     fault.duration_ms = lasting.round();
@@ -155,6 +174,7 @@ impl ChaosSpec {
             }
             let busy = match kind {
                 FaultKind::Step => 0.0,
+                FaultKind::Leap => fault.duration_ms,
                 FaultKind::Crash => CRASH_DOWN_TIME.as_secs_f64() * 1e3,
                 _ => fault.duration_ms,
             };

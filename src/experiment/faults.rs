@@ -49,7 +49,7 @@ use tokio::time::Instant;
 
 use super::cluster::{Cluster, ClusterError, Signal};
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::ClockUpdate;
+use crate::clock::physical::{ClockUpdate, LeapMode};
 use crate::history::{FaultRecord, Record, TrialPlan};
 use crate::replica::links::{Cut, LinkUpdate};
 
@@ -83,6 +83,9 @@ pub struct FaultSpec {
     /// `partition`: the groups of replicas that still hear each other.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<Vec<ReplicaId>>,
+    /// `leap`: stepped or smeared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leap: Option<LeapMode>,
     /// `partition`: a named shape instead of `groups`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<PartitionShape>,
@@ -132,6 +135,16 @@ pub enum FaultKind {
     /// For `duration_ms` the replica's clock flips between its reading and
     /// that plus `step_ms` every `period_ms` (Jepsen's strobe-time).
     Strobe,
+    /// For `duration_ms` the replica's offset swings by up to `step_ms`
+    /// either way, a sine of period `period_ms`.
+    Wobble,
+    /// For `duration_ms` every reading of the replica's clock is off by up
+    /// to `step_ms` either way, differently each time.
+    Jitter,
+    /// A leap second, `leap = "step"` (the clock repeats a second) or
+    /// `"smear"` (spread over `duration_ms`, centred `duration_ms / 2` after
+    /// `at_ms`).
+    Leap,
     /// The replica's links to every peer are cut for `duration_ms`.
     Cut,
     /// The cluster splits into `groups` (or a `shape`) for `duration_ms`.
@@ -171,7 +184,10 @@ impl FaultSpec {
     pub fn is_active(&self) -> bool {
         match self.kind {
             FaultKind::Step => self.step_ms != 0.0,
-            FaultKind::Strobe => self.step_ms != 0.0 && self.duration_ms > 0.0,
+            FaultKind::Strobe | FaultKind::Wobble | FaultKind::Jitter => {
+                self.step_ms != 0.0 && self.duration_ms > 0.0
+            }
+            FaultKind::Leap => true,
             FaultKind::Cut | FaultKind::Partition | FaultKind::Pause => self.duration_ms > 0.0,
             FaultKind::Crash => true,
         }
@@ -187,8 +203,19 @@ impl FaultSpec {
         if !finite || self.at_ms < 0.0 || self.duration_ms < 0.0 || self.every_ms < 0.0 {
             return Err("at_ms, duration_ms and every_ms must be 0 or more, and numbers".into());
         }
-        if (self.kind == FaultKind::Strobe) != (self.period_ms > 0.0) {
-            return Err("a strobe, and only a strobe, has a period_ms above 0".into());
+        if matches!(self.kind, FaultKind::Strobe | FaultKind::Wobble) != (self.period_ms > 0.0) {
+            return Err("a strobe or a wobble, and only they, have a period_ms above 0".into());
+        }
+        match (self.kind, self.leap) {
+            (FaultKind::Leap, None) => return Err("a leap says leap = \"step\" or \"smear\"".into()),
+            (FaultKind::Leap, Some(LeapMode::Smear)) if self.duration_ms <= 0.0 => {
+                return Err("a smeared leap needs duration_ms, its window".into());
+            }
+            (FaultKind::Leap, Some(LeapMode::Step)) if self.duration_ms > 0.0 => {
+                return Err("a stepped leap takes no duration_ms".into());
+            }
+            (kind, Some(_)) if kind != FaultKind::Leap => return Err("leap belongs to a leap fault".into()),
+            _ => {}
         }
         if self.kind == FaultKind::Partition {
             self.check_partition(replicas)?;
@@ -272,11 +299,12 @@ pub enum Action {
         replica: ReplicaId,
         step_ms: f64,
     },
-    Strobe {
+    /// A clock fault the model plays out on its own (strobe, wobble,
+    /// jitter, leap), logged as `fault`.
+    Clock {
         replica: ReplicaId,
-        strobe_ms: f64,
-        period_ms: f64,
-        for_ms: f64,
+        fault: &'static str,
+        update: Box<ClockUpdate>,
     },
     Cut {
         replica: ReplicaId,
@@ -316,15 +344,10 @@ pub fn timeline(faults: &[FaultSpec], replicas: usize, end_ms: f64) -> Vec<(f64,
         let until = (at + fault.duration_ms).min(end_ms);
         match fault.kind {
             FaultKind::Step => actions.push((at, Action::Step { replica, step_ms: fault.step_ms })),
-            FaultKind::Strobe => actions.push((
-                at,
-                Action::Strobe {
-                    replica,
-                    strobe_ms: fault.step_ms,
-                    period_ms: fault.period_ms,
-                    for_ms: until - at,
-                },
-            )),
+            FaultKind::Strobe | FaultKind::Wobble | FaultKind::Jitter | FaultKind::Leap => {
+                let (name, update) = fault.clock_update(until - at);
+                actions.push((at, Action::Clock { replica, fault: name, update: Box::new(update) }));
+            }
             FaultKind::Cut => {
                 actions.push((at, Action::Cut { replica, direction: fault.cut }));
                 actions.push((until, Action::Heal { replica }));
@@ -398,10 +421,9 @@ pub async fn run(
                     records.push(FaultRecord::now(plan, replica, "heal", &update));
                 }
             }
-            Action::Strobe { replica, strobe_ms, period_ms, for_ms } => {
-                let update = strobe_update(strobe_ms, period_ms, for_ms);
+            Action::Clock { replica, fault, update } => {
                 cluster.set_clock(replica, &update).await?;
-                records.push(FaultRecord::now(plan, replica, "strobe", &update));
+                records.push(FaultRecord::now(plan, replica, fault, &update));
             }
             Action::Partition { groups, links } => {
                 for (replica, peer, cut) in links {
@@ -455,13 +477,42 @@ pub async fn run(
     Ok(records)
 }
 
-/// The clock update a strobe fault sends.
-pub fn strobe_update(strobe_ms: f64, period_ms: f64, for_ms: f64) -> ClockUpdate {
-    ClockUpdate {
-        strobe_ms: Some(strobe_ms),
-        strobe_period_ms: Some(period_ms),
-        strobe_for_ms: Some(for_ms),
-        ..Default::default()
+impl FaultSpec {
+    /// A clock fault's record name and the update it sends, lasting `for_ms`.
+    pub fn clock_update(&self, for_ms: f64) -> (&'static str, ClockUpdate) {
+        let none = ClockUpdate::default();
+        match self.kind {
+            FaultKind::Strobe => (
+                "strobe",
+                ClockUpdate {
+                    strobe_ms: Some(self.step_ms),
+                    strobe_period_ms: Some(self.period_ms),
+                    strobe_for_ms: Some(for_ms),
+                    ..none
+                },
+            ),
+            FaultKind::Wobble => (
+                "wobble",
+                ClockUpdate {
+                    wobble_ms: Some(self.step_ms.abs()),
+                    wobble_period_ms: Some(self.period_ms),
+                    wobble_for_ms: Some(for_ms),
+                    ..none
+                },
+            ),
+            FaultKind::Jitter => (
+                "jitter",
+                ClockUpdate { jitter_ms: Some(self.step_ms.abs()), jitter_for_ms: Some(for_ms), ..none },
+            ),
+            FaultKind::Leap => {
+                let mode = self.leap.unwrap_or(LeapMode::Step);
+                let smear = (mode == LeapMode::Smear).then_some(self.duration_ms);
+                // A smear is centred on the leap, so it starts half a window early.
+                let after = smear.map(|window| window / 2.0);
+                ("leap", ClockUpdate { leap: Some(mode), leap_smear_ms: smear, leap_after_ms: after, ..none })
+            }
+            _ => ("clock", none),
+        }
     }
 }
 
@@ -495,6 +546,7 @@ mod tests {
             groups: Vec::new(),
             shape: None,
             one_way: false,
+            leap: None,
         }
     }
 
@@ -504,7 +556,7 @@ mod tests {
             .map(|(at, action)| {
                 let name = match action {
                     Action::Step { .. } => "step",
-                    Action::Strobe { .. } => "strobe",
+                    Action::Clock { fault, .. } => fault,
                     Action::Cut { .. } => "cut",
                     Action::Heal { .. } => "heal",
                     Action::Partition { .. } => "partition",
@@ -599,6 +651,34 @@ mod tests {
         let stray = FaultSpec { one_way: true, ..fault(FaultKind::Pause, 0.0) };
         assert!(stray.check(5).unwrap_err().contains("belong to a partition"));
         assert!(FaultSpec { shape: Some(PartitionShape::Ring), ..partition }.check(5).is_ok());
+    }
+
+    #[test]
+    fn clock_faults_that_end_on_their_own_are_one_clock_update_each() {
+        let wobble = FaultSpec { step_ms: 80.0, period_ms: 200.0, ..fault(FaultKind::Wobble, 100.0) };
+        let jitter = FaultSpec { step_ms: 5.0, ..fault(FaultKind::Jitter, 100.0) };
+        let smear =
+            FaultSpec { leap: Some(LeapMode::Smear), duration_ms: 4000.0, ..fault(FaultKind::Leap, 100.0) };
+        for (spec, name) in [(&wobble, "wobble"), (&jitter, "jitter"), (&smear, "leap")] {
+            spec.check(3).unwrap_or_else(|problem| panic!("{name}: {problem}"));
+            let actions = timeline(std::slice::from_ref(spec), 3, 1000.0);
+            assert_eq!(kinds(&actions), vec![(100.0, name)]);
+            let Action::Clock { update, .. } = &actions[0].1 else { panic!("a clock update") };
+            update.validate().unwrap_or_else(|error| panic!("{name}: {error}"));
+        }
+        let Action::Clock { update, .. } = &timeline(&[smear], 3, 1000.0)[0].1 else { unreachable!() };
+        assert_eq!(
+            (update.leap_smear_ms, update.leap_after_ms),
+            (Some(4000.0), Some(2000.0)),
+            "centred on its window"
+        );
+        // What each needs, and what only it may have.
+        assert!(FaultSpec { period_ms: 0.0, ..wobble }.check(3).is_err());
+        assert!(fault(FaultKind::Leap, 0.0).check(3).unwrap_err().contains("step"));
+        let timeless =
+            FaultSpec { leap: Some(LeapMode::Smear), duration_ms: 0.0, ..fault(FaultKind::Leap, 0.0) };
+        assert!(timeless.check(3).is_err());
+        assert!(FaultSpec { leap: Some(LeapMode::Step), ..fault(FaultKind::Pause, 0.0) }.check(3).is_err());
     }
 
     #[test]

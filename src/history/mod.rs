@@ -199,10 +199,15 @@ impl FaultRecord {
 
 impl FaultRecord {
     /// What this record did to its replica's clock, if anything: a `clock`
-    /// setting or a `step` updates the model; a `restart` starts a new one.
+    /// setting or a clock fault (`step`, `strobe`, `wobble`, `jitter`,
+    /// `leap`) updates the model; a `restart` starts a new one.
     pub fn clock_event(&self) -> Option<ClockEvent> {
         match self.fault.as_str() {
-            "clock" | "step" => serde_json::from_value(self.settings.clone()).ok().map(ClockEvent::Update),
+            "clock" | "step" | "strobe" | "wobble" | "jitter" | "leap" => {
+                serde_json::from_value(self.settings.clone())
+                    .ok()
+                    .map(|update| ClockEvent::Update(Box::new(update)))
+            }
             "restart" => Some(ClockEvent::Restart),
             _ => None,
         }

@@ -75,7 +75,7 @@ pub enum ClockChoice {
     /// The operating system's clock, unmodelled.
     System,
     /// True time through a model, starting with these settings.
-    Model(ClockUpdate),
+    Model(Box<ClockUpdate>),
 }
 
 /// Everything needed to start a replica.

@@ -136,9 +136,18 @@ fn windows_and_steps(
         if kind == "step" {
             let by = fault.settings["step_ms"].as_f64().unwrap_or(0.0);
             steps.push((format!("replica {} steps {by:+} ms", fault.replica), at));
-        } else if kind == "strobe" {
-            let lasting = fault.settings["strobe_for_ms"].as_f64().unwrap_or(0.0);
-            windows.push((format!("replica {} strobe", fault.replica), at, (at + lasting).min(duration_ms)));
+        } else if let Some(field) = lasting_field(kind) {
+            // A clock fault the model ends on its own, after its settings' time.
+            let lasting = fault.settings[field].as_f64().unwrap_or(0.0);
+            if lasting > 0.0 {
+                windows.push((
+                    format!("replica {} {kind}", fault.replica),
+                    at,
+                    (at + lasting).min(duration_ms),
+                ));
+            } else {
+                steps.push((format!("replica {} leap second", fault.replica), at));
+            }
         } else if kind == "partition" {
             partition.get_or_insert_with(|| (partition_label(&fault.settings["groups"]), at));
         } else if ends.contains_key(kind) {
@@ -164,6 +173,17 @@ fn windows_and_steps(
     }
     windows.sort_by(|a, b| a.1.total_cmp(&b.1));
     (windows, steps)
+}
+
+/// The settings field that says how long a self-ending clock fault lasts.
+fn lasting_field(kind: &str) -> Option<&'static str> {
+    match kind {
+        "strobe" => Some("strobe_for_ms"),
+        "wobble" => Some("wobble_for_ms"),
+        "jitter" => Some("jitter_for_ms"),
+        "leap" => Some("leap_smear_ms"),
+        _ => None,
+    }
 }
 
 /// `partition {1,2} | {3,4,5}`, from a partition record's groups.

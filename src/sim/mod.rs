@@ -330,10 +330,7 @@ fn apply(world: &mut World, spec: &Spec, plan: TrialPlan, action: Action, record
                 set_link(world, plan, replica, "heal", &LinkUpdate::cut(peer, Cut::None), records);
             }
         }
-        Action::Strobe { replica, strobe_ms, period_ms, for_ms } => {
-            let update = faults::strobe_update(strobe_ms, period_ms, for_ms);
-            set_clock(world, plan, replica, "strobe", &update, records);
-        }
+        Action::Clock { replica, fault, update } => set_clock(world, plan, replica, fault, &update, records),
         Action::Partition { groups, links } => {
             for (replica, peer, cut) in links {
                 let update = LinkUpdate::cut(peer, cut);

@@ -70,7 +70,7 @@ pub enum PresetAction {
     /// Changes a replica's clock, as `PUT /api/lab/replicas/{id}/clock`.
     Clock {
         replica: ReplicaId,
-        clock: ClockUpdate,
+        clock: Box<ClockUpdate>,
     },
     /// Cuts the link between `a` and `b`, both ways.
     Cut {
@@ -229,7 +229,7 @@ impl Lab {
                 self.start(super::StartRequest { replicas: preset.replicas }).await?;
             }
             PresetAction::Clock { replica, clock } => {
-                self.set_clock(*replica, clock.clone()).await?;
+                self.set_clock(*replica, (**clock).clone()).await?;
             }
             PresetAction::Cut { a, b } => {
                 self.set_link(LinkRequest { a: *a, b: *b, cut: true }).await?;
