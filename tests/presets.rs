@@ -166,3 +166,37 @@ async fn the_figure_8_3_preset_plays_on_its_own_pauses_when_asked_and_drops_the_
     browser.find("#start").await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lab_partitions_in_jepsens_shapes_heals_every_link_and_strobes_a_clock() {
+    let dashboard = Dashboard::start(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-runs"));
+    let (status, lab) = dashboard.send(Method::POST, "/api/lab/start", json!({"replicas": 5})).await;
+    assert_eq!(status, 200, "{lab}");
+    let (status, lab) = dashboard.send(Method::PUT, "/api/lab/partition", json!({"shape": "halves"})).await;
+    assert_eq!(status, 200, "{lab}");
+    let cuts: Vec<(u64, u64)> = lab["cuts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| (pair[0].as_u64().unwrap(), pair[1].as_u64().unwrap()))
+        .collect();
+    let across: Vec<(u64, u64)> = [1, 2].iter().flat_map(|&a| [3, 4, 5].map(|b| (a, b))).collect();
+    assert_eq!(cuts, across, "{{1,2}} | {{3,4,5}}: every link across cut");
+    for (body, expected) in [
+        (json!({"groups": [[1], [9]]}), 400),
+        (json!({"shape": "halves", "groups": [[1]]}), 400),
+        (json!({}), 400),
+    ] {
+        let (status, answer) = dashboard.send(Method::PUT, "/api/lab/partition", body.clone()).await;
+        assert_eq!(status, expected, "{body}: {answer}");
+    }
+    let (status, lab) = dashboard.send(Method::POST, "/api/lab/heal", json!({})).await;
+    assert_eq!((status, lab["cuts"].as_array().map(Vec::len)), (200, Some(0)), "{lab}");
+    // A strobe, as the page's button sends it, is in the replica's clock model.
+    let strobe = json!({"strobe_ms": 200.0, "strobe_period_ms": 50.0, "strobe_for_ms": 10000.0});
+    let (status, replica) = dashboard.send(Method::PUT, "/api/lab/replicas/2/clock", strobe).await;
+    assert_eq!(status, 200, "{replica}");
+    assert_eq!(replica["model"]["strobes"].as_array().map(Vec::len), Some(1), "{replica}");
+    let (status, _) = dashboard.send(Method::POST, "/api/lab/stop", json!({})).await;
+    assert_eq!(status, 200);
+}

@@ -85,6 +85,7 @@ function render() {
     el("div", { class: "cards", id: "replicas" }),
     el("h2", {}, "Links"),
     linksTable(),
+    partitionControls(),
     el("h2", {}, "Strategies side by side"),
     el("div", { id: "counts-note" }),
     el("div", { class: "columns", id: "columns" }),
@@ -119,7 +120,9 @@ function replicaCard(replica) {
     offsetGauge(replica.offset_ms),
     el("div", { class: "controls" }, offsetLabel, offset, el("button", { class: "set-offset", onclick: () => clock({ offset_ms: Number(offset.value) }) }, "Set offset")),
     el("div", { class: "controls" }, driftLabel, drift, el("button", { onclick: () => clock({ drift_ppm: Number(drift.value) }) }, "Set drift")),
-    el("div", { class: "controls" }, stepLabel, step, el("button", { onclick: () => clock({ step_ms: Number(step.value) }) }, "Step clock")),
+    el("div", { class: "controls" }, stepLabel, step, el("button", { onclick: () => clock({ step_ms: Number(step.value) }) }, "Step clock"),
+      el("button", { class: "strobe", title: "Flip between the clock and the clock plus the step, every 50 ms, for 10 s",
+        onclick: () => clock({ strobe_ms: Number(step.value), strobe_period_ms: STROBE_PERIOD_MS, strobe_for_ms: STROBE_FOR_MS }) }, "Strobe")),
     el("div", { class: "controls" },
       el("button", { class: "write", onclick: () => act(() => api("/api/lab/write", "POST", { replica: id, key: key() })) }, "Write key here"),
       replica.paused
@@ -158,6 +161,25 @@ function renderReplicas() {
     card.querySelector("dl").replaceWith(fresh.querySelector("dl"));
     card.querySelector("svg").replaceWith(fresh.querySelector("svg"));
   }
+}
+
+/** How the page strobes a clock: flips every this many ms, for this long. */
+const STROBE_PERIOD_MS = 50;
+const STROBE_FOR_MS = 10000;
+
+/** Partitions as Jepsen shapes them, and a heal of every link. */
+function partitionControls() {
+  const shape = el("select", { id: "partition-shape", "aria-label": "Partition shape" },
+    el("option", { value: "halves" }, "halves: a minority and a majority"),
+    el("option", { value: "ring" }, "ring: each hears its two neighbours"),
+    el("option", { value: "bridge" }, "bridge: two halves joined by one replica"),
+    el("option", { value: "isolate" }, "isolate replica 1"));
+  const oneWay = el("input", { id: "partition-one-way", type: "checkbox" });
+  return el("p", { class: "controls" },
+    el("label", { for: "partition-shape" }, "Partition"), shape,
+    el("label", {}, oneWay, " one way (the first group goes deaf)"),
+    el("button", { id: "partition", onclick: () => act(() => api("/api/lab/partition", "PUT", { shape: shape.value, one_way: oneWay.checked })) }, "Partition"),
+    el("button", { id: "heal-all", onclick: () => act(() => api("/api/lab/heal", "POST")) }, "Heal every link"));
 }
 
 function linksTable() {

@@ -19,6 +19,8 @@
 //!   `POST /api/lab/stop`, `PUT /api/lab/replicas/{id}/clock` (the body of
 //!   a replica's `PUT /admin/clock`), `POST /api/lab/replicas/{id}/pause`
 //!   and `/resume`, `PUT /api/lab/links` `{"a":1,"b":2,"cut":true}`,
+//!   `PUT /api/lab/partition` `{"shape":"halves"}` (or `"groups"`, and
+//!   `"one_way"`), `POST /api/lab/heal` (every link),
 //!   `POST /api/lab/write` `{"replica":1,"key":"x"}`, `PUT /api/lab/workload`
 //!   `{"rate":4}` (or `null` for off), `GET /api/lab/events`, the
 //!   server-sent event stream, and the [`lab::preset`]s: `GET /api/presets`

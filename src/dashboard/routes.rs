@@ -53,6 +53,8 @@ pub(super) fn router(state: Arc<AppState>, guard: Guard) -> Router {
         .route("/api/lab/replicas/{id}/pause", post(lab_pause))
         .route("/api/lab/replicas/{id}/resume", post(lab_resume))
         .route("/api/lab/links", put(lab_links))
+        .route("/api/lab/partition", put(lab_partition))
+        .route("/api/lab/heal", post(lab_heal))
         .route("/api/lab/write", post(lab_write))
         .route("/api/lab/workload", put(lab_workload))
         .route("/api/lab/events", get(lab_events))
@@ -260,6 +262,14 @@ async fn lab_resume(State(state): Shared, Path(id): Path<String>) -> Answer<LabV
 
 async fn lab_links(State(state): Shared, bytes: Bytes) -> Answer<LabView> {
     Ok(Json(state.lab.set_link(body(&bytes)?).await?))
+}
+
+async fn lab_partition(State(state): Shared, bytes: Bytes) -> Answer<LabView> {
+    Ok(Json(state.lab.partition(body(&bytes)?).await?))
+}
+
+async fn lab_heal(State(state): Shared) -> Answer<LabView> {
+    Ok(Json(state.lab.heal_all().await?))
 }
 
 async fn lab_write(State(state): Shared, bytes: Bytes) -> Answer<Value> {

@@ -41,6 +41,7 @@ use crate::clock::hlc::HlcTimestamp;
 use crate::clock::physical::ClockUpdate;
 use crate::clock::physical::ModelDescription;
 use crate::experiment::cluster::{Cluster, ClusterClient, ClusterError, ClusterOptions, Signal};
+use crate::experiment::faults::{FaultKind, FaultSpec, PartitionShape, partition_links};
 use crate::experiment::workload::{Operation, mirrored};
 use crate::history::WriteRecord;
 use crate::replica::client::ClientError;
@@ -265,6 +266,22 @@ pub struct LinkRequest {
     pub cut: bool,
 }
 
+/// `PUT /api/lab/partition`: split the cluster by `groups`, or by a Jepsen
+/// `shape` (`isolate` cuts off `replica`, default 1); `one_way` cuts only
+/// the links toward the first group.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionRequest {
+    #[serde(default)]
+    pub groups: Vec<Vec<ReplicaId>>,
+    #[serde(default)]
+    pub shape: Option<PartitionShape>,
+    #[serde(default)]
+    pub replica: Option<ReplicaId>,
+    #[serde(default)]
+    pub one_way: bool,
+}
+
 /// `PUT /api/lab/workload`: a rate in operations per second, or off.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -432,6 +449,59 @@ impl Lab {
             } else {
                 view.cuts.remove(&(a.min(b), a.max(b)));
             }
+            Ok(())
+        })
+        .await?;
+        self.snapshot();
+        Ok(self.view())
+    }
+
+    /// Splits the cluster as a `partition` fault does, or refuses a
+    /// partition a spec would refuse; heal it with [`Lab::heal_all`].
+    pub async fn partition(&self, request: PartitionRequest) -> Result<LabView, DashboardError> {
+        self.with_running(async |running| {
+            let replicas = running.cluster.ids().count();
+            let fault = FaultSpec {
+                kind: FaultKind::Partition,
+                at_ms: 0.0,
+                replica: request.replica.unwrap_or(1),
+                step_ms: 0.0,
+                period_ms: 0.0,
+                duration_ms: 1.0,
+                cut: Default::default(),
+                every_ms: 0.0,
+                groups: request.groups,
+                shape: request.shape,
+                one_way: request.one_way,
+                leap: None,
+            };
+            fault.check(replicas).map_err(DashboardError::BadRequest)?;
+            if let Some(paused) = lock(&running.shared.journal).paused.first() {
+                return Err(DashboardError::Conflict(format!("replica {paused} is paused; resume it first")));
+            }
+            let links = partition_links(&fault.partition_groups(replicas), replicas, fault.one_way);
+            for &(replica, peer, cut) in &links {
+                running.cluster.set_link(replica, &LinkUpdate::cut(peer, cut)).await?;
+            }
+            let mut view = lock(&self.view);
+            view.cuts.extend(links.iter().map(|&(a, b, _)| (a.min(b), a.max(b))));
+            Ok(())
+        })
+        .await?;
+        self.snapshot();
+        Ok(self.view())
+    }
+
+    /// Heals every link, both ways.
+    pub async fn heal_all(&self) -> Result<LabView, DashboardError> {
+        self.with_running(async |running| {
+            let ids: Vec<ReplicaId> = running.cluster.ids().collect();
+            for &replica in &ids {
+                for &peer in ids.iter().filter(|&&peer| peer != replica) {
+                    running.cluster.set_link(replica, &LinkUpdate::cut(peer, Cut::None)).await?;
+                }
+            }
+            lock(&self.view).cuts.clear();
             Ok(())
         })
         .await?;
