@@ -539,7 +539,7 @@ fn nemesis_faults(run: &Path) -> Vec<(String, u64, Value)> {
         .map(|line| serde_json::from_str::<Value>(line).expect("JSON"))
         .filter(|record| record["type"] == "fault")
         .filter(|record| {
-            ["step", "strobe", "cut", "partition", "pause", "crash"]
+            ["step", "strobe", "wobble", "jitter", "leap", "cut", "partition", "link", "pause", "crash"]
                 .contains(&record["fault"].as_str().unwrap_or(""))
         })
         .map(|record| {

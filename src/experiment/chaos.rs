@@ -10,10 +10,12 @@
 //! [chaos]
 //! every_ms = 400      # mean quiet time between two faults
 //! longest_ms = 600    # the longest a fault lasts
-//! kinds = ["step", "strobe", "cut", "partition", "pause", "crash"]   # the default
+//! kinds = ["step", "strobe", "cut", "partition", "link", "pause", "crash"]   # the default
 //! # also: "wobble", "jitter", "leap"
 //! ```
 //!
+//! Each fault's kind is dealt from a shuffled deck of the kinds asked for,
+//! dealt anew once every kind has come up, so even a short run mixes many.
 //! The schedule is drawn once per trial from the spec's seed and the
 //! trial's place in the sweep ([`schedule`]), so the same seed gives the
 //! same faults, in either engine, and a run that finds something can be
@@ -25,10 +27,11 @@
 //! not, so they add up over a trial.
 
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::faults::{CRASH_DOWN_TIME, CutDirection, FaultKind, FaultSpec, PartitionShape};
+use super::faults::{CRASH_DOWN_TIME, CutDirection, FaultKind, FaultSpec, LinkFault, PartitionShape};
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::LeapMode;
 use crate::history::TrialPlan;
@@ -45,6 +48,12 @@ pub const STEP_MS: [f64; 2] = [50.0, 500.0];
 pub const STROBE_PERIOD_MS: [f64; 2] = [20.0, 100.0];
 /// Jitter bounds, ms either way.
 pub const JITTER_MS: [f64; 2] = [1.0, 50.0];
+/// A link fault delays each message by 1 ms up to this much, ms.
+pub const LINK_DELAY_MS: [f64; 2] = [5.0, 100.0];
+/// A link fault's largest loss, duplication and reordering probabilities.
+pub const LINK_MOST_LOSS: f64 = 0.3;
+pub const LINK_MOST_DUPLICATE: f64 = 0.5;
+pub const LINK_MOST_REORDER: f64 = 0.5;
 /// No fault starts in the last this many ms of a trial, so the last one
 /// ends while the workload still runs.
 pub const QUIET_END_MS: f64 = 200.0;
@@ -75,6 +84,7 @@ fn every_kind() -> Vec<FaultKind> {
         FaultKind::Strobe,
         FaultKind::Cut,
         FaultKind::Partition,
+        FaultKind::Link,
         FaultKind::Pause,
         FaultKind::Crash,
     ]
@@ -110,8 +120,15 @@ impl ChaosSpec {
         let mut faults = Vec::new();
         let quiet = |dice: &mut StdRng| dice.random_range(0.5 * self.every_ms..=1.5 * self.every_ms);
         let mut at = quiet(&mut dice);
+        // Kinds are drawn as cards from a shuffled deck, dealt anew when it
+        // runs out: a short run still sees many different faults.
+        let mut deck: Vec<FaultKind> = Vec::new();
         while at < duration_ms - QUIET_END_MS {
-            let kind = self.kinds[dice.random_range(0..self.kinds.len())];
+            if deck.is_empty() {
+                deck = self.kinds.clone();
+                deck.shuffle(&mut dice);
+            }
+            let kind = deck.pop().unwrap_or(FaultKind::Step);
             let replica: ReplicaId = dice.random_range(1..=replicas as ReplicaId);
             let lasting = dice.random_range(SHORTEST_SHARE * self.longest_ms..=self.longest_ms);
             let mut fault = FaultSpec {
@@ -127,6 +144,7 @@ impl ChaosSpec {
                 shape: None,
                 one_way: false,
                 leap: None,
+                link: None,
             };
             match kind {
                 FaultKind::Step => {
@@ -168,6 +186,16 @@ impl ChaosSpec {
                     ];
                     fault.shape = Some(shapes[dice.random_range(0..shapes.len())]);
                     fault.one_way = dice.random_bool(0.25);
+                }
+                FaultKind::Link => {
+                    fault.duration_ms = lasting.round();
+                    let slowest = dice.random_range(LINK_DELAY_MS[0]..=LINK_DELAY_MS[1]).round();
+                    fault.link = Some(LinkFault {
+                        delay_ms: [1.0, slowest],
+                        loss: dice.random_range(0.0..=LINK_MOST_LOSS),
+                        duplicate: dice.random_range(0.0..=LINK_MOST_DUPLICATE),
+                        reorder: dice.random_range(0.0..=LINK_MOST_REORDER),
+                    });
                 }
                 FaultKind::Pause => fault.duration_ms = lasting.round(),
                 FaultKind::Crash => {}

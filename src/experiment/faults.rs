@@ -13,7 +13,7 @@
 //!
 //! ```toml
 //! [[fault]]
-//! kind = "step"        # step | strobe | cut | partition | pause | crash
+//! kind = "step"        # step | strobe | wobble | jitter | leap | cut | partition | link | pause | crash
 //! at_ms = 1000         # ms after the workload starts
 //! replica = 1          # the replica it hits (a cut: the one cut off)
 //! step_ms = -500       # step, strobe: the jump (negative: back)
@@ -24,6 +24,10 @@
 //! groups = [[1, 2], [3, 4, 5]]  # partition: who still hears whom
 //! shape = "halves"     # partition, instead of groups: isolate | halves | ring | bridge
 //! one_way = false      # partition: only the first group goes deaf
+//! delay_ms = [5, 50]   # link: what `replica` sends is delayed,
+//! loss = 0.1           #   lost, sent twice
+//! duplicate = 0.3      #   or its writes reversed, with these
+//! reorder = 0.3        #   probabilities, for duration_ms
 //! ```
 //!
 //! A *partition* splits the cluster as Jepsen's nemeses do. Two replicas
@@ -51,7 +55,7 @@ use super::cluster::{Cluster, ClusterError, Signal};
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockUpdate, LeapMode};
 use crate::history::{FaultRecord, Record, TrialPlan};
-use crate::replica::links::{Cut, LinkUpdate};
+use crate::replica::links::{Cut, DelaySpec, LinkUpdate};
 
 /// How long a crashed replica stays down before it is restarted.
 pub const CRASH_DOWN_TIME: Duration = Duration::from_millis(100);
@@ -92,6 +96,34 @@ pub struct FaultSpec {
     /// `partition`: cut only the links toward the first group.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub one_way: bool,
+    /// `link`: what the replica sends is delayed by `[MIN, MAX]` ms, lost,
+    /// sent twice or reordered with these probabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkFault>,
+}
+
+/// A `link` fault's settings, as the replica's links take them.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkFault {
+    pub delay_ms: [f64; 2],
+    pub loss: f64,
+    pub duplicate: f64,
+    pub reorder: f64,
+}
+
+impl LinkFault {
+    /// The update that puts it on the link to `peer`.
+    pub fn update(&self, peer: ReplicaId) -> LinkUpdate {
+        LinkUpdate {
+            peer,
+            cut: None,
+            delay_ms: Some(DelaySpec::Range(self.delay_ms)),
+            loss: Some(self.loss),
+            duplicate: Some(self.duplicate),
+            reorder: Some(self.reorder),
+        }
+    }
 }
 
 /// Jepsen's partition shapes, as groups of the replicas 1 to N.
@@ -149,6 +181,9 @@ pub enum FaultKind {
     Cut,
     /// The cluster splits into `groups` (or a `shape`) for `duration_ms`.
     Partition,
+    /// For `duration_ms`, what the replica sends suffers its `link` fault;
+    /// then its links are as the spec's `[network]` has them again.
+    Link,
     /// The replica's process is stopped (SIGSTOP) for `duration_ms`.
     Pause,
     /// The replica's process is killed (SIGKILL) and restarted.
@@ -188,7 +223,9 @@ impl FaultSpec {
                 self.step_ms != 0.0 && self.duration_ms > 0.0
             }
             FaultKind::Leap => true,
-            FaultKind::Cut | FaultKind::Partition | FaultKind::Pause => self.duration_ms > 0.0,
+            FaultKind::Cut | FaultKind::Partition | FaultKind::Link | FaultKind::Pause => {
+                self.duration_ms > 0.0
+            }
             FaultKind::Crash => true,
         }
     }
@@ -215,6 +252,21 @@ impl FaultSpec {
                 return Err("a stepped leap takes no duration_ms".into());
             }
             (kind, Some(_)) if kind != FaultKind::Leap => return Err("leap belongs to a leap fault".into()),
+            _ => {}
+        }
+        match (self.kind, &self.link) {
+            (FaultKind::Link, None) => return Err("a link fault says what it does: [fault.link]".into()),
+            (FaultKind::Link, Some(link)) => {
+                let [min, max] = link.delay_ms;
+                let probability = |p: f64| (0.0..=1.0).contains(&p);
+                let probabilities = [link.loss, link.duplicate, link.reorder].into_iter().all(probability);
+                if !(0.0 <= min && min <= max && max.is_finite() && probabilities) {
+                    return Err(
+                        "a link fault has 0 <= delay_ms MIN <= MAX, and probabilities from 0 to 1".into()
+                    );
+                }
+            }
+            (_, Some(_)) => return Err("link belongs to a link fault".into()),
             _ => {}
         }
         if self.kind == FaultKind::Partition {
@@ -320,6 +372,15 @@ pub enum Action {
     },
     /// Restore every link of every replica.
     HealAll,
+    /// Put a link fault on every link of `replica`.
+    Links {
+        replica: ReplicaId,
+        link: LinkFault,
+    },
+    /// Give `replica`'s links back the spec's network settings.
+    RestoreLinks {
+        replica: ReplicaId,
+    },
     Pause {
         replica: ReplicaId,
     },
@@ -357,6 +418,10 @@ pub fn timeline(faults: &[FaultSpec], replicas: usize, end_ms: f64) -> Vec<(f64,
                 let links = partition_links(&groups, replicas, fault.one_way);
                 actions.push((at, Action::Partition { groups, links }));
                 actions.push((until, Action::HealAll));
+            }
+            FaultKind::Link => {
+                actions.push((at, Action::Links { replica, link: fault.link.unwrap_or_default() }));
+                actions.push((until, Action::RestoreLinks { replica }));
             }
             FaultKind::Pause => {
                 actions.push((at, Action::Pause { replica }));
@@ -444,6 +509,20 @@ pub async fn run(
                         cluster.set_link(replica, &update).await?;
                         records.push(FaultRecord::now(plan, replica, "heal", &update));
                     }
+                }
+            }
+            Action::Links { replica, link } => {
+                for peer in cluster.ids().filter(|&peer| peer != replica) {
+                    let update = link.update(peer);
+                    cluster.set_link(replica, &update).await?;
+                    records.push(FaultRecord::now(plan, replica, "link", &update));
+                }
+            }
+            Action::RestoreLinks { replica } => {
+                for peer in cluster.ids().filter(|&peer| peer != replica) {
+                    let update = (restore.links)(peer).unwrap_or_else(|| LinkFault::default().update(peer));
+                    cluster.set_link(replica, &update).await?;
+                    records.push(FaultRecord::now(plan, replica, "restore", &update));
                 }
             }
             Action::Pause { replica } => {
@@ -547,6 +626,7 @@ mod tests {
             shape: None,
             one_way: false,
             leap: None,
+            link: None,
         }
     }
 
@@ -561,6 +641,8 @@ mod tests {
                     Action::Heal { .. } => "heal",
                     Action::Partition { .. } => "partition",
                     Action::HealAll => "heal all",
+                    Action::Links { .. } => "link",
+                    Action::RestoreLinks { .. } => "restore",
                     Action::Pause { .. } => "pause",
                     Action::Resume { .. } => "resume",
                     Action::Crash { .. } => "crash",

@@ -846,6 +846,7 @@ mod tests {
             shape: None,
             one_way: false,
             leap: None,
+            link: None,
         };
         assert_eq!(Parameter::StepMs.apply(&step, -500.0).map(|fault| fault.step_ms), Some(-500.0));
         assert_eq!(Parameter::StepMs.apply(&step, 0.0), None, "a zero step is no fault");

@@ -17,7 +17,8 @@ use crate::history::Record;
 use crate::strategy::Kind;
 
 /// The fault kinds a nemesis applies, as their records name them.
-const KINDS: [&str; 6] = ["step", "strobe", "cut", "partition", "pause", "crash"];
+const KINDS: [&str; 10] =
+    ["step", "strobe", "wobble", "jitter", "leap", "cut", "partition", "link", "pause", "crash"];
 
 /// How many faults of each kind the history records. A cut or a partition
 /// writes one record per link, all together: those count once.
@@ -31,7 +32,7 @@ pub fn faults_applied(records: &[Record]) -> BTreeMap<&'static str, usize> {
             continue;
         };
         let here = (fault.point, fault.trial, kind);
-        let per_link = kind == "cut" || kind == "partition";
+        let per_link = matches!(kind, "cut" | "partition" | "link");
         if !(per_link && last == Some(here)) {
             *counts.entry(kind).or_insert(0) += 1;
         }

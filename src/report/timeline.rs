@@ -123,7 +123,7 @@ fn windows_and_steps(
     duration_ms: f64,
 ) -> (Vec<Window>, Vec<Instant>) {
     let ends: HashMap<&str, &str> =
-        HashMap::from([("cut", "heal"), ("pause", "resume"), ("crash", "restart")]);
+        HashMap::from([("cut", "heal"), ("link", "restore"), ("pause", "resume"), ("crash", "restart")]);
     let mut open: BTreeMap<(ReplicaId, &str), f64> = BTreeMap::new();
     let mut windows = Vec::new();
     let mut steps = Vec::new();

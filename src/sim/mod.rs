@@ -346,6 +346,21 @@ fn apply(world: &mut World, spec: &Spec, plan: TrialPlan, action: Action, record
                 }
             }
         }
+        Action::Links { replica, link } => {
+            for peer in peers_of(replica) {
+                set_link(world, plan, replica, "link", &link.update(peer), records);
+            }
+        }
+        Action::RestoreLinks { replica } => {
+            for peer in peers_of(replica) {
+                let update = if spec.network.is_faulty() {
+                    trial::network_link(&spec.network, peer)
+                } else {
+                    faults::LinkFault::default().update(peer)
+                };
+                set_link(world, plan, replica, "restore", &update, records);
+            }
+        }
         Action::Pause { replica } => {
             world.pause_replica(replica);
             records.push(FaultRecord::at(now, plan, replica, "pause", &Value::Null));

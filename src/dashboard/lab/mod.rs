@@ -474,6 +474,7 @@ impl Lab {
                 shape: request.shape,
                 one_way: request.one_way,
                 leap: None,
+                link: None,
             };
             fault.check(replicas).map_err(DashboardError::BadRequest)?;
             if let Some(paused) = lock(&running.shared.journal).paused.first() {
