@@ -607,6 +607,11 @@ fn riak_2013_sets_kingsburys_figures_beside_the_labs() {
         count("set-union", 2000.0).starts_with("0 of"),
         "the merging set loses nothing, as Riak's CRDT did"
     );
+    // And every strategy of the run beside them, at both values.
+    for strategy in ["lww-wall", "lww-hlc", "vv", "set-union"] {
+        let row = format!("| {strategy} | {} | {} |", count(strategy, 0.0), count(strategy, 2000.0));
+        assert!(table.contains(&row), "{row} in {table}");
+    }
 }
 
 const CLOCK_ON_REPLICA_1: &str = r#"

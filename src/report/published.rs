@@ -6,7 +6,8 @@
 //! acknowledged writes were lost of how many, and which of the lab's
 //! strategies at which sweep value stands for it. The report puts the lab's
 //! own count for that strategy and value beside each (summed over trials),
-//! so a reader sees both, and the README says why they differ.
+//! then every strategy's count at every value the figures name, so a
+//! reader sees the whole field, and the README says why they differ.
 
 use std::fmt::Write as _;
 
@@ -41,6 +42,37 @@ pub fn section(figures: &[PublishedFigure], parameter: &str, summaries: &[PointS
             figure.strategy,
             figure.value
         );
+    }
+    // Every strategy of the run at each value a figure names.
+    let mut values: Vec<f64> = Vec::new();
+    for figure in figures {
+        if !values.contains(&figure.value) {
+            values.push(figure.value);
+        }
+    }
+    let mut strategies: Vec<&str> = Vec::new();
+    for summary in summaries {
+        if !strategies.contains(&summary.strategy.as_str()) {
+            strategies.push(&summary.strategy);
+        }
+    }
+    let _ = writeln!(text, "\nEvery strategy of this run, lost of acknowledged:\n");
+    let header: Vec<String> = values.iter().map(|value| format!("{parameter} = {value}")).collect();
+    let _ = writeln!(text, "| strategy | {} |\n|---|{}", header.join(" | "), "---:|".repeat(values.len()));
+    for strategy in strategies {
+        let cells: Vec<String> = values
+            .iter()
+            .map(|&value| {
+                summaries
+                    .iter()
+                    .find(|summary| summary.strategy == strategy && summary.value == value)
+                    .map_or_else(
+                        || "not run".to_string(),
+                        |summary| share(summary.dropped as u64, summary.acked as u64),
+                    )
+            })
+            .collect();
+        let _ = writeln!(text, "| {strategy} | {} |", cells.join(" | "));
     }
     text.push('\n');
     text
