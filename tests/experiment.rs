@@ -64,6 +64,37 @@ impl Lab {
     }
 }
 
+/// Runs `spec` as `tiny` to the end in a lab of its own; returns the lab
+/// (which holds the results) and the run's directory.
+fn run_spec(spec: &str) -> (Lab, PathBuf) {
+    let lab = Lab::new(spec);
+    let output = lab.start().wait_with_output().expect("the run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let run = lab.runs().pop().expect("a run");
+    (lab, run)
+}
+
+/// The `fault` records of a run's history.
+fn fault_records(run: &Path) -> Vec<Value> {
+    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("a history");
+    history
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("JSON"))
+        .filter(|record| record["type"] == "fault")
+        .collect()
+}
+
+/// One strategy's row of a one-point, one-trial run's summary.
+fn row_of(run: &Path, strategy: &str) -> Value {
+    let rows = read_json(&run.join("summary.json"));
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["strategy"] == strategy)
+        .expect("the strategy's row")
+        .clone()
+}
+
 /// Replica processes whose parent is `runner`.
 fn replicas_of(runner: u32) -> BTreeSet<u32> {
     let mut found = BTreeSet::new();
@@ -496,16 +527,8 @@ values = [800]
 #[test]
 fn a_minority_majority_partition_keeps_the_minoritys_writes_as_siblings_and_converges() {
     for engine in ["sim", "processes"] {
-        let lab = Lab::new(&format!("engine = \"{engine}\"\n{HALVES}"));
-        let output = lab.start().wait_with_output().expect("the run");
-        assert!(output.status.success(), "{engine}: {}", String::from_utf8_lossy(&output.stderr));
-        let run = lab.runs().pop().expect("a run");
-        let history = std::fs::read_to_string(run.join("history.jsonl")).expect("a history");
-        let faults: Vec<Value> = history
-            .lines()
-            .map(|line| serde_json::from_str::<Value>(line).expect("JSON"))
-            .filter(|record| record["type"] == "fault")
-            .collect();
+        let (_lab, run) = run_spec(&format!("engine = \"{engine}\"\n{HALVES}"));
+        let faults = fault_records(&run);
         // Logged with its groups: {1, 2} | {3, 4, 5}, every link across cut.
         let cuts: Vec<&Value> = faults.iter().filter(|fault| fault["fault"] == "partition").collect();
         assert_eq!(cuts.len(), 12, "{engine}: 2 x 3 links, both ends");
@@ -514,11 +537,7 @@ fn a_minority_majority_partition_keeps_the_minoritys_writes_as_siblings_and_conv
         // ends (as after any run, so that the replicas converge): 2 x 20.
         let heals = faults.iter().filter(|fault| fault["fault"] == "heal").count();
         assert_eq!(heals, 40, "{engine}: every link healed");
-        let rows = read_json(&run.join("summary.json"));
-        let row = |strategy: &str| {
-            rows.as_array().unwrap().iter().find(|row| row["strategy"] == strategy).unwrap().clone()
-        };
-        let (vv, wall) = (row("vv"), row("lww-wall"));
+        let (vv, wall) = (row_of(&run, "vv"), row_of(&run, "lww-wall"));
         assert_eq!(vv["dropped"], 0, "{engine}: vv keeps both sides' writes: {vv}");
         assert!(vv["siblings"].as_u64().unwrap() > 0, "{engine}: as siblings: {vv}");
         assert!(
@@ -533,21 +552,13 @@ fn a_minority_majority_partition_keeps_the_minoritys_writes_as_siblings_and_conv
 
 /// The nemesis's faults in a run's history: (kind, replica, settings).
 fn nemesis_faults(run: &Path) -> Vec<(String, u64, Value)> {
-    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("a history");
-    history
-        .lines()
-        .map(|line| serde_json::from_str::<Value>(line).expect("JSON"))
-        .filter(|record| record["type"] == "fault")
-        .filter(|record| {
-            ["step", "strobe", "wobble", "jitter", "leap", "cut", "partition", "link", "pause", "crash"]
-                .contains(&record["fault"].as_str().unwrap_or(""))
-        })
+    let kinds = ["step", "strobe", "wobble", "jitter", "leap", "cut", "partition", "link", "pause", "crash"];
+    fault_records(run)
+        .into_iter()
+        .filter(|record| kinds.contains(&record["fault"].as_str().unwrap_or("")))
         .map(|record| {
-            (
-                record["fault"].as_str().unwrap().to_string(),
-                record["replica"].as_u64().unwrap(),
-                record["settings"].clone(),
-            )
+            let kind = record["fault"].as_str().unwrap().to_string();
+            (kind, record["replica"].as_u64().unwrap(), record["settings"].clone())
         })
         .collect()
 }
@@ -657,13 +668,12 @@ fn a_strobing_clock_makes_lww_wall_drop_writes_a_steady_offset_of_the_same_size_
     let strobe = "[[fault]]\nkind = \"strobe\"\nat_ms = 0\nreplica = 1\nstep_ms = 200\nperiod_ms = 50\nduration_ms = 1500\n";
     let mut found = Vec::new();
     for fault in [steady, strobe] {
-        let lab = Lab::new(&format!("{CLOCK_ON_REPLICA_1}\n{fault}"));
-        let output = lab.start().wait_with_output().expect("the run");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        let run = lab.runs().pop().expect("a run");
-        let rows = read_json(&run.join("summary.json"));
-        let wall = rows.as_array().unwrap().iter().find(|row| row["strategy"] == "lww-wall").unwrap().clone();
-        let hlc = rows.as_array().unwrap().iter().find(|row| row["strategy"] == "lww-hlc").unwrap().clone();
+        let (_lab, run) = run_spec(&format!(
+            "{CLOCK_ON_REPLICA_1}
+{fault}"
+        ));
+        let wall = row_of(&run, "lww-wall");
+        let hlc = row_of(&run, "lww-hlc");
         assert_eq!(hlc["dropped_causality"], 0, "an HLC never loses a write it read: {hlc}");
         found.push((self_inflicted(&run), wall["stamp_regressions"].as_u64().unwrap()));
     }
@@ -703,17 +713,13 @@ values = [0]
 #[test]
 fn duplicated_and_reordered_replication_changes_nothing_for_vv_and_every_replica_converges() {
     for engine in ["sim", "processes"] {
-        let lab = Lab::new(&format!("engine = \"{engine}\"\n{UNRULY_NETWORK}"));
-        let output = lab.start().wait_with_output().expect("the run");
-        assert!(output.status.success(), "{engine}: {}", String::from_utf8_lossy(&output.stderr));
-        let run = lab.runs().pop().expect("a run");
+        let (_lab, run) = run_spec(&format!(
+            "engine = \"{engine}\"
+{UNRULY_NETWORK}"
+        ));
         // The links were set as the spec asks, and logged.
-        let history = std::fs::read_to_string(run.join("history.jsonl")).expect("a history");
-        let links = history
-            .lines()
-            .map(|line| serde_json::from_str::<Value>(line).expect("JSON"))
-            .filter(|record| record["fault"] == "links")
-            .collect::<Vec<_>>();
+        let links: Vec<Value> =
+            fault_records(&run).into_iter().filter(|record| record["fault"] == "links").collect();
         assert_eq!(links.len(), 6, "{engine}: every link");
         assert!(
             links
@@ -738,12 +744,11 @@ fn a_stepped_leap_second_makes_lww_wall_drop_writes_and_a_smeared_one_does_not()
         "[[fault]]\nkind = \"leap\"\nat_ms = 200\nreplica = 1\nleap = \"smear\"\nduration_ms = 4000\n";
     let mut found = Vec::new();
     for fault in [stepped, smeared] {
-        let lab = Lab::new(&format!("{CLOCK_ON_REPLICA_1}\n{fault}"));
-        let output = lab.start().wait_with_output().expect("the run");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        let run = lab.runs().pop().expect("a run");
-        let rows = read_json(&run.join("summary.json"));
-        let wall = rows.as_array().unwrap().iter().find(|row| row["strategy"] == "lww-wall").unwrap().clone();
+        let (_lab, run) = run_spec(&format!(
+            "{CLOCK_ON_REPLICA_1}
+{fault}"
+        ));
+        let wall = row_of(&run, "lww-wall");
         found.push((self_inflicted(&run), wall["stamp_regressions"].as_u64().unwrap()));
     }
     // Stepped, replica 1's clock repeats a second: its writes after the

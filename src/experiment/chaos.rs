@@ -131,21 +131,7 @@ impl ChaosSpec {
             let kind = deck.pop().unwrap_or(FaultKind::Step);
             let replica: ReplicaId = dice.random_range(1..=replicas as ReplicaId);
             let lasting = dice.random_range(SHORTEST_SHARE * self.longest_ms..=self.longest_ms);
-            let mut fault = FaultSpec {
-                kind,
-                at_ms: at.round(),
-                replica,
-                step_ms: 0.0,
-                period_ms: 0.0,
-                duration_ms: 0.0,
-                cut: CutDirection::Both,
-                every_ms: 0.0,
-                groups: Vec::new(),
-                shape: None,
-                one_way: false,
-                leap: None,
-                link: None,
-            };
+            let mut fault = FaultSpec::new(kind, at.round(), replica);
             match kind {
                 FaultKind::Step => {
                     let size = dice.random_range(STEP_MS[0]..=STEP_MS[1]).round();

@@ -215,6 +215,26 @@ impl From<CutDirection> for Cut {
 }
 
 impl FaultSpec {
+    /// A fault of `kind` on `replica` at `at_ms`, every other setting at its
+    /// default (no size, no duration), for the caller to fill in.
+    pub fn new(kind: FaultKind, at_ms: f64, replica: ReplicaId) -> Self {
+        Self {
+            kind,
+            at_ms,
+            replica,
+            step_ms: 0.0,
+            period_ms: 0.0,
+            duration_ms: 0.0,
+            cut: CutDirection::Both,
+            every_ms: 0.0,
+            groups: Vec::new(),
+            shape: None,
+            one_way: false,
+            leap: None,
+            link: None,
+        }
+    }
+
     /// Whether the fault does anything (a sweep value of 0 turns it off).
     pub fn is_active(&self) -> bool {
         match self.kind {
@@ -613,21 +633,7 @@ mod tests {
     use super::*;
 
     fn fault(kind: FaultKind, at_ms: f64) -> FaultSpec {
-        FaultSpec {
-            kind,
-            at_ms,
-            replica: 1,
-            step_ms: -500.0,
-            period_ms: 0.0,
-            duration_ms: 300.0,
-            cut: CutDirection::Both,
-            every_ms: 0.0,
-            groups: Vec::new(),
-            shape: None,
-            one_way: false,
-            leap: None,
-            link: None,
-        }
+        FaultSpec { step_ms: -500.0, duration_ms: 300.0, ..FaultSpec::new(kind, at_ms, 1) }
     }
 
     fn kinds(actions: &[(f64, Action)]) -> Vec<(f64, &'static str)> {

@@ -833,21 +833,7 @@ mod tests {
         let drifts: Vec<f64> =
             (1..=3).map(|id| Parameter::ResolutionMs.clock_for(&base, 10.0, id, 3).drift_ppm).collect();
         assert_eq!(drifts, [100.0, 0.0, -100.0]);
-        let step = FaultSpec {
-            kind: FaultKind::Step,
-            at_ms: 100.0,
-            replica: 1,
-            step_ms: 0.0,
-            period_ms: 0.0,
-            duration_ms: 0.0,
-            cut: Default::default(),
-            every_ms: 0.0,
-            groups: Vec::new(),
-            shape: None,
-            one_way: false,
-            leap: None,
-            link: None,
-        };
+        let step = FaultSpec::new(FaultKind::Step, 100.0, 1);
         assert_eq!(Parameter::StepMs.apply(&step, -500.0).map(|fault| fault.step_ms), Some(-500.0));
         assert_eq!(Parameter::StepMs.apply(&step, 0.0), None, "a zero step is no fault");
     }

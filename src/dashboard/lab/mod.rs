@@ -462,19 +462,11 @@ impl Lab {
         self.with_running(async |running| {
             let replicas = running.cluster.ids().count();
             let fault = FaultSpec {
-                kind: FaultKind::Partition,
-                at_ms: 0.0,
-                replica: request.replica.unwrap_or(1),
-                step_ms: 0.0,
-                period_ms: 0.0,
                 duration_ms: 1.0,
-                cut: Default::default(),
-                every_ms: 0.0,
                 groups: request.groups,
                 shape: request.shape,
                 one_way: request.one_way,
-                leap: None,
-                link: None,
+                ..FaultSpec::new(FaultKind::Partition, 0.0, request.replica.unwrap_or(1))
             };
             fault.check(replicas).map_err(DashboardError::BadRequest)?;
             if let Some(paused) = lock(&running.shared.journal).paused.first() {
