@@ -552,10 +552,9 @@ fn a_minority_majority_partition_keeps_the_minoritys_writes_as_siblings_and_conv
 
 /// The nemesis's faults in a run's history: (kind, replica, settings).
 fn nemesis_faults(run: &Path) -> Vec<(String, u64, Value)> {
-    let kinds = ["step", "strobe", "wobble", "jitter", "leap", "cut", "partition", "link", "pause", "crash"];
     fault_records(run)
         .into_iter()
-        .filter(|record| kinds.contains(&record["fault"].as_str().unwrap_or("")))
+        .filter(|record| clocklab::report::nemesis::KINDS.contains(&record["fault"].as_str().unwrap_or("")))
         .map(|record| {
             let kind = record["fault"].as_str().unwrap().to_string();
             (kind, record["replica"].as_u64().unwrap(), record["settings"].clone())

@@ -203,19 +203,13 @@ impl ClockUpdate {
         check("strobe_ms", self.strobe_ms, -MAX_OFFSET_MS, MAX_OFFSET_MS)?;
         check("strobe_period_ms", self.strobe_period_ms, 0.0, MAX_INTERVAL_MS)?;
         check("strobe_for_ms", self.strobe_for_ms, 0.0, MAX_OFFSET_MS)?;
-        let strobe = [self.strobe_ms, self.strobe_period_ms, self.strobe_for_ms];
-        if strobe.iter().any(Option::is_some)
-            && (strobe.iter().any(Option::is_none) || self.strobe_period_ms == Some(0.0))
-        {
+        if incomplete_periodic([self.strobe_ms, self.strobe_period_ms, self.strobe_for_ms]) {
             return Err(ClockError::IncompleteStrobe);
         }
         check("wobble_ms", self.wobble_ms, 0.0, MAX_OFFSET_MS)?;
         check("wobble_period_ms", self.wobble_period_ms, 0.0, MAX_INTERVAL_MS)?;
         check("wobble_for_ms", self.wobble_for_ms, 0.0, MAX_OFFSET_MS)?;
-        let wobble = [self.wobble_ms, self.wobble_period_ms, self.wobble_for_ms];
-        if wobble.iter().any(Option::is_some)
-            && (wobble.iter().any(Option::is_none) || self.wobble_period_ms == Some(0.0))
-        {
+        if incomplete_periodic([self.wobble_ms, self.wobble_period_ms, self.wobble_for_ms]) {
             return Err(ClockError::IncompleteWobble);
         }
         check("jitter_ms", self.jitter_ms, 0.0, MAX_INTERVAL_MS)?;
@@ -236,6 +230,12 @@ impl ClockUpdate {
         }
         Ok(())
     }
+}
+
+/// Whether a periodic fault's `[size, period, lasting]` is half given: some
+/// set and some not, or a period of 0.
+fn incomplete_periodic(fields: [Option<f64>; 3]) -> bool {
+    fields.iter().any(Option::is_some) && (fields.iter().any(Option::is_none) || fields[1] == Some(0.0))
 }
 
 /// A strobe: from `from_ns` until `until_ns` of true time, the clock reads

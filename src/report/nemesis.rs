@@ -17,7 +17,7 @@ use crate::history::Record;
 use crate::strategy::Kind;
 
 /// The fault kinds a nemesis applies, as their records name them.
-const KINDS: [&str; 10] =
+pub const KINDS: [&str; 10] =
     ["step", "strobe", "wobble", "jitter", "leap", "cut", "partition", "link", "pause", "crash"];
 
 /// How many faults of each kind the history records. A cut or a partition
