@@ -25,6 +25,14 @@ bench:
 bench-oracle:
     cargo bench --bench oracle
 
+# The plugin benchmark: acknowledged writes through a Python strategy against the built-in.
+bench-plugin:
+    cargo bench --bench plugin
+
+# Check a strategy's promises (a plugin's path or a built-in's name), e.g. `just check-strategy examples/strategies/keep_larger.py`.
+check-strategy strategy *flags:
+    cargo run --release -- strategy check {{strategy}} {{flags}}
+
 # Start a 3-replica cluster on ports 7001-7003 in the foreground (Ctrl-C stops it).
 cluster token="lab-token":
     #!/usr/bin/env bash

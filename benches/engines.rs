@@ -48,6 +48,7 @@ fn main() {
         seed: None,
         engine: None,
         trials: None,
+        plugins: Vec::new(),
     };
     let (_, spec) = load_spec(&wanted).expect("the built-in skew spec");
     let plans = spec.plans();

@@ -50,6 +50,57 @@ pub enum Command {
     /// Run an experiment on real processes and in the simulator, and compare
     /// their drop rates point by point.
     Validate(ValidateArgs),
+    /// Work with strategies: `clocklab strategy check ./my_rule.py`.
+    #[command(subcommand)]
+    Strategy(StrategyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StrategyCommand {
+    /// Check that a strategy keeps the promises replicas need to converge,
+    /// over random histories; print a shrunk counterexample if it does not.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// A plugin (a path to an executable) or a built-in strategy's name.
+    pub strategy: String,
+    /// Parameters for the plugin's `init`, as a JSON object.
+    #[arg(long, default_value = "{}", value_parser = parse_object)]
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+    /// Random histories to try.
+    #[arg(long, default_value_t = crate::conformance::DEFAULT_CASES)]
+    pub cases: usize,
+    /// Seeds the histories (printed, to replay a failure).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+fn parse_object(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    serde_json::from_str(text).map_err(|error| format!("expected a JSON object: {error}"))
+}
+
+impl CheckArgs {
+    /// The strategy to check: a built-in by name, else a plugin.
+    pub fn lineup(&self) -> crate::strategy::plugin::Lineup {
+        let builtin =
+            crate::strategy::registry().into_iter().find(|strategy| strategy.name() == self.strategy);
+        match builtin {
+            Some(strategy) => {
+                crate::strategy::plugin::Lineup { builtins: vec![strategy], plugins: Vec::new() }
+            }
+            None => {
+                let mut plugin = crate::strategy::plugin::PluginSpec::at(&self.strategy);
+                plugin.parameters = self.parameters.clone();
+                crate::strategy::plugin::Lineup { builtins: Vec::new(), plugins: vec![plugin] }
+            }
+        }
+    }
+
+    pub fn options(&self) -> crate::conformance::CheckOptions {
+        crate::conformance::CheckOptions { cases: self.cases, seed: self.seed, ..Default::default() }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +137,7 @@ impl ValidateArgs {
                 seed: self.seed,
                 engine: None,
                 trials: self.trials,
+                plugins: Vec::new(),
             },
             sim_trials: self.sim_trials,
             results_dir: self.results.clone(),
@@ -108,6 +160,10 @@ pub struct DashboardArgs {
     /// The page's files [default: ./web if present, else the built-in page].
     #[arg(long)]
     pub web: Option<PathBuf>,
+    /// A plugin strategy for the live lab, the step-through and the
+    /// experiments run from the page, beside the built-ins; repeat for more.
+    #[arg(long = "strategy", value_name = "PATH")]
+    pub strategies: Vec<PathBuf>,
 }
 
 impl DashboardArgs {
@@ -118,6 +174,7 @@ impl DashboardArgs {
             scenarios: Folder::scenarios(self.experiments.as_deref()),
             presets: Folder::presets(self.experiments.as_deref()),
             experiments: Folder::experiments(self.experiments.as_deref()),
+            plugins: self.strategies.iter().map(crate::strategy::plugin::PluginSpec::at).collect(),
         }
     }
 }
@@ -144,6 +201,10 @@ pub struct ExperimentArgs {
     /// time, network and disks; the same seed gives the same history.
     #[arg(long)]
     pub sim: bool,
+    /// A plugin strategy (an executable speaking the plugin protocol) to
+    /// run as one more bucket beside the spec's; repeat for more.
+    #[arg(long = "strategy", value_name = "PATH")]
+    pub strategies: Vec<PathBuf>,
     /// Where experiment specs live [default: ./experiments if present, else
     /// the built-in ones].
     #[arg(long)]
@@ -168,6 +229,7 @@ impl ExperimentArgs {
                 seed: self.seed,
                 engine: self.sim.then_some(crate::history::Engine::Sim),
                 trials: self.trials,
+                plugins: self.strategies.clone(),
             },
             results_dir: self.results.clone(),
             progress: None,
@@ -228,6 +290,18 @@ pub struct ReplicaArgs {
     /// '{"truetime": {"epsilon_ms": 20}}'.
     #[arg(long, value_parser = parse_parameters, default_value = "{}")]
     pub strategy_parameters: crate::strategy::Parameters,
+    /// A plugin strategy to run as a child process: its path, or its
+    /// `[[plugins]]` entry as JSON ('{"path": "...", "parameters": {...}}').
+    /// Repeat for more.
+    #[arg(long = "plugin", value_parser = parse_plugin)]
+    pub plugins: Vec<crate::strategy::plugin::PluginSpec>,
+}
+
+fn parse_plugin(text: &str) -> Result<crate::strategy::plugin::PluginSpec, String> {
+    if text.trim_start().starts_with('{') {
+        return serde_json::from_str(text).map_err(|error| format!("expected {{\"path\": ..}}: {error}"));
+    }
+    Ok(crate::strategy::plugin::PluginSpec::at(text))
 }
 
 fn parse_parameters(text: &str) -> Result<crate::strategy::Parameters, String> {
@@ -306,6 +380,7 @@ impl ReplicaArgs {
             replication: ReplicationOptions::default(),
             max_peer_offset_ms: self.max_peer_offset_ms,
             strategy_parameters: self.strategy_parameters.clone(),
+            plugins: self.plugins.clone(),
         })
     }
 }

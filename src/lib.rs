@@ -13,7 +13,8 @@
 //! - [`strategy`]: conflict resolution, one file per strategy, each
 //!   declaring its kind: last-write-wins on wall, hybrid logical, Lamport or
 //!   TrueTime clocks (with commit wait), dotted and per-server version
-//!   vectors, and set union.
+//!   vectors, and set union; and plugins, strategies in any language
+//!   speaking JSON lines on stdin/stdout.
 //! - [`replica`]: one replica process. A pure core with an injected clock,
 //!   a SQLite store, a worker that group-commits, an HTTP server,
 //!   replication with per-link faults, and NTP-style monitoring of its
@@ -34,6 +35,9 @@
 //!   the simulator) into the history, then the oracle and the report, with
 //!   progress shown.
 //! - [`validate`]: one experiment in both engines, compared point by point.
+//! - [`conformance`]: `clocklab strategy check`, the promises every strategy
+//!   (built-in or plugin, see [`strategy::plugin`]) must keep, tested on
+//!   random histories with shrunk counterexamples.
 //! - [`dashboard`]: the browser side. An overview of every experiment,
 //!   results and why each write was dropped, comparisons, experiments run
 //!   from the page (through [`runner`]), a live lab cluster driven by clicks
@@ -47,6 +51,7 @@ pub mod analysis;
 pub mod builtin;
 pub mod cli;
 pub mod clock;
+pub mod conformance;
 pub mod dashboard;
 pub mod experiment;
 pub mod history;

@@ -1,7 +1,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use clocklab::cli::{AnalyzeArgs, Cli, Command, DashboardArgs, ExperimentArgs, ReplicaArgs, ValidateArgs};
+use clocklab::cli::{
+    AnalyzeArgs, CheckArgs, Cli, Command, DashboardArgs, ExperimentArgs, ReplicaArgs, StrategyCommand,
+    ValidateArgs,
+};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: replicas allocate many small, short-lived objects (JSON values,
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze(args),
         Command::Dashboard(args) => runtime.block_on(dashboard(args)),
         Command::Validate(args) => runtime.block_on(validate(args)),
+        Command::Strategy(StrategyCommand::Check(args)) => check(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,6 +40,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Checks a strategy's promises; fails (exit 1) with its counterexample.
+fn check(args: &CheckArgs) -> Result<(), String> {
+    let report =
+        clocklab::conformance::check(&args.lineup(), &args.options()).map_err(|error| error.to_string())?;
+    println!("{report}");
+    if report.passed() { Ok(()) } else { Err(format!("{} does not keep its promises", report.strategy)) }
 }
 
 /// Starts a replica. The ready line goes out only once the store is open,
@@ -123,8 +135,11 @@ async fn dashboard(args: DashboardArgs) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|error| format!("cannot listen on {address}: {error}"))?;
+    let mut options = args.options();
+    // Started once here, so a plugin that cannot start is an error now, not in class.
+    clocklab::strategy::plugin::describe_all(&mut options.plugins).map_err(|error| error.to_string())?;
     let dashboard =
-        clocklab::dashboard::Dashboard::new(listener, args.options()).map_err(|error| error.to_string())?;
+        clocklab::dashboard::Dashboard::new(listener, options).map_err(|error| error.to_string())?;
     announce(&format!("clocklab dashboard on {}/ (Ctrl-C stops it)", dashboard.url()))?;
     dashboard.serve(shutdown_signal()).await.map_err(|error| error.to_string())
 }

@@ -49,6 +49,11 @@ pub enum RunError {
     Interrupted,
     #[error("the simulator stopped before it finished its trials")]
     Simulator,
+    /// The run finished and was written, but a plugin's bucket failed.
+    #[error(
+        "bucket {bucket} failed in {trials} trial(s) and was not judged there (run in {run_dir}); the first error: {error}"
+    )]
+    PluginFailed { bucket: String, trials: usize, run_dir: PathBuf, error: String },
 }
 
 /// What to run and where to put it.
@@ -104,7 +109,8 @@ pub async fn run(options: &RunOptions, interrupt: impl Future<Output = ()>) -> R
         result = run_into(&name, &spec, &run_dir, options.wanted.quick, &progress, watched) => result,
         () = interrupt => Err(RunError::Interrupted),
     };
-    if result.is_err() {
+    // A run whose plugin failed did finish: its other buckets are judged.
+    if result.is_err() && !matches!(result, Err(RunError::PluginFailed { .. })) {
         // A run that did not finish would look like a result; remove it.
         let _ = std::fs::remove_dir_all(&run_dir);
     }
@@ -170,13 +176,7 @@ async fn run_into(
                 params.insert(across.name().into(), json!(across_value));
             }
             // Each strategy's kind, as the strategy built for this point declares it.
-            let parameters = slice.spec.sweep.parameter.parameters_for(&slice.spec.parameters, value);
-            let kinds = crate::strategy::registry_with(&parameters)
-                .unwrap_or_default()
-                .iter()
-                .filter(|strategy| spec.strategies.iter().any(|name| name == strategy.name()))
-                .map(|strategy| (strategy.name().to_string(), strategy.kind()))
-                .collect();
+            let kinds = slice.spec.kinds_at(value);
             let record = Record::Point(PointRecord { point, params, kinds });
             history.append(&record)?;
             records.push(record);
@@ -218,6 +218,15 @@ async fn run_into(
         counters.acked.load(Ordering::Relaxed),
         counters.attempted.load(Ordering::Relaxed)
     );
+    if let Some(first) = analysis.failed_buckets.first() {
+        let trials = analysis.failed_buckets.iter().filter(|failed| failed.bucket == first.bucket).count();
+        return Err(RunError::PluginFailed {
+            bucket: first.bucket.clone(),
+            trials,
+            run_dir: run_dir.to_path_buf(),
+            error: first.error.clone(),
+        });
+    }
     Ok(())
 }
 

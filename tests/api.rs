@@ -35,6 +35,7 @@ impl Replica {
             replication: ReplicationOptions::default(),
             max_peer_offset_ms: None,
             strategy_parameters: Default::default(),
+            plugins: Vec::new(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -40,7 +40,7 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 fn golden_story() -> (scenario::Scenario, Trace) {
     let folder = Folder::Disk(Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/scenarios"));
     let story = scenario::load(&folder, "figure-8-3").expect("the scenario loads");
-    let trace = scenario::play("figure-8-3", &story).expect("the scenario plays");
+    let trace = scenario::play("figure-8-3", &story, &[]).expect("the scenario plays");
     (story, trace)
 }
 

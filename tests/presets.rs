@@ -200,3 +200,36 @@ async fn the_lab_partitions_in_jepsens_shapes_heals_every_link_and_strobes_a_clo
     let (status, _) = dashboard.send(Method::POST, "/api/lab/stop", json!({})).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_students_plugin_plays_figure_8_3_in_the_step_through_and_the_live_lab() {
+    let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/strategies/lww_wall.py");
+    let results = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-runs");
+    let dashboard = Dashboard::start_with(&results, &["--strategy", plugin.to_str().unwrap()]);
+
+    // The step-through plays the plugin's bucket beside the built-ins, and
+    // the oracle finds it loses the increment, as lww-wall does.
+    let (status, trace) = dashboard.get("/api/scenarios/figure-8-3").await;
+    assert_eq!(status, 200, "{trace}");
+    assert!(trace["buckets"].as_array().unwrap().contains(&json!("py-lww-wall")), "{}", trace["buckets"]);
+    let lost = &trace["steps"].as_array().unwrap().last().unwrap()["lost"];
+    assert_eq!(lost["py-lww-wall"].as_array().map(Vec::len), Some(1), "{lost}");
+    assert_eq!(lost["lww-wall"].as_array().map(Vec::len), Some(1), "{lost}");
+    assert_eq!(lost["vv"], json!([]), "{lost}");
+
+    // The live lab hosts it on every replica; the preset ends with its
+    // increment dropped for causality.
+    let (_, listing) = dashboard.get("/api/presets").await;
+    let steps = listing["presets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["name"] == "figure-8-3")
+        .map(|entry| entry["preset"]["step"].as_array().unwrap().len())
+        .expect("the figure-8-3 preset");
+    let lab = play(&dashboard, "figure-8-3", steps).await;
+    let drops = drops_by_bucket(&lab);
+    assert_eq!(drops["py-lww-wall"], ["causality"], "{drops:?}");
+    assert_eq!(drops["lww-wall"], ["causality"], "{drops:?}");
+    assert!(drops["vv"].is_empty(), "{drops:?}");
+}

@@ -87,6 +87,19 @@ pub struct Analysis {
     pub drops: Vec<DroppedWrite>,
     /// Last-write-wins keys whose final value is not the highest-stamped write.
     pub lww_final_mismatches: Vec<FinalMismatch>,
+    /// Buckets whose plugin failed in a trial: not judged there (see
+    /// [`crate::history::TrialRecord::failed_buckets`]).
+    pub failed_buckets: Vec<FailedBucket>,
+}
+
+/// A bucket the oracle did not judge in one trial, because its plugin failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedBucket {
+    pub point: usize,
+    pub trial: usize,
+    pub bucket: String,
+    /// The replica's error: the plugin, the request, the line it sent.
+    pub error: String,
 }
 
 /// The oracle's counts for one strategy in one trial (docs/design.md, "Results").
@@ -396,6 +409,7 @@ pub fn analyze(records: &[Record]) -> Analysis {
     let mut converge_ms: HashMap<(usize, usize), f64> = HashMap::new();
     let mut groups = Groups::default();
     let mut kinds: BTreeMap<String, Kind> = BTreeMap::new();
+    let mut failed_buckets = Vec::new();
     for record in records {
         match record {
             Record::Point(point) => {
@@ -413,11 +427,23 @@ pub fn analyze(records: &[Record]) -> Analysis {
             }
             Record::Trial(trial) => {
                 converge_ms.insert((trial.point, trial.trial), trial.converge_ms);
+                failed_buckets.extend(trial.failed_buckets.iter().map(|(bucket, error)| FailedBucket {
+                    point: trial.point,
+                    trial: trial.trial,
+                    bucket: bucket.clone(),
+                    error: error.clone(),
+                }));
             }
             Record::Fault(_) | Record::Sample(_) => {}
         }
     }
-    let groups = groups.sorted();
+    let mut groups = groups.sorted();
+    // A bucket whose plugin failed has no final state to judge it by.
+    groups.retain(|((point, trial, bucket, _), _)| {
+        !failed_buckets
+            .iter()
+            .any(|failed| (failed.point, failed.trial, failed.bucket.as_str()) == (*point, *trial, *bucket))
+    });
     // A bucket written to that no point declared is held to its name's kind.
     for ((_, _, bucket, _), history) in &groups {
         if !history.writes.is_empty() && !kinds.contains_key(*bucket) {
@@ -436,7 +462,7 @@ pub fn analyze(records: &[Record]) -> Analysis {
                 .collect::<Vec<_>>()
         },
     );
-    let mut analysis = Analysis { kinds: kinds.clone(), ..Default::default() };
+    let mut analysis = Analysis { kinds: kinds.clone(), failed_buckets, ..Default::default() };
     analysis.drops.reserve_exact(verdicts.iter().map(|verdict| verdict.drops.len()).sum());
     let mut rows: BTreeMap<(usize, usize, &str), SummaryRow> = BTreeMap::new();
     for (((point, trial, bucket, _key), history), verdict) in groups.iter().zip(verdicts) {

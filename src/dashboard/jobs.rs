@@ -145,6 +145,8 @@ impl Job {
 pub struct Jobs {
     experiments: Folder,
     results_dir: PathBuf,
+    /// Plugin strategies every job runs beside its spec's (`--strategy`).
+    plugins: Vec<PathBuf>,
     jobs: Mutex<BTreeMap<u64, Arc<Job>>>,
 }
 
@@ -153,8 +155,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Jobs {
-    pub fn new(experiments: Folder, results_dir: PathBuf) -> Self {
-        Self { experiments, results_dir, jobs: Mutex::new(BTreeMap::new()) }
+    pub fn new(experiments: Folder, results_dir: PathBuf, plugins: Vec<PathBuf>) -> Self {
+        Self { experiments, results_dir, plugins, jobs: Mutex::new(BTreeMap::new()) }
     }
 
     /// Every job remembered, the newest first.
@@ -188,6 +190,7 @@ impl Jobs {
             seed: request.seed,
             engine: request.engine,
             trials: None,
+            plugins: self.plugins.clone(),
         };
         // Loaded here for the engine and seed the run will have, and
         // refused here if it does not load; the runner loads it again.

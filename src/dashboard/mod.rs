@@ -81,6 +81,9 @@ pub struct DashboardOptions {
     pub presets: Folder,
     /// The experiment specs the overview shows, on disk or built in.
     pub experiments: Folder,
+    /// Plugin strategies (`--strategy`), described: the live lab, the
+    /// step-through and experiments run from the page add their buckets.
+    pub plugins: Vec<crate::strategy::plugin::PluginSpec>,
 }
 
 impl Default for DashboardOptions {
@@ -92,6 +95,7 @@ impl Default for DashboardOptions {
             scenarios: Folder::scenarios(None),
             presets: Folder::presets(None),
             experiments: Folder::experiments(None),
+            plugins: Vec::new(),
         }
     }
 }
@@ -167,9 +171,13 @@ impl Dashboard {
         let (close, closing) = tokio::sync::watch::channel(false);
         let state = Arc::new(AppState {
             results: ResultsStore::new(self.options.results_dir.clone()),
-            jobs: Jobs::new(self.options.experiments.clone(), self.options.results_dir.clone()),
+            jobs: Jobs::new(
+                self.options.experiments.clone(),
+                self.options.results_dir.clone(),
+                self.options.plugins.iter().map(|plugin| plugin.path.clone()).collect(),
+            ),
+            lab: Lab::new(self.options.plugins.clone()),
             options: self.options,
-            lab: Lab::new(),
             closing,
         });
         let app = routes::router(Arc::clone(&state), Guard { port: self.address.port() });

@@ -217,10 +217,12 @@ async fn scenarios(State(state): Shared) -> Answer<Value> {
 
 async fn scenario_trace(State(state): Shared, Path(name): Path<String>) -> Answer<Value> {
     blocking(move || {
-        let trace = scenario::play_named(&state.options.scenarios, &name).map_err(|error| match error {
-            scenario::ScenarioError::Unknown(..) => DashboardError::NotFound(error.to_string()),
-            _ => DashboardError::BadRequest(error.to_string()),
-        })?;
+        let trace = scenario::play_named(&state.options.scenarios, &name, &state.options.plugins).map_err(
+            |error| match error {
+                scenario::ScenarioError::Unknown(..) => DashboardError::NotFound(error.to_string()),
+                _ => DashboardError::BadRequest(error.to_string()),
+            },
+        )?;
         Ok(json!(trace))
     })
     .await

@@ -211,7 +211,7 @@ mod tests {
         assert!(names.len() >= 4, "{names:?}");
         let update = std::env::var_os("UPDATE_GOLDEN").is_some();
         for name in &names {
-            let trace = super::super::scenario::play_named(&folder, name).expect("the scenario plays");
+            let trace = super::super::scenario::play_named(&folder, name, &[]).expect("the scenario plays");
             let got = transcript(&trace);
             let path = dir.join(golden_file(name));
             if update {

@@ -217,15 +217,9 @@ impl Cluster {
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         #[cfg(target_os = "linux")]
-        // SAFETY: prctl is async-signal-safe and touches no memory of ours;
-        // it runs in the child between fork and exec.
+        // SAFETY: see `die_with_parent`: async-signal-safe, between fork and exec.
         unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+            command.pre_exec(crate::strategy::plugin::process::die_with_parent);
         }
         let mut child = command.spawn().map_err(|error| ClusterError::Spawn(id, error))?;
         let stdout = child.stdout.take().ok_or_else(|| ClusterError::Announce(id, "no stdout".into()))?;

@@ -43,6 +43,8 @@ pub enum LookupError {
     NoSpecFile(PathBuf),
     #[error("{0}")]
     UnreadableSpec(String),
+    #[error(transparent)]
+    Plugin(#[from] crate::strategy::plugin::PluginFailure),
 }
 
 /// Which experiment, and how.
@@ -61,6 +63,8 @@ pub struct Wanted {
     pub engine: Option<crate::history::Engine>,
     /// Overrides the number of trials per point (after `quick`).
     pub trials: Option<usize>,
+    /// Plugin strategies to run beside the spec's (`--strategy`).
+    pub plugins: Vec<PathBuf>,
 }
 
 /// Finds and loads the spec `wanted` names, with its overrides applied.
@@ -99,6 +103,10 @@ pub fn load_spec(options: &Wanted) -> Result<(String, Spec), LookupError> {
     }
     if let Some(trials) = options.trials {
         spec.trials = trials.max(1);
+    }
+    spec.plugins.extend(options.plugins.iter().map(crate::strategy::plugin::PluginSpec::at));
+    if !spec.plugins.is_empty() {
+        spec.start_plugins()?;
     }
     Ok((name, spec))
 }

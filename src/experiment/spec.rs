@@ -18,6 +18,10 @@
 //! [parameters.truetime]    # a strategy's parameters (see each strategy)
 //! epsilon_ms = 20
 //!
+//! [[plugins]]               # any number: plugin strategies (strategy::plugin)
+//! path = "examples/strategies/lww_wall.py"  # relative to where clocklab runs
+//! parameters = {}           # sent to the plugin in its `init`
+//!
 //! [workload]
 //! clients = 8               # concurrent read-modify-write clients
 //! keys = 40                 # keys they pick from, uniformly
@@ -63,11 +67,16 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use super::chaos::ChaosSpec;
 use super::faults::{FaultKind, FaultSpec};
 use crate::clock::dots::ReplicaId;
 use crate::history::{Engine, TrialPlan};
 use crate::strategy;
+use crate::strategy::plugin::{Lineup, PluginFailure, PluginSpec};
+use crate::strategy::{Kind, Strategy};
 
 /// The most replicas an experiment may start.
 pub const MAX_REPLICAS: usize = 9;
@@ -95,6 +104,11 @@ pub struct Spec {
     /// Strategies' parameters, by strategy: `[parameters.truetime]`.
     #[serde(default, skip_serializing_if = "strategy::Parameters::is_empty")]
     pub parameters: strategy::Parameters,
+    /// Plugin strategies, each a bucket beside the built-ins (see
+    /// [`Spec::start_plugins`]). A run's saved spec names each plugin's
+    /// bucket and kind, and lists the bucket in `strategies`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginSpec>,
     #[serde(default = "default_seed")]
     pub seed: u64,
     /// What runs the trials: real processes (the default) or the simulator.
@@ -603,6 +617,40 @@ impl Spec {
         self
     }
 
+    /// Starts each plugin once to learn its bucket's name and kind (see
+    /// [`PluginSpec::describe`]), and adds the bucket to `strategies`.
+    /// Paths are made absolute, so every replica finds the same file.
+    pub fn start_plugins(&mut self) -> Result<(), PluginFailure> {
+        crate::strategy::plugin::describe_all(&mut self.plugins)?;
+        for name in self.plugins.iter().filter_map(|plugin| plugin.name.as_deref()) {
+            if !self.strategies.iter().any(|bucket| bucket == name) {
+                self.strategies.push(name.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// The strategies this spec's replicas run at sweep value `value`: the
+    /// built-ins it names, with their parameters there, and its plugins.
+    pub fn lineup_at(&self, value: f64) -> Lineup {
+        let parameters = self.sweep.parameter.parameters_for(&self.parameters, value);
+        // The spec was checked when it was loaded, parameters included.
+        let builtins = strategy::registry_with(&parameters)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|strategy| self.strategies.iter().any(|name| name == strategy.name()))
+            .collect::<Vec<Arc<dyn Strategy>>>();
+        Lineup { builtins, plugins: self.plugins.clone() }
+    }
+
+    /// Each bucket's kind at sweep value `value`, as its strategy declares it.
+    pub fn kinds_at(&self, value: f64) -> BTreeMap<String, Kind> {
+        let lineup = self.lineup_at(value);
+        let builtins = lineup.builtins.iter().map(|strategy| (strategy.name().to_string(), strategy.kind()));
+        let plugins = self.plugins.iter().filter_map(|plugin| Some((plugin.name.clone()?, plugin.kind?)));
+        builtins.chain(plugins).collect()
+    }
+
     fn check(&self, path: &Path) -> Result<(), SpecError> {
         let invalid = |field: &'static str, problem: String| SpecError::Invalid {
             path: path.to_path_buf(),
@@ -615,7 +663,8 @@ impl Spec {
         if self.strategies.is_empty() {
             return Err(invalid("strategies", "name at least one strategy".into()));
         }
-        let known = default_strategies();
+        let mut known = default_strategies();
+        known.extend(self.plugins.iter().filter_map(|plugin| plugin.name.clone()));
         if let Some(unknown) = self.strategies.iter().find(|name| !known.contains(name)) {
             return Err(invalid(
                 "strategies",

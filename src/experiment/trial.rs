@@ -66,6 +66,10 @@ pub async fn run(
         let json = serde_json::to_string(&parameters).unwrap_or_else(|_| "{}".into());
         replica_args.extend(["--strategy-parameters".to_string(), json]);
     }
+    for plugin in &spec.plugins {
+        let json = serde_json::to_string(plugin).unwrap_or_else(|_| "{}".into());
+        replica_args.extend(["--plugin".to_string(), json]);
+    }
     let options = ClusterOptions {
         replicas: spec.replicas,
         token: token.to_string(),
@@ -125,6 +129,12 @@ pub async fn run(
     if !converged {
         tracing::warn!(point = plan.point, trial = plan.trial, "replicas did not converge in time");
     }
+    let mut failed_buckets = BTreeMap::new();
+    for id in cluster.ids() {
+        for (bucket, error) in cluster.status(id).await?.failed_buckets {
+            failed_buckets.entry(bucket).or_insert_with(|| format!("replica {id}: {error}"));
+        }
+    }
     records.push(Record::Trial(TrialRecord {
         point: plan.point,
         trial: plan.trial,
@@ -133,8 +143,10 @@ pub async fn run(
         converged,
         converge_ms: converge_time.as_micros() as f64 / 1e3,
         engine: Engine::Processes,
+        failed_buckets: failed_buckets.clone(),
     }));
-    records.extend(final_records(&cluster, spec, plan, &keys).await?);
+    let judged = judged_buckets(spec, &failed_buckets);
+    records.extend(final_records(&cluster, &judged, plan, &keys).await?);
     cluster.stop().await;
     Ok(TrialOutcome { records, converged, converge_time })
 }
@@ -239,7 +251,7 @@ async fn wait_for_convergence(cluster: &Cluster) -> Result<bool, ClusterError> {
 /// some replica lacks gets an empty record there, so divergence shows.
 async fn final_records(
     cluster: &Cluster,
-    spec: &Spec,
+    buckets: &[String],
     plan: TrialPlan,
     written: &BTreeSet<String>,
 ) -> Result<Vec<Record>, ClusterError> {
@@ -247,7 +259,13 @@ async fn final_records(
     for id in cluster.ids() {
         states.insert(id, cluster.state(id).await?);
     }
-    Ok(final_records_of(&states, &spec.strategies, plan, written))
+    Ok(final_records_of(&states, buckets, plan, written))
+}
+
+/// The spec's buckets but those whose plugin failed: only these have final
+/// states to judge.
+pub fn judged_buckets(spec: &Spec, failed: &BTreeMap<String, String>) -> Vec<String> {
+    spec.strategies.iter().filter(|bucket| !failed.contains_key(*bucket)).cloned().collect()
 }
 
 /// The `final` records of replicas' states: every bucket and key, on every

@@ -21,6 +21,8 @@
 mod exact;
 mod file;
 
+use std::collections::BTreeMap;
+
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -111,6 +113,11 @@ pub struct TrialRecord {
     /// were two: real processes).
     #[serde(default)]
     pub engine: Engine,
+    /// Buckets whose plugin strategy failed during the trial, each with the
+    /// first replica's error: the oracle does not judge them (it would
+    /// count every write as lost), and the run says so.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed_buckets: BTreeMap<String, String>,
 }
 
 /// What runs a trial: the same replica cores either way.

@@ -20,7 +20,7 @@
 //! B-tree grows a node at a time.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,6 +32,7 @@ use crate::clock::Nanos;
 use crate::clock::dots::{Dot, DotSet, ReplicaId};
 use crate::clock::hlc::{Hlc, HlcTimestamp};
 use crate::clock::physical::{ClockError, ClockUpdate, ModelDescription, PhysicalClock};
+use crate::strategy::plugin::PluginFailure;
 use crate::strategy::{self, Clocks, KeyState, RawJson, Strategy, StrategyError, Write};
 
 /// The longest key accepted, in bytes.
@@ -48,6 +49,9 @@ pub enum CoreError {
     Strategy(#[from] StrategyError),
     #[error(transparent)]
     Clock(#[from] ClockError),
+    /// The bucket's plugin failed; the bucket serves nothing more.
+    #[error("bucket {bucket} is out of service: {failure}")]
+    BucketFailed { bucket: String, failure: PluginFailure },
 }
 
 /// One surviving write, as a read returns it.
@@ -107,6 +111,9 @@ pub struct Status {
     /// Each peer's clock offset as estimated from replication round trips.
     #[serde(default)]
     pub peer_offsets: BTreeMap<ReplicaId, Estimate>,
+    /// Buckets out of service because their plugin failed, with why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed_buckets: BTreeMap<String, String>,
 }
 
 /// Which physical clock a replica reads.
@@ -147,18 +154,54 @@ impl Accepted {
 struct Bucket {
     strategy: Arc<dyn Strategy>,
     keys: BTreeMap<String, KeyState>,
+    /// Set once, when a plugin strategy fails: from then on the bucket
+    /// refuses reads and writes, and logs (but does not apply) the writes
+    /// peers send, so that every other bucket's replication goes on.
+    failure: OnceLock<PluginFailure>,
 }
 
 impl Bucket {
     /// Merges a write into its key's state, creating the key on first use.
-    fn apply(&mut self, write: &Arc<Write>) {
+    fn apply(&mut self, write: &Arc<Write>) -> Result<(), CoreError> {
+        self.in_service()?;
         // Look up by reference first, so that only a new key costs a copy.
-        if let Some(state) = self.keys.get_mut(&write.key) {
-            self.strategy.apply(state, write);
+        let applied = if let Some(state) = self.keys.get_mut(&write.key) {
+            self.strategy.apply(state, write)
         } else {
             let state = self.keys.entry(write.key.clone()).or_default();
-            self.strategy.apply(state, write);
+            self.strategy.apply(state, write)
+        };
+        applied.map_err(|error| self.failed(error))
+    }
+
+    /// The error for the caller; a plugin's failure also takes the bucket
+    /// out of service.
+    fn failed(&self, error: StrategyError) -> CoreError {
+        match error {
+            StrategyError::Plugin(failure) => {
+                let failure = self.failure.get_or_init(|| failure);
+                CoreError::BucketFailed { bucket: self.strategy.name().to_string(), failure: failure.clone() }
+            }
+            refused => CoreError::Strategy(refused),
         }
+    }
+
+    fn in_service(&self) -> Result<(), CoreError> {
+        match self.failure.get() {
+            Some(failure) => Err(CoreError::BucketFailed {
+                bucket: self.strategy.name().to_string(),
+                failure: failure.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// A key's reply to a read.
+    fn reply(&self, key: &str) -> Result<ReadReply, CoreError> {
+        self.in_service()?;
+        let empty = KeyState::default();
+        let state = self.keys.get(key).unwrap_or(&empty);
+        reply_for(self.strategy.as_ref(), state).map_err(|error| self.failed(error))
     }
 }
 
@@ -169,7 +212,7 @@ pub struct ReplicaCore {
     hlc: Hlc,
     /// The Lamport clock (`lww-lamport`): the greatest counter made or seen.
     lamport: u64,
-    buckets: BTreeMap<&'static str, Bucket>,
+    buckets: BTreeMap<String, Bucket>,
     log: BTreeMap<(ReplicaId, u64), Arc<Write>>,
     /// The `(origin, seq)` of every logged write, as dots.
     have: DotSet,
@@ -189,7 +232,10 @@ impl ReplicaCore {
     pub fn with_strategies(id: ReplicaId, clock: PhysicalClock, strategies: Vec<Arc<dyn Strategy>>) -> Self {
         let buckets = strategies
             .into_iter()
-            .map(|strategy| (strategy.name(), Bucket { strategy, keys: BTreeMap::new() }))
+            .map(|strategy| {
+                let bucket = Bucket { strategy, keys: BTreeMap::new(), failure: OnceLock::new() };
+                (bucket.strategy.name().to_string(), bucket)
+            })
             .collect();
         Self {
             id,
@@ -208,7 +254,7 @@ impl ReplicaCore {
     }
 
     fn unknown_bucket(&self, bucket: &str) -> CoreError {
-        let names: Vec<&str> = self.buckets.keys().copied().collect();
+        let names: Vec<&str> = self.buckets.keys().map(String::as_str).collect();
         CoreError::UnknownBucket(bucket.to_string(), names.join(", "))
     }
 
@@ -227,9 +273,7 @@ impl ReplicaCore {
     pub fn read(&self, bucket: &str, key: &str) -> Result<ReadReply, CoreError> {
         let bucket = self.bucket(bucket)?;
         Self::check_key(key)?;
-        let empty = KeyState::default();
-        let state = bucket.keys.get(key).unwrap_or(&empty);
-        Ok(reply_for(bucket.strategy.as_ref(), state))
+        bucket.reply(key)
     }
 
     /// Accepts a client's write: stamps it, logs it, applies it. The caller
@@ -249,12 +293,14 @@ impl ReplicaCore {
         let Some(bucket) = self.buckets.get_mut(bucket) else {
             return Err(self.unknown_bucket(bucket));
         };
+        bucket.in_service()?;
         bucket.strategy.accepts(&value)?;
         let empty = KeyState::default();
         let state = bucket.keys.get(key).unwrap_or(&empty);
         let mut clocks =
             Clocks { replica: self.id, physical_now, hlc: &mut self.hlc, lamport: &mut self.lamport };
-        let stamped = bucket.strategy.stamp(state, context, &mut clocks)?;
+        let stamped =
+            bucket.strategy.stamp(state, context, &mut clocks).map_err(|error| bucket.failed(error))?;
         let write = Arc::new(Write {
             origin: self.id,
             seq,
@@ -270,7 +316,8 @@ impl ReplicaCore {
             Some(at) if at > physical_now => {
                 self.pending.insert((write.origin, write.seq), (at, Arc::clone(&write)));
             }
-            _ => bucket.apply(&write),
+            // A plugin that fails here leaves the write unlogged and unacknowledged.
+            _ => bucket.apply(&write)?,
         }
         self.log_write(&write);
         Ok(Accepted { write, acknowledge_at: stamped.acknowledge_at })
@@ -289,7 +336,8 @@ impl ReplicaCore {
             if let Some((_, write)) = self.pending.remove(id)
                 && let Some(bucket) = self.buckets.get_mut(write.bucket.as_str())
             {
-                bucket.apply(&write);
+                // A plugin that fails here takes its bucket out of service.
+                let _ = bucket.apply(&write);
             }
         }
         !due.is_empty()
@@ -299,7 +347,10 @@ impl ReplicaCore {
     /// applied; returns the ones that were new, which the caller must persist.
     pub fn receive(&mut self, writes: Vec<Arc<Write>>) -> Result<Vec<Arc<Write>>, CoreError> {
         for write in &writes {
-            self.bucket(&write.bucket)?.strategy.check(write)?;
+            let bucket = self.bucket(&write.bucket)?;
+            if bucket.failure.get().is_none() {
+                bucket.strategy.check(write)?;
+            }
             Self::check_key(&write.key)?;
         }
         let physical_now = self.clock.now();
@@ -313,8 +364,14 @@ impl ReplicaCore {
             };
             let mut clocks =
                 Clocks { replica: self.id, physical_now, hlc: &mut self.hlc, lamport: &mut self.lamport };
-            bucket.strategy.observe(&write, &mut clocks);
-            bucket.apply(&write);
+            // A failing plugin takes only its own bucket out of service: the
+            // write is still logged, so replication of the others goes on.
+            if bucket.failure.get().is_none() {
+                match bucket.strategy.observe(&write, &mut clocks) {
+                    Ok(()) => drop(bucket.apply(&write)),
+                    Err(error) => drop(bucket.failed(error)),
+                }
+            }
             self.log_write(&write);
             new.push(write);
         }
@@ -396,36 +453,50 @@ impl ReplicaCore {
             log_len: self.log_len(),
             links: BTreeMap::new(),
             peer_offsets: BTreeMap::new(),
+            failed_buckets: self
+                .failures()
+                .into_iter()
+                .map(|(bucket, failure)| (bucket, failure.to_string()))
+                .collect(),
         }
     }
 
-    /// Every key of every bucket, as reads would return them.
+    /// The buckets whose plugin failed, with the failure.
+    pub fn failures(&self) -> BTreeMap<String, PluginFailure> {
+        let failed = self.buckets.iter().filter_map(|(name, bucket)| Some((name, bucket.failure.get()?)));
+        failed.map(|(name, failure)| (name.clone(), failure.clone())).collect()
+    }
+
+    /// Every key of every bucket in service, as reads would return them.
+    /// A bucket whose plugin fails on the way is left out (see
+    /// [`ReplicaCore::failures`]).
     pub fn snapshot(&self) -> Snapshot {
-        let snapshot = |bucket: &Bucket| -> BTreeMap<String, ReadReply> {
+        let snapshot = |bucket: &Bucket| -> Result<BTreeMap<String, ReadReply>, CoreError> {
             let written = bucket.keys.iter().filter(|(_, state)| !state.siblings.is_empty());
-            written.map(|(key, state)| (key.clone(), reply_for(bucket.strategy.as_ref(), state))).collect()
+            written.map(|(key, _)| Ok((key.clone(), bucket.reply(key)?))).collect()
         };
-        self.buckets.iter().map(|(name, bucket)| (name.to_string(), snapshot(bucket))).collect()
+        let served =
+            self.buckets.iter().filter_map(|(name, bucket)| Some((name.clone(), snapshot(bucket).ok()?)));
+        served.collect()
     }
 }
 
-fn reply_for(strategy: &dyn Strategy, state: &KeyState) -> ReadReply {
-    if let Some(merged) = strategy.merged(state) {
+fn reply_for(strategy: &dyn Strategy, state: &KeyState) -> Result<ReadReply, StrategyError> {
+    let (merged, context) = strategy.read(state)?;
+    if let Some(merged) = merged {
         let sibling = Sibling { value: merged.value, stamp: RawJson::null(), write_id: merged.write_id };
-        return ReadReply { siblings: vec![sibling], context: strategy.read_context(state) };
+        return Ok(ReadReply { siblings: vec![sibling], context });
     }
-    ReadReply {
-        siblings: state
-            .siblings
-            .iter()
-            .map(|write| Sibling {
-                value: write.value.clone(),
-                stamp: write.stamp.clone(),
-                write_id: write.write_id(),
-            })
-            .collect(),
-        context: strategy.read_context(state),
-    }
+    let siblings = state
+        .siblings
+        .iter()
+        .map(|write| Sibling {
+            value: write.value.clone(),
+            stamp: write.stamp.clone(),
+            write_id: write.write_id(),
+        })
+        .collect();
+    Ok(ReadReply { siblings, context })
 }
 
 #[cfg(test)]

@@ -121,3 +121,88 @@ fn a_restarted_core_replays_its_log_to_the_same_state() {
     let next = restarted.write("vv", "y", (&json!(0)).into(), &Value::Null).unwrap();
     assert_eq!(next.write.seq, replicas[0].have().max_counter(1) + 1);
 }
+
+/// A plugin stand-in whose process fails on its second `apply`.
+struct BreaksOnSecondApply(std::sync::atomic::AtomicUsize);
+
+impl Strategy for BreaksOnSecondApply {
+    fn name(&self) -> &str {
+        "breaks"
+    }
+
+    fn kind(&self) -> strategy::Kind {
+        strategy::Kind::LastWriteWins
+    }
+
+    fn stamp(
+        &self,
+        _: &KeyState,
+        _: &Value,
+        clocks: &mut Clocks,
+    ) -> Result<strategy::Stamped, StrategyError> {
+        Ok(strategy::Stamped::now(RawJson::of(&clocks.physical_now), RawJson::null()))
+    }
+
+    fn check(&self, _: &Write) -> Result<(), StrategyError> {
+        Ok(())
+    }
+
+    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) -> Result<(), StrategyError> {
+        if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1 {
+            let problem = strategy::plugin::Problem::Exited("exited (exit status: 1)".into());
+            return Err(StrategyError::Plugin(PluginFailure::new(
+                "./breaks.py",
+                "apply",
+                "{}",
+                problem,
+                Vec::new(),
+            )));
+        }
+        state.siblings = vec![Arc::clone(write)];
+        Ok(())
+    }
+
+    fn read_context(&self, _: &KeyState) -> Result<Value, StrategyError> {
+        Ok(Value::Null)
+    }
+}
+
+#[test]
+fn a_failed_plugin_takes_only_its_own_bucket_out_of_service() {
+    let time = ManualTrueTime::new(T42);
+    let clock = || PhysicalClock::modelled(Arc::clone(&time) as Arc<dyn TrueTime>);
+    let strategies = |breaks| -> Vec<Arc<dyn Strategy>> {
+        vec![Arc::new(crate::strategy::lww_wall::LwwWall), Arc::new(BreaksOnSecondApply(breaks))]
+    };
+    let mut core =
+        ReplicaCore::with_strategies(1, clock(), strategies(std::sync::atomic::AtomicUsize::new(0)));
+    let mut peer =
+        ReplicaCore::with_strategies(2, clock(), strategies(std::sync::atomic::AtomicUsize::new(0)));
+    core.write("breaks", "x", RawJson::of(&json!([1])), &Value::Null).unwrap();
+    // The second apply fails: the write is refused, not logged, not acknowledged.
+    let refused = core.write("breaks", "x", RawJson::of(&json!([2])), &Value::Null).unwrap_err();
+    assert!(matches!(&refused, CoreError::BucketFailed { bucket, .. } if bucket == "breaks"), "{refused}");
+    assert_eq!(core.log_len(), 1);
+    assert!(refused.to_string().contains("./breaks.py"), "{refused}");
+    // From then on the bucket serves nothing, at once.
+    assert!(matches!(core.read("breaks", "x"), Err(CoreError::BucketFailed { .. })));
+    // Every other bucket goes on, and so does replication: a peer's batch
+    // holding writes of both buckets is taken whole, the failed bucket's
+    // write logged (so the log stays contiguous) but not applied.
+    core.write("lww-wall", "x", RawJson::of(&json!([3])), &Value::Null).unwrap();
+    peer.write("breaks", "y", RawJson::of(&json!([4])), &Value::Null).unwrap();
+    peer.write("lww-wall", "y", RawJson::of(&json!([5])), &Value::Null).unwrap();
+    let batch = peer.missing(core.have(), |_| true, usize::MAX);
+    assert_eq!(core.receive(batch).unwrap().len(), 2);
+    assert_eq!(values(&core, "lww-wall"), vec![json!([3])]);
+    assert_eq!(core.read("lww-wall", "y").unwrap().siblings[0].value.parse(), json!([5]));
+    assert_eq!(core.log_len(), 4);
+    let snapshot = core.snapshot();
+    assert!(snapshot.contains_key("lww-wall") && !snapshot.contains_key("breaks"), "{snapshot:?}");
+    let status = core.status();
+    assert!(
+        status.failed_buckets["breaks"].contains("exited (exit status: 1)"),
+        "{:?}",
+        status.failed_buckets
+    );
+}

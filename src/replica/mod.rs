@@ -95,6 +95,8 @@ pub struct ReplicaOptions {
     pub max_peer_offset_ms: Option<f64>,
     /// The strategies' parameters (`truetime`'s `epsilon_ms`).
     pub strategy_parameters: crate::strategy::Parameters,
+    /// Plugin strategies: each runs as this replica's child process.
+    pub plugins: Vec<crate::strategy::plugin::PluginSpec>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +115,8 @@ pub enum ReplicaError {
     SelfPeer(ReplicaId),
     #[error("strategy parameters: {0}")]
     Parameters(#[from] crate::strategy::ParameterError),
+    #[error(transparent)]
+    Plugin(#[from] crate::strategy::plugin::PluginFailure),
 }
 
 /// A replica whose store is open and whose log is replayed, ready to serve.
@@ -143,7 +147,14 @@ impl Replica {
             ClockChoice::System => PhysicalClock::system(),
             ClockChoice::Model(_) => PhysicalClock::modelled(Arc::new(SystemTrueTime)),
         };
-        let strategies = crate::strategy::registry_with(&options.strategy_parameters)?;
+        let lineup = crate::strategy::plugin::Lineup {
+            builtins: crate::strategy::registry_with(&options.strategy_parameters)?,
+            plugins: options.plugins.clone(),
+        };
+        let mut replicas: Vec<ReplicaId> = options.peers.iter().map(|peer| peer.id).collect();
+        replicas.push(options.id);
+        replicas.sort_unstable();
+        let strategies = lineup.for_replica(options.id, &replicas)?;
         let mut core = ReplicaCore::with_strategies(options.id, clock, strategies);
         if let ClockChoice::Model(update) = &options.clock {
             core.update_clock(update).map_err(ReplicaError::Clock)?;

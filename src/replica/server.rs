@@ -83,6 +83,8 @@ impl From<CoreError> for ApiError {
             CoreError::Strategy(StrategyError::ContextAhead) | CoreError::Clock(ClockError::SystemClock) => {
                 StatusCode::CONFLICT
             }
+            // Not the request's fault: the bucket's plugin broke.
+            CoreError::BucketFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
         Self::new(status, error.to_string())

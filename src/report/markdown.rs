@@ -75,6 +75,9 @@ pub fn report(
         spec.seed,
     );
     let _ = writeln!(text, "## What happened\n");
+    if let Some(paragraph) = failed_paragraph(analysis) {
+        let _ = writeln!(text, "{paragraph}\n");
+    }
     let _ = writeln!(text, "![Dropped writes against {parameter}](dropped.svg)\n");
     for strategy in &spec.strategies {
         let points: Vec<&PointSummary> =
@@ -131,6 +134,30 @@ pub fn report(
 }
 
 /// What one strategy did across the sweep, in a few sentences.
+/// The buckets whose plugin failed, with the first error of each: loud,
+/// at the top, since their numbers are missing below.
+fn failed_paragraph(analysis: &Analysis) -> Option<String> {
+    let mut buckets: Vec<&str> =
+        analysis.failed_buckets.iter().map(|failed| failed.bucket.as_str()).collect();
+    buckets.dedup();
+    if buckets.is_empty() {
+        return None;
+    }
+    let mut text = String::from("**Failed.** ");
+    for bucket in buckets {
+        let trials: Vec<_> =
+            analysis.failed_buckets.iter().filter(|failed| failed.bucket == bucket).collect();
+        let _ = write!(
+            text,
+            "Bucket **{bucket}**'s plugin failed in {} trial(s), so the oracle did not judge it there \
+             (the other buckets are judged as usual). The first error:\n\n```text\n{}\n```\n",
+            trials.len(),
+            trials[0].error
+        );
+    }
+    Some(text)
+}
+
 fn strategy_paragraph(strategy: &str, kind: Kind, parameter: &str, points: &[&PointSummary]) -> String {
     let Some(first) = points.first() else {
         return format!("**{strategy}**: no writes were recorded.");

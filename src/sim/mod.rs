@@ -146,13 +146,7 @@ pub fn run_trial(
     counters: Arc<Counters>,
     options: &SimOptions,
 ) -> (TrialOutcome, Effort) {
-    let parameters = spec.sweep.parameter.parameters_for(&spec.parameters, plan.value);
-    // The spec was checked when it was loaded, parameters included.
-    let strategies = crate::strategy::registry_with(&parameters)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|strategy| spec.strategies.iter().any(|name| name == strategy.name()))
-        .collect();
+    let strategies = spec.lineup_at(plan.value);
     let trial_index = (plan.point * spec.trials + plan.trial) as Nanos;
     let start = EPOCH_NS + trial_index * TRIAL_SPACING_NS;
     let seed = workload::client_seed(spec.seed, plan.point, plan.trial, usize::MAX);
@@ -267,6 +261,12 @@ pub fn run_trial(
         world.run_until(world.now + CONVERGE_POLL.as_nanos() as Nanos);
     };
     let converge_time = Duration::from_nanos((world.now - healed) as u64);
+    let mut failed_buckets = BTreeMap::new();
+    for &id in &ids {
+        for (bucket, failure) in world.node(id).core.failures() {
+            failed_buckets.entry(bucket).or_insert_with(|| format!("replica {id}: {failure}"));
+        }
+    }
     records.push(Record::Trial(TrialRecord {
         point: plan.point,
         trial: plan.trial,
@@ -275,9 +275,11 @@ pub fn run_trial(
         converged,
         converge_ms: converge_time.as_micros() as f64 / 1e3,
         engine: Engine::Sim,
+        failed_buckets: failed_buckets.clone(),
     }));
     let states: BTreeMap<_, _> = ids.iter().map(|&id| (id, world.node(id).core.snapshot())).collect();
-    records.extend(trial::final_records_of(&states, &spec.strategies, plan, &keys));
+    let judged = trial::judged_buckets(spec, &failed_buckets);
+    records.extend(trial::final_records_of(&states, &judged, plan, &keys));
     let effort = Effort { events: world.handled };
     (TrialOutcome { records, converged, converge_time }, effort)
 }

@@ -24,7 +24,8 @@ use crate::replica::offsets::OffsetMonitor;
 use crate::replica::peer_policy::ReplicationOptions;
 use crate::replica::peer_policy::{PeerPolicy, Shipping};
 use crate::replica::worker::MAX_BATCH;
-use crate::strategy::{RawJson, Strategy, Write};
+use crate::strategy::plugin::Lineup;
+use crate::strategy::{RawJson, Write};
 
 /// A workload client's request, named so that its answer finds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -150,14 +151,19 @@ impl Node {
     pub fn start(
         id: ReplicaId,
         replicas: usize,
-        strategies: &[Arc<dyn Strategy>],
+        strategies: &Lineup,
         time: &Arc<ManualTrueTime>,
         durable: Vec<Arc<Write>>,
         incarnation: u64,
         seed: u64,
     ) -> Self {
         let clock = PhysicalClock::modelled(time.clone());
-        let mut core = ReplicaCore::with_strategies(id, clock, strategies.to_vec());
+        let replica_ids: Vec<ReplicaId> = (1..=replicas as ReplicaId).collect();
+        // Plugins in a simulated spec were described when it was loaded, so
+        // one that cannot start here becomes a failed bucket, not an error.
+        let strategies =
+            strategies.for_replica(id, &replica_ids).unwrap_or_else(|_| strategies.builtins.clone());
+        let mut core = ReplicaCore::with_strategies(id, clock, strategies);
         for write in &durable {
             // The log was checked when each write first came in.
             let _ = core.restore(Write::clone(write));

@@ -26,7 +26,8 @@ use crate::clock::physical::ManualTrueTime;
 use crate::replica::core::WriteReply;
 use crate::replica::offsets::Sample;
 use crate::replica::peer_policy::{Pause, Transmission};
-use crate::strategy::{Strategy, Write};
+use crate::strategy::Write;
+use crate::strategy::plugin::Lineup;
 
 /// A message arriving at a replica.
 pub enum Inbound {
@@ -100,7 +101,7 @@ pub struct World {
     /// Events held back while their replica is paused, by replica.
     held: Vec<Vec<Event>>,
     random: StdRng,
-    strategies: Vec<Arc<dyn Strategy>>,
+    strategies: Lineup,
     seed: u64,
     /// `--max-peer-offset-ms`: write admission by the offset monitor.
     pub max_peer_offset_ms: Option<f64>,
@@ -113,13 +114,7 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(
-        start_ns: Nanos,
-        replicas: usize,
-        strategies: Vec<Arc<dyn Strategy>>,
-        options: SimOptions,
-        seed: u64,
-    ) -> Self {
+    pub fn new(start_ns: Nanos, replicas: usize, strategies: Lineup, options: SimOptions, seed: u64) -> Self {
         let time = ManualTrueTime::new(start_ns);
         let nodes = (1..=replicas as ReplicaId)
             .map(|id| Node::start(id, replicas, &strategies, &time, Vec::new(), 0, seed))

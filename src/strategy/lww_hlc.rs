@@ -37,7 +37,7 @@ impl HlcStamp {
 pub struct LwwHlc;
 
 impl Strategy for LwwHlc {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "lww-hlc"
     }
 
@@ -64,18 +64,20 @@ impl Strategy for LwwHlc {
         parse_stamp::<HlcStamp>(&write.stamp).map(drop)
     }
 
-    fn observe(&self, write: &Write, clocks: &mut Clocks) {
+    fn observe(&self, write: &Write, clocks: &mut Clocks) -> Result<(), StrategyError> {
         if let Ok(stamp) = parse_stamp::<HlcStamp>(&write.stamp) {
             clocks.hlc.receive(stamp.timestamp(), clocks.physical_now);
         }
+        Ok(())
     }
 
-    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) {
+    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) -> Result<(), StrategyError> {
         lww::apply_max::<HlcStamp>(state, write);
+        Ok(())
     }
 
-    fn read_context(&self, state: &KeyState) -> Value {
-        lww::read_context(state)
+    fn read_context(&self, state: &KeyState) -> Result<Value, StrategyError> {
+        Ok(lww::read_context(state))
     }
 }
 
@@ -102,7 +104,7 @@ mod tests {
         let from_node_1 = write_with(HlcStamp(42_004, 0, 1));
         let mut hlc = Hlc::default();
         let mut node_3 = Clocks { replica: 3, physical_now: 42_003, hlc: &mut hlc, lamport: &mut 0 };
-        LwwHlc.observe(&from_node_1, &mut node_3);
+        LwwHlc.observe(&from_node_1, &mut node_3).unwrap();
         let stamped = LwwHlc.stamp(&KeyState::default(), &Value::Null, &mut node_3).unwrap();
         let stamp: HlcStamp = parse_stamp(&stamped.stamp).unwrap();
         assert!(stamp > HlcStamp(42_004, 0, 1), "{stamp:?}");

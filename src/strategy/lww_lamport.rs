@@ -32,7 +32,7 @@ pub struct LamportStamp(pub u64, pub ReplicaId);
 pub struct LwwLamport;
 
 impl Strategy for LwwLamport {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "lww-lamport"
     }
 
@@ -59,18 +59,20 @@ impl Strategy for LwwLamport {
         parse_stamp::<LamportStamp>(&write.stamp).map(drop)
     }
 
-    fn observe(&self, write: &Write, clocks: &mut Clocks) {
+    fn observe(&self, write: &Write, clocks: &mut Clocks) -> Result<(), StrategyError> {
         if let Ok(stamp) = parse_stamp::<LamportStamp>(&write.stamp) {
             *clocks.lamport = (*clocks.lamport).max(stamp.0);
         }
+        Ok(())
     }
 
-    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) {
+    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) -> Result<(), StrategyError> {
         lww::apply_max::<LamportStamp>(state, write);
+        Ok(())
     }
 
-    fn read_context(&self, state: &KeyState) -> Value {
-        lww::read_context(state)
+    fn read_context(&self, state: &KeyState) -> Result<Value, StrategyError> {
+        Ok(lww::read_context(state))
     }
 }
 
@@ -107,7 +109,7 @@ mod tests {
         let first = stamp_at(1, &mut node_1, &Value::Null);
         let mut hlc = Hlc::default();
         let mut clocks = Clocks { replica: 3, physical_now: 0, hlc: &mut hlc, lamport: &mut node_3 };
-        LwwLamport.observe(&write(1, 1, first), &mut clocks);
+        LwwLamport.observe(&write(1, 1, first), &mut clocks).unwrap();
         let second = stamp_at(3, &mut node_3, &serde_json::json!(first));
         assert!(second > first, "{second:?} > {first:?}");
     }
@@ -139,7 +141,7 @@ mod tests {
                 } else {
                     let mut hlc = Hlc::default();
                     let mut clocks = Clocks { replica: 1, physical_now: 0, hlc: &mut hlc, lamport: &mut lamport };
-                    LwwLamport.observe(&write(9, 1, other), &mut clocks);
+                    LwwLamport.observe(&write(9, 1, other), &mut clocks).unwrap();
                     stamp_at(1, &mut lamport, &Value::Null)
                 };
                 seen = seen.max(counter);
@@ -158,14 +160,14 @@ mod tests {
                 stamps.iter().enumerate().map(|(seq, &(c, r))| write(r, seq as u64 + 1, LamportStamp(c, r))).collect();
             let mut forward = KeyState::default();
             for write in &writes {
-                LwwLamport.apply(&mut forward, write);
+                LwwLamport.apply(&mut forward, write).unwrap();
             }
             let mut shuffled = KeyState::default();
             for &index in &order {
-                LwwLamport.apply(&mut shuffled, &writes[index % writes.len()]);
+                LwwLamport.apply(&mut shuffled, &writes[index % writes.len()]).unwrap();
             }
             for write in &writes {
-                LwwLamport.apply(&mut shuffled, write);
+                LwwLamport.apply(&mut shuffled, write).unwrap();
             }
             prop_assert_eq!(forward, shuffled);
         }

@@ -29,7 +29,7 @@ pub struct WallStamp(pub Nanos, pub ReplicaId);
 pub struct LwwWall;
 
 impl Strategy for LwwWall {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "lww-wall"
     }
 
@@ -52,12 +52,13 @@ impl Strategy for LwwWall {
         parse_stamp::<WallStamp>(&write.stamp).map(drop)
     }
 
-    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) {
+    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) -> Result<(), StrategyError> {
         lww::apply_max::<WallStamp>(state, write);
+        Ok(())
     }
 
-    fn read_context(&self, state: &KeyState) -> Value {
-        lww::read_context(state)
+    fn read_context(&self, state: &KeyState) -> Result<Value, StrategyError> {
+        Ok(lww::read_context(state))
     }
 }
 
@@ -90,8 +91,8 @@ mod tests {
     #[test]
     fn equal_times_are_broken_by_replica_id() {
         let mut state = KeyState::default();
-        LwwWall.apply(&mut state, &write(2, 1, 100));
-        LwwWall.apply(&mut state, &write(1, 1, 100));
+        LwwWall.apply(&mut state, &write(2, 1, 100)).unwrap();
+        LwwWall.apply(&mut state, &write(1, 1, 100)).unwrap();
         assert_eq!(state.siblings[0].origin, 2);
     }
 
@@ -120,10 +121,10 @@ mod tests {
             let mut state = KeyState::default();
             // Deliver in a random order with repeats, then everything once more.
             for index in &order {
-                LwwWall.apply(&mut state, index.get(&writes));
+                LwwWall.apply(&mut state, index.get(&writes)).unwrap();
             }
             for write in &writes {
-                LwwWall.apply(&mut state, write);
+                LwwWall.apply(&mut state, write).unwrap();
             }
             let best = writes.iter()
                 .max_by_key(|w| (parse_stamp::<WallStamp>(&w.stamp).unwrap(), w.seq))

@@ -31,7 +31,8 @@
 //! commutative: replication delivers at least once, in no guaranteed order,
 //! and replicas converge only if every order gives the same state.
 //!
-//! Adding a strategy is one new file and one line in [`registry`].
+//! Adding a strategy is one new file and one line in [`registry`], or, in
+//! any language and with no rebuild, a [`plugin`].
 //! Strategies with parameters (`truetime`'s `epsilon_ms`) take them from a
 //! [`Parameters`] table, which experiment specs fill in.
 
@@ -39,6 +40,7 @@ pub mod lww;
 pub mod lww_hlc;
 pub mod lww_lamport;
 pub mod lww_wall;
+pub mod plugin;
 pub mod set_union;
 pub mod truetime;
 pub mod vv;
@@ -229,6 +231,14 @@ pub enum StrategyError {
     MalformedStamp { stamp: RawJson, reason: String },
     #[error("{bucket} cannot store this value: {reason}")]
     BadValue { bucket: &'static str, reason: String },
+    /// A plugin strategy's process failed (crashed, hung or answered
+    /// nonsense). Unlike the refusals above, this is not about the write:
+    /// the bucket cannot go on, and the replica takes it out of service.
+    #[error(transparent)]
+    Plugin(plugin::PluginFailure),
+    /// A plugin refused the write, with its reason.
+    #[error("{plugin} refused the write: {reason}")]
+    Refused { plugin: String, reason: String },
 }
 
 /// Why a strategy could not be built from its parameters.
@@ -245,7 +255,7 @@ pub enum ParameterError {
 /// One conflict-resolution strategy. See the module docs.
 pub trait Strategy: Send + Sync {
     /// The bucket name, such as `"lww-wall"`.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
 
     /// What it promises (see [`Kind`]).
     fn kind(&self) -> Kind;
@@ -269,14 +279,18 @@ pub trait Strategy: Send + Sync {
     fn check(&self, write: &Write) -> Result<(), StrategyError>;
 
     /// Lets the replica's clocks observe a write received from a peer.
-    fn observe(&self, _write: &Write, _clocks: &mut Clocks) {}
+    fn observe(&self, _write: &Write, _clocks: &mut Clocks) -> Result<(), StrategyError> {
+        Ok(())
+    }
 
     /// Merges a checked write into the key's state. Idempotent and
     /// commutative: any order and any repetition give the same state.
-    fn apply(&self, state: &mut KeyState, write: &Arc<Write>);
+    /// Built-in strategies never fail here; a plugin can (see
+    /// [`StrategyError::Plugin`]).
+    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) -> Result<(), StrategyError>;
 
     /// The context returned by a read, for the client to send back.
-    fn read_context(&self, state: &KeyState) -> Value;
+    fn read_context(&self, state: &KeyState) -> Result<Value, StrategyError>;
 
     /// Whether its writes wait for the clock before they are acknowledged
     /// (`truetime`'s commit wait).
@@ -286,8 +300,15 @@ pub trait Strategy: Send + Sync {
 
     /// For a merging strategy, the one value a read returns in place of the
     /// siblings; `None` (every other kind) returns the siblings.
-    fn merged(&self, _state: &KeyState) -> Option<Merged> {
-        None
+    fn merged(&self, _state: &KeyState) -> Result<Option<Merged>, StrategyError> {
+        Ok(None)
+    }
+
+    /// What a read returns: the merged value ([`Strategy::merged`]) and the
+    /// context ([`Strategy::read_context`]). One call, so that a plugin
+    /// answers both with one request.
+    fn read(&self, state: &KeyState) -> Result<(Option<Merged>, Value), StrategyError> {
+        Ok((self.merged(state)?, self.read_context(state)?))
     }
 }
 

@@ -112,7 +112,7 @@ fn covered_by(a: &Write, a_items: &Elements, b: &Write, b_items: &Elements) -> b
 }
 
 impl Strategy for SetUnion {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "set-union"
     }
 
@@ -141,10 +141,10 @@ impl Strategy for SetUnion {
         self.accepts(&write.value)
     }
 
-    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) {
-        let Some(items) = Elements::of(&write.value) else { return };
+    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) -> Result<(), StrategyError> {
+        let Some(items) = Elements::of(&write.value) else { return Ok(()) };
         if state.siblings.iter().any(|kept| kept.origin == write.origin && kept.seq == write.seq) {
-            return;
+            return Ok(());
         }
         let kept: Vec<(Arc<Write>, Elements)> = state
             .siblings
@@ -152,7 +152,7 @@ impl Strategy for SetUnion {
             .filter_map(|kept| Some((Arc::clone(kept), Elements::of(&kept.value)?)))
             .collect();
         if kept.iter().any(|(other, other_items)| covered_by(write, &items, other, other_items)) {
-            return;
+            return Ok(());
         }
         state.siblings = kept
             .into_iter()
@@ -161,15 +161,16 @@ impl Strategy for SetUnion {
             .chain(std::iter::once(Arc::clone(write)))
             .collect();
         state.siblings.sort_by_key(|sibling| (sibling.origin, sibling.seq));
+        Ok(())
     }
 
-    fn read_context(&self, _: &KeyState) -> Value {
-        Value::Null
+    fn read_context(&self, _: &KeyState) -> Result<Value, StrategyError> {
+        Ok(Value::Null)
     }
 
-    fn merged(&self, state: &KeyState) -> Option<Merged> {
+    fn merged(&self, state: &KeyState) -> Result<Option<Merged>, StrategyError> {
         if state.siblings.is_empty() {
-            return None;
+            return Ok(None);
         }
         let sets: Vec<Elements> =
             state.siblings.iter().filter_map(|write| Elements::of(&write.value)).collect();
@@ -190,7 +191,7 @@ impl Strategy for SetUnion {
             RawJson::of(&union)
         };
         let ids: Vec<String> = state.siblings.iter().map(|write| write.write_id()).collect();
-        Some(Merged { value, write_id: ids.join("+") })
+        Ok(Some(Merged { value, write_id: ids.join("+") }))
     }
 }
 
@@ -213,7 +214,7 @@ mod tests {
     }
 
     fn union(state: &KeyState) -> Value {
-        SetUnion.merged(state).map_or(json!([]), |merged| merged.value.parse())
+        SetUnion.merged(state).unwrap().map_or(json!([]), |merged| merged.value.parse())
     }
 
     #[test]
@@ -221,31 +222,31 @@ mod tests {
         // DDIA Figure 5-13's shopping cart, without the siblings: two
         // clients add to the same cart at once.
         let mut cart = KeyState::default();
-        SetUnion.apply(&mut cart, &write(1, 1, json!(["milk"])));
-        SetUnion.apply(&mut cart, &write(2, 1, json!(["eggs"])));
-        SetUnion.apply(&mut cart, &write(1, 2, json!(["milk", "flour"])));
+        SetUnion.apply(&mut cart, &write(1, 1, json!(["milk"]))).unwrap();
+        SetUnion.apply(&mut cart, &write(2, 1, json!(["eggs"]))).unwrap();
+        SetUnion.apply(&mut cart, &write(1, 2, json!(["milk", "flour"]))).unwrap();
         assert_eq!(union(&cart), json!(["eggs", "flour", "milk"]));
         assert_eq!(cart.siblings.len(), 2, "the milk-only write added nothing and is not kept");
-        let merged = SetUnion.merged(&cart).unwrap();
+        let merged = SetUnion.merged(&cart).unwrap().unwrap();
         assert_eq!(merged.write_id, "1:2+2:1");
     }
 
     #[test]
     fn sets_of_ids_and_sets_of_anything_merge_alike() {
         let mut set = KeyState::default();
-        SetUnion.apply(&mut set, &write(1, 1, json!([2, 1, 2])));
-        SetUnion.apply(&mut set, &write(2, 1, json!([2, "x"])));
+        SetUnion.apply(&mut set, &write(1, 1, json!([2, 1, 2]))).unwrap();
+        SetUnion.apply(&mut set, &write(2, 1, json!([2, "x"]))).unwrap();
         assert_eq!(union(&set), json!([1, 2, "x"]));
         assert_eq!(set.siblings.len(), 2);
         // A set of anything that holds a set of ids covers it, and the other way round.
-        SetUnion.apply(&mut set, &write(3, 1, json!(["x", 1, 2])));
+        SetUnion.apply(&mut set, &write(3, 1, json!(["x", 1, 2]))).unwrap();
         assert_eq!(set.siblings.len(), 1, "[1, 2, \"x\"] covers both");
-        SetUnion.apply(&mut set, &write(1, 2, json!([1])));
+        SetUnion.apply(&mut set, &write(1, 2, json!([1]))).unwrap();
         assert_eq!(set.siblings.len(), 1, "[1] adds nothing");
         let mut ids = KeyState::default();
-        SetUnion.apply(&mut ids, &write(1, 1, json!([3, 1])));
-        SetUnion.apply(&mut ids, &write(2, 1, json!([2])));
-        assert_eq!(SetUnion.merged(&ids).unwrap().value.text(), "[1,2,3]");
+        SetUnion.apply(&mut ids, &write(1, 1, json!([3, 1]))).unwrap();
+        SetUnion.apply(&mut ids, &write(2, 1, json!([2]))).unwrap();
+        assert_eq!(SetUnion.merged(&ids).unwrap().unwrap().value.text(), "[1,2,3]");
     }
 
     #[test]
@@ -284,14 +285,14 @@ mod tests {
                 sets.iter().enumerate().map(|(n, set)| write(1 + (n % 3) as u32, n as u64 + 1, json!(set))).collect();
             let mut forward = KeyState::default();
             for write in &writes {
-                SetUnion.apply(&mut forward, write);
+                SetUnion.apply(&mut forward, write).unwrap();
             }
             let mut shuffled = KeyState::default();
             for &index in &order {
-                SetUnion.apply(&mut shuffled, &writes[index % writes.len()]);
+                SetUnion.apply(&mut shuffled, &writes[index % writes.len()]).unwrap();
             }
             for write in writes.iter().rev() {
-                SetUnion.apply(&mut shuffled, write);
+                SetUnion.apply(&mut shuffled, write).unwrap();
             }
             prop_assert_eq!(&forward, &shuffled);
             let held = union(&forward);

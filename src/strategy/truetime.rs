@@ -86,7 +86,7 @@ impl TrueTime {
 }
 
 impl Strategy for TrueTime {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "truetime"
     }
 
@@ -122,12 +122,13 @@ impl Strategy for TrueTime {
         self.epsilon_ns > 0
     }
 
-    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) {
+    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) -> Result<(), StrategyError> {
         lww::apply_max::<IntervalStamp>(state, write);
+        Ok(())
     }
 
-    fn read_context(&self, state: &KeyState) -> Value {
-        lww::read_context(state)
+    fn read_context(&self, state: &KeyState) -> Result<Value, StrategyError> {
+        Ok(lww::read_context(state))
     }
 }
 
@@ -217,14 +218,14 @@ mod tests {
                 .collect();
             let mut forward = KeyState::default();
             for write in &writes {
-                TrueTime::new(1.0).apply(&mut forward, write);
+                TrueTime::new(1.0).apply(&mut forward, write).unwrap();
             }
             let mut shuffled = KeyState::default();
             for &index in &order {
-                TrueTime::new(1.0).apply(&mut shuffled, &writes[index % writes.len()]);
+                TrueTime::new(1.0).apply(&mut shuffled, &writes[index % writes.len()]).unwrap();
             }
             for write in &writes {
-                TrueTime::new(1.0).apply(&mut shuffled, write);
+                TrueTime::new(1.0).apply(&mut shuffled, write).unwrap();
             }
             prop_assert_eq!(forward, shuffled);
         }

@@ -60,7 +60,7 @@ fn write_context(write: &Write) -> Result<DotSet, StrategyError> {
 }
 
 impl Strategy for VersionVectors {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "vv"
     }
 
@@ -95,12 +95,12 @@ impl Strategy for VersionVectors {
         write_context(write).map(drop)
     }
 
-    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) {
+    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) -> Result<(), StrategyError> {
         let (Ok(dot), Ok(context)) = (parse_stamp::<Dot>(&write.stamp), write_context(write)) else {
-            return;
+            return Ok(());
         };
         if state.seen.contains(dot) {
-            return;
+            return Ok(());
         }
         state.siblings.retain(|sibling| match parse_stamp::<Dot>(&sibling.stamp) {
             Ok(sibling_dot) => !context.contains(sibling_dot),
@@ -110,10 +110,11 @@ impl Strategy for VersionVectors {
         state.siblings.sort_by_key(|sibling| (sibling.origin, sibling.seq));
         state.seen.insert(dot);
         state.seen.merge(&context);
+        Ok(())
     }
 
-    fn read_context(&self, state: &KeyState) -> Value {
-        serde_json::json!(state.seen)
+    fn read_context(&self, state: &KeyState) -> Result<Value, StrategyError> {
+        Ok(serde_json::json!(state.seen))
     }
 }
 
@@ -149,12 +150,12 @@ mod tests {
                 stamp: stamped.stamp,
                 context: stamped.context,
             });
-            VersionVectors.apply(&mut self.state, &write);
+            VersionVectors.apply(&mut self.state, &write).unwrap();
             write
         }
 
         fn context(&self) -> Value {
-            VersionVectors.read_context(&self.state)
+            VersionVectors.read_context(&self.state).unwrap()
         }
 
         fn values(&self) -> Vec<i64> {
@@ -170,12 +171,12 @@ mod tests {
         let (mut a, mut b) = (Replica::new(1), Replica::new(2));
         let from_a = a.put(1, &Value::Null);
         let from_b = b.put(2, &Value::Null);
-        VersionVectors.apply(&mut a.state, &from_b);
-        VersionVectors.apply(&mut b.state, &from_a);
+        VersionVectors.apply(&mut a.state, &from_b).unwrap();
+        VersionVectors.apply(&mut b.state, &from_a).unwrap();
         assert_eq!(a.values(), vec![1, 2]);
         assert_eq!(b.values(), vec![1, 2]);
         let merged = a.put(3, &a.context());
-        VersionVectors.apply(&mut b.state, &merged);
+        VersionVectors.apply(&mut b.state, &merged).unwrap();
         assert_eq!(a.values(), vec![3]);
         assert_eq!(b.values(), vec![3]);
     }
@@ -185,8 +186,8 @@ mod tests {
         let (mut a, mut c) = (Replica::new(1), Replica::new(3));
         let first = a.put(1, &Value::Null);
         let second = a.put(2, &a.context());
-        VersionVectors.apply(&mut c.state, &second);
-        VersionVectors.apply(&mut c.state, &first);
+        VersionVectors.apply(&mut c.state, &second).unwrap();
+        VersionVectors.apply(&mut c.state, &first).unwrap();
         assert_eq!(c.values(), vec![2]);
     }
 
@@ -217,7 +218,7 @@ mod tests {
             let context = if *reads_first { replicas[*at].context() } else { Value::Null };
             let write = replicas[*at].put(i as i64, &context);
             for &to in ship_to {
-                VersionVectors.apply(&mut replicas[to].state, &write);
+                VersionVectors.apply(&mut replicas[to].state, &write).unwrap();
             }
             writes.push(write);
         }
@@ -227,7 +228,7 @@ mod tests {
     fn merged(writes: &[Arc<Write>], order: &[usize]) -> KeyState {
         let mut state = KeyState::default();
         for &i in order {
-            VersionVectors.apply(&mut state, &writes[i % writes.len()]);
+            VersionVectors.apply(&mut state, &writes[i % writes.len()]).unwrap();
         }
         state
     }

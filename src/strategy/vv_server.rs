@@ -78,7 +78,7 @@ fn descends(context: &VersionVector, seen: &DotSet) -> bool {
 }
 
 impl Strategy for ServerVersionVectors {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "vv-server"
     }
 
@@ -105,22 +105,23 @@ impl Strategy for ServerVersionVectors {
         stored_context(write).map(drop)
     }
 
-    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) {
-        let (Ok(dot), Ok(replaced)) = (dot_of(write), stored_context(write)) else { return };
+    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) -> Result<(), StrategyError> {
+        let (Ok(dot), Ok(replaced)) = (dot_of(write), stored_context(write)) else { return Ok(()) };
         if !state.seen.insert(dot) {
-            return; // seen before: delivery is at least once
+            return Ok(()); // seen before: delivery is at least once
         }
         state.superseded.merge(&DotSet::from_vector(&replaced));
         state.siblings.push(Arc::clone(write));
         let superseded = &state.superseded;
         state.siblings.retain(|sibling| dot_of(sibling).is_ok_and(|dot| !superseded.contains(dot)));
         state.siblings.sort_by_key(|sibling| (sibling.origin, sibling.seq));
+        Ok(())
     }
 
-    fn read_context(&self, state: &KeyState) -> Value {
+    fn read_context(&self, state: &KeyState) -> Result<Value, StrategyError> {
         // Only the unbroken prefix of each replica's writes: a vector that
         // claimed a write beyond a gap would claim the gap too.
-        serde_json::json!(state.seen.vector())
+        Ok(serde_json::json!(state.seen.vector()))
     }
 }
 
@@ -159,12 +160,12 @@ mod tests {
                 stamp: stamped.stamp,
                 context: stamped.context,
             });
-            self.strategy.apply(&mut self.state, &write);
+            self.strategy.apply(&mut self.state, &write).unwrap();
             write
         }
 
         fn context(&self) -> Value {
-            self.strategy.read_context(&self.state)
+            self.strategy.read_context(&self.state).unwrap()
         }
     }
 
@@ -211,9 +212,9 @@ mod tests {
         );
         let first = one.put(1, &Value::Null);
         let second = one.put(2, &Value::Null);
-        ServerVersionVectors.apply(&mut two.state, &second);
+        ServerVersionVectors.apply(&mut two.state, &second).unwrap();
         for write in [&first, &second] {
-            ServerVersionVectors.apply(&mut three.state, write);
+            ServerVersionVectors.apply(&mut three.state, write).unwrap();
         }
         let context = two.context();
         assert_eq!(context, serde_json::json!({}), "a vector never claims what lies beyond a gap");
@@ -248,7 +249,7 @@ mod tests {
                 if deliver {
                     for write in &all {
                         for replica in &mut replicas {
-                            ServerVersionVectors.apply(&mut replica.state, write);
+                            ServerVersionVectors.apply(&mut replica.state, write).unwrap();
                         }
                     }
                 }
@@ -262,7 +263,7 @@ mod tests {
                     order.reverse();
                 }
                 for write in order {
-                    ServerVersionVectors.apply(&mut replica.state, write);
+                    ServerVersionVectors.apply(&mut replica.state, write).unwrap();
                 }
             }
             prop_assert_eq!(&replicas[0].state.siblings, &replicas[1].state.siblings);

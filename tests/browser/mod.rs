@@ -110,8 +110,14 @@ pub struct Dashboard {
 
 impl Dashboard {
     pub fn start(results: &Path) -> Self {
+        Self::start_with(results, &[])
+    }
+
+    /// The same, with more `clocklab dashboard` flags.
+    pub fn start_with(results: &Path, flags: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_clocklab"))
             .args(["dashboard", "--port", "0"])
+            .args(flags)
             .arg("--results")
             .arg(results)
             .arg("--experiments")

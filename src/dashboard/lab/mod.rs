@@ -243,6 +243,8 @@ struct Running {
 
 /// The lab: at most one running cluster.
 pub struct Lab {
+    /// Plugin strategies every lab cluster hosts beside the built-ins.
+    plugins: Vec<strategy::plugin::PluginSpec>,
     running: tokio::sync::Mutex<Option<Running>>,
     view: Arc<Mutex<LabView>>,
     events: broadcast::Sender<LabEvent>,
@@ -302,14 +304,15 @@ pub struct WriteRequest {
 
 impl Default for Lab {
     fn default() -> Self {
-        Self::new()
+        Self::new(Vec::new())
     }
 }
 
 impl Lab {
-    pub fn new() -> Self {
+    pub fn new(plugins: Vec<strategy::plugin::PluginSpec>) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         Self {
+            plugins,
             running: tokio::sync::Mutex::new(None),
             view: Arc::new(Mutex::new(LabView::default())),
             events,
@@ -346,14 +349,15 @@ impl Lab {
             .tempdir()
             .map_err(|error| DashboardError::Internal(format!("cannot make a data directory: {error}")))?;
         let token = format!("clocklab-lab-{}", std::process::id());
-        let options = ClusterOptions {
-            replicas: request.replicas,
-            token,
-            replica_args: vec!["--clock".into(), "model".into()],
-            ..Default::default()
-        };
+        let mut replica_args: Vec<String> = vec!["--clock".into(), "model".into()];
+        for plugin in &self.plugins {
+            replica_args.extend(["--plugin".to_string(), serde_json::to_string(plugin).unwrap_or_default()]);
+        }
+        let options =
+            ClusterOptions { replicas: request.replicas, token, replica_args, ..Default::default() };
         let cluster = Cluster::start(options, data.path(), self.http.clone()).await?;
-        let buckets: Vec<String> = strategy::registry().iter().map(|s| s.name().to_string()).collect();
+        let mut buckets: Vec<String> = strategy::registry().iter().map(|s| s.name().to_string()).collect();
+        buckets.extend(self.plugins.iter().filter_map(|plugin| plugin.name.clone()));
         *lock(&self.view) = LabView {
             running: true,
             replicas: cluster

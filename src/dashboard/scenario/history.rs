@@ -29,7 +29,7 @@ use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::history::{FinalRecord, FinalSibling, Outcome, PointRecord, Record, WriteRecord};
 use crate::replica::core::ReplicaCore;
-use crate::strategy::{self, Kind};
+use crate::strategy::Kind;
 
 /// One acknowledged write a step made, as the history needs it.
 #[derive(Debug, Clone)]
@@ -50,12 +50,11 @@ pub(super) struct PlayedWrite {
 /// The history of a played scenario: a point record declaring each
 /// bucket's kind, the write records in the order they were made, and each
 /// replica's final state.
-pub(super) fn of_play(buckets: &[String], writes: &[PlayedWrite], cores: &[ReplicaCore]) -> Vec<Record> {
-    let kinds: BTreeMap<String, Kind> = strategy::registry()
-        .iter()
-        .filter(|strategy| buckets.iter().any(|bucket| bucket == strategy.name()))
-        .map(|strategy| (strategy.name().to_string(), strategy.kind()))
-        .collect();
+pub(super) fn of_play(
+    kinds: &BTreeMap<String, Kind>,
+    writes: &[PlayedWrite],
+    cores: &[ReplicaCore],
+) -> Vec<Record> {
     let mut params = serde_json::Map::new();
     params.insert("parameter".into(), Value::from("scenario"));
     params.insert("scenario".into(), Value::from(0));
@@ -95,7 +94,7 @@ pub(super) fn of_play(buckets: &[String], writes: &[PlayedWrite], cores: &[Repli
 
     for core in cores {
         for (bucket, keys) in core.snapshot() {
-            if !buckets.contains(&bucket) {
+            if !kinds.contains_key(&bucket) {
                 continue;
             }
             let merges = kinds.get(&bucket) == Some(&Kind::Merge);

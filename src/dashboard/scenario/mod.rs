@@ -33,6 +33,7 @@ use crate::clock::hlc::HlcTimestamp;
 use crate::clock::physical::{ClockUpdate, ManualTrueTime, PhysicalClock, TrueTime};
 use crate::replica::core::{ReplicaCore, Sibling};
 use crate::strategy;
+use crate::strategy::plugin::{Lineup, PluginSpec};
 
 /// True time at a scenario's 0 ms: 42 s past some minute, as in Figure 8-3.
 pub const START_NS: Nanos = 1_700_000_022_000_000_000;
@@ -190,14 +191,15 @@ pub fn list(folder: &Folder) -> Vec<(String, String)> {
 }
 
 /// Loads and plays scenario `name` from `folder`.
-pub fn play_named(folder: &Folder, name: &str) -> Result<Trace, ScenarioError> {
+/// `plugins` (described) play beside the built-ins.
+pub fn play_named(folder: &Folder, name: &str, plugins: &[PluginSpec]) -> Result<Trace, ScenarioError> {
     let known = list(folder);
     if !known.iter().any(|(known, _)| known == name) {
         let names: Vec<&str> = known.iter().map(|(name, _)| name.as_str()).collect();
         return Err(ScenarioError::Unknown(name.to_string(), names.join(", ")));
     }
     let scenario = load(folder, name)?;
-    play(name, &scenario)
+    play(name, &scenario, plugins)
         .map_err(|error| ScenarioError::Invalid(folder.describe_file(&format!("{name}.toml")), error))
 }
 
@@ -244,23 +246,27 @@ fn expand(steps: &[Step]) -> Result<Vec<Step>, String> {
 }
 
 /// Plays a scenario on fresh cores; an error names the step at fault.
-pub fn play(name: &str, scenario: &Scenario) -> Result<Trace, String> {
+pub fn play(name: &str, scenario: &Scenario, plugins: &[PluginSpec]) -> Result<Trace, String> {
     if !(1..=MAX_REPLICAS).contains(&scenario.replicas) || scenario.steps.len() > MAX_STEPS {
         return Err(format!("a scenario has 1 to {MAX_REPLICAS} replicas and at most {MAX_STEPS} steps"));
     }
     let expanded = expand(&scenario.steps)?;
     let scenario = &Scenario { steps: expanded, ..scenario.clone() };
     let time = ManualTrueTime::new(START_NS);
-    let mut cores: Vec<ReplicaCore> = (1..=scenario.replicas as ReplicaId)
-        .map(|id| {
+    let lineup = Lineup { builtins: strategy::registry(), plugins: plugins.to_vec() };
+    let ids: Vec<ReplicaId> = (1..=scenario.replicas as ReplicaId).collect();
+    let mut cores: Vec<ReplicaCore> = ids
+        .iter()
+        .map(|&id| {
             let offset = scenario.clock_offsets_ms.get(id as usize - 1).copied().unwrap_or(0.0);
             let mut clock = PhysicalClock::modelled(Arc::clone(&time) as Arc<dyn TrueTime>);
             clock
                 .update(&ClockUpdate { offset_ms: Some(offset), ..Default::default() })
-                .map(|()| ReplicaCore::new(id, clock))
+                .map_err(|e| e.to_string())?;
+            let strategies = lineup.for_replica(id, &ids).map_err(|failure| failure.to_string())?;
+            Ok(ReplicaCore::with_strategies(id, clock, strategies))
         })
-        .collect::<Result<_, _>>()
-        .map_err(|error| error.to_string())?;
+        .collect::<Result<_, String>>()?;
     // A merging strategy holds sets: it plays only a scenario whose every
     // value is one (no increments, which write numbers).
     let sets_only = scenario.steps.iter().all(|step| match step.action {
@@ -271,14 +277,25 @@ pub fn play(name: &str, scenario: &Scenario) -> Result<Trace, String> {
     // A step-through's clock moves only between steps, so a strategy that
     // waits for time to pass before it acknowledges (`truetime`) cannot be
     // played: its writes would stay invisible for the whole story.
-    let buckets: Vec<String> = strategy::registry()
+    let described = plugins.iter().filter_map(|plugin| Some((plugin.name.clone()?, plugin.kind?, false)));
+    let kinds: BTreeMap<String, strategy::Kind> = lineup
+        .builtins
         .iter()
-        .filter(|strategy| sets_only || strategy.kind() != strategy::Kind::Merge)
-        .filter(|strategy| !strategy.waits_for_clock())
-        .map(|strategy| strategy.name().to_string())
+        .map(|strategy| (strategy.name().to_string(), strategy.kind(), strategy.waits_for_clock()))
+        .chain(described)
+        .filter(|(_, kind, _)| sets_only || *kind != strategy::Kind::Merge)
+        .filter(|(_, _, waits_for_clock)| !waits_for_clock)
+        .map(|(name, kind, _)| (name, kind))
         .collect();
+    // In the registry's order, then the plugins'.
+    let order = strategy::NAMES
+        .iter()
+        .map(|name| name.to_string())
+        .chain(plugins.iter().filter_map(|p| p.name.clone()));
+    let buckets: Vec<String> = order.filter(|name| kinds.contains_key(name)).collect();
     let mut player = Player {
         cores: &mut cores,
+        kinds: kinds.clone(),
         acknowledged: BTreeMap::new(),
         step_of_write: HashMap::new(),
         reads: HashMap::new(),
@@ -321,7 +338,7 @@ pub fn play(name: &str, scenario: &Scenario) -> Result<Trace, String> {
             lost: player.lost(),
         });
     }
-    let history = history::of_play(&buckets, &player.played, player.cores);
+    let history = history::of_play(&kinds, &player.played, player.cores);
     Ok(Trace {
         name: name.to_string(),
         title: scenario.title.clone(),
@@ -336,6 +353,8 @@ pub fn play(name: &str, scenario: &Scenario) -> Result<Trace, String> {
 
 struct Player<'a> {
     cores: &'a mut [ReplicaCore],
+    /// Each bucket's kind, as its strategy declares it.
+    kinds: BTreeMap<String, strategy::Kind>,
     /// Per bucket, every acknowledged write's id.
     acknowledged: BTreeMap<String, Vec<String>>,
     /// Which step made each write.
@@ -502,7 +521,7 @@ impl Player<'_> {
                 // set and keep no trace of its id: nothing of it is lost if
                 // some replica's merged value holds all of its elements.
                 let merged_in = |id: &str| {
-                    strategy::kind_of(bucket) == Some(strategy::Kind::Merge)
+                    self.kinds.get(bucket) == Some(&strategy::Kind::Merge)
                         && self
                             .written
                             .get(id)
@@ -556,7 +575,7 @@ mod tests {
     fn scenario(name: &str) -> Trace {
         let folder =
             Folder::Disk(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/scenarios"));
-        play_named(&folder, name).unwrap_or_else(|error| panic!("{name} plays: {error}"))
+        play_named(&folder, name, &[]).unwrap_or_else(|error| panic!("{name} plays: {error}"))
     }
 
     fn figure_8_3() -> Trace {
@@ -610,7 +629,7 @@ mod tests {
             [[step]]\nat_ms=5\naction='write'\nsay='a'\nreplica=1\nkey='x'\nvalue=1\n\
             [[step]]\nat_ms=2\naction='write'\nsay='b'\nreplica=1\nkey='x'\nvalue=2\n";
         let scenario: Scenario = toml::from_str(text).expect("parses");
-        let error = play("backwards", &scenario).expect_err("time went backwards");
+        let error = play("backwards", &scenario, &[]).expect_err("time went backwards");
         assert!(error.contains("step 2") && error.contains("earlier than the step before"), "{error}");
     }
 
@@ -684,7 +703,7 @@ mod tests {
             "title='t'\nsummary='s'\nreplicas=2\n[[step]]\nat_ms=1\naction='write'\nsay='oops'\nreplica=3\nkey='x'\nvalue=1\n",
         )
         .expect("parses");
-        let error = play("bad", &scenario).expect_err("replica 3 does not exist");
+        let error = play("bad", &scenario, &[]).expect_err("replica 3 does not exist");
         assert!(error.contains("step 1") && error.contains("replica 3 does not exist"), "{error}");
         let unknown = toml::from_str::<Scenario>("title='t'\nsummary='s'\nreplicas=2\nsteps=[]\n");
         assert!(unknown.is_err(), "unknown fields are refused");
