@@ -129,12 +129,11 @@ pub async fn run(
     if !converged {
         tracing::warn!(point = plan.point, trial = plan.trial, "replicas did not converge in time");
     }
-    let mut failed_buckets = BTreeMap::new();
+    let mut failures = Vec::new();
     for id in cluster.ids() {
-        for (bucket, error) in cluster.status(id).await?.failed_buckets {
-            failed_buckets.entry(bucket).or_insert_with(|| format!("replica {id}: {error}"));
-        }
+        failures.push((id, cluster.status(id).await?.failed_buckets));
     }
+    let failed_buckets = first_failures(failures);
     records.push(Record::Trial(TrialRecord {
         point: plan.point,
         trial: plan.trial,
@@ -260,6 +259,20 @@ async fn final_records(
         states.insert(id, cluster.state(id).await?);
     }
     Ok(final_records_of(&states, buckets, plan, written))
+}
+
+/// Each failed bucket with the first replica's error (`replica N: ...`),
+/// from every replica's failed buckets, in replica order.
+pub fn first_failures(
+    per_replica: impl IntoIterator<Item = (ReplicaId, BTreeMap<String, String>)>,
+) -> BTreeMap<String, String> {
+    let mut first = BTreeMap::new();
+    for (id, failed) in per_replica {
+        for (bucket, error) in failed {
+            first.entry(bucket).or_insert_with(|| format!("replica {id}: {error}"));
+        }
+    }
+    first
 }
 
 /// The spec's buckets but those whose plugin failed: only these have final

@@ -261,12 +261,8 @@ pub fn run_trial(
         world.run_until(world.now + CONVERGE_POLL.as_nanos() as Nanos);
     };
     let converge_time = Duration::from_nanos((world.now - healed) as u64);
-    let mut failed_buckets = BTreeMap::new();
-    for &id in &ids {
-        for (bucket, failure) in world.node(id).core.failures() {
-            failed_buckets.entry(bucket).or_insert_with(|| format!("replica {id}: {failure}"));
-        }
-    }
+    let failed_buckets =
+        trial::first_failures(ids.iter().map(|&id| (id, world.node(id).core.status().failed_buckets)));
     records.push(Record::Trial(TrialRecord {
         point: plan.point,
         trial: plan.trial,

@@ -152,10 +152,6 @@ impl PluginFailure {
             stderr,
         }))
     }
-
-    pub fn details(&self) -> &FailureDetails {
-        &self.0
-    }
 }
 
 fn quote_request(sent: &str) -> String {
@@ -231,11 +227,6 @@ impl PluginStrategy {
             return Err(process.reject("init", &line, Problem::Malformed { line: answer, reason }));
         }
         Ok(Self { name: init.name, kind: init.kind, observes: init.observes, process: Mutex::new(process) })
-    }
-
-    /// The plugin process's id (tests check it is gone).
-    pub fn pid(&self) -> u32 {
-        self.lock().pid()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PluginProcess> {

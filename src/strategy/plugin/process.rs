@@ -41,8 +41,7 @@ pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 /// How long a caller checks for the answer before it sleeps in `poll`:
 /// a quick plugin answers within it, and the caller then never pays for
 /// being woken (tens of microseconds on a virtual machine).
-pub const SPIN: Duration = Duration::from_micros(SPIN_MICROS);
-const SPIN_MICROS: u64 = 100;
+pub const SPIN: Duration = Duration::from_micros(100);
 
 /// A running plugin process.
 pub struct PluginProcess {
@@ -237,11 +236,6 @@ impl PluginProcess {
                 }
             }
         }
-    }
-
-    /// The plugin's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 }
 
