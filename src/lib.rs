@@ -45,7 +45,8 @@
 //!   Figure 8-3) played step by step on replica cores.
 //! - [`builtin`]: what the binary carries (experiment specs, scenarios,
 //!   presets, the dashboard's page) and where files on disk take over.
-//! - [`cli`]: the `clocklab` command line.
+//! - [`cli`]: the `clocklab` command line; [`memory`]: how the process
+//!   takes memory from the kernel.
 
 pub mod analysis;
 pub mod builtin;
@@ -55,6 +56,7 @@ pub mod conformance;
 pub mod dashboard;
 pub mod experiment;
 pub mod history;
+pub mod memory;
 pub mod replica;
 pub mod report;
 pub mod runner;

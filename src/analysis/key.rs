@@ -4,14 +4,12 @@ use std::cell::OnceCell;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use super::{
-    Cause, DroppedWrite, FastMap, FastSet, FinalMismatch, KILLERS_SHOWN, KeyHistory, Killer, StampKey,
-    WriteSummary, dot_of,
+    Cause, DroppedWrite, FastMap, FastSet, FinalMismatch, KILLERS_SHOWN, KeyHistory, Killer, WriteSummary,
+    dot_of,
 };
 use crate::clock::Nanos;
-use crate::history::{Outcome, WriteRecord};
+use crate::history::{Outcome, Stamp, WriteRecord};
 use crate::strategy::Kind;
 
 /// What one key contributes to its strategy's row.
@@ -35,9 +33,7 @@ struct Candidate<'a> {
     record: Option<&'a WriteRecord>,
     /// Its item, when a write record tells it.
     item: Option<u64>,
-    stamp: &'a Value,
-    /// The same, read for sorting.
-    key: StampKey<'a>,
+    stamp: &'a Stamp,
     value: &'a [u64],
     /// Its true times, only if it was acknowledged (times of an unanswered
     /// write say nothing about when it was applied).
@@ -50,14 +46,14 @@ struct Candidate<'a> {
 impl Candidate<'_> {
     /// Its last-write-wins order against a write with `stamp` and `dot`:
     /// [`super::compare_writes`], with the write ids parsed once.
-    fn order(&self, stamp: &StampKey<'_>, dot: (u64, u64)) -> Ordering {
-        self.key.cmp(stamp).then_with(|| self.dot.cmp(&dot))
+    fn order(&self, stamp: &Stamp, dot: (u64, u64)) -> Ordering {
+        self.stamp.order(stamp).then_with(|| self.dot.cmp(&dot))
     }
 
     fn summary(&self) -> Arc<WriteSummary> {
         let made = || {
             Arc::new(WriteSummary {
-                write_id: Some(self.write_id.to_string()),
+                write_id: Some(self.write_id.into()),
                 replica: self.record.map(|write| write.replica),
                 item: self.item,
                 stamp: self.stamp.clone(),
@@ -80,10 +76,10 @@ impl Candidate<'_> {
 
 fn victim_summary(write: &WriteRecord) -> Arc<WriteSummary> {
     Arc::new(WriteSummary {
-        write_id: write.write_id.as_deref().map(str::to_string),
+        write_id: write.write_id.clone(),
         replica: Some(write.replica),
         item: Some(write.item),
-        stamp: write.stamp.clone().unwrap_or(Value::Null),
+        stamp: write.stamp.clone().unwrap_or_else(Stamp::null),
         invoke_ns: Some(write.invoke_ns),
         complete_ns: Some(write.complete_ns),
     })
@@ -111,8 +107,17 @@ pub(super) fn judge<'a>(bucket: &str, kind: Kind, history: &KeyHistory<'a>) -> K
         ids
     };
     if let Some((first, rest)) = history.finals.split_first() {
-        let expected = survivors(&first.siblings);
-        verdict.diverged = rest.iter().any(|last| survivors(&last.siblings) != expected);
+        verdict.diverged = match first.siblings.as_slice() {
+            // The usual end: one write everywhere.
+            [only] => rest.iter().any(|last| {
+                last.siblings.is_empty()
+                    || last.siblings.iter().any(|sibling| sibling.write_id != only.write_id)
+            }),
+            siblings => {
+                let expected = survivors(siblings);
+                rest.iter().any(|last| survivors(&last.siblings) != expected)
+            }
+        };
     }
     verdict.max_siblings = history.finals.iter().map(|last| last.siblings.len()).max().unwrap_or(0);
 
@@ -135,6 +140,12 @@ pub(super) fn judge<'a>(bucket: &str, kind: Kind, history: &KeyHistory<'a>) -> K
     // with many, and each needs these lists only while it is classified.
     let mut killers: Vec<&Candidate<'_>> = Vec::new();
     let mut scratch = Scratch::default();
+    let no_stamp = Stamp::null();
+    // A long run has half a million drops: each key's list is made at its
+    // length rather than grown (and copied) as it fills.
+    verdict.drops.reserve_exact(
+        history.writes.iter().filter(|write| write.outcome == Outcome::Ok && !kept(&write.item)).count(),
+    );
     for write in &history.writes {
         verdict.max_siblings = verdict.max_siblings.max(write.read_siblings);
         verdict.siblings += usize::from(write.read_siblings > 1);
@@ -150,10 +161,10 @@ pub(super) fn judge<'a>(bucket: &str, kind: Kind, history: &KeyHistory<'a>) -> K
         // just below the first write with a greater stamp.
         killers.clear();
         let own: Option<&Candidate<'_>> = if lww {
-            let victim_stamp = StampKey::of(write.stamp.as_ref().unwrap_or(&Value::Null));
+            let victim_stamp = write.stamp.as_ref().unwrap_or(&no_stamp);
             let victim_dot = write.write_id.as_deref().map(dot_of).unwrap_or_default();
             let first_greater = candidates
-                .partition_point(|candidate| candidate.order(&victim_stamp, victim_dot) != Ordering::Greater);
+                .partition_point(|candidate| candidate.order(victim_stamp, victim_dot) != Ordering::Greater);
             killers.extend(
                 candidates[first_greater..].iter().rev().filter(|killer| !killer.value.contains(&write.item)),
             );
@@ -182,7 +193,8 @@ pub(super) fn judge<'a>(bucket: &str, kind: Kind, history: &KeyHistory<'a>) -> K
 /// Every write that could have won: acknowledged writes with a stamp, and
 /// final siblings no acknowledged write accounts for; sorted by stamp.
 fn candidates<'a>(history: &KeyHistory<'a>) -> Vec<Candidate<'a>> {
-    let mut by_id: FastMap<&'a str, Candidate<'a>> = FastMap::default();
+    let mut by_id: FastMap<&'a str, Candidate<'a>> =
+        FastMap::with_capacity_and_hasher(history.writes.len(), Default::default());
     for write in &history.writes {
         if let (Outcome::Ok, Some(stamp), Some(write_id)) = (write.outcome, &write.stamp, &write.write_id) {
             by_id.insert(
@@ -193,7 +205,6 @@ fn candidates<'a>(history: &KeyHistory<'a>) -> Vec<Candidate<'a>> {
                     record: Some(write),
                     item: Some(write.item),
                     stamp,
-                    key: StampKey::of(stamp),
                     value: &write.value,
                     acknowledged: true,
                     summary: OnceCell::new(),
@@ -219,7 +230,6 @@ fn candidates<'a>(history: &KeyHistory<'a>) -> Vec<Candidate<'a>> {
                     record,
                     item: record.map(|write| write.item),
                     stamp: &sibling.stamp,
-                    key: StampKey::of(&sibling.stamp),
                     value: &sibling.value,
                     acknowledged: false,
                     summary: OnceCell::new(),
@@ -228,7 +238,7 @@ fn candidates<'a>(history: &KeyHistory<'a>) -> Vec<Candidate<'a>> {
         }
     }
     let mut candidates: Vec<Candidate<'a>> = by_id.into_values().collect();
-    candidates.sort_by(|a, b| a.order(&b.key, b.dot));
+    candidates.sort_by(|a, b| a.order(b.stamp, b.dot));
     candidates
 }
 
@@ -373,7 +383,7 @@ fn final_mismatches(history: &KeyHistory<'_>, candidates: &[Candidate<'_>]) -> V
             bucket: last.bucket.as_str().into(),
             key: last.key.as_str().into(),
             replica: last.replica,
-            final_write_ids: last.siblings.iter().map(|sibling| sibling.write_id.clone()).collect(),
+            final_write_ids: last.siblings.iter().map(|sibling| sibling.write_id.to_string()).collect(),
             max_write_id: max.write_id.to_string(),
         })
         .collect()

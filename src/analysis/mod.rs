@@ -58,15 +58,18 @@ mod summary;
 mod tests;
 
 use std::cmp::Ordering;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
-use crate::history::{FinalRecord, Outcome, Record, WriteRecord};
+pub use crate::history::compare_stamps;
+use crate::history::{FinalRecord, Outcome, Record, Stamp, WriteRecord};
 use crate::strategy::{self, Kind};
 
 pub use self::summary::{PointSummary, student_t_975, summarize};
@@ -171,10 +174,10 @@ pub enum Cause {
 /// A write as a drop's explanation shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WriteSummary {
-    pub write_id: Option<String>,
+    pub write_id: Option<CompactString>,
     pub replica: Option<ReplicaId>,
     pub item: Option<u64>,
-    pub stamp: Value,
+    pub stamp: Stamp,
     /// True times, when the history has them.
     pub invoke_ns: Option<Nanos>,
     pub complete_ns: Option<Nanos>,
@@ -277,13 +280,15 @@ pub fn kind_in(kinds: &BTreeMap<String, Kind>, bucket: &str) -> Kind {
     kinds.get(bucket).copied().or_else(|| strategy::kind_of(bucket)).unwrap_or(Kind::Siblings)
 }
 
-/// The value at fraction `q` (0 to 1) of sorted `values`, by nearest rank.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
+/// The value at fraction `q` (0 to 1) of `values`, by nearest rank: the
+/// one a sort would put there, found without sorting them all (`values`
+/// are left partly reordered).
+fn quantile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
         return 0.0;
     }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    let rank = (q * values.len() as f64).ceil() as usize;
+    *values.select_nth_unstable_by(rank.clamp(1, values.len()) - 1, f64::total_cmp).1
 }
 
 /// The last-write-wins order of two writes: by stamp, then, for two stamps
@@ -300,69 +305,6 @@ pub fn compare_writes(left: (&Value, &str), right: (&Value, &str)) -> Ordering {
 fn dot_of(write_id: &str) -> (u64, u64) {
     let (origin, seq) = write_id.split_once(':').unwrap_or(("", write_id));
     (origin.parse().unwrap_or(0), seq.parse().unwrap_or(0))
-}
-
-/// Compares two stamps: JSON arrays compared element by element, numbers
-/// numerically: an LWW stamp is an array, and its order element by element
-/// is the strategy's order (docs/design.md, "Strategies").
-pub fn compare_stamps(left: &Value, right: &Value) -> Ordering {
-    match (left, right) {
-        (Value::Array(left), Value::Array(right)) => {
-            for (a, b) in left.iter().zip(right) {
-                let order = compare_stamps(a, b);
-                if order != Ordering::Equal {
-                    return order;
-                }
-            }
-            left.len().cmp(&right.len())
-        }
-        (Value::Number(a), Value::Number(b)) => match (a.as_i64(), b.as_i64()) {
-            (Some(a), Some(b)) => a.cmp(&b),
-            _ => match (a.as_u64(), b.as_u64()) {
-                (Some(a), Some(b)) => a.cmp(&b),
-                _ => a.as_f64().unwrap_or(0.0).total_cmp(&b.as_f64().unwrap_or(0.0)),
-            },
-        },
-        _ => left.to_string().cmp(&right.to_string()),
-    }
-}
-
-/// A stamp as the oracle sorts it: read once into numbers when it is what
-/// every last-write-wins strategy here makes, a short array of integers
-/// (`[wall_ns, replica]`, `[wall_ns, counter, replica]`, `[counter,
-/// replica]`), so that the many comparisons of a long history are
-/// comparisons of numbers, not walks over JSON. Anything else is compared
-/// as [`compare_stamps`] compares it; the two orders agree wherever both apply.
-#[derive(Debug, Clone, Copy)]
-struct StampKey<'a> {
-    stamp: &'a Value,
-    integers: Option<([i64; StampKey::MOST], u8)>,
-}
-
-impl<'a> StampKey<'a> {
-    /// The longest integer array read into numbers.
-    const MOST: usize = 4;
-
-    fn of(stamp: &'a Value) -> Self {
-        let integers = stamp.as_array().filter(|array| array.len() <= Self::MOST).and_then(|array| {
-            let mut numbers = [0; Self::MOST];
-            for (number, element) in numbers.iter_mut().zip(array) {
-                *number = element.as_i64()?;
-            }
-            Some((numbers, array.len() as u8))
-        });
-        Self { stamp, integers }
-    }
-
-    fn cmp(&self, other: &StampKey<'_>) -> Ordering {
-        match (&self.integers, &other.integers) {
-            // Element by element, then the shorter first: as compare_stamps.
-            (Some((left, left_len)), Some((right, right_len))) => {
-                left[..*left_len as usize].cmp(&right[..*right_len as usize])
-            }
-            _ => compare_stamps(self.stamp, other.stamp),
-        }
-    }
 }
 
 /// One key of one bucket in one trial: what the oracle looks at together.
@@ -396,8 +338,60 @@ impl<'a> Groups<'a> {
         &mut self.histories[slot].1
     }
 
+    /// Adds `record` to its key's history, if it is a write or a final state.
+    fn add(&mut self, record: &'a Record) {
+        match record {
+            Record::Write(write) => {
+                self.of((write.point, write.trial, &write.bucket, &write.key)).writes.push(write)
+            }
+            Record::Final(last) => {
+                self.of((last.point, last.trial, &last.bucket, &last.key)).finals.push(last)
+            }
+            _ => {}
+        }
+    }
+
+    /// Every key's history in `records`, gathered in parallel: each thread
+    /// groups a contiguous run of the records, and the runs' groups are
+    /// then joined in the records' order, so each key's writes stay in the
+    /// order the history holds them.
+    fn gather(records: &'a [Record]) -> Self {
+        use rayon::prelude::*;
+        let run = records.len().div_ceil(rayon::current_num_threads()).max(1);
+        records
+            .par_chunks(run)
+            .map(|chunk| {
+                let mut groups = Groups::default();
+                chunk.iter().for_each(|record| groups.add(record));
+                groups
+            })
+            .reduce(Groups::default, Groups::join)
+    }
+
+    /// These groups, then `later`'s.
+    fn join(mut self, later: Self) -> Self {
+        if self.histories.is_empty() {
+            return later;
+        }
+        for (key, history) in later.histories {
+            match self.slots.entry(key) {
+                Entry::Occupied(slot) => {
+                    let joined = &mut self.histories[*slot.get()].1;
+                    joined.writes.extend(history.writes);
+                    joined.finals.extend(history.finals);
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(self.histories.len());
+                    self.histories.push((key, history));
+                }
+            }
+        }
+        self
+    }
+
     fn sorted(mut self) -> Vec<(GroupKey<'a>, KeyHistory<'a>)> {
-        self.histories.sort_unstable_by(|left, right| left.0.cmp(&right.0));
+        use rayon::prelude::*;
+        self.histories.par_sort_unstable_by(|left, right| left.0.cmp(&right.0));
         self.histories
     }
 }
@@ -407,7 +401,6 @@ pub fn analyze(records: &[Record]) -> Analysis {
     let mut points: HashMap<usize, (String, f64)> = HashMap::new();
     let mut acrosses: HashMap<usize, (String, f64)> = HashMap::new();
     let mut converge_ms: HashMap<(usize, usize), f64> = HashMap::new();
-    let mut groups = Groups::default();
     let mut kinds: BTreeMap<String, Kind> = BTreeMap::new();
     let mut failed_buckets = Vec::new();
     for record in records {
@@ -419,12 +412,6 @@ pub fn analyze(records: &[Record]) -> Analysis {
                 }
                 kinds.extend(point.kinds.iter().map(|(bucket, kind)| (bucket.clone(), *kind)));
             }
-            Record::Write(write) => {
-                groups.of((write.point, write.trial, &write.bucket, &write.key)).writes.push(write)
-            }
-            Record::Final(last) => {
-                groups.of((last.point, last.trial, &last.bucket, &last.key)).finals.push(last)
-            }
             Record::Trial(trial) => {
                 converge_ms.insert((trial.point, trial.trial), trial.converge_ms);
                 failed_buckets.extend(trial.failed_buckets.iter().map(|(bucket, error)| FailedBucket {
@@ -434,10 +421,10 @@ pub fn analyze(records: &[Record]) -> Analysis {
                     error: error.clone(),
                 }));
             }
-            Record::Fault(_) | Record::Sample(_) => {}
+            Record::Write(_) | Record::Final(_) | Record::Fault(_) | Record::Sample(_) => {}
         }
     }
-    let mut groups = groups.sorted();
+    let mut groups = Groups::gather(records).sorted();
     // A bucket whose plugin failed has no final state to judge it by.
     groups.retain(|((point, trial, bucket, _), _)| {
         !failed_buckets
@@ -452,8 +439,8 @@ pub fn analyze(records: &[Record]) -> Analysis {
     }
     // Keys are judged independently of each other, so in parallel; the
     // verdicts are then added up in key order, as one thread would.
-    let ((regressions, costs), verdicts) = rayon::join(
-        || rayon::join(|| stamp_regressions(records, &kinds), || costs(records)),
+    let (costs, verdicts) = rayon::join(
+        || costs(records, &kinds),
         || {
             use rayon::prelude::*;
             groups
@@ -478,7 +465,6 @@ pub fn analyze(records: &[Record]) -> Analysis {
                 across_value,
                 strategy: bucket.to_string(),
                 converge_ms: converge_ms.get(&(*point, *trial)).copied().unwrap_or(0.0),
-                stamp_regressions: regressions.get(&(*point, *trial, *bucket)).copied().unwrap_or(0),
                 ..costs.get(&(*point, *trial, *bucket)).cloned().unwrap_or_default()
             }
         });
@@ -508,72 +494,85 @@ pub fn analyze(records: &[Record]) -> Analysis {
     analysis
 }
 
-/// Per (point, trial, bucket), how many acknowledged writes got a stamp
-/// below one their own replica had given before (by `seq`). Only
-/// last-write-wins stamps are ordered; other buckets count none.
-fn stamp_regressions<'a>(
-    records: &'a [Record],
-    kinds: &BTreeMap<String, Kind>,
-) -> HashMap<(usize, usize, &'a str), usize> {
-    type Origin<'a> = (usize, usize, &'a str, u64);
-    let mut by_origin: FastMap<Origin<'_>, Vec<(u64, StampKey<'_>)>> = FastMap::default();
-    for record in records {
-        let Record::Write(write) = record else { continue };
-        let (Outcome::Ok, Some(stamp), Some(write_id)) = (write.outcome, &write.stamp, &write.write_id)
-        else {
-            continue;
-        };
-        let Some((origin, seq)) = write_id.split_once(':') else { continue };
-        let (Ok(origin), Ok(seq)) = (origin.parse::<u64>(), seq.parse::<u64>()) else { continue };
-        if kind_in(kinds, &write.bucket) == Kind::LastWriteWins {
-            by_origin
-                .entry((write.point, write.trial, &write.bucket, origin))
-                .or_default()
-                .push((seq, StampKey::of(stamp)));
-        }
-    }
-    let mut counts = HashMap::new();
-    for ((point, trial, bucket, _), mut writes) in by_origin {
-        writes.sort_by_key(|(seq, _)| *seq);
-        let mut highest: Option<StampKey<'_>> = None;
-        let count: &mut usize = counts.entry((point, trial, bucket)).or_default();
-        for (_, stamp) in writes {
-            match highest {
-                Some(high) if stamp.cmp(&high) == Ordering::Less => *count += 1,
-                _ => highest = Some(stamp),
-            }
-        }
-    }
-    counts
+/// What one bucket's writes in one trial add up to, gathered in one pass.
+#[derive(Default)]
+struct BucketTally<'a> {
+    /// Whether its stamps are ordered (last-write-wins): only then can one
+    /// go backwards.
+    ordered: Option<bool>,
+    failed: usize,
+    latencies_ms: Vec<f64>,
+    metadata_bytes: usize,
+    with_metadata: usize,
+    /// Per origin replica, its acknowledged writes' `seq` and stamp.
+    by_origin: Vec<(u64, Vec<(u64, &'a Stamp)>)>,
 }
 
-/// Per (point, trial, bucket), what the strategy cost: a row with only the
-/// latency, `failed` and `metadata_bytes` fields filled in.
-fn costs(records: &[Record]) -> HashMap<(usize, usize, &str), SummaryRow> {
-    let mut latencies: FastMap<(usize, usize, &str), Vec<f64>> = FastMap::default();
-    let mut rows: FastMap<(usize, usize, &str), (SummaryRow, usize, usize)> = FastMap::default();
+/// Per (point, trial, bucket), what the strategy cost and how often its
+/// stamps went backwards: a row with only the latency, `failed`,
+/// `metadata_bytes` and `stamp_regressions` fields filled in.
+///
+/// A stamp regression is an acknowledged write stamped below one its own
+/// replica had given before (by `seq`). Only last-write-wins stamps are
+/// ordered; other buckets count none.
+fn costs<'a>(
+    records: &'a [Record],
+    kinds: &BTreeMap<String, Kind>,
+) -> HashMap<(usize, usize, &'a str), SummaryRow> {
+    let mut tallies: FastMap<(usize, usize, &str), BucketTally<'_>> = FastMap::default();
     for record in records {
         let Record::Write(write) = record else { continue };
-        let group = (write.point, write.trial, write.bucket.as_str());
-        let (row, metadata, with_metadata) = rows.entry(group).or_default();
+        let tally = tallies.entry((write.point, write.trial, write.bucket.as_str())).or_default();
         if write.outcome != Outcome::Ok {
-            row.failed += 1;
+            tally.failed += 1;
             continue;
         }
-        latencies.entry(group).or_default().push((write.complete_ns - write.invoke_ns) as f64 / 1e6);
+        tally.latencies_ms.push((write.complete_ns - write.invoke_ns) as f64 / 1e6);
         if let Some(bytes) = write.metadata_bytes {
-            *metadata += bytes;
-            *with_metadata += 1;
+            tally.metadata_bytes += bytes;
+            tally.with_metadata += 1;
         }
+        let ordered =
+            *tally.ordered.get_or_insert_with(|| kind_in(kinds, &write.bucket) == Kind::LastWriteWins);
+        let (true, Some(stamp), Some(write_id)) = (ordered, &write.stamp, &write.write_id) else { continue };
+        let Some((origin, seq)) = write_id.split_once(':') else { continue };
+        let (Ok(origin), Ok(seq)) = (origin.parse::<u64>(), seq.parse::<u64>()) else { continue };
+        // A bucket's writes come from a handful of replicas.
+        let writes = match tally.by_origin.iter().position(|(known, _)| *known == origin) {
+            Some(index) => &mut tally.by_origin[index].1,
+            None => {
+                tally.by_origin.push((origin, Vec::new()));
+                &mut tally.by_origin.last_mut().expect("just pushed").1
+            }
+        };
+        writes.push((seq, stamp));
     }
-    rows.into_iter()
-        .map(|(group, (mut row, metadata, with_metadata))| {
-            let mut latency = latencies.remove(&group).unwrap_or_default();
-            latency.sort_by(f64::total_cmp);
-            row.latency_p50_ms = quantile(&latency, 0.50);
-            row.latency_p99_ms = quantile(&latency, 0.99);
-            row.metadata_bytes =
-                if with_metadata == 0 { 0.0 } else { metadata as f64 / with_metadata as f64 };
+    tallies
+        .into_iter()
+        .map(|(group, mut tally)| {
+            let mut regressions = 0;
+            for (_, writes) in &mut tally.by_origin {
+                writes.sort_by_key(|(seq, _)| *seq);
+                let mut highest: Option<&Stamp> = None;
+                for (_, stamp) in writes.iter() {
+                    match highest {
+                        Some(high) if stamp.order(high) == Ordering::Less => regressions += 1,
+                        _ => highest = Some(stamp),
+                    }
+                }
+            }
+            let row = SummaryRow {
+                failed: tally.failed,
+                latency_p50_ms: quantile(&mut tally.latencies_ms, 0.50),
+                latency_p99_ms: quantile(&mut tally.latencies_ms, 0.99),
+                metadata_bytes: if tally.with_metadata == 0 {
+                    0.0
+                } else {
+                    tally.metadata_bytes as f64 / tally.with_metadata as f64
+                },
+                stamp_regressions: regressions,
+                ..Default::default()
+            };
             (group, row)
         })
         .collect()

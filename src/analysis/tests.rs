@@ -48,7 +48,7 @@ impl Story {
             item,
             value,
             read_siblings: usize::from(!read.is_empty()),
-            stamp: acked.then_some(stamp),
+            stamp: acked.then(|| stamp.into()),
             write_id: acked.then(|| write_id.into()),
             metadata_bytes: None,
             invoke_ns: from * 1_000_000,
@@ -89,8 +89,8 @@ impl Story {
                 .iter()
                 .map(|(write_id, value, stamp)| FinalSibling {
                     value: value.to_vec(),
-                    stamp: stamp.clone(),
-                    write_id: write_id.to_string(),
+                    stamp: stamp.clone().into(),
+                    write_id: (*write_id).into(),
                 })
                 .collect(),
         }));
@@ -206,6 +206,42 @@ fn unanswered_writes_are_not_drops_but_are_seen_when_applied() {
     let row = row(&analysis);
     assert_eq!((row.writes, row.acked, row.dropped, row.unacked_applied), (3, 1, 0, 1));
     assert!(analysis.lww_final_mismatches.is_empty(), "the applied unanswered write is the max");
+}
+
+#[test]
+fn replicas_agree_when_they_hold_the_same_writes_in_any_order() {
+    // Each replica's final siblings, by write id.
+    let diverged = |finals: &[&[&str]]| {
+        let mut story = Story::new("vv").acked("1:1", 1, 1, &[], json!([1, 1]), (1_000, 1_001)).acked(
+            "2:1",
+            2,
+            2,
+            &[],
+            json!([2, 1]),
+            (1_000, 1_001),
+        );
+        for (replica, ids) in finals.iter().enumerate() {
+            let siblings: Vec<(&str, &[u64], Value)> = ids
+                .iter()
+                .map(|&id| {
+                    if id == "1:1" {
+                        (id, &[1u64][..], json!([1, 1]))
+                    } else {
+                        (id, &[2u64][..], json!([2, 1]))
+                    }
+                })
+                .collect();
+            story = story.ends_with(replica as ReplicaId + 1, &siblings);
+        }
+        row(&story.analyze()).diverged_keys
+    };
+    assert_eq!(diverged(&[&["1:1"], &["1:1"], &["1:1"]]), 0);
+    assert_eq!(diverged(&[&["1:1"], &["1:1"], &[]]), 1, "one replica holds nothing");
+    assert_eq!(diverged(&[&["1:1"], &["1:1", "2:1"]]), 1, "one holds more");
+    assert_eq!(diverged(&[&["1:1", "2:1"], &["2:1", "1:1"]]), 0, "the order is no matter");
+    assert_eq!(diverged(&[&["1:1"], &["1:1", "1:1"]]), 0, "a repeat is the same write");
+    assert_eq!(diverged(&[&[], &[]]), 0);
+    assert_eq!(diverged(&[&[], &["2:1"]]), 1);
 }
 
 #[test]
@@ -340,7 +376,7 @@ proptest! {
             .filter(|write| write.outcome == Outcome::Ok)
             .map(|write| Candidate {
                 id: write.write_id.as_deref().unwrap_or_default().to_string(),
-                stamp: write.stamp.clone().unwrap_or(Value::Null),
+                stamp: write.stamp.as_ref().map_or(Value::Null, Stamp::to_value),
                 value: write.value.clone(),
                 item: Some(write.item),
                 completed: Some(write.complete_ns),
@@ -352,8 +388,8 @@ proptest! {
                 if candidates.iter().all(|candidate| candidate.id != sibling.write_id) {
                     let unanswered = writes.iter().find(|write| write.outcome != Outcome::Ok && write.value == sibling.value);
                     candidates.push(Candidate {
-                        id: sibling.write_id.clone(),
-                        stamp: sibling.stamp.clone(),
+                        id: sibling.write_id.to_string(),
+                        stamp: sibling.stamp.to_value(),
                         value: sibling.value.clone(),
                         item: unanswered.map(|write| write.item),
                         completed: None,
@@ -363,7 +399,7 @@ proptest! {
         }
         for drop in &analysis.drops {
             let victim = writes.iter().find(|write| write.write_id.as_deref() == drop.victim.write_id.as_deref() && write.outcome == Outcome::Ok).unwrap();
-            let victim_key = (victim.stamp.as_ref().unwrap(), victim.write_id.as_deref().unwrap());
+            let victim_key = (&victim.stamp.as_ref().unwrap().to_value(), victim.write_id.as_deref().unwrap());
             let killers: Vec<&Candidate> = candidates.iter()
                 .filter(|candidate| compare_writes((&candidate.stamp, &candidate.id), (victim_key.0, victim_key.1)) == Ordering::Greater)
                 .filter(|candidate| !candidate.value.contains(&victim.item))
@@ -447,4 +483,21 @@ fn costs_come_from_the_history_alone() {
     assert_eq!((row.acked, row.failed), (2, 1));
     assert_eq!((row.latency_p50_ms, row.latency_p99_ms), (2.0, 10.0));
     assert_eq!(row.metadata_bytes, 30.0);
+}
+
+proptest! {
+    #[test]
+    fn a_quantile_is_the_value_a_sort_puts_at_its_nearest_rank(
+        values in prop::collection::vec(-1e3f64..1e3, 0..60),
+        q in prop_oneof![Just(0.0), Just(0.5), Just(0.99), Just(1.0), 0.0f64..1.0],
+    ) {
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let expected = if sorted.is_empty() {
+            0.0
+        } else {
+            sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
+        };
+        prop_assert_eq!(quantile(&mut values.clone(), q), expected);
+    }
 }

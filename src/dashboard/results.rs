@@ -351,7 +351,7 @@ impl ResultsStore {
                 trial: drop.trial,
                 bucket: drop.bucket.to_string(),
                 key: drop.key.to_string(),
-                write_id: drop.victim.write_id.clone(),
+                write_id: drop.victim.write_id.as_deref().map(str::to_string),
                 replica: drop.victim.replica,
                 cause: drop.cause,
                 root_killers: drop.root_killer_count,

@@ -22,7 +22,7 @@ use super::workload::{self, Counters, Target};
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockUpdate, system_now};
 use crate::history::{
-    Engine, FaultRecord, FinalRecord, FinalSibling, Record, SampleRecord, TrialPlan, TrialRecord,
+    Engine, FaultRecord, FinalRecord, FinalSibling, Record, SampleRecord, Stamp, TrialPlan, TrialRecord,
 };
 use crate::replica::core::{Sibling, Snapshot};
 use crate::replica::links::{Cut, DelaySpec, LinkUpdate};
@@ -321,7 +321,7 @@ pub fn final_sibling(sibling: &Sibling) -> FinalSibling {
     FinalSibling {
         // A value this workload did not write holds no items.
         value: serde_json::from_str(sibling.value.text()).unwrap_or_default(),
-        stamp: sibling.stamp.parse(),
-        write_id: sibling.write_id.clone(),
+        stamp: Stamp::parse(sibling.stamp.text()),
+        write_id: sibling.write_id.as_str().into(),
     }
 }

@@ -41,7 +41,7 @@ use super::spec::{Contexts, ReplicaChoice, WorkloadSpec};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::system_now;
-use crate::history::{Outcome, WriteRecord};
+use crate::history::{Outcome, Stamp, WriteRecord};
 use crate::replica::client::{ClientError, ReplicaClient};
 use crate::replica::core::{ReadReply, WriteReply};
 use crate::strategy::RawJson;
@@ -370,7 +370,7 @@ impl WriteRecord {
     /// The replica acknowledged the write with `answer`.
     pub fn acknowledged(&mut self, answer: &WriteReply) {
         self.metadata_bytes = Some(answer.stamp.text().len() + answer.context.text().len());
-        self.stamp = Some(answer.stamp.parse());
+        self.stamp = Some(Stamp::parse(answer.stamp.text()));
         self.write_id = Some(answer.write_id.as_str().into());
     }
 }

@@ -77,7 +77,7 @@ fn text_bytes(path: &Path) -> Option<u64> {
 const MOST_GZIP_RATIO: u64 = 40;
 
 /// Opens a history file for reading line by line, gunzipping a `.gz` one.
-fn open(path: &Path) -> Result<Box<dyn BufRead>, HistoryError> {
+fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, HistoryError> {
     let file = File::open(path).map_err(|error| HistoryError::Open(path.to_path_buf(), error))?;
     Ok(if path.extension().is_some_and(|extension| extension == "gz") {
         // Every member, should the file be several gzip streams end to end.
@@ -97,7 +97,7 @@ pub fn file_of_run(run_dir: &Path) -> PathBuf {
 
 /// Opens the history of the run in `run_dir`, compressed or not, for
 /// reading line by line; returns its path too, for messages.
-pub fn open_run(run_dir: &Path) -> Result<(PathBuf, Box<dyn BufRead>), HistoryError> {
+pub fn open_run(run_dir: &Path) -> Result<(PathBuf, Box<dyn BufRead + Send>), HistoryError> {
     let path = file_of_run(run_dir);
     let lines = open(&path)?;
     Ok((path, lines))
@@ -115,77 +115,136 @@ const BLOCK_BYTES: u64 = 32 << 20;
 /// Parses every line; lines are parsed in parallel, a block at a time, and
 /// come back in file order. Blank lines are skipped; the first line that is
 /// not a record is the error.
+///
+/// A thread of its own reads the next block while the cores parse this
+/// one, so the file's reading (and gunzipping) is not added to the parsing.
 fn read_lines(
     path: &Path,
-    mut input: Box<dyn BufRead>,
+    input: Box<dyn BufRead + Send>,
     text_bytes: Option<u64>,
     block_bytes: u64,
 ) -> Result<Vec<Record>, HistoryError> {
+    use std::sync::mpsc::sync_channel;
+
+    std::thread::scope(|scope| {
+        // Two buffers go round: one being parsed, one being filled. Both
+        // ends are dropped when this closure returns, error or not, so the
+        // reader, blocked or not, sees it and stops before the scope ends.
+        let (full_sender, full) = sync_channel::<std::io::Result<Block>>(1);
+        let (empty_sender, empty) = sync_channel::<Vec<u8>>(2);
+        for _ in 0..2 {
+            let _ = empty_sender.send(Vec::new());
+        }
+        scope.spawn(move || read_blocks(input, block_bytes, empty, full_sender));
+        let mut records = Vec::new();
+        let mut first_line = 1;
+        // Every block, until the reader ends (at the end of the file, or
+        // after sending its error).
+        for block in full {
+            let block = block.map_err(|error| HistoryError::Read(path.to_path_buf(), error))?;
+            first_line =
+                parse_block(path, &block.bytes[..block.whole], first_line, text_bytes, &mut records)?;
+            // The reader may have stopped already; then the buffer is not needed.
+            let _ = empty_sender.send(block.bytes);
+        }
+        Ok(records)
+    })
+}
+
+/// Whole lines of the file, in `bytes[..whole]`.
+struct Block {
+    bytes: Vec<u8>,
+    whole: usize,
+}
+
+/// Reads about `block_bytes` at a time into the buffers that come back
+/// through `empty`, cut at the last newline (the cut line is carried into
+/// the next block; a line longer than a block makes the block longer), and
+/// sends them through `full`; stops at the end of the file, at an error
+/// (sent), or when the parser stops taking blocks.
+fn read_blocks(
+    mut input: Box<dyn BufRead + Send>,
+    block_bytes: u64,
+    empty: std::sync::mpsc::Receiver<Vec<u8>>,
+    full: std::sync::mpsc::SyncSender<std::io::Result<Block>>,
+) {
     use std::io::Read as _;
+    let mut carried: Vec<u8> = Vec::new();
+    while let Ok(mut bytes) = empty.recv() {
+        bytes.clear();
+        bytes.append(&mut carried);
+        let (whole, at_end) = loop {
+            match (&mut input).take(block_bytes).read_to_end(&mut bytes) {
+                Err(error) => {
+                    let _ = full.send(Err(error));
+                    return;
+                }
+                // The end of the file: what is left is the last line.
+                Ok(0) => break (bytes.len(), true),
+                Ok(_) => {
+                    if let Some(newline) = memchr::memrchr(b'\n', &bytes) {
+                        break (newline + 1, false);
+                    }
+                }
+            }
+        };
+        carried.extend_from_slice(&bytes[whole..]);
+        if whole == 0 || full.send(Ok(Block { bytes, whole })).is_err() || at_end {
+            return;
+        }
+    }
+}
+
+/// Parses the lines of `block` (whole lines, the first numbered
+/// `first_line`) in parallel onto `records`; returns the next block's
+/// first line number.
+fn parse_block(
+    path: &Path,
+    block: &[u8],
+    first_line: usize,
+    text_bytes: Option<u64>,
+    records: &mut Vec<Record>,
+) -> Result<usize, HistoryError> {
     use std::sync::Mutex;
 
     use rayon::prelude::*;
-    let read_error = |error| HistoryError::Read(path.to_path_buf(), error);
-    let mut records = Vec::new();
-    let mut block: Vec<u8> = Vec::new();
-    let mut first_line = 1;
-    loop {
-        // Read about a block more, and parse up to its last newline; the
-        // line it cuts waits for the next block (a line longer than a
-        // block makes the block longer).
-        let read = (&mut input).take(block_bytes).read_to_end(&mut block).map_err(read_error)?;
-        let at_end = read == 0;
-        let whole = if at_end {
-            block.len()
-        } else {
-            match memchr::memrchr(b'\n', &block) {
-                Some(newline) => newline + 1,
-                None => continue,
+    let mut lines: Vec<(usize, &[u8])> = Vec::with_capacity(block.len() / 128);
+    let mut start = 0;
+    let mut newlines = 0;
+    for end in memchr::memchr_iter(b'\n', block).chain([block.len()]) {
+        let line = &block[start..end];
+        if !line.trim_ascii().is_empty() {
+            lines.push((first_line + newlines, line));
+        }
+        newlines += usize::from(end < block.len());
+        start = (end + 1).min(block.len());
+    }
+    if records.is_empty()
+        && let Some(total) = text_bytes
+    {
+        // As many records per byte in the rest as in this block, and a
+        // little more, so the vector is not grown (and copied) as it fills.
+        let expected = (lines.len() as f64 * total as f64 / block.len() as f64 * 1.02) as usize;
+        records.reserve(expected.min(1 << 28));
+    }
+    // Parsed straight into place; a line that is not a record leaves a
+    // placeholder that is never returned, since its error is.
+    let first_error: Mutex<Option<HistoryError>> = Mutex::new(None);
+    records.par_extend(lines.par_iter().map(|(number, line)| {
+        Record::from_bytes(line).unwrap_or_else(|error| {
+            let mut first = first_error.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if first
+                .as_ref()
+                .is_none_or(|seen| matches!(seen, HistoryError::Parse { line, .. } if line > number))
+            {
+                *first = Some(HistoryError::Parse { path: path.to_path_buf(), line: *number, error });
             }
-        };
-        if whole == 0 {
-            return Ok(records);
-        }
-        let mut lines: Vec<(usize, &[u8])> = Vec::with_capacity(whole / 128);
-        let mut start = 0;
-        for (index, end) in memchr::memchr_iter(b'\n', &block[..whole]).chain([whole]).enumerate() {
-            let line = &block[start..end];
-            if !line.trim_ascii().is_empty() {
-                lines.push((first_line + index, line));
-            }
-            start = (end + 1).min(whole);
-        }
-        if records.is_empty()
-            && let Some(total) = text_bytes
-        {
-            // As many records per byte in the rest as in this block, and a
-            // little more, so the vector is not grown (and copied) as it fills.
-            let expected = (lines.len() as f64 * total as f64 / whole as f64 * 1.02) as usize;
-            records.reserve(expected.min(1 << 28));
-        }
-        // Parsed straight into place; a line that is not a record leaves a
-        // placeholder that is never returned, since its error is.
-        let first_error: Mutex<Option<HistoryError>> = Mutex::new(None);
-        records.par_extend(lines.par_iter().map(|(number, line)| {
-            Record::from_bytes(line).unwrap_or_else(|error| {
-                let mut first = first_error.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                if first
-                    .as_ref()
-                    .is_none_or(|seen| matches!(seen, HistoryError::Parse { line, .. } if line > number))
-                {
-                    *first = Some(HistoryError::Parse { path: path.to_path_buf(), line: *number, error });
-                }
-                Record::Point(PointRecord { point: 0, params: Default::default(), kinds: Default::default() })
-            })
-        }));
-        if let Some(error) = first_error.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()) {
-            return Err(error);
-        }
-        first_line += memchr::memchr_iter(b'\n', &block[..whole]).count();
-        if at_end {
-            return Ok(records);
-        }
-        block.drain(..whole);
+            Record::Point(PointRecord { point: 0, params: Default::default(), kinds: Default::default() })
+        })
+    }));
+    match first_error.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+        Some(error) => Err(error),
+        None => Ok(first_line + newlines),
     }
 }
 
@@ -222,9 +281,34 @@ mod tests {
         assert!(error.contains(":3:"), "{error}");
     }
 
+    #[test]
+    fn a_failing_read_is_an_error_and_a_bad_line_early_stops_the_reader() {
+        // Good lines, then the disk fails.
+        struct Failing(std::io::Cursor<Vec<u8>>);
+        impl std::io::Read for Failing {
+            fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+                match self.0.read(buffer)? {
+                    0 => Err(std::io::Error::other("the disk is gone")),
+                    read => Ok(read),
+                }
+            }
+        }
+        let line = "{\"type\":\"point\",\"point\":0,\"params\":{}}\n";
+        let input = Box::new(BufReader::new(Failing(std::io::Cursor::new(line.repeat(50).into_bytes()))));
+        let error = read_lines(Path::new("h.jsonl"), input, None, 64).unwrap_err();
+        assert!(matches!(&error, HistoryError::Read(..)), "{error}");
+        assert!(error.to_string().contains("h.jsonl"), "{error}");
+
+        // A bad first line, then far more blocks than the two buffers: the
+        // reader, blocked on a full channel, must stop when the parser does.
+        let text = format!("not json\n{}", line.repeat(20_000));
+        let error = read_in_blocks(&text, 64).unwrap_err().to_string();
+        assert!(error.starts_with("history.jsonl:1:"), "{error}");
+    }
+
     /// Reads `text` with blocks of `block_bytes`.
     fn read_in_blocks(text: &str, block_bytes: u64) -> Result<Vec<Record>, HistoryError> {
-        let input: Box<dyn BufRead> = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
+        let input: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
         read_lines(Path::new("history.jsonl"), input, Some(text.len() as u64), block_bytes)
     }
 

@@ -129,7 +129,7 @@ mod tests {
             item,
             value: value.to_vec(),
             read_siblings: 1,
-            stamp: Some(json!([stamp, replica])),
+            stamp: Some(json!([stamp, replica]).into()),
             write_id: Some(write_id.into()),
             metadata_bytes: None,
             invoke_ns: times.0,

@@ -27,7 +27,7 @@ use serde_json::Value;
 use super::merged_ids;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
-use crate::history::{FinalRecord, FinalSibling, Outcome, PointRecord, Record, WriteRecord};
+use crate::history::{FinalRecord, FinalSibling, Outcome, PointRecord, Record, Stamp, WriteRecord};
 use crate::replica::core::ReplicaCore;
 use crate::strategy::Kind;
 
@@ -82,7 +82,7 @@ pub(super) fn of_play(
             item,
             value: carried.clone(),
             read_siblings: write.read.len(),
-            stamp: Some(write.stamp.clone()),
+            stamp: Some(Stamp::from_value(write.stamp.clone())),
             write_id: Some(write.write_id.as_str().into()),
             metadata_bytes: None,
             invoke_ns: write.at_ns,
@@ -122,8 +122,8 @@ pub(super) fn of_play(
                         value.dedup();
                         FinalSibling {
                             value,
-                            stamp: sibling.stamp.parse(),
-                            write_id: sibling.write_id.clone(),
+                            stamp: Stamp::parse(sibling.stamp.text()),
+                            write_id: sibling.write_id.as_str().into(),
                         }
                     })
                     .collect();

@@ -596,7 +596,7 @@ mod tests {
                     .drops
                     .iter()
                     .filter(|drop| &*drop.bucket == bucket)
-                    .filter_map(|drop| drop.victim.write_id.clone())
+                    .filter_map(|drop| drop.victim.write_id.as_deref().map(str::to_string))
                     .collect();
                 dropped.sort();
                 let mut lost =
