@@ -333,7 +333,7 @@ mod tests {
     fn plain(record: &Record) -> bool {
         let name =
             |text: &str| text.bytes().all(|byte| byte.is_ascii_graphic() && byte != b'"' && byte != b'\\');
-        let stamp = |stamp: &Stamp| matches!(stamp, Stamp::Integers(_)) || stamp.is_null();
+        let stamp = |stamp: &Stamp| stamp.is_integers() || stamp.is_null();
         match record {
             Record::Write(write) => {
                 name(&write.bucket)

@@ -5,8 +5,8 @@
 //! built-in last-write-wins stamp is a short array of integers
 //! (`[wall_ns, replica]`, `[wall_ns, counter, replica]`, `[counter,
 //! replica]`), and a long history holds a million of them: as `Value`s each
-//! is a heap array of boxed numbers, read, allocated and later compared
-//! element by element as JSON. [`Stamp`] keeps such a stamp as up to
+//! is a heap array of 32-byte JSON values, allocated as it is read and
+//! compared element by element as JSON. [`Stamp`] keeps such a stamp as up to
 //! [`Stamp::INLINE`] integers in place, with no allocation, and anything else
 //! as its JSON. It writes back the same JSON it read, and its order is
 //! [`compare_stamps`]' order on that JSON, so nothing the history says
@@ -21,8 +21,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 /// A strategy's stamp on one write.
+///
+/// How it is held is private, and every way of making one chooses by the
+/// same test, so two stamps of the same JSON are always equal.
 #[derive(Clone, PartialEq)]
-pub enum Stamp {
+pub struct Stamp(Held);
+
+#[derive(Clone, PartialEq)]
+enum Held {
     /// A JSON array of at most [`Stamp::INLINE`] integers, held as numbers.
     Integers(Integers),
     /// Any other JSON: longer arrays, other numbers, objects, strings, null.
@@ -31,7 +37,7 @@ pub enum Stamp {
 
 /// A short array of integers, in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Integers {
+struct Integers {
     length: Length,
     numbers: [i64; Stamp::INLINE],
 }
@@ -52,8 +58,7 @@ impl Length {
 }
 
 impl Integers {
-    /// The stamp's integers.
-    pub fn as_slice(&self) -> &[i64] {
+    fn as_slice(&self) -> &[i64] {
         &self.numbers[..self.length as usize]
     }
 
@@ -76,14 +81,27 @@ impl Stamp {
             Integers::of(&numbers?)
         });
         match integers {
-            Some(integers) => Stamp::Integers(integers),
-            None => Stamp::Json(Box::new(value)),
+            Some(integers) => Stamp::integers(integers),
+            None => Stamp::json(value),
         }
+    }
+
+    fn integers(integers: Integers) -> Self {
+        Stamp(Held::Integers(integers))
+    }
+
+    fn json(value: Value) -> Self {
+        Stamp(Held::Json(Box::new(value)))
+    }
+
+    /// Whether it is held as integers (every built-in's stamp is).
+    pub fn is_integers(&self) -> bool {
+        matches!(self.0, Held::Integers(_))
     }
 
     /// The stamp that is these integers, if they fit in place.
     pub(super) fn of_integers(numbers: &[i64]) -> Option<Self> {
-        Integers::of(numbers).map(Stamp::Integers)
+        Integers::of(numbers).map(Stamp::integers)
     }
 
     /// The stamp in JSON `text`; text that is not JSON reads as null (a
@@ -94,11 +112,11 @@ impl Stamp {
 
     /// The JSON null: the stamp of a write that has none (a merged value).
     pub fn null() -> Self {
-        Stamp::Json(Box::new(Value::Null))
+        Stamp::json(Value::Null)
     }
 
     pub fn is_null(&self) -> bool {
-        matches!(self, Stamp::Json(value) if value.is_null())
+        matches!(&self.0, Held::Json(value) if value.is_null())
     }
 
     /// The stamp as JSON.
@@ -108,8 +126,8 @@ impl Stamp {
 
     fn as_value(&self) -> Cow<'_, Value> {
         match self {
-            Stamp::Integers(integers) => Cow::Owned(Value::from(integers.as_slice())),
-            Stamp::Json(value) => Cow::Borrowed(value),
+            Stamp(Held::Integers(integers)) => Cow::Owned(Value::from(integers.as_slice())),
+            Stamp(Held::Json(value)) => Cow::Borrowed(value),
         }
     }
 
@@ -118,7 +136,9 @@ impl Stamp {
     pub fn order(&self, other: &Stamp) -> Ordering {
         match (self, other) {
             // Element by element, then the shorter first: as compare_stamps.
-            (Stamp::Integers(left), Stamp::Integers(right)) => left.as_slice().cmp(right.as_slice()),
+            (Stamp(Held::Integers(left)), Stamp(Held::Integers(right))) => {
+                left.as_slice().cmp(right.as_slice())
+            }
             _ => compare_stamps(&self.as_value(), &other.as_value()),
         }
     }
@@ -171,8 +191,8 @@ pub fn compare_stamps(left: &Value, right: &Value) -> Ordering {
 impl Serialize for Stamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Stamp::Integers(integers) => integers.as_slice().serialize(serializer),
-            Stamp::Json(value) => value.serialize(serializer),
+            Stamp(Held::Integers(integers)) => integers.as_slice().serialize(serializer),
+            Stamp(Held::Json(value)) => value.serialize(serializer),
         }
     }
 }
@@ -213,37 +233,37 @@ impl<'de> Visitor<'de> for StampVisitor {
             }
         }
         Ok(match Integers::of(&numbers[..length]).filter(|_| spilled.is_empty()) {
-            Some(integers) => Stamp::Integers(integers),
+            Some(integers) => Stamp::integers(integers),
             None => {
                 spilled.shrink_to_fit();
-                Stamp::Json(Box::new(Value::Array(spilled)))
+                Stamp::json(Value::Array(spilled))
             }
         })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Stamp, A::Error> {
         let value = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-        Ok(Stamp::Json(Box::new(value)))
+        Ok(Stamp::json(value))
     }
 
     fn visit_bool<E>(self, value: bool) -> Result<Stamp, E> {
-        Ok(Stamp::Json(Box::new(Value::Bool(value))))
+        Ok(Stamp::json(Value::Bool(value)))
     }
 
     fn visit_i64<E>(self, value: i64) -> Result<Stamp, E> {
-        Ok(Stamp::Json(Box::new(Value::from(value))))
+        Ok(Stamp::json(Value::from(value)))
     }
 
     fn visit_u64<E>(self, value: u64) -> Result<Stamp, E> {
-        Ok(Stamp::Json(Box::new(Value::from(value))))
+        Ok(Stamp::json(Value::from(value)))
     }
 
     fn visit_f64<E>(self, value: f64) -> Result<Stamp, E> {
-        Ok(Stamp::Json(Box::new(Value::from(value))))
+        Ok(Stamp::json(Value::from(value)))
     }
 
     fn visit_str<E>(self, value: &str) -> Result<Stamp, E> {
-        Ok(Stamp::Json(Box::new(Value::from(value))))
+        Ok(Stamp::json(Value::from(value)))
     }
 
     fn visit_unit<E>(self) -> Result<Stamp, E> {
@@ -273,7 +293,7 @@ mod tests {
             ("null", false),
         ] {
             let stamp: Stamp = serde_json::from_str(text).unwrap();
-            assert_eq!(matches!(stamp, Stamp::Integers(_)), inline, "{text}");
+            assert_eq!(stamp.is_integers(), inline, "{text}");
             assert_eq!(serde_json::to_string(&stamp).unwrap(), text, "written back as read");
             let value: Value = serde_json::from_str(text).unwrap();
             assert_eq!(Stamp::from_value(value.clone()), stamp, "{text}: one stamp, however made");
