@@ -65,7 +65,7 @@ reference name:
     cargo run --release -- experiment {{name}} --quick
     run=$(ls -d results/{{name}}/*/ | sort -V | tail -1)
     gzip -9n "${run}history.jsonl"
-    echo "reference run: ${run}"
+    echo "reference run: ${run} (results/ is ignored for runs a user makes: commit it with git add -f ${run})"
 
 # Run an experiment on real processes and in the simulator and compare their drop rates (e.g. `just validate skew --quick`).
 validate name *flags:

@@ -69,7 +69,7 @@ fn key_history(random: &mut StdRng, bucket: &str, key: usize, writes: usize, rec
     let winner = if bucket == "vv" {
         written.last().cloned()
     } else {
-        written.iter().max_by(|a, b| clocklab::analysis::compare_stamps(&a.2, &b.2)).cloned()
+        written.iter().max_by(|a, b| clocklab::history::compare_stamps(&a.2, &b.2)).cloned()
     };
     if let Some((_, value, stamp, write_id)) = winner {
         for replica in 1..=REPLICAS {

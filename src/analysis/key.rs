@@ -2,7 +2,7 @@
 
 use std::cell::OnceCell;
 use std::cmp::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use super::{
     Cause, DroppedWrite, FastMap, FastSet, FinalMismatch, KILLERS_SHOWN, KeyHistory, Killer, WriteSummary,
@@ -11,6 +11,10 @@ use super::{
 use crate::clock::Nanos;
 use crate::history::{Outcome, Stamp, WriteRecord};
 use crate::strategy::Kind;
+
+/// The stamp of an acknowledged write that came without one (none does, from
+/// the lab's own runners): ordered as JSON null.
+static NO_STAMP: LazyLock<Stamp> = LazyLock::new(Stamp::null);
 
 /// What one key contributes to its strategy's row.
 #[derive(Default)]
@@ -140,7 +144,6 @@ pub(super) fn judge<'a>(bucket: &str, kind: Kind, history: &KeyHistory<'a>) -> K
     // with many, and each needs these lists only while it is classified.
     let mut killers: Vec<&Candidate<'_>> = Vec::new();
     let mut scratch = Scratch::default();
-    let no_stamp = Stamp::null();
     // A long run has half a million drops: each key's list is made at its
     // length rather than grown (and copied) as it fills.
     verdict.drops.reserve_exact(
@@ -161,7 +164,7 @@ pub(super) fn judge<'a>(bucket: &str, kind: Kind, history: &KeyHistory<'a>) -> K
         // just below the first write with a greater stamp.
         killers.clear();
         let own: Option<&Candidate<'_>> = if lww {
-            let victim_stamp = write.stamp.as_ref().unwrap_or(&no_stamp);
+            let victim_stamp = write.stamp.as_ref().unwrap_or(&NO_STAMP);
             let victim_dot = write.write_id.as_deref().map(dot_of).unwrap_or_default();
             let first_greater = candidates
                 .partition_point(|candidate| candidate.order(victim_stamp, victim_dot) != Ordering::Greater);

@@ -68,8 +68,7 @@ use serde_json::Value;
 
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
-pub use crate::history::compare_stamps;
-use crate::history::{FinalRecord, Outcome, Record, Stamp, WriteRecord};
+use crate::history::{FinalRecord, Outcome, Record, Stamp, WriteRecord, compare_stamps};
 use crate::strategy::{self, Kind};
 
 pub use self::summary::{PointSummary, student_t_975, summarize};
@@ -499,7 +498,7 @@ pub fn analyze(records: &[Record]) -> Analysis {
 struct BucketTally<'a> {
     /// Whether its stamps are ordered (last-write-wins): only then can one
     /// go backwards.
-    ordered: Option<bool>,
+    ordered: bool,
     failed: usize,
     latencies_ms: Vec<f64>,
     metadata_bytes: usize,
@@ -522,7 +521,11 @@ fn costs<'a>(
     let mut tallies: FastMap<(usize, usize, &str), BucketTally<'_>> = FastMap::default();
     for record in records {
         let Record::Write(write) = record else { continue };
-        let tally = tallies.entry((write.point, write.trial, write.bucket.as_str())).or_default();
+        let tally =
+            tallies.entry((write.point, write.trial, write.bucket.as_str())).or_insert_with(|| BucketTally {
+                ordered: kind_in(kinds, &write.bucket) == Kind::LastWriteWins,
+                ..Default::default()
+            });
         if write.outcome != Outcome::Ok {
             tally.failed += 1;
             continue;
@@ -532,9 +535,9 @@ fn costs<'a>(
             tally.metadata_bytes += bytes;
             tally.with_metadata += 1;
         }
-        let ordered =
-            *tally.ordered.get_or_insert_with(|| kind_in(kinds, &write.bucket) == Kind::LastWriteWins);
-        let (true, Some(stamp), Some(write_id)) = (ordered, &write.stamp, &write.write_id) else { continue };
+        let (true, Some(stamp), Some(write_id)) = (tally.ordered, &write.stamp, &write.write_id) else {
+            continue;
+        };
         let Some((origin, seq)) = write_id.split_once(':') else { continue };
         let (Ok(origin), Ok(seq)) = (origin.parse::<u64>(), seq.parse::<u64>()) else { continue };
         // A bucket's writes come from a handful of replicas.

@@ -94,11 +94,6 @@ impl Stamp {
         Stamp(Held::Json(Box::new(value)))
     }
 
-    /// Whether it is held as integers (every built-in's stamp is).
-    pub fn is_integers(&self) -> bool {
-        matches!(self.0, Held::Integers(_))
-    }
-
     /// The stamp that is these integers, if they fit in place.
     pub(super) fn of_integers(numbers: &[i64]) -> Option<Self> {
         Integers::of(numbers).map(Stamp::integers)
@@ -293,7 +288,7 @@ mod tests {
             ("null", false),
         ] {
             let stamp: Stamp = serde_json::from_str(text).unwrap();
-            assert_eq!(stamp.is_integers(), inline, "{text}");
+            assert_eq!(matches!(stamp.0, Held::Integers(_)), inline, "{text}");
             assert_eq!(serde_json::to_string(&stamp).unwrap(), text, "written back as read");
             let value: Value = serde_json::from_str(text).unwrap();
             assert_eq!(Stamp::from_value(value.clone()), stamp, "{text}: one stamp, however made");
