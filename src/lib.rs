@@ -42,7 +42,7 @@
 //!   results and why each write was dropped, comparisons, experiments run
 //!   from the page (through [`runner`]), a live lab cluster driven by clicks
 //!   or by presets that tell known stories, and scripted scenarios (DDIA
-//!   Figure 8-3) played step by step on replica cores.
+//!   Figure 8-3) played step by step in the simulator.
 //! - [`builtin`]: what the binary carries (experiment specs, scenarios,
 //!   presets, the dashboard's page) and where files on disk take over.
 //! - [`cli`]: the `clocklab` command line; [`memory`]: how the process

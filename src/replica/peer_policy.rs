@@ -63,16 +63,24 @@ impl Default for ReplicationOptions {
 
 /// Which origins' writes go to the peer in this push.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Shipping {
-    me: ReplicaId,
-    peer: ReplicaId,
-    relayed: Vec<ReplicaId>,
+pub enum Shipping {
+    /// The continuous push: our own writes, and those of the origins in
+    /// `relayed` (never the peer's own).
+    Own { me: ReplicaId, peer: ReplicaId, relayed: Vec<ReplicaId> },
+    /// Everything we have that the peer lacks, whoever wrote it: an
+    /// anti-entropy exchange, as a scripted `replicate` step asks for.
+    Everything,
 }
 
 impl Shipping {
     /// Whether writes of `origin` are sent.
     pub fn allows(&self, origin: ReplicaId) -> bool {
-        origin == self.me || (origin != self.peer && self.relayed.contains(&origin))
+        match self {
+            Shipping::Own { me, peer, relayed } => {
+                origin == *me || (origin != *peer && relayed.contains(&origin))
+            }
+            Shipping::Everything => true,
+        }
     }
 }
 
@@ -141,7 +149,7 @@ impl PeerPolicy {
             .filter(|(_, since)| now - **since >= relay_after)
             .map(|(&origin, _)| origin)
             .collect();
-        Shipping { me: self.me, peer: self.peer, relayed }
+        Shipping::Own { me: self.me, peer: self.peer, relayed }
     }
 
     /// What the link does to the next push.

@@ -32,14 +32,14 @@ pub enum Failure {
     Unreachable,
     /// Sent, but no answer came (the replica crashed, or the client gave up).
     NoAnswer,
-    /// A 4xx or 5xx answer.
-    Refused,
 }
 
 /// What a client hears back.
 pub enum Answered {
     Read(ReadReply),
     Written(WriteReply),
+    /// A 4xx or 5xx answer, with the reason the replica gave.
+    Refused(String),
     Failed(Failure),
 }
 

@@ -33,10 +33,13 @@
 //! oracle, the summaries, the plots and the report apply unchanged; trial
 //! records say `"engine": "sim"`. `clocklab experiment NAME --sim` runs any
 //! spec here; `just validate` compares the two engines on the same sweep.
+//! The dashboard's step-through plays its scenarios here too, in a world
+//! that moves only when its script says ([`script`]).
 
 pub mod client;
 pub mod node;
 pub mod queue;
+pub mod script;
 pub mod world;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -105,6 +108,25 @@ impl Default for SimOptions {
             timer_tick_ns: 1_000_000,
             request_timeout_ns: workload::REQUEST_TIMEOUT.as_nanos() as Nanos,
             push_timeout_ns: ReplicationOptions::default().request_timeout.as_nanos() as Nanos,
+        }
+    }
+}
+
+impl SimOptions {
+    /// Machinery that costs no time: a message arrives, a job runs and a
+    /// batch commits at the instant it is sent or begun, and a sleep ends
+    /// at its deadline. A scripted world (see [`script`]) uses it, so that
+    /// every step happens at exactly the true time its script names.
+    pub fn instant() -> Self {
+        Self {
+            one_way_ns: 0,
+            one_way_jitter_ns: 0,
+            per_write_on_wire_ns: 0,
+            service_per_job_ns: 0,
+            service_per_write_ns: 0,
+            commit_ns: 0,
+            timer_tick_ns: 1,
+            ..Self::default()
         }
     }
 }

@@ -24,8 +24,7 @@ use crate::replica::offsets::OffsetMonitor;
 use crate::replica::peer_policy::ReplicationOptions;
 use crate::replica::peer_policy::{PeerPolicy, Shipping};
 use crate::replica::worker::MAX_BATCH;
-use crate::strategy::plugin::Lineup;
-use crate::strategy::{RawJson, Write};
+use crate::strategy::{RawJson, Strategy, Write};
 
 /// A workload client's request, named so that its answer finds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -146,23 +145,19 @@ pub struct Node {
 }
 
 impl Node {
-    /// A replica starting with the given durable log (empty on first start),
-    /// a fresh clock over `time`, clean links and new peer tasks.
+    /// A replica starting with the given strategies (one per bucket) and
+    /// durable log (empty on first start), a fresh clock over `time`, clean
+    /// links and new peer tasks.
     pub fn start(
         id: ReplicaId,
         replicas: usize,
-        strategies: &Lineup,
+        strategies: Vec<Arc<dyn Strategy>>,
         time: &Arc<ManualTrueTime>,
         durable: Vec<Arc<Write>>,
         incarnation: u64,
         seed: u64,
     ) -> Self {
         let clock = PhysicalClock::modelled(time.clone());
-        let replica_ids: Vec<ReplicaId> = (1..=replicas as ReplicaId).collect();
-        // Plugins in a simulated spec were described when it was loaded, so
-        // one that cannot start here becomes a failed bucket, not an error.
-        let strategies =
-            strategies.for_replica(id, &replica_ids).unwrap_or_else(|_| strategies.builtins.clone());
         let mut core = ReplicaCore::with_strategies(id, clock, strategies);
         for write in &durable {
             // The log was checked when each write first came in.

@@ -11,6 +11,7 @@
 //! monitor and the clock models. Only time, sockets and disks are
 //! simulated.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
@@ -25,9 +26,9 @@ use crate::clock::dots::{DotSet, ReplicaId};
 use crate::clock::physical::ManualTrueTime;
 use crate::replica::core::WriteReply;
 use crate::replica::offsets::Sample;
-use crate::replica::peer_policy::{Pause, Transmission};
-use crate::strategy::Write;
+use crate::replica::peer_policy::{Pause, Shipping, Transmission};
 use crate::strategy::plugin::Lineup;
+use crate::strategy::{Strategy, Write};
 
 /// A message arriving at a replica.
 pub enum Inbound {
@@ -111,13 +112,51 @@ pub struct World {
     finished_clients: usize,
     /// True time when the world began: the timers' ticks count from it.
     started: Nanos,
+    /// Set in a world a script drives (see [`super::script`]).
+    pub(super) script: Option<ScriptLog>,
+}
+
+/// What a scripted world keeps for its script. Nothing in such a world
+/// moves by itself: there are no workload clients, and a peer task pushes
+/// only when the script asks it to.
+#[derive(Default)]
+pub(super) struct ScriptLog {
+    /// The answers to the script's requests, as they arrived.
+    pub answers: BTreeMap<RequestId, Answered>,
+    /// The writes of every push that reached its receiver, in order.
+    pub delivered: Vec<Arc<Write>>,
 }
 
 impl World {
     pub fn new(start_ns: Nanos, replicas: usize, strategies: Lineup, options: SimOptions, seed: u64) -> Self {
+        let per_replica = (1..=replicas as ReplicaId).map(|id| replica_strategies(&strategies, id, replicas));
+        Self::with_strategies(start_ns, per_replica.collect(), strategies, options, seed, None)
+    }
+
+    /// A world that moves only when a script says (see [`super::script`]),
+    /// with replica `i + 1`'s strategies given as `per_replica[i]`.
+    pub(super) fn scripted(
+        start_ns: Nanos,
+        per_replica: Vec<Vec<Arc<dyn Strategy>>>,
+        strategies: Lineup,
+        options: SimOptions,
+    ) -> Self {
+        Self::with_strategies(start_ns, per_replica, strategies, options, 0, Some(ScriptLog::default()))
+    }
+
+    fn with_strategies(
+        start_ns: Nanos,
+        per_replica: Vec<Vec<Arc<dyn Strategy>>>,
+        strategies: Lineup,
+        options: SimOptions,
+        seed: u64,
+        script: Option<ScriptLog>,
+    ) -> Self {
         let time = ManualTrueTime::new(start_ns);
+        let replicas = per_replica.len();
         let nodes = (1..=replicas as ReplicaId)
-            .map(|id| Node::start(id, replicas, &strategies, &time, Vec::new(), 0, seed))
+            .zip(per_replica)
+            .map(|(id, strategies)| Node::start(id, replicas, strategies, &time, Vec::new(), 0, seed))
             .collect();
         let mut world = Self {
             now: start_ns,
@@ -134,6 +173,7 @@ impl World {
             handled: 0,
             finished_clients: 0,
             started: start_ns,
+            script,
         };
         for id in 1..=replicas as ReplicaId {
             world.start_peer_tasks(id);
@@ -249,6 +289,9 @@ impl World {
                     return;
                 }
                 node.open_pushes.insert(push, sent_at);
+                if let Some(script) = &mut self.script {
+                    script.delivered.extend(writes.iter().cloned());
+                }
                 self.enqueue(to, Job::Receive { push, writes, received_ns });
             }
         }
@@ -289,10 +332,10 @@ impl World {
                 let node = self.node(to);
                 let peers = node.peers.len();
                 if let Some(bound) = self.max_peer_offset_ms
-                    && node.offsets.out_of_bounds(bound, peers).is_some()
+                    && let Some(reason) = node.offsets.out_of_bounds(bound, peers)
                 {
                     let back = self.one_way(0);
-                    self.answer_client(request, Answered::Failed(Failure::Refused), back);
+                    self.answer_client(request, Answered::Refused(reason), back);
                     return;
                 }
                 Job::Write { request, bucket, key, value, context }
@@ -367,7 +410,7 @@ impl World {
                 self.node_mut(replica).open_requests.remove(&request);
                 let answered = match result {
                     Ok(read) => Answered::Read(read),
-                    Err(_) => Answered::Failed(Failure::Refused),
+                    Err(error) => Answered::Refused(error.to_string()),
                 };
                 let back = self.one_way(0);
                 self.answer_client(request, answered, back);
@@ -379,7 +422,7 @@ impl World {
                     self.node_mut(replica).open_requests.remove(&request);
                     let answered = match result {
                         Ok(reply) => Answered::Written(reply),
-                        Err(_) => Answered::Failed(Failure::Refused),
+                        Err(error) => Answered::Refused(error.to_string()),
                     };
                     let back = self.one_way(0);
                     self.answer_client(request, answered, back);
@@ -432,6 +475,9 @@ impl World {
         task.token += 1;
         task.step = PeerStep::Waiting { for_writes: false };
         let token = task.token;
+        if self.script.is_some() {
+            return; // it waits for the script's next `replicate`
+        }
         let at = self.timer(self.now, after);
         self.agenda.schedule(at, Event::PeerTimer { replica, peer, incarnation, token });
     }
@@ -461,6 +507,24 @@ impl World {
             shipping,
             limit: task.policy.batch_limit(),
         };
+        self.enqueue(replica, job);
+    }
+
+    /// A push from `replica` to `peer` now, of everything `peer` lacks,
+    /// whoever wrote it: a scripted `replicate`, an anti-entropy exchange
+    /// in which the sender first learns exactly what the peer has. It is a
+    /// turn of the peer task without the link's sampling (the script's
+    /// links are clean), so the push and its answer take the same path as
+    /// any other.
+    pub(super) fn push_on_request(&mut self, replica: ReplicaId, peer: ReplicaId) {
+        let view = self.node(peer).core.have().clone();
+        let now = self.now;
+        let task = self.node_mut(replica).peers.get_mut(&peer).expect("a peer task per peer");
+        task.token += 1;
+        task.step =
+            PeerStep::Asking { delay: 0, lost_wait: None, at: now, reversed: false, duplicated: false };
+        let job =
+            Job::Missing { peer, token: task.token, view, shipping: Shipping::Everything, limit: usize::MAX };
         self.enqueue(replica, job);
     }
 
@@ -643,8 +707,9 @@ impl World {
         let old = self.node(id);
         let (durable, incarnation) = (old.durable.clone(), old.incarnation);
         let replicas = self.nodes.len();
+        let strategies = replica_strategies(&self.strategies, id, replicas);
         self.nodes[id as usize - 1] =
-            Node::start(id, replicas, &self.strategies, &self.time, durable, incarnation, self.seed);
+            Node::start(id, replicas, strategies, &self.time, durable, incarnation, self.seed);
         self.start_peer_tasks(id);
     }
 
@@ -662,6 +727,10 @@ impl World {
     }
 
     fn client_answered(&mut self, request: RequestId, answer: Answered) {
+        if let Some(script) = &mut self.script {
+            script.answers.insert(request, answer);
+            return;
+        }
         if let Some(next) = self.clients[request.client].answered(request, answer, self.now) {
             self.client_next(request.client, next);
         }
@@ -690,9 +759,17 @@ impl World {
         marks.windows(2).all(|pair| pair[0] == pair[1])
     }
 
-    fn send_request(&mut self, to: ReplicaId, request: RequestId, body: Request) {
+    pub(super) fn send_request(&mut self, to: ReplicaId, request: RequestId, body: Request) {
         let trip = self.one_way(0);
         let message = Inbound::Client { request, sent_at: self.now, body };
         self.agenda.schedule(self.now + trip, Event::Arrive { to, message });
     }
+}
+
+/// Replica `id`'s strategies, one per bucket. Plugins in a simulated spec
+/// were described when it was loaded, so one that cannot start here
+/// becomes a failed bucket, not an error.
+fn replica_strategies(strategies: &Lineup, id: ReplicaId, replicas: usize) -> Vec<Arc<dyn Strategy>> {
+    let replica_ids: Vec<ReplicaId> = (1..=replicas as ReplicaId).collect();
+    strategies.for_replica(id, &replica_ids).unwrap_or_else(|_| strategies.builtins.clone())
 }

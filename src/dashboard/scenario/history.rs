@@ -50,10 +50,10 @@ pub(super) struct PlayedWrite {
 /// The history of a played scenario: a point record declaring each
 /// bucket's kind, the write records in the order they were made, and each
 /// replica's final state.
-pub(super) fn of_play(
+pub(super) fn of_play<'a>(
     kinds: &BTreeMap<String, Kind>,
     writes: &[PlayedWrite],
-    cores: &[ReplicaCore],
+    cores: impl Iterator<Item = &'a ReplicaCore>,
 ) -> Vec<Record> {
     let mut params = serde_json::Map::new();
     params.insert("parameter".into(), Value::from("scenario"));

@@ -1,4 +1,4 @@
-//! Scripted scenarios, played step by step on replica cores.
+//! Scripted scenarios, played step by step in the simulator.
 //!
 //! A scenario is a short story in a TOML file under `experiments/scenarios/`:
 //! replicas with fixed clock offsets, then steps at given true times, each a
@@ -9,9 +9,12 @@
 //! client A wrote on node 1, and last-write-wins on wall clocks keeps A's
 //! value because B's increment got the *smaller* timestamp.
 //!
-//! The scenario runs on [`ReplicaCore`]s, the same state machine the
-//! replica processes run, with a hand-wound true time, so every timestamp is
-//! exact and every run is the same. Every step is applied to every bucket
+//! The scenario is played in the simulator, in a world its script drives
+//! ([`ScriptedWorld`]): the same [`ReplicaCore`](crate::replica::core::ReplicaCore)s
+//! and peer tasks as a simulated trial, with a hand-wound true time and
+//! machinery that takes no time, so every step happens at the instant it
+//! names, every timestamp is exact and every run is the same. Every step is
+//! applied to every bucket
 //! (one per strategy), and after each step the trace records each replica's
 //! state per strategy, its clock readings, and which acknowledged writes are
 //! in no replica's state any more: the dashboard draws it as a space-time
@@ -19,7 +22,6 @@
 //! increment disappear.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -30,8 +32,9 @@ use crate::builtin::Folder;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::hlc::HlcTimestamp;
-use crate::clock::physical::{ClockUpdate, ManualTrueTime, PhysicalClock, TrueTime};
-use crate::replica::core::{ReplicaCore, Sibling};
+use crate::clock::physical::ClockUpdate;
+use crate::replica::core::Sibling;
+use crate::sim::script::ScriptedWorld;
 use crate::strategy;
 use crate::strategy::plugin::{Lineup, PluginSpec};
 
@@ -245,28 +248,21 @@ fn expand(steps: &[Step]) -> Result<Vec<Step>, String> {
     Ok(expanded)
 }
 
-/// Plays a scenario on fresh cores; an error names the step at fault.
+/// Plays a scenario in a fresh scripted world; an error names the step at fault.
 pub fn play(name: &str, scenario: &Scenario, plugins: &[PluginSpec]) -> Result<Trace, String> {
     if !(1..=MAX_REPLICAS).contains(&scenario.replicas) || scenario.steps.len() > MAX_STEPS {
         return Err(format!("a scenario has 1 to {MAX_REPLICAS} replicas and at most {MAX_STEPS} steps"));
     }
     let expanded = expand(&scenario.steps)?;
     let scenario = &Scenario { steps: expanded, ..scenario.clone() };
-    let time = ManualTrueTime::new(START_NS);
     let lineup = Lineup { builtins: strategy::registry(), plugins: plugins.to_vec() };
-    let ids: Vec<ReplicaId> = (1..=scenario.replicas as ReplicaId).collect();
-    let mut cores: Vec<ReplicaCore> = ids
-        .iter()
-        .map(|&id| {
-            let offset = scenario.clock_offsets_ms.get(id as usize - 1).copied().unwrap_or(0.0);
-            let mut clock = PhysicalClock::modelled(Arc::clone(&time) as Arc<dyn TrueTime>);
-            clock
-                .update(&ClockUpdate { offset_ms: Some(offset), ..Default::default() })
-                .map_err(|e| e.to_string())?;
-            let strategies = lineup.for_replica(id, &ids).map_err(|failure| failure.to_string())?;
-            Ok(ReplicaCore::with_strategies(id, clock, strategies))
-        })
-        .collect::<Result<_, String>>()?;
+    let mut world =
+        ScriptedWorld::new(START_NS, scenario.replicas, lineup.clone()).map_err(|e| e.to_string())?;
+    for id in 1..=scenario.replicas as ReplicaId {
+        let offset = scenario.clock_offsets_ms.get(id as usize - 1).copied().unwrap_or(0.0);
+        let update = ClockUpdate { offset_ms: Some(offset), ..Default::default() };
+        world.update_clock(id, &update).map_err(|e| e.to_string())?;
+    }
     // A merging strategy holds sets: it plays only a scenario whose every
     // value is one (no increments, which write numbers).
     let sets_only = scenario.steps.iter().all(|step| match step.action {
@@ -294,7 +290,7 @@ pub fn play(name: &str, scenario: &Scenario, plugins: &[PluginSpec]) -> Result<T
         .chain(plugins.iter().filter_map(|p| p.name.clone()));
     let buckets: Vec<String> = order.filter(|name| kinds.contains_key(name)).collect();
     let mut player = Player {
-        cores: &mut cores,
+        world,
         kinds: kinds.clone(),
         acknowledged: BTreeMap::new(),
         step_of_write: HashMap::new(),
@@ -318,12 +314,7 @@ pub fn play(name: &str, scenario: &Scenario, plugins: &[PluginSpec]) -> Result<T
                 step.at_ms, before.at_ms
             )));
         }
-        time.set(START_NS + (step.at_ms * 1e6) as Nanos);
-        // As a replica's worker does before each request: writes whose
-        // commit wait is over become visible.
-        for core in player.cores.iter_mut() {
-            core.release();
-        }
+        player.world.advance_to(START_NS + (step.at_ms * 1e6) as Nanos).map_err(|e| fail(e.to_string()))?;
         if let Some(step_key) = &step.key {
             key.clone_from(step_key);
         }
@@ -338,7 +329,7 @@ pub fn play(name: &str, scenario: &Scenario, plugins: &[PluginSpec]) -> Result<T
             lost: player.lost(),
         });
     }
-    let history = history::of_play(&kinds, &player.played, player.cores);
+    let history = history::of_play(&kinds, &player.played, player.world.cores());
     Ok(Trace {
         name: name.to_string(),
         title: scenario.title.clone(),
@@ -351,8 +342,10 @@ pub fn play(name: &str, scenario: &Scenario, plugins: &[PluginSpec]) -> Result<T
     })
 }
 
-struct Player<'a> {
-    cores: &'a mut [ReplicaCore],
+/// The story so far: the simulated world it is played in, and what the
+/// trace needs to remember about the writes made.
+struct Player {
+    world: ScriptedWorld,
     /// Each bucket's kind, as its strategy declares it.
     kinds: BTreeMap<String, strategy::Kind>,
     /// Per bucket, every acknowledged write's id.
@@ -369,15 +362,7 @@ struct Player<'a> {
     played: Vec<history::PlayedWrite>,
 }
 
-impl Player<'_> {
-    fn core(&mut self, replica: Option<ReplicaId>) -> Result<&mut ReplicaCore, String> {
-        let replica = replica.ok_or("needs `replica`")?;
-        let count = self.cores.len();
-        self.cores
-            .get_mut((replica as usize).wrapping_sub(1))
-            .ok_or_else(|| format!("replica {replica} does not exist (replicas are 1 to {count})"))
-    }
-
+impl Player {
     fn apply(
         &mut self,
         index: usize,
@@ -388,10 +373,10 @@ impl Player<'_> {
         match step.action {
             ActionKind::Write | ActionKind::Increment => {
                 let key = step.key.as_deref().ok_or("needs `key`")?;
+                let replica = step.replica.ok_or("needs `replica`")?;
                 for bucket in buckets {
                     let remembered = step.client.as_ref().map(|client| (bucket.clone(), client.clone()));
                     let last_read = remembered.as_ref().and_then(|client| self.clients.get(client)).cloned();
-                    let core = self.core(step.replica)?;
                     let (value, context, read) = if step.action == ActionKind::Write {
                         let value = step.value.clone().ok_or("needs `value`")?;
                         match last_read {
@@ -399,21 +384,21 @@ impl Player<'_> {
                             None => (value, Value::Null, Vec::new()),
                         }
                     } else {
-                        let reply = core.read(bucket, key).map_err(|error| error.to_string())?;
+                        let reply =
+                            self.world.read(replica, bucket, key).map_err(|error| error.to_string())?;
                         let largest = reply.siblings.iter().filter_map(|s| s.value.parse().as_i64()).max();
                         let read = reply.siblings.iter().map(|sibling| sibling.write_id.clone()).collect();
                         (Value::from(largest.unwrap_or(0) + 1), reply.context, read)
                     };
-                    let write = core
-                        .write(bucket, key, (&value).into(), &context)
+                    let write = self
+                        .world
+                        .write(replica, bucket, key, (&value).into(), &context)
                         .map_err(|error| error.to_string())?;
-                    let write = write.write;
-                    let write_id = write.write_id();
+                    let write_id = write.write_id;
                     if let Some(client) = remembered {
                         // The client hears the new state with its answer.
-                        let core = self.core(step.replica)?;
-                        core.release();
-                        let reply = core.read(bucket, key).map_err(|error| error.to_string())?;
+                        let reply =
+                            self.world.read(replica, bucket, key).map_err(|error| error.to_string())?;
                         let ids = reply.siblings.iter().map(|sibling| sibling.write_id.clone()).collect();
                         self.clients.insert(client, (reply.context, ids));
                     }
@@ -424,7 +409,7 @@ impl Player<'_> {
                     self.played.push(history::PlayedWrite {
                         bucket: bucket.clone(),
                         key: key.to_string(),
-                        replica: step.replica.unwrap_or_default(),
+                        replica,
                         write_id: write_id.clone(),
                         stamp: write.stamp.parse(),
                         value: value.clone(),
@@ -443,31 +428,30 @@ impl Player<'_> {
             }
             ActionKind::Replicate => {
                 let from = step.from.ok_or("needs `from`")?;
-                self.core(Some(from))?; // it exists
-                let have = self.core(step.to)?.have().clone();
-                let missing = missing_writes(self.cores, from, &have);
-                let mut delivered: Vec<usize> = missing
+                let to = step.to.ok_or("needs `to`")?;
+                let carried = self.world.replicate(from, to).map_err(|error| error.to_string())?;
+                let mut delivered: Vec<usize> = carried
                     .iter()
                     .filter_map(|write| self.step_of_write.get(&write.write_id()).copied())
                     .collect();
                 delivered.sort_unstable();
                 delivered.dedup();
-                self.core(step.to)?.receive(missing).map_err(|error| error.to_string())?;
                 Ok((writes, delivered))
             }
             ActionKind::Repeat => Err("a repeat is played out before the scenario starts".into()),
             ActionKind::Clock => {
                 let offset_ms = step.offset_ms.ok_or("needs `offset_ms`")?;
                 let update = ClockUpdate { offset_ms: Some(offset_ms), ..Default::default() };
-                self.core(step.replica)?.update_clock(&update).map_err(|error| error.to_string())?;
+                let replica = step.replica.ok_or("needs `replica`")?;
+                self.world.update_clock(replica, &update).map_err(|error| error.to_string())?;
                 Ok((writes, Vec::new()))
             }
         }
     }
 
     fn clocks(&self) -> Vec<TraceClock> {
-        self.cores
-            .iter()
+        self.world
+            .cores()
             .map(|core| {
                 let status = core.status();
                 TraceClock {
@@ -485,8 +469,8 @@ impl Player<'_> {
             .iter()
             .map(|bucket| {
                 let replicas = self
-                    .cores
-                    .iter()
+                    .world
+                    .cores()
                     .map(|core| {
                         (core.id(), core.read(bucket, key).map(|reply| reply.siblings).unwrap_or_default())
                     })
@@ -504,8 +488,8 @@ impl Player<'_> {
                 // they read, transitively.
                 let mut survives: HashSet<String> = HashSet::new();
                 let mut pending: Vec<String> = self
-                    .cores
-                    .iter()
+                    .world
+                    .cores()
                     .flat_map(|core| core.snapshot().remove(bucket).unwrap_or_default().into_values())
                     .flat_map(|reply| reply.siblings.into_iter().map(|sibling| sibling.write_id))
                     .flat_map(merged_ids)
@@ -534,12 +518,12 @@ impl Player<'_> {
     }
 }
 
-impl Player<'_> {
+impl Player {
     /// Whether some replica's value of `key` in `bucket` holds every element
     /// of the set `value`.
     fn merged_holds(&self, bucket: &str, key: &str, value: &Value) -> bool {
         let Some(elements) = value.as_array() else { return false };
-        self.cores.iter().any(|core| {
+        self.world.cores().any(|core| {
             let Ok(reply) = core.read(bucket, key) else { return false };
             reply.siblings.iter().any(|sibling| {
                 sibling
@@ -556,16 +540,6 @@ impl Player<'_> {
 /// (`set-union`), every write merged into it (`1:2+3:1`).
 fn merged_ids(write_id: String) -> Vec<String> {
     write_id.split('+').map(str::to_string).collect()
-}
-
-/// Every write replica `from` has that a replica with `have` lacks.
-fn missing_writes(
-    cores: &[ReplicaCore],
-    from: ReplicaId,
-    have: &crate::clock::dots::DotSet,
-) -> Vec<Arc<strategy::Write>> {
-    let source = &cores[from as usize - 1];
-    source.missing(have, |_| true, usize::MAX)
 }
 
 #[cfg(test)]
