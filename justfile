@@ -56,7 +56,7 @@ experiments:
 
 # Refresh the README's dashboard screenshots (docs/screenshots/) from the browser tests.
 screenshots:
-    CLOCKLAB_SCREENSHOTS=docs/screenshots cargo test --release --test dashboard --test jobs --test presets
+    CLOCKLAB_SCREENSHOTS=docs/screenshots cargo test --release --test projector --test dashboard --test jobs --test presets
 
 # Make an experiment's committed reference run: its --quick sweep, with the history compressed.
 reference name:
@@ -65,7 +65,8 @@ reference name:
     cargo run --release -- experiment {{name}} --quick
     run=$(ls -d results/{{name}}/*/ | sort -V | tail -1)
     gzip -9n "${run}history.jsonl"
-    echo "reference run: ${run} (results/ is ignored for runs a user makes: commit it with git add -f ${run})"
+    printf "The reference run of %s: the one the README quotes and the dashboard's quiz grades against.\n" "{{name}}" > "${run}REFERENCE"
+    echo "reference run: ${run} (results/ is ignored for runs a user makes: commit it with git add -f ${run}, and remove the old one)"
 
 # Run an experiment on real processes and in the simulator and compare their drop rates (e.g. `just validate skew --quick`).
 validate name *flags:

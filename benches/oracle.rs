@@ -137,7 +137,12 @@ fn generate(path: &std::path::Path) {
     let mut params = serde_json::Map::new();
     params.insert("parameter".into(), json!("skew_ms"));
     params.insert("skew_ms".into(), json!(50));
-    let mut records = vec![Record::Point(PointRecord { point: 0, params, kinds: Default::default() })];
+    let mut records = vec![Record::Point(PointRecord {
+        point: 0,
+        params,
+        kinds: Default::default(),
+        stamps: Default::default(),
+    })];
     for (index, bucket) in STRATEGIES.iter().enumerate() {
         for key in 0..KEYS {
             let extra = usize::from(index * KEYS + key < remainder);

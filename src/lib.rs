@@ -26,7 +26,8 @@
 //! - [`analysis`]: the oracle. From the history alone, which acknowledged
 //!   writes each strategy silently dropped, and why.
 //! - [`report`]: summaries (JSON, CSV), plots (SVG, PNG) against the sweep
-//!   and over time, and `report.md`.
+//!   on numeric axes and over time, one colour per strategy everywhere, and
+//!   `report.md`.
 //! - [`history`]: the contract between the engines and the oracle: every
 //!   record a run writes, one JSON object per line.
 //! - [`sim`]: the deterministic simulator: the same replica cores, peer
@@ -38,11 +39,14 @@
 //! - [`conformance`]: `clocklab strategy check`, the promises every strategy
 //!   (built-in or plugin, see [`strategy::plugin`]) must keep, tested on
 //!   random histories with shrunk counterexamples.
-//! - [`dashboard`]: the browser side. An overview of every experiment,
-//!   results and why each write was dropped, comparisons, experiments run
-//!   from the page (through [`runner`]), a live lab cluster driven by clicks
-//!   or by presets that tell known stories, and scripted scenarios (DDIA
-//!   Figure 8-3) played step by step in the simulator.
+//! - [`dashboard`]: the browser side, made for a projector. An overview of
+//!   every experiment (with a lesson mode that hides the answers), a quiz
+//!   graded on a named run, results and why each write was dropped, plots
+//!   drawn at the width they are shown, comparisons, experiments run from
+//!   the page (through [`runner`]), a live lab cluster driven by clicks or
+//!   by presets that tell known stories (and check their last line against
+//!   the oracle), and scripted scenarios (DDIA Figure 8-3) played step by
+//!   step in the simulator.
 //! - [`builtin`]: what the binary carries (experiment specs, scenarios,
 //!   presets, the dashboard's page) and where files on disk take over.
 //! - [`cli`]: the `clocklab` command line; [`memory`]: how the process

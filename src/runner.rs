@@ -177,7 +177,8 @@ async fn run_into(
             }
             // Each strategy's kind, as the strategy built for this point declares it.
             let kinds = slice.spec.kinds_at(value);
-            let record = Record::Point(PointRecord { point, params, kinds });
+            let stamps = slice.spec.stamps_at(value);
+            let record = Record::Point(PointRecord { point, params, kinds, stamps });
             history.append(&record)?;
             records.push(record);
             for trial in 0..spec.trials {

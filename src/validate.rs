@@ -78,7 +78,9 @@ pub async fn validate(
         first: "real processes",
         second: "simulator",
     };
-    crate::report::compare::draw(&real_run, &names, &agreements).map_err(crate::report::ReportError::from)?;
+    crate::report::figures::Figure::Comparison(&names, &agreements)
+        .write(&real_run)
+        .map_err(crate::report::ReportError::from)?;
     let text = format!(
         "# {name}: real processes against the simulator\n\n\
          Real processes: `{}` ({} trial(s) per point). Simulator: `{}` ({sim_trials} trial(s) per point). \

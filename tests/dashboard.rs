@@ -22,6 +22,25 @@ use tokio::sync::Mutex;
 /// One browser at a time.
 static BROWSER: Mutex<()> = Mutex::const_new(());
 
+/// Per shipped experiment, the answer its README section gives to its
+/// quiz, and an answer that is wrong.
+const README_ANSWERS: [(&str, &str, &str); 14] = [
+    ("chaos", "vv", "truetime"),
+    ("commit-wait", "truetime", "lww-wall"),
+    ("crash", "vv", "lww-wall"),
+    ("drift", "lww-wall", "vv"),
+    ("monitor", "lww-wall", "lww-hlc"),
+    ("ntp-step", "lww-wall", "vv"),
+    ("partition", "vv", "lww-wall"),
+    ("pause", "vv", "lww-hlc"),
+    ("resolution", "lww-wall", "vv"),
+    ("resync", "lww-wall", "vv"),
+    ("riak-2013", "set-union", "lww-wall"),
+    ("siblings", "vv-server", "vv"),
+    ("skew", "lww-wall", "vv"),
+    ("skew-rate", "lww-wall", "lww-hlc"),
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_serves_a_run_and_refuses_what_it_cannot_serve() {
     let dashboard = Dashboard::start(&runs().results);
@@ -89,7 +108,18 @@ async fn check_the_api(dashboard: &Dashboard, runs: &Runs) {
     assert_eq!(status, 200);
     assert_eq!(page["engine"], "processes");
     assert_eq!(page["plots"], json!(["dropped", "causes", "siblings", "costs", "offsets"]));
-    assert!(page["report_html"].as_str().unwrap().contains(&format!("/results/skew/{run}/dropped.svg")));
+    assert!(
+        page["report_html"].as_str().unwrap().contains(&format!("/api/runs/skew/{run}/plots/dropped.svg"))
+    );
+    // Every plot is drawn at the width asked for, text at its drawn size.
+    for plot in page["plots"].as_array().unwrap() {
+        let url =
+            format!("{}/api/runs/skew/{run}/plots/{}.svg?width=640", dashboard.url, plot.as_str().unwrap());
+        let svg = reqwest::get(&url).await.expect("GET").text().await.expect("an SVG");
+        assert!(svg.starts_with("<svg width=\"640\""), "{url}: {}", &svg[..svg.len().min(80)]);
+    }
+    let (status, _) = dashboard.get(&format!("/api/runs/skew/{run}/plots/no-such-plot.svg")).await;
+    assert_eq!(status, 404);
     let drops = page["drops"].as_u64().unwrap();
     assert!(drops > 0, "the skew run has drops");
 
@@ -196,10 +226,57 @@ async fn the_overview_shows_every_experiment_with_its_question_plot_and_headline
     }
     let skew = browser.text("#card-skew .headline").await;
     assert!(
-        skew.contains("lww-wall drops") && skew.contains("at skew_ms 0") && skew.contains("drop none"),
-        "{skew}"
+        skew.contains("lww-wall drops")
+            && skew.contains("with every clock in step")
+            && skew.contains("drop none"),
+        "the headline in words: {skew}"
     );
-    browser.screenshot("overview").await;
+
+    // Every shipped experiment's quiz: the answer the README gives is
+    // right, a wrong one is not, and the quiz names the run it graded on.
+    for (name, right, wrong) in README_ANSWERS {
+        let (status, quiz) = dashboard.get(&format!("/api/quiz/{name}")).await;
+        assert_eq!(status, 200, "{name}: {quiz}");
+        let choices = quiz["choices"].as_array().unwrap();
+        assert!(choices.contains(&json!(right)) && choices.contains(&json!(wrong)), "{name}: {choices:?}");
+        assert!(
+            quiz.get("accepted").is_none() && quiz.get("correct").is_none(),
+            "{name}: no answer before the choice"
+        );
+        for (choice, correct) in [(right, true), (wrong, false)] {
+            let (status, answer) = dashboard
+                .send(Method::POST, &format!("/api/quiz/{name}/answer"), json!({"choice": choice}))
+                .await;
+            assert_eq!(status, 200, "{name}: {answer}");
+            assert_eq!(answer["correct"], json!(correct), "{name}, {choice}: {}", answer["sentence"]);
+            assert_eq!(answer["run"], quiz["run"], "{name}: graded on the run the quiz named");
+        }
+    }
+    let names_in_answers: Vec<&str> = README_ANSWERS.iter().map(|(name, _, _)| *name).collect();
+    assert_eq!(names_in_answers, names, "a README answer for every shipped experiment");
+    let (status, answer) =
+        dashboard.send(Method::POST, "/api/quiz/skew/answer", json!({"choice": "no-such-strategy"})).await;
+    assert_eq!(status, 400, "{answer}");
+
+    // Lesson mode keeps every answer off the overview until the class has
+    // answered that experiment's quiz.
+    browser.click("#lesson-mode").await;
+    browser.find("#lesson-note").await;
+    for name in &names {
+        assert!(
+            !browser.exists(&format!("#card-{name} img.plot")).await,
+            "{name}: lesson mode hides the plot"
+        );
+        assert!(!browser.exists(&format!("#card-{name} .headline")).await, "{name}: and the findings");
+    }
+    browser.click("a[href='#/predict/skew']").await;
+    browser.click("#choices .choice[data-strategy='lww-wall']").await;
+    browser.find("#verdict").await;
+    browser.open(&format!("{}/#/", dashboard.url)).await;
+    browser.find("#card-skew img.plot").await;
+    assert!(!browser.exists("#card-partition img.plot").await, "partition is not answered yet");
+    browser.click("#lesson-mode").await;
+    browser.find("#card-partition img.plot").await;
 
     // A run made now is there once it finishes.
     finished_run(start_experiment("partition", &["--sim"], results.path()));
@@ -245,8 +322,10 @@ async fn the_overview_shows_every_experiment_with_its_question_plot_and_headline
     assert!(setup.starts_with("Replica 1's clock runs ahead"), "the README's setup: {setup}");
     assert!(setup.ends_with("drop none at all?"), "and its question: {setup}");
     assert!(!setup.contains("should"), "the setup does not give the answer away: {setup}");
+    let question = browser.text("#question").await;
+    assert!(question.contains("largest share"), "the quiz's own question: {question}");
     assert!(!browser.exists("#why").await, "the explanation waits for the choice");
-    browser.click("#choices .choice").await;
+    browser.click("#choices .choice[data-strategy='vv']").await;
     browser.find("#reveal-plot").await;
     let why = browser.text("#why").await;
     assert!(
@@ -254,11 +333,10 @@ async fn the_overview_shows_every_experiment_with_its_question_plot_and_headline
         "the README's explanation: {why}"
     );
     let verdict = browser.text("#verdict").await;
-    assert!(
-        verdict.contains("lww-wall dropped the most") || verdict.starts_with("Yes: lww-wall"),
-        "{verdict}"
-    );
-    browser.screenshot("predict").await;
+    assert!(verdict.starts_with("✗ Not vv: it dropped none"), "a wrong choice is told so: {verdict}");
+    assert!(verdict.contains("lww-wall dropped"), "with the right answer: {verdict}");
+    let graded = browser.text("#reveal .graded").await;
+    assert!(graded.contains("the newest run"), "it says which run graded it: {graded}");
     browser.close().await;
 }
 
@@ -290,12 +368,15 @@ async fn the_results_page_shows_plots_and_table_and_explains_a_dropped_write() {
     for strategy in ["lww-wall", "lww-hlc", "lww-lamport", "vv", "vv-server", "set-union"] {
         assert!(table.contains(strategy), "{strategy} in the table: {table}");
     }
-    assert!(table.contains("p99 ms") && table.contains("metadata bytes"), "costs beside drops: {table}");
     assert!(table.contains("✗"), "drops are marked with a symbol, not colour alone");
+    let costs = browser.text("#costs").await;
+    assert!(
+        costs.contains("99th percentile") && costs.contains("bytes kept per write"),
+        "what it cost: {costs}"
+    );
     let engine = browser.text("#engine").await;
     assert!(engine.contains("real replica processes"), "the page says what ran it: {engine}");
     browser.find("#report img").await;
-    browser.screenshot("results").await;
 
     // Clicking a dropped write of lww-wall explains it.
     browser.run("const s = document.getElementById('strategy'); s.value = 'lww-wall'; s.dispatchEvent(new Event('change'));").await;
@@ -305,15 +386,19 @@ async fn the_results_page_shows_plots_and_table_and_explains_a_dropped_write() {
     browser.click("#drops-table tbody tr.drop-row").await;
     let rule = browser.text("#rule").await;
     assert!(rule.contains("Last write wins kept write"), "{rule}");
+    assert!(rule.contains("by replica") && rule.contains("'s clock"), "stamps in words: {rule}");
     let writes = browser.text("#drop-writes").await;
-    assert!(writes.contains("dropped") && writes.contains("killer 1"), "{writes}");
-    // Nanosecond stamps are shown exactly, not rounded to a JavaScript number.
-    let victim_stamp =
-        rule.split("smaller stamp ").nth(1).and_then(|rest| rest.split(']').next()).expect("a stamp");
-    assert!(writes.contains(&format!("{victim_stamp}]")), "{victim_stamp}] in {writes}");
+    assert!(writes.contains("dropped") && writes.contains("beat it"), "{writes}");
+    // A stamp reads as a time of day; its exact nanoseconds are on hover,
+    // not rounded to a JavaScript number.
+    let index = browser.run("return location.hash.split('/').pop()").await;
+    let (_, detail) = dashboard.get(&format!("/api/runs/skew/{run}/drops/{}", index.as_str().unwrap())).await;
+    let exact = detail["drop"]["victim"]["stamp"].to_string().replace('"', "");
+    let hover = browser.run("return document.querySelector('#drop-writes .stamp').title").await;
+    assert_eq!(hover.as_str(), Some(format!("exact stamp: {exact}").as_str()));
+    assert!(writes.contains(detail["victim_stamp"].as_str().unwrap()), "{writes}");
     let clocks = browser.text("#clocks").await;
     assert_eq!(clocks.matches(" ms").count(), 3, "an offset per replica: {clocks}");
-    browser.screenshot("drop").await;
     browser.close().await;
 }
 
@@ -365,18 +450,39 @@ async fn in_the_live_lab_a_skewed_clock_drops_an_increment_and_stopping_leaves_n
     browser.click("#replica-1 .write").await;
     // One operation writes every bucket once: replica 2 has them all when
     // its mark for replica 1 reaches the number of buckets.
-    let all_of_them = format!("1:{}", clocklab::strategy::NAMES.len());
-    browser.wait_for_text("#replica-2 dl", "replica 1's writes", |text| text.contains(&all_of_them)).await;
+    let all_of_them = format!("{} writes from replica 1", clocklab::strategy::NAMES.len());
+    browser
+        .wait_for_text("#replica-2 .holds", "replica 1's writes", |text| text.contains(&all_of_them))
+        .await;
     browser.click("#replica-2 .write").await;
 
     // Wall-clock LWW drops the increment; the others keep it.
-    let dropped =
-        browser.wait_for_text("#strategy-lww-wall .drop", "a drop", |text| text.contains("✗")).await;
-    assert!(dropped.contains("causality"), "the writer had read the winner: {dropped}");
+    browser.wait_for_text("#strategy-lww-wall .drops", "a drop", |text| text == "✗ 1").await;
+    let why = browser.text("#strategy-lww-wall .causes").await;
+    assert!(why.contains("causality violation"), "the writer had read the winner: {why}");
     browser.wait_for_text("#strategy-lww-wall .acked", "two writes", |text| text == "2").await;
-    assert!(!browser.exists("#strategy-lww-hlc .drop").await, "lww-hlc dropped nothing");
-    assert!(!browser.exists("#strategy-vv .drop").await, "vv dropped nothing");
+    assert_eq!(browser.text("#strategy-lww-hlc .drops").await, "0", "lww-hlc dropped nothing");
+    assert_eq!(browser.text("#strategy-vv .drops").await, "0", "vv dropped nothing");
+    // The lab shows what each bucket keeps of x: vv holds the increment.
+    let held = browser.wait_for_text("#key-table", "x's values", |text| text.contains("replica 3")).await;
+    assert!(held.contains("lww-wall") && held.contains("vv"), "{held}");
+    browser.run("window.scrollTo(0, 0); return true").await;
     browser.screenshot("lab").await;
+
+    // A paused replica refuses a write at once, saying why.
+    browser.click("#replica-3 .pause").await;
+    browser.find("#replica-3.paused").await;
+    browser.click("#replica-3 .write").await;
+    let error = browser.wait_for_text("main .error", "a refusal", |text| text.contains("paused")).await;
+    assert!(error.contains("SIGSTOP"), "{error}");
+    browser.click("#replica-3 .resume").await;
+
+    // A slow link, from the page: every push over it waits.
+    // (In one script: a snapshot may redraw the page between two commands.)
+    browser.run("document.getElementById('delay-1-2').value = '2000'; document.querySelector('#links tr:first-child .slow').click(); return true").await;
+    browser.wait_for_text("#links", "the delay", |text| text.contains("2000 ms delay")).await;
+    let (_, lab) = dashboard.get("/api/lab").await;
+    assert_eq!(lab["slow_links"][0]["delay_ms"], json!(2000.0), "{lab}");
 
     // Stopping the lab stops every replica.
     browser.click("#stop").await;
@@ -401,17 +507,16 @@ async fn stepping_through_figure_8_3_shows_the_increment_disappear() {
     let (_, trace) = dashboard.get("/api/scenarios/figure-8-3").await;
     assert_eq!(trace["start_second"], json!(42.0));
     assert!(browser.text("#state-table").await.contains("clock 42.004"), "node 1 is 3 ms ahead at 1 ms");
-    assert!(browser.text(".lost-lww-wall").await.contains("nothing"));
+    assert!(browser.text("#lost-lww-wall").await.contains("nothing"));
 
     // Step 3: client B's increment on node 3.
     browser.click("#next").await;
     browser.click("#next").await;
     browser.wait_for_text("#step-counter", "step 3", |text| text == "Step 3 of 6").await;
-    let lost = browser.text(".lost-lww-wall").await;
-    assert!(lost.contains("✗") && lost.contains("acknowledged"), "the increment is gone: {lost}");
-    assert!(browser.text(".lost-lww-hlc").await.contains("nothing"));
-    assert!(browser.text(".lost-vv").await.contains("nothing"));
-    browser.screenshot("figure-8-3").await;
+    let lost = browser.text("#lost-lww-wall").await;
+    assert!(lost.contains("✗") && lost.contains("increment x = 2 (step 3)"), "the increment is gone: {lost}");
+    assert!(browser.text("#lost-lww-hlc").await.contains("nothing"));
+    assert!(browser.text("#lost-vv").await.contains("nothing"));
 
     // The keyboard walks the story too, to the end: x = 1 everywhere.
     for _ in 0..3 {

@@ -1,12 +1,16 @@
-// The live lab: a real cluster started from the page, driven by clicks,
-// watched over server-sent events.
-import { api, el, page, announce, clockTime, droppedMark, stamp, onLeave, showError, parseJson } from "./page.js";
+// The live lab: a real cluster started from the page, driven by clicks or by
+// a preset's story, watched over server-sent events. At the top, side by
+// side, what a class needs at each step: the story's line and its controls,
+// and what every strategy has kept and lost.
+import { api, el, page, announce, clockTime, droppedMark, readableStamp, chip, onLeave, showError, parseJson } from "./page.js";
 
 let view = null;      // the last snapshot from the server
 let source = null;    // the EventSource
 let presets = { presets: [], pause_ms: 0 }; // the known stories, from the API
 let story = null;     // the preset being told: { name, preset, next, busy, auto, error }
 let storyTimer = null; // the pause before the next step, when playing on its own
+let key = "x";        // the key the page writes and shows; kept across redraws
+let keyTimer = null;  // a pending read of the key's state
 const log = [];       // recent lines for the event log
 const LOG_LINES = 60;
 
@@ -16,23 +20,36 @@ export async function showLab() {
   source = new EventSource("/api/lab/events");
   source.addEventListener("snapshot", (event) => { view = parseJson(event.data); render(); });
   source.addEventListener("status", (event) => { if (view) { view.replicas = parseJson(event.data).replicas; renderReplicas(); } });
-  source.addEventListener("counts", (event) => { if (view) { const { type, ...counts } = parseJson(event.data); view.counts = counts; renderColumns(); } });
+  source.addEventListener("counts", (event) => {
+    if (!view) return;
+    const { type, ...counts } = parseJson(event.data);
+    view.counts = counts;
+    renderVerdict();
+    readKey();
+  });
   source.addEventListener("write", (event) => {
     const write = parseJson(event.data);
-    const outcome = write.outcome === "ok" ? `ok ${write.write_id} stamp ${stamp(write.stamp)}` : write.outcome;
-    addLog(`${clockTime(write.complete_ns)} write  ${write.bucket.padEnd(8)} ${write.key} on replica ${write.replica}: items [${write.value.join(",")}] ${outcome}`);
+    const outcome = write.outcome === "ok" ? "acknowledged" : write.outcome === "fail" ? "refused" : "no answer";
+    addLog(`${clockTime(write.complete_ns)}  operation ${write.item} on ${write.key}, replica ${write.replica}: ${write.bucket} ${outcome}`);
+    if (write.key === key) readKey();
   });
   source.addEventListener("replicated", (event) => {
     const moved = parseJson(event.data);
-    addLog(`replicated: replica ${moved.replica} has replica ${moved.origin}'s writes up to ${moved.origin}:${moved.through}`);
+    addLog(`replica ${moved.replica} now has replica ${moved.origin}'s first ${moved.through} writes`);
   });
   source.addEventListener("drop", (event) => {
     const drop = parseJson(event.data);
-    if (view) { view.drops.push(drop); renderColumns(); }
-    addLog(`✗ DROPPED ${drop.bucket} ${drop.key} write ${drop.victim.write_id}: ${drop.cause}`);
-    announce(`${drop.bucket} silently dropped write ${drop.victim.write_id}`);
+    if (view) { view.drops.push(drop); renderVerdict(); }
+    addLog(`✗ DROPPED: ${drop.bucket} lost operation ${drop.victim.item} on ${drop.key} (${drop.cause.replace("realtime", "real-time")})`);
+    announce(`${drop.bucket} silently dropped operation ${drop.victim.item}`);
   });
-  onLeave(() => { source.close(); clearTimeout(storyTimer); if (story) story.auto = false; });
+  const keys = (event) => {
+    if (!story || event.target.matches("input, select, textarea") || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (["ArrowRight", "PageDown", "n"].includes(event.key)) { event.preventDefault(); if (!story.auto) playStep(); }
+    else if (event.key === " ") { event.preventDefault(); togglePlay(); }
+  };
+  document.addEventListener("keydown", keys);
+  onLeave(() => { source.close(); clearTimeout(storyTimer); clearTimeout(keyTimer); document.removeEventListener("keydown", keys); if (story) story.auto = false; });
 }
 
 function addLog(line) {
@@ -57,44 +74,76 @@ async function act(action) {
 
 function render() {
   const main = page("Live lab");
-  main.append(el("section", { id: "presets", "aria-label": "Presets" }));
+  main.append(el("div", { class: "lab-top" },
+    el("section", { id: "presets", class: "story-panel", "aria-label": "Presets" }),
+    el("section", { id: "verdict-panel", class: "verdict-panel", "aria-label": "What each strategy kept" })));
   renderPresets();
+  renderVerdict();
   if (!view.running) {
     const { min_replicas: fewest, max_replicas: most } = view.limits;
     const counts = Array.from({ length: most - fewest + 1 }, (_, index) => fewest + index);
     const count = el("select", { id: "replica-count", "aria-label": "Replicas" }, counts.map((n) => el("option", { value: n }, n)));
     main.append(
-      el("p", {}, "Start a cluster of real replica processes on this machine. Each holds one bucket per strategy; every write goes to all of them, so you can compare the strategies side by side."),
+      el("p", {}, "Start a cluster of real replica processes on this machine, or choose a story above. Each replica holds one bucket per strategy; every write goes to all of them, so the strategies live through the same story side by side."),
       el("p", { class: "controls" }, el("label", { for: "replica-count" }, "Replicas"), count,
         el("button", { id: "start", class: "primary", onclick: () => act(() => api("/api/lab/start", "POST", { replicas: Number(count.value) })) }, "Start cluster")));
     return;
   }
-  const key = el("input", { id: "key", value: "x", size: 6, "aria-label": "Key to write" });
+  const keyInput = el("input", { id: "key", value: key, size: 8, "aria-label": "Key to write and watch",
+    onchange: () => { key = keyInput.value.trim() || "x"; renderKey(null); readKey(); } });
   const limits = view.limits;
   const rate = el("input", { id: "rate", type: "number", min: limits.workload_rate_step, max: limits.max_workload_rate,
     step: limits.workload_rate_step, value: view.workload_rate ?? limits.default_workload_rate, "aria-label": "Operations per second" });
   main.append(
     el("p", { class: "controls" },
       el("button", { id: "stop", onclick: () => act(() => api("/api/lab/stop", "POST")) }, "Stop cluster"),
-      el("label", { for: "key" }, "Key"), key,
+      el("label", { for: "key" }, "Key"), keyInput,
       el("label", { for: "rate" }, "Workload (operations/s)"), rate,
       view.workload_rate
         ? el("button", { id: "workload", onclick: () => act(() => api("/api/lab/workload", "PUT", { rate: null })) }, "Stop workload")
         : el("button", { id: "workload", onclick: () => act(() => api("/api/lab/workload", "PUT", { rate: Number(rate.value) })) }, "Start workload")),
     el("h2", {}, "Replicas"),
     el("div", { class: "cards", id: "replicas" }),
+    el("h2", { id: "key-heading" }, `What each replica holds of ${key}`),
+    el("div", { id: "key-state" }),
     el("h2", {}, "Links"),
     linksTable(),
     partitionControls(),
-    el("h2", {}, "Strategies side by side"),
-    el("div", { id: "counts-note" }),
-    el("div", { class: "columns", id: "columns" }),
     el("h2", {}, "Events"),
     el("div", { class: "log", id: "log", role: "log", "aria-label": "Writes and replication as they happen" }),
   );
   renderReplicas();
-  renderColumns();
+  readKey();
   addLog("watching the cluster");
+}
+
+/** The clock gauge's scales: the smallest that holds the offset is drawn. */
+const GAUGE_SCALES = [[1000, "1 s"], [10000, "10 s"], [60000, "1 min"], [600000, "10 min"], [3600000, "1 h"], [86400000, "1 day"]];
+
+/** The clock's offset from true time, on the smallest scale that holds it. */
+function offsetGauge(offsetMs) {
+  const [limit, name] = GAUGE_SCALES.find(([limit]) => Math.abs(offsetMs) <= limit) ?? GAUGE_SCALES[GAUGE_SCALES.length - 1];
+  const x = 150 + Math.max(-1, Math.min(1, offsetMs / limit)) * 130;
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 300 46");
+  svg.setAttribute("width", "300");
+  svg.setAttribute("height", "46");
+  svg.setAttribute("class", "gauge");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `clock offset ${offsetMs.toFixed(1)} ms against true time, on a scale of ±${name}`);
+  svg.innerHTML = `<line x1="20" y1="14" x2="280" y2="14" stroke="#888" stroke-width="2"/>
+    <line x1="150" y1="3" x2="150" y2="25" stroke="#111" stroke-width="2"/>
+    <text x="150" y="43" font-size="14" text-anchor="middle">true time</text>
+    <text x="4" y="43" font-size="14">−${name}</text><text x="296" y="43" font-size="14" text-anchor="end">+${name}</text>
+    <circle cx="${x}" cy="14" r="7" fill="#0b4f9c"/>`;
+  return svg;
+}
+
+/** What a replica holds, in words: "4 writes from replica 1, 2 from replica 3". */
+function holds(highWater) {
+  const parts = Object.entries(highWater || {}).filter(([, n]) => n > 0)
+    .map(([origin, n], index) => `${n} ${index === 0 ? (n === 1 ? "write" : "writes") + " " : ""}from replica ${origin}`);
+  return parts.length ? parts.join(", ") : "no writes yet";
 }
 
 function replicaCard(replica) {
@@ -106,17 +155,15 @@ function replicaCard(replica) {
   const [offsetLabel, offset] = field("offset", "offset ms", 0);
   const [driftLabel, drift] = field("drift", "drift ppm", 0);
   const [stepLabel, step] = field("step", "step ms", -500);
-  const key = () => document.getElementById("key").value || "x";
   const clock = (body) => act(() => api(`/api/lab/replicas/${id}/clock`, "PUT", body));
-  return el("section", { class: `card${replica.paused ? " paused" : ""}`, id: `replica-${id}`, "aria-label": `Replica ${id}` },
-    el("h3", {}, `Replica ${id}`, replica.paused ? " (paused)" : "", replica.reachable ? "" : " (not answering)"),
+  const paused = replica.paused;
+  return el("section", { class: `card${paused ? " paused" : ""}`, id: `replica-${id}`, "aria-label": `Replica ${id}`, title: replica.pid ? `process ${replica.pid}` : null },
+    el("h3", {}, `Replica ${id}`, paused ? " (paused)" : "", replica.reachable || paused ? "" : " (not answering)"),
     el("dl", {},
       el("dt", {}, "true time"), el("dd", {}, clockTime(replica.true_ns)),
-      el("dt", {}, "physical clock"), el("dd", { class: "physical" }, clockTime(replica.physical_ns)),
-      el("dt", {}, "offset"), el("dd", { class: "offset" }, `${replica.offset_ms >= 0 ? "+" : ""}${replica.offset_ms.toFixed(1)} ms`),
-      el("dt", {}, "HLC"), el("dd", { class: "hlc" }, replica.hlc && replica.hlc.l ? `${clockTime(replica.hlc.l)} · counter ${replica.hlc.c}` : "–"),
-      el("dt", {}, "has writes"), el("dd", {}, Object.entries(replica.high_water || {}).map(([origin, n]) => `${origin}:${n}`).join("  ") || "none"),
-      el("dt", {}, "pid"), el("dd", { class: "pid" }, replica.pid ?? "–")),
+      el("dt", {}, "its clock"), el("dd", { class: "physical" }, paused ? "not read while paused" : clockTime(replica.physical_ns)),
+      el("dt", {}, "ahead by"), el("dd", { class: "offset" }, `${replica.offset_ms >= 0 ? "+" : ""}${replica.offset_ms.toFixed(1)} ms`),
+      el("dt", {}, "holds"), el("dd", { class: "holds" }, holds(replica.high_water))),
     offsetGauge(replica.offset_ms),
     el("div", { class: "controls" }, offsetLabel, offset, el("button", { class: "set-offset", onclick: () => clock({ offset_ms: Number(offset.value) }) }, "Set offset")),
     el("div", { class: "controls" }, driftLabel, drift, el("button", { onclick: () => clock({ drift_ppm: Number(drift.value) }) }, "Set drift")),
@@ -124,27 +171,10 @@ function replicaCard(replica) {
       el("button", { class: "strobe", title: "Flip between the clock and the clock plus the step, every 50 ms, for 10 s",
         onclick: () => clock({ strobe_ms: Number(step.value), strobe_period_ms: STROBE_PERIOD_MS, strobe_for_ms: STROBE_FOR_MS }) }, "Strobe")),
     el("div", { class: "controls" },
-      el("button", { class: "write", onclick: () => act(() => api("/api/lab/write", "POST", { replica: id, key: key() })) }, "Write key here"),
-      replica.paused
+      el("button", { class: "write", onclick: () => act(() => api("/api/lab/write", "POST", { replica: id, key })) }, `Write ${key} here`),
+      paused
         ? el("button", { class: "resume", onclick: () => act(() => api(`/api/lab/replicas/${id}/resume`, "POST")) }, "▶ Resume")
         : el("button", { class: "pause", onclick: () => act(() => api(`/api/lab/replicas/${id}/pause`, "POST")) }, "Pause")));
-}
-
-/** The clock's offset from true time, drawn on a ±1 s scale (clamped). */
-function offsetGauge(offsetMs) {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", "0 0 300 30");
-  svg.setAttribute("width", "300");
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `clock offset ${offsetMs.toFixed(1)} ms against true time`);
-  const x = 150 + Math.max(-1, Math.min(1, offsetMs / 1000)) * 140;
-  svg.innerHTML = `<line x1="10" y1="15" x2="290" y2="15" stroke="#888" stroke-width="2"/>
-    <line x1="150" y1="4" x2="150" y2="26" stroke="#111" stroke-width="2"/>
-    <text x="150" y="29" font-size="7" text-anchor="middle">true time</text>
-    <text x="10" y="29" font-size="7">−1 s</text><text x="290" y="29" font-size="7" text-anchor="end">+1 s</text>
-    <circle cx="${x}" cy="15" r="6" fill="#0b4f9c"/>`;
-  return svg;
 }
 
 function renderReplicas() {
@@ -161,6 +191,53 @@ function renderReplicas() {
     card.querySelector("dl").replaceWith(fresh.querySelector("dl"));
     card.querySelector("svg").replaceWith(fresh.querySelector("svg"));
   }
+}
+
+/** Asks for the key's state soon (at most a few times a second). */
+function readKey() {
+  if (keyTimer || !view?.running) return;
+  keyTimer = setTimeout(async () => {
+    keyTimer = null;
+    try {
+      renderKey(await api(`/api/lab/keys/${encodeURIComponent(key)}`));
+    } catch (error) {
+      renderKey({ error: error.message });
+    }
+  }, 200);
+}
+
+/** The most items of a value shown; the rest are counted. */
+const ITEMS_SHOWN = 6;
+
+function valueText(value) {
+  if (!Array.isArray(value)) return JSON.stringify(value);
+  if (value.length <= ITEMS_SHOWN) return `[${value.join(", ")}]`;
+  return `[… ${value.slice(-ITEMS_SHOWN).join(", ")}] (${value.length} items)`;
+}
+
+/** Rows: buckets; columns: replicas; cells: the siblings each holds of the key. */
+function renderKey(state) {
+  const box = document.getElementById("key-state");
+  const heading = document.getElementById("key-heading");
+  if (heading) heading.textContent = `What each replica holds of ${key}`;
+  if (!box) return;
+  if (!state) { box.replaceChildren(el("p", {}, "Reading…")); return; }
+  if (state.error) { box.replaceChildren(el("p", { class: "error" }, "✗ ", state.error)); return; }
+  const ids = view.replicas.map((replica) => replica.id);
+  const note = state.unread.length ? el("p", {}, `Not read: replica ${state.unread.join(", ")} (paused or not answering).`) : "";
+  box.replaceChildren(note, el("table", { id: "key-table", class: "fit" },
+    el("caption", { class: "visually-hidden" }, `Siblings of ${key} per strategy and replica`),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "strategy"), ids.map((id) => el("th", { scope: "col" }, `replica ${id}`)))),
+    el("tbody", {}, view.buckets.map((bucket) => el("tr", {},
+      el("th", { scope: "row" }, chip(bucket, view.colours)),
+      ids.map((id) => {
+        const siblings = state.buckets[bucket]?.[id];
+        if (siblings === undefined) return el("td", {}, "–");
+        if (siblings.length === 0) return el("td", {}, "nothing yet");
+        return el("td", { class: siblings.length > 1 ? "has-siblings" : null },
+          siblings.length > 1 ? el("div", { class: "siblings" }, `${siblings.length} siblings`) : null,
+          siblings.map((sibling) => el("div", {}, valueText(sibling.value), " ", el("small", {}, readableStamp(sibling.stamp)))));
+      }))))));
 }
 
 /** How the page strobes a clock: flips every this many ms, for this long. */
@@ -182,38 +259,68 @@ function partitionControls() {
     el("button", { id: "heal-all", onclick: () => act(() => api("/api/lab/heal", "POST")) }, "Heal every link"));
 }
 
+/** Every link: cut or heal it, and slow it down or make it lose pushes (a slow node looks dead). */
 function linksTable() {
   const ids = view.replicas.map((replica) => replica.id);
   const rows = [];
   for (const a of ids) for (const b of ids) if (a < b) {
     const cut = view.cuts.some(([x, y]) => x === a && y === b);
+    const slow = view.slow_links.find((link) => link.a === a && link.b === b) ?? { delay_ms: 0, loss: 0 };
+    const delay = el("input", { id: `delay-${a}-${b}`, type: "number", min: 0, max: view.limits.max_link_delay_ms, step: 100, value: slow.delay_ms, "aria-label": `Delay on link ${a} to ${b}, ms` });
+    const loss = el("input", { id: `loss-${a}-${b}`, type: "number", min: 0, max: 1, step: 0.1, value: slow.loss, "aria-label": `Share lost on link ${a} to ${b}` });
     rows.push(el("tr", {},
       el("th", { scope: "row" }, `${a} ↔ ${b}`),
-      el("td", {}, cut ? droppedMark("cut") : "connected"),
+      el("td", {}, cut ? droppedMark("cut") : "connected",
+        slow.delay_ms > 0 || slow.loss > 0 ? ` (${slow.delay_ms} ms delay, ${Math.round(slow.loss * 100)}% lost)` : ""),
       el("td", {}, el("button", { class: cut ? "heal" : "cut", "aria-label": `${cut ? "Heal" : "Cut"} link ${a} to ${b}`,
-        onclick: () => act(() => api("/api/lab/links", "PUT", { a, b, cut: !cut })) }, cut ? "Heal" : "Cut"))));
+        onclick: () => act(() => api("/api/lab/links", "PUT", { a, b, cut: !cut })) }, cut ? "Heal" : "Cut")),
+      el("td", { class: "controls" }, el("label", { for: `delay-${a}-${b}` }, "delay ms"), delay,
+        el("label", { for: `loss-${a}-${b}` }, "loss"), loss,
+        el("button", { class: "slow", onclick: () => act(() => api("/api/lab/links", "PUT", { a, b, delay_ms: Number(delay.value), loss: Number(loss.value) })) }, "Set"))));
   }
   return el("table", { id: "links" }, el("tbody", {}, rows));
 }
 
-function renderColumns() {
-  const box = document.getElementById("columns");
+/** Causes, as the oracle names them. */
+const CAUSES = { causality: "causality violation", realtime: "real-time violation", concurrent: "concurrent overwrite" };
+
+/** Every strategy's counts, one row each, beside the story. */
+function renderVerdict() {
+  const box = document.getElementById("verdict-panel");
   if (!box || !view) return;
   const counts = view.counts || { strategies: {} };
-  document.getElementById("counts-note").replaceChildren(el("p", {},
-    counts.waiting ? `Waiting: ${counts.waiting}. ` : "",
-    `A drop is shown once its key has settled: no write in flight, every write on every replica, every replica agreeing. Keys not settled yet: ${counts.unsettled ?? 0}.`));
-  box.replaceChildren(...view.buckets.map((bucket) => {
+  const checks = new Map((view.story_check ?? []).map((check) => [check.bucket, check]));
+  const told = checks.size > 0;
+  const rows = view.buckets.map((bucket) => {
     const totals = counts.strategies[bucket] || {};
     const drops = view.drops.filter((drop) => drop.bucket === bucket);
-    return el("section", { class: "column", id: `strategy-${bucket}`, "aria-label": `Strategy ${bucket}` },
-      el("h3", {}, bucket),
-      el("p", {}, el("span", { class: "count acked" }, totals.acked ?? 0), " acknowledged, ",
-        el("span", { class: `count drops ${drops.length ? "dropped" : "kept"}` }, drops.length ? `✗ ${drops.length}` : "0"), " silently dropped"),
-      el("p", {}, `causality ${totals.causality ?? 0} · real-time ${totals.realtime ?? 0} · concurrent ${totals.concurrent ?? 0} · reads with siblings ${totals.siblings ?? 0}`),
-      el("ul", { class: "drop-list" }, drops.slice(-12).reverse().map((drop) =>
-        el("li", { class: "drop" }, droppedMark(`${drop.key} ${drop.victim.write_id}`), ` (${drop.cause}): ${drop.rule}`))));
-  }));
+    const causes = Object.entries(CAUSES).filter(([cause]) => totals[cause])
+      .map(([cause, name]) => `${totals[cause]} ${name}${totals[cause] === 1 ? "" : "s"}`);
+    if (totals.siblings) causes.push(`${totals.siblings} reads with siblings`);
+    const check = checks.get(bucket);
+    return el("tr", { class: drops.length ? "lost" : null, id: `strategy-${bucket}`, "aria-label": `Strategy ${bucket}` },
+      el("th", { scope: "row" }, chip(bucket, view.colours)),
+      el("td", { class: "number" }, el("span", { class: "count acked" }, totals.acked ?? 0)),
+      el("td", { class: "number" }, el("span", { class: `count drops ${drops.length ? "dropped" : "kept"}` }, drops.length ? `✗ ${drops.length}` : "0")),
+      el("td", { class: "causes" }, causes.join(", ")),
+      told ? el("td", { class: `story-check ${check?.holds ? "kept" : "dropped"}`,
+        title: check ? `the story says it ${check.claimed}; the oracle found it ${check.found}` : null },
+        check ? (check.holds ? "✓ as told" : `✗ not as told: ${check.found}`) : "") : "");
+  });
+  const drops = view.drops.slice(-12).reverse();
+  box.replaceChildren(
+    el("h2", {}, "What each strategy kept"),
+    view.running ? "" : el("p", {}, "No cluster is running."),
+    el("table", { id: "columns", class: "verdict-table fit" },
+      el("thead", {}, el("tr", {}, ["strategy", "acknowledged", "dropped", "why", told ? "story" : null]
+        .filter(Boolean).map((name) => el("th", { scope: "col" }, name)))),
+      el("tbody", {}, rows)),
+    drops.length ? el("details", { id: "drop-details" }, el("summary", {}, `Why each write was dropped (${view.drops.length})`),
+      el("ul", {}, drops.map((drop) => el("li", { class: "drop" },
+        chip(drop.bucket, view.colours), " ", droppedMark(`operation ${drop.victim.item} on ${drop.key}`), ` (${CAUSES[drop.cause]}): ${drop.rule}`)))) : "",
+    el("p", { id: "counts-note", class: "note" },
+      counts.waiting ? `${counts.waiting}. ` : "",
+      `A drop counts once its key has settled: nothing in flight, every replica holding the same writes. Keys not settled yet: ${counts.unsettled ?? 0}.`));
 }
 
 /** The presets: a known story played on the cluster, a step at a time, with what to say. */
@@ -225,30 +332,45 @@ function renderPresets() {
     story = { name, preset, next: 0, busy: false, auto: false, error: null };
     renderPresets();
   };
-  box.replaceChildren(
-    el("h2", {}, "Presets"),
-    el("p", { class: "controls" }, "Tell a known story on a fresh cluster: ",
-      presets.presets.map(({ name, preset }) => el("button", { class: `preset${story?.name === name ? " primary" : ""}`,
-        "data-name": name, onclick: () => choose(name, preset) }, preset.title))));
-  if (!story) return;
+  const buttons = el("p", { class: "controls" },
+    presets.presets.map(({ name, preset }) => el("button", { class: `preset${story?.name === name ? " primary" : ""}`,
+      "data-name": name, onclick: () => choose(name, preset) }, preset.title)));
+  if (!story) {
+    box.replaceChildren(el("h2", {}, "Tell a story"), buttons,
+      el("p", {}, "Each story starts a fresh cluster and plays on real processes, one step per click, with a line to say at each."));
+    return;
+  }
+  box.replaceChildren(el("h2", {}, story.preset.title),
+    el("details", { class: "other-stories" }, el("summary", {}, "Another story"), buttons));
   const { preset, next, busy, auto } = story;
   const steps = preset.step;
   const over = next >= steps.length;
+  // The line to say: the step just played, or the first before any.
+  const shown = over ? steps.length - 1 : Math.max(0, next - (busy ? 0 : 1));
+  const line = next === 0 && !busy ? preset.summary : steps[shown].say;
   box.append(
-    el("p", { id: "story-summary" }, preset.summary),
-    el("ol", { id: "story-steps", class: "story" }, steps.map((step, index) =>
-      el("li", { class: index < next ? "done" : index === next ? "current" : "", "aria-current": index === next ? "step" : false },
-        index < next ? "✓ " : index === next ? "▶ " : "", step.say))),
+    el("p", { id: "story-say", class: "say" }, line),
     el("p", { class: "controls" },
       el("button", { id: "story-next", class: "primary", disabled: busy || over || auto, onclick: () => playStep() },
-        over ? "Told" : `Play step ${next + 1}`),
+        over ? "Told" : `Play step ${next + 1} of ${steps.length}`),
       auto
-        ? el("button", { id: "story-pause", onclick: () => { story.auto = false; clearTimeout(storyTimer); renderPresets(); } }, "Pause after this step")
-        : el("button", { id: "story-play", disabled: busy || over, onclick: () => { story.auto = true; playStep(); } }, "Play to the end"),
+        ? el("button", { id: "story-pause", onclick: togglePlay }, "❚❚ Pause after this step")
+        : el("button", { id: "story-play", disabled: busy || over, onclick: togglePlay }, "Play to the end"),
       el("span", { id: over ? "story-done" : "story-status", "aria-live": "polite" },
-        over ? "The story is told: the counts below are the oracle's verdict."
-          : busy ? `Playing step ${next + 1} of ${steps.length}…` : `Step ${next + 1} of ${steps.length} is next.`)),
+        over ? "Told: the counts are the oracle's verdict."
+          : busy ? `Playing step ${next + 1}…` : next === 0 ? "Press → for the first step." : `Step ${next} done.`),
+      el("span", { class: "keys" }, "keys: → next, space plays or pauses")),
+    el("details", { class: "story-steps" }, el("summary", {}, "Every step of the story"),
+      el("ol", { id: "story-steps", class: "story" }, steps.map((step, index) =>
+        el("li", { class: index < next ? "done" : index === next ? "current" : "", "aria-current": index === next ? "step" : false },
+          index < next ? "✓ " : index === next ? "▶ " : "", step.say)))),
     story.error ? el("p", { class: "error", role: "alert" }, "✗ ", story.error) : "");
+}
+
+function togglePlay() {
+  if (!story) return;
+  if (story.auto) { story.auto = false; clearTimeout(storyTimer); renderPresets(); }
+  else { story.auto = true; playStep(); }
 }
 
 /** Plays the story's next step; when playing on its own, the next after a pause. */

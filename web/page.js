@@ -45,7 +45,7 @@ export function el(tag, attributes = {}, ...children) {
     if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
     else node.setAttribute(name, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -60,7 +60,7 @@ export function announce(text) {
 /** A true time in ns since the epoch as UTC hh:mm:ss.mmm. */
 export function clockTime(ns) {
   if (ns === null || ns === undefined) return "–";
-  const ms = Math.floor(Number(ns) / 1e6);
+  const ms = typeof ns === "bigint" ? Number(ns / 1000000n) : Math.floor(Number(ns) / 1e6);
   return new Date(ms).toISOString().slice(11, 23);
 }
 
@@ -76,6 +76,64 @@ export function stamp(value) {
   if (typeof value === "object") return `{${Object.entries(value).map(([k, v]) => `${k}:${stamp(v)}`).join(",")}}`;
   return String(value);
 }
+
+/** Whether a number in a stamp is a clock reading in ns (after 2001). */
+const isClockReading = (item) => (typeof item === "bigint" || typeof item === "number") && Number(item) > 1e18;
+
+/**
+ * A stamp as a student reads it: clock readings as times of day
+ * (`21:26:33.004`), the rest as numbers; the exact stamp on hover.
+ */
+export function readableStamp(value) {
+  if (value === null || value === undefined) return el("span", { class: "stamp" }, "no stamp");
+  let text;
+  if (Array.isArray(value)) {
+    text = value.map((item) => (isClockReading(item) ? clockTime(item) : stamp(item))).join(" · ");
+  } else {
+    text = stamp(value);
+  }
+  return el("span", { class: "stamp", title: `exact stamp: ${stamp(value)}` }, text);
+}
+
+/** A strategy's name with its colour, the one every plot gives it. */
+export function chip(name, colours = {}) {
+  return el("span", { class: "chip", style: `--colour: ${colours[name] ?? "#888"}` }, name);
+}
+
+/**
+ * A plot, drawn by the server at exactly the width it is shown at, so its
+ * text is the size it was drawn at (see sizePlots).
+ */
+export function plotImage(url, alt, attributes = {}) {
+  return el("img", { class: "plot", "data-src": url, alt, ...attributes });
+}
+
+/** Plots are drawn in steps of this many pixels, so a resize redraws few. */
+const PLOT_STEP = 20;
+
+/**
+ * Gives every plot on the page the width of its box, and asks the server
+ * for it drawn at that width. Called after a page renders and on resize.
+ */
+export function sizePlots(root = document) {
+  for (const image of root.querySelectorAll("img[data-src]")) {
+    const box = image.parentElement;
+    if (!box || box.clientWidth === 0) continue;
+    const style = getComputedStyle(box);
+    const room = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const width = Math.max(PLOT_STEP, Math.floor(room / PLOT_STEP) * PLOT_STEP);
+    if (Number(image.getAttribute("width")) === width && image.getAttribute("src")) continue;
+    image.setAttribute("width", width);
+    const url = image.dataset.src;
+    image.setAttribute("src", `${url}${url.includes("?") ? "&" : "?"}width=${width}`);
+  }
+}
+
+let resizeTimer = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => sizePlots(), 150);
+});
 
 /** The page's content area, emptied, with a heading. */
 export function page(title) {

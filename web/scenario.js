@@ -1,55 +1,137 @@
-// Step through a scripted scenario (DDIA Figure 8-3 first): a space-time
-// diagram, one lane per replica, drawn step by step, and every strategy's
-// state after each step.
-import { api, el, page, announce, droppedMark, stamp, onLeave } from "./page.js";
+// Step through a scripted scenario (DDIA Figure 8-3 first): the step's line,
+// what each strategy has lost so far, and a space-time diagram, one lane per
+// replica, on one screen; every strategy's state below.
+import { api, el, page, announce, droppedMark, chip, onLeave } from "./page.js";
 
 export async function showScenarios() {
   const main = page("Step through a scenario");
   const { scenarios } = await api("/api/scenarios");
-  main.append(el("ul", {}, scenarios.map((scenario) =>
+  main.append(el("ul", { class: "scenario-list" }, scenarios.map((scenario) =>
     el("li", {}, el("a", { href: `#/scenario/${encodeURIComponent(scenario.name)}` }, scenario.title)))));
 }
+
+/** How long a step stays on screen when the story plays on its own, ms. */
+const PLAY_STEP_MS = 1500;
+/** Keys a presenter's clicker or keyboard sends for the next and previous step. */
+const NEXT_KEYS = ["ArrowRight", "PageDown", "n"];
+const BACK_KEYS = ["ArrowLeft", "PageUp", "p"];
 
 export async function showScenario(name) {
   const trace = await api(`/api/scenarios/${encodeURIComponent(name)}`);
   const main = page(trace.title);
+  main.classList.add("story-page");
   let current = 0;
+  let timer = null;
   const counter = el("span", { id: "step-counter", "aria-live": "polite" });
   const say = el("p", { class: "say", id: "say" });
+  const verdict = el("div", { id: "verdict", class: "verdict-bar", "aria-live": "polite" });
   const diagram = el("div", { id: "diagram" });
   const state = el("div", { id: "state" });
-  const back = el("button", { id: "back", onclick: () => go(current - 1) }, "◀ Back");
-  const next = el("button", { id: "next", class: "primary", onclick: () => go(current + 1) }, "Next ▶");
+  const back = el("button", { id: "back", onclick: () => { stop(); go(current - 1); } }, "◀ Back");
+  const next = el("button", { id: "next", class: "primary", onclick: () => { stop(); go(current + 1); } }, "Next ▶");
+  const play = el("button", { id: "play", onclick: () => (timer ? stop() : start()) }, "Play");
+  const end = el("button", { id: "to-end", onclick: () => { stop(); go(trace.steps.length - 1); } }, "To the end ⇥");
+  const restart = el("button", { id: "restart", onclick: () => { stop(); go(0); } }, "⇤ Restart");
   main.append(
-    el("p", {}, trace.summary),
-    el("p", { class: "controls" }, back, next, el("button", { onclick: () => go(0) }, "Restart"), counter,
-      el("span", {}, "(keys: ← and →)")),
-    say, diagram, el("h2", {}, "State after this step"), state);
+    el("div", { class: "controls story-controls" }, restart, back, next, play, end, counter,
+      el("span", { class: "keys" }, "keys: ← →, space plays, Home, End")),
+    say, verdict, diagram,
+    el("h2", {}, "What each replica holds after this step"), state,
+    el("p", { class: "summary" }, trace.summary));
 
+  function start() {
+    if (current >= trace.steps.length - 1) go(0);
+    play.textContent = "❚❚ Pause";
+    timer = setInterval(() => {
+      if (current >= trace.steps.length - 1) stop();
+      else go(current + 1);
+    }, PLAY_STEP_MS);
+  }
+  function stop() {
+    clearInterval(timer);
+    timer = null;
+    play.textContent = "Play";
+  }
   function go(step) {
     current = Math.max(0, Math.min(trace.steps.length - 1, step));
     const shown = trace.steps[current];
     counter.textContent = `Step ${current + 1} of ${trace.steps.length}`;
     say.textContent = shown.say;
     back.disabled = current === 0;
-    next.disabled = current === trace.steps.length - 1;
-    diagram.replaceChildren(drawDiagram(trace, current));
+    next.disabled = end.disabled = current === trace.steps.length - 1;
+    verdict.replaceChildren(...verdictBar(trace, current));
+    diagram.replaceChildren(drawDiagram(trace, current, diagram.clientWidth || main.clientWidth));
     state.replaceChildren(stateTable(trace, shown));
     announce(shown.say);
   }
   const keys = (event) => {
-    if (event.target.matches("input, select, textarea")) return;
-    if (event.key === "ArrowRight") go(current + 1);
-    if (event.key === "ArrowLeft") go(current - 1);
+    if (event.target.matches("input, select, textarea") || event.altKey || event.ctrlKey || event.metaKey) return;
+    let handled = true;
+    if (NEXT_KEYS.includes(event.key)) { stop(); go(current + 1); }
+    else if (BACK_KEYS.includes(event.key)) { stop(); go(current - 1); }
+    else if (event.key === " ") { if (timer) stop(); else start(); }
+    else if (event.key === "Home") { stop(); go(0); }
+    else if (event.key === "End") { stop(); go(trace.steps.length - 1); }
+    else handled = false;
+    if (handled) event.preventDefault(); // no scrolling: the keys are the story's
   };
+  const resize = () => diagram.replaceChildren(drawDiagram(trace, current, diagram.clientWidth));
   document.addEventListener("keydown", keys);
-  onLeave(() => document.removeEventListener("keydown", keys));
+  window.addEventListener("resize", resize);
+  onLeave(() => { stop(); document.removeEventListener("keydown", keys); window.removeEventListener("resize", resize); });
   go(0);
 }
 
-const LANE_GAP = 90;
-const LEFT = 110;
-const WIDTH = 1000;
+/** The most lost writes a bucket's verdict names one by one; more are summed up. */
+const SHOWN_LOST = 2;
+
+/** Which step made each write (by bucket and write id), and with what value. */
+function writesOf(trace) {
+  const made = new Map();
+  for (const step of trace.steps) {
+    for (const write of step.writes) made.set(`${write.bucket} ${write.write_id}`, { step, write });
+  }
+  return made;
+}
+
+/** A write as a class names it: the step's own words, not its id. */
+function writeName(step, write) {
+  const who = step.client ? `client ${step.client}'s` : "the";
+  const what = step.action === "increment" ? "increment" : "write";
+  return `${who} ${what} ${step.key} = ${JSON.stringify(write.value)} (step ${step.index + 1})`;
+}
+
+/**
+ * Per bucket: what no replica holds a trace of now, and what came back
+ * (a write gone from every replica whose items a later write carried,
+ * because its client had read them before they went).
+ */
+function verdictBar(trace, upTo) {
+  const made = writesOf(trace);
+  const step = trace.steps[upTo];
+  const before = upTo > 0 ? trace.steps[upTo - 1].lost : {};
+  const last = upTo === trace.steps.length - 1;
+  return trace.buckets.map((bucket) => {
+    const lost = step.lost[bucket] || [];
+    const back = (before[bucket] || []).filter((id) => !lost.includes(id));
+    const named = (id) => { const found = made.get(`${bucket} ${id}`); return found ? writeName(found.step, found.write) : `write ${id}`; };
+    const gone = last ? "lost" : "gone from every replica";
+    const stepOf = (id) => made.get(`${bucket} ${id}`)?.step.index + 1;
+    return el("div", { class: `verdict-item ${lost.length ? "lost" : "kept"}`, id: `lost-${bucket}` },
+      chip(bucket, trace.colours),
+      lost.length === 0 ? el("span", { class: "kept" }, "✓ nothing lost")
+        : lost.length <= SHOWN_LOST ? lost.map((id) => droppedMark(`${gone}: ${named(id)}`))
+          : droppedMark(`${lost.length} writes ${gone}, made at steps ${stepOf(lost[0])} to ${stepOf(lost[lost.length - 1])}; the latest: ${named(lost[lost.length - 1])}`),
+      back.length === 0 ? ""
+        : el("span", { class: "back", title: "gone from every replica before, now carried by a later write whose client had read it" },
+          back.length <= SHOWN_LOST ? `↺ back: ${back.map(named).join("; ")}` : `↺ ${back.length} writes back`));
+  });
+}
+
+const LANE_GAP = 70;
+const LEFT = 100;
+/** Past this many steps the diagram shows the latest ones and sums up the rest. */
+const WINDOW = 16;
 
 function label(step) {
   if (step.action === "write") return `${step.key} := ${JSON.stringify(step.value)}`;
@@ -58,44 +140,73 @@ function label(step) {
   return "";
 }
 
-/** The space-time diagram up to step `upTo`: lanes are replicas, x is true time. */
-function drawDiagram(trace, upTo) {
-  const ns = "http://www.w3.org/2000/svg";
-  const last = Math.max(...trace.steps.map((step) => step.at_ms), 1);
-  const x = (ms) => LEFT + (ms / last) * (WIDTH - LEFT - 80);
-  const y = (replica) => 50 + (replica - 1) * LANE_GAP;
-  const height = 50 + trace.replicas * LANE_GAP;
+function escape(text) {
+  return String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+}
+
+/**
+ * The space-time diagram up to step `upTo`, `width` pixels wide with its
+ * text at the sizes it names (never scaled down). Lanes are replicas and
+ * x is true time. A long story (more than WINDOW steps) shows its latest
+ * steps evenly spaced, after a band that says how many came before.
+ */
+function drawDiagram(trace, upTo, width) {
+  width = Math.max(600, Math.floor(width));
+  const first = upTo >= WINDOW ? upTo - WINDOW + 1 : 0;
+  const shown = trace.steps.slice(first, upTo + 1);
+  const windowed = trace.steps.length > WINDOW;
+  const right = width - 40;
+  const band = first > 0 ? 150 : 0;
+  const start = LEFT + band;
+  const span = Math.max(...trace.steps.map((step) => step.at_ms), 1);
+  const x = windowed
+    ? (index) => start + ((index - first + 0.5) / WINDOW) * (right - start)
+    : (index) => start + (trace.steps[index].at_ms / span) * (right - start - 60);
+  const y = (replica) => 44 + (replica - 1) * LANE_GAP;
+  const height = 44 + trace.replicas * LANE_GAP - 10;
   const parts = [`<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#111"/></marker></defs>`];
   for (let replica = 1; replica <= trace.replicas; replica++) {
-    parts.push(`<line x1="${LEFT - 10}" y1="${y(replica)}" x2="${WIDTH - 20}" y2="${y(replica)}" stroke="#888" stroke-width="2"/>`,
-      `<text x="10" y="${y(replica) + 6}" font-size="18" font-weight="bold">node ${replica}</text>`);
+    parts.push(`<line x1="${LEFT - 10}" y1="${y(replica)}" x2="${right}" y2="${y(replica)}" stroke="#888" stroke-width="2"/>`,
+      `<text x="8" y="${y(replica) + 6}" font-size="18" font-weight="bold">node ${replica}</text>`);
   }
-  parts.push(`<text x="${WIDTH - 20}" y="${height - 8}" font-size="13" text-anchor="end">true time →</text>`);
-  trace.steps.slice(0, upTo + 1).forEach((step, index) => {
+  if (first > 0) {
+    parts.push(`<rect x="${LEFT}" y="16" width="${band - 16}" height="${height - 24}" fill="#e8e8e8"/>`,
+      `<text x="${LEFT + (band - 16) / 2}" y="${height / 2}" font-size="15" text-anchor="middle">${first} earlier</text>`,
+      `<text x="${LEFT + (band - 16) / 2}" y="${height / 2 + 20}" font-size="15" text-anchor="middle">steps</text>`);
+  }
+  shown.forEach((step, offset) => {
+    const index = first + offset;
     const now = index === upTo;
     const colour = now ? "#0b4f9c" : "#111";
-    const width = now ? 4 : 2;
+    const stroke = now ? 4 : 2;
     if (step.action === "replicate") {
       for (const from of step.delivered_steps) {
         const origin = trace.steps[from];
-        parts.push(`<line x1="${x(origin.at_ms)}" y1="${y(origin.replica)}" x2="${x(step.at_ms)}" y2="${y(step.to)}" stroke="${colour}" stroke-width="${width}" marker-end="url(#arrow)"/>`);
+        const fromX = from >= first ? x(from) : start - 8;
+        parts.push(`<line x1="${fromX}" y1="${y(origin.replica)}" x2="${x(index)}" y2="${y(step.to)}" stroke="${colour}" stroke-width="${stroke}" marker-end="url(#arrow)"/>`);
       }
-      if (step.delivered_steps.length === 0) {
-        parts.push(`<text x="${x(step.at_ms)}" y="${y(step.to) - 10}" font-size="12">nothing new from node ${step.from}</text>`);
+      if (step.delivered_steps.length === 0 && now) {
+        parts.push(`<text x="${x(index)}" y="${y(step.to) - 12}" font-size="15" text-anchor="middle">nothing new from node ${step.from}</text>`);
       }
     } else {
-      const clock = step.clocks.find((c) => c.replica === step.replica);
-      const reading = clock ? `clock ${(trace.start_second + clock.physical_ms / 1000).toFixed(3)}` : "";
-      parts.push(`<circle cx="${x(step.at_ms)}" cy="${y(step.replica)}" r="${now ? 9 : 7}" fill="${colour}"/>`,
-        `<text x="${x(step.at_ms)}" y="${y(step.replica) - 14}" font-size="15" text-anchor="middle" fill="${colour}">${escape(label(step))}</text>`,
-        `<text x="${x(step.at_ms)}" y="${y(step.replica) + 26}" font-size="12" text-anchor="middle">${escape(reading)}</text>`);
+      parts.push(`<circle cx="${x(index)}" cy="${y(step.replica)}" r="${now ? 9 : 7}" fill="${colour}"/>`);
+      // Every label of a short story; of a long one, only the current step's.
+      if (now || !windowed) {
+        const clock = step.clocks.find((c) => c.replica === step.replica);
+        const reading = clock ? `clock ${(trace.start_second + clock.physical_ms / 1000).toFixed(3)}` : "";
+        const lifted = offset % 2 === 1 && !now ? 18 : 0; // neighbours' labels alternate heights
+        parts.push(`<text x="${x(index)}" y="${y(step.replica) - 14 - lifted}" font-size="16" text-anchor="middle" fill="${colour}">${escape(label(step))}</text>`,
+          `<text x="${x(index)}" y="${y(step.replica) + 28}" font-size="15" text-anchor="middle">${escape(reading)}</text>`);
+      }
     }
   });
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${WIDTH} ${height}`);
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("width", width);
+  svg.setAttribute("height", height);
   svg.setAttribute("class", "diagram");
   svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `Space-time diagram, steps 1 to ${upTo + 1}`);
+  svg.setAttribute("aria-label", `Space-time diagram, steps ${first + 1} to ${upTo + 1}`);
   svg.innerHTML = parts.join("");
   return svg;
 }
@@ -105,19 +216,16 @@ function storyStamp(value) {
   const part = (item) => typeof item === "bigint" || (typeof item === "number" && item > 1e15)
     ? `${(Number(BigInt(item) % 60000000000n) / 1e9).toFixed(3)} s`
     : String(item);
-  return Array.isArray(value) ? `(${value.map(part).join(", ")})` : stamp(value);
+  if (Array.isArray(value)) return `(${value.map(part).join(", ")})`;
+  if (value === null || value === undefined) return "–";
+  return JSON.stringify(value, (key, item) => (typeof item === "bigint" ? Number(item) : item));
 }
 
-function escape(text) {
-  return String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
-}
+/** A cell shows this many siblings at most; the rest are counted. */
+const SIBLINGS_SHOWN = 4;
 
 /** Rows: replicas; columns: strategies; cells: what each holds, with stamps. */
 function stateTable(trace, step) {
-  const writeValue = new Map();
-  for (const earlier of trace.steps.slice(0, step.index + 1)) {
-    for (const write of earlier.writes) writeValue.set(`${write.bucket} ${write.write_id}`, write.value);
-  }
   const rows = [];
   for (let replica = 1; replica <= trace.replicas; replica++) {
     const clock = step.clocks.find((c) => c.replica === replica);
@@ -125,17 +233,17 @@ function stateTable(trace, step) {
       el("th", { scope: "row" }, `node ${replica}`, el("br"), el("small", {}, `clock ${(trace.start_second + clock.physical_ms / 1000).toFixed(3)}`)),
       trace.buckets.map((bucket) => {
         const siblings = step.state[bucket][replica] || [];
-        return el("td", { class: `cell-${bucket}` }, siblings.length === 0 ? "–" : siblings.map((sibling) =>
-          el("div", {}, el("strong", {}, `${step.key ?? "x"} = ${JSON.stringify(sibling.value)}`), " ", el("small", {}, `stamp ${storyStamp(sibling.stamp)}`))),
-          siblings.length > 1 ? el("div", {}, `${siblings.length} siblings`) : null);
+        const shown = siblings.length > SIBLINGS_SHOWN ? siblings.slice(-SIBLINGS_SHOWN) : siblings;
+        return el("td", { class: `cell-${bucket}` }, siblings.length === 0 ? "–" : [
+          siblings.length > 1 ? el("div", { class: "siblings" }, `${siblings.length} siblings`) : null,
+          siblings.length > shown.length ? el("div", { class: "more" }, `… ${siblings.length - shown.length} more, then:`) : null,
+          shown.map((sibling) => el("div", { class: "held" },
+            el("strong", {}, `${step.key ?? "x"} = ${JSON.stringify(sibling.value)}`), " ",
+            el("small", { title: `write ${sibling.write_id}` }, `stamp ${storyStamp(sibling.stamp)}`))),
+        ]);
       })));
   }
-  const lostRow = el("tr", {}, el("th", { scope: "row" }, "lost so far"), trace.buckets.map((bucket) => {
-    const lost = step.lost[bucket] || [];
-    return el("td", { class: `lost-${bucket}` }, lost.length === 0 ? el("span", { class: "kept" }, "✓ nothing")
-      : lost.map((id) => el("div", {}, droppedMark(`write ${id} (${JSON.stringify(writeValue.get(`${bucket} ${id}`))}) acknowledged, held by no replica`))));
-  }));
-  return el("table", { class: "state", id: "state-table" },
-    el("thead", {}, el("tr", {}, el("th", {}, ""), trace.buckets.map((bucket) => el("th", { scope: "col" }, bucket)))),
-    el("tbody", {}, rows, lostRow));
+  return el("table", { class: "state fit", id: "state-table" },
+    el("thead", {}, el("tr", {}, el("th", {}, ""), trace.buckets.map((bucket) => el("th", { scope: "col" }, chip(bucket, trace.colours))))),
+    el("tbody", {}, rows));
 }

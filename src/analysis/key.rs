@@ -10,7 +10,7 @@ use super::{
 };
 use crate::clock::Nanos;
 use crate::history::{Outcome, Stamp, WriteRecord};
-use crate::strategy::Kind;
+use crate::strategy::{Kind, StampKind};
 
 /// The stamp of an acknowledged write that came without one (none does, from
 /// the lab's own runners): ordered as JSON null.
@@ -89,7 +89,12 @@ fn victim_summary(write: &WriteRecord) -> Arc<WriteSummary> {
     })
 }
 
-pub(super) fn judge<'a>(bucket: &str, kind: Kind, history: &KeyHistory<'a>) -> KeyVerdict {
+pub(super) fn judge<'a>(
+    bucket: &str,
+    kind: Kind,
+    stamp_kind: StampKind,
+    history: &KeyHistory<'a>,
+) -> KeyVerdict {
     let mut verdict = KeyVerdict::default();
     // Every item some replica kept, sorted for lookups (a key holds tens of
     // items, where a sorted vector beats a hash set).
@@ -184,7 +189,7 @@ pub(super) fn judge<'a>(bucket: &str, kind: Kind, history: &KeyHistory<'a>) -> K
         };
         let (bucket_name, key) =
             names.get_or_insert_with(|| (Arc::from(bucket), Arc::from(write.key.as_str()))).clone();
-        let place = Place { bucket: bucket_name, key, kind };
+        let place = Place { bucket: bucket_name, key, kind, stamp_kind };
         verdict.drops.push(classify(place, write, victim, &killers, &mut scratch));
     }
     if lww {
@@ -250,6 +255,7 @@ struct Place {
     bucket: Arc<str>,
     key: Arc<str>,
     kind: Kind,
+    stamp_kind: StampKind,
 }
 
 /// Puts a dropped write in its group; see the module docs of `analysis`.
@@ -296,6 +302,7 @@ fn classify<'k, 'a>(
         killer_count: killers.len(),
         root_killer_count: roots.len(),
         kind: place.kind,
+        stamp_kind: place.stamp_kind,
     }
 }
 
@@ -320,7 +327,8 @@ fn root_killers<'k, 'a>(killers: &[&'k Candidate<'a>], scratch: &mut Scratch<'k,
 }
 
 impl DroppedWrite {
-    /// One sentence a student can read: which rule dropped the write.
+    /// One sentence a student can read: which rule dropped the write, in
+    /// words that fit what its bucket's stamps are made of.
     pub fn rule(&self) -> String {
         use std::fmt::Write as _;
         let name = self.victim.write_id.as_deref().unwrap_or("?");
@@ -343,34 +351,96 @@ impl DroppedWrite {
             );
             return sentence;
         }
+        let stamps = match self.stamp_kind {
+            StampKind::Opaque => crate::strategy::stamp_kind_of(bucket).unwrap_or(StampKind::Opaque),
+            declared => declared,
+        };
         // Writing to a String cannot fail.
-        let _ =
-            write!(sentence, "Last write wins kept write {winner_name} with stamp {}", winner.write.stamp);
+        let _ = write!(
+            sentence,
+            "Last write wins kept write {winner_name} ({}) over write {name} ({})",
+            stamp_words(stamps, &winner.write.stamp),
+            stamp_words(stamps, &self.victim.stamp)
+        );
         if self.root_killer_count > 1 {
-            let _ = write!(sentence, " (and {} more)", self.root_killer_count - 1);
+            let _ = write!(sentence, " and {} more like it", self.root_killer_count - 1);
         }
-        let _ = write!(sentence, " over write {name} with the smaller stamp ");
-        if !self.victim.stamp.is_null() {
-            let _ = write!(sentence, "{}", self.victim.stamp);
-        }
-        let _ = match self.cause {
-            Cause::Causality => write!(
+        let clock = matches!(stamps, StampKind::WallClock | StampKind::ClockInterval);
+        let replica =
+            self.victim.replica.map_or_else(|| "its replica".to_string(), |id| format!("replica {id}"));
+        let _ = match (self.cause, stamps) {
+            (Cause::Causality, _) if clock => write!(
                 sentence,
-                ", although write {name} had read it and so truly came later: its replica's clock was \
-                 behind, and the update was lost (DDIA Figure 8-3)."
+                ", although write {name} had read it and so truly came later: {replica}'s clock was behind, \
+                 so the update got the smaller stamp and was lost (DDIA Figure 8-3)."
             ),
-            Cause::Realtime => write!(
+            (Cause::Causality, _) => write!(
+                sentence,
+                ", although write {name} had read it and so truly came later: its stamp still ranked lower, \
+                 and the update was lost (DDIA Figure 8-3)."
+            ),
+            (Cause::Realtime, StampKind::WallClock) => write!(
                 sentence,
                 ", although it had finished before write {name} began: a clock that lagged gave the later \
                  write the smaller stamp."
             ),
-            Cause::Concurrent => sentence.write_str(
+            (Cause::Realtime, StampKind::ClockInterval) => write!(
+                sentence,
+                ", although it had finished before write {name} began: the clocks were further apart than \
+                 the error bound allowed, and the later write got the smaller stamp."
+            ),
+            (Cause::Realtime, StampKind::Hybrid) => write!(
+                sentence,
+                ", although it had finished before write {name} began: {replica} had not heard of it yet, \
+                 and the other replica's hybrid clock, which follows the fastest clock it has heard from, \
+                 was ahead."
+            ),
+            (Cause::Realtime, StampKind::Lamport) => write!(
+                sentence,
+                ", although it had finished before write {name} began: a Lamport counter knows nothing of \
+                 time, and the replica that made it had counted further than {replica} had."
+            ),
+            (Cause::Realtime, _) => write!(
+                sentence,
+                ", although it had finished before write {name} began: its stamp ranked the later write lower."
+            ),
+            (Cause::Concurrent, _) => sentence.write_str(
                 "; the two overlapped in time and neither had seen the other, so last write wins drops one \
-                 of them whatever the clocks say.",
+                 of them whatever the stamps say.",
             ),
         };
         sentence
     }
+}
+
+/// A stamp in words: "stamped 21:26:33.004 by replica 1's clock",
+/// "counted 17 by replica 2"; any other stamp as its JSON.
+pub fn stamp_words(kind: StampKind, stamp: &Stamp) -> String {
+    match (kind, stamp.as_integers()) {
+        (StampKind::WallClock, Some(&[ns, replica])) => {
+            format!("stamped {} by replica {replica}'s clock", time_of_day(ns))
+        }
+        (StampKind::ClockInterval, Some(&[ns, replica])) => {
+            format!("stamped {} by replica {replica}'s clock plus its error bound", time_of_day(ns))
+        }
+        (StampKind::Hybrid, Some(&[ns, counter, replica])) => {
+            let counter = if counter > 0 { format!(" and {counter}") } else { String::new() };
+            format!("stamped {}{counter} by replica {replica}'s hybrid clock", time_of_day(ns))
+        }
+        (StampKind::Lamport, Some(&[count, replica])) => format!("counted {count} by replica {replica}"),
+        _ if stamp.is_null() => "with no stamp".into(),
+        _ => format!("stamped {stamp}"),
+    }
+}
+
+/// A time in ns since the epoch as the time of day in UTC, to the
+/// millisecond: `21:26:33.004`.
+pub fn time_of_day(ns: Nanos) -> String {
+    let ms = ns.div_euclid(1_000_000);
+    let day_ms = ms.rem_euclid(86_400_000);
+    let (hours, minutes) = (day_ms / 3_600_000, day_ms / 60_000 % 60);
+    let (seconds, millis) = (day_ms / 1000 % 60, day_ms % 1000);
+    format!("{hours:02}:{minutes:02}:{seconds:02}.{millis:03}")
 }
 
 /// Each replica's final state must be exactly the highest-stamped write.

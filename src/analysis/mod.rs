@@ -31,7 +31,7 @@
 //!   with perfect clocks `W` would have had the greater stamp and won.
 //!   - A **causality violation** if `W` had read one of them: DDIA Figure 8-3,
 //!     where an increment loses to the very value it incremented.
-//!   - A **real-time** drop otherwise: `W` came later but had not seen `K`.
+//!   - A **real-time violation** otherwise: `W` came later but had not seen `K`.
 //! - Otherwise the drop is a **concurrent overwrite**: some root killer overlapped
 //!   `W` in time, and last-write-wins would drop one of the two even with
 //!   perfect clocks ("Last write wins (discarding concurrent writes)", DDIA
@@ -69,8 +69,9 @@ use serde_json::Value;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::history::{FinalRecord, Outcome, Record, Stamp, WriteRecord, compare_stamps};
-use crate::strategy::{self, Kind};
+use crate::strategy::{self, Kind, StampKind};
 
+pub use self::key::{stamp_words, time_of_day};
 pub use self::summary::{PointSummary, student_t_975, summarize};
 
 /// At most this many killers are kept per dropped write for display; all of
@@ -170,6 +171,21 @@ pub enum Cause {
     Concurrent,
 }
 
+impl Cause {
+    /// Every cause, in the order plots stack them.
+    pub const ALL: [Cause; 3] = [Cause::Causality, Cause::Realtime, Cause::Concurrent];
+
+    /// The cause's one name for people, the same on every page, plot and
+    /// document.
+    pub fn label(self) -> &'static str {
+        match self {
+            Cause::Causality => "causality violation",
+            Cause::Realtime => "real-time violation",
+            Cause::Concurrent => "concurrent overwrite",
+        }
+    }
+}
+
 /// A write as a drop's explanation shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WriteSummary {
@@ -221,6 +237,15 @@ pub struct DroppedWrite {
     /// recorded are all last-write-wins drops: no other kind dropped any.)
     #[serde(default = "last_write_wins")]
     pub kind: Kind,
+    /// What its bucket's stamps are made of, for the words of its rule.
+    /// (Saved drops from before this was recorded: the built-in's of that
+    /// name, if any.)
+    #[serde(default = "unknown_stamps")]
+    pub stamp_kind: StampKind,
+}
+
+fn unknown_stamps() -> StampKind {
+    StampKind::Opaque
 }
 
 fn last_write_wins() -> Kind {
@@ -242,6 +267,7 @@ impl Serialize for DroppedWrite {
             killer_count: usize,
             root_killer_count: usize,
             kind: Kind,
+            stamp_kind: StampKind,
             rule: String,
         }
         Shown {
@@ -255,6 +281,7 @@ impl Serialize for DroppedWrite {
             killer_count: self.killer_count,
             root_killer_count: self.root_killer_count,
             kind: self.kind,
+            stamp_kind: self.stamp_kind,
             rule: self.rule(),
         }
         .serialize(serializer)
@@ -277,6 +304,13 @@ pub struct FinalMismatch {
 /// the strictest promise, that nothing is dropped.
 pub fn kind_in(kinds: &BTreeMap<String, Kind>, bucket: &str) -> Kind {
     kinds.get(bucket).copied().or_else(|| strategy::kind_of(bucket)).unwrap_or(Kind::Siblings)
+}
+
+/// What `bucket`'s stamps are made of: as declared in `stamps`, else (a
+/// history from before they were recorded) as the built-in strategy of
+/// that name has them, else unknown.
+pub fn stamp_kind_in(stamps: &BTreeMap<String, StampKind>, bucket: &str) -> StampKind {
+    stamps.get(bucket).copied().or_else(|| strategy::stamp_kind_of(bucket)).unwrap_or(StampKind::Opaque)
 }
 
 /// The value at fraction `q` (0 to 1) of `values`, by nearest rank: the
@@ -401,6 +435,7 @@ pub fn analyze(records: &[Record]) -> Analysis {
     let mut acrosses: HashMap<usize, (String, f64)> = HashMap::new();
     let mut converge_ms: HashMap<(usize, usize), f64> = HashMap::new();
     let mut kinds: BTreeMap<String, Kind> = BTreeMap::new();
+    let mut stamps: BTreeMap<String, StampKind> = BTreeMap::new();
     let mut failed_buckets = Vec::new();
     for record in records {
         match record {
@@ -410,6 +445,7 @@ pub fn analyze(records: &[Record]) -> Analysis {
                     acrosses.insert(point.point, across);
                 }
                 kinds.extend(point.kinds.iter().map(|(bucket, kind)| (bucket.clone(), *kind)));
+                stamps.extend(point.stamps.iter().map(|(bucket, stamp)| (bucket.clone(), *stamp)));
             }
             Record::Trial(trial) => {
                 converge_ms.insert((trial.point, trial.trial), trial.converge_ms);
@@ -444,7 +480,9 @@ pub fn analyze(records: &[Record]) -> Analysis {
             use rayon::prelude::*;
             groups
                 .par_iter()
-                .map(|((_, _, bucket, _), history)| key::judge(bucket, kind_in(&kinds, bucket), history))
+                .map(|((_, _, bucket, _), history)| {
+                    key::judge(bucket, kind_in(&kinds, bucket), stamp_kind_in(&stamps, bucket), history)
+                })
                 .collect::<Vec<_>>()
         },
     );

@@ -19,7 +19,12 @@ impl Story {
         params.insert("skew_ms".into(), json!(100));
         Self {
             bucket,
-            records: vec![Record::Point(PointRecord { point: 0, params, kinds: Default::default() })],
+            records: vec![Record::Point(PointRecord {
+                point: 0,
+                params,
+                kinds: Default::default(),
+                stamps: Default::default(),
+            })],
         }
     }
 

@@ -117,6 +117,17 @@ mod tests {
             }
             // A question for the class, which does not give the answer away.
             assert!(predict.ends_with('?') && !predict.contains("should"), "{name}: {predict}");
+            // Shown on a page with no README around it: nothing that points elsewhere.
+            for text in [&predict, &why] {
+                for elsewhere in
+                    ["x axis", "y axis", "src/", ".rs", "experiment below", "shown above", "the table"]
+                {
+                    assert!(
+                        !text.contains(elsewhere),
+                        "{name} says {elsewhere:?}, which the page does not show: {text}"
+                    );
+                }
+            }
         }
     }
 

@@ -13,15 +13,22 @@
 //!
 //! - [`results`]: `GET /api/experiments`, `GET /api/runs/{experiment}/{run}`,
 //!   `GET /api/runs/{experiment}/{run}/drops?strategy=&offset=&limit=`,
-//!   `GET /api/runs/{experiment}/{run}/drops/{index}`; the run files
-//!   themselves (plots) under `/results/`.
+//!   `GET /api/runs/{experiment}/{run}/drops/{index}`,
+//!   `GET /api/runs/{experiment}/{run}/plots/{name}.svg?width=W` (a plot
+//!   drawn at the width the page shows it); the run files themselves under
+//!   `/results/`. What the pages say in words is [`words`].
+//! - [`quiz`]: `GET /api/quiz/{experiment}?run=` and
+//!   `POST /api/quiz/{experiment}/answer` `{"choice":"lww-wall"}`: predict,
+//!   then reveal, graded on the reference run unless the page names another.
 //! - [`lab`]: `GET /api/lab`, `POST /api/lab/start` `{"replicas":N}`,
 //!   `POST /api/lab/stop`, `PUT /api/lab/replicas/{id}/clock` (the body of
 //!   a replica's `PUT /admin/clock`), `POST /api/lab/replicas/{id}/pause`
-//!   and `/resume`, `PUT /api/lab/links` `{"a":1,"b":2,"cut":true}`,
+//!   and `/resume`, `PUT /api/lab/links` `{"a":1,"b":2,"cut":true}` (or
+//!   `{"a":1,"b":2,"delay_ms":2000,"loss":0.5}`: a slow, lossy link),
 //!   `PUT /api/lab/partition` `{"shape":"halves"}` (or `"groups"`, and
 //!   `"one_way"`), `POST /api/lab/heal` (every link),
-//!   `POST /api/lab/write` `{"replica":1,"key":"x"}`, `PUT /api/lab/workload`
+//!   `POST /api/lab/write` `{"replica":1,"key":"x"}`, `GET /api/lab/keys/{key}`
+//!   (what every replica holds of a key), `PUT /api/lab/workload`
 //!   `{"rate":4}` (or `null` for off), `GET /api/lab/events`, the
 //!   server-sent event stream, and the [`lab::preset`]s: `GET /api/presets`
 //!   and `POST /api/lab/presets/{name}/steps/{index}`, which plays one step.
@@ -42,9 +49,11 @@ pub mod jobs;
 pub mod lab;
 pub mod lesson;
 pub mod overview;
+pub mod quiz;
 pub mod results;
 pub mod scenario;
 pub mod transcript;
+pub mod words;
 
 mod routes;
 

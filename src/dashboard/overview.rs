@@ -5,8 +5,8 @@
 //! experiment's question (the first sentence of its spec's description),
 //! its newest finished run's main plot, and one sentence with that run's
 //! headline numbers, written here from the run's summary, never by hand
-//! ("lww-wall drops 6.5% at skew_ms 0 and 52.4% at skew_ms 1000; vv and
-//! set-union drop none"). Under it, every run, newest first: when it
+//! ("lww-wall drops 6.5% with every clock in step and 52.4% with clocks
+//! 1,000 ms apart; vv and set-union drop none"). Under it, every run, newest first: when it
 //! started, its seed, whether it was the quick or the full sweep, its
 //! engine, and whether it finished.
 
@@ -63,9 +63,10 @@ pub fn saved_spec(run_dir: &Path) -> Option<Spec> {
     Spec::load(&run_dir.join(crate::experiment::SPEC_FILE)).ok()
 }
 
-/// A number as a sentence shows it: no decimals for whole ones.
-fn shown(number: f64) -> String {
-    if number.fract() == 0.0 { format!("{number:.0}") } else { format!("{number}") }
+/// A per-point summary's point in words.
+fn summary_words(summary: &PointSummary) -> String {
+    let across = summary.across.as_deref().zip(summary.across_value);
+    super::words::point_words(&summary.parameter, summary.value, across)
 }
 
 /// One sentence with a run's headline numbers, from its summaries (one per
@@ -104,12 +105,11 @@ pub fn headline(summaries: &[PointSummary]) -> String {
                 format!("{strategy} drops {:.1}%", percent(first))
             } else {
                 format!(
-                    "{strategy} drops {:.1}% at {} {} and {:.1}% at {}",
+                    "{strategy} drops {:.1}% {} and {:.1}% {}",
                     percent(first),
-                    first.parameter,
-                    shown(first.value),
+                    summary_words(first),
                     percent(last),
-                    shown(last.value)
+                    summary_words(last)
                 )
             },
         ));
@@ -159,7 +159,7 @@ mod tests {
         ];
         assert_eq!(
             headline(&summaries),
-            "lww-wall drops 6.5% at skew_ms 0 and 52.4% at 1000; vv and set-union drop none."
+            "lww-wall drops 6.5% with every clock in step and 52.4% with clocks 1,000 ms apart; vv and set-union drop none."
         );
         assert_eq!(headline(&summaries[..2]), "lww-wall drops 6.5%; vv drops none.");
         // The strategy that lost most leads, whatever its name.

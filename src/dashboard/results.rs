@@ -7,7 +7,7 @@
 //! which "the clock offsets at the time" of a drop are computed again with
 //! the same clock model the replicas ran.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::DashboardError;
 use super::overview::{self, RunSize};
+use super::words::{clock_words, params_words, point_label, row_words};
 use crate::analysis::{Cause, DroppedWrite, PointSummary, SummaryRow, summarize};
 use crate::builtin::Folder;
 use crate::clock::Nanos;
@@ -25,11 +26,12 @@ use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockEvent, replay_offsets};
 use crate::experiment::SPEC_FILE;
 use crate::experiment::run_id::{RunId, sort_runs};
-use crate::experiment::spec::Spec;
+use crate::experiment::spec::{Parameter, Spec};
 use crate::history::{self, Engine, FaultRecord, PointRecord, Record};
+use crate::report::figures::{PLOTS, RunFigures};
 use crate::report::offsets::OFFSETS;
 use crate::report::timeline::TIMELINE;
-use crate::report::{DROPS_JSON, REPORT_MD, SUMMARY_JSON, figures::PLOTS};
+use crate::report::{DROPS_JSON, REPORT_MD, SUMMARY_JSON};
 
 /// At most this many drops are listed per page.
 pub const MAX_DROPS_PER_PAGE: usize = 500;
@@ -45,6 +47,8 @@ pub struct ExperimentListing {
     /// The README's question for the class, and its explanation (see `lesson`).
     #[serde(flatten)]
     pub lesson: super::lesson::Lesson,
+    /// The quiz's question, if the shipped spec has one (see `quiz`).
+    pub quiz_question: Option<String>,
     /// Its newest finished run's main plot and headline numbers.
     pub latest: Option<LatestRun>,
     pub runs: Vec<RunListing>,
@@ -63,13 +67,16 @@ pub struct Comparison {
     /// Per sweep value both have and strategy: both rates, their
     /// difference, and whether they agree.
     pub rows: Vec<crate::analysis::compare::Agreement>,
+    /// The swept parameter, short, with its unit.
+    pub parameter_label: String,
+    pub colours: BTreeMap<String, String>,
 }
 
 /// The newest finished run of an experiment, at a glance.
 #[derive(Debug, Serialize)]
 pub struct LatestRun {
     pub id: String,
-    /// The URL of its main plot (SVG).
+    /// The URL of its main plot (SVG; add `?width=W`).
     pub plot: Option<String>,
     /// One sentence of its numbers, from its summary.
     pub headline: String,
@@ -89,6 +96,9 @@ pub struct RunListing {
     /// Whether the run wrote its summary (an interrupted run is removed, but
     /// one still running is listed as unfinished).
     pub finished: bool,
+    /// Whether it is the experiment's reference run, the one the README
+    /// quotes (it holds a `REFERENCE` file).
+    pub reference: bool,
 }
 
 /// Everything the run page shows.
@@ -98,8 +108,10 @@ pub struct RunPage {
     pub run: String,
     /// Per sweep point and strategy, added up over trials.
     pub summaries: Vec<PointSummary>,
-    /// Plot names, each with `.svg` and `.png` files under `files`.
+    /// Plot names, main plot first: each drawn at any width under
+    /// `plots_url` (`NAME.svg?width=W`), and as `.svg` and `.png` files under `files`.
     pub plots: Vec<String>,
+    pub plots_url: String,
     /// Where the run's files are served from.
     pub files: String,
     pub spec: String,
@@ -108,6 +120,15 @@ pub struct RunPage {
     /// `report.md`, rendered to HTML.
     pub report_html: String,
     pub drops: usize,
+    /// Each strategy's colour, as every plot draws it.
+    pub colours: BTreeMap<String, String>,
+    /// The swept parameter, short, with its unit ("clock skew (ms)").
+    pub parameter_label: String,
+    /// Each sweep point in words ("with clocks 50 ms apart").
+    pub point_words: BTreeMap<usize, String>,
+    /// Each sweep point's value as a table shows it ("1,000", or "never"
+    /// where 0 means never).
+    pub point_labels: BTreeMap<usize, String>,
 }
 
 /// The engine the run in `dir` ran on, as its saved spec says (a spec
@@ -134,9 +155,15 @@ pub struct DropRow {
     pub bucket: String,
     pub key: String,
     pub write_id: Option<String>,
+    /// The client operation it belongs to: one number for all its buckets' writes.
+    pub operation: Option<u64>,
     pub replica: Option<ReplicaId>,
     pub cause: Cause,
+    /// The cause's one name for people.
+    pub cause_label: &'static str,
     pub root_killers: usize,
+    /// The sweep point in words.
+    pub point_words: String,
 }
 
 /// A page of the dropped-writes table.
@@ -156,6 +183,8 @@ pub struct ClockAt {
     pub offset_ms: f64,
     /// The clock settings last applied before that moment.
     pub settings: Value,
+    /// Those settings in words.
+    pub described: String,
 }
 
 /// Everything "why was it dropped" shows for one drop.
@@ -165,15 +194,25 @@ pub struct DropDetail {
     pub drop: DroppedWrite,
     /// The sweep point's parameters (e.g. `skew_ms`).
     pub params: Value,
+    /// The sweep point in words.
+    pub point_words: String,
+    pub cause_label: &'static str,
+    /// The dropped write's stamp and each shown killer's, in words.
+    pub victim_stamp: String,
+    pub killer_stamps: Vec<String>,
     /// Every replica's clock offset when the dropped write was invoked.
     pub clocks: Vec<ClockAt>,
 }
 
-/// A run's drops and clock settings, parsed once and kept.
+/// A run's drops and the history's records other than writes and final
+/// states, parsed once and kept; its figures, drawn from them on first use.
 struct RunData {
     drops: Vec<DroppedWrite>,
     points: HashMap<usize, Value>,
     clock_faults: Vec<FaultRecord>,
+    /// Point, fault, trial and sample records.
+    records: Vec<Record>,
+    figures: std::sync::OnceLock<Arc<RunFigures>>,
 }
 
 /// The results directory, with parsed runs cached.
@@ -183,7 +222,7 @@ pub struct ResultsStore {
 }
 
 /// Refuses names that are not a single plain path component.
-fn check_name(kind: &str, name: &str) -> Result<(), DashboardError> {
+pub(super) fn check_name(kind: &str, name: &str) -> Result<(), DashboardError> {
     let mut components = Path::new(name).components();
     match (components.next(), components.next()) {
         (Some(Component::Normal(_)), None) if !name.contains(['/', '\\']) => Ok(()),
@@ -242,6 +281,7 @@ impl ResultsStore {
                                 .map_or(RunSize::Custom, |ran| RunSize::of(&ran, spec)),
                             finished: run_dir.join(SUMMARY_JSON).exists(),
                             engine: engine_of(&run_dir),
+                            reference: run_dir.join(crate::experiment::REFERENCE_FILE).exists(),
                             id: run,
                         }
                     })
@@ -249,6 +289,9 @@ impl ResultsStore {
                 let latest = runs.iter().find(|run| run.finished).and_then(|run| self.latest(&name, &run.id));
                 ExperimentListing {
                     question: spec.map(|spec| crate::experiment::first_sentence(&spec.description)),
+                    quiz_question: spec
+                        .and_then(|spec| spec.quiz.as_ref())
+                        .map(|quiz| quiz.question().to_string()),
                     lesson: super::lesson::lesson(super::lesson::README, &name),
                     name,
                     latest,
@@ -271,6 +314,9 @@ impl ResultsStore {
             second: second.to_string(),
             plot: format!("/api/compare/{experiment}/{first}/{second}/plot.svg"),
             rows: crate::analysis::compare::compare(&first_rows, &second_rows),
+            parameter_label: Parameter::from_name(&parameter)
+                .map_or(parameter.clone(), |p| p.short_label().into()),
+            colours: crate::report::palette::colours(first_rows.iter().map(|row| row.strategy.as_str())),
             parameter,
         })
     }
@@ -281,11 +327,13 @@ impl ResultsStore {
         experiment: &str,
         first: &str,
         second: &str,
+        width: u32,
     ) -> Result<String, DashboardError> {
         let comparison = self.compare(experiment, first, second)?;
         let names =
             crate::report::compare::Names { experiment, parameter: &comparison.parameter, first, second };
-        crate::report::compare::svg(&names, &comparison.rows)
+        crate::report::figures::Figure::Comparison(&names, &comparison.rows)
+            .svg(width)
             .map_err(|error| DashboardError::Internal(error.to_string()))
     }
 
@@ -296,12 +344,12 @@ impl ResultsStore {
         let rows = summary_rows(&dir, experiment, run).ok()?;
         Some(LatestRun {
             id: run.to_string(),
-            plot: plots_of(&dir).first().map(|plot| format!("{}{plot}.svg", files_url(experiment, run))),
+            plot: Some(format!("{}{}.svg", plots_url(experiment, run), crate::report::sweep::DROPPED)),
             headline: overview::headline(&summarize(&rows)),
         })
     }
 
-    fn run_dir(&self, experiment: &str, run: &str) -> Result<PathBuf, DashboardError> {
+    pub(super) fn run_dir(&self, experiment: &str, run: &str) -> Result<PathBuf, DashboardError> {
         check_name("experiment", experiment)?;
         check_name("run", run)?;
         let dir = self.dir.join(experiment).join(run);
@@ -320,10 +368,21 @@ impl ResultsStore {
             experiment: experiment.to_string(),
             run: run.to_string(),
             summaries: summarize(&rows),
-            plots: plots_of(&dir),
+            plots: self.figures(experiment, run)?.names().into_iter().map(str::to_string).collect(),
+            plots_url: plots_url(experiment, run),
             spec: read_text(&dir.join(SPEC_FILE))?,
             engine: engine_of(&dir),
-            report_html: markdown_to_html(&report, &files),
+            report_html: markdown_to_html(&report, &files, &plots_url(experiment, run)),
+            colours: crate::report::palette::colours(rows.iter().map(|row| row.strategy.as_str())),
+            parameter_label: rows
+                .first()
+                .map(|row| {
+                    Parameter::from_name(&row.parameter)
+                        .map_or(row.parameter.clone(), |p| p.short_label().into())
+                })
+                .unwrap_or_default(),
+            point_words: rows.iter().map(|row| (row.point, row_words(row))).collect(),
+            point_labels: rows.iter().map(|row| (row.point, point_label(row))).collect(),
             drops: self.data(&dir)?.drops.len(),
             files,
         })
@@ -352,9 +411,12 @@ impl ResultsStore {
                 bucket: drop.bucket.to_string(),
                 key: drop.key.to_string(),
                 write_id: drop.victim.write_id.as_deref().map(str::to_string),
+                operation: drop.victim.item,
                 replica: drop.victim.replica,
                 cause: drop.cause,
+                cause_label: drop.cause.label(),
                 root_killers: drop.root_killer_count,
+                point_words: data.points.get(&drop.point).map(params_words).unwrap_or_default(),
             })
             .collect();
         Ok(DropsPage { total, offset, drops })
@@ -390,12 +452,60 @@ impl ResultsStore {
                 clock_at(&settings, at)
             })
             .collect();
+        let stamp_kind = match drop.stamp_kind {
+            crate::strategy::StampKind::Opaque => {
+                crate::strategy::stamp_kind_of(&drop.bucket).unwrap_or(crate::strategy::StampKind::Opaque)
+            }
+            declared => declared,
+        };
+        let words = |stamp| crate::analysis::stamp_words(stamp_kind, stamp);
         Ok(DropDetail {
             index,
             params: data.points.get(&drop.point).cloned().unwrap_or(Value::Null),
+            point_words: data.points.get(&drop.point).map(params_words).unwrap_or_default(),
+            cause_label: drop.cause.label(),
+            victim_stamp: words(&drop.victim.stamp),
+            killer_stamps: drop.killers.iter().map(|killer| words(&killer.write.stamp)).collect(),
             clocks,
             drop,
         })
+    }
+
+    /// Every plot of a finished run, drawn from its files (see
+    /// [`RunFigures`]); made once per run and kept.
+    fn figures(&self, experiment: &str, run: &str) -> Result<Arc<RunFigures>, DashboardError> {
+        let dir = self.run_dir(experiment, run)?;
+        let data = self.data(&dir)?;
+        if let Some(figures) = data.figures.get() {
+            return Ok(Arc::clone(figures));
+        }
+        let spec = Spec::load(&dir.join(SPEC_FILE))
+            .map_err(|error| DashboardError::Internal(format!("{experiment}/{run}: {error}")))?;
+        let rows = summary_rows(&dir, experiment, run)?;
+        let mut kinds = std::collections::BTreeMap::new();
+        for record in &data.records {
+            if let Record::Point(point) = record {
+                kinds.extend(point.kinds.iter().map(|(bucket, kind)| (bucket.clone(), *kind)));
+            }
+        }
+        let figures =
+            RunFigures::build(experiment, &spec, summarize(&rows), &kinds, &data.drops, &data.records);
+        Ok(Arc::clone(data.figures.get_or_init(|| Arc::new(figures))))
+    }
+
+    /// Plot `name` of a run as SVG, `width` pixels wide.
+    pub fn plot(
+        &self,
+        experiment: &str,
+        run: &str,
+        name: &str,
+        width: u32,
+    ) -> Result<String, DashboardError> {
+        let figures = self.figures(experiment, run)?;
+        let figure = figures
+            .figure(name)
+            .ok_or_else(|| DashboardError::NotFound(format!("{experiment}/{run} has no plot {name:?}")))?;
+        figure.svg(width).map_err(|error| DashboardError::Internal(error.to_string()))
     }
 
     fn data(&self, dir: &Path) -> Result<Arc<RunData>, DashboardError> {
@@ -405,8 +515,20 @@ impl ResultsStore {
         let drops = serde_json::from_str(&read_text(&dir.join(DROPS_JSON))?).map_err(|error| {
             DashboardError::Internal(format!("{}: {error}", dir.join(DROPS_JSON).display()))
         })?;
-        let (points, clock_faults) = read_settings(dir)?;
-        let data = Arc::new(RunData { drops, points, clock_faults });
+        let records = read_records(dir)?;
+        let mut points = HashMap::new();
+        let mut clock_faults = Vec::new();
+        for record in &records {
+            match record {
+                Record::Point(PointRecord { point, params, .. }) => {
+                    points.insert(*point, Value::Object(params.clone()));
+                }
+                Record::Fault(fault) if fault.clock_event().is_some() => clock_faults.push(fault.clone()),
+                _ => {}
+            }
+        }
+        clock_faults.sort_by_key(|fault| fault.true_ns);
+        let data = Arc::new(RunData { drops, points, clock_faults, records, figures: Default::default() });
         self.cache
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
@@ -420,19 +542,18 @@ fn files_url(experiment: &str, run: &str) -> String {
     format!("/results/{experiment}/{run}/")
 }
 
-/// The plots a run drew, main plot first: names with an `.svg` in `dir`.
-fn plots_of(dir: &Path) -> Vec<String> {
-    let every = PLOTS.iter().chain(&[
-        crate::report::heatmap::HEATMAP,
-        TIMELINE,
-        OFFSETS,
-        crate::report::compare::PLOT,
-    ]);
-    every.filter(|plot| dir.join(format!("{plot}.svg")).exists()).map(|plot| plot.to_string()).collect()
+/// Where a run's plots are drawn on request, at the width asked for:
+/// `{plots_url}NAME.svg?width=W`.
+pub(super) fn plots_url(experiment: &str, run: &str) -> String {
+    format!("/api/runs/{experiment}/{run}/plots/")
 }
 
 /// A finished run's `summary.json` rows.
-fn summary_rows(dir: &Path, experiment: &str, run: &str) -> Result<Vec<SummaryRow>, DashboardError> {
+pub(super) fn summary_rows(
+    dir: &Path,
+    experiment: &str,
+    run: &str,
+) -> Result<Vec<SummaryRow>, DashboardError> {
     serde_json::from_str(&read_text(&dir.join(SUMMARY_JSON))?)
         .map_err(|error| DashboardError::Internal(format!("{experiment}/{run}/{SUMMARY_JSON}: {error}")))
 }
@@ -442,29 +563,22 @@ fn read_text(path: &Path) -> Result<String, DashboardError> {
         .map_err(|error| DashboardError::Internal(format!("{}: {error}", path.display())))
 }
 
-/// The point and clock-fault records of a run's history, skipping its writes.
-fn read_settings(run_dir: &Path) -> Result<(HashMap<usize, Value>, Vec<FaultRecord>), DashboardError> {
+/// A run's history without its writes and final states (most of the
+/// file, and not needed to explain a drop or draw a plot).
+fn read_records(run_dir: &Path) -> Result<Vec<Record>, DashboardError> {
     let (path, lines) =
         history::open_run(run_dir).map_err(|error| DashboardError::Internal(error.to_string()))?;
     let fail = |error: String| DashboardError::Internal(format!("{}: {error}", path.display()));
-    let mut points = HashMap::new();
-    let mut faults = Vec::new();
+    let mut records = Vec::new();
     for line in lines.lines() {
         let line = line.map_err(|error| fail(error.to_string()))?;
-        // Writes and finals are most of the file and not needed here.
-        if !(line.contains(r#""type":"fault""#) || line.contains(r#""type":"point""#)) {
+        if line.contains(r#""type":"write""#) || line.contains(r#""type":"final""#) || line.trim().is_empty()
+        {
             continue;
         }
-        match serde_json::from_str(&line).map_err(|error| fail(error.to_string()))? {
-            Record::Point(PointRecord { point, params, .. }) => {
-                points.insert(point, Value::Object(params));
-            }
-            Record::Fault(fault) if fault.clock_event().is_some() => faults.push(fault),
-            _ => {}
-        }
+        records.push(serde_json::from_str(&line).map_err(|error| fail(error.to_string()))?);
     }
-    faults.sort_by_key(|fault| fault.true_ns);
-    Ok((points, faults))
+    Ok(records)
 }
 
 /// Replays one replica's clock settings, steps and restarts, in order,
@@ -476,18 +590,30 @@ fn clock_at(faults: &[&FaultRecord], at: Nanos) -> Option<ClockAt> {
     let offset_ns = replay_offsets(&events, &[at]).first().copied()?;
     let settings =
         faults.iter().take_while(|fault| fault.true_ns <= at).filter(|fault| fault.fault == "clock").last();
+    let settings = settings.unwrap_or(first).settings.clone();
     Some(ClockAt {
         replica: first.replica,
         offset_ms: offset_ns as f64 / 1e6,
-        settings: settings.unwrap_or(first).settings.clone(),
+        described: clock_words(&settings),
+        settings,
     })
 }
 
 /// Renders `report.md` to HTML. Relative links and images point into the
-/// run's files; raw HTML in the Markdown is shown as text, not run.
-pub fn markdown_to_html(markdown: &str, files: &str) -> String {
+/// run's files, except a plot's picture, which points where the plot is
+/// drawn at the width the page shows it (`plots`); raw HTML in the
+/// Markdown is shown as text, not run.
+pub fn markdown_to_html(markdown: &str, files: &str, plots: &str) -> String {
     let relative = |url: &str| !(url.contains(':') || url.starts_with('/') || url.starts_with('#'));
+    let plot = |url: &str| {
+        url.strip_suffix(".svg").is_some_and(|name| {
+            PLOTS.contains(&name) || [crate::report::heatmap::HEATMAP, TIMELINE, OFFSETS].contains(&name)
+        })
+    };
     let events = Parser::new_ext(markdown, Options::ENABLE_TABLES).map(|event| match event {
+        Event::Start(Tag::Image { link_type, dest_url, title, id }) if plot(&dest_url) => {
+            Event::Start(Tag::Image { link_type, dest_url: format!("{plots}{dest_url}").into(), title, id })
+        }
         Event::Start(Tag::Image { link_type, dest_url, title, id }) if relative(&dest_url) => {
             Event::Start(Tag::Image { link_type, dest_url: format!("{files}{dest_url}").into(), title, id })
         }
@@ -517,8 +643,13 @@ mod tests {
 
     #[test]
     fn report_images_point_into_the_run_and_raw_html_is_escaped() {
-        let html = markdown_to_html("![plot](dropped.svg)\n\n<script>x</script>\n", "/results/skew/r1/");
-        assert!(html.contains(r#"src="/results/skew/r1/dropped.svg""#), "{html}");
+        let html = markdown_to_html(
+            "![plot](dropped.svg)\n\n![other](photo.png)\n\n<script>x</script>\n",
+            "/results/skew/r1/",
+            "/api/runs/skew/r1/plots/",
+        );
+        assert!(html.contains(r#"src="/api/runs/skew/r1/plots/dropped.svg""#), "{html}");
+        assert!(html.contains(r#"src="/results/skew/r1/photo.png""#), "{html}");
         assert!(!html.contains("<script>"), "{html}");
     }
 

@@ -38,8 +38,11 @@ pub(super) fn router(state: Arc<AppState>, guard: Guard) -> Router {
         .route("/api/runs/{experiment}/{run}", get(run_page))
         .route("/api/runs/{experiment}/{run}/drops", get(drops))
         .route("/api/runs/{experiment}/{run}/drops/{index}", get(drop_detail))
+        .route("/api/runs/{experiment}/{run}/plots/{file}", get(run_plot))
         .route("/api/compare/{experiment}/{first}/{second}", get(compare))
         .route("/api/compare/{experiment}/{first}/{second}/plot.svg", get(compare_plot))
+        .route("/api/quiz/{experiment}", get(quiz))
+        .route("/api/quiz/{experiment}/answer", post(quiz_answer))
         .route("/api/jobs", get(jobs).post(job_start))
         .route("/api/jobs/{id}", get(job_view))
         .route("/api/jobs/{id}/events", get(job_events))
@@ -56,6 +59,7 @@ pub(super) fn router(state: Arc<AppState>, guard: Guard) -> Router {
         .route("/api/lab/partition", put(lab_partition))
         .route("/api/lab/heal", post(lab_heal))
         .route("/api/lab/write", post(lab_write))
+        .route("/api/lab/keys/{key}", get(lab_key))
         .route("/api/lab/workload", put(lab_workload))
         .route("/api/lab/events", get(lab_events))
         .route("/api/presets", get(presets))
@@ -113,6 +117,45 @@ async fn experiments(State(state): Shared) -> Answer<Value> {
     blocking(move || Ok(json!({ "experiments": state.results.list(&state.options.experiments) }))).await
 }
 
+/// `?run=ID`: the run a quiz is graded on (default: the reference run).
+#[derive(Deserialize)]
+struct QuizQuery {
+    run: Option<String>,
+}
+
+async fn quiz(
+    State(state): Shared,
+    Path(experiment): Path<String>,
+    Query(query): Query<QuizQuery>,
+) -> Answer<Value> {
+    blocking(move || {
+        Ok(json!(state.results.quiz(&state.options.experiments, &experiment, query.run.as_deref())?))
+    })
+    .await
+}
+
+/// `POST /api/quiz/{experiment}/answer`: `{"choice": "lww-wall", "run"?: ID}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuizChoice {
+    choice: String,
+    #[serde(default)]
+    run: Option<String>,
+}
+
+async fn quiz_answer(State(state): Shared, Path(experiment): Path<String>, bytes: Bytes) -> Answer<Value> {
+    let choice: QuizChoice = body(&bytes)?;
+    blocking(move || {
+        Ok(json!(state.results.answer(
+            &state.options.experiments,
+            &experiment,
+            choice.run.as_deref(),
+            &choice.choice
+        )?))
+    })
+    .await
+}
+
 async fn compare(
     State(state): Shared,
     Path((experiment, first, second)): Path<(String, String, String)>,
@@ -120,14 +163,47 @@ async fn compare(
     blocking(move || Ok(json!(state.results.compare(&experiment, &first, &second)?))).await
 }
 
+/// `?width=W`: how wide to draw a plot, in pixels (the page asks for the
+/// width it shows it at; clamped by the plot).
+#[derive(Deserialize)]
+struct PlotQuery {
+    #[serde(default = "default_plot_width")]
+    width: u32,
+}
+
+fn default_plot_width() -> u32 {
+    crate::report::plots::PLOT_SIZE.0
+}
+
+/// An SVG answer, drawn off the async threads.
+async fn svg_answer(
+    draw: impl FnOnce() -> Result<String, DashboardError> + Send + 'static,
+) -> Result<Response, DashboardError> {
+    let svg = tokio::task::spawn_blocking(draw)
+        .await
+        .map_err(|error| DashboardError::Internal(error.to_string()))??;
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "no-cache")], svg).into_response())
+}
+
 async fn compare_plot(
     State(state): Shared,
     Path((experiment, first, second)): Path<(String, String, String)>,
+    Query(query): Query<PlotQuery>,
 ) -> Result<Response, DashboardError> {
-    let svg = tokio::task::spawn_blocking(move || state.results.compare_plot(&experiment, &first, &second))
-        .await
-        .map_err(|error| DashboardError::Internal(error.to_string()))??;
-    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+    svg_answer(move || state.results.compare_plot(&experiment, &first, &second, query.width)).await
+}
+
+/// `GET /api/runs/{experiment}/{run}/plots/{name}.svg?width=W`.
+async fn run_plot(
+    State(state): Shared,
+    Path((experiment, run, file)): Path<(String, String, String)>,
+    Query(query): Query<PlotQuery>,
+) -> Result<Response, DashboardError> {
+    let name = file
+        .strip_suffix(".svg")
+        .ok_or_else(|| DashboardError::NotFound(format!("plots are drawn as NAME.svg, not {file:?}")))?
+        .to_string();
+    svg_answer(move || state.results.plot(&experiment, &run, &name, query.width)).await
 }
 
 async fn run_page(State(state): Shared, Path((experiment, run)): Path<(String, String)>) -> Answer<Value> {
@@ -277,6 +353,10 @@ async fn lab_heal(State(state): Shared) -> Answer<LabView> {
 async fn lab_write(State(state): Shared, bytes: Bytes) -> Answer<Value> {
     let writes = state.lab.write(body(&bytes)?).await?;
     Ok(Json(json!({ "writes": writes })))
+}
+
+async fn lab_key(State(state): Shared, Path(key): Path<String>) -> Answer<super::lab::KeyState> {
+    Ok(Json(state.lab.key_state(&key).await?))
 }
 
 async fn lab_workload(State(state): Shared, bytes: Bytes) -> Answer<LabView> {

@@ -17,6 +17,7 @@
 pub mod chaos;
 pub mod cluster;
 pub mod faults;
+pub mod quiz;
 pub mod run_id;
 pub mod spec;
 pub mod trial;
@@ -29,6 +30,10 @@ use crate::builtin::Folder;
 
 /// The spec as run, saved beside its results.
 pub const SPEC_FILE: &str = "spec.toml";
+/// Marks a run as its experiment's reference run: the one the README
+/// quotes and the dashboard's quiz grades against (`just reference NAME`
+/// writes it). Its text says so, for whoever finds it.
+pub const REFERENCE_FILE: &str = "REFERENCE";
 
 /// Why the spec an experiment names cannot be had.
 #[derive(Debug, thiserror::Error)]

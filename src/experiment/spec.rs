@@ -58,6 +58,10 @@
 //! duration_ms = 1000
 //! values = [0, 1000]
 //! across_values = [10, 240] # the second parameter's, if there is one
+//!
+//! [quiz]                    # optional: the dashboard's question (see experiment::quiz)
+//! question = "Which strategy will silently drop the largest share of its writes?"
+//! answer = "most_dropped"   # or "drops_none", "most_siblings", "no_clock_drops" (with `from`)
 //! ```
 //!
 //! Unknown fields are errors, so a typo never silently falls back to a
@@ -143,6 +147,10 @@ pub struct Spec {
     pub sweep: SweepSpec,
     #[serde(default)]
     pub quick: Option<QuickSpec>,
+    /// The question the dashboard asks a class about this experiment, and
+    /// which fact of a run answers it (see `experiment::quiz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiz: Option<super::quiz::QuizSpec>,
 }
 
 /// A result someone else published, which the experiment reproduces: the
@@ -321,6 +329,23 @@ fn is_zero(value: &f64) -> bool {
 
 /// Where replica `id` of `replicas` sits between the first (1.0) and the
 /// last (0.0), evenly spaced.
+/// A number as a sentence or a label shows it: no decimals for a whole
+/// one, thousands grouped (`20,000`).
+pub fn shown_number(number: f64) -> String {
+    if number.fract() != 0.0 || number.abs() >= 1e15 {
+        return format!("{number}");
+    }
+    let digits = format!("{:.0}", number.abs());
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    if number < 0.0 { format!("-{grouped}") } else { grouped }
+}
+
 fn position(id: ReplicaId, replicas: usize) -> f64 {
     let steps = replicas.saturating_sub(1).max(1) as f64;
     (steps - f64::from(id - 1)) / steps
@@ -414,22 +439,100 @@ impl Parameter {
     /// What the parameter is, with its unit, for a plot's axis.
     pub fn axis_label(self) -> &'static str {
         match self {
-            Parameter::SkewMs => "clock skew: how far replica 1 runs ahead of the last replica (ms)",
-            Parameter::DriftPpm => "clock drift: replica 1 runs fast and the last replica slow by this (ppm)",
+            Parameter::SkewMs => "clock skew: replica 1 ahead of the last replica (ms)",
+            Parameter::DriftPpm => "clock drift: replica 1 fast, the last replica slow (ppm)",
             Parameter::ResyncIntervalMs => "time between clock resyncs (ms)",
             Parameter::ResolutionMs => "clock resolution: how coarsely every clock ticks (ms)",
-            Parameter::StepMs => "clock step: how far replica 1's clock jumps mid-run (ms; negative is back)",
+            Parameter::StepMs => "clock step mid-run (ms; negative is back)",
             Parameter::CutMs => "partition: how long the replica is cut off (ms)",
             Parameter::PauseMs => "process pause: how long the replica is stopped (ms)",
-            Parameter::CrashEveryMs => {
-                "crash period: a replica is killed and restarted every (ms; 0 = never)"
-            }
-            Parameter::MaxPeerOffsetMs => {
-                "offset bound: refuse writes when most peers read further off (ms; 0 = none)"
-            }
-            Parameter::EpsilonMs => "truetime's assumed clock uncertainty, epsilon (ms)",
-            Parameter::Keys => "keys the clients share (fewer keys: more writes to each)",
+            Parameter::CrashEveryMs => "a replica killed and restarted every (ms)",
+            Parameter::MaxPeerOffsetMs => "offset bound: refuse writes beyond it (ms)",
+            Parameter::EpsilonMs => "truetime's assumed clock error, epsilon (ms)",
+            Parameter::Keys => "keys the clients share (fewer: more writes each)",
             Parameter::RatePerClient => "operations per second per client",
+        }
+    }
+
+    /// A short description with the unit, for a narrow panel's axis.
+    pub fn short_label(self) -> &'static str {
+        match self {
+            Parameter::SkewMs => "clock skew (ms)",
+            Parameter::DriftPpm => "clock drift (ppm)",
+            Parameter::ResyncIntervalMs => "resync every (ms)",
+            Parameter::ResolutionMs => "clock tick (ms)",
+            Parameter::StepMs => "clock step (ms)",
+            Parameter::CutMs => "cut length (ms)",
+            Parameter::PauseMs => "pause length (ms)",
+            Parameter::CrashEveryMs => "a crash every (ms)",
+            Parameter::MaxPeerOffsetMs => "offset bound (ms)",
+            Parameter::EpsilonMs => "epsilon (ms)",
+            Parameter::Keys => "keys",
+            Parameter::RatePerClient => "operations/s per client",
+        }
+    }
+
+    /// Every parameter, for lookups by name.
+    pub const ALL: [Parameter; 12] = [
+        Parameter::SkewMs,
+        Parameter::DriftPpm,
+        Parameter::ResyncIntervalMs,
+        Parameter::ResolutionMs,
+        Parameter::StepMs,
+        Parameter::CutMs,
+        Parameter::PauseMs,
+        Parameter::CrashEveryMs,
+        Parameter::MaxPeerOffsetMs,
+        Parameter::EpsilonMs,
+        Parameter::Keys,
+        Parameter::RatePerClient,
+    ];
+
+    /// The parameter named `name` (`skew_ms`), as a summary row names it.
+    pub fn from_name(name: &str) -> Option<Parameter> {
+        Parameter::ALL.into_iter().find(|parameter| parameter.name() == name)
+    }
+
+    /// For a parameter whose 0 means "not at all" at the far end of its
+    /// scale (a period or a bound of 0 is never, not instantly), the word
+    /// for it: a plot places it beyond the largest value, not at zero.
+    pub fn zero_means(self) -> Option<&'static str> {
+        match self {
+            Parameter::ResyncIntervalMs | Parameter::CrashEveryMs => Some("never"),
+            Parameter::MaxPeerOffsetMs => Some("no bound"),
+            _ => None,
+        }
+    }
+
+    /// A sweep point in words, for a headline: "when a clock is stepped
+    /// back 500 ms", "with no offset bound".
+    pub fn phrase(self, value: f64) -> String {
+        let shown = shown_number(value.abs());
+        let zero = value == 0.0;
+        match self {
+            Parameter::SkewMs if zero => "with every clock in step".into(),
+            Parameter::SkewMs => format!("with clocks {shown} ms apart"),
+            Parameter::DriftPpm if zero => "with no drift".into(),
+            Parameter::DriftPpm => format!("with clocks drifting {shown} ppm fast and slow"),
+            Parameter::ResyncIntervalMs if zero => "with no resync".into(),
+            Parameter::ResyncIntervalMs => format!("with a resync every {shown} ms"),
+            Parameter::ResolutionMs if zero => "with fine-grained clocks".into(),
+            Parameter::ResolutionMs => format!("with clocks ticking every {shown} ms"),
+            Parameter::StepMs if zero => "with no clock step".into(),
+            Parameter::StepMs if value < 0.0 => format!("when a clock is stepped back {shown} ms"),
+            Parameter::StepMs => format!("when a clock is stepped forward {shown} ms"),
+            Parameter::CutMs if zero => "with no cut".into(),
+            Parameter::CutMs => format!("with {shown} ms cuts"),
+            Parameter::PauseMs if zero => "with no pause".into(),
+            Parameter::PauseMs => format!("when a replica is paused for {shown} ms"),
+            Parameter::CrashEveryMs if zero => "with no crash".into(),
+            Parameter::CrashEveryMs => format!("with a crash every {shown} ms"),
+            Parameter::MaxPeerOffsetMs if zero => "with no offset bound".into(),
+            Parameter::MaxPeerOffsetMs => format!("refusing writes beyond {shown} ms of offset"),
+            Parameter::EpsilonMs => format!("with epsilon {shown} ms"),
+            Parameter::Keys if value == 1.0 => "with one key".into(),
+            Parameter::Keys => format!("with {shown} keys"),
+            Parameter::RatePerClient => format!("at {shown} operations/s per client"),
         }
     }
 
@@ -649,6 +752,12 @@ impl Spec {
         let builtins = lineup.builtins.iter().map(|strategy| (strategy.name().to_string(), strategy.kind()));
         let plugins = self.plugins.iter().filter_map(|plugin| Some((plugin.name.clone()?, plugin.kind?)));
         builtins.chain(plugins).collect()
+    }
+
+    /// What each built-in bucket's stamps are made of (plugins' are their own).
+    pub fn stamps_at(&self, value: f64) -> BTreeMap<String, strategy::StampKind> {
+        let lineup = self.lineup_at(value);
+        lineup.builtins.iter().map(|strategy| (strategy.name().to_string(), strategy.stamp_kind())).collect()
     }
 
     fn check(&self, path: &Path) -> Result<(), SpecError> {

@@ -239,7 +239,12 @@ fn parse_block(
             {
                 *first = Some(HistoryError::Parse { path: path.to_path_buf(), line: *number, error });
             }
-            Record::Point(PointRecord { point: 0, params: Default::default(), kinds: Default::default() })
+            Record::Point(PointRecord {
+                point: 0,
+                params: Default::default(),
+                kinds: Default::default(),
+                stamps: Default::default(),
+            })
         })
     }));
     match first_error.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()) {

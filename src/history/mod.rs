@@ -162,6 +162,10 @@ pub struct PointRecord {
     /// the oracle judges a bucket by its kind, never by its name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub kinds: std::collections::BTreeMap<String, crate::strategy::Kind>,
+    /// What each bucket's stamps are made of, as the strategy declared it:
+    /// only for the words that explain a drop (absent in older histories).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub stamps: std::collections::BTreeMap<String, crate::strategy::StampKind>,
 }
 
 /// A fault or clock setting the runner applied, when it applied it.

@@ -110,6 +110,15 @@ impl Stamp {
         Stamp::json(Value::Null)
     }
 
+    /// The stamp's numbers, when it is a short array of integers (every
+    /// built-in last-write-wins stamp is).
+    pub fn as_integers(&self) -> Option<&[i64]> {
+        match &self.0 {
+            Held::Integers(integers) => Some(integers.as_slice()),
+            Held::Json(_) => None,
+        }
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(&self.0, Held::Json(value) if value.is_null())
     }

@@ -4,14 +4,19 @@
 //! processes against the simulator this way.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
-use super::plots::{FONT, PLOT_SIZE, PlotError, draw_markers, register_font, style_of};
+use super::axis::SweepAxis;
+use super::palette::style_of;
+use super::plots::{
+    AXIS_PX, DrawResult, LegendEntry, MARKER_SIZE, Swatch, TEXT_PX, draw_legend, draw_markers, font,
+    legend_height, titled, with_legend,
+};
 use crate::analysis::compare::{AGREEMENT_ERRORS, AGREEMENT_FLOOR, Agreement};
+use crate::experiment::spec::Parameter;
 
 /// The file stem of the comparison plot.
 pub const PLOT: &str = "comparison";
@@ -24,55 +29,43 @@ pub struct Names<'a> {
     pub second: &'a str,
 }
 
-/// Draws `comparison.svg` and `comparison.png` into `dir`: per strategy, the
-/// first run as a solid line and the second as a dashed one, each with
-/// error bars of two standard errors.
-pub fn draw(dir: &Path, names: &Names<'_>, agreements: &[Agreement]) -> Result<Vec<PathBuf>, PlotError> {
-    register_font();
-    let svg = dir.join(format!("{PLOT}.svg"));
-    let png = dir.join(format!("{PLOT}.png"));
-    let fail = |path: &Path, error: &dyn std::fmt::Display| PlotError {
-        path: path.to_path_buf(),
-        message: error.to_string(),
-    };
-    let text = self::svg(names, agreements).map_err(|error| fail(&svg, &error.message))?;
-    std::fs::write(&svg, text).map_err(|error| fail(&svg, &error))?;
-    {
-        let area = BitMapBackend::new(&png, PLOT_SIZE).into_drawing_area();
-        draw_on(&area, names, agreements).map_err(|error| fail(&png, &error))?;
-        area.present().map_err(|error| fail(&png, &error))?;
-    }
-    Ok(vec![svg, png])
-}
-
-/// The same plot as SVG text, for a page that asks for it.
-pub fn svg(names: &Names<'_>, agreements: &[Agreement]) -> Result<String, PlotError> {
-    register_font();
-    let mut text = String::new();
-    let fail = |error: &dyn std::fmt::Display| PlotError {
-        path: PathBuf::from(format!("{PLOT}.svg")),
-        message: error.to_string(),
-    };
-    {
-        let area = SVGBackend::with_string(&mut text, PLOT_SIZE).into_drawing_area();
-        draw_on(&area, names, agreements).map_err(|error| fail(&error))?;
-        area.present().map_err(|error| fail(&error))?;
-    }
-    Ok(text)
-}
-
-fn draw_on<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    names: &Names<'_>,
-    agreements: &[Agreement],
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    area.fill(&WHITE)?;
-    let mut values: Vec<(usize, f64)> = agreements.iter().map(|row| (row.point, row.value)).collect();
-    values.sort_by_key(|(point, _)| *point);
-    values.dedup_by_key(|(point, _)| *point);
+/// The strategies compared, in name order.
+fn strategies(agreements: &[Agreement]) -> Vec<&str> {
     let mut strategies: Vec<&str> = agreements.iter().map(|row| row.strategy.as_str()).collect();
     strategies.sort();
     strategies.dedup();
+    strategies
+}
+
+fn entries(names: &Names<'_>, agreements: &[Agreement]) -> Vec<LegendEntry> {
+    let mut entries: Vec<LegendEntry> = strategies(agreements)
+        .into_iter()
+        .map(|strategy| LegendEntry::strategy(strategy, strategy))
+        .collect();
+    entries.push(LegendEntry { swatch: Swatch::Line(BLACK), label: format!("solid: {}", names.first) });
+    entries.push(LegendEntry { swatch: Swatch::Dashed(BLACK), label: format!("dashed: {}", names.second) });
+    entries
+}
+
+/// How tall the plot is at `width`.
+pub fn height(names: &Names<'_>, agreements: &[Agreement], width: u32) -> u32 {
+    40 + super::sweep::chart_height(width) + legend_height(&entries(names, agreements), width)
+}
+
+/// Per strategy, the first run as a solid line and the second as a dashed
+/// one, each with error bars of two standard errors.
+pub(super) fn draw<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    names: &Names<'_>,
+    agreements: &[Agreement],
+) -> DrawResult<DB> {
+    let mut values: Vec<(usize, f64)> = agreements.iter().map(|row| (row.point, row.value)).collect();
+    values.sort_by_key(|(point, _)| *point);
+    values.dedup_by_key(|(point, _)| *point);
+    let axis = SweepAxis::new(
+        Parameter::from_name(names.parameter),
+        &values.iter().map(|(_, value)| *value).collect::<Vec<_>>(),
+    );
     let highest = agreements
         .iter()
         .flat_map(|row| {
@@ -83,35 +76,40 @@ fn draw_on<DB: DrawingBackend>(
         })
         .fold(0.01_f64, f64::max)
         * 100.0;
-    let title = format!("{}: {} (solid) against {} (dashed)", names.experiment, names.first, names.second);
-    let labels: Vec<String> = values.iter().map(|(_, value)| format!("{value}")).collect();
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, (FONT, 24))
-        .margin(16)
-        .x_label_area_size(56)
-        .y_label_area_size(72)
-        .build_cartesian_2d(-0.5..(values.len() as f64 - 0.5), 0.0..(highest * 1.1))?;
+    let body = titled(area, &format!("{}: two runs side by side", names.experiment))?;
+    let entries = entries(names, agreements);
+    let (chart_area, legend_area) = with_legend(&body, &entries);
+    let range = axis.range();
+    let (width, _) = chart_area.dim_in_pixel();
+    let pixels_per_unit = f64::from(width.saturating_sub(110).max(1)) / (range.end - range.start);
+    let mut chart = ChartBuilder::on(&chart_area)
+        .margin(12)
+        .margin_right(24)
+        .x_label_area_size(62)
+        .y_label_area_size(74)
+        .build_cartesian_2d(super::plots::SweepCoord::new(&axis), 0.0..(highest * 1.1))?;
+    let parameter = match Parameter::from_name(names.parameter) {
+        Some(parameter) => parameter.short_label().to_string(),
+        None => names.parameter.to_string(),
+    };
     chart
         .configure_mesh()
-        .x_desc(names.parameter)
-        .y_desc("dropped, % of acknowledged writes")
-        .x_labels(values.len().max(2) * 2 + 1)
-        .x_label_formatter(&|index| {
-            let rounded = index.round();
-            if (index - rounded).abs() > 0.01 || rounded < 0.0 {
-                return String::new();
-            }
-            labels.get(rounded as usize).cloned().unwrap_or_default()
-        })
-        .label_style((FONT, 16))
-        .axis_desc_style((FONT, 18))
+        .x_desc(format!("{parameter}{}", axis.note()))
+        .y_desc("% dropped")
+        .x_label_formatter(&|place| axis.label_at(*place, pixels_per_unit, TEXT_PX))
+        .y_labels(6)
+        .label_style(font(TEXT_PX))
+        .axis_desc_style(font(AXIS_PX))
         .draw()?;
-    for (index, strategy) in strategies.iter().enumerate() {
-        let (colour, marker) = style_of(index);
-        let rows: Vec<&Agreement> = agreements.iter().filter(|row| row.strategy == *strategy).collect();
-        let x_of =
-            |row: &Agreement| values.iter().position(|(point, _)| *point == row.point).unwrap_or(0) as f64;
-        for (second, offset) in [(false, -0.06), (true, 0.06)] {
+    // The two runs' points sit a little apart, so that both error bars show.
+    let nudge = (range.end - range.start) * 0.006;
+    for strategy in strategies(agreements) {
+        let style = style_of(strategy);
+        let rows: Vec<&Agreement> = agreements.iter().filter(|row| row.strategy == strategy).collect();
+        let x_of = |row: &Agreement| {
+            axis.place(values.iter().position(|(point, _)| *point == row.point).unwrap_or(0))
+        };
+        for (second, offset) in [(false, -nudge), (true, nudge)] {
             let line: Vec<(f64, f64)> = rows
                 .iter()
                 .map(|row| {
@@ -119,34 +117,30 @@ fn draw_on<DB: DrawingBackend>(
                     (x_of(row) + offset, rate * 100.0)
                 })
                 .collect();
-            let style = colour.stroke_width(if second { 2 } else { 3 });
+            let stroke = style.colour.stroke_width(if second { 2 } else { 3 });
             if second {
                 chart.draw_series(
-                    line.windows(2).map(|pair| DashedPathElement::new(pair.to_vec(), 8_i32, 6_i32, style)),
+                    line.windows(2).map(|pair| DashedPathElement::new(pair.to_vec(), 8_i32, 6_i32, stroke)),
                 )?;
             } else {
-                chart
-                    .draw_series(line.windows(2).map(|pair| PathElement::new(pair.to_vec(), style)))?
-                    .label(strategy.to_string())
-                    .legend(move |at| {
-                        EmptyElement::at(at) + PathElement::new(vec![(0, 0), (24, 0)], colour.stroke_width(3))
-                    });
+                chart.draw_series(line.windows(2).map(|pair| PathElement::new(pair.to_vec(), stroke)))?;
             }
-            draw_markers(&mut chart, &line, marker, colour, if second { 4 } else { 5 })?;
+            draw_markers(&mut chart, &line, style, if second { MARKER_SIZE - 2 } else { MARKER_SIZE })?;
             chart.draw_series(rows.iter().map(|row| {
                 let rate = if second { row.second } else { row.first };
                 let (mid, error) = (rate.rate * 100.0, 2.0 * rate.standard_error * 100.0);
-                ErrorBar::new_vertical(x_of(row) + offset, (mid - error).max(0.0), mid, mid + error, style, 8)
+                ErrorBar::new_vertical(
+                    x_of(row) + offset,
+                    (mid - error).max(0.0),
+                    mid,
+                    mid + error,
+                    stroke,
+                    8,
+                )
             }))?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, 16))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
+    draw_legend(&legend_area, &entries)
 }
 
 /// The comparison as a Markdown table, with a sentence saying how to read it.

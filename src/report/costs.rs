@@ -15,10 +15,39 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::plots::{DrawResult, FONT, PlotInput, draw_strategy_line};
+use super::plots::{
+    AXIS_PX, DrawResult, LegendEntry, PlotInput, TEXT_PX, draw_legend, draw_strategy_lines, font,
+    legend_height, titled, with_legend,
+};
 
 /// The latency axis starts here, in ms, so that a 0 ms point still shows.
 const LATENCY_FLOOR_MS: f64 = 0.1;
+
+/// Each strategy, with the other two costs in its words.
+fn entries(input: &PlotInput) -> Vec<LegendEntry> {
+    input
+        .series
+        .iter()
+        .map(|series| {
+            let siblings = series.points.iter().map(|point| point.max_siblings).max().unwrap_or(0);
+            let metadata = series.points.iter().map(|point| point.metadata_bytes).fold(0.0, f64::max);
+            let reads = if siblings > 1 {
+                format!("up to {siblings} siblings a read")
+            } else {
+                "one value a read".into()
+            };
+            LegendEntry::strategy(
+                &series.strategy,
+                format!("{}: {reads}, {metadata:.0} bytes/write", series.strategy),
+            )
+        })
+        .collect()
+}
+
+/// How tall the plot is at `width`.
+pub fn height(input: &PlotInput, width: u32) -> u32 {
+    40 + super::sweep::chart_height(width) + legend_height(&entries(input), width)
+}
 
 pub(super) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &PlotInput) -> DrawResult<DB> {
     let points = || input.series.iter().flat_map(|series| series.points.iter());
@@ -26,43 +55,37 @@ pub(super) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &Pl
     let slowest = points().map(|point| point.latency_p99_ms).fold(1.0_f64, f64::max);
     let fastest = points().map(|point| point.latency_p99_ms).fold(slowest, f64::min).max(LATENCY_FLOOR_MS);
     let x_range = (fastest / 2.0)..(slowest * 2.0);
-    let title = format!("{}: what each strategy lost against what it cost", input.experiment);
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, (FONT, 26))
-        .margin(16)
-        .x_label_area_size(56)
-        .y_label_area_size(72)
+    let body = titled(area, &format!("{}: what each strategy lost against what it cost", input.experiment))?;
+    let entries = entries(input);
+    let (chart_area, legend_area) = with_legend(&body, &entries);
+    let mut chart = ChartBuilder::on(&chart_area)
+        .margin(12)
+        .margin_right(24)
+        .x_label_area_size(62)
+        .y_label_area_size(74)
         .build_cartesian_2d(x_range.log_scale(), 0.0..(highest_drop * 1.15))?;
     chart
         .configure_mesh()
         .x_desc("write latency, 99th percentile (ms, log scale)")
-        .y_desc("dropped, % of acknowledged writes")
-        .x_label_formatter(&|ms| format!("{ms}"))
-        .label_style((FONT, 16))
-        .axis_desc_style((FONT, 18))
+        .y_desc("% dropped")
+        .x_label_formatter(&|ms| crate::experiment::spec::shown_number(*ms))
+        .x_labels(6)
+        .y_labels(6)
+        .max_light_lines(2)
+        .label_style(font(TEXT_PX))
+        .axis_desc_style(font(AXIS_PX))
         .draw()?;
-    for (index, series) in input.series.iter().enumerate() {
-        let line: Vec<(f64, f64)> = series
-            .points
-            .iter()
-            .map(|point| (point.latency_p99_ms.max(LATENCY_FLOOR_MS), point.dropped_percent))
-            .collect();
-        let siblings = series.points.iter().map(|point| point.max_siblings).max().unwrap_or(0);
-        let metadata = series.points.iter().map(|point| point.metadata_bytes).fold(0.0, f64::max);
-        let reads = if siblings > 1 {
-            format!("reads of up to {siblings} siblings")
-        } else {
-            "one value per read".into()
-        };
-        let label = format!("{}: {reads}, {metadata:.0} bytes/write", series.strategy);
-        draw_strategy_line(&mut chart, &line, label, index)?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FONT, 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
+    let lines: Vec<(String, Vec<(f64, f64)>)> = input
+        .series
+        .iter()
+        .map(|series| {
+            let line = series
+                .points
+                .iter()
+                .map(|point| (point.latency_p99_ms.max(LATENCY_FLOOR_MS), point.dropped_percent));
+            (series.strategy.clone(), line.collect())
+        })
+        .collect();
+    draw_strategy_lines(&mut chart, &lines, 0.0)?;
+    draw_legend(&legend_area, &entries)
 }

@@ -4,56 +4,51 @@
 //! the most of any cell) and labelled with it. Strategies that keep
 //! siblings or merge drop nothing, so they get no panel.
 
-use std::path::{Path, PathBuf};
-
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::plots::{FONT, PlotError, register_font};
+use super::plots::{AXIS_PX, DrawResult, NOTE_PX, PANEL_TITLE_PX, TEXT_PX, font, titled};
 use crate::analysis::PointSummary;
+use crate::experiment::spec::{Parameter, shown_number};
 
 /// The file stem of the heatmap.
 pub const HEATMAP: &str = "heatmap";
 
-/// Size of the heatmap, in pixels (PNG) or user units (SVG).
-pub const HEATMAP_SIZE: (u32, u32) = (1200, 420);
+/// A panel's size, in pixels: the narrowest before panels wrap into rows,
+/// and the height of a row.
+const PANEL_WIDTH: u32 = 300;
+const PANEL_HEIGHT: u32 = 340;
 
 /// What the heatmap shows.
-pub struct HeatmapInput<'a> {
-    pub experiment: &'a str,
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeatmapInput {
+    pub experiment: String,
     /// The two parameters' names.
-    pub parameter: &'a str,
-    pub across: &'a str,
+    pub parameter: String,
+    pub across: String,
     /// The last-write-wins strategies, in the spec's order.
     pub strategies: Vec<String>,
-    pub summaries: &'a [PointSummary],
+    pub summaries: Vec<PointSummary>,
 }
 
-/// Draws `heatmap.svg` and `heatmap.png` into `dir`; returns the paths.
-pub fn draw(dir: &Path, input: &HeatmapInput<'_>) -> Result<Vec<PathBuf>, PlotError> {
-    register_font();
-    let svg = dir.join(format!("{HEATMAP}.svg"));
-    let png = dir.join(format!("{HEATMAP}.png"));
-    let fail = |path: &Path, error: &dyn std::fmt::Display| PlotError {
-        path: path.to_path_buf(),
-        message: error.to_string(),
-    };
-    {
-        let area = SVGBackend::new(&svg, HEATMAP_SIZE).into_drawing_area();
-        draw_on(&area, input).map_err(|error| fail(&svg, &error))?;
-        area.present().map_err(|error| fail(&svg, &error))?;
+/// A parameter's short description, by its name.
+fn short(name: &str) -> &str {
+    match Parameter::from_name(name) {
+        Some(parameter) => parameter.short_label(),
+        None => name,
     }
-    {
-        let area = BitMapBackend::new(&png, HEATMAP_SIZE).into_drawing_area();
-        draw_on(&area, input).map_err(|error| fail(&png, &error))?;
-        area.present().map_err(|error| fail(&png, &error))?;
-    }
-    Ok(vec![svg, png])
+}
+
+/// How tall the heatmap is at `width`.
+pub fn height(input: &HeatmapInput, width: u32) -> u32 {
+    let (rows, _) = super::sweep::grid_of(input.strategies.len(), width, PANEL_WIDTH);
+    40 + rows as u32 * PANEL_HEIGHT
 }
 
 /// The heatmap's section of `report.md`: the picture, what the other plots
 /// show of it, and each panel's numbers as a table.
-pub fn section(input: &HeatmapInput<'_>, first_across: f64) -> String {
+pub fn section(input: &HeatmapInput, first_across: f64) -> String {
     use std::fmt::Write as _;
     let columns = distinct(input.summaries.iter().map(|summary| summary.value));
     let rows = distinct(input.summaries.iter().filter_map(|summary| summary.across_value));
@@ -113,37 +108,36 @@ fn shade(percent: f64, highest: f64) -> RGBColor {
     RGBColor(mix(255.0, 150.0), mix(255.0, 20.0), mix(255.0, 30.0))
 }
 
-fn draw_on<DB: DrawingBackend>(
+pub(super) fn draw<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
-    input: &HeatmapInput<'_>,
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    area.fill(&WHITE)?;
+    input: &HeatmapInput,
+) -> DrawResult<DB> {
     let columns = distinct(input.summaries.iter().map(|summary| summary.value));
     let rows = distinct(input.summaries.iter().filter_map(|summary| summary.across_value));
     let highest = input.summaries.iter().map(|summary| summary.dropped_percent_mean).fold(0.0, f64::max);
-    let title = format!("{}: acknowledged writes dropped, % (darker: more)", input.experiment);
-    let area = area.titled(&title, (FONT, 24))?;
-    let panels = area.split_evenly((1, input.strategies.len().max(1)));
+    let body = titled(area, &format!("{}: acknowledged writes dropped, % (darker: more)", input.experiment))?;
+    let grid = super::sweep::grid_of(input.strategies.len(), body.dim_in_pixel().0, PANEL_WIDTH);
+    let panels = body.split_evenly(grid);
+    let column_labels: Vec<String> = columns.iter().map(|&value| shown_number(value)).collect();
+    let row_labels: Vec<String> = rows.iter().map(|&value| shown_number(value)).collect();
     for (panel, strategy) in panels.iter().zip(&input.strategies) {
-        let column_labels: Vec<String> = columns.iter().map(|value| format!("{value}")).collect();
-        let row_labels: Vec<String> = rows.iter().map(|value| format!("{value}")).collect();
         let mut chart = ChartBuilder::on(panel)
-            .caption(strategy, (FONT, 20))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(56)
+            .caption(strategy, font(PANEL_TITLE_PX))
+            .margin(10)
+            .x_label_area_size(56)
+            .y_label_area_size(70)
             .build_cartesian_2d(0.0..columns.len() as f64, 0.0..rows.len() as f64)?;
         chart
             .configure_mesh()
             .disable_mesh()
-            .x_desc(input.parameter)
-            .y_desc(input.across)
+            .x_desc(short(&input.parameter))
+            .y_desc(short(&input.across))
             .x_labels(columns.len() * 2 + 1)
             .y_labels(rows.len() * 2 + 1)
             .x_label_formatter(&|x| label_at(&column_labels, *x))
             .y_label_formatter(&|y| label_at(&row_labels, *y))
-            .label_style((FONT, 14))
-            .axis_desc_style((FONT, 15))
+            .label_style(font(TEXT_PX))
+            .axis_desc_style(font(AXIS_PX))
             .draw()?;
         for summary in input.summaries.iter().filter(|summary| &summary.strategy == strategy) {
             let (Some(x), Some(y)) = (
@@ -159,10 +153,11 @@ fn draw_on<DB: DrawingBackend>(
                 shade(percent, highest).filled(),
             )))?;
             let ink = if percent > highest * 0.55 { WHITE } else { BLACK };
+            let style = font(NOTE_PX).color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
             chart.draw_series(std::iter::once(Text::new(
-                format!("{percent:.1}"),
-                (x + 0.3, y + 0.6),
-                (FONT, 15).into_font().color(&ink),
+                format!("{percent:.0}"),
+                (x + 0.5, y + 0.5),
+                style,
             )))?;
         }
     }

@@ -212,7 +212,7 @@ fn strategy_paragraph(strategy: &str, kind: Kind, parameter: &str, points: &[&Po
             text,
             " {trend} Over the whole sweep, of {dropped} drops in {acked} acknowledged writes, {causality} were \
              causality violations (the writer had read the write that beat it, as in DDIA Figure 8-3), \
-             {realtime} lost to a write that finished before they began, and {concurrent} were concurrent \
+             {realtime} were real-time violations (lost to a write that finished before they began), and {concurrent} were concurrent \
              overwrites that last-write-wins would make even with perfect clocks."
         );
         if causality == 0 {
@@ -345,9 +345,10 @@ truly happened, judged with the runner's real clock:
 - **causality violation**: the dropped write had *read* the write that beat
   it, so it was really later, yet it got a smaller timestamp because its
   replica's clock was behind. This is DDIA Figure 8-3: the increment is lost.
-- **other clock-caused**: the winner finished before the dropped write even
+- **real-time violation**: the winner finished before the dropped write even
   began, but the dropped write's replica had not seen it yet, and a clock
-  that lagged gave the later write the smaller timestamp.
+  that lagged (or, for a Lamport counter, a replica that had counted less)
+  gave the later write the smaller timestamp.
 - **concurrent overwrite**: the two writes overlapped in time; neither could
   know of the other, and last-write-wins drops one of them whatever the
   clocks say. Only keeping both (siblings) avoids this.

@@ -18,6 +18,7 @@
 //! second `analyze` of the same run, never sees a half-written file, and an
 //! `analyze` that fails while writing leaves the previous files as they were.
 
+pub mod axis;
 pub mod compare;
 pub mod costs;
 pub mod figures;
@@ -25,20 +26,22 @@ pub mod heatmap;
 pub mod markdown;
 pub mod nemesis;
 pub mod offsets;
+pub mod palette;
 pub mod plots;
 pub mod published;
+pub mod sweep;
 pub mod timeline;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{Analysis, PointSummary, analyze, kind_in, summarize};
+use crate::analysis::{Analysis, analyze, summarize};
 use crate::experiment::SPEC_FILE;
-use crate::experiment::spec::{Parameter, Spec, SpecError};
+use crate::experiment::spec::{Spec, SpecError};
 use crate::history::{self, HistoryError, Record};
-use crate::strategy::Kind;
 
-use self::plots::{PlotError, PlotInput, PointFigures, StrategySeries};
+use self::figures::RunFigures;
+use self::plots::PlotError;
 
 pub const SUMMARY_JSON: &str = "summary.json";
 pub const SUMMARY_CSV: &str = "summary.csv";
@@ -94,57 +97,31 @@ fn write_files(
     write_json(&run_dir.join(SUMMARY_JSON), &analysis.rows)?;
     write_json(&run_dir.join(DROPS_JSON), &analysis.drops)?;
     write_csv(&run_dir.join(SUMMARY_CSV), analysis)?;
-    let every = summarize(&analysis.rows);
+    let figures = RunFigures::build(
+        experiment,
+        spec,
+        summarize(&analysis.rows),
+        &analysis.kinds,
+        &analysis.drops,
+        records,
+    );
+    figures.write(run_dir)?;
     // A two-parameter sweep: the heatmap shows every pair; the other plots
     // and the paragraphs show the middle value of the second parameter.
-    let (summaries, heatmap) = match &spec.sweep.across {
-        None => (every, None),
-        Some(across) => {
-            let first = across.values.get(across.values.len() / 2).copied().unwrap_or_default();
-            let input = heatmap::HeatmapInput {
-                experiment,
-                parameter: spec.sweep.parameter.name(),
-                across: across.parameter.name(),
-                strategies: spec
-                    .strategies
-                    .iter()
-                    .filter(|strategy| kind_in(&analysis.kinds, strategy) == Kind::LastWriteWins)
-                    .cloned()
-                    .collect(),
-                summaries: &every,
-            };
-            heatmap::draw(run_dir, &input)?;
-            let section = heatmap::section(&input, first);
-            let row: Vec<PointSummary> =
-                every.iter().filter(|summary| summary.across_value == Some(first)).cloned().collect();
-            (row, Some(section))
-        }
-    };
-    figures::draw_all(run_dir, &plot_input(experiment, spec, analysis, &summaries))?;
-    let timeline = timeline_of(experiment, spec, records, analysis);
-    if let Some(timeline) = &timeline {
-        timeline::draw(run_dir, timeline)?;
-    }
-    let offsets = largest_point(spec).and_then(|(point, title)| {
-        offsets::build(
-            &format!("{experiment}: clock offsets as replicas estimate them, {title}"),
-            records,
-            point,
-        )
+    let heatmap = figures.heatmap.as_ref().zip(spec.sweep.across.as_ref()).map(|(input, across)| {
+        heatmap::section(input, across.values.get(across.values.len() / 2).copied().unwrap_or_default())
     });
-    if let Some(offsets) = &offsets {
-        offsets::draw(run_dir, offsets)?;
-    }
-    let figures = markdown::Figures {
-        timeline: timeline.as_ref(),
-        offsets: offsets.as_ref(),
+    let shown = markdown::Figures {
+        timeline: figures.timeline.as_ref(),
+        offsets: figures.offsets.as_ref(),
         heatmap: heatmap.as_deref(),
     };
-    let mut report = markdown::report(experiment, spec, analysis, &summaries, &figures);
+    let summaries = &figures.summaries;
+    let mut report = markdown::report(experiment, spec, analysis, summaries, &shown);
     // Before the explanation and the table of numbers, after what happened.
     let at = report.find("## How to read it").unwrap_or(report.len());
     if !spec.published.is_empty() {
-        report.insert_str(at, &published::section(&spec.published, spec.sweep.parameter.name(), &summaries));
+        report.insert_str(at, &published::section(&spec.published, spec.sweep.parameter.name(), summaries));
     }
     if spec.chaos.is_some() {
         report.insert_str(at, &nemesis::section(experiment, spec.seed, records, analysis));
@@ -166,79 +143,6 @@ fn write_csv(path: &Path, analysis: &Analysis) -> Result<(), ReportError> {
         writer.serialize(row).map_err(fail)?;
     }
     writer.flush().map_err(|error| ReportError::Write(path.to_path_buf(), error.to_string()))
-}
-
-fn percent(part: usize, whole: usize) -> f64 {
-    if whole == 0 { 0.0 } else { 100.0 * part as f64 / whole as f64 }
-}
-
-/// The plots' input: per strategy, in the spec's order, its figures per point.
-pub fn plot_input(
-    experiment: &str,
-    spec: &Spec,
-    analysis: &Analysis,
-    summaries: &[PointSummary],
-) -> PlotInput {
-    let series = spec
-        .strategies
-        .iter()
-        .map(|strategy| StrategySeries {
-            strategy: strategy.clone(),
-            last_write_wins: kind_in(&analysis.kinds, strategy) == Kind::LastWriteWins,
-            points: summaries
-                .iter()
-                .filter(|summary| &summary.strategy == strategy)
-                .map(|summary| PointFigures {
-                    value: summary.value,
-                    dropped_percent: summary.dropped_percent_mean,
-                    dropped_percent_interval: summary.dropped_percent_interval,
-                    causality_percent: percent(summary.dropped_causality, summary.acked),
-                    realtime_percent: percent(summary.dropped_realtime, summary.acked),
-                    concurrent_percent: percent(summary.dropped_concurrent, summary.acked),
-                    siblings_per_trial: summary.siblings as f64 / summary.trials.max(1) as f64,
-                    max_siblings: summary.max_siblings,
-                    latency_p50_ms: summary.latency_p50_ms,
-                    latency_p99_ms: summary.latency_p99_ms,
-                    metadata_bytes: summary.metadata_bytes,
-                })
-                .collect(),
-        })
-        .collect();
-    PlotInput {
-        experiment: experiment.to_string(),
-        parameter: spec.sweep.parameter.axis_label().to_string(),
-        parameter_name: spec.sweep.parameter.name().to_string(),
-        series,
-    }
-}
-
-/// The timeline of the sweep's largest value (first trial), for specs with
-/// scheduled faults or clocks that change over time; `None` for the others
-/// or for histories from before `trial` records.
-fn timeline_of(
-    experiment: &str,
-    spec: &Spec,
-    records: &[Record],
-    analysis: &Analysis,
-) -> Option<timeline::Timeline> {
-    let changing = spec.has_faults()
-        || spec.clocks.drift_ppm != 0.0
-        || spec.clocks.drift_spread_ppm != 0.0
-        || matches!(spec.sweep.parameter, Parameter::DriftPpm | Parameter::ResyncIntervalMs);
-    if !changing {
-        return None;
-    }
-    let (point, title) = largest_point(spec)?;
-    timeline::build(&format!("{experiment}: {title}"), records, &analysis.drops, &spec.strategies, point)
-}
-
-/// The sweep point with the largest value (by size; the first of equals),
-/// whose first trial the time plots show, and a title naming it.
-fn largest_point(spec: &Spec) -> Option<(usize, String)> {
-    let values = &spec.sweep.values;
-    let point =
-        (0..values.len()).max_by(|&a, &b| values[a].abs().total_cmp(&values[b].abs()).then(b.cmp(&a)))?;
-    Some((point, format!("one trial at {} = {}", spec.sweep.parameter.name(), values[point])))
 }
 
 /// A fixed-width table of the per-point results, for the terminal.

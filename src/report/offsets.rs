@@ -10,12 +10,14 @@
 //! on the line, and the line always lies within the bars.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::plots::{FONT, PALETTE, PLOT_SIZE, PlotError, register_font};
+use super::plots::{
+    AXIS_PX, DrawResult, LegendEntry, Swatch, TEXT_PX, draw_legend, font, legend_height, titled, with_legend,
+};
+use super::timeline::REPLICA_COLOURS;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockEvent, replay_offsets};
@@ -154,30 +156,32 @@ pub fn build(title: &str, records: &[Record], point: usize) -> Option<OffsetsPlo
     })
 }
 
-/// Draws `offsets.svg` and `offsets.png` into `dir`.
-pub fn draw(dir: &Path, plot: &OffsetsPlot) -> Result<(), PlotError> {
-    register_font();
-    let svg = dir.join(format!("{OFFSETS}.svg"));
-    let png = dir.join(format!("{OFFSETS}.png"));
-    draw_on(SVGBackend::new(&svg, PLOT_SIZE).into_drawing_area(), plot, &svg)?;
-    draw_on(BitMapBackend::new(&png, PLOT_SIZE).into_drawing_area(), plot, &png)
+fn entries(plot: &OffsetsPlot) -> Vec<LegendEntry> {
+    plot.peers
+        .iter()
+        .enumerate()
+        .flat_map(|(index, peer)| {
+            let colour = REPLICA_COLOURS[index % REPLICA_COLOURS.len()];
+            [
+                LegendEntry { swatch: Swatch::Line(colour), label: format!("replica {}: true", peer.peer) },
+                LegendEntry {
+                    swatch: Swatch::Estimate(colour),
+                    label: format!(
+                        "replica {}: estimated by replica {} (± error bound)",
+                        peer.peer, plot.observer
+                    ),
+                },
+            ]
+        })
+        .collect()
 }
 
-fn draw_on<DB: DrawingBackend>(
-    area: DrawingArea<DB, Shift>,
-    plot: &OffsetsPlot,
-    path: &Path,
-) -> Result<(), PlotError> {
-    let fail =
-        |error: &dyn std::fmt::Display| PlotError { path: path.to_path_buf(), message: error.to_string() };
-    area.fill(&WHITE).map_err(|error| fail(&error))?;
-    chart(&area, plot).map_err(|error| fail(&error))?;
-    area.present().map_err(|error| fail(&error))
+/// How tall the plot is at `width`.
+pub fn height(plot: &OffsetsPlot, width: u32) -> u32 {
+    40 + super::sweep::chart_height(width) + legend_height(&entries(plot), width)
 }
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
-
-fn chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, plot: &OffsetsPlot) -> DrawResult<DB> {
+pub(super) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, plot: &OffsetsPlot) -> DrawResult<DB> {
     let values = plot.peers.iter().flat_map(|peer| {
         let truth = peer.truth.iter().map(|(_, offset)| *offset);
         let estimates =
@@ -188,41 +192,35 @@ fn chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, plot: &OffsetsPlot) 
     let pad = ((high - low) * 0.15).max(2.0);
     let end =
         plot.peers.iter().flat_map(|peer| peer.truth.iter().map(|(at, _)| *at)).fold(1.0, f64::max) / 1e3;
-    let mut chart = ChartBuilder::on(area)
-        .caption(&plot.title, (FONT, 20))
+    let body = titled(area, &plot.title)?;
+    let entries = entries(plot);
+    let (chart_area, legend_area) = with_legend(&body, &entries);
+    let mut chart = ChartBuilder::on(&chart_area)
         .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(64)
+        .margin_right(24)
+        .x_label_area_size(56)
+        .y_label_area_size(74)
         .build_cartesian_2d(0.0..end, (low - pad)..(high + pad))?;
     chart
         .configure_mesh()
         .x_desc("seconds since the workload started")
-        .y_desc(format!("peer's clock minus replica {}'s (ms)", plot.observer))
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 14))
+        .y_desc(format!("peer minus replica {} (ms)", plot.observer))
+        .x_labels(8)
+        .y_labels(6)
+        .max_light_lines(2)
+        .label_style(font(TEXT_PX))
+        .axis_desc_style(font(AXIS_PX))
         .draw()?;
     for (index, peer) in plot.peers.iter().enumerate() {
-        let colour = PALETTE[index % PALETTE.len()];
-        chart
-            .draw_series(LineSeries::new(
-                peer.truth.iter().map(|(at, offset)| (at / 1e3, *offset)),
-                colour.stroke_width(2),
-            ))?
-            .label(format!("replica {}: true", peer.peer))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(3)));
-        chart
-            .draw_series(peer.estimates.iter().filter(|e| e.at_ms >= 0.0).map(|e| {
-                let (low, high) = (e.offset_ms - e.error_ms, e.offset_ms + e.error_ms);
-                ErrorBar::new_vertical(e.at_ms / 1e3, low, e.offset_ms, high, colour.filled(), 6)
-            }))?
-            .label(format!("replica {}: estimated by replica {} (± error bound)", peer.peer, plot.observer))
-            .legend(move |(x, y)| Circle::new((x + 9, y), 4, colour.filled()));
+        let colour = REPLICA_COLOURS[index % REPLICA_COLOURS.len()];
+        chart.draw_series(LineSeries::new(
+            peer.truth.iter().map(|(at, offset)| (at / 1e3, *offset)),
+            colour.stroke_width(2),
+        ))?;
+        chart.draw_series(peer.estimates.iter().filter(|e| e.at_ms >= 0.0).map(|e| {
+            let (low, high) = (e.offset_ms - e.error_ms, e.offset_ms + e.error_ms);
+            ErrorBar::new_vertical(e.at_ms / 1e3, low, e.offset_ms, high, colour.filled(), 6)
+        }))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .draw()
+    draw_legend(&legend_area, &entries)
 }

@@ -1,28 +1,21 @@
-//! Plots of a run, as SVG (for the browser) and PNG (for anything else).
+//! What every plot shares: text sizes a projector's back row can read,
+//! strategies' colours and markers, legends that never hide data, and the
+//! sweep axis.
 //!
-//! Four pictures, the first three against the swept parameter:
+//! The pictures themselves are in [`super::sweep`] (dropped writes, their
+//! causes, siblings), [`super::costs`], [`super::timeline`],
+//! [`super::offsets`], [`super::heatmap`] and [`super::compare`]; each
+//! draws on an area of any size and lays itself out for it, so the
+//! dashboard can ask for a plot at exactly the width it shows it
+//! ([`super::figures`]) and every label is drawn at its stated size.
 //!
-//! - `dropped`: silently dropped writes as a percentage of acknowledged
-//!   ones, one line per strategy, with error bars spanning the 95%
-//!   confidence interval of the mean over trials (none for one trial; see
-//!   `analysis::summary`);
-//! - `causes`: for each last-write-wins strategy, the drops split by cause
-//!   (causality violation, other clock-caused, concurrent overwrite), as
-//!   stacked bars;
-//! - `siblings`: for sibling-keeping strategies, how many reads surfaced
-//!   siblings (conflicts handed to the client instead of dropped);
-//! - `costs` ([`super::costs`]): what each strategy lost against what it
-//!   cost, dropped writes against write latency.
+//! **Text.** Sizes here are what a reader sees, in CSS pixels when the plot
+//! is shown at its own size: nothing smaller than [`SMALLEST_TEXT_PX`].
+//! (plotters shrinks every font it is given by 1.24; [`font`] undoes that,
+//! so an SVG's `font-size` is the size named here.)
 //!
-//! [`super::figures`] draws them all; this module holds the first three and
-//! what every plot shares (size, font, palette, markers).
-//!
-//! Up to seven strategies share a plot, so each has its own colour from a
-//! palette chosen for colour-blind readers (Okabe and Ito's) *and* its own
-//! marker shape, so that no line is told apart by colour alone.
-//!
-//! Sweep values are spaced evenly along the x axis and labelled with their
-//! value, because sweeps are roughly geometric (0, 10, 100, 1000 ms).
+//! **Legends** sit in a strip below the chart, as many rows as the entries
+//! need at that width, never over the data.
 //!
 //! plotters draws text in PNGs with a font it is given: on a machine with no
 //! fonts configured it would otherwise draw none. So the lab carries DejaVu
@@ -32,14 +25,43 @@ use std::path::PathBuf;
 use std::sync::Once;
 
 use plotters::coord::Shift;
-use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
+use plotters::style::FontDesc;
 
-/// Size of every plot, in pixels (PNG) or user units (SVG).
-pub const PLOT_SIZE: (u32, u32) = (960, 540);
+use super::palette::{Marker, Style, style_of};
+
+/// The size of a plot drawn to a file, in pixels (PNG) or user units (SVG):
+/// about the width a README or a report shows it at, so it is seen at its
+/// own size.
+pub const PLOT_SIZE: (u32, u32) = (880, 520);
 /// The font family every label uses.
 pub const FONT: &str = "sans-serif";
 const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// Text sizes, in pixels as displayed.
+pub const TITLE_PX: f64 = 20.0;
+pub const PANEL_TITLE_PX: f64 = 18.0;
+pub const AXIS_PX: f64 = 17.0;
+pub const TEXT_PX: f64 = 16.0;
+/// Notes inside a chart (a fault's name on its band, a cell's number).
+pub const NOTE_PX: f64 = 15.0;
+/// No plot text is smaller than this (a test reads every plot's SVG).
+pub const SMALLEST_TEXT_PX: f64 = NOTE_PX;
+
+/// plotters draws a font given at size `s` with `s / 1.24` pixels per em.
+const PLOTTERS_FONT_SCALE: f64 = 1.24;
+
+/// The font for text of `px` pixels.
+pub fn font(px: f64) -> FontDesc<'static> {
+    (FONT, px * PLOTTERS_FONT_SCALE).into_font()
+}
+
+/// How wide `text` is at `px`, in pixels (measured with the plot font;
+/// estimated if it cannot be).
+pub fn text_width(text: &str, px: f64) -> u32 {
+    register_font();
+    font(px).box_size(text).map_or((text.chars().count() as f64 * px * 0.62).ceil() as u32, |(w, _)| w)
+}
 
 /// One strategy's numbers at one sweep point (averaged over trials).
 #[derive(Debug, Clone, PartialEq)]
@@ -70,15 +92,34 @@ pub struct StrategySeries {
     pub points: Vec<PointFigures>,
 }
 
-/// What the plots show, and how the x axis is labelled.
-#[derive(Debug, Clone)]
+/// What the sweep plots show, and how the x axis is labelled.
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlotInput {
     pub experiment: String,
-    /// The x axis's description: the swept parameter and its unit.
-    pub parameter: String,
-    /// The swept parameter's short name (`skew_ms`), for narrow panels.
+    /// The swept parameter (`None`: one this build does not know).
+    pub parameter: Option<crate::experiment::spec::Parameter>,
+    /// The swept parameter's short name (`skew_ms`).
     pub parameter_name: String,
     pub series: Vec<StrategySeries>,
+}
+
+impl PlotInput {
+    /// The x axis's description: the swept parameter and its unit.
+    pub fn axis_label(&self) -> &str {
+        self.parameter.map_or(self.parameter_name.as_str(), |parameter| parameter.axis_label())
+    }
+
+    /// The sweep's values, in its order.
+    pub fn values(&self) -> Vec<f64> {
+        self.series
+            .first()
+            .map(|series| series.points.iter().map(|point| point.value).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn axis(&self) -> super::axis::SweepAxis {
+        super::axis::SweepAxis::new(self.parameter, &self.values())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +127,12 @@ pub struct PlotInput {
 pub struct PlotError {
     pub(super) path: PathBuf,
     pub(super) message: String,
+}
+
+impl PlotError {
+    pub(super) fn new(path: impl Into<PathBuf>, message: &dyn std::fmt::Display) -> Self {
+        Self { path: path.into(), message: message.to_string() }
+    }
 }
 
 pub(super) fn register_font() {
@@ -98,47 +145,6 @@ pub(super) fn register_font() {
 }
 
 pub(super) type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
-
-/// Colours for strategies, in order: Okabe and Ito's palette, whose
-/// colours stay apart for colour-blind readers (its yellow left out: it
-/// vanishes on white).
-pub(super) const PALETTE: [RGBColor; 7] = [
-    RGBColor(213, 94, 0),    // vermillion
-    RGBColor(0, 114, 178),   // blue
-    RGBColor(0, 158, 115),   // bluish green
-    RGBColor(204, 121, 167), // reddish purple
-    RGBColor(86, 180, 233),  // sky blue
-    RGBColor(230, 159, 0),   // orange
-    RGBColor(0, 0, 0),       // black
-];
-
-/// Marker shapes for strategies, in order, beside their colours: filled
-/// outlines that stay apart at a glance (and in grey).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Marker {
-    Circle,
-    Triangle,
-    Square,
-    Diamond,
-    TriangleDown,
-    Hexagon,
-    Star,
-}
-
-pub(super) const MARKERS: [Marker; 7] = [
-    Marker::Circle,
-    Marker::Triangle,
-    Marker::Square,
-    Marker::Diamond,
-    Marker::TriangleDown,
-    Marker::Hexagon,
-    Marker::Star,
-];
-
-/// The colour and marker of the strategy at `index`.
-pub(super) fn style_of(index: usize) -> (RGBColor, Marker) {
-    (PALETTE[index % PALETTE.len()], MARKERS[index % MARKERS.len()])
-}
 
 /// The outline of `marker` of radius `size` around (0, 0), in pixels.
 fn outline(marker: Marker, size: i32) -> Vec<(i32, i32)> {
@@ -172,259 +178,395 @@ fn outline(marker: Marker, size: i32) -> Vec<(i32, i32)> {
 pub(super) fn draw_markers<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
     points: &[(f64, f64)],
-    marker: Marker,
-    colour: RGBColor,
+    style: Style,
     size: i32,
 ) -> DrawResult<DB> {
-    let shape = outline(marker, size);
+    let shape = outline(style.marker, size);
+    let colour = style.colour;
     chart.draw_series(
         points.iter().map(|&at| EmptyElement::at(at) + Polygon::new(shape.clone(), colour.filled())),
     )?;
     Ok(())
 }
 
-/// One strategy's line through `line`, in its colour, with its markers and
-/// a legend entry labelled `label`.
+/// Marker sizes, in pixels: the usual one, and the step by which each
+/// further strategy on a line shared with others is drawn smaller, so that
+/// coinciding lines show as markers one inside the other.
+pub const MARKER_SIZE: i32 = 6;
+const MARKER_STEP: i32 = 2;
+
+/// `strategy`'s line through `line`, in its colour, with its markers;
+/// `layer` counts the strategies drawn on this very line before it.
 pub(super) fn draw_strategy_line<
-    'a,
-    DB: DrawingBackend + 'a,
+    DB: DrawingBackend,
     X: Ranged<ValueType = f64>,
     Y: Ranged<ValueType = f64>,
 >(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
     line: &[(f64, f64)],
-    label: String,
-    index: usize,
+    strategy: &str,
+    layer: usize,
 ) -> DrawResult<DB> {
-    let (colour, marker) = style_of(index);
+    let style = style_of(strategy);
     // Segment by segment: a thick polyline that doubles back gets a long
     // mitre spike at the turn in the bitmap backend.
-    let segments = line.windows(2).map(|pair| PathElement::new(pair.to_vec(), colour.stroke_width(3)));
-    chart.draw_series(segments)?.label(label).legend(move |at| {
-        EmptyElement::at(at)
-            + PathElement::new(vec![(0, 0), (24, 0)], colour.stroke_width(3))
-            + Polygon::new(legend_outline(marker), colour.filled())
-    });
-    draw_markers(chart, line, marker, colour, 5)
+    let segments = line.windows(2).map(|pair| PathElement::new(pair.to_vec(), style.colour.stroke_width(3)));
+    chart.draw_series(segments)?;
+    let size = (MARKER_SIZE + 3 - MARKER_STEP * layer as i32).max(3);
+    draw_markers(chart, line, style, size)
 }
 
-/// The marker of a legend entry, in the middle of its 24-pixel line.
-pub(super) fn legend_outline(marker: Marker) -> Vec<(i32, i32)> {
-    outline(marker, 5).into_iter().map(|(x, y)| (x + 12, y)).collect()
-}
-
-fn values(input: &PlotInput) -> Vec<f64> {
-    input
-        .series
-        .first()
-        .map(|series| series.points.iter().map(|point| point.value).collect())
-        .unwrap_or_default()
-}
-
-fn value_label(values: &[f64], index: f64) -> String {
-    let rounded = index.round();
-    if (index - rounded).abs() > 0.01 || rounded < 0.0 {
-        return String::new();
+/// Strategies whose lines lie on top of each other: groups (two or more)
+/// of indices into `lines` whose every point agrees within `tolerance`.
+pub fn coinciding(lines: &[Vec<(f64, f64)>], tolerance: f64) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let same = |other: &Vec<(f64, f64)>| {
+            other.len() == line.len()
+                && other.iter().zip(line).all(|(a, b)| a.0 == b.0 && (a.1 - b.1).abs() <= tolerance)
+        };
+        match groups.iter_mut().find(|group| same(&lines[group[0]])) {
+            Some(group) => group.push(index),
+            None => groups.push(vec![index]),
+        }
     }
-    values.get(rounded as usize).map(|value| format!("{value}")).unwrap_or_default()
+    groups.retain(|group| group.len() > 1);
+    groups
 }
 
-/// A chart whose x axis holds the sweep points, evenly spaced and labelled
-/// with their values.
-type SweepChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
-
-/// The text of one chart and the size of its smaller text.
-struct Frame<'t> {
-    title: &'t str,
-    title_size: u32,
-    y_desc: &'t str,
-    text_size: u32,
-    margin: u32,
-    /// The x axis's description, if not the parameter's full one.
-    x_desc: Option<&'t str>,
+/// Draws each strategy's line; where lines coincide, their markers nest
+/// (each later one drawn smaller on top), so that none is hidden.
+pub(super) fn draw_strategy_lines<
+    DB: DrawingBackend,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    lines: &[(String, Vec<(f64, f64)>)],
+    tolerance: f64,
+) -> DrawResult<DB> {
+    let points: Vec<Vec<(f64, f64)>> = lines.iter().map(|(_, line)| line.clone()).collect();
+    let groups = coinciding(&points, tolerance);
+    let layer_of = |index: usize| {
+        groups.iter().find_map(|group| group.iter().position(|&member| member == index)).unwrap_or(0)
+    };
+    for (index, (strategy, line)) in lines.iter().enumerate() {
+        draw_strategy_line(chart, line, strategy, layer_of(index))?;
+    }
+    Ok(())
 }
 
-fn sweep_chart<'a, DB: DrawingBackend>(
+/// The legend of strategies' lines: one entry a strategy, except that
+/// lines lying on one another share one entry that names them all
+/// ("vv = vv-server = set-union (one line)"), with their markers nested as
+/// the chart draws them.
+pub fn line_entries(lines: &[(String, Vec<(f64, f64)>)], tolerance: f64) -> Vec<LegendEntry> {
+    let points: Vec<Vec<(f64, f64)>> = lines.iter().map(|(_, line)| line.clone()).collect();
+    let groups = coinciding(&points, tolerance);
+    let mut entries = Vec::new();
+    for (index, (strategy, _)) in lines.iter().enumerate() {
+        match groups.iter().find(|group| group.contains(&index)) {
+            Some(group) if group[0] == index => {
+                let names: Vec<String> = group.iter().map(|&member| lines[member].0.clone()).collect();
+                let label = format!("{} (one line)", names.join(" = "));
+                entries.push(LegendEntry { swatch: Swatch::Strategies(names), label });
+            }
+            Some(_) => {}
+            None => entries.push(LegendEntry::strategy(strategy, strategy.clone())),
+        }
+    }
+    entries
+}
+
+/// What a legend entry shows beside its words.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Swatch {
+    /// A strategy: its line and marker.
+    Strategy(String),
+    /// Strategies on one line: the first's line, their markers nested.
+    Strategies(Vec<String>),
+    /// A filled box of a colour (bar charts, bands).
+    Fill(RGBColor),
+    /// A line of a colour.
+    Line(RGBColor),
+    /// A dashed line of a colour.
+    Dashed(RGBColor),
+    /// A dot with an error bar.
+    Estimate(RGBColor),
+}
+
+/// One legend entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegendEntry {
+    pub swatch: Swatch,
+    pub label: String,
+}
+
+impl LegendEntry {
+    pub fn strategy(name: &str, label: impl Into<String>) -> Self {
+        Self { swatch: Swatch::Strategy(name.to_string()), label: label.into() }
+    }
+}
+
+const SWATCH_WIDTH: u32 = 30;
+const LEGEND_ROW: u32 = 26;
+const LEGEND_GAP: u32 = 22;
+const LEGEND_MARGIN: u32 = 12;
+
+/// Entries laid out in rows across `width`: each row's entries and their x.
+fn legend_rows(entries: &[LegendEntry], width: u32) -> Vec<Vec<(usize, u32)>> {
+    let mut rows: Vec<Vec<(usize, u32)>> = Vec::new();
+    let mut x = LEGEND_MARGIN;
+    for (index, entry) in entries.iter().enumerate() {
+        let needed = SWATCH_WIDTH + 6 + text_width(&entry.label, TEXT_PX);
+        if rows.is_empty() || (x + needed > width.saturating_sub(LEGEND_MARGIN) && x > LEGEND_MARGIN) {
+            rows.push(Vec::new());
+            x = LEGEND_MARGIN;
+        }
+        if let Some(row) = rows.last_mut() {
+            row.push((index, x));
+        }
+        x += needed + LEGEND_GAP;
+    }
+    rows
+}
+
+/// The height a legend of `entries` takes at `width`.
+pub fn legend_height(entries: &[LegendEntry], width: u32) -> u32 {
+    if entries.is_empty() {
+        return 0;
+    }
+    legend_rows(entries, width).len() as u32 * LEGEND_ROW + 10
+}
+
+/// Draws a legend strip filling `area`.
+pub(super) fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[LegendEntry],
+) -> DrawResult<DB> {
+    let (width, _) = area.dim_in_pixel();
+    for (row, placed) in legend_rows(entries, width).iter().enumerate() {
+        let y = 6 + row as i32 * LEGEND_ROW as i32 + LEGEND_ROW as i32 / 2;
+        for &(index, x) in placed {
+            let entry = &entries[index];
+            let x = x as i32;
+            let swatch_end = x + SWATCH_WIDTH as i32;
+            match &entry.swatch {
+                Swatch::Strategy(name) => {
+                    let style = style_of(name);
+                    area.draw(&PathElement::new(
+                        vec![(x, y), (swatch_end, y)],
+                        style.colour.stroke_width(3),
+                    ))?;
+                    let shape =
+                        outline(style.marker, MARKER_SIZE).into_iter().map(|(dx, dy)| (x + 15 + dx, y + dy));
+                    area.draw(&Polygon::new(shape.collect::<Vec<_>>(), style.colour.filled()))?;
+                }
+                Swatch::Strategies(names) => {
+                    let first = names.first().map(String::as_str).unwrap_or_default();
+                    area.draw(&PathElement::new(
+                        vec![(x, y), (swatch_end, y)],
+                        style_of(first).colour.stroke_width(3),
+                    ))?;
+                    for (layer, name) in names.iter().enumerate() {
+                        let style = style_of(name);
+                        let size = (MARKER_SIZE + 3 - MARKER_STEP * layer as i32).max(3);
+                        let shape =
+                            outline(style.marker, size).into_iter().map(|(dx, dy)| (x + 15 + dx, y + dy));
+                        area.draw(&Polygon::new(shape.collect::<Vec<_>>(), style.colour.filled()))?;
+                    }
+                }
+                Swatch::Fill(colour) => {
+                    area.draw(&Rectangle::new([(x + 4, y - 8), (swatch_end - 4, y + 8)], colour.filled()))?
+                }
+                Swatch::Line(colour) => {
+                    area.draw(&PathElement::new(vec![(x, y), (swatch_end, y)], colour.stroke_width(3)))?
+                }
+                Swatch::Dashed(colour) => {
+                    for start in (x..swatch_end).step_by(10) {
+                        area.draw(&PathElement::new(
+                            vec![(start, y), ((start + 6).min(swatch_end), y)],
+                            colour.stroke_width(3),
+                        ))?;
+                    }
+                }
+                Swatch::Estimate(colour) => {
+                    area.draw(&PathElement::new(
+                        vec![(x + 15, y - 9), (x + 15, y + 9)],
+                        colour.stroke_width(2),
+                    ))?;
+                    area.draw(&Circle::new((x + 15, y), 4, colour.filled()))?;
+                }
+            }
+            let style = font(TEXT_PX).color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Left,
+                plotters::style::text_anchor::VPos::Center,
+            ));
+            area.draw(&Text::new(entry.label.clone(), (swatch_end + 6, y), style))?;
+        }
+    }
+    Ok(())
+}
+
+/// Splits `area` into a chart above and a legend strip for `entries` below.
+pub(super) fn with_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[LegendEntry],
+) -> (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>) {
+    let (width, height) = area.dim_in_pixel();
+    let strip = legend_height(entries, width).min(height / 2);
+    area.split_vertically(height - strip)
+}
+
+/// A chart's title in a strip of its own at the top of `area`; returns the rest.
+pub(super) fn titled<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<DrawingArea<DB, Shift>, DrawingAreaErrorKind<DB::ErrorType>> {
+    // A long title wraps nowhere: shorten it to the width, whole words kept.
+    let (width, _) = area.dim_in_pixel();
+    let title = fitted(title, TITLE_PX, width.saturating_sub(24));
+    area.titled(&title, font(TITLE_PX))
+}
+
+/// `text`, cut at a word and ended with "…" if it is wider than `width` at `px`.
+pub fn fitted(text: &str, px: f64, width: u32) -> String {
+    if text_width(text, px) <= width {
+        return text.to_string();
+    }
+    let mut words: Vec<&str> = text.split(' ').collect();
+    while words.len() > 1 {
+        words.pop();
+        let shorter = format!("{}…", words.join(" ").trim_end_matches([',', ':', ';']));
+        if text_width(&shorter, px) <= width {
+            return shorter;
+        }
+    }
+    words.join(" ")
+}
+
+/// An x coordinate whose ticks are exactly the sweep's values.
+pub struct SweepCoord {
+    inner: plotters::coord::types::RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl SweepCoord {
+    pub fn new(axis: &super::axis::SweepAxis) -> Self {
+        Self { inner: axis.range().into(), ticks: axis.ticks() }
+    }
+}
+
+impl Ranged for SweepCoord {
+    type ValueType = f64;
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
+        self.ticks.clone()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+}
+
+/// A chart on a sweep: x is the [`SweepAxis`](super::axis::SweepAxis), y runs from 0 to `highest`.
+pub(super) type SweepChart<'a, DB> =
+    ChartContext<'a, DB, Cartesian2d<SweepCoord, plotters::coord::types::RangedCoordf64>>;
+
+/// The words around a chart.
+pub(super) struct Frame<'t> {
+    /// A panel's own title, if it has one.
+    pub title: Option<&'t str>,
+    pub x_desc: &'t str,
+    pub y_desc: &'t str,
+}
+
+/// Room for the y axis's numbers and description, in pixels.
+const Y_LABEL_AREA: u32 = 74;
+const X_LABEL_AREA: u32 = 62;
+
+pub(super) fn sweep_chart<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     frame: &Frame<'_>,
     input: &PlotInput,
     highest: f64,
 ) -> Result<SweepChart<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
-    let values = values(input);
-    let mut chart = ChartBuilder::on(area)
-        .caption(frame.title, (FONT, frame.title_size))
-        .margin(frame.margin)
-        .x_label_area_size(56)
-        .y_label_area_size(frame.text_size * 4 + 8)
-        .build_cartesian_2d(-0.5..(values.len() as f64 - 0.5), 0.0..(highest * 1.1))?;
+    let axis = input.axis();
+    let range = axis.range();
+    let mut builder = ChartBuilder::on(area);
+    if let Some(title) = frame.title {
+        builder.caption(title, font(PANEL_TITLE_PX));
+    }
+    let mut chart = builder
+        .margin(12)
+        .margin_right(24)
+        .x_label_area_size(X_LABEL_AREA)
+        .y_label_area_size(Y_LABEL_AREA)
+        .build_cartesian_2d(SweepCoord::new(&axis), 0.0..(highest * 1.12))?;
+    let (width, _) = area.dim_in_pixel();
+    let plotted = f64::from(width.saturating_sub(Y_LABEL_AREA + 36).max(1));
+    let pixels_per_unit = plotted / (range.end - range.start);
+    let room = width.saturating_sub(Y_LABEL_AREA + 24);
+    let mut x_desc = format!("{}{}", frame.x_desc, axis.note());
+    if let Some(parameter) = input.parameter
+        && text_width(&x_desc, AXIS_PX) > room
+    {
+        x_desc = format!("{}{}", parameter.short_label(), axis.note());
+    }
+    let x_desc = fitted(&x_desc, AXIS_PX, room);
     chart
         .configure_mesh()
-        .x_desc(frame.x_desc.unwrap_or(input.parameter.as_str()))
+        .x_desc(x_desc)
         .y_desc(frame.y_desc)
-        .x_labels(values.len().max(2) * 2 + 1)
-        .x_label_formatter(&|index| value_label(&values, *index))
-        .label_style((FONT, frame.text_size))
-        .axis_desc_style((FONT, frame.text_size + 2))
+        .x_label_formatter(&|place| axis.label_at(*place, pixels_per_unit, TEXT_PX))
+        .y_labels(6)
+        .max_light_lines(2)
+        .label_style(font(TEXT_PX))
+        .axis_desc_style(font(AXIS_PX))
         .draw()?;
     Ok(chart)
 }
 
-fn draw_legend<'a, DB: DrawingBackend + 'a>(chart: &mut SweepChart<'a, DB>, size: u32) -> DrawResult<DB> {
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, size))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub(super) fn draw_dropped<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    input: &PlotInput,
-) -> DrawResult<DB> {
-    let highest = input
-        .series
-        .iter()
-        .flat_map(|series| series.points.iter())
-        .map(|point| point.dropped_percent + point.dropped_percent_interval)
-        .fold(1.0_f64, f64::max);
-    let title = format!("{}: acknowledged writes silently dropped", input.experiment);
-    let frame = Frame {
-        title: &title,
-        title_size: 26,
-        y_desc: "dropped, % of acknowledged writes",
-        text_size: 16,
-        margin: 16,
-        x_desc: None,
-    };
-    let mut chart = sweep_chart(area, &frame, input, highest)?;
-    for (index, series) in input.series.iter().enumerate() {
-        let (colour, _) = style_of(index);
-        let line: Vec<(f64, f64)> =
-            series.points.iter().enumerate().map(|(x, point)| (x as f64, point.dropped_percent)).collect();
-        draw_strategy_line(&mut chart, &line, series.strategy.clone(), index)?;
-        chart.draw_series(series.points.iter().enumerate().map(|(x, point)| {
-            let low = (point.dropped_percent - point.dropped_percent_interval).max(0.0);
-            let high = point.dropped_percent + point.dropped_percent_interval;
-            ErrorBar::new_vertical(x as f64, low, point.dropped_percent, high, colour.stroke_width(2), 10)
-        }))?;
-    }
-    draw_legend(&mut chart, 18)
-}
-
-/// Cause colours: the dark one for causality violations, the lesson of Figure 8-3.
-const CAUSES: [(&str, RGBColor); 3] = [
-    ("causality violation", RGBColor(120, 28, 28)),
-    ("other clock-caused", RGBColor(230, 159, 0)),
-    ("concurrent overwrite", RGBColor(150, 150, 150)),
-];
-
-pub(super) fn draw_causes<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    input: &PlotInput,
-) -> DrawResult<DB> {
-    let lww: Vec<&StrategySeries> = input.series.iter().filter(|series| series.last_write_wins).collect();
-    let (title, body) = area.split_vertically(48);
-    title.titled(&format!("{}: why last-write-wins dropped writes", input.experiment), (FONT, 26))?;
-    let panels = body.split_evenly((1, lww.len().max(1)));
-    let highest = lww
-        .iter()
-        .flat_map(|series| series.points.iter())
-        .map(|point| point.causality_percent + point.realtime_percent + point.concurrent_percent)
-        .fold(1.0_f64, f64::max);
-    for (panel, series) in panels.iter().zip(&lww) {
-        let frame = Frame {
-            title: &series.strategy,
-            title_size: 20,
-            y_desc: "dropped, % of acked",
-            text_size: 14,
-            margin: 12,
-            // Side by side, the full description would run into the next panel's.
-            x_desc: (lww.len() > 1).then_some(input.parameter_name.as_str()),
-        };
-        let mut chart = sweep_chart(panel, &frame, input, highest)?;
-        for (cause, (label, colour)) in CAUSES.iter().enumerate() {
-            let bars = series.points.iter().enumerate().map(|(x, point)| {
-                let parts = [point.causality_percent, point.realtime_percent, point.concurrent_percent];
-                let bottom: f64 = parts[..cause].iter().sum();
-                let top = bottom + parts[cause];
-                Rectangle::new([(x as f64 - 0.35, bottom), (x as f64 + 0.35, top)], colour.filled())
-            });
-            chart
-                .draw_series(bars)?
-                .label(*label)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], colour.filled()));
-        }
-        draw_legend(&mut chart, 15)?;
-    }
-    Ok(())
-}
-
-pub(super) fn draw_siblings<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    input: &PlotInput,
-) -> DrawResult<DB> {
-    let keeping: Vec<(usize, &StrategySeries)> =
-        input.series.iter().enumerate().filter(|(_, series)| !series.last_write_wins).collect();
-    let (title, body) = area.split_vertically(48);
-    title.titled(
-        &format!("{}: conflicts kept as siblings instead of dropped", input.experiment),
-        (FONT, 26),
-    )?;
-    let (left, right) = body.split_horizontally(body.dim_in_pixel().0 / 2);
-    // Left: how often reads handed siblings back, bars side by side.
-    let highest = keeping
-        .iter()
-        .flat_map(|(_, series)| series.points.iter())
-        .map(|point| point.siblings_per_trial)
-        .fold(1.0_f64, f64::max);
-    let frame = Frame {
-        title: "how often: reads that returned siblings",
-        title_size: 18,
-        y_desc: "reads with siblings, per trial",
-        text_size: 14,
-        margin: 12,
-        x_desc: None,
-    };
-    let mut chart = sweep_chart(&left, &frame, input, highest)?;
-    let width = 0.7 / keeping.len().max(1) as f64;
-    for (slot, (index, series)) in keeping.iter().enumerate() {
-        let (colour, _) = style_of(*index);
-        let offset = -0.35 + width * slot as f64;
-        let bars = series.points.iter().enumerate().map(move |(x, point)| {
-            let left = x as f64 + offset;
-            Rectangle::new([(left, 0.0), (left + width * 0.9, point.siblings_per_trial)], colour.filled())
-        });
-        chart
-            .draw_series(bars)?
-            .label(series.strategy.as_str())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], colour.filled()));
-    }
-    draw_legend(&mut chart, 14)?;
-    // Right: how many at once, the burden a single read hands over.
-    let most = keeping.iter().map(|(_, series)| max_siblings(series)).max().unwrap_or(1).max(1);
-    let frame = Frame {
-        title: "how many: the most siblings at once",
-        title_size: 18,
-        y_desc: "siblings in one read or final state, at most",
-        text_size: 14,
-        margin: 12,
-        x_desc: None,
-    };
-    let mut chart = sweep_chart(&right, &frame, input, most as f64)?;
-    for (index, series) in &keeping {
-        let line: Vec<(f64, f64)> = series
-            .points
+    #[test]
+    fn lines_that_agree_everywhere_are_one_group_and_one_legend_entry() {
+        let flat = vec![(0.0, 0.0), (1.0, 0.0)];
+        let rising = vec![(0.0, 0.0), (1.0, 5.0)];
+        let lines = [flat.clone(), rising.clone(), flat.clone(), vec![(0.0, 0.01), (1.0, 0.0)]];
+        assert_eq!(coinciding(&lines, 0.05), vec![vec![0, 2, 3]]);
+        assert!(coinciding(&lines[..2], 0.05).is_empty());
+        let named: Vec<(String, Vec<(f64, f64)>)> = ["vv", "lww-wall", "vv-server", "set-union"]
             .iter()
-            .enumerate()
-            .map(|(x, point)| (x as f64, point.max_siblings as f64))
+            .map(|name| name.to_string())
+            .zip(lines)
             .collect();
-        draw_strategy_line(&mut chart, &line, series.strategy.clone(), *index)?;
+        let labels: Vec<String> = line_entries(&named, 0.05).into_iter().map(|entry| entry.label).collect();
+        assert_eq!(labels, ["vv = vv-server = set-union (one line)", "lww-wall"]);
     }
-    draw_legend(&mut chart, 14)
-}
 
-fn max_siblings(series: &StrategySeries) -> usize {
-    series.points.iter().map(|point| point.max_siblings).max().unwrap_or(0)
+    #[test]
+    fn a_legend_wraps_into_as_many_rows_as_its_width_needs_and_long_text_is_shortened() {
+        let entries: Vec<LegendEntry> =
+            ["lww-wall", "lww-hlc", "lww-lamport", "vv", "vv-server", "set-union"]
+                .iter()
+                .map(|name| LegendEntry::strategy(name, *name))
+                .collect();
+        let wide = legend_rows(&entries, 1400);
+        let narrow = legend_rows(&entries, 420);
+        assert_eq!(wide.len(), 1);
+        assert!(narrow.len() >= 2, "{narrow:?}");
+        assert!(legend_height(&entries, 420) > legend_height(&entries, 1400));
+        let title = "skew: acknowledged writes silently dropped, against the skew between the clocks";
+        let short = fitted(title, TITLE_PX, 300);
+        assert!(short.ends_with('…') && text_width(&short, TITLE_PX) <= 300, "{short}");
+        assert_eq!(fitted("short", TITLE_PX, 300), "short");
+    }
 }

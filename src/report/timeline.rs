@@ -14,12 +14,16 @@
 //!   replicas run: a step shows as a cliff, drift with resync as a sawtooth.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::plots::{FONT, PALETTE, PLOT_SIZE, PlotError, register_font};
+use super::palette::style_of;
+use super::plots::{
+    AXIS_PX, DrawResult, LegendEntry, NOTE_PX, Swatch, TEXT_PX, draw_legend, draw_markers, font,
+    legend_height, text_width, titled, with_legend,
+};
 use crate::analysis::DroppedWrite;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
@@ -135,16 +139,14 @@ fn windows_and_steps(
         let kind = fault.fault.as_str();
         if kind == "step" {
             let by = fault.settings["step_ms"].as_f64().unwrap_or(0.0);
-            steps.push((format!("replica {} steps {by:+} ms", fault.replica), at));
+            let way = if by < 0.0 { "back" } else { "forward" };
+            let size = crate::experiment::spec::shown_number(by.abs());
+            steps.push((format!("replica {}'s clock steps {way} {size} ms", fault.replica), at));
         } else if let Some(field) = lasting_field(kind) {
             // A clock fault the model ends on its own, after its settings' time.
             let lasting = fault.settings[field].as_f64().unwrap_or(0.0);
             if lasting > 0.0 {
-                windows.push((
-                    format!("replica {} {kind}", fault.replica),
-                    at,
-                    (at + lasting).min(duration_ms),
-                ));
+                windows.push((window_label(fault.replica, kind), at, (at + lasting).min(duration_ms)));
             } else {
                 steps.push((format!("replica {} leap second", fault.replica), at));
             }
@@ -161,7 +163,7 @@ fn windows_and_steps(
             if let Some((&start_kind, _)) = ends.iter().find(|(_, end)| **end == kind)
                 && let Some(from) = open.remove(&(fault.replica, start_kind))
             {
-                windows.push((format!("replica {} {start_kind}", fault.replica), from, at));
+                windows.push((window_label(fault.replica, start_kind), from, at));
             }
         }
     }
@@ -169,10 +171,23 @@ fn windows_and_steps(
         windows.push((label, from, duration_ms));
     }
     for ((replica, kind), from) in open {
-        windows.push((format!("replica {replica} {kind}"), from, duration_ms));
+        windows.push((window_label(replica, kind), from, duration_ms));
     }
     windows.sort_by(|a, b| a.1.total_cmp(&b.1));
     (windows, steps)
+}
+
+/// A fault window's name on the plot, in words.
+fn window_label(replica: ReplicaId, kind: &str) -> String {
+    match kind {
+        "cut" => format!("replica {replica} cut off"),
+        "link" => format!("replica {replica}'s links bad"),
+        "pause" => format!("replica {replica} paused"),
+        "crash" => format!("replica {replica} crashed"),
+        "strobe" | "wobble" | "jitter" => format!("replica {replica}'s clock {kind}s"),
+        "leap" => format!("replica {replica}'s leap second"),
+        other => format!("replica {replica}: {other}"),
+    }
 }
 
 /// The settings field that says how long a self-ending clock fault lasts.
@@ -201,33 +216,59 @@ fn partition_label(groups: &serde_json::Value) -> String {
     format!("partition {}", groups.join(" | "))
 }
 
-/// Draws `timeline.svg` and `timeline.png` into `dir`.
-pub fn draw(dir: &Path, timeline: &Timeline) -> Result<(), PlotError> {
-    register_font();
-    let svg = dir.join(format!("{TIMELINE}.svg"));
-    let png = dir.join(format!("{TIMELINE}.png"));
-    draw_on(SVGBackend::new(&svg, PLOT_SIZE).into_drawing_area(), timeline, &svg)?;
-    draw_on(BitMapBackend::new(&png, PLOT_SIZE).into_drawing_area(), timeline, &png)
+/// Heights of the two panels, in pixels.
+const DROPS_HEIGHT: u32 = 280;
+const OFFSETS_HEIGHT: u32 = 230;
+
+/// Colours for replicas' clocks: neutral tones, apart from every
+/// strategy's colour, so a replica is never read as a strategy.
+pub const REPLICA_COLOURS: [RGBColor; 5] = [
+    RGBColor(0, 0, 0),
+    RGBColor(120, 120, 120),
+    RGBColor(40, 60, 140),
+    RGBColor(150, 60, 40),
+    RGBColor(60, 120, 60),
+];
+
+fn strategy_entries(timeline: &Timeline) -> Vec<LegendEntry> {
+    timeline.drops.iter().map(|(strategy, _)| LegendEntry::strategy(strategy, strategy.clone())).collect()
 }
 
-fn draw_on<DB: DrawingBackend>(
-    area: DrawingArea<DB, Shift>,
-    timeline: &Timeline,
-    path: &Path,
-) -> Result<(), PlotError> {
-    let fail =
-        |error: &dyn std::fmt::Display| PlotError { path: path.to_path_buf(), message: error.to_string() };
-    area.fill(&WHITE).map_err(|error| fail(&error))?;
-    let area = area.titled(&timeline.title, (FONT, 22)).map_err(|error| fail(&error))?;
-    let (top, bottom) = area.split_vertically(PLOT_SIZE.1 / 2);
-    draw_drops(&top, timeline).map_err(|error| fail(&error))?;
-    draw_offsets(&bottom, timeline).map_err(|error| fail(&error))?;
-    area.present().map_err(|error| fail(&error))
+fn replica_entries(timeline: &Timeline) -> Vec<LegendEntry> {
+    timeline
+        .offsets
+        .iter()
+        .enumerate()
+        .map(|(index, (replica, _))| LegendEntry {
+            swatch: Swatch::Line(REPLICA_COLOURS[index % REPLICA_COLOURS.len()]),
+            label: format!("replica {replica}'s clock"),
+        })
+        .collect()
 }
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+/// How tall the timeline is at `width`.
+pub fn height(timeline: &Timeline, width: u32) -> u32 {
+    40 + DROPS_HEIGHT
+        + OFFSETS_HEIGHT
+        + legend_height(&strategy_entries(timeline), width)
+        + legend_height(&replica_entries(timeline), width)
+}
 
-const SHADE: RGBAColor = RGBAColor(120, 120, 120, 0.25);
+pub(super) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, timeline: &Timeline) -> DrawResult<DB> {
+    let body = titled(area, &timeline.title)?;
+    let (width, _) = body.dim_in_pixel();
+    let strategies = strategy_entries(timeline);
+    let (top, bottom) = body.split_vertically(DROPS_HEIGHT + legend_height(&strategies, width));
+    let (drops, drops_legend) = with_legend(&top, &strategies);
+    draw_drops(&drops, timeline)?;
+    draw_legend(&drops_legend, &strategies)?;
+    let replicas = replica_entries(timeline);
+    let (offsets, offsets_legend) = with_legend(&bottom, &replicas);
+    draw_offsets(&offsets, timeline)?;
+    draw_legend(&offsets_legend, &replicas)
+}
+
+const SHADE: RGBAColor = RGBAColor(120, 120, 120, 0.22);
 
 type TimeChart<'a, DB> = ChartContext<
     'a,
@@ -235,39 +276,55 @@ type TimeChart<'a, DB> = ChartContext<
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
 
-fn draw_legend<'a, DB: DrawingBackend + 'a>(chart: &mut TimeChart<'a, DB>) -> DrawResult<DB> {
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 12))
-        .draw()
-}
-
+/// Shades every fault window and marks every clock step; with `named`, writes
+/// what each is, in rows so that no two names overlap.
 fn shade_faults<DB: DrawingBackend>(
-    chart: &mut ChartContext<
-        '_,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
+    chart: &mut TimeChart<'_, DB>,
     timeline: &Timeline,
     (low, high): (f64, f64),
+    named: bool,
 ) -> DrawResult<DB> {
     let seconds = |ms: f64| ms / 1e3;
-    for (label, from, to) in &timeline.windows {
+    for (_, from, to) in &timeline.windows {
         chart.draw_series(std::iter::once(Rectangle::new(
             [(seconds(*from), low), (seconds(*to), high)],
             SHADE.filled(),
         )))?;
-        chart.draw_series(std::iter::once(Text::new(label.clone(), (seconds(*from), high), (FONT, 12))))?;
     }
-    for (label, at) in &timeline.steps {
+    for (_, at) in &timeline.steps {
         chart.draw_series(LineSeries::new(
             [(seconds(*at), low), (seconds(*at), high)],
             BLACK.stroke_width(2),
         ))?;
-        chart.draw_series(std::iter::once(Text::new(label.clone(), (seconds(*at), high), (FONT, 12))))?;
+    }
+    if !named {
+        return Ok(());
+    }
+    // Each name in the first row where it does not run into one before it.
+    let pixels = chart.plotting_area().get_pixel_range().0;
+    let (left, right) = (pixels.start, pixels.end);
+    let pixels_per_second = f64::from(right - left) / (timeline.duration_ms / 1e3).max(1e-9);
+    let mut rows: Vec<f64> = Vec::new();
+    let mut names: Vec<(&str, f64)> = timeline
+        .windows
+        .iter()
+        .map(|(label, from, _)| (label.as_str(), *from))
+        .chain(timeline.steps.iter().map(|(label, at)| (label.as_str(), *at)))
+        .collect();
+    names.sort_by(|a, b| a.1.total_cmp(&b.1));
+    for (label, at) in names {
+        let x = seconds(at) * pixels_per_second;
+        let width = f64::from(text_width(label, NOTE_PX)) + 10.0;
+        let row = rows.iter().position(|&free_from| free_from <= x).unwrap_or(rows.len());
+        if row == rows.len() {
+            rows.push(0.0);
+        }
+        rows[row] = x + width;
+        let style = font(NOTE_PX).color(&BLACK).pos(Pos::new(HPos::Left, VPos::Top));
+        chart.draw_series(std::iter::once(
+            EmptyElement::at((seconds(at), high))
+                + Text::new(label.to_string(), (3, 2 + 18 * row as i32), style),
+        ))?;
     }
     Ok(())
 }
@@ -275,32 +332,35 @@ fn shade_faults<DB: DrawingBackend>(
 fn draw_drops<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, timeline: &Timeline) -> DrawResult<DB> {
     let most = timeline.drops.iter().flat_map(|(_, bins)| bins.iter().copied()).max().unwrap_or(0).max(1)
         as f64
-        * 1.25;
+        * 1.6;
     let seconds = timeline.duration_ms / 1e3;
     let mut chart = ChartBuilder::on(area)
         .margin(8)
-        .x_label_area_size(30)
-        .y_label_area_size(56)
+        .margin_right(24)
+        .x_label_area_size(34)
+        .y_label_area_size(74)
         .build_cartesian_2d(0.0..seconds, 0.0..most)?;
     chart
         .configure_mesh()
         .y_desc(format!("dropped per {:.0} ms", timeline.bin_ms))
-        .label_style((FONT, 12))
-        .axis_desc_style((FONT, 13))
+        .x_labels(8)
+        .y_labels(5)
+        .max_light_lines(2)
+        .label_style(font(TEXT_PX))
+        .axis_desc_style(font(AXIS_PX))
         .draw()?;
-    shade_faults(&mut chart, timeline, (0.0, most))?;
-    for (index, (strategy, bins)) in timeline.drops.iter().enumerate() {
-        let colour = PALETTE[index % PALETTE.len()];
-        let points = bins
+    shade_faults(&mut chart, timeline, (0.0, most), true)?;
+    for (strategy, bins) in &timeline.drops {
+        let style = style_of(strategy);
+        let points: Vec<(f64, f64)> = bins
             .iter()
             .enumerate()
-            .map(|(bin, &count)| ((bin as f64 + 0.5) * timeline.bin_ms / 1e3, count as f64));
-        chart
-            .draw_series(LineSeries::new(points, colour.stroke_width(2)).point_size(3))?
-            .label(strategy.clone())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(3)));
+            .map(|(bin, &count)| ((bin as f64 + 0.5) * timeline.bin_ms / 1e3, count as f64))
+            .collect();
+        chart.draw_series(LineSeries::new(points.iter().copied(), style.colour.stroke_width(2)))?;
+        draw_markers(&mut chart, &points, style, 3)?;
     }
-    draw_legend(&mut chart)
+    Ok(())
 }
 
 fn draw_offsets<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, timeline: &Timeline) -> DrawResult<DB> {
@@ -311,35 +371,29 @@ fn draw_offsets<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, timeline: &Ti
     let seconds = timeline.duration_ms / 1e3;
     let mut chart = ChartBuilder::on(area)
         .margin(8)
-        .x_label_area_size(36)
-        .y_label_area_size(56)
+        .margin_right(24)
+        .x_label_area_size(56)
+        .y_label_area_size(74)
         .build_cartesian_2d(0.0..seconds, low..high)?;
     chart
         .configure_mesh()
         .x_desc("seconds since the workload started")
         .y_desc("clock offset (ms)")
-        .label_style((FONT, 12))
-        .axis_desc_style((FONT, 13))
+        .x_labels(8)
+        .y_labels(5)
+        .max_light_lines(2)
+        .label_style(font(TEXT_PX))
+        .axis_desc_style(font(AXIS_PX))
         .draw()?;
-    shade_faults(&mut chart, timeline, (low, high))?;
-    let greys = [
-        RGBColor(0, 0, 0),
-        RGBColor(110, 110, 110),
-        RGBColor(230, 159, 0),
-        RGBColor(86, 180, 233),
-        RGBColor(204, 121, 167),
-    ];
-    for (index, (replica, samples)) in timeline.offsets.iter().enumerate() {
-        let colour = greys[index % greys.len()];
-        chart
-            .draw_series(LineSeries::new(
-                samples.iter().map(|(ms, offset)| (ms / 1e3, *offset)),
-                colour.stroke_width(2),
-            ))?
-            .label(format!("replica {replica}"))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(3)));
+    shade_faults(&mut chart, timeline, (low, high), false)?;
+    for (index, (_, samples)) in timeline.offsets.iter().enumerate() {
+        let colour = REPLICA_COLOURS[index % REPLICA_COLOURS.len()];
+        chart.draw_series(LineSeries::new(
+            samples.iter().map(|(ms, offset)| (ms / 1e3, *offset)),
+            colour.stroke_width(2),
+        ))?;
     }
-    draw_legend(&mut chart)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -365,9 +419,12 @@ mod tests {
         let (windows, steps) = windows_and_steps(&refs, |ns| ns as f64 / 1e6, 1000.0);
         assert_eq!(
             windows,
-            vec![("replica 1 cut".to_string(), 100.0, 400.0), ("replica 2 pause".to_string(), 200.0, 1000.0)]
+            vec![
+                ("replica 1 cut off".to_string(), 100.0, 400.0),
+                ("replica 2 paused".to_string(), 200.0, 1000.0)
+            ]
         );
-        assert_eq!(steps, vec![("replica 3 steps -250 ms".to_string(), 500.0)]);
+        assert_eq!(steps, vec![("replica 3's clock steps back 250 ms".to_string(), 500.0)]);
     }
 
     #[test]

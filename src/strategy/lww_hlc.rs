@@ -45,6 +45,10 @@ impl Strategy for LwwHlc {
         Kind::LastWriteWins
     }
 
+    fn stamp_kind(&self) -> super::StampKind {
+        super::StampKind::Hybrid
+    }
+
     fn stamp(
         &self,
         _: &KeyState,

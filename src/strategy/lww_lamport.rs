@@ -13,7 +13,7 @@
 //! of two writes that never saw each other, the one on the replica that has
 //! counted further wins, however much earlier it was made. A write made a
 //! second after another, on a replica that has not yet heard of it, can
-//! lose to it: an "other clock-caused" drop that a physical clock would
+//! lose to it: a "real-time violation" that a physical clock would
 //! have ordered right. `lww-hlc` keeps the clock's order when clocks agree
 //! and Lamport's when they do not.
 
@@ -38,6 +38,10 @@ impl Strategy for LwwLamport {
 
     fn kind(&self) -> Kind {
         Kind::LastWriteWins
+    }
+
+    fn stamp_kind(&self) -> super::StampKind {
+        super::StampKind::Lamport
     }
 
     fn stamp(

@@ -37,6 +37,10 @@ impl Strategy for LwwWall {
         Kind::LastWriteWins
     }
 
+    fn stamp_kind(&self) -> super::StampKind {
+        super::StampKind::WallClock
+    }
+
     fn stamp(
         &self,
         _: &KeyState,

@@ -177,6 +177,31 @@ pub enum Kind {
     Merge,
 }
 
+/// What a strategy's stamps are made of. The oracle never judges by it
+/// (it judges by [`Kind`] and by true time); it says in words *why* a
+/// stamp ranked a later write below an earlier one: "a clock that lagged"
+/// is true of a wall clock, not of a Lamport counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StampKind {
+    /// A physical clock reading in ns, then the replica (`lww-wall`).
+    WallClock,
+    /// A physical clock reading plus an assumed error bound, in ns, then
+    /// the replica (`truetime`).
+    ClockInterval,
+    /// A hybrid logical clock: the largest clock reading the replica has
+    /// heard of, a counter, the replica (`lww-hlc`).
+    Hybrid,
+    /// A Lamport counter, then the replica (`lww-lamport`).
+    Lamport,
+    /// A version: a dot or a version vector (`vv`, `vv-server`).
+    Version,
+    /// No stamp at all (`set-union`).
+    Unstamped,
+    /// Something else (a plugin's own).
+    Opaque,
+}
+
 /// Strategy parameters, by bucket: `{"truetime": {"epsilon_ms": 20}}`.
 pub type Parameters = BTreeMap<String, serde_json::Map<String, Value>>;
 
@@ -259,6 +284,11 @@ pub trait Strategy: Send + Sync {
 
     /// What it promises (see [`Kind`]).
     fn kind(&self) -> Kind;
+
+    /// What its stamps are made of (see [`StampKind`]).
+    fn stamp_kind(&self) -> StampKind {
+        StampKind::Opaque
+    }
 
     /// Refuses values it cannot keep (only `set-union` has any); checked
     /// for a client's write and for every write received.
@@ -351,6 +381,12 @@ pub fn registry() -> Vec<Arc<dyn Strategy>> {
 /// The kind of the strategy named `bucket`, if there is one.
 pub fn kind_of(bucket: &str) -> Option<Kind> {
     registry().iter().find(|strategy| strategy.name() == bucket).map(|strategy| strategy.kind())
+}
+
+/// The stamp kind of the built-in strategy named `bucket`, if there is one
+/// (for histories from before stamp kinds were recorded).
+pub fn stamp_kind_of(bucket: &str) -> Option<StampKind> {
+    registry().iter().find(|strategy| strategy.name() == bucket).map(|strategy| strategy.stamp_kind())
 }
 
 /// Parses a JSON stamp into a strategy's own type, or says why not.

@@ -120,6 +120,10 @@ impl Strategy for SetUnion {
         Kind::Merge
     }
 
+    fn stamp_kind(&self) -> super::StampKind {
+        super::StampKind::Unstamped
+    }
+
     fn accepts(&self, value: &RawJson) -> Result<(), StrategyError> {
         match Elements::of(value) {
             Some(_) => Ok(()),

@@ -94,6 +94,10 @@ impl Strategy for TrueTime {
         Kind::LastWriteWins
     }
 
+    fn stamp_kind(&self) -> super::StampKind {
+        super::StampKind::ClockInterval
+    }
+
     fn stamp(
         &self,
         _: &KeyState,

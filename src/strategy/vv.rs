@@ -68,6 +68,10 @@ impl Strategy for VersionVectors {
         Kind::Siblings
     }
 
+    fn stamp_kind(&self) -> super::StampKind {
+        super::StampKind::Version
+    }
+
     fn stamp(
         &self,
         state: &KeyState,

@@ -86,6 +86,10 @@ impl Strategy for ServerVersionVectors {
         Kind::Siblings
     }
 
+    fn stamp_kind(&self) -> super::StampKind {
+        super::StampKind::Version
+    }
+
     fn stamp(
         &self,
         state: &KeyState,

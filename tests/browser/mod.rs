@@ -155,6 +155,23 @@ impl Dashboard {
         (response.status().as_u16(), response.json().await.expect("a JSON answer"))
     }
 
+    /// Every preset the dashboard offers, with its number of steps, in order.
+    pub async fn preset_steps(&self) -> Vec<(String, usize)> {
+        let (status, listing) = self.get("/api/presets").await;
+        assert_eq!(status, 200, "{listing}");
+        listing["presets"]
+            .as_array()
+            .expect("presets")
+            .iter()
+            .map(|entry| {
+                (
+                    entry["name"].as_str().unwrap().to_string(),
+                    entry["preset"]["step"].as_array().unwrap().len(),
+                )
+            })
+            .collect()
+    }
+
     /// SIGTERM, as Ctrl-C or a service manager would stop it; waits for exit.
     pub fn terminate(&mut self) {
         // SAFETY: kill(2) on our own child, which has not been reaped.
@@ -198,6 +215,44 @@ fn on_path(names: &[&str]) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// WebDriver's codes for the keys a presenter uses.
+pub mod keys {
+    pub const RIGHT: &str = "\u{E014}";
+    pub const LEFT: &str = "\u{E012}";
+    pub const SPACE: &str = "\u{E00D}";
+    pub const HOME: &str = "\u{E011}";
+    pub const END: &str = "\u{E010}";
+    pub const PAGE_DOWN: &str = "\u{E00F}";
+}
+
+/// What [`Browser::measure`] found on a page.
+#[derive(Debug, serde::Deserialize)]
+pub struct Measured {
+    /// The page's width and the screen's, in CSS pixels.
+    pub page_width: u64,
+    pub screen_width: u64,
+    /// The smallest text of any plot as displayed, px (none: no plot text).
+    pub smallest: Option<f64>,
+    pub plots: u64,
+    pub texts: u64,
+}
+
+impl Measured {
+    /// Asserts what a projector needs: nothing wider than the screen, no
+    /// plot text under 14 px.
+    pub fn assert_projector_ready(&self, page: &str) {
+        assert!(
+            self.page_width <= self.screen_width,
+            "{page} is {} px wide on a {} px screen: it scrolls sideways",
+            self.page_width,
+            self.screen_width
+        );
+        if let Some(smallest) = self.smallest {
+            assert!(smallest >= 14.0, "{page}: plot text of {smallest:.1} px as displayed ({self:?})");
+        }
+    }
+}
+
 /// A headless Chromium under chromedriver. Dropping it ends both.
 pub struct Browser {
     pub client: Client,
@@ -211,6 +266,13 @@ impl Browser {
         let (Some(chromium), Some(chromedriver)) =
             (on_path(&["chromium", "chromium-browser", "google-chrome"]), on_path(&["chromedriver"]))
         else {
+            // In CI a browser test that skipped would pass without testing
+            // anything: there, a missing browser is a failure.
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{test} needs chromium and chromedriver on the PATH, and CI is set: install them \
+                 (Debian: `apt-get install chromium chromium-driver`)"
+            );
             eprintln!(
                 "skipped {test}: needs chromium and chromedriver on the PATH \
                  (Debian: `apt-get install chromium chromium-driver`), then run `cargo test --release --test dashboard`"
@@ -239,7 +301,7 @@ impl Browser {
                     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
                     format!("--user-data-dir={}", profile.path().display()),
-                    "--window-size=1400,1500",
+                    "--window-size=1280,900",
                 ],
             }),
         );
@@ -256,11 +318,108 @@ impl Browser {
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
-        Some(Self { client, driver, _profile: profile })
+        let browser = Self { client, driver, _profile: profile };
+        // What a projector shows a lecture's back row, and what every
+        // screenshot is taken at.
+        browser.viewport(1280, 720).await;
+        Some(browser)
     }
 
     pub async fn open(&self, url: &str) {
         self.client.goto(url).await.expect("navigate");
+    }
+
+    /// Makes the page's viewport exactly `width` by `height` CSS pixels, as
+    /// a projector of that resolution shows it (the window is larger by
+    /// whatever the browser's own frame takes).
+    pub async fn viewport(&self, width: u32, height: u32) {
+        for _ in 0..3 {
+            let inner = self.run("return [window.innerWidth, window.innerHeight]").await;
+            let (inner_width, inner_height) =
+                (inner[0].as_u64().unwrap_or(0), inner[1].as_u64().unwrap_or(0));
+            if (inner_width, inner_height) == (u64::from(width), u64::from(height)) {
+                return;
+            }
+            let (outer_width, outer_height) = self.client.get_window_size().await.expect("the window's size");
+            let frame = (outer_width.saturating_sub(inner_width), outer_height.saturating_sub(inner_height));
+            self.client
+                .set_window_size(
+                    u32::try_from(frame.0).unwrap_or(0) + width,
+                    u32::try_from(frame.1).unwrap_or(0) + height,
+                )
+                .await
+                .expect("resize the window");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let inner = self.run("return [window.innerWidth, window.innerHeight]").await;
+        assert_eq!(inner, json!([width, height]), "the viewport could not be made {width}x{height}");
+    }
+
+    /// Waits for every plot on the page to load, then measures what a
+    /// projector's back row would read: how wide the page is against the
+    /// screen, and the smallest text of any plot as displayed (an image
+    /// plot's SVG font sizes scaled by how wide it is shown against how
+    /// wide it was drawn; an inline SVG's text by its on-screen scale).
+    pub async fn measure(&self) -> Measured {
+        let deadline = Instant::now() + PAGE_TIMEOUT;
+        loop {
+            let pending = self
+                .run("return [...document.querySelectorAll('img.plot')].filter((img) => !(img.getAttribute('src') && img.complete && img.naturalWidth > 0)).length")
+                .await;
+            if pending.as_u64() == Some(0) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{pending} plots never loaded");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let measured = self
+            .client
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                (async () => {
+                  let smallest = Infinity, plots = 0, texts = 0;
+                  for (const image of document.querySelectorAll('img.plot')) {
+                    const svg = await (await fetch(image.currentSrc || image.src)).text();
+                    const drawn = Number((svg.match(/<svg[^>]*width="([0-9.]+)"/) || [])[1]);
+                    const shown = image.getBoundingClientRect().width;
+                    for (const match of svg.matchAll(/font-size="([0-9.]+)"/g)) {
+                      smallest = Math.min(smallest, Number(match[1]) * shown / drawn);
+                      texts++;
+                    }
+                    plots++;
+                  }
+                  for (const text of document.querySelectorAll('svg text')) {
+                    if (text.getBoundingClientRect().width === 0) continue;
+                    const scale = text.ownerSVGElement.getScreenCTM().a;
+                    smallest = Math.min(smallest, parseFloat(getComputedStyle(text).fontSize) * scale);
+                    texts++;
+                  }
+                  done({ page_width: document.documentElement.scrollWidth, screen_width: window.innerWidth,
+                         smallest: smallest === Infinity ? null : smallest, plots, texts });
+                })();"#,
+                vec![],
+            )
+            .await
+            .expect("the measuring script runs");
+        serde_json::from_value(measured).expect("measurements")
+    }
+
+    /// Whether the element `css` is wholly inside the viewport, as it is now
+    /// (without scrolling).
+    pub async fn on_screen(&self, css: &str) -> bool {
+        let script = format!(
+            "const box = document.querySelector({css:?})?.getBoundingClientRect(); \
+             return !!box && box.height > 0 && box.top >= 0 && box.left >= 0 \
+               && box.bottom <= window.innerHeight && box.right <= window.innerWidth;"
+        );
+        self.run(&script).await.as_bool().unwrap_or(false)
+    }
+
+    /// Presses one key on the page, as a presenter's keyboard or clicker
+    /// does (WebDriver's codes: [`keys`]), with nothing focused.
+    pub async fn press(&self, key: &str) {
+        self.run("document.activeElement?.blur(); return true").await;
+        self.find("body").await.send_keys(key).await.expect("the key is pressed");
     }
 
     /// Waits for an element to appear.

@@ -21,6 +21,7 @@
 
 pub mod preset;
 mod settle;
+pub mod verdict;
 mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -66,6 +67,9 @@ pub const MAX_WORKLOAD_RATE: f64 = 50.0;
 pub const WORKLOAD_RATE_STEP: f64 = 0.5;
 /// Events kept for a slow page before it misses some.
 pub const EVENT_BUFFER: usize = 4096;
+/// The most delay the page may put on a link, in ms: enough for a slow
+/// node to look dead to a client that gives up sooner.
+pub const MAX_LINK_DELAY_MS: f64 = 10_000.0;
 
 /// A replica's refusal is the page's bad request; anything else is the lab's fault.
 impl From<ClusterError> for DashboardError {
@@ -117,6 +121,29 @@ pub struct ReplicaView {
     pub high_water: BTreeMap<ReplicaId, u64>,
 }
 
+/// A link with delay or loss on it, both ways.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlowLink {
+    pub a: ReplicaId,
+    pub b: ReplicaId,
+    /// Every push waits this long, ms.
+    pub delay_ms: f64,
+    /// The share of pushes lost, 0 to 1.
+    pub loss: f64,
+}
+
+/// One bucket's siblings of a key on each replica that answered.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeyState {
+    pub key: String,
+    /// Per bucket, per replica: what it holds (a paused replica is left out).
+    pub buckets: BTreeMap<String, BTreeMap<ReplicaId, Vec<crate::replica::core::Sibling>>>,
+    /// Replicas not read: paused, or not answering.
+    pub unread: Vec<ReplicaId>,
+    /// When the replicas were read, true time in ns.
+    pub read_ns: i64,
+}
+
 /// Running totals of one strategy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StrategyCounts {
@@ -148,6 +175,8 @@ pub struct LabLimits {
     pub default_workload_rate: f64,
     pub max_workload_rate: f64,
     pub workload_rate_step: f64,
+    /// Link delay, ms.
+    pub max_link_delay_ms: f64,
 }
 
 impl Default for LabLimits {
@@ -158,6 +187,7 @@ impl Default for LabLimits {
             default_workload_rate: DEFAULT_WORKLOAD_RATE,
             max_workload_rate: MAX_WORKLOAD_RATE,
             workload_rate_step: WORKLOAD_RATE_STEP,
+            max_link_delay_ms: MAX_LINK_DELAY_MS,
         }
     }
 }
@@ -169,12 +199,20 @@ pub struct LabView {
     pub running: bool,
     pub replicas: Vec<ReplicaView>,
     pub buckets: Vec<String>,
+    /// Each bucket's colour, as every plot and page gives it.
+    pub colours: BTreeMap<String, String>,
     /// Cut links, as `[a, b]` with `a < b`.
     pub cuts: BTreeSet<(ReplicaId, ReplicaId)>,
+    /// Links made slow or lossy (both ways), `a < b`.
+    pub slow_links: Vec<SlowLink>,
     /// Operations per second, if the background workload is on.
     pub workload_rate: Option<f64>,
     pub counts: Counts,
     pub drops: Vec<DroppedWrite>,
+    /// After a preset's last step: what its story said of each strategy,
+    /// against what the live oracle found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub story_check: Vec<verdict::ClaimCheck>,
 }
 
 /// The lab's journal of writes, shared by the tasks that write and the
@@ -194,6 +232,8 @@ struct Shared {
     journal: Mutex<Journal>,
     view: Arc<Mutex<LabView>>,
     events: broadcast::Sender<LabEvent>,
+    /// Every replica's state as last read, and when (true time, ns).
+    states: Mutex<(BTreeMap<ReplicaId, crate::replica::core::Snapshot>, i64)>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -258,14 +298,19 @@ pub struct StartRequest {
     pub replicas: usize,
 }
 
-/// `PUT /api/lab/links`: cut (`true`) or heal the link between `a` and `b`,
-/// both ways.
+/// `PUT /api/lab/links`: on the link between `a` and `b`, both ways, cut
+/// it (`true`) or heal it, and/or set its delay (ms) and loss (0 to 1).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
     pub a: ReplicaId,
     pub b: ReplicaId,
-    pub cut: bool,
+    #[serde(default)]
+    pub cut: Option<bool>,
+    #[serde(default)]
+    pub delay_ms: Option<f64>,
+    #[serde(default)]
+    pub loss: Option<f64>,
 }
 
 /// `PUT /api/lab/partition`: split the cluster by `groups`, or by a Jepsen
@@ -300,6 +345,13 @@ pub struct WorkloadRequest {
 pub struct WriteRequest {
     pub replica: ReplicaId,
     pub key: String,
+}
+
+impl LinkRequest {
+    /// Only a cut (`true`) or a heal of the link between `a` and `b`.
+    pub fn cut(a: ReplicaId, b: ReplicaId, cut: bool) -> Self {
+        Self { a, b, cut: Some(cut), delay_ms: None, loss: None }
+    }
 }
 
 impl Default for Lab {
@@ -368,6 +420,7 @@ impl Lab {
                 strategies: buckets.iter().map(|b| (b.clone(), StrategyCounts::default())).collect(),
                 ..Default::default()
             },
+            colours: crate::report::palette::colours(buckets.iter().map(String::as_str)),
             buckets: buckets.clone(),
             ..Default::default()
         };
@@ -377,6 +430,7 @@ impl Lab {
             journal: Mutex::new(Journal::default()),
             view: Arc::clone(&self.view),
             events: self.events.clone(),
+            states: Mutex::new((BTreeMap::new(), 0)),
         });
         let watcher = tokio::spawn(watch::run(Arc::clone(&shared)));
         *running = Some(Running { cluster, shared, watcher, workload: None, _data: data });
@@ -430,9 +484,25 @@ impl Lab {
         .await
     }
 
-    /// Cuts or heals the link between two replicas, both ways.
+    /// Cuts or heals the link between two replicas, both ways, and sets
+    /// its delay and loss.
     pub async fn set_link(&self, request: LinkRequest) -> Result<LabView, DashboardError> {
-        let LinkRequest { a, b, cut } = request;
+        let LinkRequest { a, b, cut, delay_ms, loss } = request;
+        if cut.is_none() && delay_ms.is_none() && loss.is_none() {
+            return Err(DashboardError::BadRequest("say what to change: `cut`, `delay_ms` or `loss`".into()));
+        }
+        if let Some(delay) = delay_ms
+            && !(0.0..=MAX_LINK_DELAY_MS).contains(&delay)
+        {
+            return Err(DashboardError::BadRequest(format!(
+                "a link's delay is 0 to {MAX_LINK_DELAY_MS} ms, not {delay}"
+            )));
+        }
+        if let Some(loss) = loss
+            && !(0.0..=1.0).contains(&loss)
+        {
+            return Err(DashboardError::BadRequest(format!("a link's loss is 0 to 1, not {loss}")));
+        }
         self.with_running(async |running| {
             Self::check_replica(running, a)?;
             Self::check_replica(running, b)?;
@@ -443,21 +513,78 @@ impl Lab {
             {
                 return Err(DashboardError::Conflict(format!("replica {paused} is paused; resume it first")));
             }
-            let mode = if cut { Cut::Both } else { Cut::None };
+            let update = |peer: ReplicaId| LinkUpdate {
+                peer,
+                cut: cut.map(|cut| if cut { Cut::Both } else { Cut::None }),
+                delay_ms: delay_ms.map(crate::replica::links::DelaySpec::Fixed),
+                loss,
+                duplicate: None,
+                reorder: None,
+            };
             for (id, peer) in [(a, b), (b, a)] {
-                running.cluster.set_link(id, &LinkUpdate::cut(peer, mode)).await?;
+                running.cluster.set_link(id, &update(peer)).await?;
             }
             let mut view = lock(&self.view);
-            if cut {
-                view.cuts.insert((a.min(b), a.max(b)));
-            } else {
-                view.cuts.remove(&(a.min(b), a.max(b)));
+            let (low, high) = (a.min(b), a.max(b));
+            match cut {
+                Some(true) => {
+                    view.cuts.insert((low, high));
+                }
+                Some(false) => {
+                    view.cuts.remove(&(low, high));
+                }
+                None => {}
+            }
+            if delay_ms.is_some() || loss.is_some() {
+                let before = view.slow_links.iter().find(|link| (link.a, link.b) == (low, high)).cloned();
+                view.slow_links.retain(|link| (link.a, link.b) != (low, high));
+                let link = SlowLink {
+                    a: low,
+                    b: high,
+                    delay_ms: delay_ms.or(before.as_ref().map(|link| link.delay_ms)).unwrap_or(0.0),
+                    loss: loss.or(before.as_ref().map(|link| link.loss)).unwrap_or(0.0),
+                };
+                if link.delay_ms > 0.0 || link.loss > 0.0 {
+                    view.slow_links.push(link);
+                    view.slow_links.sort_by_key(|link| (link.a, link.b));
+                }
             }
             Ok(())
         })
         .await?;
         self.snapshot();
         Ok(self.view())
+    }
+
+    /// What every replica holds of `key`, per bucket, as last read (about
+    /// once a second; a paused replica cannot be read).
+    pub async fn key_state(&self, key: &str) -> Result<KeyState, DashboardError> {
+        check_key(key)?;
+        self.with_running(async |running| {
+            let (states, read_ns) = &*lock(&running.shared.states);
+            let buckets = running
+                .shared
+                .buckets
+                .iter()
+                .map(|bucket| {
+                    let replicas = states
+                        .iter()
+                        .map(|(&id, snapshot)| {
+                            let siblings = snapshot
+                                .get(bucket)
+                                .and_then(|keys| keys.get(key))
+                                .map(|reply| reply.siblings.clone())
+                                .unwrap_or_default();
+                            (id, siblings)
+                        })
+                        .collect();
+                    (bucket.clone(), replicas)
+                })
+                .collect();
+            let unread = running.cluster.ids().filter(|id| !states.contains_key(id)).collect();
+            Ok(KeyState { key: key.to_string(), buckets, unread, read_ns: *read_ns })
+        })
+        .await
     }
 
     /// Splits the cluster as a `partition` fault does, or refuses a
@@ -547,19 +674,21 @@ impl Lab {
 
     /// One read-modify-write on every bucket, by hand.
     pub async fn write(&self, request: WriteRequest) -> Result<Vec<WriteRecord>, DashboardError> {
+        let key = request.key.trim();
+        check_key(key)?;
         let shared = self
             .with_running(async |running| {
                 Self::check_replica(running, request.replica)?;
+                if lock(&running.shared.journal).paused.contains(&request.replica) {
+                    return Err(DashboardError::Conflict(format!(
+                        "replica {} is paused (stopped with SIGSTOP): it cannot answer until it resumes, so a \
+                         client writing there would wait and then give up",
+                        request.replica
+                    )));
+                }
                 Ok(Arc::clone(&running.shared))
             })
             .await?;
-        let key = request.key.trim();
-        if key.is_empty()
-            || key.len() > 64
-            || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(DashboardError::BadRequest("a key is 1 to 64 letters, digits, '-' or '_'".into()));
-        }
         // The lock is not held while the write waits on a replica, which
         // may be paused.
         Ok(shared.operate(request.replica, key).await)
@@ -590,6 +719,17 @@ impl Lab {
         self.snapshot();
         Ok(self.view())
     }
+}
+
+/// Refuses a key a page should not send.
+fn check_key(key: &str) -> Result<(), DashboardError> {
+    if key.is_empty()
+        || key.len() > 64
+        || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(DashboardError::BadRequest("a key is 1 to 64 letters, digits, '-' or '_'".into()));
+    }
+    Ok(())
 }
 
 /// The background workload: at `rate` operations per second, a random key

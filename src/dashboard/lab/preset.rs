@@ -24,7 +24,10 @@ use std::time::{Duration, Instant};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{Lab, LinkRequest, WorkloadRequest, WriteRequest};
+use std::collections::BTreeMap;
+
+use super::verdict::{Claim, check_claims, check_story};
+use super::{Lab, LinkRequest, WorkloadRequest, WriteRequest, lock};
 use crate::builtin::Folder;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::ClockUpdate;
@@ -109,8 +112,12 @@ pub enum PresetAction {
     Wait {
         ms: f64,
     },
-    /// Waits until the live oracle has judged every write so far.
-    Settle,
+    /// Waits until the live oracle has judged every write so far; then
+    /// checks what the story says of each strategy (`verdict`) against it.
+    Settle {
+        #[serde(default)]
+        verdict: BTreeMap<String, Claim>,
+    },
 }
 
 impl<'de> Deserialize<'de> for PresetStep {
@@ -213,6 +220,9 @@ impl Preset {
             if let Some(bad) = named.into_iter().find(|&id| !replica(id)) {
                 return Err(fail(format!("no replica {bad}; replicas are 1 to {}", self.replicas)));
             }
+            if let PresetAction::Settle { verdict } = &step.action {
+                check_story(&step.say, verdict).map_err(fail)?;
+            }
         }
         Ok(())
     }
@@ -232,16 +242,16 @@ impl Lab {
                 self.set_clock(*replica, (**clock).clone()).await?;
             }
             PresetAction::Cut { a, b } => {
-                self.set_link(LinkRequest { a: *a, b: *b, cut: true }).await?;
+                self.set_link(LinkRequest::cut(*a, *b, true)).await?;
             }
             PresetAction::Isolate { replica } => {
                 for other in (1..=preset.replicas as ReplicaId).filter(|other| other != replica) {
-                    self.set_link(LinkRequest { a: *replica, b: other, cut: true }).await?;
+                    self.set_link(LinkRequest::cut(*replica, other, true)).await?;
                 }
             }
             PresetAction::HealAll => {
                 for (a, b) in self.view().cuts {
-                    self.set_link(LinkRequest { a, b, cut: false }).await?;
+                    self.set_link(LinkRequest::cut(a, b, false)).await?;
                 }
             }
             PresetAction::Pause { replica } => {
@@ -269,7 +279,11 @@ impl Lab {
                 self.set_workload(WorkloadRequest { rate: *rate, seed: *seed }).await?;
             }
             PresetAction::Wait { ms } => tokio::time::sleep(Duration::from_secs_f64(ms / 1e3)).await,
-            PresetAction::Settle => self.wait_until_judged().await?,
+            PresetAction::Settle { verdict } => {
+                self.wait_until_judged().await?;
+                let mut view = lock(&self.view);
+                view.story_check = check_claims(verdict, &view.drops);
+            }
         }
         Ok(())
     }
@@ -346,7 +360,10 @@ mod tests {
         for name in names {
             let preset = load(&folder, name).unwrap_or_else(|error| panic!("{error}"));
             assert!(preset.steps.iter().all(|step| !step.say.trim().is_empty()), "{name}: a line per step");
-            assert_eq!(preset.steps.last().map(|step| &step.action), Some(&PresetAction::Settle), "{name}");
+            assert!(
+                matches!(preset.steps.last().map(|step| &step.action), Some(PresetAction::Settle { verdict }) if !verdict.is_empty()),
+                "{name}: ends by settling, with a verdict"
+            );
         }
         assert!(matches!(load(&folder, "../figure-8-3"), Err(PresetError::Unknown(..))));
     }

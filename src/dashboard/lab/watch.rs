@@ -77,7 +77,12 @@ fn observe_statuses(
     let mut moved = Vec::new();
     let mut view = lock(&shared.view);
     for replica in &mut view.replicas {
-        let Some(answer) = statuses.get(&replica.id) else { continue };
+        let Some(answer) = statuses.get(&replica.id) else {
+            // A paused replica cannot say what time it is; true time is the
+            // same for every process on the machine, so the card's goes on.
+            replica.true_ns = crate::clock::physical::TrueTime::now(&crate::clock::physical::SystemTrueTime);
+            continue;
+        };
         replica.reachable = answer.is_some();
         let Some(status) = answer else { continue };
         replica.true_ns = status.true_ns;
@@ -119,13 +124,15 @@ async fn judge(shared: &Shared, marks: &Marks, reported: &mut HashSet<(String, u
             add_drop(totals, drop.cause);
         }
     }
+    let answers = read_all(shared, |id| !paused.contains(&id), ClusterClient::state).await;
+    let states: BTreeMap<ReplicaId, Snapshot> =
+        answers.into_iter().filter_map(|(id, state)| Some((id, state?))).collect();
+    *lock(&shared.states) =
+        (states.clone(), crate::clock::physical::TrueTime::now(&crate::clock::physical::SystemTrueTime));
     if let Some(id) = paused.first() {
         counts.waiting = Some(format!("replica {id} is paused: no key can be judged until it resumes"));
         return counts;
     }
-    let answers = read_all(shared, |_| true, ClusterClient::state).await;
-    let states: BTreeMap<ReplicaId, Snapshot> =
-        answers.into_iter().filter_map(|(id, state)| Some((id, state?))).collect();
     if states.len() < shared.admin.ids().count() || marks.len() < states.len() {
         counts.waiting = Some("a replica did not answer: no key can be judged".into());
         return counts;

@@ -58,7 +58,12 @@ pub(super) fn of_play<'a>(
     let mut params = serde_json::Map::new();
     params.insert("parameter".into(), Value::from("scenario"));
     params.insert("scenario".into(), Value::from(0));
-    let mut records = vec![Record::Point(PointRecord { point: 0, params, kinds: kinds.clone() })];
+    let mut records = vec![Record::Point(PointRecord {
+        point: 0,
+        params,
+        kinds: kinds.clone(),
+        stamps: Default::default(),
+    })];
 
     // Each write's item, and the items its value carries.
     let mut items: HashMap<&str, Vec<u64>> = HashMap::new();

@@ -174,6 +174,8 @@ pub struct Trace {
     pub summary: String,
     pub replicas: usize,
     pub buckets: Vec<String>,
+    /// Each bucket's colour, as every plot and page gives it.
+    pub colours: BTreeMap<String, String>,
     /// Seconds past the minute at the story's 0 ms (42, as in Figure 8-3):
     /// clock readings are shown as that plus their `physical_ms`.
     pub start_second: f64,
@@ -335,6 +337,7 @@ pub fn play(name: &str, scenario: &Scenario, plugins: &[PluginSpec]) -> Result<T
         title: scenario.title.clone(),
         summary: scenario.summary.clone(),
         replicas: scenario.replicas,
+        colours: crate::report::palette::colours(buckets.iter().map(String::as_str)),
         buckets,
         start_second: (START_NS % 60_000_000_000) as f64 / 1e9,
         steps,
