@@ -139,7 +139,7 @@ async fn figure_8_3_keeps_its_line_and_verdict_on_one_screen_and_answers_the_pre
                 .await
                 .unwrap_or_else(|problem| panic!("{width}x{height}, step {step}: {problem}"));
             if step == 3 && (width, height) == (1280, 720) {
-                let lost = browser.text("#lost-lww-wall").await;
+                let lost = browser.text("#verdict [data-buckets~='lww-wall']").await;
                 assert!(lost.contains("✗") && lost.contains("increment"), "the increment is gone: {lost}");
                 browser.screenshot("figure-8-3").await;
             }
@@ -154,7 +154,7 @@ async fn figure_8_3_keeps_its_line_and_verdict_on_one_screen_and_answers_the_pre
         assert_eq!(counter().await, "Step 2 of 6", "a clicker's page-down goes on");
         browser.press(keys::END).await;
         assert_eq!(counter().await, "Step 6 of 6", "End goes to the end");
-        let lost = browser.text("#lost-lww-wall").await;
+        let lost = browser.text("#verdict [data-buckets~='lww-wall']").await;
         assert!(lost.contains("lost"), "at the end, the oracle's word: {lost}");
         // Space plays the story on its own, and space pauses it.
         browser.press(keys::HOME).await;

@@ -2,7 +2,7 @@
 // a preset's story, watched over server-sent events. At the top, side by
 // side, what a class needs at each step: the story's line and its controls,
 // and what every strategy has kept and lost.
-import { api, el, page, announce, clockTime, droppedMark, readableStamp, chip, onLeave, showError, parseJson } from "./page.js";
+import { api, el, page, announce, clockTime, droppedMark, readableStamp, chip, onLeave, showError, parseJson, strategyKey } from "./page.js";
 
 let view = null;      // the last snapshot from the server
 let source = null;    // the EventSource
@@ -139,11 +139,31 @@ function offsetGauge(offsetMs) {
   return svg;
 }
 
-/** What a replica holds, in words: "4 writes from replica 1, 2 from replica 3". */
+/**
+ * What a replica holds, in operations: "2 operations from replica 1, 1
+ * from replica 3". An operation writes one write per strategy, and a
+ * replica numbers its writes in order, so its high-water mark divided by
+ * the strategies counts operations.
+ */
 function holds(highWater) {
-  const parts = Object.entries(highWater || {}).filter(([, n]) => n > 0)
-    .map(([origin, n], index) => `${n} ${index === 0 ? (n === 1 ? "write" : "writes") + " " : ""}from replica ${origin}`);
-  return parts.length ? parts.join(", ") : "no writes yet";
+  const perOperation = Math.max(1, view?.buckets?.length ?? 1);
+  const parts = Object.entries(highWater || {}).filter(([, n]) => n > 0).map(([origin, n], index) => {
+    // Whole operations only: one still arriving, strategy by strategy, is said so.
+    const operations = Math.floor(n / perOperation);
+    const noun = index > 0 ? "" : operations === 1 ? "operation " : "operations ";
+    const arriving = n % perOperation ? " (and one arriving)" : "";
+    return `${operations} ${noun}from replica ${origin}${arriving}`;
+  });
+  return parts.length ? parts.join(", ") : "nothing yet";
+}
+
+/** A clock offset as a person says it: "+3.0 ms", "+60 s", "−2 min". */
+function offsetText(ms) {
+  const sign = ms >= 0 ? "+" : "−";
+  const size = Math.abs(ms);
+  if (size >= 120000) return `${sign}${(size / 60000).toFixed(size % 60000 === 0 ? 0 : 1)} min`;
+  if (size >= 10000) return `${sign}${(size / 1000).toFixed(size % 1000 === 0 ? 0 : 1)} s`;
+  return `${sign}${size.toFixed(1)} ms`;
 }
 
 function replicaCard(replica) {
@@ -162,7 +182,7 @@ function replicaCard(replica) {
     el("dl", {},
       el("dt", {}, "true time"), el("dd", {}, clockTime(replica.true_ns)),
       el("dt", {}, "its clock"), el("dd", { class: "physical" }, paused ? "not read while paused" : clockTime(replica.physical_ns)),
-      el("dt", {}, "ahead by"), el("dd", { class: "offset" }, `${replica.offset_ms >= 0 ? "+" : ""}${replica.offset_ms.toFixed(1)} ms`),
+      el("dt", {}, "ahead by"), el("dd", { class: "offset", title: `${replica.offset_ms.toFixed(3)} ms` }, offsetText(replica.offset_ms)),
       el("dt", {}, "holds"), el("dd", { class: "holds" }, holds(replica.high_water))),
     offsetGauge(replica.offset_ms),
     el("div", { class: "controls" }, offsetLabel, offset, el("button", { class: "set-offset", onclick: () => clock({ offset_ms: Number(offset.value) }) }, "Set offset")),
@@ -315,6 +335,7 @@ function renderVerdict() {
       el("thead", {}, el("tr", {}, ["strategy", "acknowledged", "dropped", "why", told ? "story" : null]
         .filter(Boolean).map((name) => el("th", { scope: "col" }, name)))),
       el("tbody", {}, rows)),
+    strategyKey(view.key),
     drops.length ? el("details", { id: "drop-details" }, el("summary", {}, `Why each write was dropped (${view.drops.length})`),
       el("ul", {}, drops.map((drop) => el("li", { class: "drop" },
         chip(drop.bucket, view.colours), " ", droppedMark(`operation ${drop.victim.item} on ${drop.key}`), ` (${CAUSES[drop.cause]}): ${drop.rule}`)))) : "",

@@ -95,6 +95,14 @@ export function readableStamp(value) {
   return el("span", { class: "stamp", title: `exact stamp: ${stamp(value)}` }, text);
 }
 
+/** A key of the strategies on a page: each name in its colour, and what it does. */
+export function strategyKey(key, open = false) {
+  return el("details", { class: "strategy-key", open },
+    el("summary", {}, "What the strategies are"),
+    el("dl", {}, Object.entries(key ?? {}).map(([name, { colour, about }]) =>
+      [el("dt", {}, chip(name, { [name]: colour })), el("dd", {}, about)])));
+}
+
 /** A strategy's name with its colour, the one every plot gives it. */
 export function chip(name, colours = {}) {
   return el("span", { class: "chip", style: `--colour: ${colours[name] ?? "#888"}` }, name);

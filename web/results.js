@@ -1,6 +1,6 @@
 // Results: every experiment, the quiz that asks before it shows, a run's
 // plots, tables and report, and why each dropped write was dropped.
-import { api, el, page, clockTime, droppedMark, stamp, chip, plotImage, sizePlots } from "./page.js";
+import { api, el, page, clockTime, droppedMark, stamp, chip, plotImage, sizePlots, strategyKey } from "./page.js";
 import { runPanel } from "./jobs.js";
 
 const link = (href, text, attributes = {}) => el("a", { href, ...attributes }, text);
@@ -96,7 +96,8 @@ export async function showPredict(name, run = null) {
     for (const button of main.querySelectorAll(".choice")) {
       const right = answer.accepted.includes(button.dataset.strategy);
       button.classList.toggle("right", right);
-      button.append(el("span", { class: "mark" }, right ? " ✓" : ""));
+      button.classList.toggle("chosen", button.dataset.strategy === choice);
+      button.append(el("span", { class: "mark" }, right ? " ✓" : button.dataset.strategy === choice ? " ✗" : ""));
     }
     reveal.replaceChildren(
       el("p", { id: "verdict", class: `headline verdict ${answer.correct ? "correct" : "wrong"}` },
@@ -119,6 +120,7 @@ export async function showPredict(name, run = null) {
     el("p", { class: "controls", id: "choices" }, quiz.choices.map((strategy) =>
       el("button", { class: "choice", "data-strategy": strategy, style: `--colour: ${quiz.colours[strategy]}`,
         onclick: () => choose(strategy) }, strategy))),
+    strategyKey(quiz.key),
     reveal,
     el("p", { class: "controls graded" }, el("label", { for: "quiz-run" }, "Graded on"), runChoice));
 }
@@ -209,7 +211,7 @@ export async function showRun(experiment, run) {
       : "Run on real replica processes, sockets and SQLite files."),
     el("div", { class: "plots" }, data.plots.map((plot) => el("figure", {},
       plotImage(`${data.plots_url}${plot}.svg`, `Plot: ${plot}`),
-      el("figcaption", {}, link(`${data.files}${plot}.png`, `${plot}.png`))))),
+      el("figcaption", {}, link(`${data.files}${plot}.png`, "as a picture (PNG)"))))),
     el("h2", {}, "Per strategy"),
     lossTable(data),
     costTable(data),

@@ -1,7 +1,7 @@
 // Step through a scripted scenario (DDIA Figure 8-3 first): the step's line,
 // what each strategy has lost so far, and a space-time diagram, one lane per
 // replica, on one screen; every strategy's state below.
-import { api, el, page, announce, droppedMark, chip, onLeave } from "./page.js";
+import { api, el, page, announce, droppedMark, chip, onLeave, strategyKey } from "./page.js";
 
 export async function showScenarios() {
   const main = page("Step through a scenario");
@@ -37,7 +37,8 @@ export async function showScenario(name) {
       el("span", { class: "keys" }, "keys: ← →, space plays, Home, End")),
     say, verdict, diagram,
     el("h2", {}, "What each replica holds after this step"), state,
-    el("p", { class: "summary" }, trace.summary));
+    el("p", { class: "summary" }, trace.summary),
+    strategyKey(trace.key));
 
   function start() {
     if (current >= trace.steps.length - 1) go(0);
@@ -111,21 +112,28 @@ function verdictBar(trace, upTo) {
   const step = trace.steps[upTo];
   const before = upTo > 0 ? trace.steps[upTo - 1].lost : {};
   const last = upTo === trace.steps.length - 1;
-  return trace.buckets.map((bucket) => {
+  // Strategies with the same verdict share one line, so a long story's
+  // verdict stays a few lines tall.
+  const lines = new Map();
+  for (const bucket of trace.buckets) {
     const lost = step.lost[bucket] || [];
     const back = (before[bucket] || []).filter((id) => !lost.includes(id));
     const named = (id) => { const found = made.get(`${bucket} ${id}`); return found ? writeName(found.step, found.write) : `write ${id}`; };
-    const gone = last ? "lost" : "gone from every replica";
     const stepOf = (id) => made.get(`${bucket} ${id}`)?.step.index + 1;
-    return el("div", { class: `verdict-item ${lost.length ? "lost" : "kept"}`, id: `lost-${bucket}` },
-      chip(bucket, trace.colours),
-      lost.length === 0 ? el("span", { class: "kept" }, "✓ nothing lost")
-        : lost.length <= SHOWN_LOST ? lost.map((id) => droppedMark(`${gone}: ${named(id)}`))
-          : droppedMark(`${lost.length} writes ${gone}, made at steps ${stepOf(lost[0])} to ${stepOf(lost[lost.length - 1])}; the latest: ${named(lost[lost.length - 1])}`),
-      back.length === 0 ? ""
-        : el("span", { class: "back", title: "gone from every replica before, now carried by a later write whose client had read it" },
-          back.length <= SHOWN_LOST ? `↺ back: ${back.map(named).join("; ")}` : `↺ ${back.length} writes back`));
-  });
+    const gone = last ? "lost" : "gone from every replica";
+    const said = lost.length === 0 ? "✓ nothing lost"
+      : lost.length <= SHOWN_LOST ? lost.map((id) => `✗ ${gone}: ${named(id)}`).join(" ")
+        : `✗ ${lost.length} writes ${gone}, made at steps ${stepOf(lost[0])} to ${stepOf(lost[lost.length - 1])}; the latest: ${named(lost[lost.length - 1])}`;
+    const came = back.length === 0 ? "" : back.length <= SHOWN_LOST ? `↺ back: ${back.map(named).join("; ")}` : `↺ ${back.length} writes back`;
+    const text = `${said}|${came}`;
+    if (!lines.has(text)) lines.set(text, { buckets: [], lost: lost.length, said, came });
+    lines.get(text).buckets.push(bucket);
+  }
+  return [...lines.values()].map(({ buckets, lost, said, came }) =>
+    el("div", { class: `verdict-item ${lost ? "lost" : "kept"}`, "data-buckets": buckets.join(" ") },
+      buckets.map((bucket) => chip(bucket, trace.colours)),
+      el("span", { class: lost ? "dropped" : "kept" }, said),
+      came ? el("span", { class: "back", title: "gone from every replica before, now carried by a later write whose client had read it" }, came) : ""));
 }
 
 const LANE_GAP = 70;
@@ -195,8 +203,10 @@ function drawDiagram(trace, upTo, width) {
         const clock = step.clocks.find((c) => c.replica === step.replica);
         const reading = clock ? `clock ${(trace.start_second + clock.physical_ms / 1000).toFixed(3)}` : "";
         const lifted = offset % 2 === 1 && !now ? 18 : 0; // neighbours' labels alternate heights
-        parts.push(`<text x="${x(index)}" y="${y(step.replica) - 14 - lifted}" font-size="16" text-anchor="middle" fill="${colour}">${escape(label(step))}</text>`,
-          `<text x="${x(index)}" y="${y(step.replica) + 28}" font-size="15" text-anchor="middle">${escape(reading)}</text>`);
+        // Near the right edge a label ends at its point, so it stays inside the frame.
+        const anchor = x(index) > width - 180 ? "end" : "middle";
+        parts.push(`<text x="${x(index)}" y="${y(step.replica) - 14 - lifted}" font-size="17" text-anchor="${anchor}" fill="${colour}">${escape(label(step))}</text>`,
+          `<text x="${x(index)}" y="${y(step.replica) + 30}" font-size="17" text-anchor="${anchor}">${escape(reading)}</text>`);
       }
     }
   });

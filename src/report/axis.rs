@@ -45,6 +45,8 @@ pub struct SweepAxis {
     pub scale: Scale,
     /// Drawn from the largest value on the left to the smallest on the right.
     pub reversed: bool,
+    /// A 0 set a decade apart from the rest on a log scale.
+    zero_apart: bool,
 }
 
 impl SweepAxis {
@@ -97,7 +99,8 @@ impl SweepAxis {
                 _ => shown_number(value),
             })
             .collect();
-        SweepAxis { places, labels, scale, reversed: descending }
+        let zero_apart = scale == Scale::Log && values.iter().any(|&value| value == 0.0 && !infinite(value));
+        SweepAxis { places, labels, scale, reversed: descending, zero_apart }
     }
 
     /// Where the sweep's `index`-th value sits.
@@ -132,6 +135,8 @@ impl SweepAxis {
         match (self.scale, self.reversed) {
             (Scale::Linear, false) => "",
             (Scale::Linear, true) => " (reversed)",
+            (Scale::Log, false) if self.zero_apart => " (log scale; 0 set apart)",
+            (Scale::Log, true) if self.zero_apart => " (log scale, reversed; 0 set apart)",
             (Scale::Log, false) => " (log scale)",
             (Scale::Log, true) => " (log scale, reversed)",
             (Scale::SymmetricLog, false) => " (log scale either side of 0)",
@@ -179,7 +184,8 @@ mod tests {
         // Ratios, not differences, set the gaps: 50 to 250 is wider than 250 to 1000.
         assert!(axis.place(2) - axis.place(1) > axis.place(3) - axis.place(2));
         assert_eq!(axis.label_at(axis.place(2), 200.0, 16.0), "250");
-        assert_eq!(axis.note(), " (log scale)");
+        assert_eq!(axis.note(), " (log scale; 0 set apart)");
+        assert_eq!(SweepAxis::new(Some(Parameter::SkewMs), &[10.0, 1000.0]).note(), " (log scale)");
     }
 
     #[test]

@@ -83,6 +83,25 @@ pub fn colours<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeMap<String,
     names.into_iter().map(|name| (name.to_string(), hex(style_of(name).colour))).collect()
 }
 
+/// How a page shows a strategy: its colour, and a line on what it does.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StrategyKey {
+    pub colour: String,
+    pub about: &'static str,
+}
+
+/// Each of `names`' colour and line, for a page's key of the strategies.
+pub fn key<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, StrategyKey> {
+    names
+        .into_iter()
+        .map(|name| {
+            let entry =
+                StrategyKey { colour: hex(style_of(name).colour), about: crate::strategy::about(name) };
+            (name.to_string(), entry)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,12 +39,12 @@ pub const FONT: &str = "sans-serif";
 const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Text sizes, in pixels as displayed.
-pub const TITLE_PX: f64 = 20.0;
-pub const PANEL_TITLE_PX: f64 = 18.0;
-pub const AXIS_PX: f64 = 17.0;
-pub const TEXT_PX: f64 = 16.0;
+pub const TITLE_PX: f64 = 21.0;
+pub const PANEL_TITLE_PX: f64 = 19.0;
+pub const AXIS_PX: f64 = 18.0;
+pub const TEXT_PX: f64 = 17.0;
 /// Notes inside a chart (a fault's name on its band, a cell's number).
-pub const NOTE_PX: f64 = 15.0;
+pub const NOTE_PX: f64 = 16.0;
 /// No plot text is smaller than this (a test reads every plot's SVG).
 pub const SMALLEST_TEXT_PX: f64 = NOTE_PX;
 
@@ -424,8 +424,15 @@ pub(super) fn titled<DB: DrawingBackend>(
     title: &str,
 ) -> Result<DrawingArea<DB, Shift>, DrawingAreaErrorKind<DB::ErrorType>> {
     // A long title wraps nowhere: shorten it to the width, whole words kept.
+    // A long title on a narrow plot: first without the experiment's name
+    // ("skew: "), which the page around it shows; then shortened at a word.
     let (width, _) = area.dim_in_pixel();
-    let title = fitted(title, TITLE_PX, width.saturating_sub(24));
+    let room = width.saturating_sub(24);
+    let title = match title.split_once(": ") {
+        Some((_, rest)) if text_width(title, TITLE_PX) > room => rest,
+        _ => title,
+    };
+    let title = fitted(title, TITLE_PX, room);
     area.titled(&title, font(TITLE_PX))
 }
 

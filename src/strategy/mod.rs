@@ -346,6 +346,22 @@ pub trait Strategy: Send + Sync {
 pub const NAMES: [&str; 7] =
     ["lww-wall", "lww-hlc", "lww-lamport", "truetime", "vv", "vv-server", "set-union"];
 
+/// What each built-in strategy does, in a line a student reads beside its name.
+const ABOUT: [(&str, &str); 7] = [
+    ("lww-wall", "last write wins, ordered by the wall clock of the replica that took the write"),
+    ("lww-hlc", "last write wins, ordered by a hybrid logical clock (never below a stamp it has seen)"),
+    ("lww-lamport", "last write wins, ordered by a Lamport counter (no real time at all)"),
+    ("truetime", "last write wins by the clock plus its error bound, waiting that bound out (Spanner)"),
+    ("vv", "keeps writes that never saw each other as siblings, told apart by dotted version vectors"),
+    ("vv-server", "keeps siblings with one version vector per server, without dots"),
+    ("set-union", "merges writes that never saw each other into the union of their sets"),
+];
+
+/// What the strategy named `name` does, in a line; a plugin's says so.
+pub fn about(name: &str) -> &'static str {
+    ABOUT.iter().find(|(builtin, _)| *builtin == name).map_or("a plugin strategy", |(_, about)| about)
+}
+
 /// Every strategy the lab knows, one bucket each, built with `parameters`
 /// (a strategy left out takes its defaults).
 pub fn registry_with(parameters: &Parameters) -> Result<Vec<Arc<dyn Strategy>>, ParameterError> {

@@ -201,6 +201,8 @@ pub struct LabView {
     pub buckets: Vec<String>,
     /// Each bucket's colour, as every plot and page gives it.
     pub colours: BTreeMap<String, String>,
+    /// What each strategy does, in a line, for the page's key.
+    pub key: BTreeMap<String, crate::report::palette::StrategyKey>,
     /// Cut links, as `[a, b]` with `a < b`.
     pub cuts: BTreeSet<(ReplicaId, ReplicaId)>,
     /// Links made slow or lossy (both ways), `a < b`.
@@ -421,6 +423,7 @@ impl Lab {
                 ..Default::default()
             },
             colours: crate::report::palette::colours(buckets.iter().map(String::as_str)),
+            key: crate::report::palette::key(buckets.iter().map(String::as_str)),
             buckets: buckets.clone(),
             ..Default::default()
         };

@@ -90,6 +90,22 @@ fn points_of<'a>(rows: &'a [SummaryRow], strategy: &str) -> Vec<Vec<&'a SummaryR
     points.into_values().collect()
 }
 
+/// A strategy's worst sweep point: its drop rate there, and one of its rows.
+fn worst_point<'a>(rows: &'a [SummaryRow], strategy: &str) -> Option<(Rate, &'a SummaryRow)> {
+    points_of(rows, strategy)
+        .into_iter()
+        .map(|point| (rate_of(&point), point[0]))
+        .max_by(|a, b| a.0.rate.total_cmp(&b.0.rate))
+}
+
+/// A strategy's drops over a whole run.
+struct Totals<'a> {
+    name: String,
+    acked: usize,
+    dropped: usize,
+    worst: Option<(Rate, &'a SummaryRow)>,
+}
+
 /// Whether two drop rates are closer than a run can tell apart.
 fn tied(a: &Rate, b: &Rate) -> bool {
     let error = (a.standard_error.powi(2) + b.standard_error.powi(2)).sqrt();
@@ -104,13 +120,7 @@ pub fn grade(quiz: &QuizSpec, rows: &[SummaryRow]) -> Grading {
             // Each strategy's worst point: its rate there, and the point.
             let worst: Vec<(String, Rate, &SummaryRow)> = names
                 .iter()
-                .filter_map(|name| {
-                    points_of(rows, name)
-                        .into_iter()
-                        .map(|point| (rate_of(&point), point[0]))
-                        .max_by(|a, b| a.0.rate.total_cmp(&b.0.rate))
-                        .map(|(rate, row)| (name.clone(), rate, row))
-                })
+                .filter_map(|name| worst_point(rows, name).map(|(rate, row)| (name.clone(), rate, row)))
                 .collect();
             let leader = worst.iter().max_by(|a, b| a.1.rate.total_cmp(&b.1.rate)).map(|(_, rate, _)| *rate);
             let accepted = worst
@@ -136,33 +146,39 @@ pub fn grade(quiz: &QuizSpec, rows: &[SummaryRow]) -> Grading {
             Grading { accepted, facts }
         }
         QuizSpec::DropsNone { .. } => {
-            let totals: Vec<(String, usize, usize)> = names
+            // Each strategy's drops over the run, and its worst point's share.
+            let totals: Vec<Totals> = names
                 .iter()
                 .map(|name| {
                     let mine = rows.iter().filter(|row| &row.strategy == name);
                     let (acked, dropped) =
                         mine.fold((0, 0), |(acked, dropped), row| (acked + row.acked, dropped + row.dropped));
-                    (name.clone(), acked, dropped)
+                    Totals { name: name.clone(), acked, dropped, worst: worst_point(rows, name) }
                 })
                 .collect();
             Grading {
                 accepted: totals
                     .iter()
-                    .filter(|(_, acked, dropped)| *acked > 0 && *dropped == 0)
-                    .map(|(name, _, _)| name.clone())
+                    .filter(|totals| totals.acked > 0 && totals.dropped == 0)
+                    .map(|totals| totals.name.clone())
                     .collect(),
                 facts: totals
                     .iter()
-                    .map(|(name, acked, dropped)| Fact {
-                        strategy: name.clone(),
-                        words: if *dropped == 0 {
-                            format!("dropped none of its {} acknowledged writes", shown_number(*acked as f64))
-                        } else {
+                    .map(|totals| Fact {
+                        strategy: totals.name.clone(),
+                        words: if totals.dropped == 0 {
                             format!(
-                                "dropped {} of its {} acknowledged writes ({:.1}%)",
-                                shown_number(*dropped as f64),
-                                shown_number(*acked as f64),
-                                100.0 * *dropped as f64 / (*acked).max(1) as f64
+                                "dropped none of its {} acknowledged writes",
+                                shown_number(totals.acked as f64)
+                            )
+                        } else {
+                            let at = totals.worst.as_ref().map_or_else(String::new, |(rate, row)| {
+                                format!(", up to {:.1}% {}", 100.0 * rate.rate, row_words(row))
+                            });
+                            format!(
+                                "dropped {} of its {} acknowledged writes over the run{at}",
+                                shown_number(totals.dropped as f64),
+                                shown_number(totals.acked as f64),
                             )
                         },
                     })
@@ -201,36 +217,49 @@ pub fn grade(quiz: &QuizSpec, rows: &[SummaryRow]) -> Grading {
             }
         }
         QuizSpec::NoClockDrops { from, .. } => {
-            let counted: Vec<(String, usize, Option<&SummaryRow>)> = names
+            // Per strategy, at the values asked about: drops a clock caused,
+            // and drops no clock could have prevented.
+            let counted: Vec<(String, usize, usize, Option<&SummaryRow>)> = names
                 .iter()
                 .map(|name| {
                     let there: Vec<&SummaryRow> =
                         rows.iter().filter(|row| &row.strategy == name && row.value >= *from).collect();
                     let lost = there.iter().map(|row| row.dropped_causality + row.dropped_realtime).sum();
-                    (name.clone(), lost, there.first().copied())
+                    let concurrent = there.iter().map(|row| row.dropped_concurrent).sum();
+                    (name.clone(), lost, concurrent, there.first().copied())
                 })
                 .collect();
             let from_words = counted
                 .iter()
-                .find_map(|(_, _, row)| *row)
+                .find_map(|(.., row)| *row)
                 .map(|row| {
                     let mut first = row.clone();
                     first.value = *from;
                     format!("{} or more", row_words(&first))
                 })
                 .unwrap_or_default();
+            let concurrent_words = |concurrent: usize| {
+                if concurrent == 0 {
+                    String::new()
+                } else {
+                    format!(
+                        "; the {} writes it did drop there were concurrent overwrites, which no clock could have saved",
+                        shown_number(concurrent as f64)
+                    )
+                }
+            };
             Grading {
                 accepted: counted
                     .iter()
-                    .filter(|(_, lost, row)| row.is_some() && *lost == 0)
-                    .map(|(name, _, _)| name.clone())
+                    .filter(|(_, lost, _, row)| row.is_some() && *lost == 0)
+                    .map(|(name, ..)| name.clone())
                     .collect(),
                 facts: counted
                     .iter()
-                    .map(|(name, lost, _)| Fact {
+                    .map(|(name, lost, concurrent, _)| Fact {
                         strategy: name.clone(),
                         words: if *lost == 0 {
-                            format!("lost no write to a clock {from_words}")
+                            format!("lost no write to a clock {from_words}{}", concurrent_words(*concurrent))
                         } else {
                             format!(
                                 "lost {} writes to a clock {from_words} (causality or real-time violations)",

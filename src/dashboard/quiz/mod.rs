@@ -32,6 +32,8 @@ pub struct QuizView {
     /// The strategies to choose from: the graded run's.
     pub choices: Vec<String>,
     pub colours: BTreeMap<String, String>,
+    /// What each strategy does, in a line, for the page's key.
+    pub key: BTreeMap<String, crate::report::palette::StrategyKey>,
     /// The run that grades the answer, and how the page names it.
     pub run: String,
     pub run_label: String,
@@ -111,6 +113,7 @@ impl ResultsStore {
             question: quiz.question().to_string(),
             setup: listing.lesson.predict.clone(),
             colours: crate::report::palette::colours(choices.iter().map(String::as_str)),
+            key: crate::report::palette::key(choices.iter().map(String::as_str)),
             choices,
             run: id,
             run_label,

@@ -176,6 +176,8 @@ pub struct Trace {
     pub buckets: Vec<String>,
     /// Each bucket's colour, as every plot and page gives it.
     pub colours: BTreeMap<String, String>,
+    /// What each strategy does, in a line, for the page's key.
+    pub key: BTreeMap<String, crate::report::palette::StrategyKey>,
     /// Seconds past the minute at the story's 0 ms (42, as in Figure 8-3):
     /// clock readings are shown as that plus their `physical_ms`.
     pub start_second: f64,
@@ -338,6 +340,7 @@ pub fn play(name: &str, scenario: &Scenario, plugins: &[PluginSpec]) -> Result<T
         summary: scenario.summary.clone(),
         replicas: scenario.replicas,
         colours: crate::report::palette::colours(buckets.iter().map(String::as_str)),
+        key: crate::report::palette::key(buckets.iter().map(String::as_str)),
         buckets,
         start_second: (START_NS % 60_000_000_000) as f64 / 1e9,
         steps,
