@@ -66,7 +66,9 @@ fn main() {
         let counts: Vec<(u64, u64)> = plans
             .par_iter()
             .map(|(plan, spec)| {
-                let (outcome, effort) = sim::run_trial(spec, *plan, Arc::new(Counters::default()), &options);
+                let (outcome, effort) =
+                    sim::run_trial(spec, *plan, Arc::new(Counters::default()), &options, &Default::default())
+                        .expect("a benchmark is not interrupted");
                 (acknowledged(&outcome.records), effort.events)
             })
             .collect();

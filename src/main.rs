@@ -7,6 +7,10 @@ use clocklab::cli::{
 };
 use tracing_subscriber::EnvFilter;
 
+/// How long the command waits, once it has its answer, for work left on
+/// the runtime's threads before it exits anyway.
+const LEFTOVER_WORK_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// mimalloc: replicas allocate many small, short-lived objects (JSON values,
 /// requests), where it beats the system allocator.
 #[global_allocator]
@@ -34,6 +38,9 @@ fn main() -> ExitCode {
         Command::Validate(args) => runtime.block_on(validate(args)),
         Command::Strategy(StrategyCommand::Check(args)) => check(&args),
     };
+    // Work still on a thread of its own (an interrupted run's oracle) is
+    // not waited for: the command has said what it had to.
+    runtime.shutdown_timeout(LEFTOVER_WORK_WAIT);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

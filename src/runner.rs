@@ -29,6 +29,7 @@ use serde_json::json;
 
 use crate::experiment::cluster::ClusterError;
 use crate::experiment::spec::Spec;
+use crate::experiment::stop::Stop;
 use crate::experiment::workload::Counters;
 use crate::experiment::{LookupError, SPEC_FILE, Wanted, load_spec, run_id, trial};
 use crate::history::{self, Engine, HistoryError, HistoryWriter, PointRecord, Record, TrialPlan};
@@ -105,19 +106,38 @@ pub async fn run(options: &RunOptions, interrupt: impl Future<Output = ()>) -> R
     let watched = options.progress.is_some();
     let progress = options.progress.clone().unwrap_or_default();
     let _ = progress.run_dir.set(run_dir.clone());
+    let stop = Stop::default();
     let result = tokio::select! {
-        result = run_into(&name, &spec, &run_dir, options.wanted.quick, &progress, watched) => result,
-        () = interrupt => Err(RunError::Interrupted),
+        result = run_into(&name, &spec, &run_dir, options.wanted.quick, &progress, watched, &stop) => result,
+        () = interrupt => {
+            // Real processes stopped as their futures were dropped; the
+            // simulator and the oracle, on threads of their own, stop at
+            // their next look.
+            stop.stop();
+            Err(RunError::Interrupted)
+        }
     };
     // A run whose plugin failed did finish: its other buckets are judged.
     if result.is_err() && !matches!(result, Err(RunError::PluginFailed { .. })) {
         // A run that did not finish would look like a result; remove it.
-        let _ = std::fs::remove_dir_all(&run_dir);
+        remove_unfinished(&run_dir);
     }
     result?;
     eprintln!("results in {}", run_dir.display());
     eprintln!("wall time {:.1} s", started.elapsed().as_secs_f64());
     Ok(run_dir)
+}
+
+/// Removes an unfinished run's directory. A thread that was still working
+/// on it (the oracle, when the run was interrupted) may add a file while it
+/// goes, so it is tried a few times.
+fn remove_unfinished(run_dir: &Path) {
+    for _ in 0..5 {
+        if std::fs::remove_dir_all(run_dir).is_ok() || !run_dir.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 async fn run_into(
@@ -127,6 +147,7 @@ async fn run_into(
     quick: bool,
     watch: &Arc<RunProgress>,
     watched: bool,
+    stop: &Stop,
 ) -> Result<(), RunError> {
     let spec_text = toml::to_string(spec).unwrap_or_default();
     let spec_path = run_dir.join(SPEC_FILE);
@@ -162,7 +183,7 @@ async fn run_into(
     // history is written in order.
     let mut simulated = match spec.engine {
         Engine::Processes => None,
-        Engine::Sim => Some(simulate(spec, &counters, &progress).await?.into_iter()),
+        Engine::Sim => Some(simulate(spec, &counters, &progress, stop).await?.into_iter()),
     };
     for slice in &slices {
         for (index, &value) in slice.spec.sweep.values.iter().enumerate() {
@@ -211,9 +232,24 @@ async fn run_into(
     }
     progress.finish();
 
-    let analysis = crate::analysis::analyze(&records);
-    crate::report::write_run(run_dir, name, spec, &records, &analysis)?;
+    // The oracle and the report are long work for a long run: on a thread
+    // of their own, so that an interrupt is heard while they work.
+    let (name_owned, spec_owned, dir_owned, stop_owned) =
+        (name.to_string(), spec.clone(), run_dir.to_path_buf(), stop.clone());
+    let (analysis, behind) = tokio::task::spawn_blocking(move || -> Result<_, RunError> {
+        let analysis = crate::analysis::analyze(&records);
+        if stop_owned.is_stopped() {
+            return Err(RunError::Interrupted);
+        }
+        crate::report::write_run(&dir_owned, &name_owned, &spec_owned, &records, &analysis)?;
+        Ok((analysis, crate::report::keeping_up::fell_behind(&spec_owned, &records)))
+    })
+    .await
+    .map_err(|_| RunError::Simulator)??;
     eprint!("{}", crate::report::text_table(&analysis));
+    if let Some(behind) = &behind {
+        eprintln!("warning: {}", behind.sentence());
+    }
     eprintln!(
         "{} writes acknowledged, {} attempted",
         counters.acked.load(Ordering::Relaxed),
@@ -237,19 +273,21 @@ async fn simulate(
     spec: &Spec,
     counters: &Arc<Counters>,
     progress: &Progress,
+    stop: &Stop,
 ) -> Result<Vec<crate::experiment::trial::TrialOutcome>, RunError> {
     let plans = spec.plans();
-    let (spec, counters, done) = (spec.clone(), counters.clone(), progress.trial_done());
+    let (spec, counters, done, stop) = (spec.clone(), counters.clone(), progress.trial_done(), stop.clone());
     let parameter = spec.sweep.parameter.name();
     let started = Instant::now();
     let results = tokio::task::spawn_blocking(move || {
         let options = crate::sim::SimOptions::default();
-        crate::sim::run_trials(&plans, &counters, &options, &|plan: TrialPlan| {
+        crate::sim::run_trials(&plans, &counters, &options, &stop, &|plan: TrialPlan| {
             done(format!("{parameter} = {}, trial {}/{} simulated", plan.value, plan.trial + 1, spec.trials))
         })
     })
     .await
-    .map_err(|_| RunError::Simulator)?;
+    .map_err(|_| RunError::Simulator)?
+    .map_err(|_| RunError::Interrupted)?;
     let events: u64 = results.iter().map(|(_, effort)| effort.events).sum();
     let seconds = started.elapsed().as_secs_f64();
     progress.println(format!(

@@ -17,9 +17,13 @@
 pub mod chaos;
 pub mod cluster;
 pub mod faults;
+#[cfg(test)]
+mod hostile;
+pub mod limits;
 pub mod quiz;
 pub mod run_id;
 pub mod spec;
+pub mod stop;
 pub mod trial;
 pub mod workload;
 
@@ -78,12 +82,12 @@ pub fn load_spec(options: &Wanted) -> Result<(String, Spec), LookupError> {
     let given = Path::new(&options.experiment);
     let is_path =
         given.extension().is_some_and(|extension| extension == "toml") || given.components().count() > 1;
-    let (name, mut spec) = if is_path {
+    let (name, source, mut spec) = if is_path {
         if !given.is_file() {
             return Err(LookupError::NoSpecFile(given.to_path_buf()));
         }
         let name = given.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
-        (name, Spec::load(given)?)
+        (name, given.to_path_buf(), Spec::load(given)?)
     } else {
         let file = format!("{}.toml", options.experiment);
         if !options.experiments.has(&file) {
@@ -94,8 +98,9 @@ pub fn load_spec(options: &Wanted) -> Result<(String, Spec), LookupError> {
             });
         }
         let text = options.experiments.read_to_string(&file).map_err(LookupError::UnreadableSpec)?;
-        let spec = Spec::parse(&text, Path::new(&options.experiments.describe_file(&file)))?;
-        (options.experiment.clone(), spec)
+        let source = PathBuf::from(options.experiments.describe_file(&file));
+        let spec = Spec::parse(&text, &source)?;
+        (options.experiment.clone(), source, spec)
     };
     if options.quick {
         spec = spec.quick();
@@ -109,6 +114,8 @@ pub fn load_spec(options: &Wanted) -> Result<(String, Spec), LookupError> {
     if let Some(trials) = options.trials {
         spec.trials = trials.max(1);
     }
+    // What the overrides made of the spec must be within the limits too.
+    spec.check_work(&source)?;
     spec.plugins.extend(options.plugins.iter().map(crate::strategy::plugin::PluginSpec::at));
     if !spec.plugins.is_empty() {
         spec.start_plugins()?;

@@ -91,8 +91,14 @@ pub enum SpecError {
     Read(PathBuf, std::io::Error),
     #[error("{0}: {1}")]
     Parse(PathBuf, toml::de::Error),
-    #[error("{path}: field `{field}`: {problem}")]
+    /// Numbers too long to read (`1e300` written out) are shortened.
+    #[error("{}: field `{field}`: {}", path.display(), short_numbers(problem))]
     Invalid { path: PathBuf, field: &'static str, problem: String },
+    /// A value of the wrong type, a name nobody knows, a number out of
+    /// range: found while reading, at the field `field` names (`workload.clients`,
+    /// `fault[1].kind`).
+    #[error("{}: field `{field}`: {}", path.display(), short_numbers(problem))]
+    Field { path: PathBuf, field: String, problem: String },
 }
 
 /// A whole experiment, as read from its TOML file.
@@ -327,8 +333,39 @@ fn is_zero(value: &f64) -> bool {
     *value == 0.0
 }
 
-/// Where replica `id` of `replicas` sits between the first (1.0) and the
-/// last (0.0), evenly spaced.
+/// A reader's complaint in a spec writer's words: Rust's type names
+/// (`u64`) said as what they take.
+fn plain_problem(message: &str) -> String {
+    message
+        .replace("expected u64", "expected a whole number, 0 or more")
+        .replace("expected usize", "expected a whole number, 0 or more")
+        .replace("expected u32", "expected a whole number, 0 or more")
+        .replace("expected i64", "expected a whole number")
+        .replace("expected f64", "expected a number")
+        .trim()
+        .to_string()
+}
+
+/// `text` with every run of more than 20 digits (a 300-digit `1e300`
+/// written out) in its short scientific form.
+pub fn short_numbers(text: &str) -> String {
+    let mut shortened = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        shortened.push_str(&rest[..start]);
+        let run = &rest[start..];
+        let end = run.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(run.len());
+        let digits = &run[..end];
+        match digits.parse::<f64>() {
+            Ok(number) if digits.len() > 20 => shortened.push_str(&format!("{number:.1e}")),
+            _ => shortened.push_str(digits),
+        }
+        rest = &run[end..];
+    }
+    shortened.push_str(rest);
+    shortened
+}
+
 /// A number as a sentence or a label shows it: no decimals for a whole
 /// one, thousands grouped (`20,000`).
 pub fn shown_number(number: f64) -> String {
@@ -346,6 +383,8 @@ pub fn shown_number(number: f64) -> String {
     if number < 0.0 { format!("-{grouped}") } else { grouped }
 }
 
+/// Where replica `id` of `replicas` sits between the first (1.0) and the
+/// last (0.0), evenly spaced.
 fn position(id: ReplicaId, replicas: usize) -> f64 {
     let steps = replicas.saturating_sub(1).max(1) as f64;
     (steps - f64::from(id - 1)) / steps
@@ -667,9 +706,19 @@ impl Spec {
         Self::parse(&text, path)
     }
 
-    /// Parses and checks spec text; `path` is only for messages.
+    /// Parses and checks spec text; `path` is only for messages. Every
+    /// refusal names the file and the field.
     pub fn parse(text: &str, path: &Path) -> Result<Self, SpecError> {
-        let spec: Spec = toml::from_str(text).map_err(|error| SpecError::Parse(path.to_path_buf(), error))?;
+        let deserializer = toml::de::Deserializer::parse(text)
+            .map_err(|error| SpecError::Parse(path.to_path_buf(), error))?;
+        let spec: Spec = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            let field = error.path().to_string();
+            SpecError::Field {
+                path: path.to_path_buf(),
+                field: if field == "." { "(the whole file)".into() } else { field },
+                problem: plain_problem(error.inner().message()),
+            }
+        })?;
         spec.check(path)?;
         Ok(spec)
     }
@@ -894,6 +943,46 @@ impl Spec {
             }
             if quick.values.as_ref().is_some_and(Vec::is_empty) {
                 return Err(invalid("quick.values", "name at least one value".into()));
+            }
+        }
+        self.check_clocks(path)?;
+        self.check_work(path)?;
+        if self.quick.is_some() {
+            self.clone().quick().check_work(path)?;
+        }
+        Ok(())
+    }
+
+    /// Every replica's clock at every sweep value must be one a replica
+    /// takes (offsets within a year, and so on): a sweep value of `1e300`
+    /// is refused here, not by an overflow mid-run.
+    fn check_clocks(&self, path: &Path) -> Result<(), SpecError> {
+        let quick_values = self.quick.as_ref().and_then(|quick| quick.values.as_deref()).unwrap_or_default();
+        for &value in self.sweep.values.iter().chain(quick_values) {
+            for id in 1..=self.replicas as ReplicaId {
+                let clock = self.sweep.parameter.clock_for(&self.clocks, value, id, self.replicas).update();
+                if let Err(error) = clock.validate() {
+                    let field = if self
+                        .sweep
+                        .parameter
+                        .clock_for(&self.clocks, 0.0, id, self.replicas)
+                        .update()
+                        .validate()
+                        .is_ok()
+                    {
+                        "sweep.values"
+                    } else {
+                        "clocks"
+                    };
+                    return Err(SpecError::Invalid {
+                        path: path.to_path_buf(),
+                        field,
+                        problem: format!(
+                            "at {} = {value}, replica {id}'s clock: {error}",
+                            self.sweep.parameter.name()
+                        ),
+                    });
+                }
             }
         }
         Ok(())

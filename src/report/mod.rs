@@ -23,6 +23,7 @@ pub mod compare;
 pub mod costs;
 pub mod figures;
 pub mod heatmap;
+pub mod keeping_up;
 pub mod markdown;
 pub mod nemesis;
 pub mod offsets;
@@ -118,6 +119,12 @@ fn write_files(
     };
     let summaries = &figures.summaries;
     let mut report = markdown::report(experiment, spec, analysis, summaries, &shown);
+    // A run that did not keep to its schedule says so first.
+    if let Some(behind) = keeping_up::fell_behind(spec, records) {
+        let heading = "## What happened\n\n";
+        let at = report.find(heading).map_or(0, |at| at + heading.len());
+        report.insert_str(at, &format!("**{}**\n\n", behind.sentence()));
+    }
     // Before the explanation and the table of numbers, after what happened.
     let at = report.find("## How to read it").unwrap_or(report.len());
     if !spec.published.is_empty() {

@@ -55,6 +55,7 @@ use crate::clock::dots::ReplicaId;
 use crate::clock::physical::ClockUpdate;
 use crate::experiment::faults::{self, Action};
 use crate::experiment::spec::Spec;
+use crate::experiment::stop::{Stop, Stopped};
 use crate::experiment::trial::{self, CONVERGE_POLL, CONVERGE_TIMEOUT, SAMPLE_INTERVAL, TrialOutcome};
 use crate::experiment::workload::{self, Counters, Schedule};
 use crate::history::{Engine, FaultRecord, Record, SampleRecord, TrialPlan, TrialRecord};
@@ -146,16 +147,17 @@ pub fn run_trials(
     plans: &[(TrialPlan, Spec)],
     counters: &Arc<Counters>,
     options: &SimOptions,
+    stop: &Stop,
     done: &(dyn Fn(TrialPlan) + Sync),
-) -> Vec<(TrialOutcome, Effort)> {
+) -> Result<Vec<(TrialOutcome, Effort)>, Stopped> {
     use rayon::prelude::*;
     plans
         .par_iter()
         .map(|(plan, spec)| {
             let plan = *plan;
-            let result = run_trial(spec, plan, counters.clone(), options);
+            let result = run_trial(spec, plan, counters.clone(), options, stop)?;
             done(plan);
-            result
+            Ok(result)
         })
         .collect()
 }
@@ -167,12 +169,14 @@ pub fn run_trial(
     plan: TrialPlan,
     counters: Arc<Counters>,
     options: &SimOptions,
-) -> (TrialOutcome, Effort) {
+    stop: &Stop,
+) -> Result<(TrialOutcome, Effort), Stopped> {
     let strategies = spec.lineup_at(plan.value);
     let trial_index = (plan.point * spec.trials + plan.trial) as Nanos;
     let start = EPOCH_NS + trial_index * TRIAL_SPACING_NS;
     let seed = workload::client_seed(spec.seed, plan.point, plan.trial, usize::MAX);
     let mut world = World::new(start, spec.replicas, strategies, options.clone(), seed);
+    world.stop = stop.clone();
     world.max_peer_offset_ms = spec.sweep.parameter.offset_bound(spec.max_peer_offset_ms, plan.value);
     let ids: Vec<ReplicaId> = (1..=spec.replicas as ReplicaId).collect();
 
@@ -223,13 +227,13 @@ pub fn run_trial(
         let next_action = actions.peek().map(|(at_ms, _)| started + ms_to_ns(*at_ms));
         match next_action {
             Some(at) if next_sample >= stop_at || at <= next_sample => {
-                world.run_until(at);
+                world.run_until(at)?;
                 if let Some((_, action)) = actions.next() {
                     apply(&mut world, spec, plan, action, &mut fault_records);
                 }
             }
             _ if next_sample < stop_at => {
-                world.run_until(next_sample);
+                world.run_until(next_sample)?;
                 samples.extend(sample(&world, plan));
                 next_sample += sample_every;
             }
@@ -237,10 +241,10 @@ pub fn run_trial(
         }
     }
     // Clients finish the operations they have begun.
-    world.run_until(stop_at);
+    world.run_until(stop_at)?;
     let give_up = stop_at + options.request_timeout_ns * 2;
     while !world.clients_done() && world.now < give_up {
-        world.run_until(world.now + ms_to_ns(1.0));
+        world.run_until(world.now + ms_to_ns(1.0))?;
     }
     let workload_end_ns = world.now;
     // Only a simulator bug leaves an operation unfinished this long; it
@@ -280,7 +284,7 @@ pub fn run_trial(
         if world.now - healed > CONVERGE_TIMEOUT.as_nanos() as Nanos {
             break false;
         }
-        world.run_until(world.now + CONVERGE_POLL.as_nanos() as Nanos);
+        world.run_until(world.now + CONVERGE_POLL.as_nanos() as Nanos)?;
     };
     let converge_time = Duration::from_nanos((world.now - healed) as u64);
     let failed_buckets =
@@ -299,7 +303,7 @@ pub fn run_trial(
     let judged = trial::judged_buckets(spec, &failed_buckets);
     records.extend(trial::final_records_of(&states, &judged, plan, &keys));
     let effort = Effort { events: world.handled };
-    (TrialOutcome { records, converged, converge_time }, effort)
+    Ok((TrialOutcome { records, converged, converge_time }, effort))
 }
 
 fn ms_to_ns(ms: f64) -> Nanos {
@@ -478,7 +482,9 @@ values = [0]
 "#,
         );
         let plan = TrialPlan { point: 0, trial: 0, value: 0.0 };
-        let (outcome, _) = run_trial(&spec, plan, Arc::new(Counters::default()), &SimOptions::default());
+        let (outcome, _) =
+            run_trial(&spec, plan, Arc::new(Counters::default()), &SimOptions::default(), &Stop::default())
+                .expect("not stopped");
         let (wall, truetime) =
             (writes_of(&outcome.records, "lww-wall"), writes_of(&outcome.records, "truetime"));
         assert!(wall.len() > 1000, "{} writes", wall.len());
@@ -519,7 +525,9 @@ values = [0]
 "#,
         );
         let plan = TrialPlan { point: 0, trial: 0, value: 0.0 };
-        let (outcome, _) = run_trial(&spec, plan, Arc::new(Counters::default()), &SimOptions::default());
+        let (outcome, _) =
+            run_trial(&spec, plan, Arc::new(Counters::default()), &SimOptions::default(), &Stop::default())
+                .expect("not stopped");
         let writes = writes_of(&outcome.records, "vv");
         let count = |wanted: Outcome| writes.iter().filter(|(outcome, _)| *outcome == wanted).count();
         assert!(count(Outcome::Fail) + count(Outcome::Unknown) > 0, "a down replica refuses or loses writes");

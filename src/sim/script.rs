@@ -56,6 +56,9 @@ pub enum ScriptError {
     Plugin(#[from] PluginFailure),
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// The world was asked to stop (nothing asks a scripted world to).
+    #[error(transparent)]
+    Stopped(#[from] crate::experiment::stop::Stopped),
 }
 
 /// A simulated world that moves only when its script says.
@@ -85,7 +88,7 @@ impl ScriptedWorld {
         if at < self.world.now {
             return Err(ScriptError::Backwards { at, now: self.world.now });
         }
-        self.world.run_until(at);
+        self.world.run_until(at)?;
         Ok(())
     }
 
@@ -134,7 +137,7 @@ impl ScriptedWorld {
             return Err(ScriptError::ToItself(from));
         }
         self.world.push_on_request(from, to);
-        self.world.run_until(self.world.now);
+        self.world.run_until(self.world.now)?;
         Ok(std::mem::take(&mut self.log().delivered))
     }
 
@@ -159,7 +162,7 @@ impl ScriptedWorld {
         self.requests += 1;
         let request = RequestId { client: 0, number: self.requests };
         self.world.send_request(replica, request, body);
-        self.world.run_until(self.world.now);
+        self.world.run_until(self.world.now)?;
         self.log().answers.remove(&request).ok_or(ScriptError::NoAnswerYet)
     }
 

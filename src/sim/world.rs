@@ -24,6 +24,7 @@ use super::queue::Agenda;
 use crate::clock::Nanos;
 use crate::clock::dots::{DotSet, ReplicaId};
 use crate::clock::physical::ManualTrueTime;
+use crate::experiment::stop::{Stop, Stopped};
 use crate::replica::core::WriteReply;
 use crate::replica::offsets::Sample;
 use crate::replica::peer_policy::{Pause, Shipping, Transmission};
@@ -114,7 +115,13 @@ pub struct World {
     started: Nanos,
     /// Set in a world a script drives (see [`super::script`]).
     pub(super) script: Option<ScriptLog>,
+    /// Asked to stop (Ctrl-C, a cancelled job): [`World::run_until`] gives up.
+    pub stop: Stop,
 }
+
+/// How many events the world handles between two looks at its [`Stop`]:
+/// about a millisecond of computing.
+pub const EVENTS_BETWEEN_STOP_CHECKS: u64 = 4096;
 
 /// What a scripted world keeps for its script. Nothing in such a world
 /// moves by itself: there are no workload clients, and a peer task pushes
@@ -174,6 +181,7 @@ impl World {
             finished_clients: 0,
             started: start_ns,
             script,
+            stop: Stop::default(),
         };
         for id in 1..=replicas as ReplicaId {
             world.start_peer_tasks(id);
@@ -189,14 +197,19 @@ impl World {
         &mut self.nodes[id as usize - 1]
     }
 
-    /// Handles every event due by `until`, then sets the time to `until`.
-    pub fn run_until(&mut self, until: Nanos) {
+    /// Handles every event due by `until`, then sets the time to `until`;
+    /// gives up, part way, if the world is asked to stop.
+    pub fn run_until(&mut self, until: Nanos) -> Result<(), Stopped> {
         while let Some((at, event)) = self.agenda.pop_until(until) {
             self.set_time(at);
             self.handled += 1;
             self.handle(event);
+            if self.handled.is_multiple_of(EVENTS_BETWEEN_STOP_CHECKS) {
+                self.stop.check()?;
+            }
         }
         self.set_time(until.max(self.now));
+        self.stop.check()
     }
 
     fn set_time(&mut self, at: Nanos) {

@@ -115,13 +115,13 @@ impl Dashboard {
 
     /// The same, with more `clocklab dashboard` flags.
     pub fn start_with(results: &Path, flags: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_clocklab"))
-            .args(["dashboard", "--port", "0"])
-            .args(flags)
-            .arg("--results")
-            .arg(results)
-            .arg("--experiments")
-            .arg(Path::new(REPO).join("experiments"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_clocklab"));
+        command.args(["dashboard", "--port", "0"]).args(flags).arg("--results").arg(results);
+        // The checkout's specs, unless the test names others.
+        if !flags.contains(&"--experiments") {
+            command.arg("--experiments").arg(Path::new(REPO).join("experiments"));
+        }
+        let mut child = command
             .arg("--web")
             .arg(Path::new(REPO).join("web"))
             .env("RUST_LOG", "warn")
