@@ -20,10 +20,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use clocklab::builtin::Folder;
+use clocklab::engine;
 use clocklab::experiment::workload::Counters;
-use clocklab::experiment::{Wanted, load_spec, trial};
+use clocklab::experiment::{Wanted, load_spec};
 use clocklab::history::{Outcome, Record};
-use clocklab::sim::{self, SimOptions};
+use clocklab::sim::SimOptions;
 use rayon::prelude::*;
 
 /// How many times the simulator runs the sweep (the median counts).
@@ -66,9 +67,14 @@ fn main() {
         let counts: Vec<(u64, u64)> = plans
             .par_iter()
             .map(|(plan, spec)| {
-                let (outcome, effort) =
-                    sim::run_trial(spec, *plan, Arc::new(Counters::default()), &options, &Default::default())
-                        .expect("a benchmark is not interrupted");
+                let (outcome, effort) = engine::sim::run_trial(
+                    spec,
+                    *plan,
+                    Arc::new(Counters::default()),
+                    &options,
+                    &Default::default(),
+                )
+                .expect("a benchmark is not interrupted");
                 (acknowledged(&outcome.records), effort.events)
             })
             .collect();
@@ -102,7 +108,15 @@ fn main() {
         let data = tempfile::tempdir().expect("a data directory");
         let started = Instant::now();
         let outcome = runtime
-            .block_on(trial::run(spec, plan, data.path(), "bench", client.clone(), counters.clone(), replica))
+            .block_on(engine::processes::run_trial(
+                spec,
+                plan,
+                data.path(),
+                "bench",
+                client.clone(),
+                counters.clone(),
+                replica,
+            ))
             .expect("a real trial");
         real_time += started.elapsed();
         real_acked += acknowledged(&outcome.records);

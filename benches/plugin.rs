@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clocklab::clock::physical::PhysicalClock;
-use clocklab::experiment::cluster::{Cluster, ClusterOptions};
+use clocklab::engine::processes::cluster::{Cluster, ClusterOptions};
 use clocklab::replica::core::ReplicaCore;
 use clocklab::strategy::RawJson;
 use clocklab::strategy::plugin::{Lineup, PluginSpec};

@@ -227,7 +227,7 @@ impl ExperimentArgs {
                 experiments: self.folder(),
                 quick: self.quick,
                 seed: self.seed,
-                engine: self.sim.then_some(crate::history::Engine::Sim),
+                engine: self.sim.then_some(crate::history::EngineKind::Sim),
                 trials: self.trials,
                 plugins: self.strategies.clone(),
             },

@@ -58,6 +58,7 @@ pub mod cli;
 pub mod clock;
 pub mod conformance;
 pub mod dashboard;
+pub mod engine;
 pub mod experiment;
 pub mod history;
 pub mod memory;

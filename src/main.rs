@@ -77,7 +77,7 @@ async fn replica(args: ReplicaArgs) -> Result<(), String> {
 }
 
 /// Binds a replica's listener; `reuse_port` shares a port its supervisor
-/// reserved (see [`clocklab::experiment::cluster::PortReservation`]).
+/// reserved (see [`clocklab::engine::processes::cluster::PortReservation`]).
 fn listen(addr: std::net::SocketAddr, reuse_port: bool) -> std::io::Result<tokio::net::TcpListener> {
     let socket = match addr {
         std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,

@@ -1,7 +1,8 @@
 //! The runner: an experiment from its spec to its report.
 //!
-//! For every sweep point and trial it runs one [`trial`] on a fresh cluster
-//! of real replica processes and appends the records to the [`history`];
+//! For every sweep point and trial it runs one [`trial`] on the spec's
+//! engine (a fresh cluster of real replica processes, or a fresh simulated
+//! world) and appends the records to the [`history`];
 //! then the oracle ([`crate::analysis`]) judges the history alone, and
 //! [`crate::report`] writes the summary, plots and `report.md` into the
 //! run's own directory ([`run_id`]). Progress shows on the terminal: a bar
@@ -14,7 +15,7 @@
 //! it, so the history stays the one contract between the engine that makes
 //! it and the oracle that reads it.
 //!
-//! [`trial`]: crate::experiment::trial
+//! [`trial`]: crate::engine::trial
 //! [`history`]: crate::history
 //! [`run_id`]: crate::experiment::run_id
 
@@ -27,19 +28,21 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::experiment::cluster::ClusterError;
+use crate::engine::{self, EngineError, Refused};
 use crate::experiment::spec::Spec;
 use crate::experiment::stop::Stop;
 use crate::experiment::workload::Counters;
-use crate::experiment::{LookupError, SPEC_FILE, Wanted, load_spec, run_id, trial};
-use crate::history::{self, Engine, HistoryError, HistoryWriter, PointRecord, Record, TrialPlan};
+use crate::experiment::{LookupError, SPEC_FILE, Wanted, load_spec, run_id};
+use crate::history::{self, EngineKind, HistoryError, HistoryWriter, PointRecord, Record, TrialPlan};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
     Lookup(#[from] LookupError),
     #[error(transparent)]
-    Cluster(#[from] ClusterError),
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Refused(#[from] Refused),
     #[error(transparent)]
     History(#[from] HistoryError),
     #[error("cannot write {0}: {1}")]
@@ -100,6 +103,7 @@ impl RunProgress {
 pub async fn run(options: &RunOptions, interrupt: impl Future<Output = ()>) -> Result<PathBuf, RunError> {
     let started = Instant::now();
     let (name, spec) = load_spec(&options.wanted)?;
+    engine::check(&spec, spec.engine)?;
     let experiment_dir = options.results_dir.join(&name);
     let (_, run_dir) = run_id::create_run_dir(&experiment_dir, chrono::Utc::now(), spec.seed)
         .map_err(|error| RunError::Output(experiment_dir, error))?;
@@ -161,7 +165,7 @@ async fn run_into(
     eprintln!(
         "experiment {name}{}{}: {} = {:?}{across}, {} trial(s) of {} ms, {} replicas, seed {}",
         if quick { " (quick)" } else { "" },
-        if spec.engine == Engine::Sim { " in the simulator" } else { "" },
+        if spec.engine == EngineKind::Sim { " in the simulator" } else { "" },
         spec.sweep.parameter.name(),
         spec.sweep.values,
         spec.trials,
@@ -182,8 +186,8 @@ async fn run_into(
     // other: all of them run at once, spread over the cores, before the
     // history is written in order.
     let mut simulated = match spec.engine {
-        Engine::Processes => None,
-        Engine::Sim => Some(simulate(spec, &counters, &progress, stop).await?.into_iter()),
+        EngineKind::Processes => None,
+        EngineKind::Sim => Some(simulate(spec, &counters, &progress, stop).await?.into_iter()),
     };
     for slice in &slices {
         for (index, &value) in slice.spec.sweep.values.iter().enumerate() {
@@ -203,18 +207,30 @@ async fn run_into(
             history.append(&record)?;
             records.push(record);
             for trial in 0..spec.trials {
-                if spec.engine == Engine::Processes {
+                if spec.engine == EngineKind::Processes {
                     progress.start_trial(parameter, value, trial, spec.trials);
                 }
                 let plan = TrialPlan { point, trial, value };
                 let outcome = match spec.engine {
-                    Engine::Processes => {
+                    EngineKind::Processes => {
                         let data = tempfile::tempdir()
                             .map_err(|error| RunError::Output(std::env::temp_dir(), error))?;
-                        let (token, client, counters) = (&token, client.clone(), counters.clone());
-                        trial::run(&slice.spec, plan, data.path(), token, client, counters, None).await?
+                        let counters = counters.clone();
+                        let (token, client) = (token.as_str(), client.clone());
+                        engine::processes::run_trial(
+                            &slice.spec,
+                            plan,
+                            data.path(),
+                            token,
+                            client,
+                            counters,
+                            None,
+                        )
+                        .await?
                     }
-                    Engine::Sim => simulated.as_mut().and_then(Iterator::next).ok_or(RunError::Simulator)?,
+                    EngineKind::Sim => {
+                        simulated.as_mut().and_then(Iterator::next).ok_or(RunError::Simulator)?
+                    }
                 };
                 if !outcome.converged {
                     progress.println(format!("point {point} trial {trial}: replicas did not converge"));
@@ -224,7 +240,7 @@ async fn run_into(
                     records.push(record);
                 }
                 history.flush()?;
-                if spec.engine == Engine::Processes {
+                if spec.engine == EngineKind::Processes {
                     progress.finish_trial();
                 }
             }
@@ -274,20 +290,23 @@ async fn simulate(
     counters: &Arc<Counters>,
     progress: &Progress,
     stop: &Stop,
-) -> Result<Vec<crate::experiment::trial::TrialOutcome>, RunError> {
+) -> Result<Vec<engine::TrialOutcome>, RunError> {
     let plans = spec.plans();
     let (spec, counters, done, stop) = (spec.clone(), counters.clone(), progress.trial_done(), stop.clone());
     let parameter = spec.sweep.parameter.name();
     let started = Instant::now();
     let results = tokio::task::spawn_blocking(move || {
         let options = crate::sim::SimOptions::default();
-        crate::sim::run_trials(&plans, &counters, &options, &stop, &|plan: TrialPlan| {
+        engine::sim::run_trials(&plans, &counters, &options, &stop, &|plan: TrialPlan| {
             done(format!("{parameter} = {}, trial {}/{} simulated", plan.value, plan.trial + 1, spec.trials))
         })
     })
     .await
     .map_err(|_| RunError::Simulator)?
-    .map_err(|_| RunError::Interrupted)?;
+    .map_err(|error| match error {
+        EngineError::Stopped(_) => RunError::Interrupted,
+        other => RunError::Engine(other),
+    })?;
     let events: u64 = results.iter().map(|(_, effort)| effort.events).sum();
     let seconds = started.elapsed().as_secs_f64();
     progress.println(format!(

@@ -17,7 +17,7 @@ use futures::FutureExt;
 use crate::analysis::SummaryRow;
 use crate::analysis::compare::{self, Agreement};
 use crate::experiment::{Wanted, load_spec};
-use crate::history::Engine;
+use crate::history::EngineKind;
 use crate::report::compare::Names;
 use crate::runner::{RunError, RunOptions};
 
@@ -60,9 +60,9 @@ pub async fn validate(
 ) -> Result<Validation, RunError> {
     let interrupt = interrupt.shared();
     let (name, spec) = load_spec(&options.wanted)?;
-    let real = Wanted { engine: Some(Engine::Processes), ..options.wanted.clone() };
+    let real = Wanted { engine: Some(EngineKind::Processes), ..options.wanted.clone() };
     let sim_trials = options.sim_trials.unwrap_or(spec.trials * SIM_TRIALS_FACTOR);
-    let sim = Wanted { engine: Some(Engine::Sim), trials: Some(sim_trials), ..options.wanted.clone() };
+    let sim = Wanted { engine: Some(EngineKind::Sim), trials: Some(sim_trials), ..options.wanted.clone() };
     let results_dir = options.results_dir.clone();
     let real_run = crate::runner::run(
         &RunOptions { wanted: real, results_dir: results_dir.clone(), progress: None },

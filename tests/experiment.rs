@@ -554,7 +554,10 @@ fn a_minority_majority_partition_keeps_the_minoritys_writes_as_siblings_and_conv
 fn nemesis_faults(run: &Path) -> Vec<(String, u64, Value)> {
     fault_records(run)
         .into_iter()
-        .filter(|record| clocklab::report::nemesis::KINDS.contains(&record["fault"].as_str().unwrap_or("")))
+        .filter(|record| {
+            let name = clocklab::history::FaultName::parse(record["fault"].as_str().unwrap_or(""));
+            name.and_then(|name| name.kind()).is_some()
+        })
         .map(|record| {
             let kind = record["fault"].as_str().unwrap().to_string();
             (kind, record["replica"].as_u64().unwrap(), record["settings"].clone())

@@ -105,7 +105,7 @@ fn a_healthy_replica_prints_its_ready_line_once_it_answers() {
 /// `--reuse-port` takes it over, again after a crash.
 #[test]
 fn a_reserved_port_is_held_for_its_replica_alone() {
-    let reservation = clocklab::experiment::cluster::PortReservation::new().expect("a reservation");
+    let reservation = clocklab::engine::processes::cluster::PortReservation::new().expect("a reservation");
     let address = reservation.addr().to_string();
     assert!(std::net::TcpStream::connect(&address).is_err(), "nobody listens yet, so it is refused");
     assert!(TcpListener::bind(&address).is_err(), "no other socket can take the port");

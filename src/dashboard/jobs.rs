@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 use super::DashboardError;
 use crate::builtin::Folder;
 use crate::experiment::{Wanted, load_spec};
-use crate::history::Engine;
+use crate::history::EngineKind;
 use crate::runner::{self, RunOptions, RunProgress};
 
 /// How often a job's progress is sent to the page.
@@ -55,7 +55,7 @@ pub struct StartJob {
     pub seed: Option<u64>,
     /// The engine; the spec's when absent.
     #[serde(default)]
-    pub engine: Option<Engine>,
+    pub engine: Option<EngineKind>,
 }
 
 /// The spec as written, or its `[quick]` variant.
@@ -96,7 +96,7 @@ pub struct JobView {
     pub experiment: String,
     pub size: Size,
     pub seed: u64,
-    pub engine: Engine,
+    pub engine: EngineKind,
     pub seconds: f64,
     pub points: u64,
     pub points_done: u64,
@@ -113,7 +113,7 @@ struct Job {
     experiment: String,
     size: Size,
     seed: u64,
-    engine: Engine,
+    engine: EngineKind,
     started: Instant,
     progress: Arc<RunProgress>,
     state: watch::Receiver<JobState>,
@@ -196,9 +196,9 @@ impl Jobs {
         // refused here if it does not load; the runner loads it again.
         let (_, spec) = load_spec(&wanted).map_err(|error| DashboardError::BadRequest(error.to_string()))?;
         let mut jobs = lock(&self.jobs);
-        if spec.engine == Engine::Processes
+        if spec.engine == EngineKind::Processes
             && let Some(busy) =
-                jobs.values().find(|job| job.engine == Engine::Processes && !job.state.borrow().ended())
+                jobs.values().find(|job| job.engine == EngineKind::Processes && !job.state.borrow().ended())
         {
             return Err(DashboardError::Conflict(format!(
                 "job {} ({}) is running on real processes; this machine runs one such job at a time, so wait \

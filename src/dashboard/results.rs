@@ -27,7 +27,7 @@ use crate::clock::physical::{ClockEvent, replay_offsets};
 use crate::experiment::SPEC_FILE;
 use crate::experiment::run_id::{RunId, sort_runs};
 use crate::experiment::spec::{Parameter, Spec};
-use crate::history::{self, Engine, FaultRecord, PointRecord, Record};
+use crate::history::{self, EngineKind, FaultName, FaultRecord, PointRecord, Record};
 use crate::report::figures::{PLOTS, RunFigures};
 use crate::report::offsets::OFFSETS;
 use crate::report::timeline::TIMELINE;
@@ -92,7 +92,7 @@ pub struct RunListing {
     /// The quick sweep, the full one, or another.
     pub size: RunSize,
     /// What ran it: real processes or the simulator.
-    pub engine: Engine,
+    pub engine: EngineKind,
     /// Whether the run wrote its summary (an interrupted run is removed, but
     /// one still running is listed as unfinished).
     pub finished: bool,
@@ -116,7 +116,7 @@ pub struct RunPage {
     pub files: String,
     pub spec: String,
     /// What ran it: real processes or the simulator.
-    pub engine: Engine,
+    pub engine: EngineKind,
     /// `report.md`, rendered to HTML.
     pub report_html: String,
     pub drops: usize,
@@ -133,16 +133,16 @@ pub struct RunPage {
 
 /// The engine the run in `dir` ran on, as its saved spec says (a spec
 /// without `engine`, as every run before the simulator: real processes).
-fn engine_of(dir: &Path) -> Engine {
+fn engine_of(dir: &Path) -> EngineKind {
     #[derive(serde::Deserialize)]
     struct EngineOnly {
         #[serde(default)]
-        engine: Engine,
+        engine: EngineKind,
     }
     std::fs::read_to_string(dir.join(SPEC_FILE))
         .ok()
         .and_then(|text| toml::from_str::<EngineOnly>(&text).ok())
-        .map_or(Engine::Processes, |spec| spec.engine)
+        .map_or(EngineKind::Processes, |spec| spec.engine)
 }
 
 /// One line of the dropped-writes table.
@@ -588,8 +588,11 @@ fn clock_at(faults: &[&FaultRecord], at: Nanos) -> Option<ClockAt> {
     let events: Vec<(Nanos, ClockEvent)> =
         faults.iter().filter_map(|fault| Some((fault.true_ns, fault.clock_event()?))).collect();
     let offset_ns = replay_offsets(&events, &[at]).first().copied()?;
-    let settings =
-        faults.iter().take_while(|fault| fault.true_ns <= at).filter(|fault| fault.fault == "clock").last();
+    let settings = faults
+        .iter()
+        .take_while(|fault| fault.true_ns <= at)
+        .filter(|fault| fault.fault == FaultName::Clock)
+        .last();
     let settings = settings.unwrap_or(first).settings.clone();
     Some(ClockAt {
         replica: first.replica,
@@ -631,6 +634,7 @@ pub fn markdown_to_html(markdown: &str, files: &str, plots: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::FaultKind;
     use serde_json::json;
 
     #[test]
@@ -660,13 +664,14 @@ mod tests {
             trial: 0,
             true_ns,
             replica: 1,
-            fault: "clock".into(),
+            fault: FaultName::Clock,
             settings,
         };
         let set = fault(1_000_000_000, json!({"offset_ms": 250.0, "drift_ppm": 1000.0}));
         let later = fault(3_000_000_000, json!({"offset_ms": -40.0}));
-        let step = FaultRecord { fault: "step".into(), ..fault(4_000_000_000, json!({"step_ms": -500.0})) };
-        let restart = FaultRecord { fault: "restart".into(), ..fault(5_000_000_000, Value::Null) };
+        let step =
+            FaultRecord { fault: FaultKind::Step.into(), ..fault(4_000_000_000, json!({"step_ms": -500.0})) };
+        let restart = FaultRecord { fault: FaultName::Restart, ..fault(5_000_000_000, Value::Null) };
         // One second after the first setting: 250 ms plus 1000 ppm of a second.
         let at = clock_at(&[&set, &later], 2_000_000_000).expect("a clock");
         assert!((at.offset_ms - 251.0).abs() < 1e-6, "{}", at.offset_ms);

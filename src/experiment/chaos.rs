@@ -31,7 +31,9 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::faults::{CRASH_DOWN_TIME, CutDirection, FaultKind, FaultSpec, LinkFault, PartitionShape};
+use super::faults::{
+    CRASH_DOWN_TIME, CutDirection, FaultKind, FaultSpec, LinkFault, PartitionFault, PartitionShape, Split,
+};
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::LeapMode;
 use crate::history::TrialPlan;
@@ -131,66 +133,70 @@ impl ChaosSpec {
             let kind = deck.pop().unwrap_or(FaultKind::Step);
             let replica: ReplicaId = dice.random_range(1..=replicas as ReplicaId);
             let lasting = dice.random_range(SHORTEST_SHARE * self.longest_ms..=self.longest_ms);
-            let mut fault = FaultSpec::new(kind, at.round(), replica);
-            match kind {
-                FaultKind::Step => {
-                    let size = dice.random_range(STEP_MS[0]..=STEP_MS[1]).round();
-                    fault.step_ms = if dice.random_bool(0.5) { size } else { -size };
-                }
+            let at_ms = at.round();
+            let signed = |dice: &mut StdRng| {
+                let size = dice.random_range(STEP_MS[0]..=STEP_MS[1]).round();
+                if dice.random_bool(0.5) { size } else { -size }
+            };
+            let fault = match kind {
+                FaultKind::Step => FaultSpec::Step { at_ms, replica, step_ms: signed(&mut dice) },
                 FaultKind::Strobe => {
-                    let size = dice.random_range(STEP_MS[0]..=STEP_MS[1]).round();
-                    fault.step_ms = if dice.random_bool(0.5) { size } else { -size };
-                    fault.period_ms = dice.random_range(STROBE_PERIOD_MS[0]..=STROBE_PERIOD_MS[1]).round();
-                    fault.duration_ms = lasting.round();
+                    let step_ms = signed(&mut dice);
+                    let period_ms = dice.random_range(STROBE_PERIOD_MS[0]..=STROBE_PERIOD_MS[1]).round();
+                    FaultSpec::Strobe { at_ms, replica, step_ms, period_ms, duration_ms: lasting.round() }
                 }
                 FaultKind::Wobble => {
-                    fault.step_ms = dice.random_range(STEP_MS[0]..=STEP_MS[1]).round();
-                    fault.period_ms = (lasting / 2.0).round().max(1.0);
-                    fault.duration_ms = lasting.round();
+                    let step_ms = dice.random_range(STEP_MS[0]..=STEP_MS[1]).round();
+                    let period_ms = (lasting / 2.0).round().max(1.0);
+                    FaultSpec::Wobble { at_ms, replica, step_ms, period_ms, duration_ms: lasting.round() }
                 }
                 FaultKind::Jitter => {
-                    fault.step_ms = dice.random_range(JITTER_MS[0]..=JITTER_MS[1]).round();
-                    fault.duration_ms = lasting.round();
+                    let step_ms = dice.random_range(JITTER_MS[0]..=JITTER_MS[1]).round();
+                    FaultSpec::Jitter { at_ms, replica, step_ms, duration_ms: lasting.round() }
                 }
                 FaultKind::Leap => {
                     let smeared = dice.random_bool(0.5);
-                    fault.leap = Some(if smeared { LeapMode::Smear } else { LeapMode::Step });
-                    fault.duration_ms = if smeared { lasting.round() } else { 0.0 };
+                    let leap = if smeared { LeapMode::Smear } else { LeapMode::Step };
+                    let duration_ms = if smeared { lasting.round() } else { 0.0 };
+                    FaultSpec::Leap { at_ms, replica, leap, duration_ms }
                 }
                 FaultKind::Cut => {
-                    fault.duration_ms = lasting.round();
-                    fault.cut =
+                    let cut =
                         [CutDirection::Both, CutDirection::In, CutDirection::Out][dice.random_range(0..3)];
+                    FaultSpec::Cut { at_ms, replica, cut, duration_ms: lasting.round() }
                 }
                 FaultKind::Partition => {
-                    fault.duration_ms = lasting.round();
                     let shapes = [
                         PartitionShape::Isolate,
                         PartitionShape::Halves,
                         PartitionShape::Ring,
                         PartitionShape::Bridge,
                     ];
-                    fault.shape = Some(shapes[dice.random_range(0..shapes.len())]);
-                    fault.one_way = dice.random_bool(0.25);
+                    let shape = shapes[dice.random_range(0..shapes.len())];
+                    let one_way = dice.random_bool(0.25);
+                    FaultSpec::Partition(PartitionFault {
+                        at_ms,
+                        split: Split::Shape { shape, replica },
+                        one_way,
+                        duration_ms: lasting.round(),
+                    })
                 }
                 FaultKind::Link => {
-                    fault.duration_ms = lasting.round();
                     let slowest = dice.random_range(LINK_DELAY_MS[0]..=LINK_DELAY_MS[1]).round();
-                    fault.link = Some(LinkFault {
+                    let link = LinkFault {
                         delay_ms: [1.0, slowest],
                         loss: dice.random_range(0.0..=LINK_MOST_LOSS),
                         duplicate: dice.random_range(0.0..=LINK_MOST_DUPLICATE),
                         reorder: dice.random_range(0.0..=LINK_MOST_REORDER),
-                    });
+                    };
+                    FaultSpec::Link { at_ms, replica, link, duration_ms: lasting.round() }
                 }
-                FaultKind::Pause => fault.duration_ms = lasting.round(),
-                FaultKind::Crash => {}
-            }
+                FaultKind::Pause => FaultSpec::Pause { at_ms, replica, duration_ms: lasting.round() },
+                FaultKind::Crash => FaultSpec::Crash { at_ms, replica, every_ms: 0.0 },
+            };
             let busy = match kind {
-                FaultKind::Step => 0.0,
-                FaultKind::Leap => fault.duration_ms,
                 FaultKind::Crash => CRASH_DOWN_TIME.as_secs_f64() * 1e3,
-                _ => fault.duration_ms,
+                _ => fault.duration_ms(),
             };
             faults.push(fault);
             at += busy + quiet(&mut dice);
@@ -221,17 +227,17 @@ mod tests {
     fn faults_of_every_kind_come_one_after_another_and_are_valid() {
         let schedule = chaos().schedule(3, PLAN, 5, 60_000.0);
         for kind in every_kind() {
-            assert!(schedule.iter().any(|fault| fault.kind == kind), "{kind:?} drawn in a minute");
+            assert!(schedule.iter().any(|fault| fault.kind() == kind), "{kind:?} drawn in a minute");
         }
         for pair in schedule.windows(2) {
-            let ends = pair[0].at_ms
-                + pair[0].duration_ms.max(if pair[0].kind == FaultKind::Crash { 100.0 } else { 0.0 });
-            assert!(ends < pair[1].at_ms, "{:?} then {:?}", pair[0], pair[1]);
+            let ends = pair[0].at_ms()
+                + pair[0].duration_ms().max(if pair[0].kind() == FaultKind::Crash { 100.0 } else { 0.0 });
+            assert!(ends < pair[1].at_ms(), "{:?} then {:?}", pair[0], pair[1]);
         }
         for fault in &schedule {
             fault.check(5).unwrap_or_else(|problem| panic!("{fault:?}: {problem}"));
             assert!(fault.is_active(), "{fault:?}");
-            assert!(fault.at_ms < 60_000.0 - QUIET_END_MS);
+            assert!(fault.at_ms() < 60_000.0 - QUIET_END_MS);
         }
     }
 

@@ -1,21 +1,18 @@
 //! Experiments: sweep a clock or network fault, drive a workload, keep the history.
 //!
 //! An experiment is a TOML [`spec`]: a cluster size, strategies, a
-//! read-modify-write [`workload`], clocks and network faults, and one swept
-//! parameter (for `skew`, how far apart the replicas' clocks are). For every
-//! sweep point and every trial the runner starts a fresh [`cluster`] of real
-//! replica processes, runs one [`trial`], and appends what happened to the
-//! [`history`](crate::history). At the end the oracle (`analysis`) reads the history alone and
-//! counts what each strategy silently dropped; `report` writes the summary,
-//! plots and `report.md`. The module `runner`, above all three, strings
-//! them together; this one knows nothing of the oracle or the reports, so
-//! they can read its history and spec types without a loop.
-//!
-//! The runner owns its child processes: they die with the cluster on
-//! success, on error and on Ctrl-C (see [`cluster`]).
+//! read-modify-write [`workload`], clocks and network [`faults`], and one
+//! swept parameter (for `skew`, how far apart the replicas' clocks are).
+//! This module says *what* an experiment does: the spec, checked against
+//! [`limits`]; the workload's schedule; the faults and their
+//! [`timeline`](faults::timeline) of typed operations and records. *How* a
+//! trial is carried out is an engine's business (`crate::engine`: real
+//! processes or the simulator, one protocol for both), and what it meant is
+//! the oracle's (`analysis`) and the report's. The module `runner`, above
+//! them all, strings them together; this one knows nothing of engines,
+//! the oracle or the reports, so they can all read its types without a loop.
 
 pub mod chaos;
-pub mod cluster;
 pub mod faults;
 #[cfg(test)]
 mod hostile;
@@ -24,7 +21,6 @@ pub mod quiz;
 pub mod run_id;
 pub mod spec;
 pub mod stop;
-pub mod trial;
 pub mod workload;
 
 use std::path::{Path, PathBuf};
@@ -69,7 +65,7 @@ pub struct Wanted {
     /// Overrides the spec's seed.
     pub seed: Option<u64>,
     /// Overrides the spec's engine (`--sim`).
-    pub engine: Option<crate::history::Engine>,
+    pub engine: Option<crate::history::EngineKind>,
     /// Overrides the number of trials per point (after `quick`).
     pub trials: Option<usize>,
     /// Plugin strategies to run beside the spec's (`--strategy`).

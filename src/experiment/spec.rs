@@ -75,9 +75,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::chaos::ChaosSpec;
-use super::faults::{FaultKind, FaultSpec};
+use super::faults::FaultSpec;
 use crate::clock::dots::ReplicaId;
-use crate::history::{Engine, TrialPlan};
+use crate::history::{EngineKind, TrialPlan};
 use crate::strategy;
 use crate::strategy::plugin::{Lineup, PluginFailure, PluginSpec};
 use crate::strategy::{Kind, Strategy};
@@ -123,7 +123,7 @@ pub struct Spec {
     pub seed: u64,
     /// What runs the trials: real processes (the default) or the simulator.
     #[serde(default, skip_serializing_if = "is_processes")]
-    pub engine: Engine,
+    pub engine: EngineKind,
     #[serde(default = "default_trials")]
     pub trials: usize,
     /// Workload time per trial, ms.
@@ -175,8 +175,8 @@ pub struct PublishedFigure {
     pub value: f64,
 }
 
-fn is_processes(engine: &Engine) -> bool {
-    *engine == Engine::Processes
+fn is_processes(engine: &EngineKind) -> bool {
+    *engine == EngineKind::Processes
 }
 
 fn default_replicas() -> usize {
@@ -656,12 +656,13 @@ impl Parameter {
     /// turns it off (0: no step, cut, pause or crash).
     pub fn apply(self, fault: &FaultSpec, value: f64) -> Option<FaultSpec> {
         let mut fault = fault.clone();
-        match (self, fault.kind) {
-            (Parameter::StepMs, FaultKind::Step) => fault.step_ms = value,
-            (Parameter::CutMs, FaultKind::Cut | FaultKind::Partition)
-            | (Parameter::PauseMs, FaultKind::Pause) => fault.duration_ms = value,
-            (Parameter::CrashEveryMs, FaultKind::Crash) if value <= 0.0 => return None,
-            (Parameter::CrashEveryMs, FaultKind::Crash) => fault.every_ms = value,
+        match (self, &mut fault) {
+            (Parameter::StepMs, FaultSpec::Step { step_ms, .. }) => *step_ms = value,
+            (Parameter::CutMs, FaultSpec::Cut { duration_ms, .. })
+            | (Parameter::PauseMs, FaultSpec::Pause { duration_ms, .. }) => *duration_ms = value,
+            (Parameter::CutMs, FaultSpec::Partition(partition)) => partition.duration_ms = value,
+            (Parameter::CrashEveryMs, FaultSpec::Crash { .. }) if value <= 0.0 => return None,
+            (Parameter::CrashEveryMs, FaultSpec::Crash { every_ms, .. }) => *every_ms = value,
             _ => {}
         }
         fault.is_active().then_some(fault)
@@ -1080,8 +1081,9 @@ mod tests {
         let drifts: Vec<f64> =
             (1..=3).map(|id| Parameter::ResolutionMs.clock_for(&base, 10.0, id, 3).drift_ppm).collect();
         assert_eq!(drifts, [100.0, 0.0, -100.0]);
-        let step = FaultSpec::new(FaultKind::Step, 100.0, 1);
-        assert_eq!(Parameter::StepMs.apply(&step, -500.0).map(|fault| fault.step_ms), Some(-500.0));
+        let step = FaultSpec::Step { at_ms: 100.0, replica: 1, step_ms: 0.0 };
+        let stepped = FaultSpec::Step { at_ms: 100.0, replica: 1, step_ms: -500.0 };
+        assert_eq!(Parameter::StepMs.apply(&step, -500.0), Some(stepped));
         assert_eq!(Parameter::StepMs.apply(&step, 0.0), None, "a zero step is no fault");
     }
 

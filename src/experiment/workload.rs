@@ -203,7 +203,7 @@ impl ClientState {
                 break;
             }
             tokio::time::sleep_until(start).await;
-            let operation = Operation {
+            let operation = ClientOperation {
                 point: self.target.point,
                 trial: self.target.trial,
                 client: &self.target.replicas[replica as usize - 1],
@@ -239,7 +239,7 @@ impl ClientState {
 }
 
 /// One client operation: add `item` to `key` on one replica.
-pub struct Operation<'a> {
+pub struct ClientOperation<'a> {
     pub point: usize,
     pub trial: usize,
     /// The replica's client, and its id.
@@ -251,7 +251,7 @@ pub struct Operation<'a> {
 }
 
 /// One operation on every bucket at the same moment; a record per bucket.
-pub async fn mirrored(operation: &Operation<'_>, buckets: &[String]) -> Vec<WriteRecord> {
+pub async fn mirrored(operation: &ClientOperation<'_>, buckets: &[String]) -> Vec<WriteRecord> {
     let writes = buckets.iter().map(|bucket| read_modify_write(operation, bucket));
     futures::future::join_all(writes).await
 }
@@ -290,13 +290,13 @@ impl Remembered {
 }
 
 /// Reads `key` and remembers what it held; `None` if the read failed.
-async fn read(operation: &Operation<'_>, bucket: &str) -> Option<Remembered> {
+async fn read(operation: &ClientOperation<'_>, bucket: &str) -> Option<Remembered> {
     let read = operation.client.read(bucket, operation.key, REQUEST_TIMEOUT).await.ok()?;
     Some(Remembered::of(&read))
 }
 
 /// One read-modify-write on one bucket, recorded whatever happens.
-pub async fn read_modify_write(operation: &Operation<'_>, bucket: &str) -> WriteRecord {
+pub async fn read_modify_write(operation: &ClientOperation<'_>, bucket: &str) -> WriteRecord {
     let invoke_ns = system_now();
     // The read. If it fails nothing was written: the operation failed.
     let Some(remembered) = read(operation, bucket).await else {
@@ -310,7 +310,7 @@ pub async fn read_modify_write(operation: &Operation<'_>, bucket: &str) -> Write
 /// dotted version vectors paper, always one read behind. Returns the write's
 /// record and what the new read remembered (or the old memory, if it failed).
 pub async fn write_then_read(
-    operation: &Operation<'_>,
+    operation: &ClientOperation<'_>,
     bucket: &str,
     remembered: Option<Remembered>,
 ) -> (WriteRecord, Option<Remembered>) {
@@ -321,8 +321,8 @@ pub async fn write_then_read(
     (record, after)
 }
 
-fn new_record(operation: &Operation<'_>, bucket: &str, invoke_ns: Nanos) -> WriteRecord {
-    let Operation { point, trial, replica, key, item, .. } = *operation;
+fn new_record(operation: &ClientOperation<'_>, bucket: &str, invoke_ns: Nanos) -> WriteRecord {
+    let ClientOperation { point, trial, replica, key, item, .. } = *operation;
     WriteRecord::started(point, trial, bucket, key, replica, item, invoke_ns)
 }
 
@@ -378,7 +378,7 @@ impl WriteRecord {
 /// Writes the remembered items plus the operation's new one, with the
 /// remembered context, and records what happened.
 async fn write(
-    operation: &Operation<'_>,
+    operation: &ClientOperation<'_>,
     bucket: &str,
     remembered: Remembered,
     invoke_ns: Nanos,

@@ -20,6 +20,7 @@
 
 mod exact;
 mod fast_path;
+mod fault_name;
 mod file;
 mod stamp;
 
@@ -122,7 +123,7 @@ pub struct TrialRecord {
     /// Which engine ran the trial (absent in histories made before there
     /// were two: real processes).
     #[serde(default)]
-    pub engine: Engine,
+    pub engine: EngineKind,
     /// Buckets whose plugin strategy failed during the trial, each with the
     /// first replica's error: the oracle does not judge them (it would
     /// count every write as lost), and the run says so.
@@ -133,7 +134,7 @@ pub struct TrialRecord {
 /// What runs a trial: the same replica cores either way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Engine {
+pub enum EngineKind {
     /// Real `clocklab replica` processes, sockets and SQLite files, in real time.
     #[default]
     Processes,
@@ -142,11 +143,11 @@ pub enum Engine {
     Sim,
 }
 
-impl Engine {
+impl EngineKind {
     pub fn name(self) -> &'static str {
         match self {
-            Engine::Processes => "processes",
-            Engine::Sim => "sim",
+            EngineKind::Processes => "processes",
+            EngineKind::Sim => "sim",
         }
     }
 }
@@ -177,8 +178,8 @@ pub struct FaultRecord {
     pub true_ns: Nanos,
     /// The replica it was applied to.
     pub replica: ReplicaId,
-    /// What kind: `clock`, `links`, `heal`, ...
-    pub fault: String,
+    /// What was done: `clock`, `links`, a fault's kind, `heal`, ...
+    pub fault: FaultName,
     /// The settings sent, as the admin API took them.
     pub settings: Value,
 }
@@ -194,7 +195,7 @@ pub struct TrialPlan {
 impl FaultRecord {
     /// A `fault` record: what was applied to `replica` (`settings`, as the
     /// admin API was sent them), stamped with true time now.
-    pub fn now(plan: TrialPlan, replica: ReplicaId, fault: &str, settings: &impl Serialize) -> Record {
+    pub fn now(plan: TrialPlan, replica: ReplicaId, fault: FaultName, settings: &impl Serialize) -> Record {
         Self::at(system_now(), plan, replica, fault, settings)
     }
 
@@ -203,7 +204,7 @@ impl FaultRecord {
         true_ns: Nanos,
         plan: TrialPlan,
         replica: ReplicaId,
-        fault: &str,
+        fault: FaultName,
         settings: &impl Serialize,
     ) -> Record {
         Record::Fault(FaultRecord {
@@ -211,7 +212,7 @@ impl FaultRecord {
             trial: plan.trial,
             true_ns,
             replica,
-            fault: fault.to_string(),
+            fault,
             // The lab's own types, with string or number keys: this cannot fail.
             settings: serde_json::to_value(settings).unwrap_or(Value::Null),
         })
@@ -223,15 +224,16 @@ impl FaultRecord {
     /// setting or a clock fault (`step`, `strobe`, `wobble`, `jitter`,
     /// `leap`) updates the model; a `restart` starts a new one.
     pub fn clock_event(&self) -> Option<ClockEvent> {
-        match self.fault.as_str() {
-            "clock" | "step" | "strobe" | "wobble" | "jitter" | "leap" => {
-                serde_json::from_value(self.settings.clone())
-                    .ok()
-                    .map(|update| ClockEvent::Update(Box::new(update)))
-            }
-            "restart" => Some(ClockEvent::Restart),
+        match self.fault {
+            FaultName::Restart => Some(ClockEvent::Restart),
+            FaultName::Clock => self.clock_update(),
+            FaultName::Fault(kind) if kind.is_clock_fault() => self.clock_update(),
             _ => None,
         }
+    }
+
+    fn clock_update(&self) -> Option<ClockEvent> {
+        serde_json::from_value(self.settings.clone()).ok().map(|update| ClockEvent::Update(Box::new(update)))
     }
 }
 
@@ -302,6 +304,7 @@ pub struct FinalRecord {
     pub siblings: Vec<FinalSibling>,
 }
 
+pub use self::fault_name::{FaultKind, FaultName};
 pub use self::file::{HistoryError, HistoryWriter, file_of_run, open_run, read, read_run};
 pub use self::stamp::{Stamp, compare_stamps};
 
@@ -380,7 +383,9 @@ mod tests {
         let last = r#"{"point":1,"trial":0,"workload_start_ns":5,"workload_end_ns":9,"converged":true,"converge_ms":1.5,"engine":"sim","type":"trial"}"#;
         let record = Record::from_line(first).unwrap();
         assert_eq!(record, Record::from_line(last).unwrap());
-        assert!(matches!(&record, Record::Trial(trial) if trial.engine == Engine::Sim && trial.point == 1));
+        assert!(
+            matches!(&record, Record::Trial(trial) if trial.engine == EngineKind::Sim && trial.point == 1)
+        );
         // What the writer writes, the fast path reads back.
         assert_eq!(Record::from_line(&serde_json::to_string(&record).unwrap()).unwrap(), record);
         assert!(Record::from_line(r#"{"type":"nonsense","point":1}"#).is_err());

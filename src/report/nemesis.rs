@@ -13,28 +13,24 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::analysis::Analysis;
-use crate::history::Record;
+use crate::history::{FaultKind, Record};
 use crate::strategy::Kind;
-
-/// The fault kinds a nemesis applies, as their records name them.
-pub const KINDS: [&str; 10] =
-    ["step", "strobe", "wobble", "jitter", "leap", "cut", "partition", "link", "pause", "crash"];
 
 /// How many faults of each kind the history records. A cut or a partition
 /// writes one record per link, all together: those count once.
 pub fn faults_applied(records: &[Record]) -> BTreeMap<&'static str, usize> {
     let mut counts = BTreeMap::new();
-    let mut last: Option<(usize, usize, &str)> = None;
+    let mut last: Option<(usize, usize, Option<FaultKind>)> = None;
     for record in records {
         let Record::Fault(fault) = record else { continue };
-        let Some(&kind) = KINDS.iter().find(|&&kind| kind == fault.fault) else {
-            last = Some((fault.point, fault.trial, ""));
+        let here = (fault.point, fault.trial, fault.fault.kind());
+        let Some(kind) = here.2 else {
+            last = Some(here);
             continue;
         };
-        let here = (fault.point, fault.trial, kind);
-        let per_link = matches!(kind, "cut" | "partition" | "link");
+        let per_link = matches!(kind, FaultKind::Cut | FaultKind::Partition | FaultKind::Link);
         if !(per_link && last == Some(here)) {
-            *counts.entry(kind).or_insert(0) += 1;
+            *counts.entry(kind.as_str()).or_insert(0) += 1;
         }
         last = Some(here);
     }
@@ -110,11 +106,12 @@ pub fn section(experiment: &str, seed: u64, records: &[Record], analysis: &Analy
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{FaultRecord, TrialPlan};
+    use crate::history::{FaultName, FaultRecord, TrialPlan};
     use serde_json::json;
 
-    fn fault(kind: &str, replica: u32) -> Record {
-        FaultRecord::at(0, TrialPlan { point: 0, trial: 0, value: 0.0 }, replica, kind, &json!({}))
+    fn fault(name: &str, replica: u32) -> Record {
+        let name = FaultName::parse(name).expect("a record's name");
+        FaultRecord::at(0, TrialPlan { point: 0, trial: 0, value: 0.0 }, replica, name, &json!({}))
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //!   settings and steps the runner logged, through the same clock model the
 //!   replicas run: a step shows as a cliff, drift with resync as a sawtooth.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -28,7 +28,7 @@ use crate::analysis::DroppedWrite;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockEvent, replay_offsets};
-use crate::history::{FaultRecord, Record, TrialRecord};
+use crate::history::{FaultKind, FaultName, FaultRecord, Record, TrialRecord};
 
 /// The plot's file stem.
 pub const TIMELINE: &str = "timeline";
@@ -126,9 +126,7 @@ fn windows_and_steps(
     since_start: impl Fn(Nanos) -> f64,
     duration_ms: f64,
 ) -> (Vec<Window>, Vec<Instant>) {
-    let ends: HashMap<&str, &str> =
-        HashMap::from([("cut", "heal"), ("link", "restore"), ("pause", "resume"), ("crash", "restart")]);
-    let mut open: BTreeMap<(ReplicaId, &str), f64> = BTreeMap::new();
+    let mut open: BTreeMap<(ReplicaId, FaultKind), f64> = BTreeMap::new();
     let mut windows = Vec::new();
     let mut steps = Vec::new();
     // A partition is one window for the whole cluster, named by its groups,
@@ -136,34 +134,49 @@ fn windows_and_steps(
     let mut partition: Option<(String, f64)> = None;
     for fault in faults {
         let at = since_start(fault.true_ns);
-        let kind = fault.fault.as_str();
-        if kind == "step" {
-            let by = fault.settings["step_ms"].as_f64().unwrap_or(0.0);
-            let way = if by < 0.0 { "back" } else { "forward" };
-            let size = crate::experiment::spec::shown_number(by.abs());
-            steps.push((format!("replica {}'s clock steps {way} {size} ms", fault.replica), at));
-        } else if let Some(field) = lasting_field(kind) {
-            // A clock fault the model ends on its own, after its settings' time.
-            let lasting = fault.settings[field].as_f64().unwrap_or(0.0);
-            if lasting > 0.0 {
-                windows.push((window_label(fault.replica, kind), at, (at + lasting).min(duration_ms)));
-            } else {
-                steps.push((format!("replica {} leap second", fault.replica), at));
+        match fault.fault {
+            FaultName::Fault(FaultKind::Step) => {
+                let by = fault.settings["step_ms"].as_f64().unwrap_or(0.0);
+                let way = if by < 0.0 { "back" } else { "forward" };
+                let size = crate::experiment::spec::shown_number(by.abs());
+                steps.push((format!("replica {}'s clock steps {way} {size} ms", fault.replica), at));
             }
-        } else if kind == "partition" {
-            partition.get_or_insert_with(|| (partition_label(&fault.settings["groups"]), at));
-        } else if ends.contains_key(kind) {
-            open.entry((fault.replica, kind)).or_insert(at);
-        } else {
-            if kind == "heal"
-                && let Some((label, from)) = partition.take()
-            {
-                windows.push((label, from, at));
+            FaultName::Fault(FaultKind::Partition) => {
+                partition.get_or_insert_with(|| (partition_label(&fault.settings["groups"]), at));
             }
-            if let Some((&start_kind, _)) = ends.iter().find(|(_, end)| **end == kind)
-                && let Some(from) = open.remove(&(fault.replica, start_kind))
-            {
-                windows.push((window_label(fault.replica, start_kind), from, at));
+            FaultName::Fault(kind) => match lasting_field(kind) {
+                // A clock fault the model ends on its own, after its settings' time.
+                Some(field) => {
+                    let lasting = fault.settings[field].as_f64().unwrap_or(0.0);
+                    if lasting > 0.0 {
+                        windows.push((
+                            window_label(fault.replica, kind),
+                            at,
+                            (at + lasting).min(duration_ms),
+                        ));
+                    } else {
+                        steps.push((format!("replica {} leap second", fault.replica), at));
+                    }
+                }
+                None => {
+                    open.entry((fault.replica, kind)).or_insert(at);
+                }
+            },
+            name => {
+                if name == FaultName::Heal
+                    && let Some((label, from)) = partition.take()
+                {
+                    windows.push((label, from, at));
+                }
+                // The fault on this replica that this record ends (a partition's heal aside).
+                let ended = [FaultKind::Cut, FaultKind::Link, FaultKind::Pause, FaultKind::Crash]
+                    .into_iter()
+                    .find(|kind| kind.ending() == Some(name));
+                if let Some(kind) = ended
+                    && let Some(from) = open.remove(&(fault.replica, kind))
+                {
+                    windows.push((window_label(fault.replica, kind), from, at));
+                }
             }
         }
     }
@@ -178,25 +191,27 @@ fn windows_and_steps(
 }
 
 /// A fault window's name on the plot, in words.
-fn window_label(replica: ReplicaId, kind: &str) -> String {
+fn window_label(replica: ReplicaId, kind: FaultKind) -> String {
     match kind {
-        "cut" => format!("replica {replica} cut off"),
-        "link" => format!("replica {replica}'s links bad"),
-        "pause" => format!("replica {replica} paused"),
-        "crash" => format!("replica {replica} crashed"),
-        "strobe" | "wobble" | "jitter" => format!("replica {replica}'s clock {kind}s"),
-        "leap" => format!("replica {replica}'s leap second"),
+        FaultKind::Cut => format!("replica {replica} cut off"),
+        FaultKind::Link => format!("replica {replica}'s links bad"),
+        FaultKind::Pause => format!("replica {replica} paused"),
+        FaultKind::Crash => format!("replica {replica} crashed"),
+        FaultKind::Strobe | FaultKind::Wobble | FaultKind::Jitter => {
+            format!("replica {replica}'s clock {kind}s")
+        }
+        FaultKind::Leap => format!("replica {replica}'s leap second"),
         other => format!("replica {replica}: {other}"),
     }
 }
 
 /// The settings field that says how long a self-ending clock fault lasts.
-fn lasting_field(kind: &str) -> Option<&'static str> {
+fn lasting_field(kind: FaultKind) -> Option<&'static str> {
     match kind {
-        "strobe" => Some("strobe_for_ms"),
-        "wobble" => Some("wobble_for_ms"),
-        "jitter" => Some("jitter_for_ms"),
-        "leap" => Some("leap_smear_ms"),
+        FaultKind::Strobe => Some("strobe_for_ms"),
+        FaultKind::Wobble => Some("wobble_for_ms"),
+        FaultKind::Jitter => Some("jitter_for_ms"),
+        FaultKind::Leap => Some("leap_smear_ms"),
         _ => None,
     }
 }
@@ -401,8 +416,9 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
 
-    fn fault(replica: ReplicaId, at_ms: i64, kind: &str, settings: Value) -> FaultRecord {
-        FaultRecord { point: 0, trial: 0, true_ns: at_ms * 1_000_000, replica, fault: kind.into(), settings }
+    fn fault(replica: ReplicaId, at_ms: i64, name: &str, settings: Value) -> FaultRecord {
+        let fault = FaultName::parse(name).expect("a record's name");
+        FaultRecord { point: 0, trial: 0, true_ns: at_ms * 1_000_000, replica, fault, settings }
     }
 
     #[test]

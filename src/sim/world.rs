@@ -647,7 +647,7 @@ impl World {
         }
     }
 
-    // --- Process faults (`experiment::cluster`) ---
+    // --- Process faults (`engine::processes::cluster`) ---
 
     /// SIGSTOP.
     pub fn pause_replica(&mut self, id: ReplicaId) {

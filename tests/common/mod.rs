@@ -1,6 +1,6 @@
 //! A cluster of real `clocklab replica` processes for integration tests.
 //!
-//! It is the runner's own [`clocklab::experiment::cluster::Cluster`] (the
+//! It is the runner's own [`clocklab::engine::processes::cluster::Cluster`] (the
 //! same spawning, the same ready line, the same kill-on-drop), started from
 //! the `clocklab` binary cargo built, and spoken to through the typed
 //! [`clocklab::replica::client::ReplicaClient`]. Each replica has its own
@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use clocklab::experiment::cluster::{self, ClusterClient, ClusterOptions};
+use clocklab::engine::processes::cluster::{self, ClusterClient, ClusterOptions};
 use clocklab::replica::client::ClientError;
 use clocklab::replica::core::{ReadReply, Snapshot, WriteReply};
 use clocklab::replica::links::{Cut, LinkUpdate};

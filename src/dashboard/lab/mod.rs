@@ -1,8 +1,9 @@
 //! The live lab: a cluster of real replica processes, driven from the page.
 //!
-//! The lab starts 3 to 5 `clocklab replica` processes (the same
-//! [`Cluster`] the experiment runner uses), and lets a class do to them
-//! what the experiments do in bulk: skew, drift or step a replica's clock,
+//! The lab starts 3 to 5 `clocklab replica` processes (the engine of real
+//! [`Processes`] the experiment runner uses), and lets a class do to them,
+//! through the same operations (`experiment::faults::timeline`), what the
+//! experiments do in bulk: skew, drift or step a replica's clock,
 //! cut and heal links, pause a replica with SIGSTOP and resume it with
 //! SIGCONT, write by hand or turn on a background workload. Every write is
 //! the runner's mirrored read-modify-write, so the same operation lands on
@@ -41,9 +42,12 @@ use crate::clock::dots::ReplicaId;
 use crate::clock::hlc::HlcTimestamp;
 use crate::clock::physical::ClockUpdate;
 use crate::clock::physical::ModelDescription;
-use crate::experiment::cluster::{Cluster, ClusterClient, ClusterError, ClusterOptions, Signal};
-use crate::experiment::faults::{FaultKind, FaultSpec, PartitionShape, partition_links};
-use crate::experiment::workload::{Operation, mirrored};
+use crate::engine::processes::Processes;
+use crate::engine::processes::cluster::{Cluster, ClusterClient, ClusterError, ClusterOptions};
+use crate::engine::{Engine, EngineError};
+use crate::experiment::faults::timeline::{self, Operation};
+use crate::experiment::faults::{PartitionFault, PartitionShape, Split};
+use crate::experiment::workload::{ClientOperation, mirrored};
 use crate::history::WriteRecord;
 use crate::replica::client::ClientError;
 use crate::replica::core::Status;
@@ -70,6 +74,15 @@ pub const EVENT_BUFFER: usize = 4096;
 /// The most delay the page may put on a link, in ms: enough for a slow
 /// node to look dead to a client that gives up sooner.
 pub const MAX_LINK_DELAY_MS: f64 = 10_000.0;
+
+impl From<EngineError> for DashboardError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::Cluster(error) => error.into(),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
 
 /// A replica's refusal is the page's bad request; anything else is the lab's fault.
 impl From<ClusterError> for DashboardError {
@@ -258,7 +271,7 @@ impl Shared {
             journal.next_item
         };
         let operation =
-            Operation { point: 0, trial: 0, client: self.admin.replica(replica), replica, key, item };
+            ClientOperation { point: 0, trial: 0, client: self.admin.replica(replica), replica, key, item };
         let writes = mirrored(&operation, &self.buckets).await;
         {
             let mut journal = lock(&self.journal);
@@ -276,7 +289,7 @@ impl Shared {
 
 /// A running lab cluster and its tasks.
 struct Running {
-    cluster: Cluster,
+    engine: Processes,
     shared: Arc<Shared>,
     watcher: JoinHandle<()>,
     workload: Option<JoinHandle<()>>,
@@ -329,6 +342,14 @@ pub struct PartitionRequest {
     pub replica: Option<ReplicaId>,
     #[serde(default)]
     pub one_way: bool,
+}
+
+/// The peer of a link operation (the replica itself for any other).
+fn link_peer(operation: &Operation) -> ReplicaId {
+    match operation {
+        Operation::SetLink { update, .. } => update.peer,
+        other => other.replica(),
+    }
 }
 
 /// `PUT /api/lab/workload`: a rate in operations per second, or off.
@@ -409,7 +430,8 @@ impl Lab {
         }
         let options =
             ClusterOptions { replicas: request.replicas, token, replica_args, ..Default::default() };
-        let cluster = Cluster::start(options, data.path(), self.http.clone()).await?;
+        let engine = Processes::of(Cluster::start(options, data.path(), self.http.clone()).await?);
+        let cluster = engine.cluster();
         let mut buckets: Vec<String> = strategy::registry().iter().map(|s| s.name().to_string()).collect();
         buckets.extend(self.plugins.iter().filter_map(|plugin| plugin.name.clone()));
         *lock(&self.view) = LabView {
@@ -436,7 +458,7 @@ impl Lab {
             states: Mutex::new((BTreeMap::new(), 0)),
         });
         let watcher = tokio::spawn(watch::run(Arc::clone(&shared)));
-        *running = Some(Running { cluster, shared, watcher, workload: None, _data: data });
+        *running = Some(Running { engine, shared, watcher, workload: None, _data: data });
         drop(running);
         self.snapshot();
         Ok(self.view())
@@ -449,7 +471,7 @@ impl Lab {
             if let Some(workload) = running.workload {
                 workload.abort();
             }
-            running.cluster.stop().await;
+            running.engine.stop().await;
             *lock(&self.view) = LabView::default();
             self.snapshot();
         }
@@ -467,7 +489,7 @@ impl Lab {
     }
 
     fn check_replica(running: &Running, id: ReplicaId) -> Result<(), DashboardError> {
-        let count = running.cluster.ids().count();
+        let count = running.engine.cluster().ids().count();
         if id == 0 || id as usize > count {
             return Err(DashboardError::BadRequest(format!("no replica {id}; replicas are 1 to {count}")));
         }
@@ -482,7 +504,8 @@ impl Lab {
             if lock(&running.shared.journal).paused.contains(&id) {
                 return Err(DashboardError::Conflict(format!("replica {id} is paused; resume it first")));
             }
-            Ok(running.cluster.set_clock(id, &update).await?)
+            running.engine.apply(&Operation::SetClock { replica: id, update }).await?;
+            Ok(running.engine.cluster().status(id).await?)
         })
         .await
     }
@@ -524,8 +547,8 @@ impl Lab {
                 duplicate: None,
                 reorder: None,
             };
-            for (id, peer) in [(a, b), (b, a)] {
-                running.cluster.set_link(id, &update(peer)).await?;
+            for (replica, peer) in [(a, b), (b, a)] {
+                running.engine.apply(&Operation::SetLink { replica, update: update(peer) }).await?;
             }
             let mut view = lock(&self.view);
             let (low, high) = (a.min(b), a.max(b));
@@ -584,7 +607,7 @@ impl Lab {
                     (bucket.clone(), replicas)
                 })
                 .collect();
-            let unread = running.cluster.ids().filter(|id| !states.contains_key(id)).collect();
+            let unread = running.engine.cluster().ids().filter(|id| !states.contains_key(id)).collect();
             Ok(KeyState { key: key.to_string(), buckets, unread, read_ns: *read_ns })
         })
         .await
@@ -593,25 +616,22 @@ impl Lab {
     /// Splits the cluster as a `partition` fault does, or refuses a
     /// partition a spec would refuse; heal it with [`Lab::heal_all`].
     pub async fn partition(&self, request: PartitionRequest) -> Result<LabView, DashboardError> {
+        let PartitionRequest { groups, shape, replica, one_way } = request;
+        let split = Split::new(groups, shape, replica).map_err(DashboardError::BadRequest)?;
         self.with_running(async |running| {
-            let replicas = running.cluster.ids().count();
-            let fault = FaultSpec {
-                duration_ms: 1.0,
-                groups: request.groups,
-                shape: request.shape,
-                one_way: request.one_way,
-                ..FaultSpec::new(FaultKind::Partition, 0.0, request.replica.unwrap_or(1))
-            };
+            let replicas = running.engine.cluster().ids().count();
+            let fault = PartitionFault { at_ms: 0.0, split, one_way, duration_ms: 1.0 };
             fault.check(replicas).map_err(DashboardError::BadRequest)?;
             if let Some(paused) = lock(&running.shared.journal).paused.first() {
                 return Err(DashboardError::Conflict(format!("replica {paused} is paused; resume it first")));
             }
-            let links = partition_links(&fault.partition_groups(replicas), replicas, fault.one_way);
-            for &(replica, peer, cut) in &links {
-                running.cluster.set_link(replica, &LinkUpdate::cut(peer, cut)).await?;
+            let steps = timeline::partition(replicas, fault.groups(replicas), one_way);
+            for step in &steps {
+                running.engine.apply(&step.operation).await?;
             }
             let mut view = lock(&self.view);
-            view.cuts.extend(links.iter().map(|&(a, b, _)| (a.min(b), a.max(b))));
+            let cut = steps.iter().map(|step| (step.operation.replica(), link_peer(&step.operation)));
+            view.cuts.extend(cut.map(|(a, b)| (a.min(b), a.max(b))));
             Ok(())
         })
         .await?;
@@ -622,11 +642,8 @@ impl Lab {
     /// Heals every link, both ways.
     pub async fn heal_all(&self) -> Result<LabView, DashboardError> {
         self.with_running(async |running| {
-            let ids: Vec<ReplicaId> = running.cluster.ids().collect();
-            for &replica in &ids {
-                for &peer in ids.iter().filter(|&&peer| peer != replica) {
-                    running.cluster.set_link(replica, &LinkUpdate::cut(peer, Cut::None)).await?;
-                }
+            for step in timeline::heal_all(running.engine.cluster().ids().count()) {
+                running.engine.apply(&step.operation).await?;
             }
             lock(&self.view).cuts.clear();
             Ok(())
@@ -640,10 +657,12 @@ impl Lab {
     pub async fn set_paused(&self, id: ReplicaId, pause: bool) -> Result<LabView, DashboardError> {
         self.with_running(async |running| {
             Self::check_replica(running, id)?;
-            let signal = if pause { Signal::Pause } else { Signal::Resume };
+            let operation =
+                if pause { Operation::Pause { replica: id } } else { Operation::Resume { replica: id } };
             running
-                .cluster
-                .signal(id, signal)
+                .engine
+                .apply(&operation)
+                .await
                 .map_err(|error| DashboardError::Internal(error.to_string()))?;
             let mut journal = lock(&running.shared.journal);
             if pause {

@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::clock::dots::ReplicaId;
-use crate::experiment::trial::final_sibling;
+use crate::engine::trial::final_sibling;
 use crate::history::{FinalRecord, Outcome, Record, WriteRecord};
 use crate::replica::core::{Sibling, Snapshot};
 

@@ -14,7 +14,7 @@ use super::settle::{Observed, settled_history};
 use super::{Counts, LabEvent, ORACLE_EVERY, STATUS_INTERVAL, Shared, StrategyCounts, lock};
 use crate::analysis::{Cause, analyze};
 use crate::clock::dots::ReplicaId;
-use crate::experiment::cluster::{ClusterClient, ClusterError};
+use crate::engine::processes::cluster::{ClusterClient, ClusterError};
 use crate::history::Outcome;
 use crate::replica::core::{Snapshot, Status};
 

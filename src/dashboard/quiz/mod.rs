@@ -18,7 +18,7 @@ use super::overview::{self, RunSize};
 use super::results::{ExperimentListing, ResultsStore, RunListing, check_name, plots_url, summary_rows};
 use crate::analysis::summarize;
 use crate::builtin::Folder;
-use crate::history::Engine;
+use crate::history::EngineKind;
 
 pub use self::grade::{Fact, Grading, Verdict};
 
@@ -186,8 +186,8 @@ fn quiz_run_label(listing: &ExperimentListing, run: &RunListing) -> String {
         RunSize::Custom => "custom",
     };
     let engine = match run.engine {
-        Engine::Sim => "simulator",
-        Engine::Processes => "real processes",
+        EngineKind::Sim => "simulator",
+        EngineKind::Processes => "real processes",
     };
     format!(
         "{what} of {} ({size}, {engine}, seed {})",

@@ -1,0 +1,203 @@
+//! Engines: what carries out a trial, behind one protocol.
+//!
+//! A trial is the same story whatever runs it (docs/design.md, "Experiments
+//! and runs"): set every replica's clock and the network's faults; start
+//! the workload; meanwhile, at their times, carry out the faults and sample
+//! the clocks; when the workload is over, mend the network, wait for the
+//! replicas to converge and read their final states. That story is written
+//! once, in [`trial::run_trial`], together with every record it leaves in
+//! the history. Stateright makes the same cut between a model and the
+//! network it runs on: one actor API, several ways to run it.
+//!
+//! An [`Engine`] is what the story is told to. It knows how to do a handful
+//! of things, and nothing about experiments:
+//!
+//! - carry out an [`Operation`] on a replica (set its clock or a link,
+//!   pause, resume, crash, restart);
+//! - tell true time and let it pass until a given moment;
+//! - run the workload's clients, and hand back their write records;
+//! - read the replicas' clocks, whether they have converged, and their
+//!   final states.
+//!
+//! Two engines implement it: [`processes`], real `clocklab replica`
+//! processes over loopback HTTP, signalled and killed for real, in real
+//! time; and [`sim`], the deterministic simulator, where time is a number
+//! the engine moves on. The live lab (`dashboard::lab`) drives a
+//! [`processes::Processes`] engine through the same operations. An engine
+//! that cannot carry out some operation says so in [`Engine::refusal`], and
+//! [`check`] asks it about every operation a spec's trials would need
+//! before any trial starts, so a run is refused with the fault and the
+//! engine named instead of failing halfway.
+
+pub mod processes;
+pub mod sim;
+#[cfg(test)]
+mod tests;
+pub mod trial;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::clock::Nanos;
+use crate::clock::dots::ReplicaId;
+use crate::experiment::faults::timeline::{Baseline, Operation, Step, timeline};
+use crate::experiment::spec::{Spec, WorkloadSpec};
+use crate::experiment::stop::Stopped;
+use crate::experiment::workload::Counters;
+use crate::history::{EngineKind, FaultName, TrialPlan, WriteRecord};
+use crate::replica::core::Snapshot;
+
+pub use self::processes::cluster::ClusterError;
+pub use self::trial::{TrialOutcome, run_trial};
+
+/// Why an engine could not carry out a trial.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Stopped(#[from] Stopped),
+    /// The workload's clients could not be run to their end.
+    #[error("the workload failed: {0}")]
+    Workload(String),
+}
+
+/// A spec asks for what an engine cannot do.
+#[derive(Debug, thiserror::Error)]
+#[error("the {engine} engine cannot {what} (the spec's {name} at {at_ms} ms, sweep point {point}): {reason}")]
+pub struct Refused {
+    pub engine: &'static str,
+    /// The operation, in words.
+    pub what: String,
+    /// The record it would have left: the fault (or setting) it belongs to.
+    pub name: FaultName,
+    pub at_ms: f64,
+    pub point: usize,
+    pub reason: String,
+}
+
+/// One reading of a replica's clocks during the workload.
+#[derive(Debug, Clone)]
+pub struct ClockSample {
+    pub replica: ReplicaId,
+    /// True time of the reading, ns.
+    pub true_ns: Nanos,
+    /// The replica's physical clock minus true time, ns.
+    pub offset_ns: Nanos,
+    /// Its estimates of its peers' offsets, as `GET /admin/status` gives them.
+    pub peer_offsets: Value,
+}
+
+/// One trial's workload, as every engine runs it: `spec`'s clients, each
+/// writing every bucket, from now for `duration_ms`.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub spec: WorkloadSpec,
+    pub buckets: Vec<String>,
+    pub duration_ms: u64,
+    /// The run's seed, mixed with point, trial and client by each client.
+    pub seed: u64,
+    pub plan: TrialPlan,
+    /// What the progress display reads while the clients run.
+    pub counters: Arc<Counters>,
+}
+
+/// What carries out a trial: real processes, the simulator, or anything
+/// else that can do these few things to a set of replicas `1..=N`.
+///
+/// Methods that may wait are `async`; in the simulator they never do (the
+/// world runs forward inside them), so its trials are driven by a plain
+/// `block_on`.
+pub trait Engine {
+    /// Which engine it is, as trial records name it.
+    const KIND: EngineKind;
+
+    /// Why this engine cannot carry out `operation`, if it cannot; asked of
+    /// every operation a spec would need before any trial starts ([`check`]).
+    fn refusal(operation: &Operation) -> Option<String> {
+        let _ = operation;
+        None
+    }
+
+    /// True time now, ns since the epoch.
+    fn now(&self) -> Nanos;
+
+    /// Lets true time pass until `at` (ns since the epoch).
+    fn run_until(&mut self, at: Nanos) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// Carries out one operation on one replica.
+    fn apply(&mut self, operation: &Operation) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// Starts `workload`'s clients now; they stop issuing operations after
+    /// its duration.
+    fn start_workload(&mut self, workload: Workload) -> Result<(), EngineError>;
+
+    /// Waits until every client has finished; returns their write records.
+    fn finish_workload(&mut self) -> impl Future<Output = Result<Vec<WriteRecord>, EngineError>> + Send;
+
+    /// Reads every running replica's clocks. The readings may come later
+    /// than the call (real replicas answer over the network, and a paused
+    /// one not at all): the protocol collects them once the workload is over.
+    fn sample_clocks(&mut self) -> BoxFuture<'static, Vec<ClockSample>>;
+
+    /// Whether every replica holds every write any replica holds.
+    fn converged(&mut self) -> impl Future<Output = Result<bool, EngineError>> + Send;
+
+    /// The buckets out of service on `replica` because their plugin
+    /// failed, each with the failure.
+    fn failed_buckets(
+        &mut self,
+        replica: ReplicaId,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, EngineError>> + Send;
+
+    /// Everything `replica` holds: every bucket, key and sibling.
+    fn state(&mut self, replica: ReplicaId) -> impl Future<Output = Result<Snapshot, EngineError>> + Send;
+}
+
+/// Checks that engine `kind` can carry out every operation `spec`'s trials
+/// would need: the clocks and links it sets, every scheduled fault (at
+/// every sweep value, and every nemesis's draw) and its end.
+pub fn check(spec: &Spec, kind: EngineKind) -> Result<(), Refused> {
+    match kind {
+        EngineKind::Processes => check_with::<processes::Processes>(spec),
+        EngineKind::Sim => check_with::<sim::SimEngine>(spec),
+    }
+}
+
+/// [`check`] for one engine type.
+pub fn check_with<E: Engine>(spec: &Spec) -> Result<(), Refused> {
+    for (plan, spec) in spec.plans() {
+        let baseline = Baseline::of(&spec, plan);
+        let at_start = baseline.start().into_iter().map(|step| (0.0, step));
+        let faults = spec.faults_of(plan);
+        let scheduled = timeline(&faults, &baseline, spec.duration_ms as f64)
+            .into_iter()
+            .flat_map(|(at, steps)| steps.into_iter().map(move |step| (at, step)));
+        let after = baseline.heal().into_iter().map(|step| (spec.duration_ms as f64, step));
+        for (at_ms, step) in at_start.chain(scheduled).chain(after) {
+            if let Some(reason) = E::refusal(&step.operation) {
+                return Err(refused::<E>(&step, at_ms, plan.point, reason));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn refused<E: Engine>(step: &Step, at_ms: f64, point: usize, reason: String) -> Refused {
+    let replica = step.operation.replica();
+    let what = match &step.operation {
+        Operation::SetClock { .. } => format!("change replica {replica}'s clock this way"),
+        Operation::SetLink { update, .. } => {
+            format!("set replica {replica}'s link to {} this way", update.peer)
+        }
+        Operation::Pause { .. } => format!("pause replica {replica}"),
+        Operation::Resume { .. } => format!("resume replica {replica}"),
+        Operation::Crash { .. } => format!("crash replica {replica}"),
+        Operation::Restart { .. } => format!("restart replica {replica}"),
+    };
+    Refused { engine: E::KIND.name(), what, name: step.name, at_ms, point, reason }
+}

@@ -1,0 +1,214 @@
+//! The engine of real processes: `clocklab replica` processes on loopback
+//! ports, each with its own SQLite file, driven over their admin API.
+//!
+//! Every operation is what an operator would do: a clock or a link set
+//! with `PUT /admin/clock` or `PUT /admin/links`, a pause with SIGSTOP and
+//! SIGCONT, a crash with SIGKILL and a restart of the same binary on the
+//! same data. True time is the harness's own clock (never faked), and it
+//! passes at its own pace: [`Engine::run_until`] sleeps. The workload's
+//! clients run as tasks beside the faults, over HTTP, as in `workload`.
+//!
+//! The engine owns its [`Cluster`]: dropping it (a failed trial, Ctrl-C)
+//! kills every replica and aborts the clients.
+
+pub mod cluster;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use self::cluster::{Cluster, ClusterOptions, Signal};
+use super::trial::SAMPLE_INTERVAL;
+use super::{ClockSample, Engine, EngineError, Workload};
+use crate::clock::Nanos;
+use crate::clock::dots::ReplicaId;
+use crate::clock::physical::system_now;
+use crate::experiment::faults::timeline::Operation;
+use crate::experiment::spec::Spec;
+use crate::experiment::workload::{self, Target};
+use crate::history::{EngineKind, TrialPlan, WriteRecord};
+use crate::replica::core::Snapshot;
+
+/// A cluster of real replica processes, as an engine.
+pub struct Processes {
+    cluster: Cluster,
+    /// A moment in both of the harness's clocks, true time (ns) and the
+    /// monotonic one, to turn a true time to sleep until into an instant.
+    anchor: (Nanos, tokio::time::Instant),
+    /// The workload's clients, while they run; aborted if dropped.
+    clients: Option<AbortOnDrop<Vec<WriteRecord>>>,
+}
+
+/// A spawned task that ends when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Processes {
+    /// Starts `spec`'s replicas for trial `plan`, with their data under
+    /// `data_dir` (which must be empty). `executable` is the `clocklab`
+    /// binary the replicas run (`None`: this process's own).
+    pub async fn start(
+        spec: &Spec,
+        plan: TrialPlan,
+        data_dir: &Path,
+        token: &str,
+        http: reqwest::Client,
+        executable: Option<&Path>,
+    ) -> Result<Self, EngineError> {
+        let mut replica_args = vec!["--clock".to_string(), "model".to_string()];
+        if let Some(ms) = spec.sweep.parameter.offset_bound(spec.max_peer_offset_ms, plan.value) {
+            replica_args.extend(["--max-peer-offset-ms".to_string(), ms.to_string()]);
+        }
+        let parameters = spec.sweep.parameter.parameters_for(&spec.parameters, plan.value);
+        if !parameters.is_empty() {
+            let json = serde_json::to_string(&parameters).unwrap_or_else(|_| "{}".into());
+            replica_args.extend(["--strategy-parameters".to_string(), json]);
+        }
+        for plugin in &spec.plugins {
+            let json = serde_json::to_string(plugin).unwrap_or_else(|_| "{}".into());
+            replica_args.extend(["--plugin".to_string(), json]);
+        }
+        let options = ClusterOptions {
+            replicas: spec.replicas,
+            token: token.to_string(),
+            executable: executable.map(Path::to_path_buf),
+            replica_args,
+            ..Default::default()
+        };
+        Ok(Self::of(Cluster::start(options, data_dir, http).await?))
+    }
+
+    /// The engine of a cluster already running (the live lab's).
+    pub fn of(cluster: Cluster) -> Self {
+        Self { cluster, anchor: (system_now(), tokio::time::Instant::now()), clients: None }
+    }
+
+    /// The cluster, for what is not an operation: its clients, addresses, status.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Stops every replica and waits for each to exit.
+    pub async fn stop(mut self) {
+        self.clients = None;
+        self.cluster.stop().await;
+    }
+}
+
+impl Engine for Processes {
+    const KIND: EngineKind = EngineKind::Processes;
+
+    fn now(&self) -> Nanos {
+        system_now()
+    }
+
+    async fn run_until(&mut self, at: Nanos) -> Result<(), EngineError> {
+        let (anchor_ns, anchor) = self.anchor;
+        let after = Duration::from_nanos((at - anchor_ns).max(0) as u64);
+        tokio::time::sleep_until(anchor + after).await;
+        Ok(())
+    }
+
+    async fn apply(&mut self, operation: &Operation) -> Result<(), EngineError> {
+        let cluster = &mut self.cluster;
+        match operation {
+            Operation::SetClock { replica, update } => {
+                cluster.set_clock(*replica, update).await?;
+            }
+            Operation::SetLink { replica, update } => {
+                cluster.set_link(*replica, update).await?;
+            }
+            Operation::Pause { replica } => cluster.signal(*replica, Signal::Pause)?,
+            Operation::Resume { replica } => cluster.signal(*replica, Signal::Resume)?,
+            Operation::Crash { replica } => cluster.crash(*replica).await?,
+            Operation::Restart { replica } => cluster.restart(*replica).await?,
+        }
+        Ok(())
+    }
+
+    fn start_workload(&mut self, workload: Workload) -> Result<(), EngineError> {
+        let target = Arc::new(Target {
+            point: workload.plan.point,
+            trial: workload.plan.trial,
+            replicas: self.cluster.ids().map(|id| self.cluster.replica(id).clone()).collect(),
+            buckets: workload.buckets,
+            duration: Duration::from_millis(workload.duration_ms),
+            seed: workload.seed,
+        });
+        let (spec, counters) = (workload.spec, workload.counters);
+        let clients = tokio::spawn(async move { workload::run(&spec, target, counters).await });
+        self.clients = Some(AbortOnDrop(clients));
+        Ok(())
+    }
+
+    async fn finish_workload(&mut self) -> Result<Vec<WriteRecord>, EngineError> {
+        let Some(mut clients) = self.clients.take() else { return Ok(Vec::new()) };
+        (&mut clients.0).await.map_err(|error| EngineError::Workload(error.to_string()))
+    }
+
+    fn sample_clocks(&mut self) -> BoxFuture<'static, Vec<ClockSample>> {
+        let admin = self.cluster.client();
+        let readings = tokio::spawn(async move {
+            let requests = admin.ids().map(|id| {
+                let admin = admin.clone();
+                async move { (id, admin.status_within(id, SAMPLE_INTERVAL).await) }
+            });
+            // A replica that does not answer in time (paused, crashed) is skipped this once.
+            futures::future::join_all(requests)
+                .await
+                .into_iter()
+                .filter_map(|(replica, answer)| {
+                    let status = answer.ok()?;
+                    Some(ClockSample {
+                        replica,
+                        true_ns: status.true_ns,
+                        offset_ns: status.offset_ns,
+                        peer_offsets: serde_json::to_value(&status.peer_offsets).unwrap_or_default(),
+                    })
+                })
+                .collect()
+        });
+        Box::pin(async move { readings.await.unwrap_or_default() })
+    }
+
+    async fn converged(&mut self) -> Result<bool, EngineError> {
+        let mut marks = Vec::new();
+        for id in self.cluster.ids() {
+            marks.push(self.cluster.status(id).await?.high_water);
+        }
+        Ok(marks.windows(2).all(|pair| pair[0] == pair[1]))
+    }
+
+    async fn failed_buckets(&mut self, replica: ReplicaId) -> Result<BTreeMap<String, String>, EngineError> {
+        Ok(self.cluster.status(replica).await?.failed_buckets)
+    }
+
+    async fn state(&mut self, replica: ReplicaId) -> Result<Snapshot, EngineError> {
+        Ok(self.cluster.state(replica).await?)
+    }
+}
+
+/// Runs one trial of `spec` on a fresh cluster of real processes, with
+/// replica data under `data_dir` (which must be empty), and stops it.
+pub async fn run_trial(
+    spec: &Spec,
+    plan: TrialPlan,
+    data_dir: &Path,
+    token: &str,
+    http: reqwest::Client,
+    counters: Arc<crate::experiment::workload::Counters>,
+    executable: Option<&Path>,
+) -> Result<super::TrialOutcome, EngineError> {
+    let mut engine = Processes::start(spec, plan, data_dir, token, http, executable).await?;
+    let outcome = super::run_trial(&mut engine, spec, plan, counters).await;
+    engine.stop().await;
+    outcome
+}

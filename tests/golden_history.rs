@@ -1,0 +1,67 @@
+//! The simulator's histories, pinned: the same seed gives the same bytes.
+//!
+//! A simulated run is a pure function of its spec and seed, so a change to
+//! how trials are run (the engine protocol, the fault timeline, the
+//! workload) that should change nothing must leave `history.jsonl`
+//! byte-identical. Each case runs a shipped experiment's `--quick` form in
+//! the simulator at a fixed seed and compares the history's length and
+//! FNV-1a hash with the figures recorded here.
+//!
+//! When a change *means* to alter histories (a new record field, a changed
+//! workload), run this test, check that the change is the one intended
+//! (`clocklab experiment NAME --quick --sim --seed 7` before and after, and
+//! `diff` the two histories), and update the figures it prints.
+
+use std::path::Path;
+use std::process::Command;
+
+/// The seed every pinned history is run with.
+const SEED: &str = "7";
+
+/// Each pinned experiment: its name, history length in bytes, and FNV-1a hash.
+const PINNED: [(&str, usize, u64); 3] = [
+    ("skew", 3_879_995, 0xd7ff_dbde_d04f_7657),
+    ("chaos", 4_269_607, 0xb307_8eed_d4ad_e63b),
+    ("riak-2013", 4_056_854, 0xe592_aaef_e129_ffd6),
+];
+
+/// 64-bit FNV-1a: small, stable across platforms and Rust versions.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// The history of `experiment`'s quick sweep in the simulator, at [`SEED`].
+fn simulated_history(experiment: &str) -> Vec<u8> {
+    let results = tempfile::tempdir().expect("temporary directory");
+    let output = Command::new(env!("CARGO_BIN_EXE_clocklab"))
+        .args(["experiment", experiment, "--quick", "--sim", "--seed", SEED, "--experiments"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments"))
+        .arg("--results")
+        .arg(results.path())
+        .output()
+        .expect("run the quick sweep");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let runs: Vec<_> =
+        std::fs::read_dir(results.path().join(experiment)).expect("its runs").flatten().collect();
+    assert_eq!(runs.len(), 1, "one run");
+    std::fs::read(runs[0].path().join("history.jsonl")).expect("an uncompressed history")
+}
+
+#[test]
+fn simulated_histories_are_byte_identical_to_the_pinned_ones() {
+    let mut changed = Vec::new();
+    for (experiment, length, hash) in PINNED {
+        let history = simulated_history(experiment);
+        let found = (history.len(), fnv1a(&history));
+        if found != (length, hash) {
+            changed.push(format!("(\"{experiment}\", {}, {:#018x}),", found.0, found.1));
+        }
+    }
+    assert!(
+        changed.is_empty(),
+        "simulated histories changed; if that was meant, pin these:\n{}",
+        changed.join("\n")
+    );
+}
