@@ -57,7 +57,7 @@ fn key_history(random: &mut StdRng, bucket: &str, key: usize, writes: usize, rec
             value: value.clone(),
             read_siblings: 1,
             stamp: acked.then(|| stamp.clone().into()),
-            write_id: acked.then(|| write_id.as_str().into()),
+            write_id: acked.then(|| write_id.parse().expect("a write id")),
             metadata_bytes: None,
             invoke_ns: now,
             complete_ns: now + random.random_range(1_000_000..5_000_000),
@@ -82,7 +82,7 @@ fn key_history(random: &mut StdRng, bucket: &str, key: usize, writes: usize, rec
                 siblings: vec![FinalSibling {
                     value: value.clone(),
                     stamp: stamp.clone().into(),
-                    write_id: write_id.as_str().into(),
+                    write_id: write_id.parse().expect("a write id"),
                 }],
             }));
         }

@@ -174,7 +174,8 @@ impl std::fmt::Display for Report {
             )?;
         }
         for (order, outcome) in &example.orders {
-            let names: Vec<String> = order.iter().map(|&index| example.writes[index].write_id()).collect();
+            let names: Vec<String> =
+                order.iter().map(|&index| example.writes[index].write_id().to_string()).collect();
             writeln!(formatter, "  applied in the order {}: {outcome}", names.join(", "))?;
         }
         write!(formatter, "Replay it with --seed {}.", self.seed)
@@ -309,7 +310,7 @@ fn outcome(
     for &index in order {
         strategy.apply(&mut state, &writes[index]).map_err(CheckError::Strategy)?;
     }
-    let kept: Vec<String> = state.siblings.iter().map(|write| write.write_id()).collect();
+    let kept: Vec<String> = state.siblings.iter().map(|write| write.write_id().to_string()).collect();
     let (merged, context) = strategy.read(&state).map_err(CheckError::Strategy)?;
     let mut text = format!("keeps [{}]", kept.join(", "));
     if let Some(merged) = merged {

@@ -11,6 +11,35 @@ use tracing_subscriber::EnvFilter;
 /// the runtime's threads before it exits anyway.
 const LEFTOVER_WORK_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// What a command ends with when it fails: the error itself, with its
+/// sources, said on stderr as one line ([`said`]).
+type Failure = Box<dyn std::error::Error>;
+
+/// A listener that could not be had.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}")]
+struct CannotListen {
+    addr: std::net::SocketAddr,
+    #[source]
+    error: std::io::Error,
+}
+
+/// An error and each of its sources, as one line: a source whose words
+/// the message already holds is not said twice.
+fn said(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// mimalloc: replicas allocate many small, short-lived objects (JSON values,
 /// requests), where it beats the system allocator.
 #[global_allocator]
@@ -43,37 +72,40 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(LEFTOVER_WORK_WAIT);
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(error) => {
+            eprintln!("error: {}", said(error.as_ref()));
             ExitCode::FAILURE
         }
     }
 }
 
 /// Checks a strategy's promises; fails (exit 1) with its counterexample.
-fn check(args: &CheckArgs) -> Result<(), String> {
-    let report =
-        clocklab::conformance::check(&args.lineup(), &args.options()).map_err(|error| error.to_string())?;
+fn check(args: &CheckArgs) -> Result<(), Failure> {
+    let report = clocklab::conformance::check(&args.lineup(), &args.options())?;
     println!("{report}");
-    if report.passed() { Ok(()) } else { Err(format!("{} does not keep its promises", report.strategy)) }
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(format!("{} does not keep its promises", report.strategy).into())
+    }
 }
 
 /// Starts a replica. The ready line goes out only once the store is open,
 /// the log replayed and the listener bound, so whoever reads it can rely on
 /// the replica being up; a failure before that prints no ready line.
-async fn replica(args: ReplicaArgs) -> Result<(), String> {
+async fn replica(args: ReplicaArgs) -> Result<(), Failure> {
     let seed = args.seed.unwrap_or_else(rand::random);
     let options = args.options(seed)?;
     let id = options.id;
     // The port first: peers were told it, so it should be held at once.
-    let listener = listen(args.listen, args.reuse_port)
-        .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
-    let replica = clocklab::replica::Replica::open(options).await.map_err(|error| error.to_string())?;
-    let addr = listener.local_addr().map_err(|error| error.to_string())?;
+    let listener =
+        listen(args.listen, args.reuse_port).map_err(|error| CannotListen { addr: args.listen, error })?;
+    let replica = clocklab::replica::Replica::open(options).await?;
+    let addr = listener.local_addr()?;
     tracing::info!(id, %addr, seed, log_len = replica.log_len(), "replica ready");
     let ready = clocklab::replica::Ready { id, addr };
-    announce(&serde_json::to_string(&ready).map_err(|error| error.to_string())?)?;
-    replica.serve(listener, shutdown_signal()).await.map_err(|error| error.to_string())
+    announce(&serde_json::to_string(&ready)?)?;
+    Ok(replica.serve(listener, shutdown_signal()).await?)
 }
 
 /// Binds a replica's listener; `reuse_port` shares a port its supervisor
@@ -96,16 +128,16 @@ fn listen(addr: std::net::SocketAddr, reuse_port: bool) -> std::io::Result<tokio
 const LISTEN_BACKLOG: u32 = 1024;
 
 /// Prints a ready line and makes sure it has left the process.
-fn announce(line: &str) -> Result<(), String> {
+fn announce(line: &str) -> Result<(), Failure> {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{line}")
         .and_then(|()| stdout.flush())
-        .map_err(|error| format!("cannot write to stdout: {error}"))
+        .map_err(|error| format!("cannot write to stdout: {error}").into())
 }
 
 /// Runs an experiment; Ctrl-C or SIGTERM stops it, and its replicas with it.
-async fn experiment(args: ExperimentArgs) -> Result<(), String> {
+async fn experiment(args: ExperimentArgs) -> Result<(), Failure> {
     if args.list {
         let folder = args.folder();
         println!("experiments in {folder}:");
@@ -118,38 +150,36 @@ async fn experiment(args: ExperimentArgs) -> Result<(), String> {
         return Ok(());
     }
     let options = args.options();
-    clocklab::runner::run(&options, shutdown_signal()).await.map(|_| ()).map_err(|error| error.to_string())
+    clocklab::runner::run(&options, shutdown_signal()).await?;
+    Ok(())
 }
 
 /// Runs an experiment in both engines and compares them; Ctrl-C stops it.
-async fn validate(args: ValidateArgs) -> Result<(), String> {
-    let report = clocklab::validate::validate(&args.options(), shutdown_signal())
-        .await
-        .map_err(|error| error.to_string())?;
+async fn validate(args: ValidateArgs) -> Result<(), Failure> {
+    let report = clocklab::validate::validate(&args.options(), shutdown_signal()).await?;
     print!("{report}");
     Ok(())
 }
 
-fn analyze(args: AnalyzeArgs) -> Result<(), String> {
-    let table = clocklab::report::reanalyze(&args.run_dir).map_err(|error| error.to_string())?;
-    print!("{table}");
+fn analyze(args: AnalyzeArgs) -> Result<(), Failure> {
+    let analysis = clocklab::run_dir::RunDir::open(&args.run_dir).reanalyze()?;
+    print!("{}", clocklab::report::text_table(&analysis));
     Ok(())
 }
 
 /// Serves the dashboard until Ctrl-C or SIGTERM; its lab's replicas stop
 /// with it. The URL is printed once the dashboard can serve.
-async fn dashboard(args: DashboardArgs) -> Result<(), String> {
+async fn dashboard(args: DashboardArgs) -> Result<(), Failure> {
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = tokio::net::TcpListener::bind(address)
         .await
-        .map_err(|error| format!("cannot listen on {address}: {error}"))?;
+        .map_err(|error| CannotListen { addr: address, error })?;
     let mut options = args.options();
     // Started once here, so a plugin that cannot start is an error now, not in class.
-    clocklab::strategy::plugin::describe_all(&mut options.plugins).map_err(|error| error.to_string())?;
-    let dashboard =
-        clocklab::dashboard::Dashboard::new(listener, options).map_err(|error| error.to_string())?;
+    clocklab::strategy::plugin::describe_all(&mut options.plugins)?;
+    let dashboard = clocklab::dashboard::Dashboard::new(listener, options)?;
     announce(&format!("clocklab dashboard on {}/ (Ctrl-C stops it)", dashboard.url()))?;
-    dashboard.serve(shutdown_signal()).await.map_err(|error| error.to_string())
+    Ok(dashboard.serve(shutdown_signal()).await?)
 }
 
 /// Completes on Ctrl-C or SIGTERM.

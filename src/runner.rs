@@ -5,7 +5,8 @@
 //! world) and appends the records to the [`history`];
 //! then the oracle ([`crate::analysis`]) judges the history alone, and
 //! [`crate::report`] writes the summary, plots and `report.md` into the
-//! run's own directory ([`run_id`]). Progress shows on the terminal: a bar
+//! run's own directory (a [`RunDir`]). It hands back what it computed: the
+//! directory and the oracle's analysis. Progress shows on the terminal: a bar
 //! with trials done and writes acknowledged so far, or a line per trial when
 //! stderr is not a terminal. A caller that shows progress elsewhere (the
 //! dashboard, for a run started from its page) passes a [`RunProgress`]
@@ -17,10 +18,9 @@
 //!
 //! [`trial`]: crate::engine::trial
 //! [`history`]: crate::history
-//! [`run_id`]: crate::experiment::run_id
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -28,12 +28,15 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use crate::analysis::Analysis;
 use crate::engine::{self, EngineError, Refused};
 use crate::experiment::spec::Spec;
 use crate::experiment::stop::Stop;
 use crate::experiment::workload::Counters;
-use crate::experiment::{LookupError, SPEC_FILE, Wanted, load_spec, run_id};
-use crate::history::{self, EngineKind, HistoryError, HistoryWriter, PointRecord, Record, TrialPlan};
+use crate::experiment::{LookupError, Wanted, load_spec};
+use crate::history::{EngineKind, HistoryError, PointRecord, Record, TrialPlan};
+use crate::report::keeping_up::FellBehind;
+use crate::run_dir::{RunDir, RunDirError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -45,6 +48,8 @@ pub enum RunError {
     Refused(#[from] Refused),
     #[error(transparent)]
     History(#[from] HistoryError),
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
     #[error("cannot write {0}: {1}")]
     Output(PathBuf, std::io::Error),
     #[error(transparent)]
@@ -97,19 +102,25 @@ impl RunProgress {
     }
 }
 
-/// Runs an experiment end to end and returns the directory of its results.
+/// A finished run: where it is, and what the oracle made of it.
+pub struct FinishedRun {
+    pub dir: RunDir,
+    pub analysis: Analysis,
+    /// Whether its clients fell behind their schedule (see `report::keeping_up`).
+    pub fell_behind: Option<FellBehind>,
+}
+
+/// Runs an experiment end to end; returns its directory and its analysis.
 /// If `interrupt` completes first, the run stops, its replicas are killed
 /// and its unfinished directory is removed.
-pub async fn run(options: &RunOptions, interrupt: impl Future<Output = ()>) -> Result<PathBuf, RunError> {
+pub async fn run(options: &RunOptions, interrupt: impl Future<Output = ()>) -> Result<FinishedRun, RunError> {
     let started = Instant::now();
     let (name, spec) = load_spec(&options.wanted)?;
     engine::check(&spec, spec.engine)?;
-    let experiment_dir = options.results_dir.join(&name);
-    let (_, run_dir) = run_id::create_run_dir(&experiment_dir, chrono::Utc::now(), spec.seed)
-        .map_err(|error| RunError::Output(experiment_dir, error))?;
+    let run_dir = RunDir::create(&options.results_dir, &name, spec.seed)?;
     let watched = options.progress.is_some();
     let progress = options.progress.clone().unwrap_or_default();
-    let _ = progress.run_dir.set(run_dir.clone());
+    let _ = progress.run_dir.set(run_dir.path().to_path_buf());
     let stop = Stop::default();
     let result = tokio::select! {
         result = run_into(&name, &spec, &run_dir, options.wanted.quick, &progress, watched, &stop) => result,
@@ -121,41 +132,31 @@ pub async fn run(options: &RunOptions, interrupt: impl Future<Output = ()>) -> R
             Err(RunError::Interrupted)
         }
     };
-    // A run whose plugin failed did finish: its other buckets are judged.
-    if result.is_err() && !matches!(result, Err(RunError::PluginFailed { .. })) {
-        // A run that did not finish would look like a result; remove it.
-        remove_unfinished(&run_dir);
-    }
-    result?;
-    eprintln!("results in {}", run_dir.display());
-    eprintln!("wall time {:.1} s", started.elapsed().as_secs_f64());
-    Ok(run_dir)
-}
-
-/// Removes an unfinished run's directory. A thread that was still working
-/// on it (the oracle, when the run was interrupted) may add a file while it
-/// goes, so it is tried a few times.
-fn remove_unfinished(run_dir: &Path) {
-    for _ in 0..5 {
-        if std::fs::remove_dir_all(run_dir).is_ok() || !run_dir.exists() {
-            return;
+    let (analysis, fell_behind) = match result {
+        Ok(finished) => finished,
+        // A run whose plugin failed did finish: its other buckets are judged.
+        Err(error @ RunError::PluginFailed { .. }) => return Err(error),
+        Err(error) => {
+            // A run that did not finish would look like a result; remove it.
+            run_dir.remove();
+            return Err(error);
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    };
+    eprintln!("results in {}", run_dir.path().display());
+    eprintln!("wall time {:.1} s", started.elapsed().as_secs_f64());
+    Ok(FinishedRun { dir: run_dir, analysis, fell_behind })
 }
 
 async fn run_into(
     name: &str,
     spec: &Spec,
-    run_dir: &Path,
+    run_dir: &RunDir,
     quick: bool,
     watch: &Arc<RunProgress>,
     watched: bool,
     stop: &Stop,
-) -> Result<(), RunError> {
-    let spec_text = toml::to_string(spec).unwrap_or_default();
-    let spec_path = run_dir.join(SPEC_FILE);
-    std::fs::write(&spec_path, spec_text).map_err(|error| RunError::Output(spec_path, error))?;
+) -> Result<(Analysis, Option<FellBehind>), RunError> {
+    run_dir.write_spec(spec)?;
     let slices = spec.slices();
     let points = spec.sweep.values.len() * slices.len();
     let across = match &spec.sweep.across {
@@ -174,7 +175,7 @@ async fn run_into(
         spec.seed
     );
 
-    let mut history = HistoryWriter::create(&run_dir.join(history::HISTORY_FILE))?;
+    let mut history = run_dir.history_writer()?;
     let mut records = Vec::new();
     watch.points.store(points as u64, Ordering::Relaxed);
     watch.trials.store((points * spec.trials) as u64, Ordering::Relaxed);
@@ -250,14 +251,13 @@ async fn run_into(
 
     // The oracle and the report are long work for a long run: on a thread
     // of their own, so that an interrupt is heard while they work.
-    let (name_owned, spec_owned, dir_owned, stop_owned) =
-        (name.to_string(), spec.clone(), run_dir.to_path_buf(), stop.clone());
+    let (spec_owned, dir_owned, stop_owned) = (spec.clone(), run_dir.clone(), stop.clone());
     let (analysis, behind) = tokio::task::spawn_blocking(move || -> Result<_, RunError> {
         let analysis = crate::analysis::analyze(&records);
         if stop_owned.is_stopped() {
             return Err(RunError::Interrupted);
         }
-        crate::report::write_run(&dir_owned, &name_owned, &spec_owned, &records, &analysis)?;
+        dir_owned.write_results(&spec_owned, &records, &analysis)?;
         Ok((analysis, crate::report::keeping_up::fell_behind(&spec_owned, &records)))
     })
     .await
@@ -276,11 +276,11 @@ async fn run_into(
         return Err(RunError::PluginFailed {
             bucket: first.bucket.clone(),
             trials,
-            run_dir: run_dir.to_path_buf(),
+            run_dir: run_dir.path().to_path_buf(),
             error: first.error.clone(),
         });
     }
-    Ok(())
+    Ok((analysis, behind))
 }
 
 /// Runs every trial of `spec` in the simulator, in parallel, and returns

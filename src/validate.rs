@@ -10,15 +10,15 @@
 //! curves go into the real run's directory as `validation.md` and
 //! `comparison.svg`/`.png`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use futures::FutureExt;
 
-use crate::analysis::SummaryRow;
 use crate::analysis::compare::{self, Agreement};
 use crate::experiment::{Wanted, load_spec};
 use crate::history::EngineKind;
 use crate::report::compare::Names;
+use crate::run_dir::RunDir;
 use crate::runner::{RunError, RunOptions};
 
 /// The file the comparison is written to, in the real run's directory.
@@ -39,8 +39,8 @@ pub struct ValidateOptions {
 
 /// What a validation found.
 pub struct Validation {
-    pub real_run: PathBuf,
-    pub sim_run: PathBuf,
+    pub real_run: RunDir,
+    pub sim_run: RunDir,
     pub agreements: Vec<Agreement>,
     /// The comparison as Markdown (what `validation.md` holds).
     pub text: String,
@@ -71,7 +71,8 @@ pub async fn validate(
     .await?;
     let sim_run =
         crate::runner::run(&RunOptions { wanted: sim, results_dir, progress: None }, interrupt).await?;
-    let agreements = compare::compare(&summary_rows(&real_run)?, &summary_rows(&sim_run)?);
+    let agreements = compare::compare(&real_run.analysis.rows, &sim_run.analysis.rows);
+    let (real_run, sim_run) = (real_run.dir, sim_run.dir);
     let names = Names {
         experiment: &name,
         parameter: spec.sweep.parameter.name(),
@@ -79,24 +80,17 @@ pub async fn validate(
         second: "simulator",
     };
     crate::report::figures::Figure::Comparison(&names, &agreements)
-        .write(&real_run)
+        .write(real_run.path())
         .map_err(crate::report::ReportError::from)?;
     let text = format!(
         "# {name}: real processes against the simulator\n\n\
          Real processes: `{}` ({} trial(s) per point). Simulator: `{}` ({sim_trials} trial(s) per point). \
          Same spec, same seed. Error bars in `comparison.svg` are two standard errors.\n\n{}",
-        real_run.display(),
+        real_run.path().display(),
         spec.trials,
-        sim_run.display(),
+        sim_run.path().display(),
         crate::report::compare::table(&names, &agreements)
     );
-    let file = real_run.join(VALIDATION_FILE);
-    std::fs::write(&file, &text).map_err(|error| RunError::Output(file, error))?;
+    real_run.write_file(VALIDATION_FILE, &text)?;
     Ok(Validation { real_run, sim_run, agreements, text })
-}
-
-fn summary_rows(run: &Path) -> Result<Vec<SummaryRow>, RunError> {
-    let path = run.join(crate::report::SUMMARY_JSON);
-    let text = std::fs::read_to_string(&path).map_err(|error| RunError::Output(path.clone(), error))?;
-    serde_json::from_str(&text).map_err(|error| RunError::Output(path, std::io::Error::other(error)))
 }

@@ -16,7 +16,7 @@ const WRITERS: usize = 16;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loses_no_acknowledged_write() {
     let cluster = Arc::new(Cluster::start(&[&[], &[], &[]]).await);
-    let acked: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<(String, String, clocklab::write_id::WriteId)>>> = Arc::default();
 
     // Writers put distinct keys on replica 1 until it dies, and remember
     // every write it acknowledged.
@@ -48,7 +48,8 @@ async fn sigkill_loses_no_acknowledged_write() {
     let state = cluster.converged(Duration::from_secs(20)).await;
     for (bucket, key, write_id) in &acked {
         let read = state.get(bucket.as_str()).and_then(|keys| keys.get(key));
-        let kept = read.is_some_and(|read| read.siblings.iter().any(|sibling| &sibling.write_id == write_id));
+        let kept =
+            read.is_some_and(|read| read.siblings.iter().any(|sibling| sibling.write_id.contains(*write_id)));
         assert!(kept, "acknowledged write {write_id} to {bucket}/{key} is gone");
     }
 

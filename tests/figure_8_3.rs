@@ -24,9 +24,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use clocklab::builtin::Folder;
-use clocklab::dashboard::scenario::{self, ActionKind, Trace};
 use clocklab::replica::core::Sibling;
 use clocklab::replica::links::Cut;
+use clocklab::sim::scenario::{self, Action, Trace};
+use clocklab::write_id::WriteIds;
 use common::{Cluster, values};
 use serde_json::{Value, json};
 
@@ -45,7 +46,7 @@ fn golden_story() -> (scenario::Scenario, Trace) {
 }
 
 /// Write ids and values, as the transcript compares them.
-fn shown(siblings: &[Sibling]) -> Vec<(String, Value)> {
+fn shown(siblings: &[Sibling]) -> Vec<(WriteIds, Value)> {
     siblings.iter().map(|sibling| (sibling.write_id.clone(), sibling.value.parse())).collect()
 }
 
@@ -73,26 +74,22 @@ async fn figure_8_3_on_real_processes_holds_what_its_golden_transcript_says_at_e
 
     for traced in &trace.steps {
         let (step, number) = (&traced.step, traced.index + 1);
-        let key = step.key.as_deref().unwrap_or("x");
-        match step.action {
-            ActionKind::Write => {
-                assert!(step.client.is_none(), "this replay plays blind writes only");
-                let replica = step.replica.expect("a write names its replica");
+        let key = step.action.key().unwrap_or("x");
+        match &step.action {
+            Action::Write { replica, value, client, .. } => {
+                assert!(client.is_none(), "this replay plays blind writes only");
                 for bucket in &trace.buckets {
-                    let value = step.value.clone().expect("a write has a value");
-                    cluster.put(replica, bucket, key, value, Value::Null).await;
+                    cluster.put(*replica, bucket, key, value.clone(), Value::Null).await;
                 }
             }
-            ActionKind::Increment => {
-                let replica = step.replica.expect("an increment names its replica");
+            &Action::Increment { replica, .. } => {
                 for bucket in &trace.buckets {
                     let read = cluster.get(replica, bucket, key).await;
                     let largest = values(&read).iter().filter_map(Value::as_i64).max().unwrap_or(0);
                     cluster.put(replica, bucket, key, json!(largest + 1), read.context).await;
                 }
             }
-            ActionKind::Replicate => {
-                let (from, to) = (step.from.expect("from"), step.to.expect("to"));
+            &Action::Replicate { from, to } => {
                 // One way only: `from` sends, `to` receives.
                 cluster.link(from, to, Cut::In).await;
                 cluster.link(to, from, Cut::Out).await;
@@ -116,7 +113,7 @@ async fn figure_8_3_on_real_processes_holds_what_its_golden_transcript_says_at_e
             other => panic!("step {number}: this replay does not play {other:?}"),
         }
         // Only writes are stamped, so only they need the time to be short.
-        let stamped = matches!(step.action, ActionKind::Write | ActionKind::Increment);
+        let stamped = matches!(step.action, Action::Write { .. } | Action::Increment { .. });
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         assert!(
             !stamped || elapsed_ms < largest_offset * STRETCH,

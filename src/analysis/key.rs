@@ -6,11 +6,11 @@ use std::sync::{Arc, LazyLock};
 
 use super::{
     Cause, DroppedWrite, FastMap, FastSet, FinalMismatch, KILLERS_SHOWN, KeyHistory, Killer, WriteSummary,
-    dot_of,
 };
 use crate::clock::Nanos;
 use crate::history::{Outcome, Stamp, WriteRecord};
 use crate::strategy::{Kind, StampKind};
+use crate::write_id::{WriteId, WriteIds};
 
 /// The stamp of an acknowledged write that came without one (none does, from
 /// the lab's own runners): ordered as JSON null.
@@ -31,9 +31,9 @@ pub(super) struct KeyVerdict {
 /// A write that may have beaten another: an acknowledged write, or a
 /// surviving write known only from the final state.
 struct Candidate<'a> {
-    write_id: &'a str,
-    /// Its write id as numbers `(origin, seq)`, which order two equal stamps.
-    dot: (u64, u64),
+    write_id: WriteIds,
+    /// The write id that orders two equal stamps (a merged value's first).
+    dot: WriteId,
     record: Option<&'a WriteRecord>,
     /// Its item, when a write record tells it.
     item: Option<u64>,
@@ -50,14 +50,14 @@ struct Candidate<'a> {
 impl Candidate<'_> {
     /// Its last-write-wins order against a write with `stamp` and `dot`:
     /// [`super::compare_writes`], with the write ids parsed once.
-    fn order(&self, stamp: &Stamp, dot: (u64, u64)) -> Ordering {
+    fn order(&self, stamp: &Stamp, dot: WriteId) -> Ordering {
         self.stamp.order(stamp).then_with(|| self.dot.cmp(&dot))
     }
 
     fn summary(&self) -> Arc<WriteSummary> {
         let made = || {
             Arc::new(WriteSummary {
-                write_id: Some(self.write_id.into()),
+                write_id: Some(self.write_id.clone()),
                 replica: self.record.map(|write| write.replica),
                 item: self.item,
                 stamp: self.stamp.clone(),
@@ -80,7 +80,7 @@ impl Candidate<'_> {
 
 fn victim_summary(write: &WriteRecord) -> Arc<WriteSummary> {
     Arc::new(WriteSummary {
-        write_id: write.write_id.clone(),
+        write_id: write.write_id.map(WriteIds::One),
         replica: Some(write.replica),
         item: Some(write.item),
         stamp: write.stamp.clone().unwrap_or_else(Stamp::null),
@@ -109,8 +109,8 @@ pub(super) fn judge<'a>(
     let kept = |item: &u64| kept.binary_search(item).is_ok();
 
     // Divergence: replicas must agree on which writes survive.
-    let survivors = |siblings: &'a [crate::history::FinalSibling]| -> Vec<&'a str> {
-        let mut ids: Vec<&str> = siblings.iter().map(|sibling| sibling.write_id.as_str()).collect();
+    let survivors = |siblings: &'a [crate::history::FinalSibling]| -> Vec<&'a WriteIds> {
+        let mut ids: Vec<&WriteIds> = siblings.iter().map(|sibling| &sibling.write_id).collect();
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -134,14 +134,10 @@ pub(super) fn judge<'a>(
     let lww = kind == Kind::LastWriteWins;
     // Writes some replica kept (a sibling-keeping bucket's drops are
     // explained by them).
-    let survivor_ids: FastSet<&str> = if lww {
+    let survivor_ids: FastSet<&WriteIds> = if lww {
         FastSet::default()
     } else {
-        history
-            .finals
-            .iter()
-            .flat_map(|last| last.siblings.iter().map(|sibling| sibling.write_id.as_str()))
-            .collect()
+        history.finals.iter().flat_map(|last| last.siblings.iter().map(|sibling| &sibling.write_id)).collect()
     };
     // Made at the first drop, shared by the key's every drop.
     let mut names: Option<(Arc<str>, Arc<str>)> = None;
@@ -170,7 +166,7 @@ pub(super) fn judge<'a>(
         killers.clear();
         let own: Option<&Candidate<'_>> = if lww {
             let victim_stamp = write.stamp.as_ref().unwrap_or(&NO_STAMP);
-            let victim_dot = write.write_id.as_deref().map(dot_of).unwrap_or_default();
+            let victim_dot = write.write_id.unwrap_or(WriteId::new(0, 0));
             let first_greater = candidates
                 .partition_point(|candidate| candidate.order(victim_stamp, victim_dot) != Ordering::Greater);
             killers.extend(
@@ -179,7 +175,7 @@ pub(super) fn judge<'a>(
             first_greater.checked_sub(1).map(|below| &candidates[below])
         } else {
             killers.extend(candidates.iter().filter(|killer| {
-                survivor_ids.contains(killer.write_id) && !killer.value.contains(&write.item)
+                survivor_ids.contains(&killer.write_id) && !killer.value.contains(&write.item)
             }));
             candidates.iter().find(|candidate| candidate.is(write))
         };
@@ -201,15 +197,15 @@ pub(super) fn judge<'a>(
 /// Every write that could have won: acknowledged writes with a stamp, and
 /// final siblings no acknowledged write accounts for; sorted by stamp.
 fn candidates<'a>(history: &KeyHistory<'a>) -> Vec<Candidate<'a>> {
-    let mut by_id: FastMap<&'a str, Candidate<'a>> =
+    let mut by_id: FastMap<WriteIds, Candidate<'a>> =
         FastMap::with_capacity_and_hasher(history.writes.len(), Default::default());
     for write in &history.writes {
-        if let (Outcome::Ok, Some(stamp), Some(write_id)) = (write.outcome, &write.stamp, &write.write_id) {
+        if let (Outcome::Ok, Some(stamp), Some(write_id)) = (write.outcome, &write.stamp, write.write_id) {
             by_id.insert(
-                write_id,
+                WriteIds::One(write_id),
                 Candidate {
-                    write_id,
-                    dot: dot_of(write_id),
+                    write_id: WriteIds::One(write_id),
+                    dot: write_id,
                     record: Some(write),
                     item: Some(write.item),
                     stamp,
@@ -230,11 +226,11 @@ fn candidates<'a>(history: &KeyHistory<'a>) -> Vec<Candidate<'a>> {
         .collect();
     for last in &history.finals {
         for sibling in &last.siblings {
-            by_id.entry(&sibling.write_id).or_insert_with(|| {
+            by_id.entry(sibling.write_id.clone()).or_insert_with(|| {
                 let record = unanswered.get(sibling.value.as_slice()).copied();
                 Candidate {
-                    write_id: &sibling.write_id,
-                    dot: dot_of(&sibling.write_id),
+                    write_id: sibling.write_id.clone(),
+                    dot: sibling.write_id.first(),
                     record,
                     item: record.map(|write| write.item),
                     stamp: &sibling.stamp,
@@ -331,7 +327,7 @@ impl DroppedWrite {
     /// words that fit what its bucket's stamps are made of.
     pub fn rule(&self) -> String {
         use std::fmt::Write as _;
-        let name = self.victim.write_id.as_deref().unwrap_or("?");
+        let name = self.victim.write_id.as_ref().map_or("?".to_string(), WriteIds::to_string);
         let bucket = &self.bucket;
         let mut sentence = String::with_capacity(240);
         let Some(winner) = self.killers.first() else {
@@ -341,7 +337,7 @@ impl DroppedWrite {
             );
             return sentence;
         };
-        let winner_name = winner.write.write_id.as_deref().unwrap_or("?");
+        let winner_name = winner.write.write_id.as_ref().map_or("?".to_string(), WriteIds::to_string);
         if self.kind != Kind::LastWriteWins {
             let _ = write!(
                 sentence,
@@ -456,8 +452,8 @@ fn final_mismatches(history: &KeyHistory<'_>, candidates: &[Candidate<'_>]) -> V
             bucket: last.bucket.as_str().into(),
             key: last.key.as_str().into(),
             replica: last.replica,
-            final_write_ids: last.siblings.iter().map(|sibling| sibling.write_id.to_string()).collect(),
-            max_write_id: max.write_id.to_string(),
+            final_write_ids: last.siblings.iter().map(|sibling| sibling.write_id.clone()).collect(),
+            max_write_id: max.write_id.clone(),
         })
         .collect()
 }

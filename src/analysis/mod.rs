@@ -62,7 +62,6 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -70,6 +69,7 @@ use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::history::{FinalRecord, Outcome, Record, Stamp, WriteRecord, compare_stamps};
 use crate::strategy::{self, Kind, StampKind};
+use crate::write_id::{WriteId, WriteIds};
 
 pub use self::key::{stamp_words, time_of_day};
 pub use self::summary::{PointSummary, student_t_975, summarize};
@@ -189,7 +189,7 @@ impl Cause {
 /// A write as a drop's explanation shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WriteSummary {
-    pub write_id: Option<CompactString>,
+    pub write_id: Option<WriteIds>,
     pub replica: Option<ReplicaId>,
     pub item: Option<u64>,
     pub stamp: Stamp,
@@ -296,8 +296,8 @@ pub struct FinalMismatch {
     pub bucket: String,
     pub key: String,
     pub replica: ReplicaId,
-    pub final_write_ids: Vec<String>,
-    pub max_write_id: String,
+    pub final_write_ids: Vec<WriteIds>,
+    pub max_write_id: WriteIds,
 }
 
 /// The kind of `bucket` in `kinds`; a bucket nobody declared is held to
@@ -329,15 +329,8 @@ fn quantile(values: &mut [f64], q: f64) -> f64 {
 /// so only one replica's own writes can tie, when its clock ticks coarsely
 /// (the `resolution` experiment); the strategies then keep the write later
 /// in that replica's log, the greater `seq`, and so does the oracle.
-pub fn compare_writes(left: (&Value, &str), right: (&Value, &str)) -> Ordering {
-    compare_stamps(left.0, right.0).then_with(|| dot_of(left.1).cmp(&dot_of(right.1)))
-}
-
-/// A write id `origin:seq` as the numbers `(origin, seq)` it orders by;
-/// anything else reads as zeros.
-fn dot_of(write_id: &str) -> (u64, u64) {
-    let (origin, seq) = write_id.split_once(':').unwrap_or(("", write_id));
-    (origin.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+pub fn compare_writes(left: (&Value, WriteId), right: (&Value, WriteId)) -> Ordering {
+    compare_stamps(left.0, right.0).then_with(|| left.1.cmp(&right.1))
 }
 
 /// One key of one bucket in one trial: what the oracle looks at together.
@@ -542,7 +535,7 @@ struct BucketTally<'a> {
     metadata_bytes: usize,
     with_metadata: usize,
     /// Per origin replica, its acknowledged writes' `seq` and stamp.
-    by_origin: Vec<(u64, Vec<(u64, &'a Stamp)>)>,
+    by_origin: Vec<(ReplicaId, Vec<(u64, &'a Stamp)>)>,
 }
 
 /// Per (point, trial, bucket), what the strategy cost and how often its
@@ -576,8 +569,7 @@ fn costs<'a>(
         let (true, Some(stamp), Some(write_id)) = (tally.ordered, &write.stamp, &write.write_id) else {
             continue;
         };
-        let Some((origin, seq)) = write_id.split_once(':') else { continue };
-        let (Ok(origin), Ok(seq)) = (origin.parse::<u64>(), seq.parse::<u64>()) else { continue };
+        let WriteId { origin, seq } = *write_id;
         // A bucket's writes come from a handful of replicas.
         let writes = match tally.by_origin.iter().position(|(known, _)| *known == origin) {
             Some(index) => &mut tally.by_origin[index].1,

@@ -54,7 +54,7 @@ impl Story {
             value,
             read_siblings: usize::from(!read.is_empty()),
             stamp: acked.then(|| stamp.into()),
-            write_id: acked.then(|| write_id.into()),
+            write_id: acked.then(|| write_id.parse().expect("a write id")),
             metadata_bytes: None,
             invoke_ns: from * 1_000_000,
             complete_ns: to * 1_000_000,
@@ -95,7 +95,7 @@ impl Story {
                 .map(|(write_id, value, stamp)| FinalSibling {
                     value: value.to_vec(),
                     stamp: stamp.clone().into(),
-                    write_id: (*write_id).into(),
+                    write_id: write_id.parse().expect("write ids"),
                 })
                 .collect(),
         }));
@@ -129,7 +129,7 @@ fn an_increment_that_loses_to_the_write_it_read_is_a_causality_violation() {
     assert_eq!((row.acked, row.dropped, row.dropped_causality), (2, 1, 1));
     assert_eq!((row.parameter.as_str(), row.value), ("skew_ms", 100.0));
     let drop = &analysis.drops[0];
-    assert_eq!(drop.victim.write_id.as_deref(), Some("3:1"));
+    assert_eq!(drop.victim.write_id.as_ref().map(ToString::to_string).as_deref(), Some("3:1"));
     assert_eq!(drop.cause, Cause::Causality);
     assert!(drop.killers[0].read_by_victim);
     assert!(drop.rule().contains("Figure 8-3"), "{}", drop.rule());
@@ -175,7 +175,7 @@ fn a_killer_that_only_carried_an_earlier_win_does_not_make_a_drop_concurrent() {
         .analyze();
     let drop = &analysis.drops[0];
     assert_eq!((drop.cause, drop.killer_count, drop.root_killer_count), (Cause::Causality, 2, 1));
-    assert_eq!(drop.killers[0].write.write_id.as_deref(), Some("1:1"));
+    assert_eq!(drop.killers[0].write.write_id.as_ref().map(ToString::to_string).as_deref(), Some("1:1"));
 }
 
 #[test]
@@ -269,7 +269,7 @@ fn a_final_value_other_than_the_highest_stamp_is_reported() {
         .all_end_with(&[1, 2], &[("1:1", &[1], json!([1_000, 0, 1]))])
         .analyze();
     assert_eq!(row(&analysis).final_not_max, 1);
-    assert_eq!(analysis.lww_final_mismatches[0].max_write_id, "2:1");
+    assert_eq!(analysis.lww_final_mismatches[0].max_write_id.to_string(), "2:1");
 }
 
 #[test]
@@ -314,8 +314,11 @@ fn a_coarse_clock_tie_is_broken_by_the_later_write_in_the_replicas_log() {
         .analyze();
     let row = row(&analysis);
     assert_eq!((row.dropped, row.dropped_concurrent, row.dropped_without_killer), (1, 1, 0));
-    assert_eq!(analysis.drops[0].victim.write_id.as_deref(), Some("1:9"));
-    assert_eq!(analysis.drops[0].killers[0].write.write_id.as_deref(), Some("1:10"));
+    assert_eq!(analysis.drops[0].victim.write_id.as_ref().map(ToString::to_string).as_deref(), Some("1:9"));
+    assert_eq!(
+        analysis.drops[0].killers[0].write.write_id.as_ref().map(ToString::to_string).as_deref(),
+        Some("1:10")
+    );
     assert!(analysis.lww_final_mismatches.is_empty(), "1:10 is the maximum, not 1:9 (as text would sort)");
 }
 
@@ -376,11 +379,11 @@ proptest! {
         }).collect();
         // Candidates: acknowledged writes with a stamp, and final siblings
         // no acknowledged write accounts for (an unanswered write, known by its value).
-        struct Candidate { id: String, stamp: Value, value: Vec<u64>, item: Option<u64>, completed: Option<i64> }
+        struct Candidate { id: WriteIds, stamp: Value, value: Vec<u64>, item: Option<u64>, completed: Option<i64> }
         let mut candidates: Vec<Candidate> = writes.iter()
             .filter(|write| write.outcome == Outcome::Ok)
             .map(|write| Candidate {
-                id: write.write_id.as_deref().unwrap_or_default().to_string(),
+                id: write.write_id.expect("acknowledged").into(),
                 stamp: write.stamp.as_ref().map_or(Value::Null, Stamp::to_value),
                 value: write.value.clone(),
                 item: Some(write.item),
@@ -393,7 +396,7 @@ proptest! {
                 if candidates.iter().all(|candidate| candidate.id != sibling.write_id) {
                     let unanswered = writes.iter().find(|write| write.outcome != Outcome::Ok && write.value == sibling.value);
                     candidates.push(Candidate {
-                        id: sibling.write_id.to_string(),
+                        id: sibling.write_id.clone(),
                         stamp: sibling.stamp.to_value(),
                         value: sibling.value.clone(),
                         item: unanswered.map(|write| write.item),
@@ -403,10 +406,10 @@ proptest! {
             }
         }
         for drop in &analysis.drops {
-            let victim = writes.iter().find(|write| write.write_id.as_deref() == drop.victim.write_id.as_deref() && write.outcome == Outcome::Ok).unwrap();
-            let victim_key = (&victim.stamp.as_ref().unwrap().to_value(), victim.write_id.as_deref().unwrap());
+            let victim = writes.iter().find(|write| write.write_id.map(WriteIds::from) == drop.victim.write_id && write.outcome == Outcome::Ok).unwrap();
+            let victim_key = (&victim.stamp.as_ref().unwrap().to_value(), victim.write_id.unwrap());
             let killers: Vec<&Candidate> = candidates.iter()
-                .filter(|candidate| compare_writes((&candidate.stamp, &candidate.id), (victim_key.0, victim_key.1)) == Ordering::Greater)
+                .filter(|candidate| compare_writes((&candidate.stamp, candidate.id.first()), (victim_key.0, victim_key.1)) == Ordering::Greater)
                 .filter(|candidate| !candidate.value.contains(&victim.item))
                 .collect();
             let roots: Vec<&&Candidate> = killers.iter()

@@ -233,12 +233,7 @@ impl Jobs {
                 let _ = cancelled.wait_for(|cancelled| *cancelled).await;
             };
             let ended = match runner::run(&options, interrupt).await {
-                Ok(run_dir) => JobState::Finished {
-                    run: run_dir
-                        .file_name()
-                        .map(|name| name.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                },
+                Ok(finished) => JobState::Finished { run: finished.dir.id() },
                 Err(runner::RunError::Interrupted) => JobState::Cancelled,
                 Err(error) => JobState::Failed { error: error.to_string() },
             };

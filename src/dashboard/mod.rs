@@ -37,7 +37,9 @@
 //!   engine may be left out), `GET /api/jobs`, `GET /api/jobs/{id}`,
 //!   `GET /api/jobs/{id}/events` (its progress, as server-sent events) and
 //!   `POST /api/jobs/{id}/cancel`.
-//! - [`scenario`]: `GET /api/scenarios`, `GET /api/scenarios/{name}`.
+//! - scenarios (played by [`crate::sim::scenario`]): `GET /api/scenarios`,
+//!   `GET /api/scenarios/{name}`, the step-through's trace with each
+//!   strategy's colour and key.
 //!
 //! Errors are `{"error": "..."}` with a 4xx status, as the replicas' are.
 //! Like the replica server, a [`Dashboard`] takes its listener, and
@@ -51,8 +53,6 @@ pub mod lesson;
 pub mod overview;
 pub mod quiz;
 pub mod results;
-pub mod scenario;
-pub mod transcript;
 pub mod words;
 
 mod routes;

@@ -10,8 +10,6 @@
 //! started, its seed, whether it was the quick or the full sweep, its
 //! engine, and whether it finished.
 
-use std::path::Path;
-
 use serde::Serialize;
 
 use crate::analysis::PointSummary;
@@ -56,11 +54,6 @@ impl RunSize {
 pub fn started_at(run_id: &RunId) -> Option<String> {
     let time = chrono::NaiveDateTime::parse_from_str(&run_id.started, TIME_FORMAT).ok()?;
     Some(time.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-}
-
-/// A run's saved spec, if it reads.
-pub fn saved_spec(run_dir: &Path) -> Option<Spec> {
-    Spec::load(&run_dir.join(crate::experiment::SPEC_FILE)).ok()
 }
 
 /// A per-point summary's point in words.

@@ -24,14 +24,13 @@ use crate::builtin::Folder;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockEvent, replay_offsets};
-use crate::experiment::SPEC_FILE;
 use crate::experiment::run_id::{RunId, sort_runs};
 use crate::experiment::spec::{Parameter, Spec};
 use crate::history::{self, EngineKind, FaultName, FaultRecord, PointRecord, Record};
 use crate::report::figures::{PLOTS, RunFigures};
 use crate::report::offsets::OFFSETS;
 use crate::report::timeline::TIMELINE;
-use crate::report::{DROPS_JSON, REPORT_MD, SUMMARY_JSON};
+use crate::run_dir::RunDir;
 
 /// At most this many drops are listed per page.
 pub const MAX_DROPS_PER_PAGE: usize = 500;
@@ -129,20 +128,6 @@ pub struct RunPage {
     /// Each sweep point's value as a table shows it ("1,000", or "never"
     /// where 0 means never).
     pub point_labels: BTreeMap<usize, String>,
-}
-
-/// The engine the run in `dir` ran on, as its saved spec says (a spec
-/// without `engine`, as every run before the simulator: real processes).
-fn engine_of(dir: &Path) -> EngineKind {
-    #[derive(serde::Deserialize)]
-    struct EngineOnly {
-        #[serde(default)]
-        engine: EngineKind,
-    }
-    std::fs::read_to_string(dir.join(SPEC_FILE))
-        .ok()
-        .and_then(|text| toml::from_str::<EngineOnly>(&text).ok())
-        .map_or(EngineKind::Processes, |spec| spec.engine)
 }
 
 /// One line of the dropped-writes table.
@@ -270,18 +255,17 @@ impl ResultsStore {
                 let runs: Vec<RunListing> = ids
                     .into_iter()
                     .rev()
-                    .filter(|run| dir.join(run).join(SPEC_FILE).exists())
+                    .filter(|run| RunDir::open(dir.join(run)).has_spec())
                     .map(|run| {
-                        let run_dir = dir.join(&run);
+                        let run_dir = RunDir::open(dir.join(&run));
                         let parsed: Option<RunId> = run.parse().ok();
                         RunListing {
                             started: parsed.as_ref().and_then(overview::started_at),
                             seed: parsed.map(|id| id.seed),
-                            size: overview::saved_spec(&run_dir)
-                                .map_or(RunSize::Custom, |ran| RunSize::of(&ran, spec)),
-                            finished: run_dir.join(SUMMARY_JSON).exists(),
-                            engine: engine_of(&run_dir),
-                            reference: run_dir.join(crate::experiment::REFERENCE_FILE).exists(),
+                            size: run_dir.spec().map_or(RunSize::Custom, |ran| RunSize::of(&ran, spec)),
+                            finished: run_dir.is_finished(),
+                            engine: run_dir.engine(),
+                            reference: run_dir.is_reference(),
                             id: run,
                         }
                     })
@@ -353,7 +337,7 @@ impl ResultsStore {
         check_name("experiment", experiment)?;
         check_name("run", run)?;
         let dir = self.dir.join(experiment).join(run);
-        if !dir.join(SUMMARY_JSON).exists() {
+        if !RunDir::open(&dir).is_finished() {
             return Err(DashboardError::NotFound(format!("no finished run {experiment}/{run}")));
         }
         Ok(dir)
@@ -363,15 +347,17 @@ impl ResultsStore {
         let dir = self.run_dir(experiment, run)?;
         let rows = summary_rows(&dir, experiment, run)?;
         let files = files_url(experiment, run);
-        let report = read_text(&dir.join(REPORT_MD)).unwrap_or_default();
+        let report = RunDir::open(&dir).report().unwrap_or_default();
         Ok(RunPage {
             experiment: experiment.to_string(),
             run: run.to_string(),
             summaries: summarize(&rows),
             plots: self.figures(experiment, run)?.names().into_iter().map(str::to_string).collect(),
             plots_url: plots_url(experiment, run),
-            spec: read_text(&dir.join(SPEC_FILE))?,
-            engine: engine_of(&dir),
+            spec: RunDir::open(&dir)
+                .spec_text()
+                .map_err(|error| DashboardError::Internal(error.to_string()))?,
+            engine: RunDir::open(&dir).engine(),
             report_html: markdown_to_html(&report, &files, &plots_url(experiment, run)),
             colours: crate::report::palette::colours(rows.iter().map(|row| row.strategy.as_str())),
             parameter_label: rows
@@ -410,7 +396,7 @@ impl ResultsStore {
                 trial: drop.trial,
                 bucket: drop.bucket.to_string(),
                 key: drop.key.to_string(),
-                write_id: drop.victim.write_id.as_deref().map(str::to_string),
+                write_id: drop.victim.write_id.as_ref().map(ToString::to_string),
                 operation: drop.victim.item,
                 replica: drop.victim.replica,
                 cause: drop.cause,
@@ -479,7 +465,8 @@ impl ResultsStore {
         if let Some(figures) = data.figures.get() {
             return Ok(Arc::clone(figures));
         }
-        let spec = Spec::load(&dir.join(SPEC_FILE))
+        let spec = RunDir::open(&dir)
+            .spec()
             .map_err(|error| DashboardError::Internal(format!("{experiment}/{run}: {error}")))?;
         let rows = summary_rows(&dir, experiment, run)?;
         let mut kinds = std::collections::BTreeMap::new();
@@ -512,9 +499,7 @@ impl ResultsStore {
         if let Some(data) = self.cache.lock().unwrap_or_else(|poison| poison.into_inner()).get(dir) {
             return Ok(Arc::clone(data));
         }
-        let drops = serde_json::from_str(&read_text(&dir.join(DROPS_JSON))?).map_err(|error| {
-            DashboardError::Internal(format!("{}: {error}", dir.join(DROPS_JSON).display()))
-        })?;
+        let drops = RunDir::open(dir).drops().map_err(|error| DashboardError::Internal(error.to_string()))?;
         let records = read_records(dir)?;
         let mut points = HashMap::new();
         let mut clock_faults = Vec::new();
@@ -554,13 +539,9 @@ pub(super) fn summary_rows(
     experiment: &str,
     run: &str,
 ) -> Result<Vec<SummaryRow>, DashboardError> {
-    serde_json::from_str(&read_text(&dir.join(SUMMARY_JSON))?)
-        .map_err(|error| DashboardError::Internal(format!("{experiment}/{run}/{SUMMARY_JSON}: {error}")))
-}
-
-fn read_text(path: &Path) -> Result<String, DashboardError> {
-    std::fs::read_to_string(path)
-        .map_err(|error| DashboardError::Internal(format!("{}: {error}", path.display())))
+    RunDir::open(dir)
+        .summary()
+        .map_err(|error| DashboardError::Internal(format!("{experiment}/{run}: {error}")))
 }
 
 /// A run's history without its writes and final states (most of the

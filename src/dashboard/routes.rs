@@ -1,6 +1,6 @@
 //! The dashboard's routes: thin handlers that parse a request, ask
 //! [`results`](super::results), [`lab`](super::lab) or
-//! [`scenario`](super::scenario), and answer JSON.
+//! [`scenario`](crate::sim::scenario), and answer JSON.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -23,10 +23,11 @@ use tower_http::services::ServeDir;
 use super::guard::{self, Guard};
 use super::jobs::JobView;
 use super::lab::{LabEvent, LabView, preset};
-use super::{AppState, DashboardError, scenario};
+use super::{AppState, DashboardError};
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::ClockUpdate;
 use crate::replica::core::Status;
+use crate::sim::scenario;
 
 type Shared = State<Arc<AppState>>;
 type Answer<T> = Result<Json<T>, DashboardError>;
@@ -299,7 +300,12 @@ async fn scenario_trace(State(state): Shared, Path(name): Path<String>) -> Answe
                 _ => DashboardError::BadRequest(error.to_string()),
             },
         )?;
-        Ok(json!(trace))
+        // The page shows every strategy in its colour, with what it does.
+        let mut view = json!(trace);
+        let buckets = trace.buckets.iter().map(String::as_str);
+        view["colours"] = json!(crate::report::palette::colours(buckets.clone()));
+        view["key"] = json!(crate::report::palette::key(buckets));
+        Ok(view)
     })
     .await
 }

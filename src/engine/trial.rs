@@ -245,6 +245,6 @@ pub fn final_sibling(sibling: &Sibling) -> FinalSibling {
         // A value this workload did not write holds no items.
         value: serde_json::from_str(sibling.value.text()).unwrap_or_default(),
         stamp: Stamp::parse(sibling.stamp.text()),
-        write_id: sibling.write_id.as_str().into(),
+        write_id: sibling.write_id.clone(),
     }
 }

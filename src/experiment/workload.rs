@@ -371,7 +371,7 @@ impl WriteRecord {
     pub fn acknowledged(&mut self, answer: &WriteReply) {
         self.metadata_bytes = Some(answer.stamp.text().len() + answer.context.text().len());
         self.stamp = Some(Stamp::parse(answer.stamp.text()));
-        self.write_id = Some(answer.write_id.as_str().into());
+        self.write_id = Some(answer.write_id);
     }
 }
 

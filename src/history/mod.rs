@@ -33,6 +33,7 @@ use serde_json::Value;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ClockEvent, system_now};
+use crate::write_id::{WriteId, WriteIds};
 
 /// The file name of a run's history inside its directory.
 pub const HISTORY_FILE: &str = "history.jsonl";
@@ -269,9 +270,9 @@ pub struct WriteRecord {
     /// The strategy's stamp, from the acknowledgement (absent if none came).
     #[serde(default)]
     pub stamp: Option<Stamp>,
-    /// `"origin:seq"`, from the acknowledgement (absent if none came).
+    /// `origin:seq`, from the acknowledgement (absent if none came).
     #[serde(default)]
-    pub write_id: Option<CompactString>,
+    pub write_id: Option<WriteId>,
     /// Bytes of stamp and context the replica stored with the write (their
     /// JSON text, as acknowledged); `None` without an acknowledgement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -290,7 +291,8 @@ pub struct FinalSibling {
     #[serde(deserialize_with = "exact::items")]
     pub value: Vec<u64>,
     pub stamp: Stamp,
-    pub write_id: CompactString,
+    /// The write it is, or (a merged value) the writes merged into it.
+    pub write_id: WriteIds,
 }
 
 /// A replica's final state for one key, read after convergence.
@@ -363,7 +365,7 @@ mod tests {
             value: vec![1, 7],
             read_siblings: 1,
             stamp: Some(json!([5, 3]).into()),
-            write_id: Some("3:4".into()),
+            write_id: Some(WriteId::new(3, 4)),
             metadata_bytes: None,
             invoke_ns: 10,
             complete_ns: 20,

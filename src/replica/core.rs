@@ -19,6 +19,7 @@
 //! one twice the size, which stalls every write queued behind that copy; a
 //! B-tree grows a node at a time.
 
+use crate::write_id::{WriteId, WriteIds};
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
@@ -59,7 +60,7 @@ pub enum CoreError {
 pub struct Sibling {
     pub value: RawJson,
     pub stamp: RawJson,
-    pub write_id: String,
+    pub write_id: WriteIds,
 }
 
 /// The answer to `GET /kv/{bucket}/{key}`.
@@ -72,7 +73,7 @@ pub struct ReadReply {
 /// The answer to `PUT /kv/{bucket}/{key}`.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct WriteReply {
-    pub write_id: String,
+    pub write_id: WriteId,
     pub stamp: RawJson,
     /// The context stored with the write: with the stamp, the metadata
     /// the strategy keeps per write.
@@ -493,7 +494,7 @@ fn reply_for(strategy: &dyn Strategy, state: &KeyState) -> Result<ReadReply, Str
         .map(|write| Sibling {
             value: write.value.clone(),
             stamp: write.stamp.clone(),
-            write_id: write.write_id(),
+            write_id: write.write_id().into(),
         })
         .collect();
     Ok(ReadReply { siblings, context })

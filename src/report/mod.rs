@@ -9,8 +9,8 @@
 //! - the [`plots`], as SVG and PNG;
 //! - `report.md`: the result in plain words, with its numbers ([`markdown`]).
 //!
-//! `clocklab analyze RUN_DIR` calls [`reanalyze`], which rebuilds all of it
-//! from `history.jsonl` and `spec.toml` alone.
+//! `clocklab analyze RUN_DIR` rebuilds all of it from `history.jsonl` and
+//! `spec.toml` alone (`crate::run_dir::RunDir::reanalyze`).
 //!
 //! Every file is first written into a fresh staging directory inside the
 //! run, then renamed into place, `summary.json` last (its presence marks a
@@ -36,10 +36,9 @@ pub mod timeline;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{Analysis, analyze, summarize};
-use crate::experiment::SPEC_FILE;
+use crate::analysis::{Analysis, summarize};
 use crate::experiment::spec::{Spec, SpecError};
-use crate::history::{self, HistoryError, Record};
+use crate::history::{HistoryError, Record};
 
 use self::figures::RunFigures;
 use self::plots::PlotError;
@@ -178,24 +177,4 @@ pub fn text_table(analysis: &Analysis) -> String {
         );
     }
     table
-}
-
-/// Runs the oracle again on a saved run and rewrites its reports; returns
-/// the terminal table.
-pub fn reanalyze(run_dir: &Path) -> Result<String, ReportError> {
-    let spec = Spec::load(&run_dir.join(SPEC_FILE))?;
-    let records = history::read_run(run_dir)?;
-    let analysis = analyze(&records);
-    let experiment = experiment_name(run_dir);
-    write_run(run_dir, &experiment, &spec, &records, &analysis)?;
-    Ok(text_table(&analysis))
-}
-
-/// A run lives in `results/EXPERIMENT/RUN-ID`.
-fn experiment_name(run_dir: &Path) -> String {
-    run_dir
-        .canonicalize()
-        .ok()
-        .and_then(|path| path.parent()?.file_name().map(|name| name.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "experiment".into())
 }

@@ -35,12 +35,14 @@
 //! (`crate::history`), and the oracle, the summaries, the plots and the
 //! report apply unchanged; trial records say `"engine": "sim"`. `clocklab experiment NAME --sim` runs any
 //! spec here; `just validate` compares the two engines on the same sweep.
-//! The dashboard's step-through plays its scenarios here too, in a world
-//! that moves only when its script says ([`script`]).
+//! The dashboard's step-through plays its [`scenario`]s here too, in a
+//! world that moves only when its script says ([`script`]), and their golden
+//! transcripts are written and checked here.
 
 pub mod client;
 pub mod node;
 pub mod queue;
+pub mod scenario;
 pub mod script;
 pub mod world;
 

@@ -207,13 +207,13 @@ mod tests {
         assert!(values(&world.read(3, "lww-wall", "x").expect("read")).is_empty(), "no timer pushed it");
 
         let carried = world.replicate(1, 3).expect("replicated");
-        assert_eq!(carried.iter().map(|write| write.write_id()).collect::<Vec<_>>(), vec!["1:1"]);
+        assert_eq!(carried.iter().map(|write| write.write_id().to_string()).collect::<Vec<_>>(), vec!["1:1"]);
         assert_eq!(values(&world.read(3, "lww-wall", "x").expect("read")), vec![Value::from(1)]);
         // 2's write reaches 1 through 3 only once 3 has it: a scripted push
         // relays whatever the receiver lacks.
         world.replicate(2, 3).expect("replicated");
         let relayed = world.replicate(3, 1).expect("replicated");
-        assert_eq!(relayed.iter().map(|write| write.write_id()).collect::<Vec<_>>(), vec!["2:1"]);
+        assert_eq!(relayed.iter().map(|write| write.write_id().to_string()).collect::<Vec<_>>(), vec!["2:1"]);
         assert!(world.replicate(3, 1).expect("replicated").is_empty(), "nothing left to send");
     }
 

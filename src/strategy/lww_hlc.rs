@@ -14,12 +14,10 @@
 //! That is a *concurrent* overwrite, which LWW loses by design; telling it
 //! apart from a causal one needs version vectors.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::{Clocks, KeyState, Kind, RawJson, Stamped, Strategy, StrategyError, Write, lww, parse_stamp};
+use super::lww::LwwStamps;
+use super::{Clocks, StampKind};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::hlc::HlcTimestamp;
@@ -36,59 +34,32 @@ impl HlcStamp {
 
 pub struct LwwHlc;
 
-impl Strategy for LwwHlc {
-    fn name(&self) -> &str {
-        "lww-hlc"
-    }
+impl LwwStamps for LwwHlc {
+    type Stamp = HlcStamp;
+    const NAME: &'static str = "lww-hlc";
+    const STAMP_KIND: StampKind = StampKind::Hybrid;
 
-    fn kind(&self) -> Kind {
-        Kind::LastWriteWins
-    }
-
-    fn stamp_kind(&self) -> super::StampKind {
-        super::StampKind::Hybrid
-    }
-
-    fn stamp(
-        &self,
-        _: &KeyState,
-        client_context: &Value,
-        clocks: &mut Clocks,
-    ) -> Result<Stamped, StrategyError> {
+    fn make(&self, read: Option<HlcStamp>, clocks: &mut Clocks) -> (HlcStamp, Option<Nanos>) {
         // The client carries causality from its read: receive it like a message.
-        if let Some(read) = lww::parse_context::<HlcStamp>(client_context)? {
+        if let Some(read) = read {
             clocks.hlc.receive(read.timestamp(), clocks.physical_now);
         }
         let now = clocks.hlc.tick(clocks.physical_now);
-        let stamp = HlcStamp(now.l, now.c, clocks.replica);
-        Ok(Stamped::now(RawJson::of(&stamp), RawJson::null()))
+        (HlcStamp(now.l, now.c, clocks.replica), None)
     }
 
-    fn check(&self, write: &Write) -> Result<(), StrategyError> {
-        parse_stamp::<HlcStamp>(&write.stamp).map(drop)
-    }
-
-    fn observe(&self, write: &Write, clocks: &mut Clocks) -> Result<(), StrategyError> {
-        if let Ok(stamp) = parse_stamp::<HlcStamp>(&write.stamp) {
-            clocks.hlc.receive(stamp.timestamp(), clocks.physical_now);
-        }
-        Ok(())
-    }
-
-    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) -> Result<(), StrategyError> {
-        lww::apply_max::<HlcStamp>(state, write);
-        Ok(())
-    }
-
-    fn read_context(&self, state: &KeyState) -> Result<Value, StrategyError> {
-        Ok(lww::read_context(state))
+    fn learn_from(&self, stamp: &HlcStamp, clocks: &mut Clocks) {
+        clocks.hlc.receive(stamp.timestamp(), clocks.physical_now);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
     use crate::clock::hlc::Hlc;
+    use crate::strategy::{KeyState, RawJson, Strategy, Write, parse_stamp};
 
     fn write_with(stamp: HlcStamp) -> Write {
         Write {

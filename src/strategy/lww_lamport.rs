@@ -17,12 +17,11 @@
 //! have ordered right. `lww-hlc` keeps the clock's order when clocks agree
 //! and Lamport's when they do not.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::{Clocks, KeyState, Kind, RawJson, Stamped, Strategy, StrategyError, Write, lww, parse_stamp};
+use super::lww::LwwStamps;
+use super::{Clocks, StampKind};
+use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 
 /// `[counter, replica_id]`, compared in that order.
@@ -31,59 +30,34 @@ pub struct LamportStamp(pub u64, pub ReplicaId);
 
 pub struct LwwLamport;
 
-impl Strategy for LwwLamport {
-    fn name(&self) -> &str {
-        "lww-lamport"
-    }
+impl LwwStamps for LwwLamport {
+    type Stamp = LamportStamp;
+    const NAME: &'static str = "lww-lamport";
+    const STAMP_KIND: StampKind = StampKind::Lamport;
 
-    fn kind(&self) -> Kind {
-        Kind::LastWriteWins
-    }
-
-    fn stamp_kind(&self) -> super::StampKind {
-        super::StampKind::Lamport
-    }
-
-    fn stamp(
-        &self,
-        _: &KeyState,
-        client_context: &Value,
-        clocks: &mut Clocks,
-    ) -> Result<Stamped, StrategyError> {
+    fn make(&self, read: Option<LamportStamp>, clocks: &mut Clocks) -> (LamportStamp, Option<Nanos>) {
         // The client carries causality from its read: receive it like a message.
-        if let Some(read) = lww::parse_context::<LamportStamp>(client_context)? {
+        if let Some(read) = read {
             *clocks.lamport = (*clocks.lamport).max(read.0);
         }
         *clocks.lamport += 1;
-        let stamp = LamportStamp(*clocks.lamport, clocks.replica);
-        Ok(Stamped::now(RawJson::of(&stamp), RawJson::null()))
+        (LamportStamp(*clocks.lamport, clocks.replica), None)
     }
 
-    fn check(&self, write: &Write) -> Result<(), StrategyError> {
-        parse_stamp::<LamportStamp>(&write.stamp).map(drop)
-    }
-
-    fn observe(&self, write: &Write, clocks: &mut Clocks) -> Result<(), StrategyError> {
-        if let Ok(stamp) = parse_stamp::<LamportStamp>(&write.stamp) {
-            *clocks.lamport = (*clocks.lamport).max(stamp.0);
-        }
-        Ok(())
-    }
-
-    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) -> Result<(), StrategyError> {
-        lww::apply_max::<LamportStamp>(state, write);
-        Ok(())
-    }
-
-    fn read_context(&self, state: &KeyState) -> Result<Value, StrategyError> {
-        Ok(lww::read_context(state))
+    fn learn_from(&self, stamp: &LamportStamp, clocks: &mut Clocks) {
+        *clocks.lamport = (*clocks.lamport).max(stamp.0);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use serde_json::Value;
+
     use super::*;
     use crate::clock::hlc::Hlc;
+    use crate::strategy::{KeyState, RawJson, Strategy, Write, parse_stamp};
     use proptest::prelude::{prop, prop_assert, prop_assert_eq, proptest};
 
     fn write(origin: ReplicaId, seq: u64, stamp: LamportStamp) -> Arc<Write> {

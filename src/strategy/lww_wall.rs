@@ -13,12 +13,10 @@
 //! The client's read context is accepted and ignored: a wall clock has no way
 //! to use it, which is the point.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::{Clocks, KeyState, Kind, RawJson, Stamped, Strategy, StrategyError, Write, lww, parse_stamp};
+use super::lww::LwwStamps;
+use super::{Clocks, StampKind};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 
@@ -28,48 +26,26 @@ pub struct WallStamp(pub Nanos, pub ReplicaId);
 
 pub struct LwwWall;
 
-impl Strategy for LwwWall {
-    fn name(&self) -> &str {
-        "lww-wall"
-    }
+impl LwwStamps for LwwWall {
+    type Stamp = WallStamp;
+    const NAME: &'static str = "lww-wall";
+    const STAMP_KIND: StampKind = StampKind::WallClock;
 
-    fn kind(&self) -> Kind {
-        Kind::LastWriteWins
-    }
-
-    fn stamp_kind(&self) -> super::StampKind {
-        super::StampKind::WallClock
-    }
-
-    fn stamp(
-        &self,
-        _: &KeyState,
-        client_context: &Value,
-        clocks: &mut Clocks,
-    ) -> Result<Stamped, StrategyError> {
-        lww::parse_context::<WallStamp>(client_context)?;
-        let stamp = WallStamp(clocks.physical_now, clocks.replica);
-        Ok(Stamped::now(RawJson::of(&stamp), RawJson::null()))
-    }
-
-    fn check(&self, write: &Write) -> Result<(), StrategyError> {
-        parse_stamp::<WallStamp>(&write.stamp).map(drop)
-    }
-
-    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) -> Result<(), StrategyError> {
-        lww::apply_max::<WallStamp>(state, write);
-        Ok(())
-    }
-
-    fn read_context(&self, state: &KeyState) -> Result<Value, StrategyError> {
-        Ok(lww::read_context(state))
+    /// The clock's reading; what the client read is not looked at.
+    fn make(&self, _read: Option<WallStamp>, clocks: &mut Clocks) -> (WallStamp, Option<Nanos>) {
+        (WallStamp(clocks.physical_now, clocks.replica), None)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use serde_json::Value;
+
     use super::*;
     use crate::clock::hlc::Hlc;
+    use crate::strategy::{KeyState, RawJson, Strategy, Write, parse_stamp};
     use proptest::prelude::{any, prop, prop_assert_eq, proptest};
 
     fn write(origin: ReplicaId, seq: u64, physical: Nanos) -> Arc<Write> {

@@ -46,6 +46,7 @@ pub mod truetime;
 pub mod vv;
 pub mod vv_server;
 
+use crate::write_id::{WriteId, WriteIds};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -77,9 +78,9 @@ pub struct Write {
 }
 
 impl Write {
-    /// The write's name in the API and the history: `"origin:seq"`.
-    pub fn write_id(&self) -> String {
-        format!("{}:{}", self.origin, self.seq)
+    /// The write's name in the API and the history: `origin:seq`.
+    pub fn write_id(&self) -> WriteId {
+        WriteId::new(self.origin, self.seq)
     }
 }
 
@@ -239,8 +240,8 @@ impl Stamped {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Merged {
     pub value: RawJson,
-    /// The write ids merged into it, joined with `+`, in order.
-    pub write_id: String,
+    /// The writes merged into it, in order.
+    pub write_id: WriteIds,
 }
 
 /// Why a strategy refused a write. Each becomes a 4xx for the client.

@@ -21,6 +21,7 @@
 //! read returns their union. Each write of the lab's workload holds what it
 //! read plus one item, so this is usually one or two writes.
 
+use crate::write_id::WriteIds;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -194,8 +195,8 @@ impl Strategy for SetUnion {
             union.dedup();
             RawJson::of(&union)
         };
-        let ids: Vec<String> = state.siblings.iter().map(|write| write.write_id()).collect();
-        Ok(Some(Merged { value, write_id: ids.join("+") }))
+        let ids = state.siblings.iter().map(|write| write.write_id()).collect();
+        Ok(Some(Merged { value, write_id: WriteIds::merged(ids) }))
     }
 }
 
@@ -232,7 +233,7 @@ mod tests {
         assert_eq!(union(&cart), json!(["eggs", "flour", "milk"]));
         assert_eq!(cart.siblings.len(), 2, "the milk-only write added nothing and is not kept");
         let merged = SetUnion.merged(&cart).unwrap().unwrap();
-        assert_eq!(merged.write_id, "1:2+2:1");
+        assert_eq!(merged.write_id.to_string(), "1:2+2:1");
     }
 
     #[test]

@@ -21,15 +21,11 @@
 //! still last-write-wins: one of two writes that never saw each other is
 //! dropped, as under every LWW strategy.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{
-    Clocks, KeyState, Kind, ParameterError, RawJson, Stamped, Strategy, StrategyError, Write, lww,
-    parse_stamp,
-};
+use super::lww::LwwStamps;
+use super::{Clocks, ParameterError, StampKind};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 
@@ -85,61 +81,33 @@ impl TrueTime {
     }
 }
 
-impl Strategy for TrueTime {
-    fn name(&self) -> &str {
-        "truetime"
-    }
+impl LwwStamps for TrueTime {
+    type Stamp = IntervalStamp;
+    const NAME: &'static str = "truetime";
+    const STAMP_KIND: StampKind = StampKind::ClockInterval;
 
-    fn kind(&self) -> Kind {
-        Kind::LastWriteWins
-    }
-
-    fn stamp_kind(&self) -> super::StampKind {
-        super::StampKind::ClockInterval
-    }
-
-    fn stamp(
-        &self,
-        _: &KeyState,
-        client_context: &Value,
-        clocks: &mut Clocks,
-    ) -> Result<Stamped, StrategyError> {
-        // The context is checked but not used: the wait, not the context,
-        // is what orders a write after the one its client read.
-        lww::parse_context::<IntervalStamp>(client_context)?;
+    /// The interval's latest bound, acknowledged once its earliest bound
+    /// has passed it. What the client read is checked but not used: the
+    /// wait, not the context, orders a write after the one its client read.
+    fn make(&self, _read: Option<IntervalStamp>, clocks: &mut Clocks) -> (IntervalStamp, Option<Nanos>) {
         let latest = clocks.physical_now.saturating_add(self.epsilon_ns);
-        let stamp = IntervalStamp(latest, clocks.replica);
-        Ok(Stamped {
-            stamp: RawJson::of(&stamp),
-            context: RawJson::null(),
-            // The earliest bound, now - epsilon, passes the stamp once the
-            // clock reads latest + epsilon.
-            acknowledge_at: Some(latest.saturating_add(self.epsilon_ns)),
-        })
+        // The earliest bound, now - epsilon, passes the stamp once the
+        // clock reads latest + epsilon.
+        (IntervalStamp(latest, clocks.replica), Some(latest.saturating_add(self.epsilon_ns)))
     }
 
-    fn check(&self, write: &Write) -> Result<(), StrategyError> {
-        parse_stamp::<IntervalStamp>(&write.stamp).map(drop)
-    }
-
-    fn waits_for_clock(&self) -> bool {
+    fn commit_waits(&self) -> bool {
         self.epsilon_ns > 0
-    }
-
-    fn apply(&self, state: &mut KeyState, write: &Arc<Write>) -> Result<(), StrategyError> {
-        lww::apply_max::<IntervalStamp>(state, write);
-        Ok(())
-    }
-
-    fn read_context(&self, state: &KeyState) -> Result<Value, StrategyError> {
-        Ok(lww::read_context(state))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::clock::hlc::Hlc;
+    use crate::strategy::{KeyState, RawJson, Strategy, Write, parse_stamp};
     use proptest::prelude::{prop, prop_assert, prop_assert_eq, proptest};
 
     fn stamp(strategy: &TrueTime, replica: ReplicaId, physical_now: Nanos) -> (IntervalStamp, Nanos) {

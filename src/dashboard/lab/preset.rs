@@ -264,11 +264,8 @@ impl Lab {
                 let writes = self.write(WriteRequest { replica: *replica, key: key.clone() }).await?;
                 // The operation's writes, one per bucket, are numbered in
                 // order at the origin: the last number covers them all.
-                let through = writes
-                    .iter()
-                    .filter_map(|write| write.write_id.as_deref()?.split_once(':')?.1.parse::<u64>().ok())
-                    .max()
-                    .ok_or_else(|| {
+                let through =
+                    writes.iter().filter_map(|write| Some(write.write_id?.seq)).max().ok_or_else(|| {
                         DashboardError::Conflict(format!("replica {replica} took none of the writes"))
                     })?;
                 for &to in reaches {

@@ -19,6 +19,7 @@
 //! oracle as an experiment's history (`analysis::analyze`), so a drop the lab
 //! shows is a drop the experiment runner would count, with the same cause.
 
+use crate::write_id::{WriteId, WriteIds};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::clock::dots::ReplicaId;
@@ -65,7 +66,7 @@ pub fn settled_history(
                 .map(|read| read.siblings.clone())
                 .unwrap_or_default()
         };
-        let held = |state: &Snapshot| -> BTreeSet<String> {
+        let held = |state: &Snapshot| -> BTreeSet<WriteIds> {
             siblings(state).into_iter().map(|sibling| sibling.write_id).collect()
         };
         let mut holdings = observed.states.values().map(held);
@@ -97,12 +98,7 @@ fn delivered_everywhere(write: &WriteRecord, observed: &Observed<'_>) -> bool {
     if write.outcome != Outcome::Ok {
         return true;
     }
-    let Some((origin, seq)) = write.write_id.as_deref().and_then(|id| id.split_once(':')) else {
-        return false;
-    };
-    let (Ok(origin), Ok(seq)) = (origin.parse::<ReplicaId>(), seq.parse::<u64>()) else {
-        return false;
-    };
+    let Some(WriteId { origin, seq }) = write.write_id else { return false };
     observed.high_water.values().all(|marks| marks.get(&origin).copied().unwrap_or(0) >= seq)
 }
 
@@ -130,7 +126,7 @@ mod tests {
             value: value.to_vec(),
             read_siblings: 1,
             stamp: Some(json!([stamp, replica]).into()),
-            write_id: Some(write_id.into()),
+            write_id: Some(write_id.parse().expect("a write id")),
             metadata_bytes: None,
             invoke_ns: times.0,
             complete_ns: times.1,
@@ -166,7 +162,7 @@ mod tests {
         assert_eq!(unsettled, 0);
         let analysis = analyze(&records);
         assert_eq!(analysis.drops.len(), 1);
-        assert_eq!(analysis.drops[0].victim.write_id.as_deref(), Some("2:1"));
+        assert_eq!(analysis.drops[0].victim.write_id, Some(WriteId::new(2, 1).into()));
         assert_eq!(analysis.drops[0].cause, Cause::Causality);
     }
 

@@ -33,6 +33,7 @@
 pub mod process;
 pub mod protocol;
 
+use crate::write_id::{WriteId, WriteIds};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -341,7 +342,8 @@ impl Strategy for PluginStrategy {
         let candidates = || state.siblings.iter().chain(std::iter::once(write));
         let mut kept = Vec::with_capacity(answer.keep.len());
         for id in &answer.keep {
-            let Some(found) = candidates().find(|candidate| candidate.write_id() == *id) else {
+            let named = id.parse::<WriteId>().ok();
+            let Some(found) = candidates().find(|candidate| Some(candidate.write_id()) == named) else {
                 let reason = format!("{id:?} is neither a sibling nor the new write");
                 return Err(self.nonsense(&request, line, reason));
             };
@@ -369,8 +371,8 @@ impl Strategy for PluginStrategy {
         let merged = match (self.kind, answer.value) {
             (Kind::Merge, Some(value)) if !state.siblings.is_empty() => {
                 let value = raw_json(value);
-                let ids: Vec<String> = state.siblings.iter().map(|write| write.write_id()).collect();
-                Some(Merged { value, write_id: ids.join("+") })
+                let ids = state.siblings.iter().map(|write| write.write_id()).collect();
+                Some(Merged { value, write_id: WriteIds::merged(ids) })
             }
             (Kind::Merge, None) if !state.siblings.is_empty() => {
                 let reason = "a merge plugin's read must answer a \"value\"".to_string();

@@ -9,6 +9,7 @@
 //! ([`RawJson`]): the plugin defines them, and the replica stores and ships
 //! them exactly as it does a built-in strategy's.
 
+use crate::write_id::WriteId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -20,7 +21,7 @@ use crate::strategy::{Kind, RawJson, Write};
 #[derive(Debug, Serialize)]
 pub struct WireWrite<'a> {
     /// `"origin:seq"`, the name `apply` answers use.
-    pub id: String,
+    pub id: WriteId,
     pub origin: ReplicaId,
     pub seq: u64,
     pub value: &'a RawJson,

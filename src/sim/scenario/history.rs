@@ -1,15 +1,14 @@
 //! A played scenario as a history, judged by the same oracle as an
 //! experiment.
 //!
-//! The step-through shows, step by step, which acknowledged writes no
-//! replica holds any more; that running count is the player's own view. At
-//! the end the story is also written down the way the runner writes an
-//! experiment (`crate::history`): one write record per acknowledged write,
-//! with its true time and stamp, and one final record per replica and key.
-//! The oracle (`crate::analysis`) then judges it from those records alone,
-//! so the golden transcript states the oracle's verdict (DDIA Figure 8-3:
-//! a *causality* drop, the increment that lost to the value it had read),
-//! and a test checks that the two views agree.
+//! After every step, the story so far is written down the way the runner
+//! writes an experiment (`crate::history`): one write record per
+//! acknowledged write, with its true time and stamp, and one final record
+//! per replica and key, as the replicas hold it now. The oracle
+//! (`crate::analysis`) judges it from those records alone: the step-through
+//! shows the writes it finds lost, and the golden transcript ends on its
+//! verdict on the whole story (DDIA Figure 8-3: a *causality* drop, the
+//! increment that lost to the value it had read).
 //!
 //! The lab's values are sets of item ids, and the oracle asks whether a
 //! write's item survived. A scenario writes anything (`x = 1`, a shopping
@@ -24,12 +23,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use super::merged_ids;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::history::{FinalRecord, FinalSibling, Outcome, PointRecord, Record, Stamp, WriteRecord};
 use crate::replica::core::ReplicaCore;
 use crate::strategy::Kind;
+use crate::write_id::{WriteId, WriteIds};
 
 /// One acknowledged write a step made, as the history needs it.
 #[derive(Debug, Clone)]
@@ -37,12 +36,12 @@ pub(super) struct PlayedWrite {
     pub bucket: String,
     pub key: String,
     pub replica: ReplicaId,
-    pub write_id: String,
+    pub write_id: WriteId,
     pub stamp: Value,
     /// The value as the scenario wrote it.
     pub value: Value,
     /// The writes its read returned (or, for a client's write, its last read).
-    pub read: Vec<String>,
+    pub read: Vec<WriteIds>,
     /// True time of its step, ns.
     pub at_ns: Nanos,
 }
@@ -66,15 +65,15 @@ pub(super) fn of_play<'a>(
     })];
 
     // Each write's item, and the items its value carries.
-    let mut items: HashMap<&str, Vec<u64>> = HashMap::new();
+    let mut items: HashMap<WriteId, Vec<u64>> = HashMap::new();
     let mut next_item: HashMap<&str, u64> = HashMap::new();
     for write in writes {
         let counter = next_item.entry(&write.bucket).or_insert(0);
         *counter += 1;
         let item = *counter;
         let mut carried = vec![item];
-        for read in write.read.iter().flat_map(|id| merged_ids(id.clone())) {
-            carried.extend(items.get(read.as_str()).into_iter().flatten().copied());
+        for read in write.read.iter().flat_map(WriteIds::as_slice) {
+            carried.extend(items.get(read).into_iter().flatten().copied());
         }
         carried.sort_unstable();
         carried.dedup();
@@ -88,13 +87,13 @@ pub(super) fn of_play<'a>(
             value: carried.clone(),
             read_siblings: write.read.len(),
             stamp: Some(Stamp::from_value(write.stamp.clone())),
-            write_id: Some(write.write_id.as_str().into()),
+            write_id: Some(write.write_id),
             metadata_bytes: None,
             invoke_ns: write.at_ns,
             complete_ns: write.at_ns,
             outcome: Outcome::Ok,
         }));
-        items.insert(&write.write_id, carried);
+        items.insert(write.write_id, carried);
     }
 
     for core in cores {
@@ -109,9 +108,11 @@ pub(super) fn of_play<'a>(
                     .iter()
                     .map(|sibling| {
                         let held = sibling.value.parse();
-                        let mut value: Vec<u64> = merged_ids(sibling.write_id.clone())
+                        let mut value: Vec<u64> = sibling
+                            .write_id
+                            .as_slice()
                             .iter()
-                            .flat_map(|id| items.get(id.as_str()).into_iter().flatten().copied())
+                            .flat_map(|id| items.get(id).into_iter().flatten().copied())
                             .collect();
                         if merges {
                             let folded = writes.iter().filter(|write| {
@@ -119,16 +120,14 @@ pub(super) fn of_play<'a>(
                                     && write.key == key
                                     && holds_every_element(&held, &write.value)
                             });
-                            value.extend(
-                                folded.flat_map(|write| items[write.write_id.as_str()].iter().copied()),
-                            );
+                            value.extend(folded.flat_map(|write| items[&write.write_id].iter().copied()));
                         }
                         value.sort_unstable();
                         value.dedup();
                         FinalSibling {
                             value,
                             stamp: Stamp::parse(sibling.stamp.text()),
-                            write_id: sibling.write_id.as_str().into(),
+                            write_id: sibling.write_id.clone(),
                         }
                     })
                     .collect();

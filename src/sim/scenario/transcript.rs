@@ -6,7 +6,7 @@
 //! replica's clock, what each replica holds after the step (where that
 //! changed), and which acknowledged writes are lost so far; then the
 //! oracle's verdict on the whole story, judged from its history as an
-//! experiment's is (`scenario::history`). The dashboard's step-through
+//! experiment's is (`super::history`). The dashboard's step-through
 //! plays the same TOML file, so the class sees exactly what the test checks.
 //!
 //! The tests play every scenario and compare the transcript with its golden
@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::scenario::{ActionKind, Trace, TraceStep};
+use super::{Action, Trace, TraceStep};
 use crate::analysis::Cause;
 
 /// The file beside `NAME.toml` that holds its transcript.
@@ -32,7 +32,8 @@ pub fn golden_file(name: &str) -> String {
 /// entries; beyond, with their length and their first and last few.
 const LIST_SHOWN: usize = 6;
 
-fn shortened(items: &[String]) -> String {
+fn shortened(items: &[impl ToString]) -> String {
+    let items: Vec<String> = items.iter().map(ToString::to_string).collect();
     if items.len() <= LIST_SHOWN {
         return items.join(" ");
     }
@@ -72,9 +73,12 @@ fn verdict_lines(text: &mut String, trace: &Trace) {
                     Cause::Realtime => "real-time",
                     Cause::Concurrent => "concurrent",
                 };
-                let killers: Vec<&str> =
-                    drop.killers.iter().filter_map(|killer| killer.write.write_id.as_deref()).collect();
-                let victim = drop.victim.write_id.as_deref().unwrap_or("?");
+                let killers: Vec<String> = drop
+                    .killers
+                    .iter()
+                    .filter_map(|killer| Some(killer.write.write_id.as_ref()?.to_string()))
+                    .collect();
+                let victim = drop.victim.write_id.as_ref().map_or("?".to_string(), ToString::to_string);
                 format!("{victim} ({cause}, beaten by {})", killers.join(","))
             })
             .collect();
@@ -94,24 +98,16 @@ fn compact(value: &Value) -> String {
 /// since the step `before` (all of it at the first step, or a new key).
 fn step_lines(text: &mut String, step: &TraceStep, before: Option<&TraceStep>) {
     let what = &step.step;
-    let key = what.key.as_deref().unwrap_or("x");
-    let on = |replica: Option<u32>| replica.map(|replica| replica.to_string()).unwrap_or_else(|| "?".into());
-    let action = match what.action {
-        ActionKind::Write => {
-            let by = what.client.as_ref().map(|client| format!(" by client {client}")).unwrap_or_default();
-            let value = what.value.as_ref().map(compact).unwrap_or_default();
-            format!("write {key} = {value} on replica {}{by}", on(what.replica))
+    let key = what.action.key().unwrap_or("x");
+    let action = match &what.action {
+        Action::Write { replica, value, client, .. } => {
+            let by = client.as_ref().map(|client| format!(" by client {client}")).unwrap_or_default();
+            format!("write {key} = {} on replica {replica}{by}", compact(value))
         }
-        ActionKind::Increment => format!("increment {key} on replica {}", on(what.replica)),
-        ActionKind::Replicate => {
-            format!("replicate from replica {} to replica {}", on(what.from), on(what.to))
-        }
-        ActionKind::Clock => format!(
-            "set replica {}'s clock {:+} ms off",
-            on(what.replica),
-            what.offset_ms.unwrap_or_default()
-        ),
-        ActionKind::Repeat => "repeat".into(),
+        Action::Increment { replica, .. } => format!("increment {key} on replica {replica}"),
+        Action::Replicate { from, to } => format!("replicate from replica {from} to replica {to}"),
+        Action::Clock { replica, offset_ms } => format!("set replica {replica}'s clock {offset_ms:+} ms off"),
+        Action::Repeat { .. } => "repeat".into(),
     };
     let _ = writeln!(text, "step {} at {} ms: {action}", step.index + 1, what.at_ms);
     let clocks: Vec<String> = step
@@ -136,7 +132,7 @@ fn step_lines(text: &mut String, step: &TraceStep, before: Option<&TraceStep>) {
         let steps: Vec<String> = step.delivered_steps.iter().map(|index| (index + 1).to_string()).collect();
         let _ = writeln!(text, "  delivered the writes of steps {}", steps.join(", "));
     }
-    let same_key = before.is_some_and(|before| before.step.key.as_deref().unwrap_or("x") == key);
+    let same_key = before.is_some_and(|before| before.step.action.key().unwrap_or("x") == key);
     for (bucket, replicas) in &step.state {
         let unchanged = |replica: &u32, siblings: &Vec<crate::replica::core::Sibling>| {
             same_key
@@ -206,12 +202,11 @@ mod tests {
         let experiments = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
         let dir = experiments.join("scenarios");
         let folder = Folder::scenarios(Some(&experiments));
-        let names: Vec<String> =
-            super::super::scenario::list(&folder).into_iter().map(|(name, _)| name).collect();
+        let names: Vec<String> = super::super::list(&folder).into_iter().map(|(name, _)| name).collect();
         assert!(names.len() >= 4, "{names:?}");
         let update = std::env::var_os("UPDATE_GOLDEN").is_some();
         for name in &names {
-            let trace = super::super::scenario::play_named(&folder, name, &[]).expect("the scenario plays");
+            let trace = super::super::play_named(&folder, name, &[]).expect("the scenario plays");
             let got = transcript(&trace);
             let path = dir.join(golden_file(name));
             if update {

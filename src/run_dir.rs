@@ -1,0 +1,209 @@
+//! A run's directory, and the one type that reads and writes its files.
+//!
+//! Every run lives in `results/EXPERIMENT/RUN-ID/` (see
+//! [`run_id`](crate::experiment::run_id)) and holds:
+//!
+//! - `spec.toml`: the spec as run, every default and override spelled out;
+//! - `history.jsonl` (or `history.jsonl.gz`): everything that happened
+//!   (`crate::history`), the oracle's only input;
+//! - `summary.json`, `summary.csv`, `drops.json`, `report.md` and the plots,
+//!   written from the oracle's analysis (`crate::report`), `summary.json`
+//!   last: its presence marks the run as finished;
+//! - `REFERENCE`, if it is its experiment's reference run (the one the
+//!   README quotes and the quiz grades).
+//!
+//! [`RunDir`] is the only code above the engines that knows these names:
+//! the runner makes a run through it, `clocklab analyze` reads one back,
+//! and the dashboard lists and shows them through it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::analysis::{Analysis, DroppedWrite, SummaryRow, analyze};
+use crate::experiment::spec::{Spec, SpecError};
+use crate::experiment::{REFERENCE_FILE, SPEC_FILE, run_id};
+use crate::history::{self, EngineKind, HistoryError, HistoryWriter, Record};
+use crate::report::{self, DROPS_JSON, REPORT_MD, ReportError, SUMMARY_JSON};
+
+/// Why a run's file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    #[error("cannot write {0}: {1}")]
+    Write(PathBuf, std::io::Error),
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, String),
+    /// The spec as run cannot be written down (a number TOML cannot hold).
+    #[error("cannot write the spec as run into {0}: {1}")]
+    Spec(PathBuf, String),
+    #[error(transparent)]
+    SavedSpec(#[from] SpecError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// One run's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// Makes a new, empty run directory for `experiment` under
+    /// `results_dir`, named for when it starts and its seed.
+    pub fn create(results_dir: &Path, experiment: &str, seed: u64) -> Result<Self, RunDirError> {
+        let experiment_dir = results_dir.join(experiment);
+        let (_, path) = run_id::create_run_dir(&experiment_dir, chrono::Utc::now(), seed)
+            .map_err(|error| RunDirError::Write(experiment_dir, error))?;
+        Ok(Self { path })
+    }
+
+    /// The run in `path`, made earlier.
+    pub fn open(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The run's id: its directory's name.
+    pub fn id(&self) -> String {
+        self.path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+
+    /// The experiment it ran: the name of the directory it is in.
+    pub fn experiment(&self) -> String {
+        let path = self.path.canonicalize().unwrap_or_else(|_| self.path.clone());
+        path.parent()
+            .and_then(Path::file_name)
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "experiment".into())
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Saves the spec as run.
+    pub fn write_spec(&self, spec: &Spec) -> Result<(), RunDirError> {
+        let path = self.file(SPEC_FILE);
+        let text =
+            toml::to_string(spec).map_err(|error| RunDirError::Spec(path.clone(), error.to_string()))?;
+        std::fs::write(&path, text).map_err(|error| RunDirError::Write(path, error))
+    }
+
+    /// Whether the run has a saved spec (a directory without one is not a run).
+    pub fn has_spec(&self) -> bool {
+        self.file(SPEC_FILE).exists()
+    }
+
+    /// The spec as run.
+    pub fn spec(&self) -> Result<Spec, RunDirError> {
+        Ok(Spec::load(&self.file(SPEC_FILE))?)
+    }
+
+    /// The spec as run, as its file says it.
+    pub fn spec_text(&self) -> Result<String, RunDirError> {
+        self.read_text(SPEC_FILE)
+    }
+
+    /// The engine the run ran on, as its saved spec says (a spec without
+    /// `engine`, as every run before the simulator: real processes).
+    pub fn engine(&self) -> EngineKind {
+        #[derive(serde::Deserialize)]
+        struct EngineOnly {
+            #[serde(default)]
+            engine: EngineKind,
+        }
+        self.spec_text()
+            .ok()
+            .and_then(|text| toml::from_str::<EngineOnly>(&text).ok())
+            .map_or(EngineKind::Processes, |spec| spec.engine)
+    }
+
+    /// A writer of the run's history, from its first record.
+    pub fn history_writer(&self) -> Result<HistoryWriter, RunDirError> {
+        Ok(HistoryWriter::create(&self.file(history::HISTORY_FILE))?)
+    }
+
+    /// The run's whole history, plain or compressed.
+    pub fn history(&self) -> Result<Vec<Record>, RunDirError> {
+        Ok(history::read_run(&self.path)?)
+    }
+
+    /// Writes the summary, drops, plots and report of `analysis` (each
+    /// file whole, `summary.json` last).
+    pub fn write_results(
+        &self,
+        spec: &Spec,
+        records: &[Record],
+        analysis: &Analysis,
+    ) -> Result<(), RunDirError> {
+        Ok(report::write_run(&self.path, &self.experiment(), spec, records, analysis)?)
+    }
+
+    /// Runs the oracle again on the saved history and rewrites the results;
+    /// returns the analysis.
+    pub fn reanalyze(&self) -> Result<Analysis, RunDirError> {
+        let spec = self.spec()?;
+        let records = self.history()?;
+        let analysis = analyze(&records);
+        self.write_results(&spec, &records, &analysis)?;
+        Ok(analysis)
+    }
+
+    /// Whether the run finished: its summary is written.
+    pub fn is_finished(&self) -> bool {
+        self.file(SUMMARY_JSON).exists()
+    }
+
+    /// The summary's rows: one per sweep point, trial and strategy.
+    pub fn summary(&self) -> Result<Vec<SummaryRow>, RunDirError> {
+        let text = self.read_text(SUMMARY_JSON)?;
+        serde_json::from_str(&text)
+            .map_err(|error| RunDirError::Read(self.file(SUMMARY_JSON), error.to_string()))
+    }
+
+    /// Every dropped write, with its killers and the rule that dropped it.
+    pub fn drops(&self) -> Result<Vec<DroppedWrite>, RunDirError> {
+        let text = self.read_text(DROPS_JSON)?;
+        serde_json::from_str(&text)
+            .map_err(|error| RunDirError::Read(self.file(DROPS_JSON), error.to_string()))
+    }
+
+    /// `report.md`, if it is written.
+    pub fn report(&self) -> Option<String> {
+        std::fs::read_to_string(self.file(REPORT_MD)).ok()
+    }
+
+    /// Writes a file of the run's own (a comparison, a validation note).
+    pub fn write_file(&self, name: &str, text: &str) -> Result<PathBuf, RunDirError> {
+        let path = self.file(name);
+        std::fs::write(&path, text).map_err(|error| RunDirError::Write(path.clone(), error))?;
+        Ok(path)
+    }
+
+    /// Whether this is its experiment's reference run.
+    pub fn is_reference(&self) -> bool {
+        self.file(REFERENCE_FILE).exists()
+    }
+
+    /// Removes an unfinished run. A thread that was still working on it
+    /// (the oracle, when the run was interrupted) may add a file while it
+    /// goes, so it is tried a few times.
+    pub fn remove(self) {
+        for _ in 0..5 {
+            if std::fs::remove_dir_all(&self.path).is_ok() || !self.path.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn read_text(&self, name: &str) -> Result<String, RunDirError> {
+        let path = self.file(name);
+        std::fs::read_to_string(&path).map_err(|error| RunDirError::Read(path, error.to_string()))
+    }
+}
