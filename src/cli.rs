@@ -25,7 +25,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::builtin::Folder;
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::ClockUpdate;
+use crate::clock::update::{ClockStep, ClockUpdate};
 use crate::replica::peer_policy::ReplicationOptions;
 use crate::replica::replication::Peer;
 use crate::replica::{ClockChoice, ReplicaOptions};
@@ -341,8 +341,7 @@ impl ClockModelArgs {
             drift_ppm: self.drift_ppm,
             resolution_ms: self.resolution_ms,
             resync_interval_ms: self.resync_interval_ms,
-            step_ms: self.step_ms,
-            step_after_ms: self.step_after_ms,
+            step: self.step_ms.map(|by_ms| ClockStep { by_ms, after_ms: self.step_after_ms.unwrap_or(0.0) }),
             ..Default::default()
         }
     }

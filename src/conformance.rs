@@ -31,7 +31,8 @@ use rand::{RngExt, SeedableRng};
 
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::{ClockUpdate, ManualTrueTime, PhysicalClock};
+use crate::clock::physical::{ManualTrueTime, PhysicalClock};
+use crate::clock::update::ClockUpdate;
 use crate::replica::core::ReplicaCore;
 use crate::strategy::plugin::Lineup;
 use crate::strategy::{KeyState, Kind, RawJson, Strategy, StrategyError, Write};

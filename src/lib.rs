@@ -8,33 +8,40 @@
 //! A map of the modules, from the ideas to the machinery:
 //!
 //! - [`clock`]: what the lab is about. Physical clock models (offset, drift,
-//!   steps, resync, resolution), hybrid logical clocks, and the dot sets
-//!   behind version vectors.
+//!   steps, resync, resolution, strobes, leaps) and the updates that bend
+//!   them, hybrid logical clocks, and the dot sets behind version vectors.
+//! - [`write_id`]: a write's name, `origin:seq`, and a merged read's list
+//!   of them: one type each, parsed in one place.
 //! - [`strategy`]: conflict resolution, one file per strategy, each
 //!   declaring its kind: last-write-wins on wall, hybrid logical, Lamport or
-//!   TrueTime clocks (with commit wait), dotted and per-server version
-//!   vectors, and set union; and plugins, strategies in any language
-//!   speaking JSON lines on stdin/stdout.
+//!   TrueTime clocks (with commit wait, all four one implementation over
+//!   their stamps), dotted and per-server version vectors, and set union;
+//!   and plugins, strategies in any language speaking JSON lines.
 //! - [`replica`]: one replica process. A pure core with an injected clock,
 //!   a SQLite store, a worker that group-commits, an HTTP server,
 //!   replication with per-link faults, and NTP-style monitoring of its
 //!   peers' clock offsets.
-//! - [`experiment`]: the runner. Experiment specs, spawning a cluster of
-//!   replica processes, clocks per sweep point, faults on a schedule (clock
-//!   steps, cuts, pauses, crashes), the mirrored read-modify-write workload,
-//!   and the history it records.
+//! - [`history`]: the contract between the engines and the oracle: every
+//!   record a run writes, one JSON object per line, fault names and all.
+//! - [`experiment`]: what a run is asked to do. Specs, the faults and the
+//!   timeline of typed operations they become, the random nemesis, the
+//!   read-modify-write workload, limits, run ids.
 //! - [`analysis`]: the oracle. From the history alone, which acknowledged
 //!   writes each strategy silently dropped, and why.
+//! - [`sim`]: the deterministic simulator: the same replica cores, peer
+//!   policies and clock models under simulated time, network and disks;
+//!   scripted worlds and the step-through's scenarios, judged by the oracle.
+//! - [`engine`]: the one trial protocol (the scene, faults and clock
+//!   samples in true-time order, the heal, convergence, the records) and
+//!   the engines that carry out its operations: real processes and the
+//!   simulator.
 //! - [`report`]: summaries (JSON, CSV), plots (SVG, PNG) against the sweep
 //!   on numeric axes and over time, one colour per strategy everywhere, and
 //!   `report.md`.
-//! - [`history`]: the contract between the engines and the oracle: every
-//!   record a run writes, one JSON object per line.
-//! - [`sim`]: the deterministic simulator: the same replica cores, peer
-//!   policies and clock models under simulated time, network and disks.
-//! - [`runner`]: an experiment end to end: trials (on real processes or in
-//!   the simulator) into the history, then the oracle and the report, with
-//!   progress shown.
+//! - [`run_dir`]: a run's directory and every file in it, read and written
+//!   in one place.
+//! - [`runner`]: an experiment end to end: trials on an engine into the
+//!   history, then the oracle and the report, with progress shown.
 //! - [`validate`]: one experiment in both engines, compared point by point.
 //! - [`conformance`]: `clocklab strategy check`, the promises every strategy
 //!   (built-in or plugin, see [`strategy::plugin`]) must keep, tested on
@@ -45,8 +52,8 @@
 //!   drawn at the width they are shown, comparisons, experiments run from
 //!   the page (through [`runner`]), a live lab cluster driven by clicks or
 //!   by presets that tell known stories (and check their last line against
-//!   the oracle), and scripted scenarios (DDIA Figure 8-3) played step by
-//!   step in the simulator.
+//!   the oracle), and the simulator's scenarios (DDIA Figure 8-3) played
+//!   step by step.
 //! - [`builtin`]: what the binary carries (experiment specs, scenarios,
 //!   presets, the dashboard's page) and where files on disk take over.
 //! - [`cli`]: the `clocklab` command line; [`memory`]: how the process

@@ -106,6 +106,7 @@ async fn bad_requests_get_a_json_4xx_and_change_nothing() {
         (Method::PUT, "/admin/clock".into(), Some(TOKEN), r#"{"drift_ppm": "fast"}"#.into(), StatusCode::BAD_REQUEST),
         (Method::PUT, "/admin/clock".into(), Some(TOKEN), r#"{"offset_ms": 1e300}"#.into(), StatusCode::BAD_REQUEST),
         (Method::PUT, "/admin/clock".into(), Some(TOKEN), r#"{"skew": 5}"#.into(), StatusCode::BAD_REQUEST),
+        (Method::PUT, "/admin/clock".into(), Some(TOKEN), r#"{"strobe_ms": 200}"#.into(), StatusCode::BAD_REQUEST),
         (Method::PUT, "/admin/links".into(), Some(TOKEN), r#"{"peer": 9, "cut": "both"}"#.into(), StatusCode::NOT_FOUND),
         (Method::PUT, "/admin/links".into(), Some(TOKEN), r#"{"peer": 2, "cut": "sideways"}"#.into(), StatusCode::BAD_REQUEST),
         (Method::PUT, "/admin/links".into(), Some(TOKEN), r#"{"peer": 2, "loss": 2}"#.into(), StatusCode::BAD_REQUEST),

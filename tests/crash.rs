@@ -12,6 +12,11 @@ use serde_json::{Value, json};
 
 /// Clients writing at once.
 const WRITERS: usize = 16;
+/// Acknowledged writes to wait for before the kill: enough that some are
+/// surely still being replicated when it lands.
+const ACKED_BEFORE_KILL: usize = 200;
+/// How long those may take on a busy machine before the test gives up.
+const ACK_DEADLINE: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loses_no_acknowledged_write() {
@@ -35,14 +40,22 @@ async fn sigkill_loses_no_acknowledged_write() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Kill once enough writes are acknowledged, however slow the machine.
+    let deadline = tokio::time::Instant::now() + ACK_DEADLINE;
+    while acked.lock().unwrap().len() < ACKED_BEFORE_KILL {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "writes were not acknowledged within {ACK_DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     cluster.kill(1).await;
     for writer in writers {
         writer.await.expect("writer task");
     }
     let acked = acked.lock().unwrap().clone();
     eprintln!("{} writes acknowledged before the SIGKILL", acked.len());
-    assert!(acked.len() > 100, "only {} writes were acknowledged before the kill", acked.len());
+    assert!(acked.len() >= ACKED_BEFORE_KILL);
 
     cluster.restart(1).await;
     let state = cluster.converged(Duration::from_secs(20)).await;

@@ -18,6 +18,7 @@
 pub mod dots;
 pub mod hlc;
 pub mod physical;
+pub mod update;
 
 /// A point on a clock: nanoseconds since the Unix epoch. Signed, so that a
 /// clock stepped back or an offset below zero is ordinary arithmetic.

@@ -25,7 +25,7 @@ use super::jobs::JobView;
 use super::lab::{LabEvent, LabView, preset};
 use super::{AppState, DashboardError};
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::ClockUpdate;
+use crate::clock::update::ClockUpdate;
 use crate::replica::core::Status;
 use crate::sim::scenario;
 

@@ -44,7 +44,7 @@ use serde_json::Value;
 
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
-use crate::experiment::faults::timeline::{Baseline, Operation, Step, timeline};
+use crate::experiment::faults::timeline::{Operation, Step, timeline};
 use crate::experiment::spec::{Spec, WorkloadSpec};
 use crate::experiment::stop::Stopped;
 use crate::experiment::workload::Counters;
@@ -171,7 +171,7 @@ pub fn check(spec: &Spec, kind: EngineKind) -> Result<(), Refused> {
 /// [`check`] for one engine type.
 pub fn check_with<E: Engine>(spec: &Spec) -> Result<(), Refused> {
     for (plan, spec) in spec.plans() {
-        let baseline = Baseline::of(&spec, plan);
+        let baseline = spec.baseline(plan);
         let at_start = baseline.start().into_iter().map(|step| (0.0, step));
         let faults = spec.faults_of(plan);
         let scheduled = timeline(&faults, &baseline, spec.duration_ms as f64)
@@ -188,16 +188,6 @@ pub fn check_with<E: Engine>(spec: &Spec) -> Result<(), Refused> {
 }
 
 fn refused<E: Engine>(step: &Step, at_ms: f64, point: usize, reason: String) -> Refused {
-    let replica = step.operation.replica();
-    let what = match &step.operation {
-        Operation::SetClock { .. } => format!("change replica {replica}'s clock this way"),
-        Operation::SetLink { update, .. } => {
-            format!("set replica {replica}'s link to {} this way", update.peer)
-        }
-        Operation::Pause { .. } => format!("pause replica {replica}"),
-        Operation::Resume { .. } => format!("resume replica {replica}"),
-        Operation::Crash { .. } => format!("crash replica {replica}"),
-        Operation::Restart { .. } => format!("restart replica {replica}"),
-    };
+    let what = step.operation.in_words();
     Refused { engine: E::KIND.name(), what, name: step.name, at_ms, point, reason }
 }

@@ -27,7 +27,7 @@ impl Engine for Notebook {
     /// libfaketime could not).
     fn refusal(operation: &Operation) -> Option<String> {
         match operation {
-            Operation::SetClock { update, .. } if update.strobe_ms.is_some() => {
+            Operation::SetClock { update, .. } if update.strobe.is_some() => {
                 Some("its clocks move only by offset and rate".into())
             }
             _ => None,

@@ -3,13 +3,13 @@
 //! The steps (docs/design.md, "Experiments and runs"):
 //!
 //! 1. set every replica's clock, and the network's faults on every link
-//!    ([`Baseline::start`]), each recorded as a `fault` record with the
+//!    ([`Baseline::start`](crate::experiment::faults::timeline::Baseline::start)), each recorded as a `fault` record with the
 //!    true time it took effect;
 //! 2. start the workload; meanwhile, in true-time order, carry out the
 //!    scheduled faults ([`timeline`]) and sample every replica's clocks every
 //!    [`SAMPLE_INTERVAL`] (at the same moment, the fault first);
 //! 3. once every client has finished, lift the network's faults
-//!    ([`Baseline::heal`]) and wait, up to [`CONVERGE_TIMEOUT`], until every
+//!    ([`Baseline::heal`](crate::experiment::faults::timeline::Baseline::heal)) and wait, up to [`CONVERGE_TIMEOUT`], until every
 //!    replica holds every write;
 //! 4. record the trial (when its workload ran, whether and how fast it
 //!    converged, which plugin buckets failed) and every replica's final
@@ -27,7 +27,7 @@ use std::time::Duration;
 use super::{Engine, EngineError, Workload};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
-use crate::experiment::faults::timeline::{Baseline, Step, timeline};
+use crate::experiment::faults::timeline::{Step, timeline};
 use crate::experiment::spec::Spec;
 use crate::experiment::workload::Counters;
 use crate::history::{FinalRecord, FinalSibling, Record, SampleRecord, Stamp, TrialPlan, TrialRecord};
@@ -83,7 +83,7 @@ pub async fn run_trial<E: Engine>(
     plan: TrialPlan,
     counters: Arc<Counters>,
 ) -> Result<TrialOutcome, EngineError> {
-    let baseline = Baseline::of(spec, plan);
+    let baseline = spec.baseline(plan);
     let mut records = Vec::new();
     carry_out(engine, baseline.start(), plan, &mut records).await?;
 

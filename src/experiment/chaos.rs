@@ -35,7 +35,7 @@ use super::faults::{
     CRASH_DOWN_TIME, CutDirection, FaultKind, FaultSpec, LinkFault, PartitionFault, PartitionShape, Split,
 };
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::LeapMode;
+use crate::clock::update::LeapMode;
 use crate::history::TrialPlan;
 
 /// The default mean quiet time between faults, ms.

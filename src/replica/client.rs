@@ -26,7 +26,7 @@ use super::core::{ReadReply, Status, WriteReply};
 use super::links::LinkUpdate;
 use super::replication::TOKEN_HEADER;
 use super::server::{LinkReply, PutBody, Snapshot};
-use crate::clock::physical::ClockUpdate;
+use crate::clock::update::ClockUpdate;
 use crate::strategy::RawJson;
 
 /// How long an admin request may take before it counts as unanswered.

@@ -32,7 +32,8 @@ use super::offsets::Estimate;
 use crate::clock::Nanos;
 use crate::clock::dots::{Dot, DotSet, ReplicaId};
 use crate::clock::hlc::{Hlc, HlcTimestamp};
-use crate::clock::physical::{ClockError, ClockUpdate, ModelDescription, PhysicalClock};
+use crate::clock::physical::{ModelDescription, PhysicalClock};
+use crate::clock::update::{ClockError, ClockUpdate};
 use crate::strategy::plugin::PluginFailure;
 use crate::strategy::{self, Clocks, KeyState, RawJson, Strategy, StrategyError, Write};
 

@@ -56,7 +56,8 @@ use self::replication::{Peer, PeerTask};
 use self::server::ServerState;
 use self::store::{Store, StoreError};
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::{ClockUpdate, PhysicalClock, SystemTrueTime};
+use crate::clock::physical::{PhysicalClock, SystemTrueTime};
+use crate::clock::update::ClockUpdate;
 
 /// The line `clocklab replica` prints on stdout, as JSON, once it is ready:
 /// its store open, its log replayed, its listener bound.

@@ -35,7 +35,8 @@ use super::offsets::OffsetMonitor;
 use super::replication::{PUSH_PATH, PushReply, PushRequest, TOKEN_HEADER};
 use super::worker::{Stopped, WorkerHandle};
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::{ClockError, ClockUpdate, PhysicalClock};
+use crate::clock::physical::PhysicalClock;
+use crate::clock::update::{ClockError, ClockUpdate};
 use crate::strategy::{RawJson, StrategyError};
 
 /// The largest client or admin request body, in bytes (64 KiB).
@@ -110,8 +111,14 @@ impl From<LinkError> for ApiError {
 /// Parses a JSON body, turning every failure into a JSON 4xx.
 fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let body = body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
-    serde_json::from_slice(&body)
-        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {error}")))
+    serde_json::from_slice(&body).map_err(|error| {
+        let problem = match error.classify() {
+            // Well-formed JSON that says something the API refuses.
+            serde_json::error::Category::Data => format!("refused: {error}"),
+            _ => format!("malformed JSON body: {error}"),
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, problem)
+    })
 }
 
 type ApiResult = Result<Response, ApiError>;

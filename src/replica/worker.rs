@@ -20,7 +20,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::core::{CoreError, ReadReply, ReplicaCore, Status, WriteReply};
 use super::store::{Store, StoreError};
 use crate::clock::dots::{DotSet, ReplicaId};
-use crate::clock::physical::{ClockUpdate, PhysicalClock};
+use crate::clock::physical::PhysicalClock;
+use crate::clock::update::ClockUpdate;
 use crate::strategy::{RawJson, Write};
 
 /// The most commands handled in one batch (one transaction).

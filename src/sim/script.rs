@@ -31,7 +31,7 @@ use super::node::RequestId;
 use super::world::World;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::ClockUpdate;
+use crate::clock::update::ClockUpdate;
 use crate::replica::core::{CoreError, ReadReply, ReplicaCore, WriteReply};
 use crate::strategy::plugin::{Lineup, PluginFailure};
 use crate::strategy::{RawJson, Write};

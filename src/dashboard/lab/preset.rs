@@ -30,7 +30,7 @@ use super::verdict::{Claim, check_claims, check_story};
 use super::{Lab, LinkRequest, WorkloadRequest, WriteRequest, lock};
 use crate::builtin::Folder;
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::ClockUpdate;
+use crate::clock::update::ClockUpdate;
 use crate::dashboard::DashboardError;
 
 /// How long the page waits between steps when it plays a preset on its own.

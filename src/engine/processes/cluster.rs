@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::ClockUpdate;
+use crate::clock::update::ClockUpdate;
 use crate::replica::Ready;
 use crate::replica::client::{ClientError, ReplicaClient};
 use crate::replica::core::{Snapshot, Status};

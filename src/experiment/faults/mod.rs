@@ -44,6 +44,7 @@
 //! Every fault, and its end (heal, resume, restart), is logged as a `fault`
 //! record with the true time it was applied, so plots can shade fault
 
+mod network;
 mod partition;
 mod table;
 pub mod timeline;
@@ -53,10 +54,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::LeapMode;
+use crate::clock::update::LeapMode;
 pub use crate::history::FaultKind;
 use crate::replica::links::{Cut, DelaySpec, LinkUpdate};
 
+pub use self::network::NetworkSpec;
 pub use self::partition::{PartitionFault, PartitionShape, Split, partition_links};
 
 /// How long a crashed replica stays down before it is restarted.

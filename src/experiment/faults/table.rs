@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{CutDirection, FaultSpec, LinkFault, PartitionFault, PartitionShape, Split};
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::LeapMode;
+use crate::clock::update::LeapMode;
 use crate::history::FaultKind;
 
 /// A `[[fault]]` table's flat shape.

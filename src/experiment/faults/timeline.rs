@@ -19,11 +19,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{CRASH_DOWN_TIME, FaultSpec, LinkFault, partition_links};
+use super::{CRASH_DOWN_TIME, FaultSpec, LinkFault, NetworkSpec, partition_links};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::{ClockUpdate, LeapMode};
-use crate::experiment::spec::{NetworkSpec, Spec};
+use crate::clock::update::{ClockStep, ClockUpdate, Lasting, LeapMode, LeapSecond, LeapTaken, Periodic};
 use crate::history::{FaultKind, FaultName, FaultRecord, Record, TrialPlan};
 use crate::replica::links::{Cut, DelaySpec, LinkUpdate};
 
@@ -54,6 +53,21 @@ impl Operation {
             | Self::Resume { replica }
             | Self::Crash { replica }
             | Self::Restart { replica } => *replica,
+        }
+    }
+
+    /// What it does, in words that follow "cannot" in a refusal.
+    pub fn in_words(&self) -> String {
+        let replica = self.replica();
+        match self {
+            Self::SetClock { .. } => format!("change replica {replica}'s clock this way"),
+            Self::SetLink { update, .. } => {
+                format!("set replica {replica}'s link to {} this way", update.peer)
+            }
+            Self::Pause { .. } => format!("pause replica {replica}"),
+            Self::Resume { .. } => format!("resume replica {replica}"),
+            Self::Crash { .. } => format!("crash replica {replica}"),
+            Self::Restart { .. } => format!("restart replica {replica}"),
         }
     }
 }
@@ -108,22 +122,9 @@ pub struct Baseline {
 }
 
 impl Baseline {
-    /// The baseline of `spec`'s trial `plan`.
-    pub fn of(spec: &Spec, plan: TrialPlan) -> Self {
-        let clocks = Self::ids_of(spec.replicas)
-            .map(|id| spec.sweep.parameter.clock_for(&spec.clocks, plan.value, id, spec.replicas).update())
-            .collect();
-        let network = spec.network.is_faulty().then(|| spec.network.clone());
-        Self { replicas: spec.replicas, clocks, network }
-    }
-
-    fn ids_of(replicas: usize) -> impl Iterator<Item = ReplicaId> + Clone {
-        1..=replicas as ReplicaId
-    }
-
     /// The replicas' ids, 1 to N.
     pub fn ids(&self) -> impl Iterator<Item = ReplicaId> + Clone + use<> {
-        Self::ids_of(self.replicas)
+        1..=self.replicas as ReplicaId
     }
 
     fn peers(&self, replica: ReplicaId) -> impl Iterator<Item = ReplicaId> + use<> {
@@ -252,7 +253,10 @@ pub fn timeline(faults: &[FaultSpec], baseline: &Baseline, end_ms: f64) -> Vec<(
         let one = |name: FaultKind, operation| vec![Step::new(name, operation)];
         match fault {
             FaultSpec::Step { replica, step_ms, .. } => {
-                let update = ClockUpdate { step_ms: Some(*step_ms), ..Default::default() };
+                let update = ClockUpdate {
+                    step: Some(ClockStep { by_ms: *step_ms, after_ms: 0.0 }),
+                    ..Default::default()
+                };
                 moments.push((at, one(kind, Operation::SetClock { replica: *replica, update })));
             }
             FaultSpec::Strobe { replica, .. }
@@ -310,26 +314,22 @@ pub fn timeline(faults: &[FaultSpec], baseline: &Baseline, end_ms: f64) -> Vec<(
 fn clock_fault(fault: &FaultSpec, for_ms: f64) -> ClockUpdate {
     let none = ClockUpdate::default();
     match *fault {
-        FaultSpec::Strobe { step_ms, period_ms, .. } => ClockUpdate {
-            strobe_ms: Some(step_ms),
-            strobe_period_ms: Some(period_ms),
-            strobe_for_ms: Some(for_ms),
-            ..none
-        },
-        FaultSpec::Wobble { step_ms, period_ms, .. } => ClockUpdate {
-            wobble_ms: Some(step_ms.abs()),
-            wobble_period_ms: Some(period_ms),
-            wobble_for_ms: Some(for_ms),
-            ..none
-        },
-        FaultSpec::Jitter { step_ms, .. } => {
-            ClockUpdate { jitter_ms: Some(step_ms.abs()), jitter_for_ms: Some(for_ms), ..none }
+        FaultSpec::Strobe { step_ms, period_ms, .. } => {
+            ClockUpdate { strobe: Some(Periodic { size_ms: step_ms, period_ms, for_ms }), ..none }
         }
-        FaultSpec::Leap { leap, duration_ms, .. } => {
-            let smear = (leap == LeapMode::Smear).then_some(duration_ms);
+        FaultSpec::Wobble { step_ms, period_ms, .. } => {
+            ClockUpdate { wobble: Some(Periodic { size_ms: step_ms.abs(), period_ms, for_ms }), ..none }
+        }
+        FaultSpec::Jitter { step_ms, .. } => {
+            ClockUpdate { jitter: Some(Lasting { bound_ms: step_ms.abs(), for_ms }), ..none }
+        }
+        FaultSpec::Leap { leap: LeapMode::Step, .. } => {
+            ClockUpdate { leap: Some(LeapSecond { after_ms: 0.0, taken: LeapTaken::Stepped }), ..none }
+        }
+        FaultSpec::Leap { leap: LeapMode::Smear, duration_ms, .. } => {
             // A smear is centred on the leap, so it starts half a window early.
-            let after = smear.map(|window| window / 2.0);
-            ClockUpdate { leap: Some(leap), leap_smear_ms: smear, leap_after_ms: after, ..none }
+            let taken = LeapTaken::Smeared { window_ms: duration_ms };
+            ClockUpdate { leap: Some(LeapSecond { after_ms: duration_ms / 2.0, taken }), ..none }
         }
         _ => none,
     }
@@ -415,10 +415,7 @@ mod tests {
         }
         let moments = timeline(&[smear], &baseline(3), 1000.0);
         let Operation::SetClock { update, .. } = &moments[0].1[0].operation else { unreachable!() };
-        assert_eq!(
-            (update.leap_smear_ms, update.leap_after_ms),
-            (Some(4000.0), Some(2000.0)),
-            "centred on its window"
-        );
+        let centred = LeapSecond { after_ms: 2000.0, taken: LeapTaken::Smeared { window_ms: 4000.0 } };
+        assert_eq!(update.leap, Some(centred), "centred on its window");
     }
 }

@@ -79,12 +79,15 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use self::sweep::{AcrossSpec, Parameter, Slice, SweepSpec};
-pub use self::tables::{ClockSpec, Contexts, NetworkSpec, ReplicaChoice, WorkloadSpec};
+pub use self::tables::{ClockSpec, Contexts, ReplicaChoice, WorkloadSpec};
 use self::words::plain_problem;
 pub use self::words::{short_numbers, shown_number};
+pub use super::faults::NetworkSpec;
 
 use super::chaos::ChaosSpec;
 use super::faults::FaultSpec;
+use super::faults::timeline::Baseline;
+use crate::clock::dots::ReplicaId;
 use crate::history::{EngineKind, TrialPlan};
 use crate::strategy;
 use crate::strategy::plugin::{Lineup, PluginFailure, PluginSpec};
@@ -216,6 +219,16 @@ pub struct QuickSpec {
 }
 
 impl Spec {
+    /// What trial `plan` sets on its replicas before anything else: each
+    /// replica's clock at the trial's sweep value, and the network's faults.
+    pub fn baseline(&self, plan: TrialPlan) -> Baseline {
+        let clocks = (1..=self.replicas as ReplicaId)
+            .map(|id| self.sweep.parameter.clock_for(&self.clocks, plan.value, id, self.replicas).update())
+            .collect();
+        let network = self.network.is_faulty().then(|| self.network.clone());
+        Baseline { replicas: self.replicas, clocks, network }
+    }
+
     /// Whether trials have faults: scheduled ones, or a nemesis.
     pub fn has_faults(&self) -> bool {
         !self.faults.is_empty() || self.chaos.is_some()

@@ -1,4 +1,5 @@
-//! The spec's tables: the workload, the network and the clocks.
+//! The spec's tables: the workload and the clocks (the network's is
+//! [`crate::experiment::faults::NetworkSpec`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -59,50 +60,6 @@ pub enum ReplicaChoice {
     Sticky,
 }
 
-/// Faults on every replication link for the whole run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NetworkSpec {
-    /// Replication delay, ms: `[min, max]`, uniform.
-    #[serde(deserialize_with = "delay_range")]
-    pub delay_ms: [f64; 2],
-    /// Probability that a replication message is lost.
-    pub loss: f64,
-    /// Probability that a replication message is delivered twice.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub duplicate: f64,
-    /// Probability that a replication message's writes arrive in reverse order.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub reorder: f64,
-}
-
-impl Default for NetworkSpec {
-    fn default() -> Self {
-        Self { delay_ms: [0.0, 0.0], loss: 0.0, duplicate: 0.0, reorder: 0.0 }
-    }
-}
-
-impl NetworkSpec {
-    /// Whether the links need any fault set at all.
-    pub fn is_faulty(&self) -> bool {
-        self.delay_ms != [0.0, 0.0] || self.loss > 0.0 || self.duplicate > 0.0 || self.reorder > 0.0
-    }
-}
-
-/// Accepts `5` or `[1, 5]`.
-fn delay_range<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<[f64; 2], D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Delay {
-        Fixed(f64),
-        Range([f64; 2]),
-    }
-    Ok(match Delay::deserialize(deserializer)? {
-        Delay::Fixed(ms) => [ms, ms],
-        Delay::Range(range) => range,
-    })
-}
-
 /// The clock model every replica starts from (see `clock::physical`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -125,8 +82,8 @@ pub struct ClockSpec {
 impl ClockSpec {
     /// The clock model as the admin API takes it (a replica gets its own
     /// offset and drift; the spreads stay in the spec).
-    pub fn update(&self) -> crate::clock::physical::ClockUpdate {
-        crate::clock::physical::ClockUpdate {
+    pub fn update(&self) -> crate::clock::update::ClockUpdate {
+        crate::clock::update::ClockUpdate {
             offset_ms: Some(self.offset_ms),
             drift_ppm: Some(self.drift_ppm),
             resolution_ms: Some(self.resolution_ms),

@@ -206,7 +206,7 @@ pub fn play(name: &str, scenario: &Scenario, plugins: &[PluginSpec]) -> Result<T
         ScriptedWorld::new(START_NS, scenario.replicas, lineup.clone()).map_err(|e| e.to_string())?;
     for id in 1..=scenario.replicas as ReplicaId {
         let offset = scenario.clock_offsets_ms.get(id as usize - 1).copied().unwrap_or(0.0);
-        let update = crate::clock::physical::ClockUpdate { offset_ms: Some(offset), ..Default::default() };
+        let update = crate::clock::update::ClockUpdate { offset_ms: Some(offset), ..Default::default() };
         world.update_clock(id, &update).map_err(|e| e.to_string())?;
     }
     // A merging strategy holds sets: it plays only a scenario whose every

@@ -9,7 +9,7 @@ use super::history::{self, PlayedWrite};
 use super::{Action, START_NS, Step, TraceClock, TraceWrite};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::ClockUpdate;
+use crate::clock::update::ClockUpdate;
 use crate::replica::core::Sibling;
 use crate::sim::script::ScriptedWorld;
 use crate::strategy;
