@@ -155,6 +155,7 @@ fn bench_sqlite(duration: Duration) -> Figures {
                         value: (&json!([n])).into(),
                         stamp: RawJson::of(&[n, 1]),
                         context: RawJson::null(),
+                        fence: None,
                     });
                     let began = Instant::now();
                     store.lock().expect("store lock").append(&[write]).expect("insert");

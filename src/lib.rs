@@ -10,6 +10,9 @@
 //! - [`clock`]: what the lab is about. Physical clock models (offset, drift,
 //!   steps, resync, resolution, strobes, leaps) and the updates that bend
 //!   them, hybrid logical clocks, and the dot sets behind version vectors.
+//! - [`lease`]: chapter 8's second clock story, pure: a lock service
+//!   granting leases with fencing tokens, and lease holders checking them
+//!   by wall clock or monotonic clock (DDIA Figures 8-4 and 8-5).
 //! - [`write_id`]: a write's name, `origin:seq`, and a merged read's list
 //!   of them: one type each, parsed in one place.
 //! - [`strategy`]: conflict resolution, one file per strategy, each
@@ -68,6 +71,7 @@ pub mod dashboard;
 pub mod engine;
 pub mod experiment;
 pub mod history;
+pub mod lease;
 pub mod memory;
 pub mod replica;
 pub mod report;

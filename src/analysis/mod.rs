@@ -53,6 +53,7 @@
 
 pub mod compare;
 mod key;
+pub mod lease;
 mod summary;
 #[cfg(test)]
 mod tests;
@@ -449,7 +450,8 @@ pub fn analyze(records: &[Record]) -> Analysis {
                     error: error.clone(),
                 }));
             }
-            Record::Write(_) | Record::Final(_) | Record::Fault(_) | Record::Sample(_) => {}
+            Record::Write(_) | Record::Final(_) | Record::Fault(_) | Record::Sample(_) | Record::Lease(_) => {
+            }
         }
     }
     let mut groups = Groups::gather(records).sorted();

@@ -647,6 +647,7 @@ mod tests {
             replica: 1,
             fault: FaultName::Clock,
             settings,
+            worker: None,
         };
         let set = fault(1_000_000_000, json!({"offset_ms": 250.0, "drift_ppm": 1000.0}));
         let later = fault(3_000_000_000, json!({"offset_ms": -40.0}));

@@ -45,10 +45,11 @@ use serde_json::Value;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::experiment::faults::timeline::{Operation, Step, timeline};
+use crate::experiment::lease::LeaseSpec;
 use crate::experiment::spec::{Spec, WorkloadSpec};
 use crate::experiment::stop::Stopped;
 use crate::experiment::workload::Counters;
-use crate::history::{EngineKind, FaultName, TrialPlan, WriteRecord};
+use crate::history::{EngineKind, FaultName, LeaseRecord, TrialPlan, WriteRecord};
 use crate::replica::core::Snapshot;
 
 pub use self::processes::cluster::ClusterError;
@@ -68,16 +69,24 @@ pub enum EngineError {
 
 /// A spec asks for what an engine cannot do.
 #[derive(Debug, thiserror::Error)]
-#[error("the {engine} engine cannot {what} (the spec's {name} at {at_ms} ms, sweep point {point}): {reason}")]
-pub struct Refused {
-    pub engine: &'static str,
-    /// The operation, in words.
-    pub what: String,
-    /// The record it would have left: the fault (or setting) it belongs to.
-    pub name: FaultName,
-    pub at_ms: f64,
-    pub point: usize,
-    pub reason: String,
+pub enum Refused {
+    /// An operation of the trial protocol.
+    #[error(
+        "the {engine} engine cannot {what} (the spec's {name} at {at_ms} ms, sweep point {point}): {reason}"
+    )]
+    Operation {
+        engine: &'static str,
+        /// The operation, in words.
+        what: String,
+        /// The record it would have left: the fault (or setting) it belongs to.
+        name: FaultName,
+        at_ms: f64,
+        point: usize,
+        reason: String,
+    },
+    /// The kind of workload.
+    #[error("the {engine} engine cannot {what}: {reason}")]
+    Workload { engine: &'static str, what: &'static str, reason: String },
 }
 
 /// One reading of a replica's clocks during the workload.
@@ -99,11 +108,23 @@ pub struct Workload {
     pub spec: WorkloadSpec,
     pub buckets: Vec<String>,
     pub duration_ms: u64,
+    /// Lease-holding workers instead of `spec`'s clients, if set.
+    pub lease: Option<LeaseSpec>,
     /// The run's seed, mixed with point, trial and client by each client.
     pub seed: u64,
     pub plan: TrialPlan,
     /// What the progress display reads while the clients run.
     pub counters: Arc<Counters>,
+}
+
+/// What a trial's workload leaves in the history: the clients' writes, or
+/// the lease workers' (and their lock service's) records.
+#[derive(Debug, Default)]
+pub struct WorkloadRecords {
+    /// In the order they were invoked.
+    pub writes: Vec<WriteRecord>,
+    /// In true-time order.
+    pub leases: Vec<LeaseRecord>,
 }
 
 /// What carries out a trial: real processes, the simulator, or anything
@@ -123,6 +144,11 @@ pub trait Engine {
         None
     }
 
+    /// Why this engine cannot run lease workers, if it cannot.
+    fn lease_refusal() -> Option<String> {
+        None
+    }
+
     /// True time now, ns since the epoch.
     fn now(&self) -> Nanos;
 
@@ -136,8 +162,8 @@ pub trait Engine {
     /// its duration.
     fn start_workload(&mut self, workload: Workload) -> Result<(), EngineError>;
 
-    /// Waits until every client has finished; returns their write records.
-    fn finish_workload(&mut self) -> impl Future<Output = Result<Vec<WriteRecord>, EngineError>> + Send;
+    /// Waits until every client (or worker) has finished; returns their records.
+    fn finish_workload(&mut self) -> impl Future<Output = Result<WorkloadRecords, EngineError>> + Send;
 
     /// Reads every running replica's clocks. The readings may come later
     /// than the call (real replicas answer over the network, and a paused
@@ -170,6 +196,11 @@ pub fn check(spec: &Spec, kind: EngineKind) -> Result<(), Refused> {
 
 /// [`check`] for one engine type.
 pub fn check_with<E: Engine>(spec: &Spec) -> Result<(), Refused> {
+    if spec.lease.is_some()
+        && let Some(reason) = E::lease_refusal()
+    {
+        return Err(Refused::Workload { engine: E::KIND.name(), what: "run lease workers", reason });
+    }
     for (plan, spec) in spec.plans() {
         let baseline = spec.baseline(plan);
         let at_start = baseline.start().into_iter().map(|step| (0.0, step));
@@ -189,5 +220,5 @@ pub fn check_with<E: Engine>(spec: &Spec) -> Result<(), Refused> {
 
 fn refused<E: Engine>(step: &Step, at_ms: f64, point: usize, reason: String) -> Refused {
     let what = step.operation.in_words();
-    Refused { engine: E::KIND.name(), what, name: step.name, at_ms, point, reason }
+    Refused::Operation { engine: E::KIND.name(), what, name: step.name, at_ms, point, reason }
 }

@@ -15,16 +15,17 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use super::trial::ms_to_ns;
-use super::{ClockSample, Engine, EngineError, TrialOutcome, Workload};
+use super::{ClockSample, Engine, EngineError, TrialOutcome, Workload, WorkloadRecords};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::experiment::faults::timeline::Operation;
 use crate::experiment::spec::Spec;
 use crate::experiment::stop::Stop;
 use crate::experiment::workload::{self, Counters, Schedule};
-use crate::history::{EngineKind, TrialPlan, WriteRecord};
+use crate::history::{EngineKind, TrialPlan};
 use crate::replica::core::Snapshot;
 use crate::sim::client::Client;
+use crate::sim::lease::LeaseHost;
 use crate::sim::node::Life;
 use crate::sim::world::World;
 use crate::sim::{EPOCH_NS, Effort, SimOptions, TRIAL_SPACING_NS};
@@ -83,6 +84,22 @@ impl Engine for SimEngine {
             Operation::Resume { replica } => world.resume_replica(*replica),
             Operation::Crash { replica } => world.crash_replica(*replica),
             Operation::Restart { replica } => world.restart_replica(*replica),
+            Operation::PauseWorker { worker } => {
+                if let Some(host) = &mut world.lease {
+                    host.pause(*worker);
+                }
+            }
+            Operation::ResumeWorker { worker } => {
+                if let Some(mut host) = world.lease.take() {
+                    host.resume(world, *worker);
+                    world.lease = Some(host);
+                }
+            }
+            Operation::SetWorkerClock { worker, update } => {
+                if let Some(host) = &mut world.lease {
+                    host.set_clock(*worker, update);
+                }
+            }
         }
         Ok(())
     }
@@ -90,8 +107,14 @@ impl Engine for SimEngine {
     fn start_workload(&mut self, workload: Workload) -> Result<(), EngineError> {
         let started = self.world.now;
         self.stop_at = started + ms_to_ns(workload.duration_ms as f64);
-        let Workload { spec, buckets, seed, plan, counters, .. } = workload;
+        let Workload { spec, buckets, seed, plan, counters, lease, .. } = workload;
         let replicas = self.world.nodes.len();
+        if let Some(lease) = lease {
+            let host = LeaseHost::new(&lease, plan, &self.world.time, replicas, self.stop_at);
+            host.start(&mut self.world, started);
+            self.world.lease = Some(host);
+            return Ok(());
+        }
         for number in 0..spec.clients {
             let client_seed = workload::client_seed(seed, plan.point, plan.trial, number);
             for bucket in &buckets {
@@ -112,11 +135,20 @@ impl Engine for SimEngine {
         Ok(())
     }
 
-    async fn finish_workload(&mut self) -> Result<Vec<WriteRecord>, EngineError> {
+    async fn finish_workload(&mut self) -> Result<WorkloadRecords, EngineError> {
         let world = &mut self.world;
         // Clients finish the operations they have begun.
         world.run_until(self.stop_at)?;
         let give_up = self.stop_at + self.options.request_timeout_ns * 2;
+        if world.lease.is_some() {
+            // Workers finish their round; one that is paused past the end
+            // of the workload is left where it stands.
+            while world.lease.as_ref().is_some_and(|host| !host.done()) && world.now < give_up {
+                world.run_until(world.now + ms_to_ns(1.0))?;
+            }
+            let leases = world.lease.as_mut().map(LeaseHost::take_records).unwrap_or_default();
+            return Ok(WorkloadRecords { writes: Vec::new(), leases });
+        }
         while !world.clients_done() && world.now < give_up {
             world.run_until(world.now + ms_to_ns(1.0))?;
         }
@@ -132,7 +164,7 @@ impl Engine for SimEngine {
             writes.append(&mut client.writes);
         }
         writes.sort_by_key(|write| write.invoke_ns);
-        Ok(writes)
+        Ok(WorkloadRecords { writes, leases: Vec::new() })
     }
 
     fn sample_clocks(&mut self) -> BoxFuture<'static, Vec<ClockSample>> {

@@ -56,9 +56,9 @@ impl Engine for Notebook {
     }
 
     /// The clients (there are none) finish when the workload's time is up.
-    async fn finish_workload(&mut self) -> Result<Vec<WriteRecord>, EngineError> {
+    async fn finish_workload(&mut self) -> Result<WorkloadRecords, EngineError> {
         self.now = self.now.max(self.workload_ends);
-        Ok(Vec::new())
+        Ok(WorkloadRecords::default())
     }
 
     fn sample_clocks(&mut self) -> BoxFuture<'static, Vec<ClockSample>> {
@@ -149,13 +149,25 @@ fn an_engine_that_cannot_carry_out_a_fault_refuses_the_spec_before_any_trial() {
         "[[fault]]\nkind = 'strobe'\nat_ms = 200\nreplica = 3\nstep_ms = 50\nperiod_ms = 20\nduration_ms = 100\n",
     );
     let refused = check_with::<Notebook>(&strobe).expect_err("no strobes here");
-    assert_eq!(refused.name, FaultName::Fault(FaultKind::Strobe));
+    assert!(matches!(refused, Refused::Operation { name: FaultName::Fault(FaultKind::Strobe), .. }));
     let message = refused.to_string();
     for part in ["the sim engine", "replica 3's clock", "strobe at 200 ms", "offset and rate"] {
         assert!(message.contains(part), "{part:?} in {message}");
     }
     let step = spec("[[fault]]\nkind = 'step'\nat_ms = 200\nreplica = 3\nstep_ms = 50\n");
     assert!(check_with::<Notebook>(&step).is_ok());
-    // The engines that exist carry out everything a spec can ask.
+    // The engines that exist carry out every fault a replica can take.
     assert!(check(&strobe, EngineKind::Processes).is_ok() && check(&strobe, EngineKind::Sim).is_ok());
+}
+
+#[test]
+fn real_processes_refuse_lease_workers_before_any_trial_and_name_the_way_out() {
+    let lease = spec("[lease]\nworkers = 2\nbucket = 'lww-wall'\n");
+    let refused = check(&lease, EngineKind::Processes).expect_err("no worker processes yet");
+    let message = refused.to_string();
+    assert!(
+        message.contains("the processes engine cannot run lease workers") && message.contains("--sim"),
+        "{message}"
+    );
+    assert!(check(&lease, EngineKind::Sim).is_ok());
 }

@@ -24,13 +24,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Engine, EngineError, Workload};
+use super::{Engine, EngineError, Workload, WorkloadRecords};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::experiment::faults::timeline::{Step, timeline};
 use crate::experiment::spec::Spec;
 use crate::experiment::workload::Counters;
 use crate::history::{FinalRecord, FinalSibling, Record, SampleRecord, Stamp, TrialPlan, TrialRecord};
+use crate::lease;
 use crate::replica::core::{Sibling, Snapshot};
 
 /// How long replicas may take to converge after the faults stop.
@@ -95,6 +96,7 @@ pub async fn run_trial<E: Engine>(
     engine.start_workload(Workload {
         spec: spec.sweep.parameter.workload_for(&spec.workload, plan.value),
         buckets: spec.strategies.clone(),
+        lease: spec.lease.clone(),
         duration_ms,
         seed: spec.seed,
         plan,
@@ -109,9 +111,10 @@ pub async fn run_trial<E: Engine>(
             Moment::Sample => samples.push(engine.sample_clocks()),
         }
     }
-    let writes = engine.finish_workload().await?;
+    let WorkloadRecords { writes, leases } = engine.finish_workload().await?;
     let workload_end_ns = engine.now();
-    let keys: BTreeSet<String> = writes.iter().map(|write| write.key.to_string()).collect();
+    let mut keys: BTreeSet<String> = writes.iter().map(|write| write.key.to_string()).collect();
+    keys.extend(leases.iter().map(|record| lease::key_of(record.guard)));
     let samples = futures::future::join_all(samples).await.into_iter().flatten().map(|sample| {
         Record::Sample(SampleRecord {
             point: plan.point,
@@ -128,6 +131,7 @@ pub async fn run_trial<E: Engine>(
     records.extend(samples);
     records.extend(fault_records);
     records.extend(writes.into_iter().map(Record::Write));
+    records.extend(leases.into_iter().map(Record::Lease));
 
     // Faults stop; the replicas must now converge.
     carry_out(engine, baseline.heal(), plan, &mut records).await?;

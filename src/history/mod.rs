@@ -22,6 +22,7 @@ mod exact;
 mod fast_path;
 mod fault_name;
 mod file;
+mod lease;
 mod stamp;
 
 use std::collections::BTreeMap;
@@ -51,6 +52,7 @@ pub enum Record {
     Final(FinalRecord),
     Trial(TrialRecord),
     Sample(SampleRecord),
+    Lease(LeaseRecord),
 }
 
 impl Record {
@@ -177,12 +179,15 @@ pub struct FaultRecord {
     pub trial: usize,
     /// True time when it was applied, ns since the epoch.
     pub true_ns: Nanos,
-    /// The replica it was applied to.
+    /// The replica it was applied to (0 when it was a lease worker).
     pub replica: ReplicaId,
     /// What was done: `clock`, `links`, a fault's kind, `heal`, ...
     pub fault: FaultName,
     /// The settings sent, as the admin API took them.
     pub settings: Value,
+    /// The lease worker it was applied to, if it was one (`crate::lease`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<crate::lease::WorkerId>,
 }
 
 /// Which trial of which sweep point records belong to, and the swept value there.
@@ -216,6 +221,7 @@ impl FaultRecord {
             fault,
             // The lab's own types, with string or number keys: this cannot fail.
             settings: serde_json::to_value(settings).unwrap_or(Value::Null),
+            worker: None,
         })
     }
 }
@@ -308,6 +314,7 @@ pub struct FinalRecord {
 
 pub use self::fault_name::{FaultKind, FaultName};
 pub use self::file::{HistoryError, HistoryWriter, file_of_run, open_run, read, read_run};
+pub use self::lease::{LeaseEvent, LeaseRecord};
 pub use self::stamp::{Stamp, compare_stamps};
 
 #[cfg(test)]

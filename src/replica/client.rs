@@ -80,7 +80,7 @@ impl ReplicaClient {
         context: Value,
         timeout: Duration,
     ) -> Result<WriteReply, ClientError> {
-        let body = PutBody { value, context };
+        let body = PutBody { value, context, fence: None };
         self.call(Method::PUT, &format!("/kv/{bucket}/{key}"), Some(&body), timeout, false).await
     }
 

@@ -34,6 +34,7 @@ use crate::clock::dots::{Dot, DotSet, ReplicaId};
 use crate::clock::hlc::{Hlc, HlcTimestamp};
 use crate::clock::physical::{ModelDescription, PhysicalClock};
 use crate::clock::update::{ClockError, ClockUpdate};
+use crate::lease::Token;
 use crate::strategy::plugin::PluginFailure;
 use crate::strategy::{self, Clocks, KeyState, RawJson, Strategy, StrategyError, Write};
 
@@ -54,6 +55,9 @@ pub enum CoreError {
     /// The bucket's plugin failed; the bucket serves nothing more.
     #[error("bucket {bucket} is out of service: {failure}")]
     BucketFailed { bucket: String, failure: PluginFailure },
+    /// A fenced write whose token is below one already seen for its key.
+    #[error("fenced: {key} has seen {seen}, and this write carries {carried}")]
+    Fenced { key: String, seen: Token, carried: Token },
 }
 
 /// One surviving write, as a read returns it.
@@ -222,6 +226,9 @@ pub struct ReplicaCore {
     /// not yet applied to their key, read or replicated; with the physical
     /// clock reading at which each becomes visible.
     pending: BTreeMap<(ReplicaId, u64), (Nanos, Arc<Write>)>,
+    /// The largest fencing token seen per bucket and key: from fenced
+    /// writes accepted here and from those replicated to it.
+    fences: BTreeMap<(String, String), Token>,
 }
 
 impl ReplicaCore {
@@ -248,6 +255,7 @@ impl ReplicaCore {
             log: BTreeMap::new(),
             have: DotSet::new(),
             pending: BTreeMap::new(),
+            fences: BTreeMap::new(),
         }
     }
 
@@ -289,7 +297,28 @@ impl ReplicaCore {
         value: RawJson,
         context: &Value,
     ) -> Result<Accepted, CoreError> {
+        self.write_fenced(bucket, key, value, context, None)
+    }
+
+    /// [`write`](Self::write), from a writer holding fencing token `fence`
+    /// (DDIA Figure 8-5): refused if a larger token was seen for the key,
+    /// here or in a write replicated here. A write without a token is not
+    /// checked.
+    pub fn write_fenced(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        value: RawJson,
+        context: &Value,
+        fence: Option<Token>,
+    ) -> Result<Accepted, CoreError> {
         Self::check_key(key)?;
+        if let Some(carried) = fence
+            && let Some(&seen) = self.fences.get(&(bucket.to_string(), key.to_string()))
+            && seen > carried
+        {
+            return Err(CoreError::Fenced { key: key.to_string(), seen, carried });
+        }
         let seq = self.have.max_counter(self.id) + 1;
         let physical_now = self.clock.now();
         let Some(bucket) = self.buckets.get_mut(bucket) else {
@@ -311,6 +340,7 @@ impl ReplicaCore {
             value,
             stamp: stamped.stamp,
             context: stamped.context,
+            fence,
         });
         match stamped.acknowledge_at {
             // Like a lock held through Spanner's commit wait: nobody sees
@@ -386,6 +416,10 @@ impl ReplicaCore {
     }
 
     fn log_write(&mut self, write: &Arc<Write>) {
+        if let Some(token) = write.fence {
+            let seen = self.fences.entry((write.bucket.clone(), write.key.clone())).or_insert(token);
+            *seen = (*seen).max(token);
+        }
         self.have.insert(Dot(write.origin, write.seq));
         self.log.insert((write.origin, write.seq), Arc::clone(write));
     }

@@ -206,3 +206,26 @@ fn a_failed_plugin_takes_only_its_own_bucket_out_of_service() {
         status.failed_buckets
     );
 }
+
+#[test]
+fn fencing_refuses_an_older_token_here_and_after_a_newer_one_was_replicated_here() {
+    use crate::lease::Token;
+    let time = ManualTrueTime::new(T42);
+    let mut replicas = cluster(&time, [0.0; 3]);
+    let fenced = |replica: &mut ReplicaCore, value: u64, token: u64| {
+        replica.write_fenced("lww-hlc", "x", (&json!([value])).into(), &Value::Null, Some(Token(token)))
+    };
+    fenced(&mut replicas[0], 1, 34).expect("the first token any replica sees");
+    let refused = fenced(&mut replicas[0], 2, 33).expect_err("33 after 34");
+    assert_eq!(refused, CoreError::Fenced { key: "x".into(), seen: Token(34), carried: Token(33) });
+    assert!(refused.to_string().contains("has seen token 34, and this write carries token 33"), "{refused}");
+    fenced(&mut replicas[0], 2, 34).expect("the same holder writes again");
+    replicas[0]
+        .write("lww-hlc", "x", (&json!([3])).into(), &Value::Null)
+        .expect("an unfenced write is not checked");
+    // Replica 2 has not seen 34 yet: the stale writer gets through there...
+    fenced(&mut replicas[1], 9, 33).expect("replica 2 knows nothing newer");
+    // ...until replication brings 34 along.
+    replicate(&mut replicas, 0, 2);
+    assert!(matches!(fenced(&mut replicas[2], 9, 33), Err(CoreError::Fenced { seen: Token(34), .. })));
+}

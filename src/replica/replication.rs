@@ -234,6 +234,7 @@ mod tests {
                 value: (&serde_json::json!({ "items": [seq, "x"] })).into(),
                 stamp: RawJson::of(&[2, seq]),
                 context,
+                fence: None,
             })
         };
         let context = RawJson::from_text(r#"{"vv":{"1":3},"dots":[[2,5]]}"#.into()).unwrap();

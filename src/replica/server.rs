@@ -37,6 +37,7 @@ use super::worker::{Stopped, WorkerHandle};
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::PhysicalClock;
 use crate::clock::update::{ClockError, ClockUpdate};
+use crate::lease::Token;
 use crate::strategy::{RawJson, StrategyError};
 
 /// The largest client or admin request body, in bytes (64 KiB).
@@ -81,9 +82,9 @@ impl From<CoreError> for ApiError {
     fn from(error: CoreError) -> Self {
         let status = match &error {
             CoreError::UnknownBucket(..) => StatusCode::NOT_FOUND,
-            CoreError::Strategy(StrategyError::ContextAhead) | CoreError::Clock(ClockError::SystemClock) => {
-                StatusCode::CONFLICT
-            }
+            CoreError::Strategy(StrategyError::ContextAhead)
+            | CoreError::Clock(ClockError::SystemClock)
+            | CoreError::Fenced { .. } => StatusCode::CONFLICT,
             // Not the request's fault: the bucket's plugin broke.
             CoreError::BucketFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -130,6 +131,9 @@ pub struct PutBody {
     pub value: RawJson,
     #[serde(default)]
     pub context: Value,
+    /// The writer's fencing token, if it fences (DDIA Figure 8-5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<Token>,
 }
 
 /// The answer to `PUT /admin/links`: the link to `peer` as it is now.
@@ -157,7 +161,7 @@ async fn put_key(
     {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, reason));
     }
-    let reply = state.worker.write(bucket, key, body.value, body.context).await??;
+    let reply = state.worker.write(bucket, key, body.value, body.context, body.fence).await??;
     if let Some(acknowledge_at) = reply.acknowledge_at {
         commit_wait(&state.clock, acknowledge_at).await;
         state.worker.release().await?;

@@ -25,6 +25,7 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 
 use crate::clock::dots::ReplicaId;
+use crate::lease::Token;
 use crate::strategy::{RawJson, Write};
 
 /// The file name of a replica's database inside its data directory.
@@ -90,9 +91,19 @@ impl Store {
                  value TEXT NOT NULL,
                  stamp TEXT NOT NULL,
                  context TEXT NOT NULL,
+                 fence INTEGER,
                  PRIMARY KEY (origin, seq)
              ) WITHOUT ROWID;",
         )?;
+        // A log made before writes carried fencing tokens gains the column.
+        let has_fence: bool = connection.query_row(
+            "SELECT count(*) FROM pragma_table_info('log') WHERE name = 'fence'",
+            [],
+            |row| row.get(0),
+        )?;
+        if !has_fence {
+            connection.execute_batch("ALTER TABLE log ADD COLUMN fence INTEGER")?;
+        }
         connection.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('replica_id', ?1)", [id])?;
         let found: ReplicaId =
             connection.query_row("SELECT value FROM meta WHERE name = 'replica_id'", [], |row| row.get(0))?;
@@ -106,7 +117,7 @@ impl Store {
     /// Every logged write, in `(origin, seq)` order.
     pub fn load(&self) -> Result<Vec<Write>, StoreError> {
         let mut statement = self.connection.prepare(
-            "SELECT origin, seq, bucket, key, value, stamp, context FROM log ORDER BY origin, seq",
+            "SELECT origin, seq, bucket, key, value, stamp, context, fence FROM log ORDER BY origin, seq",
         )?;
         let rows = statement.query_map([], |row| {
             Ok((
@@ -117,11 +128,12 @@ impl Store {
                 row.get::<_, String>(4)?,
                 row.get::<_, String>(5)?,
                 row.get::<_, String>(6)?,
+                row.get::<_, Option<u64>>(7)?,
             ))
         })?;
         let mut writes = Vec::new();
         for row in rows {
-            let (origin, seq, bucket, key, value, stamp, context) = row?;
+            let (origin, seq, bucket, key, value, stamp, context, fence) = row?;
             writes.push(Write {
                 origin,
                 seq,
@@ -130,6 +142,7 @@ impl Store {
                 value: RawJson::from_text(value)?,
                 stamp: RawJson::from_text(stamp)?,
                 context: RawJson::from_text(context)?,
+                fence: fence.map(Token),
             });
         }
         Ok(writes)
@@ -140,8 +153,8 @@ impl Store {
         let transaction = self.connection.transaction()?;
         {
             let mut insert = transaction.prepare_cached(
-                "INSERT OR IGNORE INTO log (origin, seq, bucket, key, value, stamp, context)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR IGNORE INTO log (origin, seq, bucket, key, value, stamp, context, fence)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for write in writes {
                 insert.execute(params![
@@ -152,6 +165,7 @@ impl Store {
                     write.value.text(),
                     write.stamp.text(),
                     write.context.text(),
+                    write.fence.map(|token| token.0),
                 ])?;
             }
         }
@@ -196,5 +210,44 @@ impl Checkpointer {
     fn stop(self) {
         drop(self.stop);
         let _ = self.thread.join(); // a panicked checkpointer has nothing left to undo
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(seq: u64, fence: Option<Token>) -> Arc<Write> {
+        Arc::new(Write {
+            origin: 1,
+            seq,
+            bucket: "lww-hlc".into(),
+            key: "x".into(),
+            value: RawJson::of(&[seq]),
+            stamp: RawJson::of(&[seq, 1]),
+            context: RawJson::null(),
+            fence,
+        })
+    }
+
+    #[test]
+    fn a_fencing_token_is_kept_with_its_write_and_an_older_log_gains_the_column() {
+        let dir = tempfile::tempdir().expect("a directory");
+        // A log as stores made it before writes carried tokens.
+        let path = dir.path().join(DATABASE_FILE);
+        let old = Connection::open(&path).expect("open");
+        old.execute_batch(
+            "CREATE TABLE log (origin INTEGER NOT NULL, seq INTEGER NOT NULL, bucket TEXT NOT NULL,
+                 key TEXT NOT NULL, value TEXT NOT NULL, stamp TEXT NOT NULL, context TEXT NOT NULL,
+                 PRIMARY KEY (origin, seq)) WITHOUT ROWID;
+             INSERT INTO log VALUES (1, 1, 'lww-hlc', 'x', '[1]', '[1,1]', 'null');",
+        )
+        .expect("an old log");
+        drop(old);
+        let mut store = Store::open(dir.path(), 1).expect("opens the old log");
+        store.append(&[write(2, Some(Token(34)))]).expect("append");
+        let fences: Vec<Option<Token>> =
+            store.load().expect("load").iter().map(|write| write.fence).collect();
+        assert_eq!(fences, [None, Some(Token(34))]);
     }
 }

@@ -22,6 +22,7 @@ use super::store::{Store, StoreError};
 use crate::clock::dots::{DotSet, ReplicaId};
 use crate::clock::physical::PhysicalClock;
 use crate::clock::update::ClockUpdate;
+use crate::lease::Token;
 use crate::strategy::{RawJson, Write};
 
 /// The most commands handled in one batch (one transaction).
@@ -53,6 +54,7 @@ pub enum Command {
         key: String,
         value: RawJson,
         context: Value,
+        fence: Option<Token>,
         reply: Reply<Result<WriteReply, CoreError>>,
     },
     Receive {
@@ -100,8 +102,9 @@ impl WorkerHandle {
         key: String,
         value: RawJson,
         context: Value,
+        fence: Option<Token>,
     ) -> Result<Result<WriteReply, CoreError>, Stopped> {
-        self.call(|reply| Command::Write { bucket, key, value, context, reply }).await
+        self.call(|reply| Command::Write { bucket, key, value, context, fence, reply }).await
     }
 
     /// Makes visible the writes whose commit wait is over.
@@ -199,8 +202,8 @@ fn handle(
     match command {
         Command::Read { bucket, key, reply } => answer(reply, core.read(&bucket, &key)),
         Command::Release { reply } => answer(reply, ()),
-        Command::Write { bucket, key, value, context, reply } => {
-            let result = core.write(&bucket, &key, value, &context).map(|accepted| {
+        Command::Write { bucket, key, value, context, fence, reply } => {
+            let result = core.write_fenced(&bucket, &key, value, &context, fence).map(|accepted| {
                 let reply = accepted.reply();
                 durable.push(accepted.write);
                 reply

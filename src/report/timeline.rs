@@ -418,7 +418,7 @@ mod tests {
 
     fn fault(replica: ReplicaId, at_ms: i64, name: &str, settings: Value) -> FaultRecord {
         let fault = FaultName::parse(name).expect("a record's name");
-        FaultRecord { point: 0, trial: 0, true_ns: at_ms * 1_000_000, replica, fault, settings }
+        FaultRecord { point: 0, trial: 0, true_ns: at_ms * 1_000_000, replica, fault, settings, worker: None }
     }
 
     #[test]

@@ -9,19 +9,20 @@ use std::sync::atomic::Ordering;
 
 use serde_json::Value;
 
-use super::node::RequestId;
+use super::node::{Asker, RequestId};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::experiment::spec::Contexts;
 use crate::experiment::workload::{Counters, Planned, Remembered, Schedule};
 use crate::history::{Outcome, WriteRecord};
+use crate::lease::Token;
 use crate::replica::core::{ReadReply, WriteReply};
 use crate::strategy::RawJson;
 
 /// What a client asks a replica.
 pub enum Request {
     Read { bucket: String, key: String },
-    Write { bucket: String, key: String, value: RawJson, context: Value },
+    Write { bucket: String, key: String, value: RawJson, context: Value, fence: Option<Token> },
 }
 
 /// Why a request got no good answer, as the real client tells them apart
@@ -40,6 +41,8 @@ pub enum Answered {
     Written(WriteReply),
     /// A 4xx or 5xx answer, with the reason the replica gave.
     Refused(String),
+    /// A fenced write refused for its old token (409), with the reason.
+    Fenced(String),
     Failed(Failure),
 }
 
@@ -157,6 +160,7 @@ impl Client {
                     key,
                     value: RawJson::of(&record.value),
                     context: known.context,
+                    fence: None,
                 }
             }
         };
@@ -167,12 +171,13 @@ impl Client {
     fn send(&mut self, index: usize, replica: ReplicaId, request: Request) -> Next {
         self.requests += 1;
         self.awaiting = Some(self.requests);
-        Next::Send(replica, RequestId { client: index, number: self.requests }, request)
+        Next::Send(replica, RequestId { asker: Asker::Client(index), number: self.requests }, request)
     }
 
     /// An answer (or a time-out) came for `request`; `None` if it is one
     /// the client no longer waits for.
     pub fn answered(&mut self, request: RequestId, answer: Answered, now: Nanos) -> Option<Next> {
+        let Asker::Client(index) = request.asker else { return None };
         if self.awaiting != Some(request.number) {
             return None;
         }
@@ -186,9 +191,14 @@ impl Client {
                 record.writing(&remembered);
                 let value = RawJson::of(&record.value);
                 self.phase = Phase::Writing { remembered: None };
-                let write =
-                    Request::Write { bucket: self.bucket.clone(), key, value, context: remembered.context };
-                self.send(request.client, replica, write)
+                let write = Request::Write {
+                    bucket: self.bucket.clone(),
+                    key,
+                    value,
+                    context: remembered.context,
+                    fence: None,
+                };
+                self.send(index, replica, write)
             }
             (Phase::Reading, _) => self.finish(Outcome::Fail, now),
             (Phase::Writing { remembered }, answer) => {
@@ -206,7 +216,7 @@ impl Client {
                     Contexts::Fresh => self.done(now),
                     Contexts::Stale => {
                         self.phase = Phase::ReadingAfter { remembered };
-                        self.send(request.client, replica, Request::Read { bucket: self.bucket.clone(), key })
+                        self.send(index, replica, Request::Read { bucket: self.bucket.clone(), key })
                     }
                 }
             }

@@ -40,6 +40,7 @@
 //! transcripts are written and checked here.
 
 pub mod client;
+pub mod lease;
 pub mod node;
 pub mod queue;
 pub mod scenario;

@@ -9,6 +9,8 @@
 //! hears "ok" only after that, the same commit-before-acknowledge rule as
 //! the SQLite store.
 
+use crate::lease::Token;
+use crate::lease::{Guard, WorkerId};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -26,11 +28,20 @@ use crate::replica::peer_policy::{PeerPolicy, Shipping};
 use crate::replica::worker::MAX_BATCH;
 use crate::strategy::{RawJson, Strategy, Write};
 
-/// A workload client's request, named so that its answer finds it.
+/// A request to a replica, named so that its answer finds who asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RequestId {
-    pub client: usize,
+    pub asker: Asker,
     pub number: u64,
+}
+
+/// Who sends requests to replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Asker {
+    /// A workload client, by its index in the world.
+    Client(usize),
+    /// A lease worker's loop for one guard (`sim::lease`).
+    Worker(WorkerId, Guard),
 }
 
 /// A push, named so that its answer finds the sending task (of the
@@ -55,6 +66,7 @@ pub enum Job {
         key: String,
         value: RawJson,
         context: Value,
+        fence: Option<Token>,
     },
     /// A turn of the loop after a commit wait, to release the write; the
     /// client then gets `reply`.
@@ -231,8 +243,8 @@ impl Node {
             Job::Read { request, bucket, key } => {
                 Answer::Read { request, result: self.core.read(&bucket, &key) }
             }
-            Job::Write { request, bucket, key, value, context } => {
-                let result = self.core.write(&bucket, &key, value, &context).map(|accepted| {
+            Job::Write { request, bucket, key, value, context, fence } => {
+                let result = self.core.write_fenced(&bucket, &key, value, &context, fence).map(|accepted| {
                     let reply = accepted.reply();
                     new_writes.push(accepted.write);
                     reply

@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use super::SimOptions;
 use super::client::{Answered, Failure, Request};
-use super::node::RequestId;
+use super::node::{Asker, RequestId};
 use super::world::World;
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
@@ -121,6 +121,7 @@ impl ScriptedWorld {
             key: key.to_string(),
             value,
             context: context.clone(),
+            fence: None,
         };
         match self.ask(replica, body)? {
             Answered::Written(reply) => Ok(reply),
@@ -160,7 +161,7 @@ impl ScriptedWorld {
     fn ask(&mut self, replica: ReplicaId, body: Request) -> Result<Answered, ScriptError> {
         self.check(replica)?;
         self.requests += 1;
-        let request = RequestId { client: 0, number: self.requests };
+        let request = RequestId { asker: Asker::Client(0), number: self.requests };
         self.world.send_request(replica, request, body);
         self.world.run_until(self.world.now)?;
         self.log().answers.remove(&request).ok_or(ScriptError::NoAnswerYet)
@@ -173,7 +174,7 @@ impl ScriptedWorld {
 
 fn failed(answer: Answered) -> ScriptError {
     match answer {
-        Answered::Refused(reason) => ScriptError::Refused(reason),
+        Answered::Refused(reason) | Answered::Fenced(reason) => ScriptError::Refused(reason),
         Answered::Failed(Failure::Unreachable) => ScriptError::Refused("the replica is down".into()),
         Answered::Failed(Failure::NoAnswer) | Answered::Read(_) | Answered::Written(_) => {
             ScriptError::NoAnswerYet

@@ -19,13 +19,14 @@ use rand::{RngExt, SeedableRng};
 
 use super::SimOptions;
 use super::client::{Answered, Client, Failure, Next, Request};
-use super::node::{Answer, Job, Life, Node, PeerStep, PushId, RequestId};
+use super::lease::{LeaseHost, LeaseStep};
+use super::node::{Answer, Asker, Job, Life, Node, PeerStep, PushId, RequestId};
 use super::queue::Agenda;
 use crate::clock::Nanos;
 use crate::clock::dots::{DotSet, ReplicaId};
 use crate::clock::physical::ManualTrueTime;
 use crate::experiment::stop::{Stop, Stopped};
-use crate::replica::core::WriteReply;
+use crate::replica::core::{CoreError, WriteReply};
 use crate::replica::offsets::Sample;
 use crate::replica::peer_policy::{Pause, Shipping, Transmission};
 use crate::strategy::plugin::Lineup;
@@ -70,6 +71,8 @@ pub enum Event {
     ClientAnswer { request: RequestId, answer: Answered },
     /// A client gives up waiting.
     ClientTimeout { request: RequestId },
+    /// Something for the lease workers or their lock service (`sim::lease`).
+    Lease(LeaseStep),
 }
 
 impl Event {
@@ -83,7 +86,10 @@ impl Event {
             | Event::PushDepart { replica, incarnation, .. }
             | Event::PushAnswer { replica, incarnation, .. }
             | Event::CommitWait { replica, incarnation, .. } => Some((*replica, Some(*incarnation))),
-            Event::ClientStart { .. } | Event::ClientAnswer { .. } | Event::ClientTimeout { .. } => None,
+            Event::ClientStart { .. }
+            | Event::ClientAnswer { .. }
+            | Event::ClientTimeout { .. }
+            | Event::Lease(_) => None,
         }
     }
 }
@@ -117,6 +123,8 @@ pub struct World {
     pub(super) script: Option<ScriptLog>,
     /// Asked to stop (Ctrl-C, a cancelled job): [`World::run_until`] gives up.
     pub stop: Stop,
+    /// Lease workers and their lock service, in a lease trial.
+    pub lease: Option<LeaseHost>,
 }
 
 /// How many events the world handles between two looks at its [`Stop`]:
@@ -182,6 +190,7 @@ impl World {
             started: start_ns,
             script,
             stop: Stop::default(),
+            lease: None,
         };
         for id in 1..=replicas as ReplicaId {
             world.start_peer_tasks(id);
@@ -231,9 +240,14 @@ impl World {
         self.started + (since + tick - 1).div_euclid(tick) * tick
     }
 
+    /// When a sleep of `after` ns begun now ends (see [`Self::timer`]).
+    pub(super) fn timer_after(&self, after: Nanos) -> Nanos {
+        self.timer(self.now, after)
+    }
+
     /// A one-way trip between a client and a replica, or between
     /// replicas, for a message of `writes` writes.
-    fn one_way(&mut self, writes: usize) -> Nanos {
+    pub(super) fn one_way(&mut self, writes: usize) -> Nanos {
         let jitter = self.random.random_range(0..=self.options.one_way_jitter_ns);
         self.options.one_way_ns + jitter + self.options.per_write_on_wire_ns * writes as Nanos
     }
@@ -274,6 +288,12 @@ impl World {
             Event::ClientAnswer { request, answer } => self.client_answered(request, answer),
             Event::ClientTimeout { request } => {
                 self.client_answered(request, Answered::Failed(Failure::NoAnswer))
+            }
+            Event::Lease(step) => {
+                if let Some(mut host) = self.lease.take() {
+                    host.handle(self, step);
+                    self.lease = Some(host);
+                }
             }
         }
     }
@@ -340,7 +360,7 @@ impl World {
     fn client_request(&mut self, to: ReplicaId, request: RequestId, sent_at: Nanos, body: Request) {
         let job = match body {
             Request::Read { bucket, key } => Job::Read { request, bucket, key },
-            Request::Write { bucket, key, value, context } => {
+            Request::Write { bucket, key, value, context, fence } => {
                 // Write admission, as `put_key` does it.
                 let node = self.node(to);
                 let peers = node.peers.len();
@@ -351,7 +371,7 @@ impl World {
                     self.answer_client(request, Answered::Refused(reason), back);
                     return;
                 }
-                Job::Write { request, bucket, key, value, context }
+                Job::Write { request, bucket, key, value, context, fence }
             }
         };
         self.node_mut(to).open_requests.insert(request, sent_at);
@@ -435,6 +455,7 @@ impl World {
                     self.node_mut(replica).open_requests.remove(&request);
                     let answered = match result {
                         Ok(reply) => Answered::Written(reply),
+                        Err(error @ CoreError::Fenced { .. }) => Answered::Fenced(error.to_string()),
                         Err(error) => Answered::Refused(error.to_string()),
                     };
                     let back = self.one_way(0);
@@ -740,12 +761,20 @@ impl World {
     }
 
     fn client_answered(&mut self, request: RequestId, answer: Answered) {
+        if let Asker::Worker(..) = request.asker {
+            if let Some(mut host) = self.lease.take() {
+                host.storage_answered(self, request, answer);
+                self.lease = Some(host);
+            }
+            return;
+        }
         if let Some(script) = &mut self.script {
             script.answers.insert(request, answer);
             return;
         }
-        if let Some(next) = self.clients[request.client].answered(request, answer, self.now) {
-            self.client_next(request.client, next);
+        let Asker::Client(index) = request.asker else { return };
+        if let Some(next) = self.clients[index].answered(request, answer, self.now) {
+            self.client_next(index, next);
         }
     }
 

@@ -70,6 +70,7 @@ mod tests {
             value: (&serde_json::json!(1)).into(),
             stamp: RawJson::of(&stamp),
             context: RawJson::null(),
+            fence: None,
         }
     }
 

@@ -69,6 +69,7 @@ mod tests {
             value: RawJson::of(&seq),
             stamp: RawJson::of(&stamp),
             context: RawJson::null(),
+            fence: None,
         })
     }
 

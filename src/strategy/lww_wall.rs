@@ -57,6 +57,7 @@ mod tests {
             value: (&serde_json::json!(seq)).into(),
             stamp: RawJson::of(&WallStamp(physical, origin)),
             context: RawJson::null(),
+            fence: None,
         })
     }
 

@@ -56,6 +56,7 @@ use serde_json::Value;
 use crate::clock::Nanos;
 use crate::clock::dots::{DotSet, ReplicaId};
 use crate::clock::hlc::Hlc;
+use crate::lease::Token;
 
 /// One write, as logged, replicated and kept as a sibling. Immutable once
 /// made; its identity is `(origin, seq)`.
@@ -75,6 +76,11 @@ pub struct Write {
     /// What the write supersedes, in the strategy's terms (`null` for LWW),
     /// as JSON text.
     pub context: RawJson,
+    /// The fencing token its writer held (DDIA Figure 8-5), if it fences:
+    /// a replica refuses a write whose token is below one it has seen for
+    /// the key, and learns tokens from the writes replicated to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<Token>,
 }
 
 impl Write {

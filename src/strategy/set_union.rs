@@ -215,6 +215,7 @@ mod tests {
             value: RawJson::of(&value),
             stamp: RawJson::null(),
             context: RawJson::null(),
+            fence: None,
         })
     }
 

@@ -126,6 +126,7 @@ mod tests {
             value: RawJson::of(&seq),
             stamp: RawJson::of(&stamp),
             context: RawJson::null(),
+            fence: None,
         })
     }
 

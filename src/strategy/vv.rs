@@ -153,6 +153,7 @@ mod tests {
                 value: (&serde_json::json!(value)).into(),
                 stamp: stamped.stamp,
                 context: stamped.context,
+                fence: None,
             });
             VersionVectors.apply(&mut self.state, &write).unwrap();
             write

@@ -163,6 +163,7 @@ mod tests {
                 value: RawJson::of(&value),
                 stamp: stamped.stamp,
                 context: stamped.context,
+                fence: None,
             });
             self.strategy.apply(&mut self.state, &write).unwrap();
             write

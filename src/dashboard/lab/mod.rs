@@ -345,9 +345,9 @@ pub struct PartitionRequest {
 }
 
 /// The peer of a link operation (the replica itself for any other).
-fn link_peer(operation: &Operation) -> ReplicaId {
+fn link_peer(operation: &Operation) -> Option<ReplicaId> {
     match operation {
-        Operation::SetLink { update, .. } => update.peer,
+        Operation::SetLink { update, .. } => Some(update.peer),
         other => other.replica(),
     }
 }
@@ -630,7 +630,9 @@ impl Lab {
                 running.engine.apply(&step.operation).await?;
             }
             let mut view = lock(&self.view);
-            let cut = steps.iter().map(|step| (step.operation.replica(), link_peer(&step.operation)));
+            let cut = steps
+                .iter()
+                .filter_map(|step| Some((step.operation.replica()?, link_peer(&step.operation)?)));
             view.cuts.extend(cut.map(|(a, b)| (a.min(b), a.max(b))));
             Ok(())
         })

@@ -22,7 +22,7 @@ use futures::future::BoxFuture;
 
 use self::cluster::{Cluster, ClusterOptions, Signal};
 use super::trial::SAMPLE_INTERVAL;
-use super::{ClockSample, Engine, EngineError, Workload};
+use super::{ClockSample, Engine, EngineError, Workload, WorkloadRecords};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::system_now;
@@ -103,8 +103,20 @@ impl Processes {
     }
 }
 
+/// Why real processes cannot run lease workers yet.
+const NO_WORKERS: &str =
+    "lease workers run only in the simulator so far; run the spec with --sim (or engine = \"sim\")";
+
 impl Engine for Processes {
     const KIND: EngineKind = EngineKind::Processes;
+
+    fn refusal(operation: &Operation) -> Option<String> {
+        operation.worker().map(|_| NO_WORKERS.to_string())
+    }
+
+    fn lease_refusal() -> Option<String> {
+        Some(NO_WORKERS.into())
+    }
 
     fn now(&self) -> Nanos {
         system_now()
@@ -130,6 +142,12 @@ impl Engine for Processes {
             Operation::Resume { replica } => cluster.signal(*replica, Signal::Resume)?,
             Operation::Crash { replica } => cluster.crash(*replica).await?,
             Operation::Restart { replica } => cluster.restart(*replica).await?,
+            // Refused before any trial starts (`lease_refusal`, `refusal`).
+            Operation::PauseWorker { .. }
+            | Operation::ResumeWorker { .. }
+            | Operation::SetWorkerClock { .. } => {
+                return Err(EngineError::Workload(NO_WORKERS.into()));
+            }
         }
         Ok(())
     }
@@ -149,9 +167,10 @@ impl Engine for Processes {
         Ok(())
     }
 
-    async fn finish_workload(&mut self) -> Result<Vec<WriteRecord>, EngineError> {
-        let Some(mut clients) = self.clients.take() else { return Ok(Vec::new()) };
-        (&mut clients.0).await.map_err(|error| EngineError::Workload(error.to_string()))
+    async fn finish_workload(&mut self) -> Result<WorkloadRecords, EngineError> {
+        let Some(mut clients) = self.clients.take() else { return Ok(WorkloadRecords::default()) };
+        let writes = (&mut clients.0).await.map_err(|error| EngineError::Workload(error.to_string()))?;
+        Ok(WorkloadRecords { writes, leases: Vec::new() })
     }
 
     fn sample_clocks(&mut self) -> BoxFuture<'static, Vec<ClockSample>> {

@@ -56,6 +56,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::dots::ReplicaId;
 use crate::clock::update::LeapMode;
 pub use crate::history::FaultKind;
+use crate::lease::WorkerId;
 use crate::replica::links::{Cut, DelaySpec, LinkUpdate};
 
 pub use self::network::NetworkSpec;
@@ -97,6 +98,13 @@ pub enum FaultSpec {
     Link { at_ms: f64, replica: ReplicaId, link: LinkFault, duration_ms: f64 },
     /// The replica's process is stopped (SIGSTOP) for `duration_ms`.
     Pause { at_ms: f64, replica: ReplicaId, duration_ms: f64 },
+    /// A lease worker's process is stopped for `duration_ms` (`kind =
+    /// "pause"` with `worker` instead of `replica`): a GC pause, a VM
+    /// migrated (DDIA Figure 8-4).
+    PauseWorker { at_ms: f64, worker: WorkerId, duration_ms: f64 },
+    /// A lease worker's clock jumps by `step_ms` (`kind = "step"` with
+    /// `worker`): its time of day, never its monotonic clock.
+    StepWorker { at_ms: f64, worker: WorkerId, step_ms: f64 },
     /// The replica's process is killed (SIGKILL) and restarted
     /// [`CRASH_DOWN_TIME`] later; again every `every_ms` until the workload
     /// ends (0: once).
@@ -163,8 +171,17 @@ impl FaultSpec {
             Self::Cut { .. } => FaultKind::Cut,
             Self::Partition(_) => FaultKind::Partition,
             Self::Link { .. } => FaultKind::Link,
-            Self::Pause { .. } => FaultKind::Pause,
+            Self::Pause { .. } | Self::PauseWorker { .. } => FaultKind::Pause,
             Self::Crash { .. } => FaultKind::Crash,
+            Self::StepWorker { .. } => FaultKind::Step,
+        }
+    }
+
+    /// The lease worker it hits, if it hits one.
+    pub fn worker(&self) -> Option<WorkerId> {
+        match self {
+            Self::PauseWorker { worker, .. } | Self::StepWorker { worker, .. } => Some(*worker),
+            _ => None,
         }
     }
 
@@ -179,6 +196,8 @@ impl FaultSpec {
             | Self::Cut { at_ms, .. }
             | Self::Link { at_ms, .. }
             | Self::Pause { at_ms, .. }
+            | Self::PauseWorker { at_ms, .. }
+            | Self::StepWorker { at_ms, .. }
             | Self::Crash { at_ms, .. } => *at_ms,
             Self::Partition(partition) => partition.at_ms,
         }
@@ -201,6 +220,7 @@ impl FaultSpec {
                 Split::Shape { replica, .. } => Some(replica),
                 Split::Groups(_) => None,
             },
+            Self::PauseWorker { .. } | Self::StepWorker { .. } => None,
         }
     }
 
@@ -214,23 +234,26 @@ impl FaultSpec {
             | Self::Leap { duration_ms, .. }
             | Self::Cut { duration_ms, .. }
             | Self::Link { duration_ms, .. }
-            | Self::Pause { duration_ms, .. } => *duration_ms,
+            | Self::Pause { duration_ms, .. }
+            | Self::PauseWorker { duration_ms, .. } => *duration_ms,
             Self::Partition(partition) => partition.duration_ms,
-            Self::Step { .. } | Self::Crash { .. } => 0.0,
+            Self::Step { .. } | Self::StepWorker { .. } | Self::Crash { .. } => 0.0,
         }
     }
 
     /// Whether the fault does anything (a sweep value of 0 turns it off).
     pub fn is_active(&self) -> bool {
         match self {
-            Self::Step { step_ms, .. } => *step_ms != 0.0,
+            Self::Step { step_ms, .. } | Self::StepWorker { step_ms, .. } => *step_ms != 0.0,
             Self::Strobe { step_ms, duration_ms, .. }
             | Self::Wobble { step_ms, duration_ms, .. }
             | Self::Jitter { step_ms, duration_ms, .. } => *step_ms != 0.0 && *duration_ms > 0.0,
             Self::Leap { .. } | Self::Crash { .. } => true,
-            Self::Cut { .. } | Self::Partition(_) | Self::Link { .. } | Self::Pause { .. } => {
-                self.duration_ms() > 0.0
-            }
+            Self::Cut { .. }
+            | Self::Partition(_)
+            | Self::Link { .. }
+            | Self::Pause { .. }
+            | Self::PauseWorker { .. } => self.duration_ms() > 0.0,
         }
     }
 
@@ -246,7 +269,9 @@ impl FaultSpec {
             return Err("at_ms and duration_ms must be 0 or more, and numbers".into());
         }
         match self {
-            Self::Step { step_ms, .. } | Self::Jitter { step_ms, .. } if !step_ms.is_finite() => {
+            Self::Step { step_ms, .. } | Self::StepWorker { step_ms, .. } | Self::Jitter { step_ms, .. }
+                if !step_ms.is_finite() =>
+            {
                 Err("step_ms must be a number".into())
             }
             Self::Strobe { step_ms, period_ms, .. } | Self::Wobble { step_ms, period_ms, .. } => {

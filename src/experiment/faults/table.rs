@@ -15,6 +15,7 @@ use super::{CutDirection, FaultSpec, LinkFault, PartitionFault, PartitionShape, 
 use crate::clock::dots::ReplicaId;
 use crate::clock::update::LeapMode;
 use crate::history::FaultKind;
+use crate::lease::WorkerId;
 
 /// A `[[fault]]` table's flat shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +27,9 @@ pub struct FaultTable {
     /// The replica it hits (a partition's: the one its shape is drawn around).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     replica: Option<ReplicaId>,
+    /// `pause`, `step`: the lease worker it hits, instead of a replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    worker: Option<WorkerId>,
     /// `step`, `strobe`, `wobble`, `jitter`: how far, ms.
     #[serde(default, skip_serializing_if = "is_zero")]
     step_ms: f64,
@@ -103,6 +107,22 @@ impl TryFrom<FaultTable> for FaultSpec {
             }
         }
         let at_ms = table.at_ms;
+        let FaultTable { step_ms, duration_ms, .. } = table;
+        match (kind, table.worker, table.replica) {
+            (_, None, _) => {}
+            (FaultKind::Pause, Some(worker), None) => {
+                return Ok(FaultSpec::PauseWorker { at_ms, worker, duration_ms });
+            }
+            (FaultKind::Step, Some(worker), None) => {
+                return Ok(FaultSpec::StepWorker { at_ms, worker, step_ms });
+            }
+            (FaultKind::Pause | FaultKind::Step, Some(_), Some(_)) => {
+                return Err(format!("a {kind} hits a `replica` or a `worker`, not both"));
+            }
+            (_, Some(_), _) => {
+                return Err(format!("a {kind} takes no `worker` (only a pause and a step do)"));
+            }
+        }
         // Every kind but a partition hits one replica.
         let replica = match (kind, table.replica) {
             (FaultKind::Partition, _) => 0,
@@ -140,6 +160,7 @@ impl From<FaultSpec> for FaultTable {
             kind: fault.kind(),
             at_ms: fault.at_ms(),
             replica: fault.replica(),
+            worker: fault.worker(),
             step_ms: 0.0,
             period_ms: 0.0,
             duration_ms: fault.duration_ms(),
@@ -152,7 +173,9 @@ impl From<FaultSpec> for FaultTable {
             link: None,
         };
         match fault {
-            FaultSpec::Step { step_ms, .. } | FaultSpec::Jitter { step_ms, .. } => table.step_ms = step_ms,
+            FaultSpec::Step { step_ms, .. }
+            | FaultSpec::StepWorker { step_ms, .. }
+            | FaultSpec::Jitter { step_ms, .. } => table.step_ms = step_ms,
             FaultSpec::Strobe { step_ms, period_ms, .. } | FaultSpec::Wobble { step_ms, period_ms, .. } => {
                 (table.step_ms, table.period_ms) = (step_ms, period_ms);
             }
@@ -167,7 +190,7 @@ impl From<FaultSpec> for FaultTable {
             }
             FaultSpec::Link { link, .. } => table.link = Some(link),
             FaultSpec::Crash { every_ms, .. } => table.every_ms = every_ms,
-            FaultSpec::Pause { .. } => {}
+            FaultSpec::Pause { .. } | FaultSpec::PauseWorker { .. } => {}
         }
         table
     }

@@ -24,9 +24,11 @@ use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::update::{ClockStep, ClockUpdate, Lasting, LeapMode, LeapSecond, LeapTaken, Periodic};
 use crate::history::{FaultKind, FaultName, FaultRecord, Record, TrialPlan};
+use crate::lease::WorkerId;
 use crate::replica::links::{Cut, DelaySpec, LinkUpdate};
 
-/// One thing done to one replica: all an engine is asked to carry out.
+/// One thing done to one replica or lease worker: all an engine is asked
+/// to carry out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operation {
     /// Change the replica's clock model, as `PUT /admin/clock` does.
@@ -41,24 +43,41 @@ pub enum Operation {
     Crash { replica: ReplicaId },
     /// Start a crashed replica again, on its own data.
     Restart { replica: ReplicaId },
+    /// Stop a lease worker's process where it stands.
+    PauseWorker { worker: WorkerId },
+    /// Let a paused lease worker go on.
+    ResumeWorker { worker: WorkerId },
+    /// Change a lease worker's time-of-day clock (never its monotonic one).
+    SetWorkerClock { worker: WorkerId, update: ClockUpdate },
 }
 
 impl Operation {
-    /// The replica it is done to.
-    pub fn replica(&self) -> ReplicaId {
+    /// The replica it is done to (none: a lease worker).
+    pub fn replica(&self) -> Option<ReplicaId> {
         match self {
             Self::SetClock { replica, .. }
             | Self::SetLink { replica, .. }
             | Self::Pause { replica }
             | Self::Resume { replica }
             | Self::Crash { replica }
-            | Self::Restart { replica } => *replica,
+            | Self::Restart { replica } => Some(*replica),
+            Self::PauseWorker { .. } | Self::ResumeWorker { .. } | Self::SetWorkerClock { .. } => None,
+        }
+    }
+
+    /// The lease worker it is done to, if it is one.
+    pub fn worker(&self) -> Option<WorkerId> {
+        match self {
+            Self::PauseWorker { worker }
+            | Self::ResumeWorker { worker }
+            | Self::SetWorkerClock { worker, .. } => Some(*worker),
+            _ => None,
         }
     }
 
     /// What it does, in words that follow "cannot" in a refusal.
     pub fn in_words(&self) -> String {
-        let replica = self.replica();
+        let replica = self.replica().unwrap_or_default();
         match self {
             Self::SetClock { .. } => format!("change replica {replica}'s clock this way"),
             Self::SetLink { update, .. } => {
@@ -68,6 +87,9 @@ impl Operation {
             Self::Resume { .. } => format!("resume replica {replica}"),
             Self::Crash { .. } => format!("crash replica {replica}"),
             Self::Restart { .. } => format!("restart replica {replica}"),
+            Self::PauseWorker { worker } => format!("pause lease {worker}"),
+            Self::ResumeWorker { worker } => format!("resume lease {worker}"),
+            Self::SetWorkerClock { worker, .. } => format!("change lease {worker}'s clock"),
         }
     }
 }
@@ -90,7 +112,17 @@ impl Step {
     /// The `fault` record of this step, carried out at true time `true_ns`:
     /// the settings sent, as the admin API takes them (nothing, for a signal).
     pub fn record(&self, plan: TrialPlan, true_ns: Nanos) -> Record {
-        let replica = self.operation.replica();
+        if let Some(worker) = self.operation.worker() {
+            let settings = match &self.operation {
+                Operation::SetWorkerClock { update, .. } => serde_json::to_value(update).unwrap_or_default(),
+                _ => Value::Null,
+            };
+            let Record::Fault(record) = FaultRecord::at(true_ns, plan, 0, self.name, &settings) else {
+                unreachable!("a fault record")
+            };
+            return Record::Fault(FaultRecord { worker: Some(worker), ..record });
+        }
+        let replica = self.operation.replica().unwrap_or_default();
         match (&self.operation, &self.groups) {
             (Operation::SetClock { update, .. }, _) => {
                 FaultRecord::at(true_ns, plan, replica, self.name, update)
@@ -289,6 +321,18 @@ pub fn timeline(faults: &[FaultSpec], baseline: &Baseline, end_ms: f64) -> Vec<(
                     until,
                     vec![Step::new(FaultName::Resume, Operation::Resume { replica: *replica })],
                 ));
+            }
+            FaultSpec::PauseWorker { worker, .. } => {
+                moments.push((at, one(kind, Operation::PauseWorker { worker: *worker })));
+                let resume = Step::new(FaultName::Resume, Operation::ResumeWorker { worker: *worker });
+                moments.push((until, vec![resume]));
+            }
+            FaultSpec::StepWorker { worker, step_ms, .. } => {
+                let update = ClockUpdate {
+                    step: Some(ClockStep { by_ms: *step_ms, after_ms: 0.0 }),
+                    ..Default::default()
+                };
+                moments.push((at, one(kind, Operation::SetWorkerClock { worker: *worker, update })));
             }
             FaultSpec::Crash { replica, every_ms, .. } => {
                 let mut crash_at = at;

@@ -57,6 +57,11 @@ impl Spec {
         if self.trials == 0 {
             return Err(invalid("trials", "must be at least 1".into()));
         }
+        if let Some(lease) = &self.lease
+            && let Some(problem) = lease.problem(&self.strategies)
+        {
+            return Err(invalid("lease", problem));
+        }
         if self.duration_ms == 0 {
             return Err(invalid("duration_ms", "must be more than 0".into()));
         }
@@ -112,6 +117,16 @@ impl Spec {
         }
         for fault in &self.faults {
             fault.check(self.replicas).map_err(|problem| invalid("fault", problem))?;
+            if let Some(worker) = fault.worker() {
+                let workers = self.lease.as_ref().map_or(0, |lease| lease.workers);
+                if worker.0 == 0 || worker.0 > workers {
+                    let problem = match workers {
+                        0 => format!("{worker} does not exist: a spec without [lease] has no workers"),
+                        _ => format!("{worker} does not exist (workers are 1 to {workers})"),
+                    };
+                    return Err(invalid("fault", problem));
+                }
+            }
             // The swept values set the faults' sizes: each must make sense.
             for &value in self.sweep.values.iter().chain(quick_values) {
                 if let Some(swept) = self.sweep.parameter.apply(fault, value) {

@@ -157,6 +157,10 @@ pub struct Spec {
     /// `experiment::chaos`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chaos: Option<ChaosSpec>,
+    /// Lease-holding workers instead of the workload's clients (see
+    /// `experiment::lease`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<super::lease::LeaseSpec>,
     /// What others measured, for the report to set beside the lab's figures
     /// (see `report::published`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -282,9 +282,14 @@ impl Parameter {
     pub fn apply(self, fault: &FaultSpec, value: f64) -> Option<FaultSpec> {
         let mut fault = fault.clone();
         match (self, &mut fault) {
-            (Parameter::StepMs, FaultSpec::Step { step_ms, .. }) => *step_ms = value,
+            (Parameter::StepMs, FaultSpec::Step { step_ms, .. } | FaultSpec::StepWorker { step_ms, .. }) => {
+                *step_ms = value
+            }
             (Parameter::CutMs, FaultSpec::Cut { duration_ms, .. })
-            | (Parameter::PauseMs, FaultSpec::Pause { duration_ms, .. }) => *duration_ms = value,
+            | (
+                Parameter::PauseMs,
+                FaultSpec::Pause { duration_ms, .. } | FaultSpec::PauseWorker { duration_ms, .. },
+            ) => *duration_ms = value,
             (Parameter::CutMs, FaultSpec::Partition(partition)) => partition.duration_ms = value,
             (Parameter::CrashEveryMs, FaultSpec::Crash { .. }) if value <= 0.0 => return None,
             (Parameter::CrashEveryMs, FaultSpec::Crash { every_ms, .. }) => *every_ms = value,

@@ -1,0 +1,147 @@
+//! A spec's `[lease]` table: lease-holding workers instead of the
+//! workload's clients (the story of `crate::lease`).
+//!
+//! Each of `workers` worker processes runs one loop per guard under test,
+//! as each replica hosts one bucket per strategy: so every guard meets the
+//! same pauses and the same clock faults, and a pause of worker 1 pauses
+//! its every loop. Each guard has its own lock at the service and its own
+//! protected value in storage (key `lease-GUARD` in `bucket`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::dots::ReplicaId;
+use crate::clock::millis_to_nanos;
+use crate::lease::worker::Timing;
+use crate::lease::{Guard, WorkerId};
+
+/// The most workers a spec may start.
+pub const MAX_WORKERS: u32 = 16;
+
+/// Where the workers write the protected value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Storage {
+    /// Every worker writes to replica 1, which sees every token.
+    #[default]
+    One,
+    /// Worker `i` writes to replica `i` (round the replicas): a multi-leader
+    /// store, where a stale writer may reach a replica that has not yet
+    /// seen the newer token.
+    Each,
+}
+
+/// The `[lease]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeaseSpec {
+    /// Worker processes, each running one loop per guard.
+    pub workers: u32,
+    /// The ways of checking a lease under test.
+    pub guards: Vec<Guard>,
+    /// The lease's time to live, ms, by the service's clock.
+    pub ttl_ms: f64,
+    /// The least a lease must have left for a worker to act on it, ms.
+    pub margin_ms: f64,
+    /// A worker renews when less than this is left, ms.
+    pub renew_ms: f64,
+    /// The work between reading the protected value and writing it, ms.
+    pub work_ms: f64,
+    /// Between a renewal and the next round, ms.
+    pub idle_ms: f64,
+    /// Before asking again for a lock held by another, ms.
+    pub retry_ms: f64,
+    pub storage: Storage,
+    /// The bucket the protected values live in (one of the spec's strategies).
+    pub bucket: String,
+    /// The service's first token (DDIA's Figure 8-5 starts at 33).
+    pub first_token: u64,
+}
+
+impl Default for LeaseSpec {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            guards: Guard::ALL.to_vec(),
+            ttl_ms: 1000.0,
+            margin_ms: 100.0,
+            renew_ms: 500.0,
+            work_ms: 50.0,
+            idle_ms: 100.0,
+            retry_ms: 50.0,
+            storage: Storage::One,
+            bucket: "lww-hlc".into(),
+            first_token: 33,
+        }
+    }
+}
+
+impl LeaseSpec {
+    /// The workers' ids, 1 to N.
+    pub fn worker_ids(&self) -> impl Iterator<Item = WorkerId> + use<> {
+        (1..=self.workers).map(WorkerId)
+    }
+
+    /// The replica worker `worker` writes to, of `replicas`.
+    pub fn storage_of(&self, worker: WorkerId, replicas: usize) -> ReplicaId {
+        match self.storage {
+            Storage::One => 1,
+            Storage::Each => ((worker.0 as usize - 1) % replicas + 1) as ReplicaId,
+        }
+    }
+
+    /// Every worker loop's timings.
+    pub fn timing(&self) -> Timing {
+        Timing {
+            margin_ns: millis_to_nanos(self.margin_ms),
+            renew_ns: millis_to_nanos(self.renew_ms),
+            work_ns: millis_to_nanos(self.work_ms),
+            idle_ns: millis_to_nanos(self.idle_ms),
+            retry_ns: millis_to_nanos(self.retry_ms),
+        }
+    }
+
+    /// What is wrong with it, if anything, given the spec's strategies.
+    pub fn problem(&self, strategies: &[String]) -> Option<String> {
+        if !(1..=MAX_WORKERS).contains(&self.workers) {
+            return Some(format!("workers must be 1 to {MAX_WORKERS}, got {}", self.workers));
+        }
+        if self.guards.is_empty() {
+            return Some("guards must name at least one of wall-clock, monotonic, fenced".into());
+        }
+        for (name, value) in [
+            ("ttl_ms", self.ttl_ms),
+            ("margin_ms", self.margin_ms),
+            ("renew_ms", self.renew_ms),
+            ("work_ms", self.work_ms),
+            ("idle_ms", self.idle_ms),
+            ("retry_ms", self.retry_ms),
+        ] {
+            if !(value.is_finite() && (0.0..=3_600_000.0).contains(&value)) {
+                return Some(format!("{name} must be 0 to 3,600,000 ms, got {value}"));
+            }
+        }
+        if self.ttl_ms <= self.margin_ms {
+            return Some(format!(
+                "ttl_ms ({}) must be more than margin_ms ({})",
+                self.ttl_ms, self.margin_ms
+            ));
+        }
+        if self.renew_ms < self.margin_ms || self.renew_ms >= self.ttl_ms {
+            return Some(format!(
+                "renew_ms ({}) must be at least margin_ms ({}) and less than ttl_ms ({})",
+                self.renew_ms, self.margin_ms, self.ttl_ms
+            ));
+        }
+        if self.retry_ms <= 0.0 {
+            return Some("retry_ms must be above 0, or a refused worker asks again and again at once".into());
+        }
+        if !strategies.contains(&self.bucket) {
+            return Some(format!(
+                "bucket {:?} is not one of the spec's strategies ({})",
+                self.bucket,
+                strategies.join(", ")
+            ));
+        }
+        None
+    }
+}

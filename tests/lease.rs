@@ -1,0 +1,181 @@
+//! Leases in the simulator: DDIA Figures 8-4 and 8-5 on the lab's own
+//! replicas, judged by the lease oracle from the history alone.
+//!
+//! Each test runs one simulated trial of two lease workers (a loop per
+//! guard in each) against a lock service with a 1 s TTL, storage on the
+//! lab's replicas, and one fault on worker 1, which holds the lease from
+//! the start.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use clocklab::analysis::lease::{GuardVerdict, judge};
+use clocklab::engine::sim::run_trial;
+use clocklab::experiment::spec::Spec;
+use clocklab::experiment::stop::Stop;
+use clocklab::experiment::workload::Counters;
+use clocklab::history::{LeaseEvent, LeaseRecord, Record, TrialPlan};
+use clocklab::lease::{Guard, WorkerId};
+use clocklab::sim::SimOptions;
+
+/// A lease spec with `extra` (faults, settings) appended.
+fn spec(extra: &str) -> Spec {
+    let text = format!(
+        r#"
+replicas = 3
+strategies = ["lww-hlc"]
+trials = 1
+duration_ms = 5000
+seed = 3
+
+[lease]
+workers = 2
+ttl_ms = 1000
+margin_ms = 100
+renew_ms = 500
+work_ms = 300
+idle_ms = 20
+retry_ms = 50
+{extra}
+
+[sweep]
+parameter = "skew_ms"
+values = [0]
+"#
+    );
+    Spec::parse(&text, std::path::Path::new("lease.toml")).expect("a valid spec")
+}
+
+/// One trial's lease records, its oracle's verdicts, and when its workload
+/// started (true ns).
+struct Trial {
+    leases: Vec<LeaseRecord>,
+    verdicts: BTreeMap<Guard, GuardVerdict>,
+    started_ns: i64,
+}
+
+/// Runs the trial and judges it.
+fn run(spec: &Spec) -> Trial {
+    let plan = TrialPlan { point: 0, trial: 0, value: 0.0 };
+    let (outcome, _) =
+        run_trial(spec, plan, Arc::new(Counters::default()), &SimOptions::default(), &Stop::default())
+            .expect("ran");
+    assert!(outcome.converged, "the replicas converged");
+    let records = outcome.records;
+    let (started_ns, end_ns) = records
+        .iter()
+        .find_map(|record| match record {
+            Record::Trial(trial) => Some((trial.workload_start_ns, trial.workload_end_ns)),
+            _ => None,
+        })
+        .expect("a trial record");
+    let leases: Vec<LeaseRecord> = records
+        .iter()
+        .filter_map(|record| match record {
+            Record::Lease(lease) => Some(lease.clone()),
+            _ => None,
+        })
+        .collect();
+    let finals = records.iter().filter_map(|record| match record {
+        Record::Final(last) => Some(last),
+        _ => None,
+    });
+    let verdicts = judge(&leases, finals, end_ns);
+    eprintln!("{verdicts:#?}");
+    Trial { leases, verdicts, started_ns }
+}
+
+/// The pause lands between worker 1's last check and its write: the last
+/// valid check before `from_ns` has no write between it and `from_ns`.
+fn pause_fell_between_check_and_write(leases: &[LeaseRecord], guard: Guard, from_ns: i64) -> bool {
+    let mine: Vec<&LeaseRecord> =
+        leases.iter().filter(|record| record.guard == guard && record.worker == WorkerId(1)).collect();
+    let last_check = mine
+        .iter()
+        .filter(|record| record.true_ns < from_ns && record.event == LeaseEvent::Checked { valid: true })
+        .map(|record| record.true_ns)
+        .max();
+    let last_write_sent = mine
+        .iter()
+        .filter_map(|record| match record.event {
+            LeaseEvent::Write { invoke_ns, .. } if invoke_ns < from_ns => Some(invoke_ns),
+            _ => None,
+        })
+        .max();
+    last_check.is_some_and(|check| last_write_sent.is_none_or(|sent| sent < check))
+}
+
+/// When the pause begins, after the workload starts.
+const PAUSE_AT_NS: i64 = 1_000_000_000;
+
+const PAUSE: &str = r#"
+[[fault]]
+kind = "pause"
+worker = 1
+at_ms = 1000
+duration_ms = 2000
+"#;
+
+#[test]
+fn with_no_faults_nothing_is_unsafe_and_every_increment_counts() {
+    let Trial { verdicts, .. } = run(&spec(""));
+    assert_eq!(verdicts.len(), 3, "three guards judged: {verdicts:?}");
+    for (guard, verdict) in &verdicts {
+        assert!(verdict.is_safe(), "{guard}: {verdict:?}");
+        assert!(verdict.acked > 5, "{guard}: the holder kept writing: {verdict:?}");
+        assert_eq!(verdict.final_value, verdict.acked, "{guard}");
+        assert_eq!(verdict.leases.len(), 1, "{guard}: worker 1 renewed its one lease throughout");
+    }
+}
+
+#[test]
+fn a_pause_longer_than_the_ttl_between_check_and_write_makes_two_holders_and_loses_an_update() {
+    let Trial { leases, verdicts, started_ns } = run(&spec(PAUSE));
+    let paused_at = started_ns + PAUSE_AT_NS;
+    for guard in [Guard::WallClock, Guard::Monotonic] {
+        assert!(
+            pause_fell_between_check_and_write(&leases, guard, paused_at),
+            "{guard}: the story's premise"
+        );
+        let verdict = &verdicts[&guard];
+        assert!(!verdict.overlaps.is_empty(), "{guard}: two workers believed at once: {verdict:?}");
+        assert!(verdict.stale_acked >= 1, "{guard}: the expired holder's write landed: {verdict:?}");
+        assert!(
+            verdict.lost_updates >= 1 && verdict.harmful >= 1,
+            "{guard}: an update was lost: {verdict:?}"
+        );
+        assert_eq!(verdict.fenced, 0, "{guard}: nothing fenced");
+    }
+}
+
+#[test]
+fn fencing_on_one_replica_refuses_the_stale_write_and_loses_nothing() {
+    let Trial { leases, verdicts, started_ns } = run(&spec(PAUSE));
+    let paused_at = started_ns + PAUSE_AT_NS;
+    assert!(pause_fell_between_check_and_write(&leases, Guard::Fenced, paused_at), "the story's premise");
+    let verdict = &verdicts[&Guard::Fenced];
+    assert!(!verdict.overlaps.is_empty(), "belief overlaps as before: {verdict:?}");
+    assert!(verdict.fenced >= 1, "the stale write was refused: {verdict:?}");
+    assert_eq!((verdict.stale_acked, verdict.lost_updates, verdict.harmful), (0, 0, 0), "{verdict:?}");
+    assert_eq!(verdict.final_value, verdict.acked);
+}
+
+#[test]
+fn a_worker_clock_stepped_back_past_the_ttl_breaks_the_wall_clock_guard_and_not_the_monotonic_one() {
+    let step = r#"
+[[fault]]
+kind = "step"
+worker = 1
+at_ms = 1000
+step_ms = -3000
+"#;
+    let Trial { verdicts, .. } = run(&spec(step));
+    let wall = &verdicts[&Guard::WallClock];
+    assert!(
+        !wall.overlaps.is_empty() && wall.stale_acked >= 1,
+        "wall-clock acts on a lease gone by: {wall:?}"
+    );
+    for guard in [Guard::Monotonic, Guard::Fenced] {
+        assert!(verdicts[&guard].is_safe(), "{guard} does not read the time of day: {:?}", verdicts[&guard]);
+    }
+}
