@@ -41,6 +41,9 @@ pub struct Cli {
 pub enum Command {
     /// Start one replica process.
     Replica(ReplicaArgs),
+    /// Start one lease worker process (the runner starts these for a
+    /// spec with [lease]; see docs/design.md section 12).
+    LeaseWorker(LeaseWorkerArgs),
     /// Run an experiment: a cluster, a workload, a sweep, the oracle, plots.
     Experiment(ExperimentArgs),
     /// Run the oracle again on a saved run and rewrite its summary and plots.
@@ -249,6 +252,84 @@ pub enum ClockKind {
     System,
     /// True time through a clock model, changeable live with PUT /admin/clock.
     Model,
+}
+
+#[derive(Debug, Args)]
+pub struct LeaseWorkerArgs {
+    /// This worker's id: a small positive integer.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub id: u32,
+    /// Address to listen on for the runner; port 0 picks a free port
+    /// (printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// The lock service, HOST:PORT.
+    #[arg(long)]
+    pub service: SocketAddr,
+    /// The replica the protected values live on, as ID=HOST:PORT.
+    #[arg(long, value_parser = parse_peer)]
+    pub storage: Peer,
+    /// The bucket holding the protected values.
+    #[arg(long, default_value = "lww-hlc")]
+    pub bucket: String,
+    /// The guards to run a loop for, comma-separated: wall-clock, monotonic, fenced.
+    #[arg(long, value_delimiter = ',', default_value = "wall-clock,monotonic,fenced")]
+    pub guards: Vec<crate::lease::Guard>,
+    /// The least a lease must have left to be acted on, ms.
+    #[arg(long, default_value_t = 100.0)]
+    pub margin_ms: f64,
+    /// Renew when less than this is left, ms.
+    #[arg(long, default_value_t = 500.0)]
+    pub renew_ms: f64,
+    /// Work between reading and writing the protected value, ms.
+    #[arg(long, default_value_t = 50.0)]
+    pub work_ms: f64,
+    /// Between rounds, ms.
+    #[arg(long, default_value_t = 100.0)]
+    pub idle_ms: f64,
+    /// Before asking again for a lock held by another, ms.
+    #[arg(long, default_value_t = 50.0)]
+    pub retry_ms: f64,
+    /// Shared secret for admin requests, the service and the replica (header x-cluster-token).
+    #[arg(long, env = "CLOCKLAB_CLUSTER_TOKEN", hide_env_values = true)]
+    pub cluster_token: String,
+}
+
+impl LeaseWorkerArgs {
+    /// The worker's options, or why these flags do not make sense.
+    pub fn options(&self) -> Result<crate::leaseholder::WorkerOptions, String> {
+        use crate::clock::millis_to_nanos;
+        for (name, value) in [
+            ("margin-ms", self.margin_ms),
+            ("renew-ms", self.renew_ms),
+            ("work-ms", self.work_ms),
+            ("idle-ms", self.idle_ms),
+            ("retry-ms", self.retry_ms),
+        ] {
+            if !(value.is_finite() && (0.0..=3_600_000.0).contains(&value)) {
+                return Err(format!("--{name} must be 0 to 3600000 ms, got {value}"));
+            }
+        }
+        if self.guards.is_empty() {
+            return Err("--guards names at least one guard".into());
+        }
+        Ok(crate::leaseholder::WorkerOptions {
+            id: crate::lease::WorkerId(self.id),
+            service: self.service,
+            storage_id: self.storage.id,
+            storage: self.storage.addr,
+            bucket: self.bucket.clone(),
+            guards: self.guards.clone(),
+            timing: crate::lease::worker::Timing {
+                margin_ns: millis_to_nanos(self.margin_ms),
+                renew_ns: millis_to_nanos(self.renew_ms),
+                work_ns: millis_to_nanos(self.work_ms),
+                idle_ns: millis_to_nanos(self.idle_ms),
+                retry_ns: millis_to_nanos(self.retry_ms),
+            },
+            token: self.cluster_token.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,9 @@
 //! - [`lease`]: chapter 8's second clock story, pure: a lock service
 //!   granting leases with fencing tokens, and lease holders checking them
 //!   by wall clock or monotonic clock (DDIA Figures 8-4 and 8-5).
+//! - [`leaseholder`]: `clocklab lease-worker`, a lease worker as a real
+//!   process: its loops over real sockets, its clock bendable, its pauses
+//!   real SIGSTOPs.
 //! - [`write_id`]: a write's name, `origin:seq`, and a merged read's list
 //!   of them: one type each, parsed in one place.
 //! - [`strategy`]: conflict resolution, one file per strategy, each
@@ -72,6 +75,7 @@ pub mod engine;
 pub mod experiment;
 pub mod history;
 pub mod lease;
+pub mod leaseholder;
 pub mod memory;
 pub mod replica;
 pub mod report;

@@ -2,8 +2,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clocklab::cli::{
-    AnalyzeArgs, CheckArgs, Cli, Command, DashboardArgs, ExperimentArgs, ReplicaArgs, StrategyCommand,
-    ValidateArgs,
+    AnalyzeArgs, CheckArgs, Cli, Command, DashboardArgs, ExperimentArgs, LeaseWorkerArgs, ReplicaArgs,
+    StrategyCommand, ValidateArgs,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -61,6 +61,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Replica(args) => runtime.block_on(replica(args)),
+        Command::LeaseWorker(args) => runtime.block_on(lease_worker(args)),
         Command::Experiment(args) => runtime.block_on(experiment(args)),
         Command::Analyze(args) => analyze(args),
         Command::Dashboard(args) => runtime.block_on(dashboard(args)),
@@ -106,6 +107,17 @@ async fn replica(args: ReplicaArgs) -> Result<(), Failure> {
     let ready = clocklab::replica::Ready { id, addr };
     announce(&serde_json::to_string(&ready)?)?;
     Ok(replica.serve(listener, shutdown_signal()).await?)
+}
+
+/// A lease worker process: listens, says where, and serves until stopped.
+async fn lease_worker(args: LeaseWorkerArgs) -> Result<(), Failure> {
+    let options = args.options()?;
+    let worker = options.id;
+    let listener = listen(args.listen, false).map_err(|error| CannotListen { addr: args.listen, error })?;
+    let addr = listener.local_addr()?;
+    let ready = clocklab::leaseholder::api::WorkerReady { worker, addr };
+    announce(&serde_json::to_string(&ready)?)?;
+    Ok(clocklab::leaseholder::serve(options, listener, shutdown_signal()).await?)
 }
 
 /// Binds a replica's listener; `reuse_port` shares a port its supervisor

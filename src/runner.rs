@@ -252,25 +252,36 @@ async fn run_into(
     // The oracle and the report are long work for a long run: on a thread
     // of their own, so that an interrupt is heard while they work.
     let (spec_owned, dir_owned, stop_owned) = (spec.clone(), run_dir.clone(), stop.clone());
-    let (analysis, behind) = tokio::task::spawn_blocking(move || -> Result<_, RunError> {
+    let (analysis, behind, lease_rows) = tokio::task::spawn_blocking(move || -> Result<_, RunError> {
         let analysis = crate::analysis::analyze(&records);
         if stop_owned.is_stopped() {
             return Err(RunError::Interrupted);
         }
         dir_owned.write_results(&spec_owned, &records, &analysis)?;
-        Ok((analysis, crate::report::keeping_up::fell_behind(&spec_owned, &records)))
+        let lease_rows = spec_owned.lease.is_some().then(|| crate::analysis::lease::judge_run(&records));
+        Ok((analysis, crate::report::keeping_up::fell_behind(&spec_owned, &records), lease_rows))
     })
     .await
     .map_err(|_| RunError::Simulator)??;
-    eprint!("{}", crate::report::text_table(&analysis));
+    match &lease_rows {
+        // A lease run's clients are its workers: their verdicts are what it measured.
+        Some(rows) => eprint!("{}", crate::report::lease::text_table(rows, spec)),
+        None => eprint!("{}", crate::report::text_table(&analysis)),
+    }
     if let Some(behind) = &behind {
         eprintln!("warning: {}", behind.sentence());
     }
-    eprintln!(
-        "{} writes acknowledged, {} attempted",
-        counters.acked.load(Ordering::Relaxed),
-        counters.attempted.load(Ordering::Relaxed)
-    );
+    match &lease_rows {
+        Some(rows) => eprintln!(
+            "{} writes of protected values acknowledged",
+            rows.iter().map(|row| row.acked).sum::<u64>()
+        ),
+        None => eprintln!(
+            "{} writes acknowledged, {} attempted",
+            counters.acked.load(Ordering::Relaxed),
+            counters.attempted.load(Ordering::Relaxed)
+        ),
+    }
     if let Some(first) = analysis.failed_buckets.first() {
         let trials = analysis.failed_buckets.iter().filter(|failed| failed.bucket == first.bucket).count();
         return Err(RunError::PluginFailed {

@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::clock::Nanos;
-use crate::history::{FinalRecord, LeaseEvent, LeaseRecord};
+use crate::history::{FinalRecord, LeaseEvent, LeaseRecord, Record};
 use crate::lease::worker::WriteOutcome;
 use crate::lease::{Guard, Token, WorkerId, key_of};
 
@@ -109,6 +109,71 @@ pub fn judge<'a>(
             (guard, judge_guard(&records, final_value, end_ns))
         })
         .collect()
+}
+
+/// One guard at one sweep point, over its trials.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LeaseRow {
+    pub point: usize,
+    pub guard: Option<Guard>,
+    pub trials: usize,
+    /// Trials with an overlap, a stale write or a lost update.
+    pub unsafe_trials: usize,
+    pub overlaps: usize,
+    /// How long two workers believed at once, ms, in all.
+    pub overlap_ms: f64,
+    pub acked: u64,
+    pub stale_acked: u64,
+    pub fenced: u64,
+    pub harmful: u64,
+    pub lost_updates: u64,
+}
+
+/// One trial's records, as [`judge`] takes them.
+#[derive(Default)]
+struct TrialRecords<'a> {
+    leases: Vec<&'a LeaseRecord>,
+    finals: Vec<&'a FinalRecord>,
+    end_ns: Nanos,
+}
+
+/// Judges every trial of a run's history, one row per sweep point and
+/// guard (in that order).
+pub fn judge_run(records: &[Record]) -> Vec<LeaseRow> {
+    let mut trials: BTreeMap<(usize, usize), TrialRecords> = BTreeMap::new();
+    for record in records {
+        match record {
+            Record::Lease(lease) => trials.entry((lease.point, lease.trial)).or_default().leases.push(lease),
+            Record::Final(last) => trials.entry((last.point, last.trial)).or_default().finals.push(last),
+            Record::Trial(trial) => {
+                trials.entry((trial.point, trial.trial)).or_default().end_ns = trial.workload_end_ns
+            }
+            _ => {}
+        }
+    }
+    let mut rows: BTreeMap<(usize, Guard), LeaseRow> = BTreeMap::new();
+    for ((point, _), trial) in trials {
+        if trial.leases.is_empty() {
+            continue;
+        }
+        for (guard, verdict) in judge(trial.leases, trial.finals, trial.end_ns) {
+            let row = rows.entry((point, guard)).or_insert_with(|| LeaseRow {
+                point,
+                guard: Some(guard),
+                ..LeaseRow::default()
+            });
+            row.trials += 1;
+            row.unsafe_trials += usize::from(!verdict.is_safe());
+            row.overlaps += verdict.overlaps.len();
+            row.overlap_ms += verdict.overlaps.iter().map(|overlap| overlap.ms).sum::<f64>();
+            row.acked += verdict.acked;
+            row.stale_acked += verdict.stale_acked;
+            row.fenced += verdict.fenced;
+            row.harmful += verdict.harmful;
+            row.lost_updates += verdict.lost_updates;
+        }
+    }
+    rows.into_values().collect()
 }
 
 fn judge_guard(records: &[&LeaseRecord], final_value: u64, end_ns: Nanos) -> GuardVerdict {

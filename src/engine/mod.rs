@@ -160,7 +160,7 @@ pub trait Engine {
 
     /// Starts `workload`'s clients now; they stop issuing operations after
     /// its duration.
-    fn start_workload(&mut self, workload: Workload) -> Result<(), EngineError>;
+    fn start_workload(&mut self, workload: Workload) -> impl Future<Output = Result<(), EngineError>> + Send;
 
     /// Waits until every client (or worker) has finished; returns their records.
     fn finish_workload(&mut self) -> impl Future<Output = Result<WorkloadRecords, EngineError>> + Send;

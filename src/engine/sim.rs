@@ -104,7 +104,7 @@ impl Engine for SimEngine {
         Ok(())
     }
 
-    fn start_workload(&mut self, workload: Workload) -> Result<(), EngineError> {
+    async fn start_workload(&mut self, workload: Workload) -> Result<(), EngineError> {
         let started = self.world.now;
         self.stop_at = started + ms_to_ns(workload.duration_ms as f64);
         let Workload { spec, buckets, seed, plan, counters, lease, .. } = workload;

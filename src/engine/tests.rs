@@ -34,6 +34,11 @@ impl Engine for Notebook {
         }
     }
 
+    /// Nor run lease workers (as a real database has none).
+    fn lease_refusal() -> Option<String> {
+        Some("it has no worker processes".into())
+    }
+
     fn now(&self) -> Nanos {
         self.now
     }
@@ -49,7 +54,7 @@ impl Engine for Notebook {
         Ok(())
     }
 
-    fn start_workload(&mut self, workload: Workload) -> Result<(), EngineError> {
+    async fn start_workload(&mut self, workload: Workload) -> Result<(), EngineError> {
         self.workload_started = Some(self.now);
         self.workload_ends = self.now + workload.duration_ms as Nanos * MS;
         Ok(())
@@ -161,13 +166,13 @@ fn an_engine_that_cannot_carry_out_a_fault_refuses_the_spec_before_any_trial() {
 }
 
 #[test]
-fn real_processes_refuse_lease_workers_before_any_trial_and_name_the_way_out() {
+fn an_engine_without_lease_workers_refuses_a_lease_spec_before_any_trial() {
     let lease = spec("[lease]\nworkers = 2\nbucket = 'lww-wall'\n");
-    let refused = check(&lease, EngineKind::Processes).expect_err("no worker processes yet");
+    let refused = check_with::<Notebook>(&lease).expect_err("no workers here");
     let message = refused.to_string();
     assert!(
-        message.contains("the processes engine cannot run lease workers") && message.contains("--sim"),
+        message.contains("the sim engine cannot run lease workers: it has no worker processes"),
         "{message}"
     );
-    assert!(check(&lease, EngineKind::Sim).is_ok());
+    assert!(check(&lease, EngineKind::Processes).is_ok() && check(&lease, EngineKind::Sim).is_ok());
 }

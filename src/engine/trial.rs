@@ -93,15 +93,17 @@ pub async fn run_trial<E: Engine>(
     let duration_ms = spec.duration_ms;
     let moments = agenda(timeline(&faults, &baseline, duration_ms as f64), ms_to_ns(duration_ms as f64));
     let started = engine.now();
-    engine.start_workload(Workload {
-        spec: spec.sweep.parameter.workload_for(&spec.workload, plan.value),
-        buckets: spec.strategies.clone(),
-        lease: spec.lease.clone(),
-        duration_ms,
-        seed: spec.seed,
-        plan,
-        counters,
-    })?;
+    engine
+        .start_workload(Workload {
+            spec: spec.sweep.parameter.workload_for(&spec.workload, plan.value),
+            buckets: spec.strategies.clone(),
+            lease: spec.lease.clone(),
+            duration_ms,
+            seed: spec.seed,
+            plan,
+            counters,
+        })
+        .await?;
     let mut fault_records = Vec::new();
     let mut samples = Vec::new();
     for (at, moment) in moments {

@@ -108,6 +108,17 @@ impl Guard {
     }
 }
 
+impl std::str::FromStr for Guard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Guard::ALL.into_iter().find(|guard| guard.as_str() == text).ok_or_else(|| {
+            let names: Vec<&str> = Guard::ALL.iter().map(|guard| guard.as_str()).collect();
+            format!("unknown guard {text:?}; the guards are {}", names.join(", "))
+        })
+    }
+}
+
 impl fmt::Display for Guard {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(self.as_str())

@@ -27,6 +27,7 @@ use super::links::LinkUpdate;
 use super::replication::TOKEN_HEADER;
 use super::server::{LinkReply, PutBody, Snapshot};
 use crate::clock::update::ClockUpdate;
+use crate::lease::Token;
 use crate::strategy::RawJson;
 
 /// How long an admin request may take before it counts as unanswered.
@@ -80,7 +81,21 @@ impl ReplicaClient {
         context: Value,
         timeout: Duration,
     ) -> Result<WriteReply, ClientError> {
-        let body = PutBody { value, context, fence: None };
+        self.write_fenced(bucket, key, value, context, None, timeout).await
+    }
+
+    /// [`write`](Self::write) from a writer holding fencing token `fence`:
+    /// refused (409) if the replica has seen a larger token for the key.
+    pub async fn write_fenced(
+        &self,
+        bucket: &str,
+        key: &str,
+        value: RawJson,
+        context: Value,
+        fence: Option<Token>,
+        timeout: Duration,
+    ) -> Result<WriteReply, ClientError> {
+        let body = PutBody { value, context, fence };
         self.call(Method::PUT, &format!("/kv/{bucket}/{key}"), Some(&body), timeout, false).await
     }
 

@@ -24,6 +24,7 @@ pub mod costs;
 pub mod figures;
 pub mod heatmap;
 pub mod keeping_up;
+pub mod lease;
 pub mod markdown;
 pub mod nemesis;
 pub mod offsets;
@@ -47,6 +48,8 @@ pub const SUMMARY_JSON: &str = "summary.json";
 pub const SUMMARY_CSV: &str = "summary.csv";
 pub const DROPS_JSON: &str = "drops.json";
 pub const REPORT_MD: &str = "report.md";
+/// A lease run's verdicts, per sweep point and guard (`analysis::lease::LeaseRow`).
+pub const LEASE_JSON: &str = "lease.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -131,6 +134,11 @@ fn write_files(
     }
     if spec.chaos.is_some() {
         report.insert_str(at, &nemesis::section(experiment, spec.seed, records, analysis));
+    }
+    if spec.lease.is_some() {
+        let rows = crate::analysis::lease::judge_run(records);
+        write_json(&run_dir.join(LEASE_JSON), &rows)?;
+        report.insert_str(at, &lease::section(&rows, spec));
     }
     let path = run_dir.join(REPORT_MD);
     std::fs::write(&path, report).map_err(|error| ReportError::Write(path, error.to_string()))

@@ -243,6 +243,19 @@ impl Cluster {
         self.clients.ids()
     }
 
+    /// The cluster's shared secret.
+    pub fn token(&self) -> &str {
+        &self.options.token
+    }
+
+    /// The `clocklab` binary its processes run.
+    pub fn executable(&self) -> std::io::Result<PathBuf> {
+        match &self.options.executable {
+            Some(path) => Ok(path.clone()),
+            None => std::env::current_exe(),
+        }
+    }
+
     pub fn addr(&self, id: ReplicaId) -> SocketAddr {
         self.clients.addr(id)
     }

@@ -12,6 +12,8 @@
 //! kills every replica and aborts the clients.
 
 pub mod cluster;
+pub mod lease;
+pub mod lock_service;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,6 +23,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use self::cluster::{Cluster, ClusterOptions, Signal};
+use self::lease::LeaseProcesses;
 use super::trial::SAMPLE_INTERVAL;
 use super::{ClockSample, Engine, EngineError, Workload, WorkloadRecords};
 use crate::clock::Nanos;
@@ -40,6 +43,10 @@ pub struct Processes {
     anchor: (Nanos, tokio::time::Instant),
     /// The workload's clients, while they run; aborted if dropped.
     clients: Option<AbortOnDrop<Vec<WriteRecord>>>,
+    /// Lease workers and their lock service, in a lease trial; stopped if dropped.
+    lease: Option<LeaseProcesses>,
+    /// When the workload's time is up.
+    workload_ends: tokio::time::Instant,
 }
 
 /// A spawned task that ends when its handle is dropped.
@@ -83,12 +90,29 @@ impl Processes {
             replica_args,
             ..Default::default()
         };
-        Ok(Self::of(Cluster::start(options, data_dir, http).await?))
+        let cluster = Cluster::start(options, data_dir, http.clone()).await?;
+        // Lease workers start with the cluster, so that the workload begins
+        // as soon as it is asked to, not after their processes' start-up.
+        let lease = match &spec.lease {
+            Some(lease) => {
+                let executable =
+                    cluster.executable().map_err(|error| EngineError::Workload(error.to_string()))?;
+                Some(LeaseProcesses::start(lease, plan, &cluster, &executable, http).await?)
+            }
+            None => None,
+        };
+        Ok(Self { lease, ..Self::of(cluster) })
     }
 
     /// The engine of a cluster already running (the live lab's).
     pub fn of(cluster: Cluster) -> Self {
-        Self { cluster, anchor: (system_now(), tokio::time::Instant::now()), clients: None }
+        let now = tokio::time::Instant::now();
+        Self { cluster, anchor: (system_now(), now), clients: None, lease: None, workload_ends: now }
+    }
+
+    /// The lease workers, in a lease trial.
+    fn lease(&self) -> Result<&LeaseProcesses, EngineError> {
+        self.lease.as_ref().ok_or_else(|| EngineError::Workload("this trial has no lease workers".into()))
     }
 
     /// The cluster, for what is not an operation: its clients, addresses, status.
@@ -103,20 +127,12 @@ impl Processes {
     }
 }
 
-/// Why real processes cannot run lease workers yet.
-const NO_WORKERS: &str =
-    "lease workers run only in the simulator so far; run the spec with --sim (or engine = \"sim\")";
+/// How long lease workers may take, after the workload, to finish their
+/// round and hand over their records.
+const LEASE_FINISH_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Engine for Processes {
     const KIND: EngineKind = EngineKind::Processes;
-
-    fn refusal(operation: &Operation) -> Option<String> {
-        operation.worker().map(|_| NO_WORKERS.to_string())
-    }
-
-    fn lease_refusal() -> Option<String> {
-        Some(NO_WORKERS.into())
-    }
 
     fn now(&self) -> Nanos {
         system_now()
@@ -142,17 +158,18 @@ impl Engine for Processes {
             Operation::Resume { replica } => cluster.signal(*replica, Signal::Resume)?,
             Operation::Crash { replica } => cluster.crash(*replica).await?,
             Operation::Restart { replica } => cluster.restart(*replica).await?,
-            // Refused before any trial starts (`lease_refusal`, `refusal`).
-            Operation::PauseWorker { .. }
-            | Operation::ResumeWorker { .. }
-            | Operation::SetWorkerClock { .. } => {
-                return Err(EngineError::Workload(NO_WORKERS.into()));
-            }
+            Operation::PauseWorker { worker } => self.lease()?.signal(*worker, true)?,
+            Operation::ResumeWorker { worker } => self.lease()?.signal(*worker, false)?,
+            Operation::SetWorkerClock { worker, update } => self.lease()?.set_clock(*worker, update).await?,
         }
         Ok(())
     }
 
-    fn start_workload(&mut self, workload: Workload) -> Result<(), EngineError> {
+    async fn start_workload(&mut self, workload: Workload) -> Result<(), EngineError> {
+        self.workload_ends = tokio::time::Instant::now() + Duration::from_millis(workload.duration_ms);
+        if workload.lease.is_some() {
+            return self.lease()?.begin(workload.duration_ms).await;
+        }
         let target = Arc::new(Target {
             point: workload.plan.point,
             trial: workload.plan.trial,
@@ -168,6 +185,11 @@ impl Engine for Processes {
     }
 
     async fn finish_workload(&mut self) -> Result<WorkloadRecords, EngineError> {
+        if let Some(lease) = self.lease.take() {
+            tokio::time::sleep_until(self.workload_ends).await;
+            let leases = lease.finish(LEASE_FINISH_TIMEOUT).await?;
+            return Ok(WorkloadRecords { writes: Vec::new(), leases });
+        }
         let Some(mut clients) = self.clients.take() else { return Ok(WorkloadRecords::default()) };
         let writes = (&mut clients.0).await.map_err(|error| EngineError::Workload(error.to_string()))?;
         Ok(WorkloadRecords { writes, leases: Vec::new() })
