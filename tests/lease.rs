@@ -61,28 +61,7 @@ fn run(spec: &Spec) -> Trial {
         run_trial(spec, plan, Arc::new(Counters::default()), &SimOptions::default(), &Stop::default())
             .expect("ran");
     assert!(outcome.converged, "the replicas converged");
-    let records = outcome.records;
-    let (started_ns, end_ns) = records
-        .iter()
-        .find_map(|record| match record {
-            Record::Trial(trial) => Some((trial.workload_start_ns, trial.workload_end_ns)),
-            _ => None,
-        })
-        .expect("a trial record");
-    let leases: Vec<LeaseRecord> = records
-        .iter()
-        .filter_map(|record| match record {
-            Record::Lease(lease) => Some(lease.clone()),
-            _ => None,
-        })
-        .collect();
-    let finals = records.iter().filter_map(|record| match record {
-        Record::Final(last) => Some(last),
-        _ => None,
-    });
-    let verdicts = judge(&leases, finals, end_ns);
-    eprintln!("{verdicts:#?}");
-    Trial { leases, verdicts, started_ns }
+    judged(&outcome.records)
 }
 
 /// The pause lands between worker 1's last check and its write: the last
@@ -180,7 +159,7 @@ step_ms = -3000
     }
 }
 
-/// Judges a trial's records (as `run` does).
+/// Judges a trial's records, as the oracle does a run's.
 fn judged(records: &[Record]) -> Trial {
     let (started_ns, end_ns) = records
         .iter()
@@ -205,12 +184,13 @@ fn judged(records: &[Record]) -> Trial {
     Trial { leases, verdicts, started_ns }
 }
 
-/// On real processes: worker 1 is SIGSTOPped 200 ms into the workload,
-/// while it works between its check and its write (its first round's work
-/// lasts 400 ms), for 2.5 s, past its 1 s lease. Worker 2 takes the lease
-/// about 1 s in and writes by about 1.5 s; worker 1 wakes at 2.7 s and
-/// writes. The margins are hundreds of milliseconds either way, and the
-/// test checks its premise from the records before its claims.
+/// On real processes: worker 1 starts at once and worker 2 600 ms later,
+/// so worker 1 holds the lease (token 33). 300 ms in, while worker 1 works
+/// between its check and its write (its first round's work lasts a
+/// second), it is SIGSTOPped for 4 s, past its 2 s lease. Worker 2 takes
+/// the lease about 2 s in and writes about 3 s in; worker 1 wakes at 4.3 s
+/// and writes. Every margin is hundreds of milliseconds, and the test
+/// checks its premise from the records before its claims.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_real_processes_a_sigstop_past_the_ttl_makes_a_second_holder_and_fencing_refuses_the_stale_write()
 {
@@ -219,23 +199,24 @@ async fn on_real_processes_a_sigstop_past_the_ttl_makes_a_second_holder_and_fenc
 replicas = 2
 strategies = ["lww-hlc"]
 trials = 1
-duration_ms = 4000
+duration_ms = 6000
 seed = 5
 
 [lease]
 workers = 2
-ttl_ms = 1000
+ttl_ms = 2000
 margin_ms = 100
-renew_ms = 500
-work_ms = 400
+renew_ms = 1000
+work_ms = 1000
 idle_ms = 20
 retry_ms = 50
+stagger_ms = 600
 
 [[fault]]
 kind = "pause"
 worker = 1
-at_ms = 200
-duration_ms = 2500
+at_ms = 300
+duration_ms = 4000
 
 [sweep]
 parameter = "skew_ms"
@@ -260,7 +241,7 @@ values = [0]
     let outcome = outcome.expect("the trial ran");
     assert!(outcome.converged);
     let Trial { leases, verdicts, started_ns } = judged(&outcome.records);
-    let paused_at = started_ns + 200_000_000;
+    let paused_at = started_ns + 300_000_000;
     for guard in Guard::ALL {
         assert!(
             pause_fell_between_check_and_write(&leases, guard, paused_at),

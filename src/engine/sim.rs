@@ -90,9 +90,9 @@ impl Engine for SimEngine {
                 }
             }
             Operation::ResumeWorker { worker } => {
-                if let Some(mut host) = world.lease.take() {
-                    host.resume(world, *worker);
-                    world.lease = Some(host);
+                if let Some(host) = &mut world.lease {
+                    let effects = host.resume(world.now, *worker);
+                    world.apply_lease(effects);
                 }
             }
             Operation::SetWorkerClock { worker, update } => {
@@ -111,8 +111,9 @@ impl Engine for SimEngine {
         let replicas = self.world.nodes.len();
         if let Some(lease) = lease {
             let host = LeaseHost::new(&lease, plan, &self.world.time, replicas, self.stop_at);
-            host.start(&mut self.world, started);
+            let effects = host.start(started);
             self.world.lease = Some(host);
+            self.world.apply_lease(effects);
             return Ok(());
         }
         for number in 0..spec.clients {

@@ -55,6 +55,10 @@ pub struct LeaseSpec {
     pub bucket: String,
     /// The service's first token (DDIA's Figure 8-5 starts at 33).
     pub first_token: u64,
+    /// Worker `i` starts `(i - 1) * stagger_ms` after the workload, so
+    /// worker 1 asks first and holds the lease from the start (on real
+    /// processes, workers started together race for it).
+    pub stagger_ms: f64,
 }
 
 impl Default for LeaseSpec {
@@ -71,6 +75,7 @@ impl Default for LeaseSpec {
             storage: Storage::One,
             bucket: "lww-hlc".into(),
             first_token: 33,
+            stagger_ms: 100.0,
         }
     }
 }
@@ -115,6 +120,7 @@ impl LeaseSpec {
             ("work_ms", self.work_ms),
             ("idle_ms", self.idle_ms),
             ("retry_ms", self.retry_ms),
+            ("stagger_ms", self.stagger_ms),
         ] {
             if !(value.is_finite() && (0.0..=3_600_000.0).contains(&value)) {
                 return Some(format!("{name} must be 0 to 3,600,000 ms, got {value}"));

@@ -28,13 +28,17 @@ pub struct LockRequest {
     pub token: Option<Token>,
 }
 
-/// `POST /admin/start` on a worker: begin the loops now, for `for_ms`, and
+/// `POST /admin/start` on a worker: begin the loops `after_ms` from now,
+/// work until `for_ms` from now, and
 /// name the records point `point`, trial `trial`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartBody {
     pub point: usize,
     pub trial: usize,
+    /// Start this many ms from now (a worker's place in the stagger).
+    pub after_ms: f64,
+    /// Then work this long, ms, counted from the workload's start.
     pub for_ms: u64,
 }
 

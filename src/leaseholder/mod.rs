@@ -134,7 +134,12 @@ async fn start(State(shared): State<Arc<Shared>>, Json(body): Json<StartBody>) -
     let until = Instant::now() + Duration::from_millis(body.for_ms);
     for &guard in &shared.options.guards {
         shared.running.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(run_loop(Arc::clone(&shared), guard, body.clone(), until));
+        let (shared, body, after) =
+            (Arc::clone(&shared), body.clone(), Duration::from_secs_f64(body.after_ms.max(0.0) / 1e3));
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            run_loop(shared, guard, body, until).await;
+        });
     }
     StatusCode::NO_CONTENT.into_response()
 }

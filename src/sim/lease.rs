@@ -21,7 +21,6 @@ use serde_json::Value;
 
 use super::client::{Answered, Request};
 use super::node::{Asker, RequestId};
-use super::world::{Event, World};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::{ManualTrueTime, PhysicalClock};
@@ -32,9 +31,6 @@ use crate::lease::service::{Answer, LockService};
 use crate::lease::worker::{Action, Input, Note, Readings, Worker, WriteOutcome};
 use crate::lease::{Guard, Token, WorkerId, key_of};
 use crate::strategy::RawJson;
-
-/// How far apart the workers start, ns: worker 1 first, so it asks first.
-const START_STAGGER_NS: Nanos = 1_000_000;
 
 /// A request to the lock service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +63,32 @@ impl LeaseStep {
             | Self::FromStorage { worker, .. } => Some(*worker),
             Self::AtService { .. } => None,
         }
+    }
+}
+
+/// What the lease side asks of the world: the world owns the network's
+/// times and the agenda, so the lease side says what should happen and the
+/// world (`World::apply_lease`) makes it so.
+pub enum Effect {
+    /// `step` at true time `at`.
+    At(Nanos, LeaseStep),
+    /// `step` one network trip from now.
+    AfterTrip(LeaseStep),
+    /// `step` when a sleep of this many ns begun now ends.
+    AfterSleep(Nanos, LeaseStep),
+    /// A request to a storage replica.
+    Request { to: ReplicaId, request: RequestId, body: Request },
+}
+
+/// The effects of handling one event at true time `now`.
+struct Out {
+    now: Nanos,
+    effects: Vec<Effect>,
+}
+
+impl Out {
+    fn new(now: Nanos) -> Self {
+        Self { now, effects: Vec::new() }
     }
 }
 
@@ -105,6 +127,8 @@ struct WorkerNode {
 pub struct LeaseHost {
     plan: TrialPlan,
     bucket: String,
+    /// How far apart the workers start, ns: worker 1 first.
+    stagger_ns: Nanos,
     services: BTreeMap<Guard, LockService>,
     service_clock: PhysicalClock,
     workers: Vec<WorkerNode>,
@@ -150,6 +174,7 @@ impl LeaseHost {
         Self {
             plan,
             bucket: spec.bucket.clone(),
+            stagger_ns: crate::clock::millis_to_nanos(spec.stagger_ms),
             services,
             service_clock: PhysicalClock::modelled(time.clone()),
             workers,
@@ -159,13 +184,15 @@ impl LeaseHost {
     }
 
     /// Schedules every loop's start, worker by worker from `at`.
-    pub fn start(&self, world: &mut World, at: Nanos) {
+    pub fn start(&self, at: Nanos) -> Vec<Effect> {
+        let mut effects = Vec::new();
         for (index, node) in self.workers.iter().enumerate() {
             for &guard in node.loops.keys() {
                 let step = LeaseStep::Start { worker: node.id, guard };
-                world.agenda.schedule(at + index as Nanos * START_STAGGER_NS, Event::Lease(step));
+                effects.push(Effect::At(at + index as Nanos * self.stagger_ns, step));
             }
         }
+        effects
     }
 
     /// Whether every loop has stopped.
@@ -192,12 +219,10 @@ impl LeaseHost {
     }
 
     /// SIGCONT: what reached it meanwhile happens now, in order.
-    pub fn resume(&mut self, world: &mut World, worker: WorkerId) {
-        let Some(node) = self.node(worker) else { return };
+    pub fn resume(&mut self, now: Nanos, worker: WorkerId) -> Vec<Effect> {
+        let Some(node) = self.node(worker) else { return Vec::new() };
         node.paused = false;
-        for step in std::mem::take(&mut node.held) {
-            world.agenda.schedule(world.now, Event::Lease(step));
-        }
+        std::mem::take(&mut node.held).into_iter().map(|step| Effect::At(now, step)).collect()
     }
 
     /// Changes a worker's time-of-day clock.
@@ -208,8 +233,14 @@ impl LeaseHost {
         }
     }
 
-    /// Handles one lease event at the world's time.
-    pub fn handle(&mut self, world: &mut World, step: LeaseStep) {
+    /// Handles one lease event at true time `now`.
+    pub fn handle(&mut self, now: Nanos, step: LeaseStep) -> Vec<Effect> {
+        let mut out = Out::new(now);
+        self.step(&mut out, step);
+        out.effects
+    }
+
+    fn step(&mut self, out: &mut Out, step: LeaseStep) {
         if let Some(worker) = step.worker()
             && let Some(node) = self.node(worker)
             && node.paused
@@ -218,42 +249,42 @@ impl LeaseHost {
             return;
         }
         match step {
-            LeaseStep::Start { worker, guard } => self.feed(world, worker, guard, Input::Start),
+            LeaseStep::Start { worker, guard } => self.feed(out, worker, guard, Input::Start),
             LeaseStep::Wake { worker, guard, sleep } => {
                 if self
                     .node(worker)
                     .and_then(|node| node.loops.get(&guard))
                     .is_some_and(|each| each.sleep == sleep)
                 {
-                    self.feed(world, worker, guard, Input::Woke);
+                    self.feed(out, worker, guard, Input::Woke);
                 }
             }
-            LeaseStep::AtService { worker, guard, ask } => self.at_service(world, worker, guard, ask),
+            LeaseStep::AtService { worker, guard, ask } => self.at_service(out, worker, guard, ask),
             LeaseStep::FromService { worker, guard, answer } => {
-                self.feed(world, worker, guard, Input::Service(answer))
+                self.feed(out, worker, guard, Input::Service(answer))
             }
             LeaseStep::FromStorage { worker, guard, request, answer } => {
-                self.storage_answer(world, worker, guard, request, &answer)
+                self.storage_answer(out, worker, guard, request, &answer)
             }
         }
     }
 
     /// A storage replica answered a worker's request (or the request failed).
-    pub fn storage_answered(&mut self, world: &mut World, request: RequestId, answer: Answered) {
-        let Asker::Worker(worker, guard) = request.asker else { return };
+    pub fn storage_answered(&mut self, now: Nanos, request: RequestId, answer: Answered) -> Vec<Effect> {
+        let Asker::Worker(worker, guard) = request.asker else { return Vec::new() };
         let step =
             LeaseStep::FromStorage { worker, guard, request: request.number, answer: Arc::new(answer) };
-        self.handle(world, step);
+        self.handle(now, step)
     }
 
-    fn at_service(&mut self, world: &mut World, worker: WorkerId, guard: Guard, ask: Ask) {
+    fn at_service(&mut self, out: &mut Out, worker: WorkerId, guard: Guard, ask: Ask) {
         let now = self.service_clock.now();
         let Some(service) = self.services.get_mut(&guard) else { return };
         let answer = match ask {
             Ask::Acquire => service.acquire(worker, now),
             Ask::Renew(token) => service.renew(worker, token, now),
         };
-        let (point, trial, true_ns) = (self.plan.point, self.plan.trial, world.now);
+        let (point, trial, true_ns) = (self.plan.point, self.plan.trial, out.now);
         let mut record = |token, event| {
             self.records.push(LeaseRecord { point, trial, true_ns, worker, guard, token, event });
         };
@@ -266,15 +297,12 @@ impl LeaseHost {
             }
             Answer::Held { .. } | Answer::Lost => {}
         }
-        let back = world.one_way(0);
-        world
-            .agenda
-            .schedule(world.now + back, Event::Lease(LeaseStep::FromService { worker, guard, answer }));
+        out.effects.push(Effect::AfterTrip(LeaseStep::FromService { worker, guard, answer }));
     }
 
     fn storage_answer(
         &mut self,
-        world: &mut World,
+        out: &mut Out,
         worker: WorkerId,
         guard: Guard,
         number: u64,
@@ -300,7 +328,7 @@ impl LeaseHost {
                 self.records.push(LeaseRecord {
                     point: self.plan.point,
                     trial: self.plan.trial,
-                    true_ns: world.now,
+                    true_ns: out.now,
                     worker,
                     guard,
                     token: token.unwrap_or(Token(0)),
@@ -316,15 +344,15 @@ impl LeaseHost {
                 Input::Written(outcome)
             }
         };
-        self.feed(world, worker, guard, input);
+        self.feed(out, worker, guard, input);
     }
 
     /// Gives a loop one input and carries out what it asks next.
-    fn feed(&mut self, world: &mut World, worker: WorkerId, guard: Guard, input: Input) {
+    fn feed(&mut self, out: &mut Out, worker: WorkerId, guard: Guard, input: Input) {
         let (plan, until_ns, bucket) = (self.plan, self.until_ns, self.bucket.clone());
         let Some(node) = self.node(worker) else { return };
         let storage = node.storage;
-        let readings = Readings { wall_ns: node.clock.now(), mono_ns: world.now };
+        let readings = Readings { wall_ns: node.clock.now(), mono_ns: out.now };
         let Some(each) = node.loops.get_mut(&guard) else { return };
         if each.done {
             return;
@@ -339,7 +367,7 @@ impl LeaseHost {
             let record = LeaseRecord {
                 point: plan.point,
                 trial: plan.trial,
-                true_ns: world.now,
+                true_ns: out.now,
                 worker,
                 guard,
                 token,
@@ -350,7 +378,7 @@ impl LeaseHost {
         let Some(each) = self.node(worker).and_then(|node| node.loops.get_mut(&guard)) else { return };
         // After the workload, a loop finishes the round in flight (its
         // write and renewal) and starts nothing new.
-        if world.now >= until_ns && matches!(action, Action::Acquire | Action::Sleep(_) | Action::Read) {
+        if out.now >= until_ns && matches!(action, Action::Acquire | Action::Sleep(_) | Action::Read) {
             each.done = true;
             return;
         }
@@ -361,31 +389,31 @@ impl LeaseHost {
                     Action::Renew(token) => Ask::Renew(token),
                     _ => Ask::Acquire,
                 };
-                let trip = world.one_way(0);
-                world
-                    .agenda
-                    .schedule(world.now + trip, Event::Lease(LeaseStep::AtService { worker, guard, ask }));
+                out.effects.push(Effect::AfterTrip(LeaseStep::AtService { worker, guard, ask }));
             }
             Action::Read => {
                 each.requests += 1;
                 each.pending = Some((each.requests, Pending::Read));
                 let request = RequestId { asker: Asker::Worker(worker, guard), number: each.requests };
-                world.send_request(storage, request, Request::Read { bucket, key });
+                out.effects.push(Effect::Request {
+                    to: storage,
+                    request,
+                    body: Request::Read { bucket, key },
+                });
             }
             Action::Write { value, fence } => {
                 each.requests += 1;
-                let pending = Pending::Write { invoke_ns: world.now, value, fenced: fence.is_some() };
+                let pending = Pending::Write { invoke_ns: out.now, value, fenced: fence.is_some() };
                 each.pending = Some((each.requests, pending));
                 let request = RequestId { asker: Asker::Worker(worker, guard), number: each.requests };
                 let body =
                     Request::Write { bucket, key, value: RawJson::of(&[value]), context: Value::Null, fence };
-                world.send_request(storage, request, body);
+                out.effects.push(Effect::Request { to: storage, request, body });
             }
             Action::Sleep(for_ns) => {
                 each.sleep += 1;
                 let sleep = each.sleep;
-                let at = world.timer_after(for_ns);
-                world.agenda.schedule(at, Event::Lease(LeaseStep::Wake { worker, guard, sleep }));
+                out.effects.push(Effect::AfterSleep(for_ns, LeaseStep::Wake { worker, guard, sleep }));
             }
         }
     }

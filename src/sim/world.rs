@@ -19,7 +19,7 @@ use rand::{RngExt, SeedableRng};
 
 use super::SimOptions;
 use super::client::{Answered, Client, Failure, Next, Request};
-use super::lease::{LeaseHost, LeaseStep};
+use super::lease::{Effect as LeaseEffect, LeaseHost, LeaseStep};
 use super::node::{Answer, Asker, Job, Life, Node, PeerStep, PushId, RequestId};
 use super::queue::Agenda;
 use crate::clock::Nanos;
@@ -240,14 +240,9 @@ impl World {
         self.started + (since + tick - 1).div_euclid(tick) * tick
     }
 
-    /// When a sleep of `after` ns begun now ends (see [`Self::timer`]).
-    pub(super) fn timer_after(&self, after: Nanos) -> Nanos {
-        self.timer(self.now, after)
-    }
-
     /// A one-way trip between a client and a replica, or between
     /// replicas, for a message of `writes` writes.
-    pub(super) fn one_way(&mut self, writes: usize) -> Nanos {
+    fn one_way(&mut self, writes: usize) -> Nanos {
         let jitter = self.random.random_range(0..=self.options.one_way_jitter_ns);
         self.options.one_way_ns + jitter + self.options.per_write_on_wire_ns * writes as Nanos
     }
@@ -290,9 +285,9 @@ impl World {
                 self.client_answered(request, Answered::Failed(Failure::NoAnswer))
             }
             Event::Lease(step) => {
-                if let Some(mut host) = self.lease.take() {
-                    host.handle(self, step);
-                    self.lease = Some(host);
+                if let Some(host) = &mut self.lease {
+                    let effects = host.handle(self.now, step);
+                    self.apply_lease(effects);
                 }
             }
         }
@@ -747,6 +742,26 @@ impl World {
         self.start_peer_tasks(id);
     }
 
+    // --- Lease workers and their lock service (`sim::lease`) ---
+
+    /// Carries out what the lease side asked for.
+    pub fn apply_lease(&mut self, effects: Vec<LeaseEffect>) {
+        for effect in effects {
+            match effect {
+                LeaseEffect::At(at, step) => self.agenda.schedule(at, Event::Lease(step)),
+                LeaseEffect::AfterTrip(step) => {
+                    let trip = self.one_way(0);
+                    self.agenda.schedule(self.now + trip, Event::Lease(step));
+                }
+                LeaseEffect::AfterSleep(for_ns, step) => {
+                    let at = self.timer(self.now, for_ns);
+                    self.agenda.schedule(at, Event::Lease(step));
+                }
+                LeaseEffect::Request { to, request, body } => self.send_request(to, request, body),
+            }
+        }
+    }
+
     // --- The workload's clients (`experiment::workload`) ---
 
     pub fn add_client(&mut self, client: Client, first_start: Nanos) {
@@ -762,9 +777,9 @@ impl World {
 
     fn client_answered(&mut self, request: RequestId, answer: Answered) {
         if let Asker::Worker(..) = request.asker {
-            if let Some(mut host) = self.lease.take() {
-                host.storage_answered(self, request, answer);
-                self.lease = Some(host);
+            if let Some(host) = &mut self.lease {
+                let effects = host.storage_answered(self.now, request, answer);
+                self.apply_lease(effects);
             }
             return;
         }

@@ -46,6 +46,7 @@ pub struct LeaseProcesses {
     http: reqwest::Client,
     token: String,
     plan: TrialPlan,
+    stagger_ms: f64,
 }
 
 fn failed(what: String) -> EngineError {
@@ -74,13 +75,14 @@ impl LeaseProcesses {
                 spawn(spec, id, storage, cluster.addr(storage), server.addr(), executable, &token).await?,
             );
         }
-        Ok(Self { server, workers, http, token, plan })
+        Ok(Self { server, workers, http, token, plan, stagger_ms: spec.stagger_ms })
     }
 
     /// Sets every worker's loops going, for `for_ms`.
     pub async fn begin(&self, for_ms: u64) -> Result<(), EngineError> {
         for worker in &self.workers {
-            let body = StartBody { point: self.plan.point, trial: self.plan.trial, for_ms };
+            let after_ms = self.stagger_ms * f64::from(worker.id.0 - 1);
+            let body = StartBody { point: self.plan.point, trial: self.plan.trial, after_ms, for_ms };
             self.admin(worker, reqwest::Method::POST, "/admin/start")
                 .json(&body)
                 .send()
