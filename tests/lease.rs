@@ -314,3 +314,50 @@ values = [0, 2000]
     let unpaused_safe = rows.iter().filter(|row| row["point"] == 0).all(|row| row["unsafe_trials"] == 0);
     assert!(unpaused_safe, "no pause, nothing unsafe: {rows:?}");
 }
+
+/// A lease spec's mistakes are refused when it is read, naming the field.
+#[test]
+fn a_bad_lease_spec_is_refused_with_its_field_named() {
+    let refused = |extra: &str| -> String {
+        let text = format!(
+            "replicas = 2\nstrategies = [\"lww-hlc\"]\n{extra}\n[sweep]\nparameter = \"skew_ms\"\nvalues = [0]\n"
+        );
+        match Spec::parse(&text, std::path::Path::new("bad-lease.toml")) {
+            Ok(_) => panic!("accepted: {extra}"),
+            Err(error) => error.to_string(),
+        }
+    };
+    let cases = [
+        ("[lease]\nworkers = 0", "workers must be 1 to 16"),
+        ("[lease]\nttl_ms = 50\nmargin_ms = 100", "ttl_ms (50) must be more than margin_ms (100)"),
+        (
+            "[lease]\nrenew_ms = 5000",
+            "renew_ms (5000) must be at least margin_ms (100) and less than ttl_ms (1000)",
+        ),
+        ("[lease]\nretry_ms = 0", "retry_ms must be above 0"),
+        ("[lease]\nwork_ms = -1", "work_ms must be 0 to 3,600,000 ms"),
+        ("[lease]\nbucket = \"vv\"", "bucket \"vv\" is not one of the spec's strategies"),
+        ("[lease]\nguards = []", "guards must name at least one"),
+        ("[lease]\nguards = [\"sundial\"]", "unknown variant `sundial`"),
+        (
+            "[[fault]]\nkind = \"pause\"\nworker = 1\nat_ms = 1\nduration_ms = 1",
+            "a spec without [lease] has no workers",
+        ),
+        (
+            "[lease]\n[[fault]]\nkind = \"pause\"\nworker = 3\nat_ms = 1\nduration_ms = 1",
+            "worker 3 does not exist (workers are 1 to 2)",
+        ),
+        (
+            "[lease]\n[[fault]]\nkind = \"pause\"\nworker = 1\nreplica = 1\nat_ms = 1\nduration_ms = 1",
+            "not both",
+        ),
+        (
+            "[lease]\n[[fault]]\nkind = \"cut\"\nworker = 1\nat_ms = 1\nduration_ms = 1",
+            "a cut takes no `worker`",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let error = refused(extra);
+        assert!(error.contains("bad-lease.toml") && error.contains(expected), "{extra:?}: {error}");
+    }
+}
