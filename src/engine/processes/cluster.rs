@@ -9,12 +9,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use crate::clock::dots::ReplicaId;
 use crate::clock::update::ClockUpdate;
@@ -195,7 +194,7 @@ impl Cluster {
         };
         let own_args =
             self.options.args_per_replica.get(id as usize - 1).map(Vec::as_slice).unwrap_or_default();
-        let mut command = Command::new(executable);
+        let mut command = supervised(&executable, &self.options.token);
         command
             .args([
                 "replica",
@@ -209,18 +208,7 @@ impl Cluster {
             .arg(&data)
             .args(["--peers", &peers.join(",")])
             .args(&self.options.replica_args)
-            .args(own_args)
-            .env("CLOCKLAB_CLUSTER_TOKEN", &self.options.token)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        #[cfg(target_os = "linux")]
-        // SAFETY: see `die_with_parent`: async-signal-safe, between fork and exec.
-        unsafe {
-            command.pre_exec(crate::strategy::plugin::process::die_with_parent);
-        }
+            .args(own_args);
         let mut child = command.spawn().map_err(|error| ClusterError::Spawn(id, error))?;
         let stdout = child.stdout.take().ok_or_else(|| ClusterError::Announce(id, "no stdout".into()))?;
         let mut line = String::new();
@@ -345,4 +333,24 @@ impl ClusterClient {
     pub async fn state(&self, id: ReplicaId) -> Result<Snapshot, ClusterError> {
         self.replica(id).state().await.map_err(|error| ClusterError::Request(id, error))
     }
+}
+
+/// A `clocklab` child process as the runner keeps them: the cluster token
+/// in its environment, its stdout piped for the ready line, its errors on
+/// ours, killed when dropped and (on Linux) when the runner dies.
+pub fn supervised(executable: &Path, token: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(executable);
+    command
+        .env("CLOCKLAB_CLUSTER_TOKEN", token)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true);
+    #[cfg(target_os = "linux")]
+    // SAFETY: see `die_with_parent`: async-signal-safe, between fork and exec.
+    unsafe {
+        command.pre_exec(crate::strategy::plugin::process::die_with_parent);
+    }
+    command
 }

@@ -9,11 +9,10 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use super::cluster::Cluster;
 use super::lock_service::LockServer;
@@ -176,7 +175,7 @@ async fn spawn(
     token: &str,
 ) -> Result<WorkerProcess, EngineError> {
     let guards: Vec<&str> = spec.guards.iter().map(|guard| guard.as_str()).collect();
-    let mut command = Command::new(executable);
+    let mut command = super::cluster::supervised(executable, token);
     command
         .args(["lease-worker", "--id", &id.0.to_string()])
         .args(["--service", &service.to_string()])
@@ -184,18 +183,7 @@ async fn spawn(
         .args(["--bucket", &spec.bucket, "--guards", &guards.join(",")])
         .args(["--margin-ms", &spec.margin_ms.to_string(), "--renew-ms", &spec.renew_ms.to_string()])
         .args(["--work-ms", &spec.work_ms.to_string(), "--idle-ms", &spec.idle_ms.to_string()])
-        .args(["--retry-ms", &spec.retry_ms.to_string()])
-        .env("CLOCKLAB_CLUSTER_TOKEN", token)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    #[cfg(target_os = "linux")]
-    // SAFETY: see `die_with_parent`: async-signal-safe, between fork and exec.
-    unsafe {
-        command.pre_exec(crate::strategy::plugin::process::die_with_parent);
-    }
+        .args(["--retry-ms", &spec.retry_ms.to_string()]);
     let mut child = command.spawn().map_err(|error| failed(format!("cannot start {id}: {error}")))?;
     let stdout = child.stdout.take().ok_or_else(|| failed(format!("{id} has no stdout")))?;
     let mut line = String::new();
