@@ -19,11 +19,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::analysis::lease::LeaseRow;
 use crate::analysis::{Analysis, DroppedWrite, SummaryRow, analyze};
 use crate::experiment::spec::{Spec, SpecError};
 use crate::experiment::{REFERENCE_FILE, SPEC_FILE, run_id};
 use crate::history::{self, EngineKind, HistoryError, HistoryWriter, Record};
-use crate::report::{self, DROPS_JSON, REPORT_MD, ReportError, SUMMARY_JSON};
+use crate::report::{self, DROPS_JSON, LEASE_JSON, REPORT_MD, ReportError, SUMMARY_JSON};
 
 /// Why a run's file could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -166,11 +167,31 @@ impl RunDir {
             .map_err(|error| RunDirError::Read(self.file(SUMMARY_JSON), error.to_string()))
     }
 
-    /// Every dropped write, with its killers and the rule that dropped it.
+    /// Every dropped write, with its killers and the rule that dropped it
+    /// (none in a lease run, which has no key-value workload).
     pub fn drops(&self) -> Result<Vec<DroppedWrite>, RunDirError> {
+        if self.is_lease_run() && !self.file(DROPS_JSON).exists() {
+            return Ok(Vec::new());
+        }
         let text = self.read_text(DROPS_JSON)?;
         serde_json::from_str(&text)
             .map_err(|error| RunDirError::Read(self.file(DROPS_JSON), error.to_string()))
+    }
+
+    /// Whether it is a lease run: it has the lease oracle's verdicts.
+    pub fn is_lease_run(&self) -> bool {
+        self.file(LEASE_JSON).exists()
+    }
+
+    /// A lease run's verdicts, per sweep point and guard (`None`: not a lease run).
+    pub fn lease_rows(&self) -> Result<Option<Vec<LeaseRow>>, RunDirError> {
+        if !self.is_lease_run() {
+            return Ok(None);
+        }
+        let text = self.read_text(LEASE_JSON)?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|error| RunDirError::Read(self.file(LEASE_JSON), error.to_string()))
     }
 
     /// `report.md`, if it is written.

@@ -24,11 +24,14 @@ static BROWSER: Mutex<()> = Mutex::const_new(());
 
 /// Per shipped experiment, the answer its README section gives to its
 /// quiz, and an answer that is wrong.
-const README_ANSWERS: [(&str, &str, &str); 14] = [
+const README_ANSWERS: [(&str, &str, &str); 17] = [
     ("chaos", "vv", "truetime"),
     ("commit-wait", "truetime", "lww-wall"),
     ("crash", "vv", "lww-wall"),
     ("drift", "lww-wall", "vv"),
+    ("fencing", "fenced", "monotonic"),
+    ("lease-clock", "monotonic", "wall-clock"),
+    ("lease-pause", "fenced", "wall-clock"),
     ("monitor", "lww-wall", "lww-hlc"),
     ("ntp-step", "lww-wall", "vv"),
     ("partition", "vv", "lww-wall"),
@@ -215,7 +218,12 @@ async fn the_overview_shows_every_experiment_with_its_question_plot_and_headline
         assert_eq!(Some(question.as_str()), card["question"].as_str(), "{name}: its question, from its spec");
         let headline = browser.text(&format!("#card-{name} .headline")).await;
         assert_eq!(Some(headline.as_str()), card["latest"]["headline"].as_str(), "{name}");
-        assert!(headline.contains(" drop"), "{name}: the numbers in words: {headline}");
+        let in_words = if name.starts_with("lease-") || name == "fencing" {
+            headline.contains(" safe in all ") || headline.contains(" unsafe in ")
+        } else {
+            headline.contains(" drop")
+        };
+        assert!(in_words, "{name}: the numbers in words: {headline}");
         let facts = browser
             .run(&format!("return document.querySelector('#card-{name} .run-facts').textContent"))
             .await;
@@ -252,6 +260,36 @@ async fn the_overview_shows_every_experiment_with_its_question_plot_and_headline
             assert_eq!(answer["run"], quiz["run"], "{name}: graded on the run the quiz named");
         }
     }
+    // A lease run's page: its guards' verdicts and its two plots, no
+    // strategies' tables and no drops.
+    let lease_run = listing["experiments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "lease-pause")
+        .and_then(|e| e["latest"]["id"].as_str())
+        .expect("a lease-pause run")
+        .to_string();
+    browser.open(&format!("{}/#/run/lease-pause/{lease_run}", dashboard.url)).await;
+    let verdicts = browser.text("#lease-verdicts").await;
+    for guard in ["wall-clock", "monotonic", "fenced"] {
+        assert!(verdicts.contains(guard), "every guard's row: {verdicts}");
+    }
+    assert!(!browser.exists("#summary").await && !browser.exists("#drops").await, "no strategy tables");
+    let (status, page) = dashboard.get(&format!("/api/runs/lease-pause/{lease_run}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["plots"], json!(["lease-harm", "lease-timeline"]), "{page}");
+    let timeline = reqwest::get(format!(
+        "{}/api/runs/lease-pause/{lease_run}/plots/lease-timeline.svg?width=900",
+        dashboard.url
+    ))
+    .await
+    .expect("GET the timeline");
+    assert_eq!(timeline.status().as_u16(), 200);
+    let svg = timeline.text().await.expect("its SVG");
+    assert!(svg.contains("guard: fenced") && svg.contains("worker 2"), "the timeline's panels and rows");
+    browser.open(&format!("{}/#/", dashboard.url)).await;
+
     let names_in_answers: Vec<&str> = README_ANSWERS.iter().map(|(name, _, _)| *name).collect();
     assert_eq!(names_in_answers, names, "a README answer for every shipped experiment");
     let (status, answer) =

@@ -360,4 +360,31 @@ fn a_bad_lease_spec_is_refused_with_its_field_named() {
         let error = refused(extra);
         assert!(error.contains("bad-lease.toml") && error.contains(expected), "{extra:?}: {error}");
     }
+    // Where the workers write, as a setting and as a sweep.
+    let sweeping = |lease: &str, values: &str| -> String {
+        let text = format!(
+            "replicas = 2\nstrategies = [\"lww-hlc\"]\n{lease}\n[sweep]\nparameter = \"storage_replicas\"\nvalues = {values}\n"
+        );
+        match Spec::parse(&text, std::path::Path::new("bad-lease.toml")) {
+            Ok(_) => panic!("accepted: {lease} {values}"),
+            Err(error) => error.to_string(),
+        }
+    };
+    let cases = [
+        (
+            refused("[lease]\nstorage_replicas = 3"),
+            "storage_replicas must be 1 to the spec's 2 replicas, got 3",
+        ),
+        (sweeping("", "[1, 2]"), "this spec has no [lease]"),
+        (sweeping("[lease]", "[1, 3]"), "storage_replicas must be 1 to the spec's 2 replicas, got 3"),
+        (sweeping("[lease]", "[1.5]"), "a number of replicas is a whole number"),
+        (refused("[quiz]\nquestion = \"Which?\"\nanswer = \"fewest_lost\""), "this spec has no [lease]"),
+        (
+            refused("[lease]\n[quiz]\nquestion = \"Which?\"\nanswer = \"drops_none\""),
+            "a lease run's quiz is about its guards",
+        ),
+    ];
+    for (error, expected) in cases {
+        assert!(error.contains("bad-lease.toml") && error.contains(expected), "{expected}: {error}");
+    }
 }

@@ -96,9 +96,9 @@ export function readableStamp(value) {
 }
 
 /** A key of the strategies on a page: each name in its colour, and what it does. */
-export function strategyKey(key, open = false) {
+export function strategyKey(key, open = false, what = "strategies") {
   return el("details", { class: "strategy-key", open },
-    el("summary", {}, "What the strategies are"),
+    el("summary", {}, `What the ${what} are`),
     el("dl", {}, Object.entries(key ?? {}).map(([name, { colour, about }]) =>
       [el("dt", {}, chip(name, { [name]: colour })), el("dd", {}, about)])));
 }

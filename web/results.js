@@ -107,7 +107,9 @@ export async function showPredict(name, run = null) {
       el("p", {}, answer.headline),
       answer.why ? el("h2", {}, "Why") : "",
       answer.why ? el("p", { id: "why" }, answer.why) : "",
-      el("p", {}, link(runHref(name, answer.run), "The whole run: every plot, the numbers, and why each write was dropped →")));
+      el("p", {}, link(runHref(name, answer.run), quiz.choosing === "guards"
+        ? "The whole run: every plot and the numbers, per guard →"
+        : "The whole run: every plot, the numbers, and why each write was dropped →")));
     sizePlots(reveal);
   };
   const runChoice = el("select", { id: "quiz-run", "aria-label": "Run to grade against",
@@ -120,7 +122,7 @@ export async function showPredict(name, run = null) {
     el("p", { class: "controls", id: "choices" }, quiz.choices.map((strategy) =>
       el("button", { class: "choice", "data-strategy": strategy, style: `--colour: ${quiz.colours[strategy]}`,
         onclick: () => choose(strategy) }, strategy))),
-    strategyKey(quiz.key),
+    strategyKey(quiz.key, false, quiz.choosing),
     reveal,
     el("p", { class: "controls graded" }, el("label", { for: "quiz-run" }, "Graded on"), runChoice));
 }
@@ -201,6 +203,25 @@ function costTable(data) {
       el("td", { class: "number" }, Math.round(row.metadata_bytes ?? 0))))));
 }
 
+/** What each way of checking a lease let through, per sweep point (a lease run). */
+function leaseTable(data) {
+  const header = [data.parameter_label, "guard", "unsafe trials", "overlaps", "both believed (ms)",
+    "stale writes accepted", "refused by fencing", "acknowledged", "lost updates"];
+  return el("table", { id: "lease-verdicts", class: "fit" },
+    el("caption", {}, "What each guard let through: two holders at once, writes from an expired lease, increments lost"),
+    el("thead", {}, el("tr", {}, header.map((name, index) => el("th", { scope: "col", class: index > 1 ? "number" : null }, name)))),
+    el("tbody", {}, data.lease.map((row) => el("tr", {},
+      el("td", { class: "number", title: data.point_words[row.point] }, data.point_labels[row.point] ?? row.point),
+      el("th", { scope: "row" }, chip(row.guard, data.guard_colours)),
+      el("td", { class: "number" }, row.unsafe_trials ? droppedMark(`${row.unsafe_trials} of ${row.trials}`) : `0 of ${row.trials}`),
+      el("td", { class: "number" }, number(row.overlaps)),
+      el("td", { class: "number" }, Math.round(row.overlap_ms)),
+      el("td", { class: "number" }, row.stale_acked ? droppedMark(number(row.stale_acked)) : "0"),
+      el("td", { class: "number" }, number(row.fenced)),
+      el("td", { class: "number" }, number(row.acked)),
+      el("td", { class: "number" }, row.lost_updates ? droppedMark(number(row.lost_updates)) : "0")))));
+}
+
 export async function showRun(experiment, run) {
   const main = page(`${experiment}: run ${run}`);
   const data = await api(`/api/runs/${encodeURIComponent(experiment)}/${encodeURIComponent(run)}`);
@@ -208,24 +229,18 @@ export async function showRun(experiment, run) {
     el("p", {}, link("#/results", "← all runs")),
     el("p", { id: "engine" }, data.engine === "sim"
       ? "Run in the simulator: the replicas' own logic under simulated time, network and disks (same seed, same history)."
-      : "Run on real replica processes, sockets and SQLite files."),
+      : data.lease
+        ? "Run on real processes: lease workers that a real SIGSTOP pauses, a lock service over HTTP, replica processes with SQLite files."
+        : "Run on real replica processes, sockets and SQLite files."),
     el("div", { class: "plots" }, data.plots.map((plot) => el("figure", {},
       plotImage(`${data.plots_url}${plot}.svg`, `Plot: ${plot}`),
       el("figcaption", {}, link(`${data.files}${plot}.png`, "as a picture (PNG)"))))),
-    el("h2", {}, "Per strategy"),
-    lossTable(data),
-    costTable(data),
-    await compareChooser(experiment, run),
-    el("h2", { id: "drops-heading" }, `Dropped writes (${number(data.drops)})`),
   );
-  const drops = el("div", { id: "drops" });
-  main.append(drops);
-  const strategies = [...new Set(data.summaries.map((row) => row.strategy))];
-  const choose = el("select", { id: "strategy", "aria-label": "Strategy" },
-    el("option", { value: "" }, "every strategy"), strategies.map((name) => el("option", { value: name }, name)));
-  choose.addEventListener("change", () => listDrops(drops, experiment, run, choose.value, 0, data.colours));
-  drops.before(el("p", {}, el("label", { for: "strategy" }, "Show drops of "), choose));
-  await listDrops(drops, experiment, run, "", 0, data.colours);
+  if (data.lease) {
+    main.append(el("h2", {}, "Per guard"), leaseTable(data));
+  } else {
+    await showStrategies(main, data, experiment, run);
+  }
   main.append(
     el("details", {}, el("summary", {}, "The spec this run used"), el("pre", { id: "spec" }, data.spec)),
     el("h2", {}, "Report"),
@@ -242,6 +257,25 @@ export async function showRun(experiment, run) {
   }
   main.append(report);
   sizePlots(main);
+}
+
+/** A key-value run's tables per strategy, its comparison and its drops. */
+async function showStrategies(main, data, experiment, run) {
+  main.append(
+    el("h2", {}, "Per strategy"),
+    lossTable(data),
+    costTable(data),
+    await compareChooser(experiment, run),
+    el("h2", { id: "drops-heading" }, `Dropped writes (${number(data.drops)})`),
+  );
+  const drops = el("div", { id: "drops" });
+  main.append(drops);
+  const strategies = [...new Set(data.summaries.map((row) => row.strategy))];
+  const choose = el("select", { id: "strategy", "aria-label": "Strategy" },
+    el("option", { value: "" }, "every strategy"), strategies.map((name) => el("option", { value: name }, name)));
+  choose.addEventListener("change", () => listDrops(drops, experiment, run, choose.value, 0, data.colours));
+  drops.before(el("p", {}, el("label", { for: "strategy" }, "Show drops of "), choose));
+  await listDrops(drops, experiment, run, "", 0, data.colours);
 }
 
 const PAGE = 100;

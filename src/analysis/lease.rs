@@ -57,11 +57,55 @@ pub struct Overlap {
     pub ms: f64,
 }
 
+/// How the oracle judges one write of the protected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteVerdict {
+    /// Acknowledged, sent while its lease was in force, over no increment.
+    Fine,
+    /// Acknowledged though sent after its lease had ended at the service,
+    /// yet over no increment: unsafe, and harmless this time.
+    Stale,
+    /// Acknowledged, and no larger than a value already acknowledged when
+    /// it was sent: it wrote over an increment (the harm).
+    Harmful,
+    /// Refused by the storage for its old token.
+    Fenced,
+    /// Not acknowledged: refused for another reason, or no answer.
+    Failed,
+}
+
+impl WriteVerdict {
+    /// The verdict in a few words, for a legend.
+    pub fn label(self) -> &'static str {
+        match self {
+            WriteVerdict::Fine => "write accepted",
+            WriteVerdict::Stale => "accepted from an expired lease",
+            WriteVerdict::Harmful => "accepted, over an increment: harm",
+            WriteVerdict::Fenced => "refused by fencing",
+            WriteVerdict::Failed => "not acknowledged",
+        }
+    }
+}
+
+/// One write of the protected value, judged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JudgedWrite {
+    pub worker: WorkerId,
+    pub token: Token,
+    /// When it was sent and answered, true ns.
+    pub sent_ns: Nanos,
+    pub answered_ns: Nanos,
+    pub verdict: WriteVerdict,
+}
+
 /// What one guard's workers did in one trial.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GuardVerdict {
     pub leases: Vec<LeaseSpan>,
     pub overlaps: Vec<Overlap>,
+    /// Every write of the protected value, in the order they were answered.
+    pub writes: Vec<JudgedWrite>,
     /// Writes acknowledged, in all.
     pub acked: u64,
     /// Writes acknowledged though sent after their lease had ended.
@@ -112,7 +156,7 @@ pub fn judge<'a>(
 }
 
 /// One guard at one sweep point, over its trials.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct LeaseRow {
     pub point: usize,
     pub guard: Option<Guard>,
@@ -120,6 +164,9 @@ pub struct LeaseRow {
     /// Trials with an overlap, a stale write or a lost update.
     pub unsafe_trials: usize,
     pub overlaps: usize,
+    /// Trials with at least one overlap.
+    #[serde(default)]
+    pub overlap_trials: usize,
     /// How long two workers believed at once, ms, in all.
     pub overlap_ms: f64,
     pub acked: u64,
@@ -165,6 +212,7 @@ pub fn judge_run(records: &[Record]) -> Vec<LeaseRow> {
             row.trials += 1;
             row.unsafe_trials += usize::from(!verdict.is_safe());
             row.overlaps += verdict.overlaps.len();
+            row.overlap_trials += usize::from(!verdict.overlaps.is_empty());
             row.overlap_ms += verdict.overlaps.iter().map(|overlap| overlap.ms).sum::<f64>();
             row.acked += verdict.acked;
             row.stale_acked += verdict.stale_acked;
@@ -197,37 +245,51 @@ fn judge_guard(records: &[&LeaseRecord], final_value: u64, end_ns: Nanos) -> Gua
     }
     // Writes in the order they were answered, to know what was already
     // acknowledged when each was sent.
-    let mut writes: Vec<(Nanos, Nanos, Token, u64, WriteOutcome)> = records
+    let mut writes: Vec<(Nanos, Nanos, &LeaseRecord, u64, WriteOutcome)> = records
         .iter()
         .filter_map(|record| match record.event {
             LeaseEvent::Write { invoke_ns, wrote, outcome, .. } => {
-                Some((record.true_ns, invoke_ns, record.token, wrote, outcome))
+                Some((record.true_ns, invoke_ns, *record, wrote, outcome))
             }
             _ => None,
         })
         .collect();
     writes.sort_by_key(|&(answered, ..)| answered);
-    for &(_, invoke_ns, token, wrote, outcome) in &writes {
-        match outcome {
+    for &(answered_ns, sent_ns, record, wrote, outcome) in &writes {
+        let judged = match outcome {
             WriteOutcome::Ok => {
                 verdict.acked += 1;
-                if service_end.get(&token).is_some_and(|&end| invoke_ns >= end) {
-                    verdict.stale_acked += 1;
-                }
+                let stale = service_end.get(&record.token).is_some_and(|&end| sent_ns >= end);
+                verdict.stale_acked += u64::from(stale);
                 let before = writes
                     .iter()
                     .filter(|&&(answered, _, _, _, outcome)| {
-                        answered < invoke_ns && outcome == WriteOutcome::Ok
+                        answered < sent_ns && outcome == WriteOutcome::Ok
                     })
                     .map(|&(.., wrote, _)| wrote)
                     .max();
                 if before.is_some_and(|largest| wrote <= largest) {
                     verdict.harmful += 1;
+                    WriteVerdict::Harmful
+                } else if stale {
+                    WriteVerdict::Stale
+                } else {
+                    WriteVerdict::Fine
                 }
             }
-            WriteOutcome::Fenced => verdict.fenced += 1,
-            WriteOutcome::Failed => {}
-        }
+            WriteOutcome::Fenced => {
+                verdict.fenced += 1;
+                WriteVerdict::Fenced
+            }
+            WriteOutcome::Failed => WriteVerdict::Failed,
+        };
+        verdict.writes.push(JudgedWrite {
+            worker: record.worker,
+            token: record.token,
+            sent_ns,
+            answered_ns,
+            verdict: judged,
+        });
     }
     verdict.lost_updates = verdict.acked.saturating_sub(final_value);
     verdict.leases = leases;
@@ -354,6 +416,8 @@ mod tests {
         let verdict = &verdicts[&Guard::Monotonic];
         assert_eq!(verdict.overlaps, [Overlap { earlier: Token(33), later: Token(34), ms: 1902.0 }]);
         assert_eq!((verdict.acked, verdict.stale_acked, verdict.harmful), (2, 1, 1));
+        let judged: Vec<WriteVerdict> = verdict.writes.iter().map(|write| write.verdict).collect();
+        assert_eq!(judged, [WriteVerdict::Fine, WriteVerdict::Harmful]);
         assert_eq!((verdict.final_value, verdict.lost_updates), (1, 1));
         assert!(!verdict.is_safe());
     }
@@ -365,6 +429,7 @@ mod tests {
         assert_eq!(verdict.overlaps.len(), 1, "belief still overlaps");
         assert_eq!((verdict.acked, verdict.stale_acked, verdict.fenced, verdict.lost_updates), (1, 0, 1, 0));
         assert!(!verdict.is_safe(), "two holders at once is itself unsafe");
+        assert_eq!(verdict.writes[1].verdict, WriteVerdict::Fenced);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::DashboardError;
 use super::overview::{self, RunSize};
 use super::words::{clock_words, params_words, point_label, row_words};
+use crate::analysis::lease::LeaseRow;
 use crate::analysis::{Cause, DroppedWrite, PointSummary, SummaryRow, summarize};
 use crate::builtin::Folder;
 use crate::clock::Nanos;
@@ -128,6 +129,11 @@ pub struct RunPage {
     /// Each sweep point's value as a table shows it ("1,000", or "never"
     /// where 0 means never).
     pub point_labels: BTreeMap<usize, String>,
+    /// A lease run's verdicts, per sweep point and guard (it then has no
+    /// strategies' summaries and no drops).
+    pub lease: Option<Vec<LeaseRow>>,
+    /// Each guard's colour, as the lease plots draw it.
+    pub guard_colours: BTreeMap<String, String>,
 }
 
 /// One line of the dropped-writes table.
@@ -325,6 +331,13 @@ impl ResultsStore {
     /// (Only its summary and plot names are read, not its drops or report.)
     fn latest(&self, experiment: &str, run: &str) -> Option<LatestRun> {
         let dir = self.run_dir(experiment, run).ok()?;
+        if let Some(rows) = RunDir::open(&dir).lease_rows().ok()? {
+            return Some(LatestRun {
+                id: run.to_string(),
+                plot: Some(format!("{}{}.svg", plots_url(experiment, run), crate::report::lease::LEASE_HARM)),
+                headline: crate::report::lease::headline(&rows),
+            });
+        }
         let rows = summary_rows(&dir, experiment, run).ok()?;
         Some(LatestRun {
             id: run.to_string(),
@@ -348,6 +361,10 @@ impl ResultsStore {
         let rows = summary_rows(&dir, experiment, run)?;
         let files = files_url(experiment, run);
         let report = RunDir::open(&dir).report().unwrap_or_default();
+        let lease =
+            RunDir::open(&dir).lease_rows().map_err(|error| DashboardError::Internal(error.to_string()))?;
+        let spec = RunDir::open(&dir).spec().ok();
+
         Ok(RunPage {
             experiment: experiment.to_string(),
             run: run.to_string(),
@@ -360,15 +377,31 @@ impl ResultsStore {
             engine: RunDir::open(&dir).engine(),
             report_html: markdown_to_html(&report, &files, &plots_url(experiment, run)),
             colours: crate::report::palette::colours(rows.iter().map(|row| row.strategy.as_str())),
-            parameter_label: rows
-                .first()
-                .map(|row| {
-                    Parameter::from_name(&row.parameter)
-                        .map_or(row.parameter.clone(), |p| p.short_label().into())
-                })
-                .unwrap_or_default(),
-            point_words: rows.iter().map(|row| (row.point, row_words(row))).collect(),
-            point_labels: rows.iter().map(|row| (row.point, point_label(row))).collect(),
+            point_words: match &spec {
+                // A lease run's points come from its spec: it has no summary rows.
+                Some(spec) if lease.is_some() => crate::report::lease::points(spec)
+                    .map(|point| (point, crate::report::lease::point_phrase(spec, point)))
+                    .collect(),
+                _ => rows.iter().map(|row| (row.point, row_words(row))).collect(),
+            },
+            point_labels: match &spec {
+                Some(spec) if lease.is_some() => crate::report::lease::points(spec)
+                    .map(|point| (point, crate::report::lease::point_label(spec, point)))
+                    .collect(),
+                _ => rows.iter().map(|row| (row.point, point_label(row))).collect(),
+            },
+            parameter_label: match &spec {
+                Some(spec) if lease.is_some() => spec.sweep.parameter.short_label().to_string(),
+                _ => rows
+                    .first()
+                    .map(|row| {
+                        Parameter::from_name(&row.parameter)
+                            .map_or(row.parameter.clone(), |p| p.short_label().into())
+                    })
+                    .unwrap_or_default(),
+            },
+            guard_colours: crate::report::palette::guard_colours(),
+            lease,
             drops: self.data(&dir)?.drops.len(),
             files,
         })
@@ -468,6 +501,12 @@ impl ResultsStore {
         let spec = RunDir::open(&dir)
             .spec()
             .map_err(|error| DashboardError::Internal(format!("{experiment}/{run}: {error}")))?;
+        if let Some(lease) =
+            RunDir::open(&dir).lease_rows().map_err(|error| DashboardError::Internal(error.to_string()))?
+        {
+            let figures = RunFigures::for_lease(experiment, &spec, &lease, &data.records);
+            return Ok(Arc::clone(data.figures.get_or_init(|| Arc::new(figures))));
+        }
         let rows = summary_rows(&dir, experiment, run)?;
         let mut kinds = std::collections::BTreeMap::new();
         for record in &data.records {

@@ -110,7 +110,7 @@ impl Engine for SimEngine {
         let Workload { spec, buckets, seed, plan, counters, lease, .. } = workload;
         let replicas = self.world.nodes.len();
         if let Some(lease) = lease {
-            let host = LeaseHost::new(&lease, plan, &self.world.time, replicas, self.stop_at);
+            let host = LeaseHost::new(&lease, plan, &self.world.time, self.stop_at);
             let effects = host.start(started);
             self.world.lease = Some(host);
             self.world.apply_lease(effects);

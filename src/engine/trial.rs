@@ -97,7 +97,7 @@ pub async fn run_trial<E: Engine>(
         .start_workload(Workload {
             spec: spec.sweep.parameter.workload_for(&spec.workload, plan.value),
             buckets: spec.strategies.clone(),
-            lease: spec.lease.clone(),
+            lease: spec.sweep.parameter.lease_for(spec.lease.as_ref(), plan.value),
             duration_ms,
             seed: spec.seed,
             plan,

@@ -17,19 +17,6 @@ use crate::lease::{Guard, WorkerId};
 /// The most workers a spec may start.
 pub const MAX_WORKERS: u32 = 16;
 
-/// Where the workers write the protected value.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Storage {
-    /// Every worker writes to replica 1, which sees every token.
-    #[default]
-    One,
-    /// Worker `i` writes to replica `i` (round the replicas): a multi-leader
-    /// store, where a stale writer may reach a replica that has not yet
-    /// seen the newer token.
-    Each,
-}
-
 /// The `[lease]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -50,7 +37,12 @@ pub struct LeaseSpec {
     pub idle_ms: f64,
     /// Before asking again for a lock held by another, ms.
     pub retry_ms: f64,
-    pub storage: Storage,
+    /// How many replicas the workers write to: worker `i` writes to
+    /// replica `i` counted round the first `storage_replicas`. With 1,
+    /// every write meets one replica, which sees every token; with more, a
+    /// multi-leader store, where a stale writer may reach a replica that
+    /// has not yet seen the newer token (it learns tokens by replication).
+    pub storage_replicas: u32,
     /// The bucket the protected values live in (one of the spec's strategies).
     pub bucket: String,
     /// The service's first token (DDIA's Figure 8-5 starts at 33).
@@ -72,7 +64,7 @@ impl Default for LeaseSpec {
             work_ms: 50.0,
             idle_ms: 100.0,
             retry_ms: 50.0,
-            storage: Storage::One,
+            storage_replicas: 1,
             bucket: "lww-hlc".into(),
             first_token: 33,
             stagger_ms: 100.0,
@@ -86,11 +78,16 @@ impl LeaseSpec {
         (1..=self.workers).map(WorkerId)
     }
 
-    /// The replica worker `worker` writes to, of `replicas`.
-    pub fn storage_of(&self, worker: WorkerId, replicas: usize) -> ReplicaId {
-        match self.storage {
-            Storage::One => 1,
-            Storage::Each => ((worker.0 as usize - 1) % replicas + 1) as ReplicaId,
+    /// The replica worker `worker` writes to.
+    pub fn storage_of(&self, worker: WorkerId) -> ReplicaId {
+        ((worker.0.saturating_sub(1)) % self.storage_replicas.max(1) + 1) as ReplicaId
+    }
+
+    /// Where the workers write, in words.
+    pub fn storage_words(&self) -> String {
+        match self.storage_replicas {
+            1 => "every worker writes to replica 1".into(),
+            n => format!("worker i writes to replica i, round the first {n} (a multi-leader store)"),
         }
     }
 
@@ -105,8 +102,15 @@ impl LeaseSpec {
         }
     }
 
-    /// What is wrong with it, if anything, given the spec's strategies.
-    pub fn problem(&self, strategies: &[String]) -> Option<String> {
+    /// What is wrong with it, if anything, given the spec's strategies and
+    /// replicas.
+    pub fn problem(&self, strategies: &[String], replicas: usize) -> Option<String> {
+        if !(1..=replicas).contains(&(self.storage_replicas as usize)) {
+            return Some(format!(
+                "storage_replicas must be 1 to the spec's {replicas} replicas, got {}",
+                self.storage_replicas
+            ));
+        }
         if !(1..=MAX_WORKERS).contains(&self.workers) {
             return Some(format!("workers must be 1 to {MAX_WORKERS}, got {}", self.workers));
         }

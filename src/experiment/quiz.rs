@@ -31,15 +31,24 @@ pub enum QuizSpec {
     /// A strategy that loses no write to a clock (no causality or
     /// real-time violation) at any sweep value of `from` or more.
     NoClockDrops { question: String, from: f64 },
+    /// In a lease run, where the choices are guards, not strategies: the
+    /// guard that lost the fewest increments over the whole run.
+    FewestLost { question: String },
 }
 
 impl QuizSpec {
+    /// Whether it asks about a lease run's guards.
+    pub fn is_about_leases(&self) -> bool {
+        matches!(self, QuizSpec::FewestLost { .. })
+    }
+
     pub fn question(&self) -> &str {
         match self {
             QuizSpec::MostDropped { question }
             | QuizSpec::DropsNone { question }
             | QuizSpec::MostSiblings { question }
-            | QuizSpec::NoClockDrops { question, .. } => question,
+            | QuizSpec::NoClockDrops { question, .. }
+            | QuizSpec::FewestLost { question } => question,
         }
     }
 }

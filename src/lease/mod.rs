@@ -102,6 +102,15 @@ impl Guard {
         }
     }
 
+    /// What it does, in a line, for a page's key.
+    pub fn about(self) -> &'static str {
+        match self {
+            Guard::WallClock => "compares the lease's expiry time with its own time-of-day clock",
+            Guard::Monotonic => "times the lease on its monotonic clock, keeping a safety margin",
+            Guard::Fenced => "times it so too, and sends its token: the storage refuses an old one",
+        }
+    }
+
     /// Whether its writes carry a fencing token.
     pub fn fences(self) -> bool {
         self == Guard::Fenced

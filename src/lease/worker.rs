@@ -5,13 +5,13 @@
 //! read the protected value, work for a while, and write the value plus one.
 //!
 //! ```text
-//!          +--- little left ---> renew --renewed--+
-//!          |                                      v
-//!   round -+------------------------------------> check --valid--> read -> work -> write
-//!     ^    |                                        |                                 |
-//!     |    +--- no lease ---> acquire --granted-----+                                 |
-//!     |                          ^        not valid / renewal lost                    |
-//!     +-------------------- sleep <-----------------------------------------------------+
+//!          +--- little left ---> renew --renewed--------+
+//!          |                       |                    v
+//!   round -+-----------------------|------------------> check --valid--> read -> work -> write
+//!     ^    |                       | lost               |                                  |
+//!     |    +--- no lease ---> acquire --granted---------+                                  |
+//!     |                                                 | not valid                        |
+//!     +-------------------- sleep <---------------------+----------------------------------+
 //! ```
 //!
 //! "Little left" and "valid" are measured by the worker's [`Guard`]: the
@@ -268,8 +268,11 @@ impl Worker {
             self.phase = Phase::Reading;
             (Action::Read, notes)
         } else {
+            // Not asked for again at once: a clock that runs ahead would
+            // find every fresh grant expired, and ask again and again.
             self.held = None;
-            (self.acquire(now), notes)
+            let (action, _) = self.sleep(self.timing.retry_ns);
+            (action, notes)
         }
     }
 }
@@ -383,5 +386,21 @@ mod tests {
         assert_eq!(worker.step(Input::Service(answer), at(10, 10)), (Action::Sleep(100 * MS), vec![]));
         assert_eq!(worker.step(Input::Woke, at(110, 110)), (Action::Acquire, vec![]));
         assert_eq!(worker.token(), None);
+    }
+
+    /// A time-of-day clock far ahead finds every fresh grant already
+    /// expired: the worker waits before it asks again, rather than asking
+    /// the service again and again at once.
+    #[test]
+    fn a_grant_that_is_not_valid_is_asked_for_again_only_after_the_retry() {
+        let mut service = LockService::new(1000 * MS, Token(33));
+        let mut worker = Worker::new(WorkerId(1), Guard::WallClock, TIMING);
+        worker.step(Input::Start, at(2000, 0));
+        let answer = service.acquire(WorkerId(1), 0);
+        let (action, notes) = worker.step(Input::Service(answer), at(2000, 0));
+        assert_eq!(action, Action::Sleep(100 * MS));
+        assert_eq!(notes.last(), Some(&Note::Checked { token: Token(33), valid: false }));
+        assert_eq!(worker.token(), None, "it no longer believes");
+        assert_eq!(worker.step(Input::Woke, at(2100, 100)), (Action::Acquire, vec![]));
     }
 }

@@ -19,6 +19,7 @@ use plotters::prelude::*;
 
 use super::compare::Names;
 use super::heatmap::HeatmapInput;
+use super::lease::{LeaseFigures, LeaseHarm, LeaseTimeline};
 use super::offsets::OffsetsPlot;
 use super::plots::{
     DrawResult, PLOT_SIZE, PlotError, PlotInput, PointFigures, StrategySeries, register_font,
@@ -26,6 +27,7 @@ use super::plots::{
 use super::sweep::{CAUSES, DROPPED, SIBLINGS};
 use super::timeline::Timeline;
 use crate::analysis::compare::Agreement;
+use crate::analysis::lease::LeaseRow;
 use crate::analysis::{DroppedWrite, PointSummary, kind_in};
 use crate::experiment::spec::{Parameter, Spec};
 use crate::history::Record;
@@ -47,6 +49,8 @@ pub enum Figure<'a> {
     Offsets(&'a OffsetsPlot),
     Heatmap(&'a HeatmapInput),
     Comparison(&'a Names<'a>, &'a [Agreement]),
+    LeaseHarm(&'a LeaseHarm),
+    LeaseTimeline(&'a LeaseTimeline),
 }
 
 impl Figure<'_> {
@@ -58,6 +62,8 @@ impl Figure<'_> {
             Figure::Offsets(_) => super::offsets::OFFSETS,
             Figure::Heatmap(_) => super::heatmap::HEATMAP,
             Figure::Comparison(..) => super::compare::PLOT,
+            Figure::LeaseHarm(_) => super::lease::LEASE_HARM,
+            Figure::LeaseTimeline(_) => super::lease::LEASE_TIMELINE,
         }
     }
 
@@ -71,6 +77,8 @@ impl Figure<'_> {
             Figure::Offsets(plot) => super::offsets::height(plot, width),
             Figure::Heatmap(input) => super::heatmap::height(input, width),
             Figure::Comparison(names, rows) => super::compare::height(names, rows, width),
+            Figure::LeaseHarm(harm) => super::lease::harm::height(harm, width),
+            Figure::LeaseTimeline(timeline) => super::lease::timeline::height(timeline, width),
         }
     }
 
@@ -85,6 +93,8 @@ impl Figure<'_> {
             Figure::Offsets(plot) => super::offsets::draw(area, plot),
             Figure::Heatmap(input) => super::heatmap::draw(area, input),
             Figure::Comparison(names, rows) => super::compare::draw(area, names, rows),
+            Figure::LeaseHarm(harm) => super::lease::harm::draw(area, harm),
+            Figure::LeaseTimeline(timeline) => super::lease::timeline::draw(area, timeline),
         }
     }
 
@@ -131,6 +141,8 @@ pub struct RunFigures {
     pub heatmap: Option<HeatmapInput>,
     pub timeline: Option<Timeline>,
     pub offsets: Option<OffsetsPlot>,
+    /// A lease run's plots, which are then its only ones.
+    pub lease: Option<LeaseFigures>,
 }
 
 impl RunFigures {
@@ -175,11 +187,29 @@ impl RunFigures {
                 point,
             )
         });
-        RunFigures { sweep, summaries, heatmap, timeline, offsets }
+        RunFigures { sweep, summaries, heatmap, timeline, offsets, lease: None }
+    }
+
+    /// The figures of a lease run of `spec`: its verdicts and its history
+    /// (trial, lease and fault records).
+    pub fn for_lease(experiment: &str, spec: &Spec, rows: &[LeaseRow], records: &[Record]) -> RunFigures {
+        RunFigures {
+            sweep: plot_input(experiment, spec, &BTreeMap::new(), &[]),
+            summaries: Vec::new(),
+            heatmap: None,
+            timeline: None,
+            offsets: None,
+            lease: Some(LeaseFigures::build(experiment, spec, rows, records)),
+        }
     }
 
     /// Every plot, main plot first.
     pub fn figures(&self) -> Vec<Figure<'_>> {
+        if let Some(lease) = &self.lease {
+            let mut figures = vec![Figure::LeaseHarm(&lease.harm)];
+            figures.extend(lease.timeline.as_ref().map(Figure::LeaseTimeline));
+            return figures;
+        }
         let mut figures: Vec<Figure<'_>> =
             PLOTS.iter().map(|name| Figure::Sweep(name, &self.sweep)).collect();
         figures.extend(self.heatmap.as_ref().map(Figure::Heatmap));
@@ -274,15 +304,15 @@ fn timeline_of(
 
 /// The sweep point with the largest value (by size; the first of equals),
 /// whose first trial the time plots show, and a title naming it in words.
-fn largest_point(spec: &Spec) -> Option<(usize, String)> {
+pub(super) fn largest_point(spec: &Spec) -> Option<(usize, String)> {
     let values = &spec.sweep.values;
     let point =
         (0..values.len()).max_by(|&a, &b| values[a].abs().total_cmp(&values[b].abs()).then(b.cmp(&a)))?;
-    Some((point, format!("one trial {}", spec.sweep.parameter.phrase(values[point]))))
+    Some((point, format!("one trial {}", spec.phrase_at(values[point]))))
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn input() -> PlotInput {

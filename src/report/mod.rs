@@ -97,6 +97,9 @@ fn write_files(
     records: &[Record],
     analysis: &Analysis,
 ) -> Result<(), ReportError> {
+    if spec.lease.is_some() {
+        return write_lease_files(run_dir, experiment, spec, records);
+    }
     write_json(&run_dir.join(SUMMARY_JSON), &analysis.rows)?;
     write_json(&run_dir.join(DROPS_JSON), &analysis.drops)?;
     write_csv(&run_dir.join(SUMMARY_CSV), analysis)?;
@@ -135,13 +138,28 @@ fn write_files(
     if spec.chaos.is_some() {
         report.insert_str(at, &nemesis::section(experiment, spec.seed, records, analysis));
     }
-    if spec.lease.is_some() {
-        let rows = crate::analysis::lease::judge_run(records);
-        write_json(&run_dir.join(LEASE_JSON), &rows)?;
-        report.insert_str(at, &lease::section(&rows, spec));
-    }
     let path = run_dir.join(REPORT_MD);
     std::fs::write(&path, report).map_err(|error| ReportError::Write(path, error.to_string()))
+}
+
+/// A lease run's files: its verdicts (`lease.json`), its plots, its
+/// report, and an empty `summary.json` (it has no key-value workload; the
+/// summary still marks the run finished).
+fn write_lease_files(
+    run_dir: &Path,
+    experiment: &str,
+    spec: &Spec,
+    records: &[Record],
+) -> Result<(), ReportError> {
+    let rows = crate::analysis::lease::judge_run(records);
+    write_json(&run_dir.join(LEASE_JSON), &rows)?;
+    let figures = RunFigures::for_lease(experiment, spec, &rows, records);
+    figures.write(run_dir)?;
+    let path = run_dir.join(REPORT_MD);
+    let report = figures.lease.as_ref().map(|lease| lease::report(experiment, spec, &rows, lease));
+    std::fs::write(&path, report.unwrap_or_default())
+        .map_err(|error| ReportError::Write(path, error.to_string()))?;
+    write_json(&run_dir.join(SUMMARY_JSON), &Vec::<crate::analysis::SummaryRow>::new())
 }
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), ReportError> {

@@ -72,6 +72,26 @@ pub fn style_of(name: &str) -> Style {
     OTHERS[(hash % OTHERS.len() as u64) as usize]
 }
 
+/// How a lease guard is drawn (`crate::lease::Guard`): only in lease runs,
+/// which draw no strategy. The one that trusts the time of day is
+/// vermillion, like `lww-wall`; fencing, the one that holds, is green.
+pub fn guard_style(guard: crate::lease::Guard) -> Style {
+    use crate::lease::Guard;
+    match guard {
+        Guard::WallClock => Style { colour: RGBColor(213, 94, 0), marker: Marker::Circle },
+        Guard::Monotonic => Style { colour: RGBColor(0, 114, 178), marker: Marker::Triangle },
+        Guard::Fenced => Style { colour: RGBColor(0, 158, 115), marker: Marker::Square },
+    }
+}
+
+/// Each guard's colour, for a page.
+pub fn guard_colours() -> BTreeMap<String, String> {
+    crate::lease::Guard::ALL
+        .into_iter()
+        .map(|guard| (guard.as_str().to_string(), hex(guard_style(guard).colour)))
+        .collect()
+}
+
 /// A colour as CSS writes it: `#d55e00`.
 pub fn hex(colour: RGBColor) -> String {
     let RGBColor(r, g, b) = colour;

@@ -207,7 +207,17 @@ pub(super) fn draw_strategy_line<
     strategy: &str,
     layer: usize,
 ) -> DrawResult<DB> {
-    let style = style_of(strategy);
+    draw_styled_line(chart, line, style_of(strategy), layer)
+}
+
+/// A line through `line` in `style`, with its markers, `layer` as for
+/// [`draw_strategy_line`].
+pub(super) fn draw_styled_line<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    line: &[(f64, f64)],
+    style: Style,
+    layer: usize,
+) -> DrawResult<DB> {
     // Segment by segment: a thick polyline that doubles back gets a long
     // mitre spike at the turn in the bitmap backend.
     let segments = line.windows(2).map(|pair| PathElement::new(pair.to_vec(), style.colour.stroke_width(3)));
@@ -293,6 +303,12 @@ pub enum Swatch {
     Dashed(RGBColor),
     /// A dot with an error bar.
     Estimate(RGBColor),
+    /// A line and marker of a style not a strategy's (a lease guard's).
+    Styled(Style),
+    /// Such lines lying on one another: the first's line, their markers nested.
+    StyledGroup(Vec<Style>),
+    /// A marker alone.
+    Mark(Style),
 }
 
 /// One legend entry.
@@ -389,6 +405,31 @@ pub(super) fn draw_legend<DB: DrawingBackend>(
                             colour.stroke_width(3),
                         ))?;
                     }
+                }
+                Swatch::StyledGroup(styles) => {
+                    if let Some(first) = styles.first() {
+                        area.draw(&PathElement::new(
+                            vec![(x, y), (swatch_end, y)],
+                            first.colour.stroke_width(3),
+                        ))?;
+                    }
+                    for (layer, style) in styles.iter().enumerate() {
+                        let size = (MARKER_SIZE + 3 - MARKER_STEP * layer as i32).max(3);
+                        let shape =
+                            outline(style.marker, size).into_iter().map(|(dx, dy)| (x + 15 + dx, y + dy));
+                        area.draw(&Polygon::new(shape.collect::<Vec<_>>(), style.colour.filled()))?;
+                    }
+                }
+                Swatch::Styled(style) | Swatch::Mark(style) => {
+                    if matches!(entry.swatch, Swatch::Styled(_)) {
+                        area.draw(&PathElement::new(
+                            vec![(x, y), (swatch_end, y)],
+                            style.colour.stroke_width(3),
+                        ))?;
+                    }
+                    let shape =
+                        outline(style.marker, MARKER_SIZE).into_iter().map(|(dx, dy)| (x + 15 + dx, y + dy));
+                    area.draw(&Polygon::new(shape.collect::<Vec<_>>(), style.colour.filled()))?;
                 }
                 Swatch::Estimate(colour) => {
                     area.draw(&PathElement::new(
@@ -503,7 +544,17 @@ pub(super) fn sweep_chart<'a, DB: DrawingBackend>(
     input: &PlotInput,
     highest: f64,
 ) -> Result<SweepChart<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
-    let axis = input.axis();
+    axis_chart(area, frame, &input.axis(), input.parameter, highest)
+}
+
+/// A chart on sweep axis `axis` of `parameter`, y from 0 to `highest`.
+pub(super) fn axis_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    frame: &Frame<'_>,
+    axis: &super::axis::SweepAxis,
+    parameter: Option<crate::experiment::spec::Parameter>,
+    highest: f64,
+) -> Result<SweepChart<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
     let range = axis.range();
     let mut builder = ChartBuilder::on(area);
     if let Some(title) = frame.title {
@@ -514,13 +565,13 @@ pub(super) fn sweep_chart<'a, DB: DrawingBackend>(
         .margin_right(24)
         .x_label_area_size(X_LABEL_AREA)
         .y_label_area_size(Y_LABEL_AREA)
-        .build_cartesian_2d(SweepCoord::new(&axis), 0.0..(highest * 1.12))?;
+        .build_cartesian_2d(SweepCoord::new(axis), 0.0..(highest * 1.12))?;
     let (width, _) = area.dim_in_pixel();
     let plotted = f64::from(width.saturating_sub(Y_LABEL_AREA + 36).max(1));
     let pixels_per_unit = plotted / (range.end - range.start);
     let room = width.saturating_sub(Y_LABEL_AREA + 24);
     let mut x_desc = format!("{}{}", frame.x_desc, axis.note());
-    if let Some(parameter) = input.parameter
+    if let Some(parameter) = parameter
         && text_width(&x_desc, AXIS_PX) > room
     {
         x_desc = format!("{}{}", parameter.short_label(), axis.note());

@@ -138,15 +138,9 @@ pub struct LeaseHost {
 }
 
 impl LeaseHost {
-    /// The workers and service of `spec`, in a world of `replicas` on true
-    /// time `time`, working until `until_ns`.
-    pub fn new(
-        spec: &LeaseSpec,
-        plan: TrialPlan,
-        time: &Arc<ManualTrueTime>,
-        replicas: usize,
-        until_ns: Nanos,
-    ) -> Self {
+    /// The workers and service of `spec`, on true time `time`, working
+    /// until `until_ns`.
+    pub fn new(spec: &LeaseSpec, plan: TrialPlan, time: &Arc<ManualTrueTime>, until_ns: Nanos) -> Self {
         let ttl_ns = crate::clock::millis_to_nanos(spec.ttl_ms);
         let services = spec
             .guards
@@ -166,7 +160,7 @@ impl LeaseHost {
                         (guard, Loop { worker, sleep: 0, pending: None, requests: 0, done: false })
                     })
                     .collect(),
-                storage: spec.storage_of(id, replicas),
+                storage: spec.storage_of(id),
                 paused: false,
                 held: Vec::new(),
             })

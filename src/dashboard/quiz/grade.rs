@@ -29,9 +29,11 @@ use serde::Serialize;
 
 use crate::analysis::SummaryRow;
 use crate::analysis::compare::{AGREEMENT_ERRORS, AGREEMENT_FLOOR, Rate, rate_of};
+use crate::analysis::lease::LeaseRow;
 use crate::dashboard::words::row_words;
 use crate::experiment::quiz::QuizSpec;
 use crate::experiment::spec::shown_number;
+use crate::lease::Guard;
 
 /// Counts of siblings this close to the most (a fraction of it) tie with it.
 pub const SIBLINGS_TIE: f64 = 0.1;
@@ -216,6 +218,8 @@ pub fn grade(quiz: &QuizSpec, rows: &[SummaryRow]) -> Grading {
                     .collect(),
             }
         }
+        // A lease quiz on a run with no lease verdicts: nothing is an answer.
+        QuizSpec::FewestLost { .. } => Grading { accepted: Vec::new(), facts: Vec::new() },
         QuizSpec::NoClockDrops { from, .. } => {
             // Per strategy, at the values asked about: drops a clock caused,
             // and drops no clock could have prevented.
@@ -282,9 +286,58 @@ fn listed(names: &[&str]) -> String {
     }
 }
 
-/// The verdict on `choice`; `None` if the run has no such strategy.
-pub fn verdict(quiz: &QuizSpec, rows: &[SummaryRow], choice: &str) -> Option<Verdict> {
-    let grading = grade(quiz, rows);
+/// Grades a lease run's verdict rows: the guards that lost the fewest
+/// increments (a count: no tie rule) are right.
+pub fn grade_lease(rows: &[LeaseRow]) -> Grading {
+    let mut guards: Vec<Guard> = rows.iter().filter_map(|row| row.guard).collect();
+    guards.sort();
+    guards.dedup();
+    let lost = |guard: Guard| -> (u64, u64, u64) {
+        rows.iter().filter(|row| row.guard == Some(guard)).fold((0, 0, 0), |(lost, stale, fenced), row| {
+            (lost + row.lost_updates, stale + row.stale_acked, fenced + row.fenced)
+        })
+    };
+    let fewest = guards.iter().map(|&guard| lost(guard).0).min();
+    let plural =
+        |count: u64, one: &str, many: &str| format!("{count} {}", if count == 1 { one } else { many });
+    Grading {
+        accepted: guards
+            .iter()
+            .filter(|&&guard| Some(lost(guard).0) == fewest)
+            .map(|guard| guard.to_string())
+            .collect(),
+        facts: guards
+            .iter()
+            .map(|&guard| {
+                let (lost, stale, fenced) = lost(guard);
+                let lost_words = match lost {
+                    0 => "lost no increment".to_string(),
+                    lost => format!("lost {} over the run", plural(lost, "increment", "increments")),
+                };
+                let how = match (stale, fenced) {
+                    (0, 0) => String::new(),
+                    (stale, 0) => format!(
+                        " (it let {} from an expired lease through)",
+                        plural(stale, "write", "writes")
+                    ),
+                    (0, fenced) => {
+                        format!(" (fencing refused {})", plural(fenced, "stale write", "stale writes"))
+                    }
+                    (stale, fenced) => format!(
+                        " (it let {} from an expired lease through; fencing refused {})",
+                        plural(stale, "write", "writes"),
+                        fenced
+                    ),
+                };
+                Fact { strategy: guard.to_string(), words: format!("{lost_words}{how}") }
+            })
+            .collect(),
+    }
+}
+
+/// The verdict on `choice` in a run graded as `grading`; `None` if the run
+/// has no such strategy (or guard).
+pub fn verdict(quiz: &QuizSpec, grading: Grading, choice: &str) -> Option<Verdict> {
     let fact =
         |name: &str| grading.facts.iter().find(|fact| fact.strategy == name).map(|fact| fact.words.clone());
     let chosen = fact(choice)?;
@@ -366,17 +419,17 @@ mod tests {
             row(0, 0, 0.0, "vv", 1000, 0),
             row(1, 0, 1000.0, "vv", 1000, 0),
         ];
-        let right = verdict(&most_dropped(), &rows, "lww-wall").unwrap();
+        let right = verdict(&most_dropped(), grade(&most_dropped(), &rows), "lww-wall").unwrap();
         assert!(right.correct);
         assert_eq!(right.accepted, ["lww-wall"]);
         assert_eq!(
             right.sentence,
             "Yes: lww-wall dropped 51.5% of its acknowledged writes at worst, with clocks 1,000 ms apart."
         );
-        let wrong = verdict(&most_dropped(), &rows, "vv").unwrap();
+        let wrong = verdict(&most_dropped(), grade(&most_dropped(), &rows), "vv").unwrap();
         assert!(!wrong.correct);
         assert!(wrong.sentence.starts_with("Not vv: it dropped none"), "{}", wrong.sentence);
-        assert!(verdict(&most_dropped(), &rows, "nobody").is_none());
+        assert!(verdict(&most_dropped(), grade(&most_dropped(), &rows), "nobody").is_none());
     }
 
     #[test]
@@ -389,7 +442,7 @@ mod tests {
         ];
         let grading = grade(&most_dropped(), &rows);
         assert_eq!(grading.accepted, ["lww-wall", "lww-hlc"]);
-        let verdict = verdict(&most_dropped(), &rows, "lww-wall").unwrap();
+        let verdict = verdict(&most_dropped(), grade(&most_dropped(), &rows), "lww-wall").unwrap();
         assert!(
             verdict.correct && verdict.sentence.contains("too close to tell apart"),
             "{}",
@@ -422,10 +475,13 @@ mod tests {
             ..row(0, 0, 1.0, strategy, 500, 0)
         };
         let rows = [sibling("vv", 6), sibling("vv-server", 120)];
-        let right = verdict(&quiz, &rows, "vv-server").unwrap();
+        let right = verdict(&quiz, grade(&quiz, &rows), "vv-server").unwrap();
         assert!(right.correct, "{}", right.sentence);
         assert_eq!(right.sentence, "Yes: vv-server handed back up to 120 siblings at once.");
-        assert!(!verdict(&quiz, &rows, "vv").unwrap().correct, "both drop nothing: drops do not decide");
+        assert!(
+            !verdict(&quiz, grade(&quiz, &rows), "vv").unwrap().correct,
+            "both drop nothing: drops do not decide"
+        );
         // Within a tenth of the most is a tie.
         assert_eq!(
             grade(&quiz, &[sibling("vv", 110), sibling("vv-server", 120)]).accepted,
@@ -443,7 +499,7 @@ mod tests {
         ];
         assert_eq!(grade(&quiz, &rows).accepted, ["vv", "set-union"]);
         assert_eq!(
-            verdict(&quiz, &rows, "vv").unwrap().sentence,
+            verdict(&quiz, grade(&quiz, &rows), "vv").unwrap().sentence,
             "Yes: vv dropped none of its 100 acknowledged writes. So did set-union."
         );
         let quiz = QuizSpec::NoClockDrops { question: "Which loses none to a clock?".into(), from: 50.0 };
@@ -459,8 +515,51 @@ mod tests {
             clocked(0, 0.0, "lww-wall", 98),
             clocked(1, 50.0, "lww-wall", 95),
         ];
-        let verdict = verdict(&quiz, &rows, "truetime").unwrap();
+        let verdict = verdict(&quiz, grade(&quiz, &rows), "truetime").unwrap();
         assert_eq!(verdict.accepted, ["truetime"], "its drops at epsilon 0 are not asked about");
         assert_eq!(verdict.sentence, "Yes: truetime lost no write to a clock with epsilon 50 ms or more.");
+    }
+}
+
+#[cfg(test)]
+mod lease_tests {
+    use super::*;
+
+    fn row(point: usize, guard: Guard, stale_acked: u64, fenced: u64, lost_updates: u64) -> LeaseRow {
+        LeaseRow {
+            point,
+            guard: Some(guard),
+            trials: 1,
+            stale_acked,
+            fenced,
+            lost_updates,
+            ..LeaseRow::default()
+        }
+    }
+
+    #[test]
+    fn the_guard_that_lost_fewest_increments_is_right_and_ties_all_are() {
+        let quiz = QuizSpec::FewestLost { question: "Which?".into() };
+        let rows = [
+            row(0, Guard::WallClock, 2, 0, 5),
+            row(1, Guard::WallClock, 1, 0, 1),
+            row(0, Guard::Monotonic, 0, 0, 0),
+            row(0, Guard::Fenced, 0, 3, 0),
+        ];
+        let right = verdict(&quiz, grade_lease(&rows), "fenced").unwrap();
+        assert!(right.correct, "{}", right.sentence);
+        assert_eq!(right.accepted, ["monotonic", "fenced"]);
+        assert_eq!(
+            right.sentence,
+            "Yes: fenced lost no increment (fencing refused 3 stale writes). So did monotonic."
+        );
+        let wrong = verdict(&quiz, grade_lease(&rows), "wall-clock").unwrap();
+        assert!(!wrong.correct);
+        assert!(
+            wrong.sentence.starts_with("Not wall-clock: it lost 6 increments over the run (it let 3 writes"),
+            "{}",
+            wrong.sentence
+        );
+        assert!(verdict(&quiz, grade_lease(&rows), "lww-wall").is_none(), "not a guard of the run");
     }
 }

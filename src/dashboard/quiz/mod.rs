@@ -18,7 +18,9 @@ use super::overview::{self, RunSize};
 use super::results::{ExperimentListing, ResultsStore, RunListing, check_name, plots_url, summary_rows};
 use crate::analysis::summarize;
 use crate::builtin::Folder;
+use crate::experiment::quiz::QuizSpec;
 use crate::history::EngineKind;
+use crate::lease::Guard;
 
 pub use self::grade::{Fact, Grading, Verdict};
 
@@ -29,8 +31,11 @@ pub struct QuizView {
     pub question: String,
     /// The README's setup for the class (its *Predict.* paragraph).
     pub setup: Option<String>,
-    /// The strategies to choose from: the graded run's.
+    /// The strategies to choose from: the graded run's (in a lease run,
+    /// its guards).
     pub choices: Vec<String>,
+    /// What the choices are, for the page's words: "strategies" or "guards".
+    pub choosing: &'static str,
     pub colours: BTreeMap<String, String>,
     /// What each strategy does, in a line, for the page's key.
     pub key: BTreeMap<String, crate::report::palette::StrategyKey>,
@@ -95,8 +100,8 @@ impl ResultsStore {
     ) -> Result<QuizView, DashboardError> {
         let (listing, quiz) = self.quiz_of(experiments, experiment)?;
         let (id, run_label) = self.quiz_run(&listing, run)?;
-        let rows = summary_rows(&self.run_dir(experiment, &id)?, experiment, &id)?;
-        let choices = grade::strategies(&rows);
+        let graded = self.graded(experiment, &id, &quiz)?;
+        let choices = graded.choices;
         let mut runs: Vec<QuizRun> = listing
             .runs
             .iter()
@@ -112,8 +117,9 @@ impl ResultsStore {
             experiment: experiment.to_string(),
             question: quiz.question().to_string(),
             setup: listing.lesson.predict.clone(),
-            colours: crate::report::palette::colours(choices.iter().map(String::as_str)),
-            key: crate::report::palette::key(choices.iter().map(String::as_str)),
+            colours: graded.colours,
+            key: graded.key,
+            choosing: if quiz.is_about_leases() { "guards" } else { "strategies" },
             choices,
             run: id,
             run_label,
@@ -131,20 +137,60 @@ impl ResultsStore {
     ) -> Result<QuizAnswer, DashboardError> {
         let (listing, quiz) = self.quiz_of(experiments, experiment)?;
         let (id, run_label) = self.quiz_run(&listing, run)?;
-        let rows = summary_rows(&self.run_dir(experiment, &id)?, experiment, &id)?;
-        let verdict = grade::verdict(&quiz, &rows, choice).ok_or_else(|| {
+        let graded = self.graded(experiment, &id, &quiz)?;
+        let names = graded.choices;
+        let verdict = grade::verdict(&quiz, graded.grading, choice).ok_or_else(|| {
             DashboardError::BadRequest(format!(
-                "{choice:?} is not a strategy of run {id} (its strategies: {})",
-                grade::strategies(&rows).join(", ")
+                "{choice:?} is not one of run {id}'s choices ({})",
+                names.join(", ")
             ))
         })?;
         Ok(QuizAnswer {
             verdict,
-            plot: format!("{}{}.svg", plots_url(experiment, &id), crate::report::sweep::DROPPED),
-            headline: overview::headline(&summarize(&rows)),
+            plot: format!("{}{}.svg", plots_url(experiment, &id), graded.plot),
+            headline: graded.headline,
             run: id,
             run_label,
             why: listing.lesson.why.clone(),
+        })
+    }
+
+    /// Run `id` of `experiment` graded by `quiz`: on its guards' verdicts
+    /// if it is a lease run, else on its strategies' summary.
+    fn graded(&self, experiment: &str, id: &str, quiz: &QuizSpec) -> Result<Graded, DashboardError> {
+        let dir = self.run_dir(experiment, id)?;
+        let lease = crate::run_dir::RunDir::open(&dir)
+            .lease_rows()
+            .map_err(|error| DashboardError::Internal(error.to_string()))?;
+        if let Some(rows) = lease {
+            let grading = grade::grade_lease(&rows);
+            let guards: Vec<Guard> = rows.iter().filter_map(|row| row.guard).collect();
+            let colours = crate::report::palette::guard_colours();
+            let key = guards
+                .iter()
+                .map(|guard| {
+                    let colour = colours.get(guard.as_str()).cloned().unwrap_or_default();
+                    (guard.to_string(), crate::report::palette::StrategyKey { colour, about: guard.about() })
+                })
+                .collect();
+            return Ok(Graded {
+                choices: grading.facts.iter().map(|fact| fact.strategy.clone()).collect(),
+                grading,
+                colours,
+                key,
+                plot: crate::report::lease::LEASE_HARM,
+                headline: crate::report::lease::headline(&rows),
+            });
+        }
+        let rows = summary_rows(&dir, experiment, id)?;
+        let choices = grade::strategies(&rows);
+        Ok(Graded {
+            grading: grade::grade(quiz, &rows),
+            choices: choices.clone(),
+            colours: crate::report::palette::colours(choices.iter().map(String::as_str)),
+            key: crate::report::palette::key(choices.iter().map(String::as_str)),
+            plot: crate::report::sweep::DROPPED,
+            headline: overview::headline(&summarize(&rows)),
         })
     }
 
@@ -167,6 +213,18 @@ impl ResultsStore {
             .ok_or_else(|| DashboardError::NotFound(format!("no experiment {experiment:?}")))?;
         Ok((listing, quiz))
     }
+}
+
+/// A run graded, with how its choices and result are shown.
+struct Graded {
+    grading: Grading,
+    /// What the class chooses between: the run's strategies, or its guards.
+    choices: Vec<String>,
+    colours: BTreeMap<String, String>,
+    key: BTreeMap<String, crate::report::palette::StrategyKey>,
+    /// Its main plot's name.
+    plot: &'static str,
+    headline: String,
 }
 
 /// How the quiz names a run of `listing`: "the reference run of

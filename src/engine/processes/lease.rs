@@ -69,7 +69,7 @@ impl LeaseProcesses {
             .map_err(|error| failed(format!("the lock service could not listen: {error}")))?;
         let mut workers = Vec::new();
         for id in spec.worker_ids() {
-            let storage = spec.storage_of(id, cluster.ids().count());
+            let storage = spec.storage_of(id);
             workers.push(
                 spawn(spec, id, storage, cluster.addr(storage), server.addr(), executable, &token).await?,
             );

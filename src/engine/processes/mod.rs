@@ -93,11 +93,11 @@ impl Processes {
         let cluster = Cluster::start(options, data_dir, http.clone()).await?;
         // Lease workers start with the cluster, so that the workload begins
         // as soon as it is asked to, not after their processes' start-up.
-        let lease = match &spec.lease {
+        let lease = match spec.sweep.parameter.lease_for(spec.lease.as_ref(), plan.value) {
             Some(lease) => {
                 let executable =
                     cluster.executable().map_err(|error| EngineError::Workload(error.to_string()))?;
-                Some(LeaseProcesses::start(lease, plan, &cluster, &executable, http).await?)
+                Some(LeaseProcesses::start(&lease, plan, &cluster, &executable, http).await?)
             }
             None => None,
         };

@@ -57,10 +57,46 @@ impl Spec {
         if self.trials == 0 {
             return Err(invalid("trials", "must be at least 1".into()));
         }
-        if let Some(lease) = &self.lease
-            && let Some(problem) = lease.problem(&self.strategies)
+        if let Some(quiz) = &self.quiz
+            && quiz.is_about_leases() != self.lease.is_some()
         {
-            return Err(invalid("lease", problem));
+            return Err(invalid(
+                "quiz.answer",
+                match self.lease {
+                    Some(_) => "a lease run's quiz is about its guards: answer = \"fewest_lost\"".into(),
+                    None => "fewest_lost grades a lease run's guards, and this spec has no [lease]".into(),
+                },
+            ));
+        }
+        if self.lease.is_none() && self.sweep.parameter == Parameter::StorageReplicas {
+            return Err(invalid(
+                "sweep.parameter",
+                "storage_replicas is where a [lease] table's workers write, and this spec has no [lease]"
+                    .into(),
+            ));
+        }
+        if let Some(lease) = &self.lease {
+            if let Some(problem) = lease.problem(&self.strategies, self.replicas) {
+                return Err(invalid("lease", problem));
+            }
+            for &value in &self.sweep.values {
+                if self.sweep.parameter == Parameter::StorageReplicas
+                    && !(value >= 1.0 && value.fract() == 0.0)
+                {
+                    return Err(invalid(
+                        "sweep.values",
+                        format!("a number of replicas is a whole number, 1 or more, not {value}"),
+                    ));
+                }
+                if let Some(problem) = self
+                    .sweep
+                    .parameter
+                    .lease_for(Some(lease), value)
+                    .and_then(|lease| lease.problem(&self.strategies, self.replicas))
+                {
+                    return Err(invalid("sweep.values", problem));
+                }
+            }
         }
         if self.duration_ms == 0 {
             return Err(invalid("duration_ms", "must be more than 0".into()));

@@ -334,6 +334,15 @@ impl Spec {
         Ok(())
     }
 
+    /// Sweep value `value` in words ("when a replica is paused for 500 ms";
+    /// in a lease run, "when a worker is paused ...").
+    pub fn phrase_at(&self, value: f64) -> String {
+        match self.lease {
+            Some(_) => self.sweep.parameter.lease_phrase(value),
+            None => self.sweep.parameter.phrase(value),
+        }
+    }
+
     /// The strategies this spec's replicas run at sweep value `value`: the
     /// built-ins it names, with their parameters there, and its plugins.
     pub fn lineup_at(&self, value: f64) -> Lineup {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{ClockSpec, Spec, WorkloadSpec, shown_number};
 use crate::clock::dots::ReplicaId;
 use crate::experiment::faults::FaultSpec;
+use crate::experiment::lease::LeaseSpec;
 use crate::strategy;
 
 /// Where replica `id` of `replicas` sits between the first (1.0) and the
@@ -80,6 +81,9 @@ pub enum Parameter {
     Keys,
     /// Operations per second per client: more writes, more of them at once.
     RatePerClient,
+    /// How many replicas a `[lease]` table's workers write to (1: one
+    /// store that sees every token; more: a multi-leader store).
+    StorageReplicas,
 }
 
 impl Parameter {
@@ -97,6 +101,7 @@ impl Parameter {
             Parameter::EpsilonMs => "epsilon_ms",
             Parameter::Keys => "keys",
             Parameter::RatePerClient => "rate_per_client",
+            Parameter::StorageReplicas => "storage_replicas",
         }
     }
 
@@ -115,6 +120,7 @@ impl Parameter {
             Parameter::EpsilonMs => "truetime's assumed clock error, epsilon (ms)",
             Parameter::Keys => "keys the clients share (fewer: more writes each)",
             Parameter::RatePerClient => "operations per second per client",
+            Parameter::StorageReplicas => "replicas the lease workers write to (1: one store)",
         }
     }
 
@@ -133,11 +139,12 @@ impl Parameter {
             Parameter::EpsilonMs => "epsilon (ms)",
             Parameter::Keys => "keys",
             Parameter::RatePerClient => "operations/s per client",
+            Parameter::StorageReplicas => "replicas written to",
         }
     }
 
     /// Every parameter, for lookups by name.
-    pub const ALL: [Parameter; 12] = [
+    pub const ALL: [Parameter; 13] = [
         Parameter::SkewMs,
         Parameter::DriftPpm,
         Parameter::ResyncIntervalMs,
@@ -150,6 +157,7 @@ impl Parameter {
         Parameter::EpsilonMs,
         Parameter::Keys,
         Parameter::RatePerClient,
+        Parameter::StorageReplicas,
     ];
 
     /// The parameter named `name` (`skew_ms`), as a summary row names it.
@@ -197,6 +205,32 @@ impl Parameter {
             Parameter::Keys if value == 1.0 => "with one key".into(),
             Parameter::Keys => format!("with {shown} keys"),
             Parameter::RatePerClient => format!("at {shown} operations/s per client"),
+            Parameter::StorageReplicas if value == 1.0 => "with every worker writing to replica 1".into(),
+            Parameter::StorageReplicas => format!("with the workers writing to {shown} replicas"),
+        }
+    }
+
+    /// As [`phrase`](Self::phrase), in a lease run, whose pauses and clock
+    /// steps are its workers'.
+    pub fn lease_phrase(self, value: f64) -> String {
+        let shown = shown_number(value.abs());
+        match self {
+            Parameter::PauseMs if value != 0.0 => format!("when a worker is paused for {shown} ms"),
+            Parameter::StepMs if value < 0.0 => format!("when a worker's clock is stepped back {shown} ms"),
+            Parameter::StepMs if value > 0.0 => {
+                format!("when a worker's clock is stepped forward {shown} ms")
+            }
+            Parameter::CutMs if value != 0.0 => format!("with a replica cut off for {shown} ms"),
+            _ => self.phrase(value),
+        }
+    }
+
+    /// As [`axis_label`](Self::axis_label), in a lease run.
+    pub fn lease_axis_label(self) -> &'static str {
+        match self {
+            Parameter::PauseMs => "process pause: how long the worker is stopped (ms)",
+            Parameter::StepMs => "the worker's clock stepped mid-run (ms; negative is back)",
+            _ => self.axis_label(),
         }
     }
 
@@ -222,7 +256,8 @@ impl Parameter {
             | Parameter::MaxPeerOffsetMs
             | Parameter::EpsilonMs
             | Parameter::Keys
-            | Parameter::RatePerClient => {}
+            | Parameter::RatePerClient
+            | Parameter::StorageReplicas => {}
         }
         clock
     }
@@ -245,6 +280,15 @@ impl Parameter {
             parameters.entry("truetime".into()).or_default().insert("epsilon_ms".into(), value.into());
         }
         parameters
+    }
+
+    /// The lease table at sweep value `value`, if the spec has one.
+    pub fn lease_for(self, base: Option<&LeaseSpec>, value: f64) -> Option<LeaseSpec> {
+        let mut lease = base?.clone();
+        if self == Parameter::StorageReplicas {
+            lease.storage_replicas = value as u32;
+        }
+        Some(lease)
     }
 
     /// The replicas' offset bound at sweep value `value`, if any.
@@ -274,6 +318,7 @@ impl Parameter {
             Parameter::Keys | Parameter::RatePerClient => {
                 spec.workload = self.workload_for(&spec.workload, value)
             }
+            Parameter::StorageReplicas => spec.lease = self.lease_for(spec.lease.as_ref(), value),
         }
     }
 
