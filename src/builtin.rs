@@ -33,6 +33,7 @@ pub const WEB_DIR: &str = "web";
 /// The scenarios' and the live lab's presets' folders inside the experiments.
 pub const SCENARIOS_DIR: &str = "scenarios";
 pub const PRESETS_DIR: &str = "presets";
+pub const LEASE_STORIES_DIR: &str = "lease-stories";
 
 /// A folder of files: a directory on disk, or one the binary carries.
 #[derive(Debug, Clone)]
@@ -54,6 +55,11 @@ impl Folder {
     /// scenarios does not hide them).
     pub fn scenarios(flag: Option<&Path>) -> Self {
         Self::inside_experiments(flag, SCENARIOS_DIR)
+    }
+
+    /// DDIA Figures 8-4 and 8-5 as lease specs, found as the scenarios are.
+    pub fn lease_stories(flag: Option<&Path>) -> Self {
+        Self::inside_experiments(flag, LEASE_STORIES_DIR)
     }
 
     /// The live lab's presets, found as the scenarios are.

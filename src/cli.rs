@@ -175,6 +175,7 @@ impl DashboardArgs {
             web: Folder::web(self.web.as_deref()),
             results_dir: self.results.clone(),
             scenarios: Folder::scenarios(self.experiments.as_deref()),
+            lease_stories: Folder::lease_stories(self.experiments.as_deref()),
             presets: Folder::presets(self.experiments.as_deref()),
             experiments: Folder::experiments(self.experiments.as_deref()),
             plugins: self.strategies.iter().map(crate::strategy::plugin::PluginSpec::at).collect(),

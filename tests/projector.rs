@@ -225,3 +225,63 @@ async fn every_preset_keeps_its_line_and_verdict_on_one_screen_at_every_step() {
     browser.find("#start").await;
     browser.close().await;
 }
+
+/// DDIA Figures 8-4 and 8-5 in the step-through: a line a step, the lease
+/// timeline drawn up to that step's moment, the line, the verdict and the
+/// timeline on one screen at every step, and at the end the oracle's word:
+/// an update lost without fencing, the late write refused with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figures_8_4_and_8_5_step_through_with_their_timeline_on_one_screen() {
+    let _one_browser = BROWSER.lock().await;
+    let Some(browser) = Browser::start("the lease stories test").await else { return };
+    let dashboard = Dashboard::start(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-runs"));
+    let (status, listed) = dashboard.get("/api/scenarios").await;
+    assert_eq!(status, 200);
+    for name in ["figure-8-4", "figure-8-5"] {
+        assert!(listed["scenarios"].as_array().unwrap().iter().any(|s| s["name"] == name), "{name}: {listed}");
+    }
+    browser.viewport(1280, 720).await;
+    for (name, ending) in [("figure-8-4", " 1 update(s) lost"), ("figure-8-5", "1 refused by fencing")] {
+        browser.open(&format!("{}/#/scenarios", dashboard.url)).await;
+        browser.click(&format!("a[href='#/scenario/{name}']")).await;
+        let first = browser.text("#step-counter").await;
+        let steps: usize = first.rsplit(' ').next().and_then(|count| count.parse().ok()).expect("Step 1 of N");
+        assert!(first.starts_with("Step 1 of ") && steps > 10, "{name}: {first}");
+        let mut seen_runs_out = false;
+        for step in 1..=steps {
+            browser
+                .wait_for_text("#step-counter", "the step", |text| text == format!("Step {step} of {steps}"))
+                .await;
+            let say = browser.text("#say").await;
+            seen_runs_out |= say.contains("runs out at the service, and worker 1 still believes it holds it");
+            // The timeline is drawn up to this step, and has arrived.
+            let mut drawn = String::new();
+            for _ in 0..40 {
+                let src = browser
+                    .run(
+                        "const plot = document.querySelector('#lease-timeline'); \
+                         return plot.complete && plot.naturalWidth > 0 ? plot.src : ''",
+                    )
+                    .await;
+                drawn = src.as_str().unwrap_or_default().to_string();
+                if drawn.contains("upto_ms=") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert!(drawn.contains("upto_ms="), "{name}, step {step}: the timeline up to this step: {drawn:?}");
+            line_and_verdict_on_screen(&browser, "#say", "#lease-timeline")
+                .await
+                .unwrap_or_else(|problem| panic!("{name}, step {step}: {problem}"));
+            assert!(browser.on_screen("#verdict").await, "{name}, step {step}: the verdict bar");
+            if step == 6 && name == "figure-8-4" {
+                browser.screenshot("figure-8-4").await;
+            }
+            browser.press(keys::RIGHT).await;
+        }
+        assert!(seen_runs_out, "{name}: the step where the lease runs out, unknown to its holder");
+        let verdict = browser.text("#verdict").await;
+        assert!(verdict.contains(ending), "{name}: the oracle's word at the end: {verdict}");
+    }
+    browser.close().await;
+}

@@ -16,35 +16,26 @@ const PLAY_STEP_MS = 1500;
 const NEXT_KEYS = ["ArrowRight", "PageDown", "n"];
 const BACK_KEYS = ["ArrowLeft", "PageUp", "p"];
 
-export async function showScenario(name) {
-  const trace = await api(`/api/scenarios/${encodeURIComponent(name)}`);
-  const main = page(trace.title);
-  main.classList.add("story-page");
+/**
+ * The controls every step-through shares: restart, back, next, play, to the
+ * end, a step counter and the presenter's keys. `show(step)` draws a step;
+ * `redraw()` draws the current one again when the window is resized.
+ * Returns the controls' row and `go(step)`.
+ */
+function stepper(count, show, redraw) {
   let current = 0;
   let timer = null;
   const counter = el("span", { id: "step-counter", "aria-live": "polite" });
-  const say = el("p", { class: "say", id: "say" });
-  const verdict = el("div", { id: "verdict", class: "verdict-bar", "aria-live": "polite" });
-  const diagram = el("div", { id: "diagram" });
-  const state = el("div", { id: "state" });
   const back = el("button", { id: "back", onclick: () => { stop(); go(current - 1); } }, "◀ Back");
   const next = el("button", { id: "next", class: "primary", onclick: () => { stop(); go(current + 1); } }, "Next ▶");
   const play = el("button", { id: "play", onclick: () => (timer ? stop() : start()) }, "Play");
-  const end = el("button", { id: "to-end", onclick: () => { stop(); go(trace.steps.length - 1); } }, "To the end ⇥");
+  const end = el("button", { id: "to-end", onclick: () => { stop(); go(count - 1); } }, "To the end ⇥");
   const restart = el("button", { id: "restart", onclick: () => { stop(); go(0); } }, "⇤ Restart");
-  main.append(
-    el("div", { class: "controls story-controls" }, restart, back, next, play, end, counter,
-      el("span", { class: "keys" }, "keys: ← →, space plays, Home, End")),
-    say, verdict, diagram,
-    el("h2", {}, "What each replica holds after this step"), state,
-    el("p", { class: "summary" }, trace.summary),
-    strategyKey(trace.key));
-
   function start() {
-    if (current >= trace.steps.length - 1) go(0);
+    if (current >= count - 1) go(0);
     play.textContent = "❚❚ Pause";
     timer = setInterval(() => {
-      if (current >= trace.steps.length - 1) stop();
+      if (current >= count - 1) stop();
       else go(current + 1);
     }, PLAY_STEP_MS);
   }
@@ -54,16 +45,11 @@ export async function showScenario(name) {
     play.textContent = "Play";
   }
   function go(step) {
-    current = Math.max(0, Math.min(trace.steps.length - 1, step));
-    const shown = trace.steps[current];
-    counter.textContent = `Step ${current + 1} of ${trace.steps.length}`;
-    say.textContent = shown.say;
+    current = Math.max(0, Math.min(count - 1, step));
+    counter.textContent = `Step ${current + 1} of ${count}`;
     back.disabled = current === 0;
-    next.disabled = end.disabled = current === trace.steps.length - 1;
-    verdict.replaceChildren(...verdictBar(trace, current));
-    diagram.replaceChildren(drawDiagram(trace, current, diagram.clientWidth || main.clientWidth));
-    state.replaceChildren(stateTable(trace, shown));
-    announce(shown.say);
+    next.disabled = end.disabled = current === count - 1;
+    show(current);
   }
   const keys = (event) => {
     if (event.target.matches("input, select, textarea") || event.altKey || event.ctrlKey || event.metaKey) return;
@@ -72,14 +58,76 @@ export async function showScenario(name) {
     else if (BACK_KEYS.includes(event.key)) { stop(); go(current - 1); }
     else if (event.key === " ") { if (timer) stop(); else start(); }
     else if (event.key === "Home") { stop(); go(0); }
-    else if (event.key === "End") { stop(); go(trace.steps.length - 1); }
+    else if (event.key === "End") { stop(); go(count - 1); }
     else handled = false;
     if (handled) event.preventDefault(); // no scrolling: the keys are the story's
   };
-  const resize = () => diagram.replaceChildren(drawDiagram(trace, current, diagram.clientWidth));
+  const resize = () => redraw(current);
   document.addEventListener("keydown", keys);
   window.addEventListener("resize", resize);
   onLeave(() => { stop(); document.removeEventListener("keydown", keys); window.removeEventListener("resize", resize); });
+  const row = el("div", { class: "controls story-controls" }, restart, back, next, play, end, counter,
+    el("span", { class: "keys" }, "keys: ← →, space plays, Home, End"));
+  return { row, go };
+}
+
+export async function showScenario(name) {
+  const trace = await api(`/api/scenarios/${encodeURIComponent(name)}`);
+  if (trace.kind === "lease") return showLeaseStory(trace);
+  const main = page(trace.title);
+  main.classList.add("story-page");
+  const say = el("p", { class: "say", id: "say" });
+  const verdict = el("div", { id: "verdict", class: "verdict-bar", "aria-live": "polite" });
+  const diagram = el("div", { id: "diagram" });
+  const state = el("div", { id: "state" });
+  const show = (current) => {
+    const shown = trace.steps[current];
+    say.textContent = shown.say;
+    verdict.replaceChildren(...verdictBar(trace, current));
+    diagram.replaceChildren(drawDiagram(trace, current, diagram.clientWidth || main.clientWidth));
+    state.replaceChildren(stateTable(trace, shown));
+    announce(shown.say);
+  };
+  const { row, go } = stepper(trace.steps.length, show,
+    (current) => diagram.replaceChildren(drawDiagram(trace, current, diagram.clientWidth)));
+  main.append(
+    row, say, verdict, diagram,
+    el("h2", {}, "What each replica holds after this step"), state,
+    el("p", { class: "summary" }, trace.summary),
+    strategyKey(trace.key));
+  go(0);
+}
+
+/**
+ * A lease story (DDIA Figures 8-4 and 8-5): the golden transcript's lines
+ * a step each, and the lease timeline drawn by the server up to the step's
+ * moment; at the last step, the oracle's verdict per guard.
+ */
+function showLeaseStory(trace) {
+  const main = page(trace.title);
+  main.classList.add("story-page");
+  const say = el("p", { class: "say", id: "say" });
+  const verdict = el("div", { id: "verdict", class: "verdict-bar", "aria-live": "polite" });
+  const plot = el("img", { id: "lease-timeline", class: "plot", alt: "The lease timeline up to this step" });
+  const figure = el("figure", { id: "diagram" }, plot);
+  const lines = trace.lines;
+  const draw = (current) => {
+    const width = Math.round(figure.clientWidth || main.clientWidth);
+    const at = lines[current].at_ms;
+    plot.src = `${trace.timeline}?width=${width}&upto_ms=${at}`;
+  };
+  const show = (current) => {
+    const line = lines[current];
+    say.textContent = `${(line.at_ms / 1000).toFixed(3)} s: ${line.say}`;
+    const last = current === lines.length - 1;
+    verdict.replaceChildren(...(last
+      ? trace.verdicts.map((words) => el("div", { class: `verdict-item ${/ 0 update\(s\) lost/.test(words) ? "kept" : "lost"}` }, words))
+      : [el("div", { class: "verdict-item" }, `${trace.setup}. The verdict comes at the last step.`)]));
+    draw(current);
+    announce(say.textContent);
+  };
+  const { row, go } = stepper(lines.length, show, draw);
+  main.append(row, say, verdict, figure, strategyKey(trace.key, false, "guards"));
   go(0);
 }
 

@@ -49,6 +49,7 @@
 pub mod guard;
 pub mod jobs;
 pub mod lab;
+pub mod lease_story;
 pub mod lesson;
 pub mod overview;
 pub mod quiz;
@@ -88,6 +89,8 @@ pub struct DashboardOptions {
     pub scenarios: Folder,
     /// The live lab's presets: `experiments/presets/`, on disk or built in.
     pub presets: Folder,
+    /// DDIA Figures 8-4 and 8-5 as lease specs: `experiments/lease-stories/`.
+    pub lease_stories: Folder,
     /// The experiment specs the overview shows, on disk or built in.
     pub experiments: Folder,
     /// Plugin strategies (`--strategy`), described: the live lab, the
@@ -103,6 +106,7 @@ impl Default for DashboardOptions {
             results_dir: "results".into(),
             scenarios: Folder::scenarios(None),
             presets: Folder::presets(None),
+            lease_stories: Folder::lease_stories(None),
             experiments: Folder::experiments(None),
             plugins: Vec::new(),
         }

@@ -50,6 +50,7 @@ pub(super) fn router(state: Arc<AppState>, guard: Guard) -> Router {
         .route("/api/jobs/{id}/cancel", post(job_cancel))
         .route("/api/scenarios", get(scenarios))
         .route("/api/scenarios/{name}", get(scenario_trace))
+        .route("/api/scenarios/{name}/timeline.svg", get(lease_story_timeline))
         .route("/api/lab", get(lab_view))
         .route("/api/lab/start", post(lab_start))
         .route("/api/lab/stop", post(lab_stop))
@@ -194,6 +195,27 @@ async fn compare_plot(
     svg_answer(move || state.results.compare_plot(&experiment, &first, &second, query.width)).await
 }
 
+/// `?width=W&upto_ms=T`: a lease story's timeline up to `T` ms.
+#[derive(Deserialize)]
+struct StoryPlotQuery {
+    #[serde(default = "default_plot_width")]
+    width: u32,
+    upto_ms: Option<f64>,
+}
+
+/// `GET /api/scenarios/{name}/timeline.svg?width=W&upto_ms=T`.
+async fn lease_story_timeline(
+    State(state): Shared,
+    Path(name): Path<String>,
+    Query(query): Query<StoryPlotQuery>,
+) -> Result<Response, DashboardError> {
+    super::results::check_name("scenario", &name)?;
+    svg_answer(move || {
+        super::lease_story::timeline_svg(&state.options.lease_stories, &name, query.upto_ms, query.width)
+    })
+    .await
+}
+
 /// `GET /api/runs/{experiment}/{run}/plots/{name}.svg?width=W`.
 async fn run_plot(
     State(state): Shared,
@@ -286,7 +308,14 @@ async fn job_events(
 
 async fn scenarios(State(state): Shared) -> Answer<Value> {
     blocking(move || {
-        let list = scenario::list(&state.options.scenarios);
+        // The scripted scenarios, then the lease stories (DDIA 8-4, 8-5).
+        let mut list = scenario::list(&state.options.scenarios);
+        let known: Vec<String> = list.iter().map(|(name, _)| name.clone()).collect();
+        list.extend(
+            super::lease_story::list(&state.options.lease_stories)
+                .into_iter()
+                .filter(|(name, _)| !known.contains(name)),
+        );
         Ok(json!({ "scenarios": list.into_iter().map(|(name, title)| json!({"name": name, "title": title})).collect::<Vec<_>>() }))
     })
     .await
@@ -294,6 +323,12 @@ async fn scenarios(State(state): Shared) -> Answer<Value> {
 
 async fn scenario_trace(State(state): Shared, Path(name): Path<String>) -> Answer<Value> {
     blocking(move || {
+        let scripted = scenario::list(&state.options.scenarios).iter().any(|(known, _)| *known == name);
+        if !scripted
+            && super::lease_story::list(&state.options.lease_stories).iter().any(|(known, _)| *known == name)
+        {
+            return Ok(json!(super::lease_story::trace(&state.options.lease_stories, &name)?));
+        }
         let trace = scenario::play_named(&state.options.scenarios, &name, &state.options.plugins).map_err(
             |error| match error {
                 scenario::ScenarioError::Unknown(..) => DashboardError::NotFound(error.to_string()),

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 pub use self::harm::{LEASE_HARM, LeaseHarm};
 pub use self::timeline::{LEASE_TIMELINE, LeaseTimeline};
-pub use self::transcript::transcript;
+pub use self::transcript::{LeaseStory, StoryLine, story, transcript};
 use crate::analysis::lease::LeaseRow;
 use crate::experiment::spec::{Spec, shown_number};
 use crate::history::Record;

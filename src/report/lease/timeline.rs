@@ -75,6 +75,47 @@ pub struct LeaseTimeline {
     pub pauses: Vec<(WorkerId, f64, f64)>,
     /// Each worker's clock steps: when (ms) and by how much (ms).
     pub steps: Vec<(WorkerId, f64, f64)>,
+    /// Drawn only up to this moment (ms), marked by a line: a story told
+    /// step by step.
+    pub now_ms: Option<f64>,
+}
+
+impl LeaseTimeline {
+    /// What had happened by `now_ms`: bars cut there, later writes, pauses
+    /// and steps left out, and a line marking the moment.
+    pub fn upto(&self, now_ms: f64) -> LeaseTimeline {
+        let cut = |(from, to): (f64, f64)| (from <= now_ms).then_some((from, to.min(now_ms)));
+        let panels = self
+            .panels
+            .iter()
+            .map(|panel| GuardPanel {
+                guard: panel.guard,
+                leases: panel
+                    .leases
+                    .iter()
+                    .filter_map(|lease| {
+                        Some(LeaseBar {
+                            service: cut(lease.service)?,
+                            believed: lease.believed.and_then(cut),
+                            ..lease.clone()
+                        })
+                    })
+                    .collect(),
+                writes: panel.writes.iter().filter(|write| write.at_ms <= now_ms).cloned().collect(),
+            })
+            .collect();
+        LeaseTimeline {
+            panels,
+            pauses: self
+                .pauses
+                .iter()
+                .filter_map(|&(worker, from, to)| cut((from, to)).map(|(from, to)| (worker, from, to)))
+                .collect(),
+            steps: self.steps.iter().copied().filter(|&(_, at, _)| at <= now_ms).collect(),
+            now_ms: Some(now_ms),
+            ..self.clone()
+        }
+    }
 }
 
 /// The timeline of `point`'s first trial, if the history holds it.
@@ -158,12 +199,22 @@ pub fn build(title: &str, records: &[Record], point: usize) -> Option<LeaseTimel
         }
     }
     pauses.extend(paused.into_iter().map(|(worker, from)| (worker, from, duration_ms)));
-    Some(LeaseTimeline { title: title.to_string(), duration_ms, workers, panels, pauses, steps })
+    Some(LeaseTimeline {
+        title: title.to_string(),
+        duration_ms,
+        workers,
+        panels,
+        pauses,
+        steps,
+        now_ms: None,
+    })
 }
 
 /// The service's bars: dark, so the belief below reads against them.
 const SERVICE: RGBColor = RGBColor(70, 70, 70);
 const SHADE: RGBAColor = RGBAColor(120, 120, 120, 0.28);
+/// The line marking the moment a story has reached.
+const NOW: RGBColor = RGBColor(200, 0, 0);
 
 /// How each verdict is marked.
 fn mark_style(verdict: WriteVerdict) -> Style {
@@ -294,6 +345,9 @@ fn draw_panel<DB: DrawingBackend>(
                 belief.stroke_width(2),
             )))?;
         }
+    }
+    if let Some(now) = timeline.now_ms {
+        chart.draw_series(LineSeries::new([(s(now), 0.0), (s(now), rows as f64)], NOW.stroke_width(2)))?;
     }
     for &(worker, at, _) in &timeline.steps {
         let b = base(worker);
