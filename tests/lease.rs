@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use clocklab::analysis::lease::{GuardVerdict, judge};
+use clocklab::analysis::lease::{GuardVerdict, JudgedWrite, WriteVerdict, judge};
 use clocklab::engine::sim::run_trial;
 use clocklab::experiment::spec::Spec;
 use clocklab::experiment::stop::Stop;
@@ -157,6 +157,60 @@ step_ms = -3000
     for guard in [Guard::Monotonic, Guard::Fenced] {
         assert!(verdicts[&guard].is_safe(), "{guard} does not read the time of day: {:?}", verdicts[&guard]);
     }
+}
+
+/// A nemesis in a lease run pauses and steps the workers too: its faults
+/// on workers reach the history as worker faults, and the oracle judges
+/// every guard. Fencing on one replica refuses every write whose token is
+/// older than one the replica has already been written with, whatever the
+/// dice did; what it cannot refuse is a late write that lands before the
+/// new holder's first write (this seed's dice deal one: worker 1 resumes
+/// just after its lease has passed to worker 2, writes before worker 2
+/// does, and worker 2's write, built on a read taken before, overwrites
+/// it).
+#[test]
+fn a_nemesis_pauses_and_steps_lease_workers_and_fencing_refuses_exactly_the_writes_behind_a_newer_token() {
+    let chaos = r#"
+[chaos]
+every_ms = 300
+longest_ms = 1500
+kinds = ["pause", "step"]
+"#;
+    let spec = spec(chaos);
+    let plan = TrialPlan { point: 0, trial: 0, value: 0.0 };
+    let (outcome, _) =
+        run_trial(&spec, plan, Arc::new(Counters::default()), &SimOptions::default(), &Stop::default())
+            .expect("ran");
+    let on_workers = outcome
+        .records
+        .iter()
+        .filter(|record| matches!(record, Record::Fault(fault) if fault.worker.is_some()))
+        .count();
+    assert!(on_workers >= 2, "the nemesis reached the workers: {on_workers} worker faults");
+    let Trial { verdicts, .. } = judged(&outcome.records);
+    assert_eq!(verdicts.len(), 3, "every guard judged");
+    let fenced = &verdicts[&Guard::Fenced];
+    assert!(fenced.acked > 0, "{fenced:?}");
+    let accepted =
+        |write: &&JudgedWrite| !matches!(write.verdict, WriteVerdict::Fenced | WriteVerdict::Failed);
+    for write in fenced.writes.iter().filter(accepted) {
+        let newer_first = fenced
+            .writes
+            .iter()
+            .filter(accepted)
+            .any(|other| other.token > write.token && other.answered_ns < write.sent_ns);
+        assert!(!newer_first, "accepted though a newer token had been written first: {write:?}");
+    }
+    for write in fenced.writes.iter().filter(|write| write.verdict == WriteVerdict::Fenced) {
+        let newer_first = fenced
+            .writes
+            .iter()
+            .filter(accepted)
+            .any(|other| other.token > write.token && other.answered_ns < write.answered_ns);
+        assert!(newer_first, "refused with no newer token written: {write:?}");
+    }
+    let unfenced = &verdicts[&Guard::Monotonic];
+    assert!(unfenced.stale_acked >= fenced.stale_acked, "fencing lets through no more: {unfenced:?}");
 }
 
 /// Judges a trial's records, as the oracle does a run's.

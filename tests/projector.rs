@@ -238,14 +238,18 @@ async fn figures_8_4_and_8_5_step_through_with_their_timeline_on_one_screen() {
     let (status, listed) = dashboard.get("/api/scenarios").await;
     assert_eq!(status, 200);
     for name in ["figure-8-4", "figure-8-5"] {
-        assert!(listed["scenarios"].as_array().unwrap().iter().any(|s| s["name"] == name), "{name}: {listed}");
+        assert!(
+            listed["scenarios"].as_array().unwrap().iter().any(|s| s["name"] == name),
+            "{name}: {listed}"
+        );
     }
     browser.viewport(1280, 720).await;
     for (name, ending) in [("figure-8-4", " 1 update(s) lost"), ("figure-8-5", "1 refused by fencing")] {
         browser.open(&format!("{}/#/scenarios", dashboard.url)).await;
         browser.click(&format!("a[href='#/scenario/{name}']")).await;
         let first = browser.text("#step-counter").await;
-        let steps: usize = first.rsplit(' ').next().and_then(|count| count.parse().ok()).expect("Step 1 of N");
+        let steps: usize =
+            first.rsplit(' ').next().and_then(|count| count.parse().ok()).expect("Step 1 of N");
         assert!(first.starts_with("Step 1 of ") && steps > 10, "{name}: {first}");
         let mut seen_runs_out = false;
         for step in 1..=steps {
@@ -269,7 +273,10 @@ async fn figures_8_4_and_8_5_step_through_with_their_timeline_on_one_screen() {
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            assert!(drawn.contains("upto_ms="), "{name}, step {step}: the timeline up to this step: {drawn:?}");
+            assert!(
+                drawn.contains("upto_ms="),
+                "{name}, step {step}: the timeline up to this step: {drawn:?}"
+            );
             line_and_verdict_on_screen(&browser, "#say", "#lease-timeline")
                 .await
                 .unwrap_or_else(|problem| panic!("{name}, step {step}: {problem}"));

@@ -25,6 +25,11 @@
 //! the next one's start), so each is undone (healed, resumed, restarted)
 //! before the next is applied; clock steps are never undone, as NTP's are
 //! not, so they add up over a trial.
+//!
+//! In a lease run (`[lease]`), a pause or a clock step lands on a lease
+//! worker as often as on a replica, each of the replicas and workers as
+//! likely as the next: the nemesis then stops lease holders mid-round and
+//! bends their clocks, as well as the storage's.
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -37,6 +42,7 @@ use super::faults::{
 use crate::clock::dots::ReplicaId;
 use crate::clock::update::LeapMode;
 use crate::history::TrialPlan;
+use crate::lease::WorkerId;
 
 /// The default mean quiet time between faults, ms.
 pub const DEFAULT_EVERY_MS: f64 = 400.0;
@@ -116,7 +122,18 @@ impl ChaosSpec {
 
     /// The faults of one trial of `duration_ms` on `replicas` replicas:
     /// the same for the same seed and plan, whichever engine runs it.
-    pub fn schedule(&self, seed: u64, plan: TrialPlan, replicas: usize, duration_ms: f64) -> Vec<FaultSpec> {
+    ///
+    /// With `workers` lease workers, each pause and clock step goes to one
+    /// of the replicas and workers, drawn evenly (with none, the draws are
+    /// exactly those of a run without leases).
+    pub fn schedule(
+        &self,
+        seed: u64,
+        plan: TrialPlan,
+        replicas: usize,
+        workers: u32,
+        duration_ms: f64,
+    ) -> Vec<FaultSpec> {
         let trial_seed = seed ^ SALT ^ ((plan.point as u64) << 32) ^ plan.trial as u64;
         let mut dice = StdRng::seed_from_u64(trial_seed);
         let mut faults = Vec::new();
@@ -138,61 +155,22 @@ impl ChaosSpec {
                 let size = dice.random_range(STEP_MS[0]..=STEP_MS[1]).round();
                 if dice.random_bool(0.5) { size } else { -size }
             };
-            let fault = match kind {
-                FaultKind::Step => FaultSpec::Step { at_ms, replica, step_ms: signed(&mut dice) },
-                FaultKind::Strobe => {
-                    let step_ms = signed(&mut dice);
-                    let period_ms = dice.random_range(STROBE_PERIOD_MS[0]..=STROBE_PERIOD_MS[1]).round();
-                    FaultSpec::Strobe { at_ms, replica, step_ms, period_ms, duration_ms: lasting.round() }
+            // A pause or a step may land on a lease worker instead.
+            let worker = match kind {
+                FaultKind::Pause | FaultKind::Step if workers > 0 => {
+                    let target = dice.random_range(1..=replicas as u32 + workers);
+                    (target > replicas as u32).then(|| WorkerId(target - replicas as u32))
                 }
-                FaultKind::Wobble => {
-                    let step_ms = dice.random_range(STEP_MS[0]..=STEP_MS[1]).round();
-                    let period_ms = (lasting / 2.0).round().max(1.0);
-                    FaultSpec::Wobble { at_ms, replica, step_ms, period_ms, duration_ms: lasting.round() }
+                _ => None,
+            };
+            let fault = match (kind, worker) {
+                (FaultKind::Step, Some(worker)) => {
+                    FaultSpec::StepWorker { at_ms, worker, step_ms: signed(&mut dice) }
                 }
-                FaultKind::Jitter => {
-                    let step_ms = dice.random_range(JITTER_MS[0]..=JITTER_MS[1]).round();
-                    FaultSpec::Jitter { at_ms, replica, step_ms, duration_ms: lasting.round() }
+                (FaultKind::Pause, Some(worker)) => {
+                    FaultSpec::PauseWorker { at_ms, worker, duration_ms: lasting.round() }
                 }
-                FaultKind::Leap => {
-                    let smeared = dice.random_bool(0.5);
-                    let leap = if smeared { LeapMode::Smear } else { LeapMode::Step };
-                    let duration_ms = if smeared { lasting.round() } else { 0.0 };
-                    FaultSpec::Leap { at_ms, replica, leap, duration_ms }
-                }
-                FaultKind::Cut => {
-                    let cut =
-                        [CutDirection::Both, CutDirection::In, CutDirection::Out][dice.random_range(0..3)];
-                    FaultSpec::Cut { at_ms, replica, cut, duration_ms: lasting.round() }
-                }
-                FaultKind::Partition => {
-                    let shapes = [
-                        PartitionShape::Isolate,
-                        PartitionShape::Halves,
-                        PartitionShape::Ring,
-                        PartitionShape::Bridge,
-                    ];
-                    let shape = shapes[dice.random_range(0..shapes.len())];
-                    let one_way = dice.random_bool(0.25);
-                    FaultSpec::Partition(PartitionFault {
-                        at_ms,
-                        split: Split::Shape { shape, replica },
-                        one_way,
-                        duration_ms: lasting.round(),
-                    })
-                }
-                FaultKind::Link => {
-                    let slowest = dice.random_range(LINK_DELAY_MS[0]..=LINK_DELAY_MS[1]).round();
-                    let link = LinkFault {
-                        delay_ms: [1.0, slowest],
-                        loss: dice.random_range(0.0..=LINK_MOST_LOSS),
-                        duplicate: dice.random_range(0.0..=LINK_MOST_DUPLICATE),
-                        reorder: dice.random_range(0.0..=LINK_MOST_REORDER),
-                    };
-                    FaultSpec::Link { at_ms, replica, link, duration_ms: lasting.round() }
-                }
-                FaultKind::Pause => FaultSpec::Pause { at_ms, replica, duration_ms: lasting.round() },
-                FaultKind::Crash => FaultSpec::Crash { at_ms, replica, every_ms: 0.0 },
+                _ => self.replica_fault(kind, at_ms, replica, lasting, &mut dice),
             };
             let busy = match kind {
                 FaultKind::Crash => CRASH_DOWN_TIME.as_secs_f64() * 1e3,
@@ -202,6 +180,76 @@ impl ChaosSpec {
             at += busy + quiet(&mut dice);
         }
         faults
+    }
+
+    /// A fault of `kind` on replica `replica`, its sizes drawn with `dice`.
+    fn replica_fault(
+        &self,
+        kind: FaultKind,
+        at_ms: f64,
+        replica: ReplicaId,
+        lasting: f64,
+        dice: &mut StdRng,
+    ) -> FaultSpec {
+        let signed = |dice: &mut StdRng| {
+            let size = dice.random_range(STEP_MS[0]..=STEP_MS[1]).round();
+            if dice.random_bool(0.5) { size } else { -size }
+        };
+        match kind {
+            FaultKind::Step => FaultSpec::Step { at_ms, replica, step_ms: signed(dice) },
+            FaultKind::Strobe => {
+                let step_ms = signed(dice);
+                let period_ms = dice.random_range(STROBE_PERIOD_MS[0]..=STROBE_PERIOD_MS[1]).round();
+                FaultSpec::Strobe { at_ms, replica, step_ms, period_ms, duration_ms: lasting.round() }
+            }
+            FaultKind::Wobble => {
+                let step_ms = dice.random_range(STEP_MS[0]..=STEP_MS[1]).round();
+                let period_ms = (lasting / 2.0).round().max(1.0);
+                FaultSpec::Wobble { at_ms, replica, step_ms, period_ms, duration_ms: lasting.round() }
+            }
+            FaultKind::Jitter => {
+                let step_ms = dice.random_range(JITTER_MS[0]..=JITTER_MS[1]).round();
+                FaultSpec::Jitter { at_ms, replica, step_ms, duration_ms: lasting.round() }
+            }
+            FaultKind::Leap => {
+                let smeared = dice.random_bool(0.5);
+                let leap = if smeared { LeapMode::Smear } else { LeapMode::Step };
+                let duration_ms = if smeared { lasting.round() } else { 0.0 };
+                FaultSpec::Leap { at_ms, replica, leap, duration_ms }
+            }
+            FaultKind::Cut => {
+                let cut = [CutDirection::Both, CutDirection::In, CutDirection::Out][dice.random_range(0..3)];
+                FaultSpec::Cut { at_ms, replica, cut, duration_ms: lasting.round() }
+            }
+            FaultKind::Partition => {
+                let shapes = [
+                    PartitionShape::Isolate,
+                    PartitionShape::Halves,
+                    PartitionShape::Ring,
+                    PartitionShape::Bridge,
+                ];
+                let shape = shapes[dice.random_range(0..shapes.len())];
+                let one_way = dice.random_bool(0.25);
+                FaultSpec::Partition(PartitionFault {
+                    at_ms,
+                    split: Split::Shape { shape, replica },
+                    one_way,
+                    duration_ms: lasting.round(),
+                })
+            }
+            FaultKind::Link => {
+                let slowest = dice.random_range(LINK_DELAY_MS[0]..=LINK_DELAY_MS[1]).round();
+                let link = LinkFault {
+                    delay_ms: [1.0, slowest],
+                    loss: dice.random_range(0.0..=LINK_MOST_LOSS),
+                    duplicate: dice.random_range(0.0..=LINK_MOST_DUPLICATE),
+                    reorder: dice.random_range(0.0..=LINK_MOST_REORDER),
+                };
+                FaultSpec::Link { at_ms, replica, link, duration_ms: lasting.round() }
+            }
+            FaultKind::Pause => FaultSpec::Pause { at_ms, replica, duration_ms: lasting.round() },
+            FaultKind::Crash => FaultSpec::Crash { at_ms, replica, every_ms: 0.0 },
+        }
     }
 }
 
@@ -217,15 +265,15 @@ mod tests {
 
     #[test]
     fn one_seed_one_schedule_and_another_seed_another() {
-        let schedule = chaos().schedule(7, PLAN, 5, 20_000.0);
-        assert_eq!(schedule, chaos().schedule(7, PLAN, 5, 20_000.0));
-        assert_ne!(schedule, chaos().schedule(8, PLAN, 5, 20_000.0));
-        assert_ne!(schedule, chaos().schedule(7, TrialPlan { trial: 1, ..PLAN }, 5, 20_000.0));
+        let schedule = chaos().schedule(7, PLAN, 5, 0, 20_000.0);
+        assert_eq!(schedule, chaos().schedule(7, PLAN, 5, 0, 20_000.0));
+        assert_ne!(schedule, chaos().schedule(8, PLAN, 5, 0, 20_000.0));
+        assert_ne!(schedule, chaos().schedule(7, TrialPlan { trial: 1, ..PLAN }, 5, 0, 20_000.0));
     }
 
     #[test]
     fn faults_of_every_kind_come_one_after_another_and_are_valid() {
-        let schedule = chaos().schedule(3, PLAN, 5, 60_000.0);
+        let schedule = chaos().schedule(3, PLAN, 5, 0, 60_000.0);
         for kind in every_kind() {
             assert!(schedule.iter().any(|fault| fault.kind() == kind), "{kind:?} drawn in a minute");
         }
@@ -239,6 +287,24 @@ mod tests {
             assert!(fault.is_active(), "{fault:?}");
             assert!(fault.at_ms() < 60_000.0 - QUIET_END_MS);
         }
+    }
+
+    #[test]
+    fn in_a_lease_run_pauses_and_steps_land_on_workers_too_and_without_workers_nothing_changes() {
+        let with = chaos().schedule(3, PLAN, 3, 2, 60_000.0);
+        let on_workers: Vec<&FaultSpec> = with.iter().filter(|fault| fault.worker().is_some()).collect();
+        assert!(on_workers.iter().any(|fault| matches!(fault, FaultSpec::PauseWorker { .. })), "{with:?}");
+        assert!(on_workers.iter().any(|fault| matches!(fault, FaultSpec::StepWorker { .. })), "{with:?}");
+        assert!(
+            on_workers.iter().all(|fault| fault.worker().is_some_and(|worker| (1..=2).contains(&worker.0))),
+            "only the workers there are: {on_workers:?}"
+        );
+        // Other kinds stay on replicas.
+        assert!(with.iter().any(|fault| matches!(fault, FaultSpec::Pause { .. } | FaultSpec::Step { .. })));
+        assert_eq!(
+            chaos().schedule(3, PLAN, 3, 0, 60_000.0).iter().filter(|f| f.worker().is_some()).count(),
+            0
+        );
     }
 
     #[test]

@@ -244,7 +244,8 @@ impl Spec {
         let mut faults: Vec<FaultSpec> =
             self.faults.iter().filter_map(|fault| self.sweep.parameter.apply(fault, plan.value)).collect();
         if let Some(chaos) = &self.chaos {
-            faults.extend(chaos.schedule(self.seed, plan, self.replicas, self.duration_ms as f64));
+            let workers = self.lease.as_ref().map_or(0, |lease| lease.workers);
+            faults.extend(chaos.schedule(self.seed, plan, self.replicas, workers, self.duration_ms as f64));
         }
         faults
     }
