@@ -34,6 +34,11 @@ fn drops_by_bucket(lab: &Value) -> BTreeMap<String, Vec<String>> {
 /// having checked that what the story's last line says of every strategy
 /// (its verdict) is what the live oracle found.
 async fn play(dashboard: &Dashboard, name: &str, steps: usize) -> Value {
+    play_checking(dashboard, name, steps, clocklab::strategy::NAMES.len()).await
+}
+
+/// As [`play`], with at least `claims` checks (a lease story makes one per guard).
+async fn play_checking(dashboard: &Dashboard, name: &str, steps: usize, claims: usize) -> Value {
     let mut lab = Value::Null;
     for index in 0..steps {
         let (status, answer) =
@@ -42,7 +47,7 @@ async fn play(dashboard: &Dashboard, name: &str, steps: usize) -> Value {
         lab = answer;
     }
     let checks = lab["story_check"].as_array().unwrap_or_else(|| panic!("{name}: no story check: {lab}"));
-    assert!(checks.len() >= clocklab::strategy::NAMES.len(), "{name}: {checks:?}");
+    assert!(checks.len() >= claims, "{name}: {checks:?}");
     for check in checks {
         assert_eq!(check["holds"], json!(true), "{name}: the story's last line is wrong: {check}");
     }
@@ -110,8 +115,22 @@ async fn every_preset_ends_with_the_verdict_its_story_tells() {
         lab["counts"]["strategies"]["vv"]["acked"].as_u64().unwrap_or(0) >= 10,
         "the workload wrote: {lab}"
     );
+    // Figures 8-4 and 8-5, live: worker 1 stopped between its check and
+    // its write past its lease; its late write lands without fencing (an
+    // increment lost) and is refused with it (nothing lost).
+    let lab = play_checking(&dashboard, "lease-pause", steps["lease-pause"], 2).await;
+    let guard = |name: &str| {
+        lab["lease"]["guards"].as_array().expect("lease guards").iter().find(|g| g["guard"] == name).cloned()
+    };
+    let (monotonic, fenced) = (guard("monotonic").expect("monotonic"), guard("fenced").expect("fenced"));
+    assert!(monotonic["lost_updates"].as_u64() >= Some(1), "{monotonic}");
+    assert!(fenced["fenced"].as_u64() >= Some(1) && fenced["lost_updates"] == 0, "{fenced}");
+    let (status, answer) = dashboard.send(Method::POST, "/api/lab/workers/3/pause", json!({})).await;
+    assert_eq!(status, 400, "no worker 3: {answer}");
     let (status, _) = dashboard.send(Method::POST, "/api/lab/stop", json!({})).await;
     assert_eq!(status, 200);
+    let (status, answer) = dashboard.send(Method::POST, "/api/lab/workers/1/pause", json!({})).await;
+    assert_eq!(status, 409, "no lab, no workers: {answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -176,7 +176,7 @@ async fn every_preset_keeps_its_line_and_verdict_on_one_screen_at_every_step() {
     let Some(browser) = Browser::start("the presets on a projector test").await else { return };
     let dashboard = Dashboard::start(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-runs"));
     let presets = dashboard.preset_steps().await;
-    assert_eq!(presets.len(), 4, "{presets:?}");
+    assert_eq!(presets.len(), 5, "{presets:?}");
     browser.viewport(1280, 720).await;
     browser.open(&format!("{}/#/lab", dashboard.url)).await;
     let done = async || browser.run("return document.querySelectorAll('#story-steps li.done').length").await;
@@ -188,6 +188,12 @@ async fn every_preset_keeps_its_line_and_verdict_on_one_screen_at_every_step() {
         }
         browser.click(&format!(".preset[data-name='{name}']")).await;
         browser.find("#story-say").await;
+        // A lease story's verdict is per guard, in the lease table.
+        let (verdict, claims) = if name == "lease-pause" {
+            ("#lease-table", 2)
+        } else {
+            ("#columns", clocklab::strategy::NAMES.len())
+        };
         for step in 1..=*steps {
             browser.press(keys::RIGHT).await;
             let deadline = Instant::now() + STEP_TIMEOUT;
@@ -201,7 +207,8 @@ async fn every_preset_keeps_its_line_and_verdict_on_one_screen_at_every_step() {
             }
             for (width, height) in SCREENS {
                 browser.viewport(width, height).await;
-                line_and_verdict_on_screen(&browser, "#story-say", "#columns")
+                // The strategies' table, or once lease workers run, the lease table.
+                line_and_verdict_on_screen(&browser, "#story-say", "#verdict-panel table")
                     .await
                     .unwrap_or_else(|problem| panic!("{name}, {width}x{height}, step {step}: {problem}"));
             }
@@ -210,15 +217,18 @@ async fn every_preset_keeps_its_line_and_verdict_on_one_screen_at_every_step() {
         browser.find("#story-done").await;
         // What the story's last line says of each strategy is what the oracle found.
         let checks: Value = browser
-            .run("return [...document.querySelectorAll('#columns .story-check')].map((cell) => [cell.closest('tr').id, cell.textContent])")
+            .run(&format!("return [...document.querySelectorAll('{verdict} .story-check')].map((cell) => [cell.closest('tr').id, cell.textContent])"))
             .await;
         let checks = checks.as_array().expect("a check per strategy");
-        assert_eq!(checks.len(), clocklab::strategy::NAMES.len(), "{name}: {checks:?}");
+        assert_eq!(checks.len(), claims, "{name}: {checks:?}");
         for check in checks {
             assert!(check[1].as_str().is_some_and(|text| text.starts_with('✓')), "{name}: {check}");
         }
         if name == "figure-8-3" {
             browser.screenshot("preset").await;
+        }
+        if name == "lease-pause" {
+            browser.screenshot("preset-lease").await;
         }
     }
     browser.click("#stop").await;

@@ -27,6 +27,13 @@ export async function showLab() {
     renderVerdict();
     readKey();
   });
+  source.addEventListener("lease", (event) => {
+    if (!view) return;
+    const { type, ...lease } = parseJson(event.data);
+    view.lease = lease;
+    renderVerdict();
+    renderWorkers();
+  });
   source.addEventListener("write", (event) => {
     const write = parseJson(event.data);
     const outcome = write.outcome === "ok" ? "acknowledged" : write.outcome === "fail" ? "refused" : "no answer";
@@ -104,6 +111,8 @@ function render() {
         : el("button", { id: "workload", onclick: () => act(() => api("/api/lab/workload", "PUT", { rate: Number(rate.value) })) }, "Start workload")),
     el("h2", {}, "Replicas"),
     el("div", { class: "cards", id: "replicas" }),
+    el("h2", {}, "Lease workers"),
+    el("div", { id: "workers" }),
     el("h2", { id: "key-heading" }, `What each replica holds of ${key}`),
     el("div", { id: "key-state" }),
     el("h2", {}, "Links"),
@@ -113,6 +122,7 @@ function render() {
     el("div", { class: "log", id: "log", role: "log", "aria-label": "Writes and replication as they happen" }),
   );
   renderReplicas();
+  renderWorkers();
   readKey();
   addLog("watching the cluster");
 }
@@ -301,6 +311,46 @@ function linksTable() {
   return el("table", { id: "links" }, el("tbody", {}, rows));
 }
 
+/** The lease workers: start them, pause and resume each (DDIA Figures 8-4 and 8-5). */
+function renderWorkers() {
+  const box = document.getElementById("workers");
+  if (!box || !view) return;
+  if (!view.lease) {
+    box.replaceChildren(
+      el("p", {}, "Two lease workers take turns adding one to a protected value under a lock service's lease; pause the one holding it and see whether its late write gets in."),
+      el("p", { class: "controls" }, el("button", { id: "lease-start", onclick: () => act(() => api("/api/lab/lease/start", "POST")) }, "Start lease workers")));
+    return;
+  }
+  box.replaceChildren(el("p", { class: "controls" }, view.lease.workers.map((worker) => worker.paused
+    ? el("button", { id: `worker-${worker.id}-resume`, class: "primary", onclick: () => act(() => api(`/api/lab/workers/${worker.id}/resume`, "POST")) }, `Resume worker ${worker.id}`)
+    : el("button", { id: `worker-${worker.id}-pause`, onclick: () => act(() => api(`/api/lab/workers/${worker.id}/pause`, "POST")) }, `Pause worker ${worker.id}`))),
+    el("p", { class: "note" }, `A lease lasts ${view.lease.ttl_ms / 1000} s by the lock service's clock; each round a worker checks its lease, reads the value, works ${view.lease.work_ms / 1000} s and writes the value plus one.`));
+}
+
+/** Who holds each lease, who believes it does, and what the writes did. */
+function leaseTable(checks) {
+  const told = checks.size > 0;
+  const holder = (h) => el("div", {}, `worker ${h.worker} (${h.token})`);
+  return el("table", { id: "lease-table", class: "verdict-table fit" },
+    el("thead", {}, el("tr", {}, ["guard", "held by, says the service", "believed by", "value", "refused", "lost", told ? "story" : null]
+      .filter(Boolean).map((name) => el("th", { scope: "col" }, name)))),
+    el("tbody", {}, view.lease.guards.map((row) => {
+      const check = checks.get(row.guard);
+      const two = row.believers.length > 1;
+      return el("tr", { id: `guard-${row.guard}`, class: row.lost_updates ? "lost" : null, title: row.last_write ?? "" },
+        el("th", { scope: "row" }, row.guard),
+        el("td", {}, row.service ? holder(row.service) : "nobody"),
+        el("td", { class: two ? "dropped" : null, title: two ? "two workers believe they hold the lease at once" : null },
+          row.believers.length ? row.believers.map(holder) : "nobody"),
+        el("td", { class: "number" }, row.value ?? "?"),
+        el("td", { class: "number" }, row.fenced),
+        el("td", { class: "number" }, row.lost_updates ? droppedMark(`${row.lost_updates}`) : "0"),
+        told ? el("td", { class: `story-check ${check?.holds ? "kept" : "dropped"}`,
+          title: check ? `the story says it ${check.claimed}; the lab found ${check.found}` : null },
+          check ? (check.holds ? "✓ as told" : `✗ not as told: ${check.found}`) : "") : "");
+    })));
+}
+
 /** Causes, as the oracle names them. */
 const CAUSES = { causality: "causality violation", realtime: "real-time violation", concurrent: "concurrent overwrite" };
 
@@ -327,6 +377,15 @@ function renderVerdict() {
         title: check ? `the story says it ${check.claimed}; the oracle found it ${check.found}` : null },
         check ? (check.holds ? "✓ as told" : `✗ not as told: ${check.found}`) : "") : "");
   });
+  if (view.lease) {
+    const last = view.lease.guards.map((row) => row.last_write ? `${row.guard}: ${row.last_write}` : "").filter(Boolean);
+    box.replaceChildren(
+      el("h2", {}, "Who holds the lease"),
+      leaseTable(checks),
+      el("p", { id: "lease-last", class: "note" }, "Tokens in brackets; lost counts acknowledged increments the value lacks. ",
+        last.length ? `Last writes: ${last.join("; ")}.` : "No write yet."));
+    return;
+  }
   const drops = view.drops.slice(-12).reverse();
   box.replaceChildren(
     el("h2", {}, "What each strategy kept"),

@@ -57,6 +57,9 @@ pub(super) fn router(state: Arc<AppState>, guard: Guard) -> Router {
         .route("/api/lab/replicas/{id}/clock", put(lab_clock))
         .route("/api/lab/replicas/{id}/pause", post(lab_pause))
         .route("/api/lab/replicas/{id}/resume", post(lab_resume))
+        .route("/api/lab/lease/start", post(lab_lease_start))
+        .route("/api/lab/workers/{id}/pause", post(lab_worker_pause))
+        .route("/api/lab/workers/{id}/resume", post(lab_worker_resume))
         .route("/api/lab/links", put(lab_links))
         .route("/api/lab/partition", put(lab_partition))
         .route("/api/lab/heal", post(lab_heal))
@@ -379,6 +382,26 @@ async fn lab_resume(State(state): Shared, Path(id): Path<String>) -> Answer<LabV
     Ok(Json(state.lab.set_paused(id, false).await?))
 }
 
+async fn lab_lease_start(State(state): Shared) -> Answer<LabView> {
+    Ok(Json(state.lab.start_lease().await?))
+}
+
+/// A lease worker's number from the path.
+fn worker_id(text: &str) -> Result<u32, DashboardError> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|&id| id >= 1)
+        .ok_or_else(|| DashboardError::BadRequest(format!("a worker is a number from 1, not {text:?}")))
+}
+
+async fn lab_worker_pause(State(state): Shared, Path(id): Path<String>) -> Answer<LabView> {
+    Ok(Json(state.lab.set_worker_paused(worker_id(&id)?, true).await?))
+}
+
+async fn lab_worker_resume(State(state): Shared, Path(id): Path<String>) -> Answer<LabView> {
+    Ok(Json(state.lab.set_worker_paused(worker_id(&id)?, false).await?))
+}
+
 async fn lab_links(State(state): Shared, bytes: Bytes) -> Answer<LabView> {
     Ok(Json(state.lab.set_link(body(&bytes)?).await?))
 }
@@ -448,6 +471,7 @@ async fn lab_events(State(state): Shared) -> Sse<impl Stream<Item = Result<Event
                 LabEvent::Replicated { .. } => "replicated",
                 LabEvent::Drop(_) => "drop",
                 LabEvent::Counts(_) => "counts",
+                LabEvent::Lease(_) => "lease",
             };
             let data = serde_json::to_string(&event).unwrap_or_else(|_| "{}".into());
             Ok(Event::default().event(name).data(data))

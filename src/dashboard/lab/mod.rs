@@ -16,10 +16,14 @@
 //! ([`settle`]) has made sure of. Stopping the lab, or the dashboard, kills
 //! the replicas; they also die with the dashboard's process if it is killed.
 //!
+//! Lease workers ([`lease`]) can join the cluster: a lock service and two
+//! real lease-holder processes for the class to pause (Figures 8-4, 8-5).
+//!
 //! A [`preset`] plays a known story (Figure 8-3, concurrent writes, an NTP
 //! step back, a partition) on the cluster through these same operations,
 //! one step at a time, with a line for the teacher at each.
 
+pub mod lease;
 pub mod preset;
 mod settle;
 pub mod verdict;
@@ -115,6 +119,9 @@ pub enum LabEvent {
     Drop(Box<DroppedWrite>),
     /// Running totals per strategy.
     Counts(Counts),
+    /// The lease workers: who holds each lease, who believes it does, and
+    /// what their writes did.
+    Lease(Box<lease::LeaseView>),
 }
 
 /// One replica as the page shows it.
@@ -228,6 +235,9 @@ pub struct LabView {
     /// against what the live oracle found.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub story_check: Vec<verdict::ClaimCheck>,
+    /// The lease workers, once started (`POST /api/lab/lease/start`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease: Option<lease::LeaseView>,
 }
 
 /// The lab's journal of writes, shared by the tasks that write and the
@@ -249,6 +259,8 @@ struct Shared {
     events: broadcast::Sender<LabEvent>,
     /// Every replica's state as last read, and when (true time, ns).
     states: Mutex<(BTreeMap<ReplicaId, crate::replica::core::Snapshot>, i64)>,
+    /// The lease workers, once started; stopped (killed) when dropped.
+    lease: tokio::sync::Mutex<Option<lease::LabLease>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -456,6 +468,7 @@ impl Lab {
             view: Arc::clone(&self.view),
             events: self.events.clone(),
             states: Mutex::new((BTreeMap::new(), 0)),
+            lease: tokio::sync::Mutex::new(None),
         });
         let watcher = tokio::spawn(watch::run(Arc::clone(&shared)));
         *running = Some(Running { engine, shared, watcher, workload: None, _data: data });
@@ -468,6 +481,8 @@ impl Lab {
     pub async fn stop(&self) -> LabView {
         if let Some(running) = self.running.lock().await.take() {
             running.watcher.abort();
+            // The workers go before the replicas they write to.
+            drop(running.shared.lease.lock().await.take());
             if let Some(workload) = running.workload {
                 workload.abort();
             }

@@ -26,7 +26,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use std::collections::BTreeMap;
 
-use super::verdict::{Claim, check_claims, check_story};
+use super::verdict::{Claim, LeaseClaim, check_claims, check_lease_claims, check_lease_story, check_story};
 use super::{Lab, LinkRequest, WorkloadRequest, WriteRequest, lock};
 use crate::builtin::Folder;
 use crate::clock::dots::ReplicaId;
@@ -111,6 +111,21 @@ pub enum PresetAction {
     /// Lets `ms` of real time pass.
     Wait {
         ms: f64,
+    },
+    /// Starts the lab's two lease workers (`monotonic` and `fenced`).
+    Lease,
+    /// Stops lease worker `worker` (SIGSTOP) once it has checked its lease
+    /// and is working towards its write: Figure 8-4's pause.
+    PauseWorker {
+        worker: u32,
+    },
+    /// Continues lease worker `worker` (SIGCONT).
+    ResumeWorker {
+        worker: u32,
+    },
+    /// Checks what the story says of each guard against the lease oracle.
+    LeaseVerdict {
+        verdict: BTreeMap<crate::lease::Guard, LeaseClaim>,
     },
     /// Waits until the live oracle has judged every write so far; then
     /// checks what the story says of each strategy (`verdict`) against it.
@@ -223,6 +238,14 @@ impl Preset {
             if let PresetAction::Settle { verdict } = &step.action {
                 check_story(&step.say, verdict).map_err(fail)?;
             }
+            if let PresetAction::LeaseVerdict { verdict } = &step.action {
+                check_lease_story(&step.say, verdict).map_err(fail)?;
+            }
+            if let PresetAction::PauseWorker { worker } | PresetAction::ResumeWorker { worker } = &step.action
+                && !(1..=2).contains(worker)
+            {
+                return Err(fail(format!("the lab's lease workers are 1 and 2, not {worker}")));
+            }
         }
         Ok(())
     }
@@ -276,6 +299,19 @@ impl Lab {
                 self.set_workload(WorkloadRequest { rate: *rate, seed: *seed }).await?;
             }
             PresetAction::Wait { ms } => tokio::time::sleep(Duration::from_secs_f64(ms / 1e3)).await,
+            PresetAction::Lease => {
+                self.start_lease().await?;
+            }
+            PresetAction::PauseWorker { worker } => {
+                self.pause_worker_mid_round(*worker).await?;
+            }
+            PresetAction::ResumeWorker { worker } => {
+                self.set_worker_paused(*worker, false).await?;
+            }
+            PresetAction::LeaseVerdict { verdict } => {
+                let found = self.refresh_lease().await?;
+                lock(&self.view).story_check = check_lease_claims(verdict, &found.guards);
+            }
             PresetAction::Settle { verdict } => {
                 self.wait_until_judged().await?;
                 let mut view = lock(&self.view);

@@ -190,3 +190,68 @@ mod tests {
         assert_eq!(either.words(), "drops writes, each a concurrent overwrite or a real-time violation");
     }
 }
+
+/// What a lease story says a guard's workers came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaseClaim {
+    /// At least one acknowledged increment lost.
+    Lost,
+    /// At least one write refused by fencing, and no increment lost.
+    Refused,
+    /// No increment lost and nothing refused.
+    Kept,
+}
+
+impl LeaseClaim {
+    pub fn words(self) -> &'static str {
+        match self {
+            LeaseClaim::Lost => "loses an increment",
+            LeaseClaim::Refused => "has a write refused by fencing, and loses nothing",
+            LeaseClaim::Kept => "loses nothing, and nothing is refused",
+        }
+    }
+}
+
+/// Each guard's claim against what the lab's lease oracle found.
+pub fn check_lease_claims(
+    verdict: &BTreeMap<crate::lease::Guard, LeaseClaim>,
+    found: &[super::lease::GuardView],
+) -> Vec<ClaimCheck> {
+    verdict
+        .iter()
+        .map(|(guard, claim)| {
+            let view = found.iter().find(|view| view.guard == *guard);
+            let (lost, refused) = view.map_or((0, 0), |view| (view.lost_updates, view.fenced));
+            let holds = view.is_some()
+                && match claim {
+                    LeaseClaim::Lost => lost > 0,
+                    LeaseClaim::Refused => refused > 0 && lost == 0,
+                    LeaseClaim::Kept => lost == 0 && refused == 0,
+                };
+            ClaimCheck {
+                bucket: guard.to_string(),
+                claimed: claim.words().to_string(),
+                found: match view {
+                    Some(_) => format!("{lost} increment(s) lost, {refused} write(s) refused"),
+                    None => "no such guard in the lab".to_string(),
+                },
+                holds,
+            }
+        })
+        .collect()
+}
+
+/// Whether a lease story's line names every guard it makes a claim about.
+pub fn check_lease_story(
+    say: &str,
+    verdict: &BTreeMap<crate::lease::Guard, LeaseClaim>,
+) -> Result<(), String> {
+    if verdict.is_empty() {
+        return Err("a lease verdict names at least one guard".into());
+    }
+    match verdict.keys().find(|guard| !say.contains(guard.as_str())) {
+        Some(guard) => Err(format!("the line claims something of {guard} without naming it")),
+        None => Ok(()),
+    }
+}

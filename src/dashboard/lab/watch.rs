@@ -20,6 +20,9 @@ use crate::replica::core::{Snapshot, Status};
 
 type Marks = BTreeMap<ReplicaId, BTreeMap<ReplicaId, u64>>;
 
+/// How often the lease workers are read, in status intervals.
+const LEASE_EVERY: u64 = 2;
+
 pub(super) async fn run(shared: Arc<Shared>) {
     let mut ticks = tokio::time::interval(STATUS_INTERVAL);
     let mut marks = Marks::new();
@@ -34,6 +37,13 @@ pub(super) async fn run(shared: Arc<Shared>) {
         }
         let replicas = lock(&shared.view).replicas.clone();
         shared.emit(LabEvent::Status { replicas });
+        if tick % LEASE_EVERY == 0
+            && let Some(lease) = shared.lease.lock().await.as_mut()
+        {
+            let view = lease.refresh(&shared.admin).await;
+            lock(&shared.view).lease = Some(view.clone());
+            shared.emit(LabEvent::Lease(Box::new(view)));
+        }
         if tick % ORACLE_EVERY == 0 {
             let counts = judge(&shared, &marks, &mut reported).await;
             lock(&shared.view).counts = counts.clone();

@@ -129,6 +129,28 @@ impl LeaseProcesses {
         }
     }
 
+    /// Every grant and renewal the service has made so far.
+    pub fn service_records(&self) -> Vec<LeaseRecord> {
+        self.server.records()
+    }
+
+    /// What worker `id` has recorded so far (a paused worker cannot
+    /// answer: ask only a running one), within `timeout`.
+    pub async fn records_of(&self, id: WorkerId, timeout: Duration) -> Result<Vec<LeaseRecord>, EngineError> {
+        let worker = self.worker(id)?;
+        let reply: RecordsReply = self
+            .admin(worker, reqwest::Method::GET, "/admin/records")
+            .timeout(timeout)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|error| failed(format!("{id} did not give its records: {error}")))?
+            .json()
+            .await
+            .map_err(|error| failed(format!("{id}'s records are unreadable: {error}")))?;
+        Ok(reply.records)
+    }
+
     /// Waits (at most `give_up`) until every worker's loops have stopped;
     /// returns every record, the service's and the workers', in true-time
     /// order, and stops the workers.
