@@ -299,18 +299,14 @@ pub struct LeaseWorkerArgs {
 impl LeaseWorkerArgs {
     /// The worker's options, or why these flags do not make sense.
     pub fn options(&self) -> Result<crate::leaseholder::WorkerOptions, String> {
-        use crate::clock::millis_to_nanos;
-        for (name, value) in [
-            ("margin-ms", self.margin_ms),
-            ("renew-ms", self.renew_ms),
-            ("work-ms", self.work_ms),
-            ("idle-ms", self.idle_ms),
-            ("retry-ms", self.retry_ms),
-        ] {
-            if !(value.is_finite() && (0.0..=3_600_000.0).contains(&value)) {
-                return Err(format!("--{name} must be 0 to 3600000 ms, got {value}"));
-            }
+        let timing = crate::lease::worker::TimingMs {
+            margin: self.margin_ms,
+            renew: self.renew_ms,
+            work: self.work_ms,
+            idle: self.idle_ms,
+            retry: self.retry_ms,
         }
+        .checked(|name| format!("--{name}-ms"))?;
         if self.guards.is_empty() {
             return Err("--guards names at least one guard".into());
         }
@@ -321,13 +317,7 @@ impl LeaseWorkerArgs {
             storage: self.storage.addr,
             bucket: self.bucket.clone(),
             guards: self.guards.clone(),
-            timing: crate::lease::worker::Timing {
-                margin_ns: millis_to_nanos(self.margin_ms),
-                renew_ns: millis_to_nanos(self.renew_ms),
-                work_ns: millis_to_nanos(self.work_ms),
-                idle_ns: millis_to_nanos(self.idle_ms),
-                retry_ns: millis_to_nanos(self.retry_ms),
-            },
+            timing,
             token: self.cluster_token.clone(),
         })
     }

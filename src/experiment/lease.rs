@@ -10,8 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::dots::ReplicaId;
-use crate::clock::millis_to_nanos;
-use crate::lease::worker::Timing;
+use crate::lease::worker::{Timing, TimingMs, check_ms};
 use crate::lease::{Guard, WorkerId};
 
 /// The most workers a spec may start.
@@ -91,15 +90,20 @@ impl LeaseSpec {
         }
     }
 
-    /// Every worker loop's timings.
-    pub fn timing(&self) -> Timing {
-        Timing {
-            margin_ns: millis_to_nanos(self.margin_ms),
-            renew_ns: millis_to_nanos(self.renew_ms),
-            work_ns: millis_to_nanos(self.work_ms),
-            idle_ns: millis_to_nanos(self.idle_ms),
-            retry_ns: millis_to_nanos(self.retry_ms),
+    /// Every worker loop's timings, as written.
+    pub fn timing_ms(&self) -> TimingMs {
+        TimingMs {
+            margin: self.margin_ms,
+            renew: self.renew_ms,
+            work: self.work_ms,
+            idle: self.idle_ms,
+            retry: self.retry_ms,
         }
+    }
+
+    /// Every worker loop's timings (checked when the spec was read).
+    pub fn timing(&self) -> Timing {
+        self.timing_ms().in_ns()
     }
 
     /// What is wrong with it, if anything, given the spec's strategies and
@@ -117,18 +121,11 @@ impl LeaseSpec {
         if self.guards.is_empty() {
             return Some("guards must name at least one of wall-clock, monotonic, fenced".into());
         }
-        for (name, value) in [
-            ("ttl_ms", self.ttl_ms),
-            ("margin_ms", self.margin_ms),
-            ("renew_ms", self.renew_ms),
-            ("work_ms", self.work_ms),
-            ("idle_ms", self.idle_ms),
-            ("retry_ms", self.retry_ms),
-            ("stagger_ms", self.stagger_ms),
-        ] {
-            if !(value.is_finite() && (0.0..=3_600_000.0).contains(&value)) {
-                return Some(format!("{name} must be 0 to 3,600,000 ms, got {value}"));
-            }
+        let timings = check_ms("ttl_ms", self.ttl_ms)
+            .and_then(|()| self.timing_ms().checked(|name| format!("{name}_ms")).map(|_| ()))
+            .and_then(|()| check_ms("stagger_ms", self.stagger_ms));
+        if let Err(problem) = timings {
+            return Some(problem);
         }
         if self.ttl_ms <= self.margin_ms {
             return Some(format!(

@@ -48,6 +48,59 @@ pub struct Timing {
     pub retry_ns: Nanos,
 }
 
+/// The longest any of a worker's timings may be, ms: an hour.
+pub const MAX_TIMING_MS: f64 = 3_600_000.0;
+
+/// Whether `value` ms is a timing a worker can take (0 to
+/// [`MAX_TIMING_MS`]); if not, why, naming it `name`.
+pub fn check_ms(name: &str, value: f64) -> Result<(), String> {
+    if value.is_finite() && (0.0..=MAX_TIMING_MS).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{name} must be 0 to 3,600,000 ms, got {value}"))
+    }
+}
+
+/// A worker's timings as people write them, ms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimingMs {
+    pub margin: f64,
+    pub renew: f64,
+    pub work: f64,
+    pub idle: f64,
+    pub retry: f64,
+}
+
+impl TimingMs {
+    /// The timings in ns, each checked; a wrong one is named as `spelled`
+    /// spells it (`margin` as `margin_ms` in a spec, `--margin-ms` on the
+    /// command line).
+    pub fn checked(self, spelled: impl Fn(&str) -> String) -> Result<Timing, String> {
+        for (name, value) in [
+            ("margin", self.margin),
+            ("renew", self.renew),
+            ("work", self.work),
+            ("idle", self.idle),
+            ("retry", self.retry),
+        ] {
+            check_ms(&spelled(name), value)?;
+        }
+        Ok(self.in_ns())
+    }
+
+    /// The timings in ns, as they are (for timings already checked).
+    pub fn in_ns(self) -> Timing {
+        let ns = crate::clock::millis_to_nanos;
+        Timing {
+            margin_ns: ns(self.margin),
+            renew_ns: ns(self.renew),
+            work_ns: ns(self.work),
+            idle_ns: ns(self.idle),
+            retry_ns: ns(self.retry),
+        }
+    }
+}
+
 /// A worker's two clocks, read at one moment: its time-of-day clock (which
 /// may be skewed, drift or be stepped) and its monotonic clock (which only
 /// counts elapsed time, pauses included).

@@ -389,13 +389,22 @@ mod tests {
             Folder::presets(Some(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/experiments"))));
         let presets = list(&folder);
         let names: Vec<&str> = presets.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(names, ["concurrent-writes", "figure-8-3", "ntp-step-back", "partition-and-heal"]);
+        assert_eq!(
+            names,
+            ["concurrent-writes", "figure-8-3", "lease-pause", "ntp-step-back", "partition-and-heal"]
+        );
         for name in names {
             let preset = load(&folder, name).unwrap_or_else(|error| panic!("{error}"));
             assert!(preset.steps.iter().all(|step| !step.say.trim().is_empty()), "{name}: a line per step");
             assert!(
-                matches!(preset.steps.last().map(|step| &step.action), Some(PresetAction::Settle { verdict }) if !verdict.is_empty()),
-                "{name}: ends by settling, with a verdict"
+                matches!(
+                    preset.steps.last().map(|step| &step.action),
+                    Some(PresetAction::Settle { verdict }) if !verdict.is_empty()
+                ) || matches!(
+                    preset.steps.last().map(|step| &step.action),
+                    Some(PresetAction::LeaseVerdict { verdict }) if !verdict.is_empty()
+                ),
+                "{name}: ends by settling, or judging its leases, with a verdict"
             );
         }
         assert!(matches!(load(&folder, "../figure-8-3"), Err(PresetError::Unknown(..))));

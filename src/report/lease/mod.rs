@@ -16,7 +16,7 @@ pub use self::harm::{LEASE_HARM, LeaseHarm};
 pub use self::timeline::{LEASE_TIMELINE, LeaseTimeline};
 pub use self::transcript::{LeaseStory, StoryLine, story, transcript};
 use crate::analysis::lease::LeaseRow;
-use crate::experiment::spec::{Spec, shown_number};
+use crate::experiment::spec::{Parameter, Spec, shown_number};
 use crate::history::Record;
 use crate::lease::Guard;
 
@@ -109,6 +109,12 @@ pub fn point_phrase(spec: &Spec, point: usize) -> String {
 pub fn points(spec: &Spec) -> std::ops::Range<usize> {
     let across = spec.sweep.across.as_ref().map_or(1, |across| across.values.len());
     0..spec.sweep.values.len() * across
+}
+
+/// Whether `spec` sweeps `parameter`, first or second.
+fn sweeps(spec: &Spec, parameter: Parameter) -> bool {
+    spec.sweep.parameter == parameter
+        || spec.sweep.across.as_ref().is_some_and(|across| across.parameter == parameter)
 }
 
 /// The swept parameters' names, for a table's header.
@@ -274,7 +280,11 @@ pub fn report(experiment: &str, spec: &Spec, rows: &[LeaseRow], figures: &LeaseF
             shown_number(lease.work_ms),
             spec.replicas,
             lease.bucket,
-            lease.storage_words(),
+            if sweeps(spec, Parameter::StorageReplicas) {
+                "the number of replicas the workers write to is swept, as storage_replicas".to_string()
+            } else {
+                lease.storage_words()
+            },
             match &spec.sweep.across {
                 Some(across) => format!(
                     "{} swept over {:?}, each at {} of {:?}",
