@@ -180,7 +180,7 @@ impl RunFigures {
         };
         let sweep = plot_input(experiment, spec, kinds, &summaries);
         let timeline = timeline_of(experiment, spec, records, drops);
-        let offsets = largest_point(spec).and_then(|(point, title)| {
+        let offsets = super::sweep::largest_point(spec).and_then(|(point, title)| {
             super::offsets::build(
                 &format!("{experiment}: clock offsets as replicas estimate them, {title}"),
                 records,
@@ -298,17 +298,8 @@ fn timeline_of(
     if !changing {
         return None;
     }
-    let (point, title) = largest_point(spec)?;
+    let (point, title) = super::sweep::largest_point(spec)?;
     super::timeline::build(&format!("{experiment}: {title}"), records, drops, &spec.strategies, point)
-}
-
-/// The sweep point with the largest value (by size; the first of equals),
-/// whose first trial the time plots show, and a title naming it in words.
-pub(super) fn largest_point(spec: &Spec) -> Option<(usize, String)> {
-    let values = &spec.sweep.values;
-    let point =
-        (0..values.len()).max_by(|&a, &b| values[a].abs().total_cmp(&values[b].abs()).then(b.cmp(&a)))?;
-    Some((point, format!("one trial {}", spec.phrase_at(values[point]))))
 }
 
 #[cfg(test)]

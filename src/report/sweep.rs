@@ -23,6 +23,7 @@ use super::plots::{
     legend_height, line_entries, sweep_chart, titled, with_legend,
 };
 use crate::analysis::Cause;
+use crate::experiment::spec::Spec;
 
 /// The sweep plots' names, main plot first.
 pub const DROPPED: &str = "dropped";
@@ -270,4 +271,13 @@ pub(super) fn draw_siblings<DB: DrawingBackend>(
     let mut chart = sweep_chart(&right, &frame, input, most as f64)?;
     draw_strategy_lines(&mut chart, &lines, 0.0)?;
     draw_legend(&legend_area, &entries)
+}
+
+/// The sweep point with the largest value (by size; the first of equals),
+/// whose first trial the time plots show, and a title naming it in words.
+pub(super) fn largest_point(spec: &Spec) -> Option<(usize, String)> {
+    let values = &spec.sweep.values;
+    let point =
+        (0..values.len()).max_by(|&a, &b| values[a].abs().total_cmp(&values[b].abs()).then(b.cmp(&a)))?;
+    Some((point, format!("one trial {}", spec.phrase_at(values[point]))))
 }

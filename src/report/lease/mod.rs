@@ -36,7 +36,7 @@ impl LeaseFigures {
         // second parameter's middle value, as the harm plot shows.
         let offset =
             spec.sweep.across.as_ref().map_or(0, |across| across.values.len() / 2 * spec.sweep.values.len());
-        let timeline = super::figures::largest_point(spec).and_then(|(first, _)| {
+        let timeline = super::sweep::largest_point(spec).and_then(|(first, _)| {
             let point = offset + first;
             let title = format!("{experiment}: one trial {}", point_phrase(spec, point));
             timeline::build(&title, records, point)
