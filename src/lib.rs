@@ -41,6 +41,9 @@
 //!   samples in true-time order, the heal, convergence, the records) and
 //!   the engines that carry out its operations: real processes and the
 //!   simulator.
+//! - [`pg`]: a real database under the same clocks: PostgreSQL servers in
+//!   a pglogical mesh, each under its own libfaketime clock (being built:
+//!   the servers, the mesh and settling so far).
 //! - [`report`]: summaries (JSON, CSV), plots (SVG, PNG) against the sweep
 //!   on numeric axes and over time, one colour per strategy everywhere, and
 //!   `report.md`.
@@ -77,6 +80,7 @@ pub mod history;
 pub mod lease;
 pub mod leaseholder;
 pub mod memory;
+pub mod pg;
 pub mod replica;
 pub mod report;
 pub mod run_dir;
