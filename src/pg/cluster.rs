@@ -120,17 +120,23 @@ impl PgCluster {
             let client = server.connect().await?;
             loop {
                 let rows = client
-                    .query("SELECT status FROM pglogical.show_subscription_status()", &[])
+                    .query("SELECT subscription_name, status FROM pglogical.show_subscription_status()", &[])
                     .await
                     .map_err(|error| sql(server, "reading subscriptions", error))?;
-                let replicating = rows.iter().filter(|row| row.get::<_, String>(0) == "replicating").count();
+                let statuses: Vec<String> = rows
+                    .iter()
+                    .map(|row| format!("{} {}", row.get::<_, String>(0), row.get::<_, String>(1)))
+                    .collect();
+                let replicating = statuses.iter().filter(|status| status.ends_with(" replicating")).count();
                 if replicating == self.servers.len() - 1 {
                     break;
                 }
                 if tokio::time::Instant::now() >= deadline {
                     return Err(PgError::Setup(format!(
-                        "node {}'s subscriptions did not all start replicating within {MESH_TIMEOUT:?}: {}",
+                        "node {}'s subscriptions did not all start replicating within {MESH_TIMEOUT:?} ({}); \
+                         its log ends: {}",
                         server.node,
+                        statuses.join(", "),
                         server.log_tail()
                     )));
                 }

@@ -24,6 +24,8 @@ use super::install::Installation;
 
 /// How long a server may take to accept connections after it starts.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How many times a server is started on a fresh port if it exits at once.
+const START_ATTEMPTS: u32 = 3;
 /// How long a fast shutdown may take before the server is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The role every connection uses (trusted, loopback only).
@@ -66,6 +68,15 @@ impl Owner {
             .map_err(|error| PgError::Setup(format!("cannot give {} to postgres: {error}", path.display())))
     }
 }
+
+/// Why a started server is not serving.
+enum Unready {
+    /// It exited (a port taken under it, a bad setting).
+    Exited(String),
+    /// It runs and does not answer.
+    NotReady(String),
+}
+use Unready::{Exited, NotReady};
 
 /// One running server.
 pub struct PgServer {
@@ -112,49 +123,58 @@ impl PgServer {
                 String::from_utf8_lossy(&made.stderr).trim()
             )));
         }
-        let port = free_port().map_err(|error| io("cannot find a free port", error))?;
-        let log_file = dir.join("server.log");
-        let log =
-            std::fs::File::create(&log_file).map_err(|error| io("cannot make the server's log", error))?;
-        let log_err = log.try_clone().map_err(|error| io("cannot share the server's log", error))?;
-        let mut postgres = Command::new(install.postgres());
-        postgres.arg("-D").arg(&data).args([
-            "-p",
-            &port.to_string(),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "unix_socket_directories=",
-        ]);
-        for (name, value) in settings {
-            postgres.arg("-c").arg(format!("{name}={value}"));
+        // A port free now may be taken before the server binds it (another
+        // lab starting beside this one): then the server exits at once, and
+        // it is started again on another.
+        let mut attempt = 1;
+        loop {
+            let port = free_port().map_err(|error| io("cannot find a free port", error))?;
+            let log_file = dir.join("server.log");
+            let log = std::fs::File::create(&log_file)
+                .map_err(|error| io("cannot make the server's log", error))?;
+            let log_err = log.try_clone().map_err(|error| io("cannot share the server's log", error))?;
+            let mut postgres = Command::new(install.postgres());
+            postgres.arg("-D").arg(&data).args([
+                "-p",
+                &port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "unix_socket_directories=",
+            ]);
+            for (name, value) in settings {
+                postgres.arg("-c").arg(format!("{name}={value}"));
+            }
+            postgres
+                .env("LD_PRELOAD", &install.faketime)
+                .env("FAKETIME_TIMESTAMP_FILE", &clock_file)
+                .env("FAKETIME_NO_CACHE", "1")
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+                .stdin(std::process::Stdio::null())
+                .stdout(log)
+                .stderr(log_err)
+                .kill_on_drop(true);
+            as_owner(&mut postgres, owner);
+            #[cfg(target_os = "linux")]
+            // SAFETY: `die_with_parent` is async-signal-safe; it runs after the
+            // uid change, so the death signal survives it.
+            unsafe {
+                postgres.pre_exec(crate::strategy::plugin::process::die_with_parent);
+            }
+            let child = postgres.spawn().map_err(|error| io("cannot start postgres", error))?;
+            let mut server = PgServer {
+                node,
+                addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                clock_file: clock_file.clone(),
+                log_file,
+                child,
+            };
+            match server.wait_ready().await {
+                Ok(()) => return Ok(server),
+                Err(Exited(_)) if attempt < START_ATTEMPTS => attempt += 1,
+                Err(Exited(why) | NotReady(why)) => return Err(PgError::Setup(why)),
+            }
         }
-        postgres
-            .env("LD_PRELOAD", &install.faketime)
-            .env("FAKETIME_TIMESTAMP_FILE", &clock_file)
-            .env("FAKETIME_NO_CACHE", "1")
-            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-            .stdin(std::process::Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .kill_on_drop(true);
-        as_owner(&mut postgres, owner);
-        #[cfg(target_os = "linux")]
-        // SAFETY: `die_with_parent` is async-signal-safe; it runs after the
-        // uid change, so the death signal survives it.
-        unsafe {
-            postgres.pre_exec(crate::strategy::plugin::process::die_with_parent);
-        }
-        let child = postgres.spawn().map_err(|error| io("cannot start postgres", error))?;
-        let server = PgServer {
-            node,
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            clock_file,
-            log_file,
-            child,
-        };
-        server.wait_ready().await?;
-        Ok(server)
     }
 
     /// Its connection string.
@@ -173,14 +193,21 @@ impl PgServer {
         Ok(client)
     }
 
-    async fn wait_ready(&self) -> Result<(), PgError> {
+    async fn wait_ready(&mut self) -> Result<(), Unready> {
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         loop {
             if self.connect().await.is_ok() {
                 return Ok(());
             }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(Exited(format!(
+                    "node {}'s server exited ({status}) as it started; its log: {}",
+                    self.node,
+                    self.log_tail()
+                )));
+            }
             if tokio::time::Instant::now() >= deadline {
-                return Err(PgError::Setup(format!(
+                return Err(NotReady(format!(
                     "node {}'s server did not accept connections within {START_TIMEOUT:?}; its log: {}",
                     self.node,
                     self.log_tail()
