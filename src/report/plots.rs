@@ -368,30 +368,14 @@ pub(super) fn draw_legend<DB: DrawingBackend>(
             let x = x as i32;
             let swatch_end = x + SWATCH_WIDTH as i32;
             match &entry.swatch {
-                Swatch::Strategy(name) => {
-                    let style = style_of(name);
-                    area.draw(&PathElement::new(
-                        vec![(x, y), (swatch_end, y)],
-                        style.colour.stroke_width(3),
-                    ))?;
-                    let shape =
-                        outline(style.marker, MARKER_SIZE).into_iter().map(|(dx, dy)| (x + 15 + dx, y + dy));
-                    area.draw(&Polygon::new(shape.collect::<Vec<_>>(), style.colour.filled()))?;
-                }
+                Swatch::Strategy(name) => line_swatch(area, (x, swatch_end, y), true, &[style_of(name)])?,
                 Swatch::Strategies(names) => {
-                    let first = names.first().map(String::as_str).unwrap_or_default();
-                    area.draw(&PathElement::new(
-                        vec![(x, y), (swatch_end, y)],
-                        style_of(first).colour.stroke_width(3),
-                    ))?;
-                    for (layer, name) in names.iter().enumerate() {
-                        let style = style_of(name);
-                        let size = (MARKER_SIZE + 3 - MARKER_STEP * layer as i32).max(3);
-                        let shape =
-                            outline(style.marker, size).into_iter().map(|(dx, dy)| (x + 15 + dx, y + dy));
-                        area.draw(&Polygon::new(shape.collect::<Vec<_>>(), style.colour.filled()))?;
-                    }
+                    let styles: Vec<Style> = names.iter().map(|name| style_of(name)).collect();
+                    line_swatch(area, (x, swatch_end, y), true, &styles)?
                 }
+                Swatch::Styled(style) => line_swatch(area, (x, swatch_end, y), true, &[*style])?,
+                Swatch::StyledGroup(styles) => line_swatch(area, (x, swatch_end, y), true, styles)?,
+                Swatch::Mark(style) => line_swatch(area, (x, swatch_end, y), false, &[*style])?,
                 Swatch::Fill(colour) => {
                     area.draw(&Rectangle::new([(x + 4, y - 8), (swatch_end - 4, y + 8)], colour.filled()))?
                 }
@@ -405,31 +389,6 @@ pub(super) fn draw_legend<DB: DrawingBackend>(
                             colour.stroke_width(3),
                         ))?;
                     }
-                }
-                Swatch::StyledGroup(styles) => {
-                    if let Some(first) = styles.first() {
-                        area.draw(&PathElement::new(
-                            vec![(x, y), (swatch_end, y)],
-                            first.colour.stroke_width(3),
-                        ))?;
-                    }
-                    for (layer, style) in styles.iter().enumerate() {
-                        let size = (MARKER_SIZE + 3 - MARKER_STEP * layer as i32).max(3);
-                        let shape =
-                            outline(style.marker, size).into_iter().map(|(dx, dy)| (x + 15 + dx, y + dy));
-                        area.draw(&Polygon::new(shape.collect::<Vec<_>>(), style.colour.filled()))?;
-                    }
-                }
-                Swatch::Styled(style) | Swatch::Mark(style) => {
-                    if matches!(entry.swatch, Swatch::Styled(_)) {
-                        area.draw(&PathElement::new(
-                            vec![(x, y), (swatch_end, y)],
-                            style.colour.stroke_width(3),
-                        ))?;
-                    }
-                    let shape =
-                        outline(style.marker, MARKER_SIZE).into_iter().map(|(dx, dy)| (x + 15 + dx, y + dy));
-                    area.draw(&Polygon::new(shape.collect::<Vec<_>>(), style.colour.filled()))?;
                 }
                 Swatch::Estimate(colour) => {
                     area.draw(&PathElement::new(
@@ -445,6 +404,30 @@ pub(super) fn draw_legend<DB: DrawingBackend>(
             ));
             area.draw(&Text::new(entry.label.clone(), (swatch_end + 6, y), style))?;
         }
+    }
+    Ok(())
+}
+
+/// A legend swatch of lines lying on one another: the first style's line
+/// (if `line`) from `x` to `end` at `y`, and every style's marker, each
+/// later one smaller, nested as the charts draw them.
+fn line_swatch<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    (x, end, y): (i32, i32, i32),
+    line: bool,
+    styles: &[Style],
+) -> DrawResult<DB> {
+    if let Some(first) = styles.first().filter(|_| line) {
+        area.draw(&PathElement::new(vec![(x, y), (end, y)], first.colour.stroke_width(3)))?;
+    }
+    for (layer, style) in styles.iter().enumerate() {
+        let size = if styles.len() == 1 {
+            MARKER_SIZE
+        } else {
+            (MARKER_SIZE + 3 - MARKER_STEP * layer as i32).max(3)
+        };
+        let shape = outline(style.marker, size).into_iter().map(|(dx, dy)| (x + 15 + dx, y + dy));
+        area.draw(&Polygon::new(shape.collect::<Vec<_>>(), style.colour.filled()))?;
     }
     Ok(())
 }

@@ -277,31 +277,14 @@ impl super::Lab {
 
     /// Reads and judges the lease workers now.
     pub async fn refresh_lease(&self) -> Result<LeaseView, DashboardError> {
-        let view = self
-            .with_running(async |running| {
-                let mut lease = running.shared.lease.lock().await;
-                let lease = lease.as_mut().ok_or_else(|| {
-                    DashboardError::Conflict("no lease workers are running; start them first".into())
-                })?;
-                Ok(lease.refresh(&running.shared.admin).await)
-            })
-            .await?;
-        super::lock(&self.view).lease = Some(view.clone());
-        Ok(view)
+        self.with_lease(async |_| Ok(())).await
     }
 
     /// Pauses lease worker `id` once it is between its check and its write
     /// in every guard's loop (Figure 8-4's pause, told on purpose).
     pub async fn pause_worker_mid_round(&self, id: u32) -> Result<LabView, DashboardError> {
-        self.with_running(async |running| {
-            let mut lease = running.shared.lease.lock().await;
-            let lease = lease.as_mut().ok_or_else(|| {
-                DashboardError::Conflict("no lease workers are running; start them first".into())
-            })?;
-            lease.pause_mid_round(crate::lease::WorkerId(id)).await.map_err(DashboardError::Conflict)?;
-            let view = lease.refresh(&running.shared.admin).await;
-            super::lock(&self.view).lease = Some(view);
-            Ok(())
+        self.with_lease(async |lease| {
+            lease.pause_mid_round(crate::lease::WorkerId(id)).await.map_err(DashboardError::Conflict)
         })
         .await?;
         self.snapshot();
@@ -310,18 +293,31 @@ impl super::Lab {
 
     /// Pauses (SIGSTOP) or resumes (SIGCONT) lease worker `id`.
     pub async fn set_worker_paused(&self, id: u32, pause: bool) -> Result<LabView, DashboardError> {
-        self.with_running(async |running| {
-            let mut lease = running.shared.lease.lock().await;
-            let lease = lease.as_mut().ok_or_else(|| {
-                DashboardError::Conflict("no lease workers are running; start them first".into())
-            })?;
-            lease.set_paused(crate::lease::WorkerId(id), pause).map_err(DashboardError::BadRequest)?;
-            let view = lease.refresh(&running.shared.admin).await;
-            super::lock(&self.view).lease = Some(view);
-            Ok(())
+        self.with_lease(async |lease| {
+            lease.set_paused(crate::lease::WorkerId(id), pause).map_err(DashboardError::BadRequest)
         })
         .await?;
         self.snapshot();
         Ok(self.view())
+    }
+
+    /// Does `act` to the running lease workers, then reads and judges them
+    /// into the lab's view; refused if none run.
+    async fn with_lease(
+        &self,
+        act: impl AsyncFnOnce(&mut LabLease) -> Result<(), DashboardError>,
+    ) -> Result<LeaseView, DashboardError> {
+        let view = self
+            .with_running(async |running| {
+                let mut lease = running.shared.lease.lock().await;
+                let lease = lease.as_mut().ok_or_else(|| {
+                    DashboardError::Conflict("no lease workers are running; start them first".into())
+                })?;
+                act(lease).await?;
+                Ok(lease.refresh(&running.shared.admin).await)
+            })
+            .await?;
+        super::lock(&self.view).lease = Some(view.clone());
+        Ok(view)
     }
 }
