@@ -205,6 +205,12 @@ pub struct ExperimentArgs {
     /// time, network and disks; the same seed gives the same history.
     #[arg(long)]
     pub sim: bool,
+    /// Run against a real database too (as a spec's `engine = "pglogical"`
+    /// does): PostgreSQL servers replicating with pglogical, one bucket per
+    /// conflict resolution mode, beside the lab's replicas for the spec's
+    /// strategies. Needs postgresql-15, postgresql-15-pglogical, libfaketime.
+    #[arg(long, value_enum, conflicts_with = "sim")]
+    pub system: Option<System>,
     /// A plugin strategy (an executable speaking the plugin protocol) to
     /// run as one more bucket beside the spec's; repeat for more.
     #[arg(long = "strategy", value_name = "PATH")]
@@ -231,7 +237,11 @@ impl ExperimentArgs {
                 experiments: self.folder(),
                 quick: self.quick,
                 seed: self.seed,
-                engine: self.sim.then_some(crate::history::EngineKind::Sim),
+                engine: match (self.sim, self.system) {
+                    (true, _) => Some(crate::history::EngineKind::Sim),
+                    (false, Some(System::Pglogical)) => Some(crate::history::EngineKind::Pglogical),
+                    (false, None) => None,
+                },
                 trials: self.trials,
                 plugins: self.strategies.clone(),
             },
@@ -245,6 +255,13 @@ impl ExperimentArgs {
 pub struct AnalyzeArgs {
     /// A run directory holding history.jsonl and spec.toml.
     pub run_dir: PathBuf,
+}
+
+/// A real system to put under the lab's clocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum System {
+    /// PostgreSQL with pglogical, multi-master.
+    Pglogical,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

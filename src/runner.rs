@@ -117,6 +117,10 @@ pub async fn run(options: &RunOptions, interrupt: impl Future<Output = ()>) -> R
     let started = Instant::now();
     let (name, spec) = load_spec(&options.wanted)?;
     engine::check(&spec, spec.engine)?;
+    if spec.engine == EngineKind::Pglogical {
+        // What to install, before anything is made or started.
+        crate::pg::install::Installation::find().map_err(EngineError::from)?;
+    }
     let run_dir = RunDir::create(&options.results_dir, &name, spec.seed)?;
     let watched = options.progress.is_some();
     let progress = options.progress.clone().unwrap_or_default();
@@ -166,7 +170,11 @@ async fn run_into(
     eprintln!(
         "experiment {name}{}{}: {} = {:?}{across}, {} trial(s) of {} ms, {} replicas, seed {}",
         if quick { " (quick)" } else { "" },
-        if spec.engine == EngineKind::Sim { " in the simulator" } else { "" },
+        match spec.engine {
+            EngineKind::Sim => " in the simulator",
+            EngineKind::Pglogical => " on PostgreSQL with pglogical",
+            EngineKind::Processes => "",
+        },
         spec.sweep.parameter.name(),
         spec.sweep.values,
         spec.trials,
@@ -187,7 +195,7 @@ async fn run_into(
     // other: all of them run at once, spread over the cores, before the
     // history is written in order.
     let mut simulated = match spec.engine {
-        EngineKind::Processes => None,
+        EngineKind::Processes | EngineKind::Pglogical => None,
         EngineKind::Sim => Some(simulate(spec, &counters, &progress, stop).await?.into_iter()),
     };
     for slice in &slices {
@@ -208,7 +216,7 @@ async fn run_into(
             history.append(&record)?;
             records.push(record);
             for trial in 0..spec.trials {
-                if spec.engine == EngineKind::Processes {
+                if spec.engine != EngineKind::Sim {
                     progress.start_trial(parameter, value, trial, spec.trials);
                 }
                 let plan = TrialPlan { point, trial, value };
@@ -229,6 +237,20 @@ async fn run_into(
                         )
                         .await?
                     }
+                    EngineKind::Pglogical => {
+                        let data = tempfile::tempdir()
+                            .map_err(|error| RunError::Output(std::env::temp_dir(), error))?;
+                        let (token, client) = (token.as_str(), client.clone());
+                        engine::pglogical::run_trial(
+                            &slice.spec,
+                            plan,
+                            data.path(),
+                            token,
+                            client,
+                            counters.clone(),
+                        )
+                        .await?
+                    }
                     EngineKind::Sim => {
                         simulated.as_mut().and_then(Iterator::next).ok_or(RunError::Simulator)?
                     }
@@ -241,7 +263,7 @@ async fn run_into(
                     records.push(record);
                 }
                 history.flush()?;
-                if spec.engine == EngineKind::Processes {
+                if spec.engine != EngineKind::Sim {
                     progress.finish_trial();
                 }
             }

@@ -29,6 +29,7 @@
 //! before any trial starts, so a run is refused with the fault and the
 //! engine named instead of failing halfway.
 
+pub mod pglogical;
 pub mod processes;
 pub mod sim;
 #[cfg(test)]
@@ -62,6 +63,9 @@ pub enum EngineError {
     Cluster(#[from] ClusterError),
     #[error(transparent)]
     Stopped(#[from] Stopped),
+    /// The real database (`pg`).
+    #[error(transparent)]
+    Pg(#[from] crate::pg::PgError),
     /// The workload's clients could not be run to their end.
     #[error("the workload failed: {0}")]
     Workload(String),
@@ -86,7 +90,7 @@ pub enum Refused {
     },
     /// The kind of workload.
     #[error("the {engine} engine cannot {what}: {reason}")]
-    Workload { engine: &'static str, what: &'static str, reason: String },
+    Workload { engine: &'static str, what: String, reason: String },
 }
 
 /// One reading of a replica's clocks during the workload.
@@ -125,6 +129,15 @@ pub struct WorkloadRecords {
     pub writes: Vec<WriteRecord>,
     /// In true-time order.
     pub leases: Vec<LeaseRecord>,
+}
+
+/// A spawned task that ends when its handle is dropped.
+pub(crate) struct AbortOnDrop<T>(pub(crate) tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What carries out a trial: real processes, the simulator, or anything
@@ -188,9 +201,20 @@ pub trait Engine {
 /// would need: the clocks and links it sets, every scheduled fault (at
 /// every sweep value, and every nemesis's draw) and its end.
 pub fn check(spec: &Spec, kind: EngineKind) -> Result<(), Refused> {
+    if kind != EngineKind::Pglogical
+        && let Some(bucket) = spec.pg_buckets().next()
+    {
+        return Err(Refused::Workload {
+            engine: kind.name(),
+            what: format!("run {bucket}"),
+            reason: "PostgreSQL's buckets run on the pglogical engine (engine = \"pglogical\", or --system pglogical)"
+                .into(),
+        });
+    }
     match kind {
         EngineKind::Processes => check_with::<processes::Processes>(spec),
         EngineKind::Sim => check_with::<sim::SimEngine>(spec),
+        EngineKind::Pglogical => pglogical::check(spec),
     }
 }
 
@@ -199,7 +223,7 @@ pub fn check_with<E: Engine>(spec: &Spec) -> Result<(), Refused> {
     if spec.lease.is_some()
         && let Some(reason) = E::lease_refusal()
     {
-        return Err(Refused::Workload { engine: E::KIND.name(), what: "run lease workers", reason });
+        return Err(Refused::Workload { engine: E::KIND.name(), what: "run lease workers".into(), reason });
     }
     for (plan, spec) in spec.plans() {
         let baseline = spec.baseline(plan);

@@ -65,7 +65,7 @@ pub struct Wanted {
     pub quick: bool,
     /// Overrides the spec's seed.
     pub seed: Option<u64>,
-    /// Overrides the spec's engine (`--sim`).
+    /// Overrides the spec's engine (`--sim`, `--system pglogical`).
     pub engine: Option<crate::history::EngineKind>,
     /// Overrides the number of trials per point (after `quick`).
     pub trials: Option<usize>,
@@ -107,6 +107,12 @@ pub fn load_spec(options: &Wanted) -> Result<(String, Spec), LookupError> {
     }
     if let Some(engine) = options.engine {
         spec.engine = engine;
+        // `--system pglogical` on a spec written for the lab: every mode
+        // beside the lab's strategies.
+        if engine == crate::history::EngineKind::Pglogical && spec.pg_buckets().next().is_none() {
+            let modes = crate::pg::cluster::Resolution::ALL.iter().map(|mode| mode.bucket().to_string());
+            spec.strategies.extend(modes);
+        }
     }
     if let Some(trials) = options.trials {
         spec.trials = trials.max(1);

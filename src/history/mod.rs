@@ -144,6 +144,10 @@ pub enum EngineKind {
     /// The deterministic simulator (`crate::sim`): simulated time, network
     /// and durable logs, driven by one seed.
     Sim,
+    /// Real PostgreSQL servers replicating with pglogical (`crate::pg`),
+    /// one bucket per conflict resolution mode, beside real `clocklab
+    /// replica` processes for the spec's other strategies.
+    Pglogical,
 }
 
 impl EngineKind {
@@ -151,6 +155,7 @@ impl EngineKind {
         match self {
             EngineKind::Processes => "processes",
             EngineKind::Sim => "sim",
+            EngineKind::Pglogical => "pglogical",
         }
     }
 }

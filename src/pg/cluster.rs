@@ -46,17 +46,51 @@ impl Resolution {
     }
 }
 
+impl Resolution {
+    /// Every mode, in the order reports list them.
+    pub const ALL: [Resolution; 4] = [
+        Resolution::LastUpdateWins,
+        Resolution::FirstUpdateWins,
+        Resolution::ApplyRemote,
+        Resolution::KeepLocal,
+    ];
+
+    /// The database that resolves by this mode: one per mode on every
+    /// server, so that every mode sees the same clocks.
+    pub fn database(self) -> &'static str {
+        self.setting()
+    }
+
+    /// The lab's bucket for this mode: `pg-` and the setting, in the lab's spelling.
+    pub fn bucket(self) -> &'static str {
+        match self {
+            Resolution::LastUpdateWins => "pg-last-update-wins",
+            Resolution::FirstUpdateWins => "pg-first-update-wins",
+            Resolution::ApplyRemote => "pg-apply-remote",
+            Resolution::KeepLocal => "pg-keep-local",
+        }
+    }
+
+    /// The mode whose bucket is `bucket`, if it is one.
+    pub fn of_bucket(bucket: &str) -> Option<Resolution> {
+        Resolution::ALL.into_iter().find(|mode| mode.bucket() == bucket)
+    }
+}
+
 /// The servers and their mesh; every server stops when this is dropped.
 pub struct PgCluster {
     pub servers: Vec<PgServer>,
+    /// The modes it resolves by, a database each.
+    pub resolutions: Vec<Resolution>,
     /// Holds the data directories; removed last.
     _dir: tempfile::TempDir,
 }
 
 impl PgCluster {
-    /// Starts `nodes` servers resolving conflicts by `resolution`, meshes
-    /// them, and waits until every subscription replicates.
-    pub async fn start(nodes: usize, resolution: Resolution) -> Result<PgCluster, PgError> {
+    /// Starts `nodes` servers, each with a database per mode of
+    /// `resolutions` resolving conflicts by that mode, meshes every
+    /// database, and waits until every subscription replicates.
+    pub async fn start(nodes: usize, resolutions: &[Resolution]) -> Result<PgCluster, PgError> {
         let install = Installation::find()?;
         let owner = Owner::for_servers()?;
         let dir = tempfile::Builder::new()
@@ -66,81 +100,129 @@ impl PgCluster {
         if let Some(owner) = owner {
             owner.take(dir.path())?;
         }
+        let databases = resolutions.len().max(1);
+        // Per database, a node has a sender and a slot for each subscriber,
+        // and a manager and an apply worker for each provider.
+        let links = databases * nodes;
         let settings = [
             ("shared_preload_libraries", "pglogical".to_string()),
             ("wal_level", "logical".to_string()),
             ("track_commit_timestamp", "on".to_string()),
-            ("max_replication_slots", (2 * nodes + 4).to_string()),
-            ("max_wal_senders", (2 * nodes + 4).to_string()),
-            ("max_worker_processes", (4 * nodes + 8).to_string()),
-            ("pglogical.conflict_resolution", resolution.setting().to_string()),
+            ("max_replication_slots", (links + 4).to_string()),
+            ("max_wal_senders", (links + 4).to_string()),
+            ("max_worker_processes", (2 * links + 8).to_string()),
+            ("max_connections", "300".to_string()),
             ("pglogical.conflict_log_level", "LOG".to_string()),
             ("fsync", "off".to_string()),
         ];
-        let mut servers = Vec::new();
-        for node in 1..=nodes {
-            servers.push(PgServer::start(&install, dir.path(), node, owner, &settings).await?);
-        }
-        let cluster = PgCluster { servers, _dir: dir };
+        // The servers start side by side: initdb is most of the wait.
+        let starts = (1..=nodes).map(|node| PgServer::start(&install, dir.path(), node, owner, &settings));
+        let servers = futures::future::join_all(starts).await.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let cluster = PgCluster { servers, resolutions: resolutions.to_vec(), _dir: dir };
+        cluster.create_databases().await?;
         cluster.mesh().await?;
         Ok(cluster)
     }
 
+    /// A database per mode on every server, resolving by that mode: the
+    /// setting is the database's own, so pglogical's apply workers, which
+    /// connect to it, take it up.
+    async fn create_databases(&self) -> Result<(), PgError> {
+        for server in &self.servers {
+            let client = server.connect().await?;
+            for resolution in &self.resolutions {
+                let database = resolution.database();
+                // Two statements: a batch is one transaction, and CREATE DATABASE refuses one.
+                let create = format!("CREATE DATABASE {database}");
+                let set = format!(
+                    "ALTER DATABASE {database} SET pglogical.conflict_resolution = '{}'",
+                    resolution.setting()
+                );
+                for statement in [create, set] {
+                    client
+                        .batch_execute(&statement)
+                        .await
+                        .map_err(|error| sql(server, "creating a database", error))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn mesh(&self) -> Result<(), PgError> {
         for server in &self.servers {
-            let client = server.connect().await?;
-            let setup = format!(
-                "CREATE EXTENSION IF NOT EXISTS pglogical;
-                 CREATE TABLE kv (key text PRIMARY KEY, items jsonb NOT NULL);
-                 SELECT pglogical.create_node(node_name := 'node{}', dsn := '{}');
-                 SELECT pglogical.replication_set_add_table('default', 'kv');",
-                server.node,
-                server.dsn()
-            );
-            client.batch_execute(&setup).await.map_err(|error| sql(server, "setting up pglogical", error))?;
+            for resolution in &self.resolutions {
+                let database = resolution.database();
+                let client = server.connect_to(database).await?;
+                let setup = format!(
+                    "CREATE EXTENSION IF NOT EXISTS pglogical;
+                     CREATE TABLE kv (key text PRIMARY KEY, items jsonb NOT NULL, write_id text NOT NULL DEFAULT '');
+                     SELECT pglogical.create_node(node_name := 'node{}', dsn := '{}');
+                     SELECT pglogical.replication_set_add_table('default', 'kv');",
+                    server.node,
+                    server.dsn(database)
+                );
+                client
+                    .batch_execute(&setup)
+                    .await
+                    .map_err(|error| sql(server, "setting up pglogical", error))?;
+            }
         }
         for server in &self.servers {
-            let client = server.connect().await?;
-            for provider in self.servers.iter().filter(|other| other.node != server.node) {
-                let subscribe = format!(
-                    // Named by both ends: the provider's replication slot is named
-                    // by the subscription, and a provider has one per subscriber.
-                    "SELECT pglogical.create_subscription(subscription_name := 'node{}_from_node{}', \
-                     provider_dsn := '{}', replication_sets := ARRAY['default'], \
-                     synchronize_structure := false, synchronize_data := false, forward_origins := '{{}}')",
-                    server.node,
-                    provider.node,
-                    provider.dsn()
-                );
-                client.batch_execute(&subscribe).await.map_err(|error| sql(server, "subscribing", error))?;
+            for resolution in &self.resolutions {
+                let database = resolution.database();
+                let client = server.connect_to(database).await?;
+                for provider in self.servers.iter().filter(|other| other.node != server.node) {
+                    let subscribe = format!(
+                        // Named by both ends: the provider's replication slot is named
+                        // by the database and the subscription, and a provider has one
+                        // per subscriber.
+                        "SELECT pglogical.create_subscription(subscription_name := '{}', \
+                         provider_dsn := '{}', replication_sets := ARRAY['default'], \
+                         synchronize_structure := false, synchronize_data := false, forward_origins := '{{}}')",
+                        subscription(server.node, provider.node),
+                        provider.dsn(database)
+                    );
+                    client
+                        .batch_execute(&subscribe)
+                        .await
+                        .map_err(|error| sql(server, "subscribing", error))?;
+                }
             }
         }
         let deadline = tokio::time::Instant::now() + MESH_TIMEOUT;
         for server in &self.servers {
-            let client = server.connect().await?;
-            loop {
-                let rows = client
-                    .query("SELECT subscription_name, status FROM pglogical.show_subscription_status()", &[])
-                    .await
-                    .map_err(|error| sql(server, "reading subscriptions", error))?;
-                let statuses: Vec<String> = rows
-                    .iter()
-                    .map(|row| format!("{} {}", row.get::<_, String>(0), row.get::<_, String>(1)))
-                    .collect();
-                let replicating = statuses.iter().filter(|status| status.ends_with(" replicating")).count();
-                if replicating == self.servers.len() - 1 {
-                    break;
+            for resolution in &self.resolutions {
+                let client = server.connect_to(resolution.database()).await?;
+                loop {
+                    let rows = client
+                        .query(
+                            "SELECT subscription_name, status FROM pglogical.show_subscription_status()",
+                            &[],
+                        )
+                        .await
+                        .map_err(|error| sql(server, "reading subscriptions", error))?;
+                    let statuses: Vec<String> = rows
+                        .iter()
+                        .map(|row| format!("{} {}", row.get::<_, String>(0), row.get::<_, String>(1)))
+                        .collect();
+                    let replicating =
+                        statuses.iter().filter(|status| status.ends_with(" replicating")).count();
+                    if replicating == self.servers.len() - 1 {
+                        break;
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(PgError::Setup(format!(
+                            "node {}'s subscriptions in {} did not all start replicating within \
+                             {MESH_TIMEOUT:?} ({}); its log ends: {}",
+                            server.node,
+                            resolution.database(),
+                            statuses.join(", "),
+                            server.log_tail()
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(PgError::Setup(format!(
-                        "node {}'s subscriptions did not all start replicating within {MESH_TIMEOUT:?} ({}); \
-                         its log ends: {}",
-                        server.node,
-                        statuses.join(", "),
-                        server.log_tail()
-                    )));
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
         Ok(())
@@ -151,43 +233,81 @@ impl PgCluster {
         &self.servers[node - 1]
     }
 
+    /// Whether node `subscriber` applies what node `provider` sends, in every
+    /// database: a cut link is a disabled subscription. A disabled
+    /// subscription keeps its slot on the provider, so once it is enabled
+    /// again the changes made meanwhile arrive, in order.
+    pub async fn set_subscription(
+        &self,
+        subscriber: usize,
+        provider: usize,
+        enabled: bool,
+    ) -> Result<(), PgError> {
+        let server = self.node(subscriber);
+        let call = if enabled { "alter_subscription_enable" } else { "alter_subscription_disable" };
+        for resolution in &self.resolutions {
+            let client = server.connect_to(resolution.database()).await?;
+            client
+                .execute(
+                    &format!("SELECT pglogical.{call}($1, immediate := true)"),
+                    &[&subscription(subscriber, provider)],
+                )
+                .await
+                .map_err(|error| sql(server, "changing a subscription", error))?;
+        }
+        Ok(())
+    }
+
+    /// Writes round `round`'s marker rows: one on every node, in every database.
+    pub async fn write_markers(&self, round: u64) -> Result<(), PgError> {
+        for server in &self.servers {
+            for resolution in &self.resolutions {
+                let client = server.connect_to(resolution.database()).await?;
+                client
+                    .execute(
+                        "INSERT INTO kv (key, items) VALUES ($1, '[]') ON CONFLICT (key) DO NOTHING",
+                        &[&marker(round, server.node)],
+                    )
+                    .await
+                    .map_err(|error| sql(server, "writing a settle marker", error))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every node holds round `round`'s every marker, in every database.
+    pub async fn markers_arrived(&self, round: u64) -> Result<bool, PgError> {
+        let prefix = format!("{MARKER_PREFIX}{round}-%");
+        for server in &self.servers {
+            for resolution in &self.resolutions {
+                let client = server.connect_to(resolution.database()).await?;
+                let row = client
+                    .query_one("SELECT count(*) FROM kv WHERE key LIKE $1", &[&prefix])
+                    .await
+                    .map_err(|error| sql(server, "reading settle markers", error))?;
+                if row.get::<_, i64>(0) as usize != self.servers.len() {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// Waits until every node holds a marker row written on every node
     /// after everything before it: each node applies a peer's
     /// transactions in order, so then every change made before the markers
     /// has reached every node (a change lost to a conflict never arrives,
     /// so waiting for the data itself would wait for ever).
     pub async fn settle(&self, round: u64) -> Result<(), PgError> {
-        for server in &self.servers {
-            let client = server.connect().await?;
-            let marker = format!("settle-{round}-node{}", server.node);
-            client
-                .execute(
-                    "INSERT INTO kv (key, items) VALUES ($1, '[]') ON CONFLICT (key) DO NOTHING",
-                    &[&marker],
-                )
-                .await
-                .map_err(|error| sql(server, "writing a settle marker", error))?;
-        }
+        self.write_markers(round).await?;
         let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
-        let prefix = format!("settle-{round}-%");
-        for server in &self.servers {
-            let client = server.connect().await?;
-            loop {
-                let row = client
-                    .query_one("SELECT count(*) FROM kv WHERE key LIKE $1", &[&prefix])
-                    .await
-                    .map_err(|error| sql(server, "reading settle markers", error))?;
-                if row.get::<_, i64>(0) as usize == self.servers.len() {
-                    break;
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(PgError::Setup(format!(
-                        "node {} did not receive every settle marker within {SETTLE_TIMEOUT:?}",
-                        server.node
-                    )));
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+        while !self.markers_arrived(round).await? {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(PgError::Setup(format!(
+                    "not every node received every settle marker within {SETTLE_TIMEOUT:?}"
+                )));
             }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
     }
@@ -199,11 +319,23 @@ impl PgCluster {
 
     /// Stops every server (a fast shutdown each), then removes their files.
     pub async fn stop(self) {
-        let PgCluster { servers, _dir } = self;
+        let PgCluster { servers, .. } = self;
         for server in servers {
             server.stop().await;
         }
     }
+}
+
+/// Keys of settle markers start so; they are not the workload's.
+pub const MARKER_PREFIX: &str = "settle-";
+
+fn marker(round: u64, node: usize) -> String {
+    format!("{MARKER_PREFIX}{round}-node{node}")
+}
+
+/// The subscription by which `subscriber` applies `provider`'s changes.
+fn subscription(subscriber: usize, provider: usize) -> String {
+    format!("node{subscriber}_from_node{provider}")
 }
 
 fn sql(server: &PgServer, what: &str, error: tokio_postgres::Error) -> PgError {

@@ -30,8 +30,20 @@ const START_ATTEMPTS: u32 = 3;
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The role every connection uses (trusted, loopback only).
 pub const ROLE: &str = "lab";
-/// The database the lab uses.
+/// The database the lab administers the server from (each resolution mode
+/// has a database of its own beside it, see `cluster`).
 pub const DATABASE: &str = "postgres";
+
+/// A server's clock: the file its libfaketime reads at every clock reading.
+#[derive(Debug, Clone)]
+pub struct ClockFile(PathBuf);
+
+impl ClockFile {
+    /// Sets the clock `offset_ms` from true time (positive: ahead), at once.
+    pub fn set_offset_ms(&self, offset_ms: f64) -> Result<(), PgError> {
+        write_offset(&self.0, offset_ms)
+    }
+}
 
 /// Who the servers run as: the `postgres` user when the lab is root.
 #[derive(Debug, Clone, Copy)]
@@ -177,16 +189,23 @@ impl PgServer {
         }
     }
 
-    /// Its connection string.
-    pub fn dsn(&self) -> String {
-        format!("host=127.0.0.1 port={} dbname={DATABASE} user={ROLE}", self.addr.port())
+    /// The connection string of its database `database`.
+    pub fn dsn(&self, database: &str) -> String {
+        format!("host=127.0.0.1 port={} dbname={database} user={ROLE}", self.addr.port())
     }
 
-    /// A connection to it; the connection's task runs until the client is dropped.
+    /// A connection to its administrative database ([`DATABASE`]).
     pub async fn connect(&self) -> Result<tokio_postgres::Client, PgError> {
-        let (client, connection) = tokio_postgres::connect(&self.dsn(), tokio_postgres::NoTls)
-            .await
-            .map_err(|error| PgError::Sql(format!("node {}: cannot connect: {error}", self.node)))?;
+        self.connect_to(DATABASE).await
+    }
+
+    /// A connection to its database `database`; the connection's task runs
+    /// until the client is dropped.
+    pub async fn connect_to(&self, database: &str) -> Result<tokio_postgres::Client, PgError> {
+        let (client, connection) =
+            tokio_postgres::connect(&self.dsn(database), tokio_postgres::NoTls).await.map_err(|error| {
+                PgError::Sql(format!("node {}: cannot connect to {database}: {error}", self.node))
+            })?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -220,6 +239,11 @@ impl PgServer {
     /// Sets its clock `offset_ms` from true time (positive: ahead), at once.
     pub fn set_offset_ms(&self, offset_ms: f64) -> Result<(), PgError> {
         write_offset(&self.clock_file, offset_ms)
+    }
+
+    /// Its clock, to set from elsewhere (a step due later, say).
+    pub fn clock(&self) -> ClockFile {
+        ClockFile(self.clock_file.clone())
     }
 
     /// The last lines of its log, for an error message.

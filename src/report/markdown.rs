@@ -90,7 +90,7 @@ pub fn report(
     }
     let _ = writeln!(text, "![What each strategy lost against what it cost](costs.svg)\n");
     let _ = writeln!(text, "{}\n", costs_paragraph(spec, parameter, summaries));
-    let _ = writeln!(text, "{}\n", health_paragraph(analysis, summaries));
+    let _ = writeln!(text, "{}\n", health_paragraph(spec, analysis, summaries));
     if let Some(paragraph) = regressions_paragraph(spec, analysis, summaries) {
         let _ = writeln!(text, "{paragraph}\n");
     }
@@ -304,15 +304,24 @@ fn convergence_paragraph(parameter: &str, summaries: &[PointSummary]) -> String 
 }
 
 /// Convergence and the oracle's consistency checks, in one paragraph.
-fn health_paragraph(analysis: &Analysis, summaries: &[PointSummary]) -> String {
+///
+/// A real database's buckets are left out: their nodes' disagreement is
+/// what they are measured for, in their own section (`report::database`).
+fn health_paragraph(spec: &Spec, analysis: &Analysis, summaries: &[PointSummary]) -> String {
+    let databases: Vec<&str> = spec.pg_buckets().collect();
+    let lab = |bucket: &str| !databases.contains(&bucket);
+    let summaries: Vec<&PointSummary> = summaries.iter().filter(|summary| lab(&summary.strategy)).collect();
     let diverged: usize = summaries.iter().map(|summary| summary.diverged_keys).sum();
     let unacked: usize = summaries.iter().map(|summary| summary.unacked_applied).sum();
-    let mismatches = analysis.lww_final_mismatches.len();
+    let mismatches = analysis.lww_final_mismatches.iter().filter(|mismatch| lab(&mismatch.bucket)).count();
     let mut text = if diverged == 0 {
         "Every replica ended with the same state for every key (the replicas converged).".to_string()
     } else {
         format!("**{diverged} key(s) did not converge**: replicas disagree about them at the end.")
     };
+    if !databases.is_empty() {
+        text = format!("Of the lab's own strategies: {text}");
+    }
     if mismatches == 0 {
         text.push_str(
             " Every last-write-wins key ended holding its highest-stamped write, as the rule says.",

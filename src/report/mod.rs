@@ -21,6 +21,7 @@
 pub mod axis;
 pub mod compare;
 pub mod costs;
+pub mod database;
 pub mod figures;
 pub mod heatmap;
 pub mod keeping_up;
@@ -138,6 +139,9 @@ fn write_files(
     if spec.chaos.is_some() {
         report.insert_str(at, &nemesis::section(experiment, spec.seed, records, analysis));
     }
+    if let Some(section) = database::section(spec, records, analysis) {
+        report.insert_str(at, &section);
+    }
     let path = run_dir.join(REPORT_MD);
     std::fs::write(&path, report).map_err(|error| ReportError::Write(path, error.to_string()))
 }
@@ -182,15 +186,17 @@ pub fn text_table(analysis: &Analysis) -> String {
     let summaries = summarize(&analysis.rows);
     let mut table = String::new();
     let parameter = summaries.first().map(|summary| summary.parameter.as_str()).unwrap_or("value");
+    // As wide as the longest bucket's name (`pg-first-update-wins`), at least 11.
+    let width = summaries.iter().map(|summary| summary.strategy.len()).max().unwrap_or(0).max(11);
     let _ = writeln!(
         table,
-        "{parameter:>10}  {:<11} {:>7} {:>8} {:>9} {:>9} {:>9} {:>10} {:>9}",
+        "{parameter:>10}  {:<width$} {:>7} {:>8} {:>9} {:>9} {:>9} {:>10} {:>9}",
         "strategy", "acked", "dropped", "causality", "realtime", "concurrent", "siblings", "diverged"
     );
     for summary in &summaries {
         let _ = writeln!(
             table,
-            "{:>10}  {:<11} {:>7} {:>7.2}% {:>9} {:>9} {:>10} {:>9} {:>9}",
+            "{:>10}  {:<width$} {:>7} {:>7.2}% {:>9} {:>9} {:>10} {:>9} {:>9}",
             summary.value,
             summary.strategy,
             summary.acked,

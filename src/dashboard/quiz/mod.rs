@@ -246,6 +246,7 @@ fn quiz_run_label(listing: &ExperimentListing, run: &RunListing) -> String {
     let engine = match run.engine {
         EngineKind::Sim => "simulator",
         EngineKind::Processes => "real processes",
+        EngineKind::Pglogical => "PostgreSQL with pglogical",
     };
     format!(
         "{what} of {} ({size}, {engine}, seed {})",

@@ -25,7 +25,7 @@ use futures::future::BoxFuture;
 use self::cluster::{Cluster, ClusterOptions, Signal};
 use self::lease::LeaseProcesses;
 use super::trial::SAMPLE_INTERVAL;
-use super::{ClockSample, Engine, EngineError, Workload, WorkloadRecords};
+use super::{AbortOnDrop, ClockSample, Engine, EngineError, Workload, WorkloadRecords};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::system_now;
@@ -47,15 +47,6 @@ pub struct Processes {
     lease: Option<LeaseProcesses>,
     /// When the workload's time is up.
     workload_ends: tokio::time::Instant,
-}
-
-/// A spawned task that ends when its handle is dropped.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 impl Processes {

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::{MAX_REPLICAS, Parameter, Spec, SpecError, default_strategies};
 use crate::clock::dots::ReplicaId;
+use crate::pg::cluster::Resolution;
 use crate::strategy;
 
 impl Spec {
@@ -21,7 +22,21 @@ impl Spec {
         if self.strategies.is_empty() {
             return Err(invalid("strategies", "name at least one strategy".into()));
         }
+        let pglogical = self.engine == crate::history::EngineKind::Pglogical;
+        if !pglogical
+            && let Some(bucket) = self.strategies.iter().find(|name| Resolution::of_bucket(name).is_some())
+        {
+            return Err(invalid(
+                "strategies",
+                format!(
+                    "{bucket} is a PostgreSQL bucket: it runs with engine = \"pglogical\" (or --system pglogical)"
+                ),
+            ));
+        }
         let mut known = default_strategies();
+        if pglogical {
+            known.extend(Resolution::ALL.iter().map(|mode| mode.bucket().to_string()));
+        }
         known.extend(self.plugins.iter().filter_map(|plugin| plugin.name.clone()));
         if let Some(unknown) = self.strategies.iter().find(|name| !known.contains(name)) {
             return Err(invalid(

@@ -10,7 +10,7 @@
 //! replicas = 3                                   # 2 to 9 replica processes
 //! strategies = ["lww-wall", "lww-hlc", "vv"]     # buckets the workload writes (default: all)
 //! seed = 1                                       # workload randomness (--seed overrides)
-//! engine = "processes"                           # or "sim": the simulator (--sim overrides)
+//! engine = "processes"  # or "sim": the simulator (--sim); or "pglogical": PostgreSQL (--system pglogical)
 //! trials = 2                                     # runs per sweep point
 //! duration_ms = 2000                             # workload time per trial
 //! max_peer_offset_ms = 100  # optional: replicas refuse writes while their clock is this far off
@@ -89,6 +89,7 @@ use super::faults::FaultSpec;
 use super::faults::timeline::Baseline;
 use crate::clock::dots::ReplicaId;
 use crate::history::{EngineKind, TrialPlan};
+use crate::pg::cluster::Resolution;
 use crate::strategy;
 use crate::strategy::plugin::{Lineup, PluginFailure, PluginSpec};
 use crate::strategy::{Kind, Strategy};
@@ -132,7 +133,9 @@ pub struct Spec {
     pub plugins: Vec<PluginSpec>,
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// What runs the trials: real processes (the default) or the simulator.
+    /// What runs the trials: real processes (the default), the simulator,
+    /// or PostgreSQL servers with pglogical for the `pg-*` buckets (beside
+    /// real processes for the others).
     #[serde(default, skip_serializing_if = "is_processes")]
     pub engine: EngineKind,
     #[serde(default = "default_trials")]
@@ -362,13 +365,24 @@ impl Spec {
         let lineup = self.lineup_at(value);
         let builtins = lineup.builtins.iter().map(|strategy| (strategy.name().to_string(), strategy.kind()));
         let plugins = self.plugins.iter().filter_map(|plugin| Some((plugin.name.clone()?, plugin.kind?)));
-        builtins.chain(plugins).collect()
+        // pglogical keeps one row per key, whichever mode chose it.
+        let databases = self.pg_buckets().map(|bucket| (bucket.to_string(), Kind::LastWriteWins));
+        builtins.chain(plugins).chain(databases).collect()
+    }
+
+    /// The spec's buckets that are pglogical's resolution modes.
+    pub fn pg_buckets(&self) -> impl Iterator<Item = &str> {
+        self.strategies.iter().map(String::as_str).filter(|bucket| Resolution::of_bucket(bucket).is_some())
     }
 
     /// What each built-in bucket's stamps are made of (plugins' are their own).
     pub fn stamps_at(&self, value: f64) -> BTreeMap<String, strategy::StampKind> {
         let lineup = self.lineup_at(value);
-        lineup.builtins.iter().map(|strategy| (strategy.name().to_string(), strategy.stamp_kind())).collect()
+        let builtins =
+            lineup.builtins.iter().map(|strategy| (strategy.name().to_string(), strategy.stamp_kind()));
+        // A commit timestamp from the server's wall clock, then the node.
+        let databases = self.pg_buckets().map(|bucket| (bucket.to_string(), strategy::StampKind::WallClock));
+        builtins.chain(databases).collect()
     }
 }
 
