@@ -39,11 +39,12 @@
 //!   scripted worlds and the step-through's scenarios, judged by the oracle.
 //! - [`engine`]: the one trial protocol (the scene, faults and clock
 //!   samples in true-time order, the heal, convergence, the records) and
-//!   the engines that carry out its operations: real processes and the
-//!   simulator.
+//!   the engines that carry out its operations: real processes, the
+//!   simulator, and a real database (PostgreSQL with pglogical, beside
+//!   real processes).
 //! - [`pg`]: a real database under the same clocks: PostgreSQL servers in
-//!   a pglogical mesh, each under its own libfaketime clock (being built:
-//!   the servers, the mesh and settling so far).
+//!   a pglogical mesh, each under its own libfaketime clock, a database
+//!   per conflict resolution mode.
 //! - [`report`]: summaries (JSON, CSV), plots (SVG, PNG) against the sweep
 //!   on numeric axes and over time, one colour per strategy everywhere, and
 //!   `report.md`.

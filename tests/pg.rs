@@ -515,3 +515,53 @@ fn ctrl_c_in_the_middle_of_a_database_trial_leaves_nothing_behind() {
     let runs = std::fs::read_dir(lab.path().join("results/tiny")).map(|entries| entries.count()).unwrap_or(0);
     assert_eq!(runs, 0, "the unfinished run was removed");
 }
+
+/// The shipped `pg-figure-8-3`, a scripted run: under `last_update_wins`,
+/// with node 1 two seconds ahead, the final rows are DDIA's (nodes 1 and 2
+/// keep A's `[1]`, node 3 its own `[1, 2]`), the trial's notes hold the
+/// servers' CONFLICT lines, and the report quotes them.
+#[test]
+fn pg_figure_8_3_tells_the_story_with_the_servers_own_log_lines() {
+    if !installed() {
+        return;
+    }
+    let _one = ONE_CLUSTER.blocking_lock();
+    let results = tempfile::tempdir().expect("temporary directory");
+    let output = Command::new(env!("CARGO_BIN_EXE_clocklab"))
+        .args(["experiment", "pg-figure-8-3", "--quick", "--experiments"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments"))
+        .arg("--results")
+        .arg(results.path())
+        .output()
+        .expect("run pg-figure-8-3");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let run =
+        std::fs::read_dir(results.path().join("pg-figure-8-3")).unwrap().flatten().next().unwrap().path();
+    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("a history");
+    let records: Vec<Value> = history.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let skewed = |record: &&Value| record["point"] == 1;
+    let finals: Vec<(u64, Value)> = records
+        .iter()
+        .filter(skewed)
+        .filter(|record| record["type"] == "final" && record["bucket"] == "pg-last-update-wins")
+        .map(|record| (record["replica"].as_u64().unwrap(), record["siblings"][0]["value"].clone()))
+        .collect();
+    let expected =
+        vec![(1, serde_json::json!([1])), (2, serde_json::json!([1])), (3, serde_json::json!([1, 2]))];
+    assert_eq!(finals, expected, "DDIA Figure 8-3, and the nodes diverge");
+    let notes: Vec<String> = records
+        .iter()
+        .filter(skewed)
+        .filter(|record| record["type"] == "trial")
+        .flat_map(|record| record["notes"].as_array().cloned().unwrap_or_default())
+        .map(|note| note.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|note| note.contains(" last_update_wins ") && note.contains("Resolution: keep_local")),
+        "the servers' own words: {notes:?}"
+    );
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("CONFLICT: remote UPDATE"), "the report quotes them");
+}

@@ -19,10 +19,13 @@
 //! - read the replicas' clocks, whether they have converged, and their
 //!   final states.
 //!
-//! Two engines implement it: [`processes`], real `clocklab replica`
+//! Three engines implement it: [`processes`], real `clocklab replica`
 //! processes over loopback HTTP, signalled and killed for real, in real
-//! time; and [`sim`], the deterministic simulator, where time is a number
-//! the engine moves on. The live lab (`dashboard::lab`) drives a
+//! time; [`sim`], the deterministic simulator, where time is a number
+//! the engine moves on; and [`pglogical`], real PostgreSQL servers under
+//! libfaketime clocks, one database per conflict resolution mode, with a
+//! [`processes::Processes`] engine beside it for the lab's own strategies,
+//! given the same operations. The live lab (`dashboard::lab`) drives a
 //! [`processes::Processes`] engine through the same operations. An engine
 //! that cannot carry out some operation says so in [`Engine::refusal`], and
 //! [`check`] asks it about every operation a spec's trials would need
@@ -192,6 +195,13 @@ pub trait Engine {
         &mut self,
         replica: ReplicaId,
     ) -> impl Future<Output = Result<BTreeMap<String, String>, EngineError>> + Send;
+
+    /// What the system under test said about the trial in its own words
+    /// (a real database's log lines on the conflicts it resolved); asked
+    /// once, after the final states.
+    fn notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 
     /// Everything `replica` holds: every bucket, key and sibling.
     fn state(&mut self, replica: ReplicaId) -> impl Future<Output = Result<Snapshot, EngineError>> + Send;

@@ -157,6 +157,10 @@ pub async fn run_trial<E: Engine>(
         failures.push((id, engine.failed_buckets(id).await?));
     }
     let failed_buckets = first_failures(failures);
+    let mut states = BTreeMap::new();
+    for id in baseline.ids() {
+        states.insert(id, engine.state(id).await?);
+    }
     records.push(Record::Trial(TrialRecord {
         point: plan.point,
         trial: plan.trial,
@@ -166,11 +170,8 @@ pub async fn run_trial<E: Engine>(
         converge_ms: converge_time.as_micros() as f64 / 1e3,
         engine: E::KIND,
         failed_buckets: failed_buckets.clone(),
+        notes: engine.notes(),
     }));
-    let mut states = BTreeMap::new();
-    for id in baseline.ids() {
-        states.insert(id, engine.state(id).await?);
-    }
     let judged = judged_buckets(spec, &failed_buckets);
     records.extend(final_records_of(&states, &judged, plan, &keys));
     Ok(TrialOutcome { records, converged, converge_time })

@@ -132,6 +132,10 @@ pub struct TrialRecord {
     /// count every write as lost), and the run says so.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub failed_buckets: BTreeMap<String, String>,
+    /// What the system under test said about the trial in its own words: a
+    /// real database's conflict log lines, a few per node and bucket.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// What runs a trial: the same replica cores either way.

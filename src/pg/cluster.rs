@@ -113,6 +113,9 @@ impl PgCluster {
             ("max_worker_processes", (2 * links + 8).to_string()),
             ("max_connections", "300".to_string()),
             ("pglogical.conflict_log_level", "LOG".to_string()),
+            // Time (from the server's own, bent, clock), process, database:
+            // a conflict's line names the mode it was resolved by.
+            ("log_line_prefix", "%m [%p] %d ".to_string()),
             ("fsync", "off".to_string()),
         ];
         // The servers start side by side: initdb is most of the wait.

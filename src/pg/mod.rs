@@ -1,5 +1,5 @@
 //! A real database under the lab's clocks: PostgreSQL servers replicating
-//! multi-master with pglogical (issue 27; being built).
+//! multi-master with pglogical.
 //!
 //! Everything else the lab measures runs on replicas it wrote itself. Here
 //! the same question is put to a real, widely deployed system: N PostgreSQL

@@ -88,7 +88,9 @@ pub fn section(spec: &Spec, records: &[Record], analysis: &Analysis) -> Option<S
          only the changes it receives from its peers, by its mode, and never revisits a row it wrote itself. \
          So a write that loses a conflict on the other nodes can still sit on the node that took it: it is \
          not in the drops above (its item is in *a* final value), but anyone reading from another node has \
-         lost it, and the nodes disagree about that key for good. The table counts both.\n\n",
+         lost it, and the nodes disagree about that key for good. The table counts both. (The drops' causes \
+         above assume that the later stamp wins, which is `last_update_wins`' rule; for the other modes read \
+         only the counts.)\n\n",
     );
     for bucket in spec.pg_buckets() {
         let mut parts = Vec::new();
@@ -119,7 +121,35 @@ pub fn section(spec: &Spec, records: &[Record], analysis: &Analysis) -> Option<S
         );
     }
     text.push('\n');
+    text.push_str(&logged(parameter, &values, records));
     Some(text)
+}
+
+/// The servers' own lines on the conflicts they resolved, from the first
+/// trial that has any at the sweep's last value (where the clocks are
+/// furthest apart), quoted as they logged them.
+fn logged(parameter: &str, values: &BTreeMap<usize, f64>, records: &[Record]) -> String {
+    let trials = records.iter().filter_map(|record| match record {
+        Record::Trial(trial) if !trial.notes.is_empty() => Some(trial),
+        _ => None,
+    });
+    let Some(trial) = trials.max_by_key(|trial| (trial.point, std::cmp::Reverse(trial.trial))) else {
+        return "The servers logged no conflict.\n\n".to_string();
+    };
+    let value = values.get(&trial.point).copied().unwrap_or_default();
+    let mut text = format!(
+        "What the servers logged about the conflicts they resolved, in trial {} at {parameter} = {value} (a \
+         few lines per mode and node. `Resolution` says which row the node kept; the two tuples are the \
+         row it held and the incoming one, each with the commit timestamp pglogical compared, stamped by \
+         the clock of the node that wrote it):\n\n```text\n",
+        trial.trial + 1
+    );
+    for note in &trial.notes {
+        text.push_str(note);
+        text.push('\n');
+    }
+    text.push_str("```\n\n");
+    text
 }
 
 /// A mode's rule, in words.

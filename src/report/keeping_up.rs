@@ -160,6 +160,7 @@ mod tests {
             converge_ms: 0.0,
             engine: Default::default(),
             failed_buckets: Default::default(),
+            notes: Vec::new(),
         }));
         records
     }

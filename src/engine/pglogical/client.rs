@@ -77,12 +77,7 @@ impl BucketClient {
                 break;
             }
             tokio::time::sleep_until(start).await;
-            let write = self.read_modify_write(planned).await;
-            self.counters.attempted.fetch_add(1, Ordering::Relaxed);
-            if write.outcome == Outcome::Ok {
-                self.counters.acked.fetch_add(1, Ordering::Relaxed);
-            }
-            writes.push(write);
+            writes.push(self.read_modify_write(planned).await);
             scheduled = match interval {
                 Some(every) => (scheduled + every).max(Instant::now()),
                 None => Instant::now(),
@@ -92,7 +87,7 @@ impl BucketClient {
     }
 
     /// One operation, recorded whatever happens.
-    async fn read_modify_write(&mut self, Planned { key, replica, item }: Planned) -> WriteRecord {
+    pub async fn read_modify_write(&mut self, Planned { key, replica, item }: Planned) -> WriteRecord {
         let invoke_ns = system_now();
         let mut record =
             WriteRecord::started(self.point, self.trial, &self.bucket, &key, replica, item, invoke_ns);
@@ -114,6 +109,10 @@ impl BucketClient {
             };
         record.complete_ns = system_now();
         record.outcome = outcome;
+        self.counters.attempted.fetch_add(1, Ordering::Relaxed);
+        if outcome == Outcome::Ok {
+            self.counters.acked.fetch_add(1, Ordering::Relaxed);
+        }
         record
     }
 }
@@ -166,4 +165,24 @@ async fn transact(
         )
         .await;
     Ok(commit.ok().and_then(|row| row.get::<_, Option<i64>>(0)))
+}
+
+/// How long client B waits for A's write to reach node 3.
+const ARRIVAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// DDIA Figure 8-3 in one mode's database: client `a` adds item 1 to `x`
+/// on node 1; once node 3 holds A's write, client `b` reads `x` there and
+/// adds item 2. B's write truly comes after A's and has read it.
+pub async fn figure_8_3(mut a: BucketClient, mut b: BucketClient) -> Vec<WriteRecord> {
+    let first = a.read_modify_write(Planned { key: "x".into(), replica: 1, item: 1 }).await;
+    let deadline = Instant::now() + ARRIVAL_TIMEOUT;
+    while Instant::now() < deadline {
+        let arrived = b.connections[2].query_opt("SELECT 1 FROM kv WHERE key = 'x'", &[]).await;
+        if matches!(arrived, Ok(Some(_))) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let second = b.read_modify_write(Planned { key: "x".into(), replica: 3, item: 2 }).await;
+    vec![first, second]
 }

@@ -48,7 +48,7 @@ use crate::clock::dots::ReplicaId;
 use crate::clock::physical::system_now;
 use crate::clock::update::ClockUpdate;
 use crate::experiment::faults::timeline::Operation;
-use crate::experiment::spec::{Contexts, Spec};
+use crate::experiment::spec::{Contexts, Script, Spec};
 use crate::history::{EngineKind, TrialPlan, WriteRecord};
 use crate::pg::PgError;
 use crate::pg::cluster::{MARKER_PREFIX, PgCluster, Resolution};
@@ -332,6 +332,41 @@ impl Pglogical {
     }
 }
 
+/// How many of its conflict lines each node's log gives a trial's notes,
+/// per mode: enough to quote, few enough for a history.
+pub const NOTES_PER_NODE_AND_MODE: usize = 2;
+
+/// A server's log lines on the conflicts it resolved: each `CONFLICT` line
+/// with the `DETAIL` line after it (the rows and their commit timestamps),
+/// at most [`NOTES_PER_NODE_AND_MODE`] per mode, each prefixed with the node.
+pub fn conflict_notes(node: usize, log: &str, databases: &[&str]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut taken: BTreeMap<&str, usize> = BTreeMap::new();
+    let lines: Vec<&str> = log.lines().collect();
+    for (at, line) in lines.iter().enumerate() {
+        if !line.contains("CONFLICT:") {
+            continue;
+        }
+        // The prefix is `time [pid] database `: find the mode's database.
+        let Some(database) = databases.iter().find(|database| line.contains(&format!("] {database} ")))
+        else {
+            continue;
+        };
+        let count = taken.entry(database).or_default();
+        if *count == NOTES_PER_NODE_AND_MODE {
+            continue;
+        }
+        *count += 1;
+        let mut note = format!("node {node}: {}", line.trim());
+        if let Some(detail) = lines.get(at + 1).filter(|next| next.contains("DETAIL:")) {
+            note.push_str(" | ");
+            note.push_str(detail.trim());
+        }
+        notes.push(note);
+    }
+    notes
+}
+
 impl Engine for Pglogical {
     const KIND: EngineKind = EngineKind::Pglogical;
 
@@ -376,6 +411,37 @@ impl Engine for Pglogical {
             lab.start_workload(Workload { buckets: self.lab_buckets.clone(), ..workload.clone() }).await?;
         }
         let nodes = self.cluster.servers.len();
+        if let Some(Script::Figure83) = workload.spec.script {
+            let scripts = self.pg_buckets.iter().map(|bucket| {
+                let mut take = |number: usize| {
+                    let connections = self.connections.remove(&(number, bucket.clone())).unwrap_or_default();
+                    let schedule =
+                        crate::experiment::workload::Schedule::new(&workload.spec, number, nodes, 0);
+                    BucketClient {
+                        point: workload.plan.point,
+                        trial: workload.plan.trial,
+                        bucket: bucket.clone(),
+                        schedule,
+                        connections,
+                        sequences: Arc::new(Sequences::new(nodes)),
+                        counters: Arc::clone(&workload.counters),
+                    }
+                };
+                let (a, b) = (take(0), take(1));
+                // One write-id sequence per bucket, as the clients share it.
+                let b = BucketClient { sequences: Arc::clone(&a.sequences), ..b };
+                client::figure_8_3(a, b)
+            });
+            let scripts: Vec<_> = scripts.collect();
+            let task = tokio::spawn(async move {
+                let mut writes: Vec<WriteRecord> =
+                    futures::future::join_all(scripts).await.into_iter().flatten().collect();
+                writes.sort_by_key(|write| write.invoke_ns);
+                writes
+            });
+            self.clients = Some(AbortOnDrop(task));
+            return Ok(());
+        }
         let mut clients = Vec::new();
         for bucket in &self.pg_buckets {
             let sequences = Arc::new(Sequences::new(nodes));
@@ -478,6 +544,18 @@ impl Engine for Pglogical {
             self.markers_written = false;
         }
         Ok(arrived)
+    }
+
+    fn notes(&mut self) -> Vec<String> {
+        let logs: Vec<(usize, String)> =
+            self.cluster.servers.iter().map(|server| (server.node, server.log())).collect();
+        // Mode by mode, node by node.
+        let modes = self.cluster.resolutions.iter().map(|mode| mode.database());
+        modes
+            .flat_map(|database| {
+                logs.iter().flat_map(move |(node, log)| conflict_notes(*node, log, &[database]))
+            })
+            .collect()
     }
 
     async fn failed_buckets(&mut self, replica: ReplicaId) -> Result<BTreeMap<String, String>, EngineError> {

@@ -33,6 +33,21 @@ impl Spec {
                 ),
             ));
         }
+        if self.workload.script.is_some() {
+            let problem = if !pglogical {
+                Some("a script is told on the real database: set engine = \"pglogical\"".to_string())
+            } else if self.replicas < 3 || self.workload.clients < 2 {
+                Some("Figure 8-3 needs 3 replicas and 2 clients".to_string())
+            } else {
+                self.strategies
+                    .iter()
+                    .find(|name| Resolution::of_bucket(name).is_none())
+                    .map(|name| format!("a script drives the database's buckets only, not {name}"))
+            };
+            if let Some(problem) = problem {
+                return Err(invalid("workload.script", problem));
+            }
+        }
         let mut known = default_strategies();
         if pglogical {
             known.extend(Resolution::ALL.iter().map(|mode| mode.bucket().to_string()));

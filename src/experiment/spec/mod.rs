@@ -79,7 +79,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use self::sweep::{AcrossSpec, Parameter, Slice, SweepSpec};
-pub use self::tables::{ClockSpec, Contexts, ReplicaChoice, WorkloadSpec};
+pub use self::tables::{ClockSpec, Contexts, ReplicaChoice, Script, WorkloadSpec};
 use self::words::plain_problem;
 pub use self::words::{short_numbers, shown_number};
 pub use super::faults::NetworkSpec;

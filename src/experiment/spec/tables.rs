@@ -17,6 +17,19 @@ pub struct WorkloadSpec {
     /// Which context a write carries (see `experiment::workload`).
     #[serde(skip_serializing_if = "Contexts::is_fresh")]
     pub contexts: Contexts,
+    /// A story told step by step instead of the clients' random
+    /// operations (the real database's engine only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub script: Option<Script>,
+}
+
+/// A scripted workload: the same few operations, in the same order, every trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Script {
+    /// DDIA Figure 8-3: client A adds item 1 to key `x` on node 1; once
+    /// node 3 holds A's write, client B reads `x` there and adds item 2.
+    #[serde(rename = "figure-8-3")]
+    Figure83,
 }
 
 impl Default for WorkloadSpec {
@@ -27,6 +40,7 @@ impl Default for WorkloadSpec {
             rate_per_client: 100.0,
             replica_choice: ReplicaChoice::Random,
             contexts: Contexts::Fresh,
+            script: None,
         }
     }
 }

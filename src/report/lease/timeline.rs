@@ -429,6 +429,7 @@ mod tests {
             converge_ms: 0.0,
             engine: Default::default(),
             failed_buckets: Default::default(),
+            notes: Vec::new(),
         };
         let records = vec![
             Record::Trial(trial),
