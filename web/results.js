@@ -229,6 +229,8 @@ export async function showRun(experiment, run) {
     el("p", {}, link("#/results", "← all runs")),
     el("p", { id: "engine" }, data.engine === "sim"
       ? "Run in the simulator: the replicas' own logic under simulated time, network and disks (same seed, same history)."
+      : data.engine === "pglogical"
+        ? "Run on real PostgreSQL servers replicating with pglogical, each under its own libfaketime clock, one database per conflict resolution mode (the pg- buckets), beside real replica processes for the lab's own strategies."
       : data.lease
         ? "Run on real processes: lease workers that a real SIGSTOP pauses, a lock service over HTTP, replica processes with SQLite files."
         : "Run on real replica processes, sockets and SQLite files."),

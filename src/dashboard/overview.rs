@@ -66,7 +66,8 @@ fn summary_words(summary: &PointSummary) -> String {
 /// sweep point and strategy): each strategy that dropped anything, the one
 /// that dropped most first, with its
 /// drop rate at the sweep's first and last values (or, on a two-parameter
-/// sweep, its least and most), then the strategies that dropped nothing.
+/// sweep, its least and most), then the strategies that dropped nothing,
+/// then those whose replicas ended disagreeing about some key.
 pub fn headline(summaries: &[PointSummary]) -> String {
     let mut strategies: Vec<&str> = Vec::new();
     for summary in summaries {
@@ -120,6 +121,22 @@ pub fn headline(summaries: &[PointSummary]) -> String {
     }
     let mut sentence = parts.join("; ");
     sentence.push('.');
+    // A write kept by some replicas only is no drop, but the replicas
+    // disagree for good (a real database's nodes can): said, not hidden.
+    let mut diverged: Vec<&str> = Vec::new();
+    for summary in summaries.iter().filter(|summary| summary.diverged_keys > 0) {
+        if !diverged.contains(&summary.strategy.as_str()) {
+            diverged.push(&summary.strategy);
+        }
+    }
+    match diverged.as_slice() {
+        [] => {}
+        [one] => sentence.push_str(&format!(" {one} ends with replicas that disagree about some keys.")),
+        [rest @ .., last] => sentence.push_str(&format!(
+            " {} and {last} end with replicas that disagree about some keys.",
+            rest.join(", ")
+        )),
+    }
     sentence
 }
 
@@ -155,6 +172,13 @@ mod tests {
             "lww-wall drops 6.5% with every clock in step and 52.4% with clocks 1,000 ms apart; vv and set-union drop none."
         );
         assert_eq!(headline(&summaries[..2]), "lww-wall drops 6.5%; vv drops none.");
+        // Replicas that end disagreeing are said, though nothing was dropped.
+        let mut disagreeing = point(0, 0.0, "pg-keep-local", 100, 0);
+        disagreeing.diverged_keys = 6;
+        assert_eq!(
+            headline(&[disagreeing, point(0, 0.0, "vv", 100, 0)]),
+            "pg-keep-local and vv drop none. pg-keep-local ends with replicas that disagree about some keys."
+        );
         // The strategy that lost most leads, whatever its name.
         let two = [point(0, 0.0, "a-few", 100, 1), point(0, 0.0, "many", 100, 40)];
         assert_eq!(headline(&two), "many drops 40.0%; a-few drops 1.0%.");

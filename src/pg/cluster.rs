@@ -71,6 +71,20 @@ impl Resolution {
         }
     }
 
+    /// What a node does in this mode, in a line for a page's key.
+    pub fn about(self) -> &'static str {
+        match self {
+            Resolution::LastUpdateWins => {
+                "PostgreSQL + pglogical: an incoming change wins if its commit timestamp (the writer's wall clock) is later"
+            }
+            Resolution::FirstUpdateWins => {
+                "PostgreSQL + pglogical: an incoming change wins if its commit timestamp is earlier"
+            }
+            Resolution::ApplyRemote => "PostgreSQL + pglogical: an incoming change always wins",
+            Resolution::KeepLocal => "PostgreSQL + pglogical: the row a node already holds always wins",
+        }
+    }
+
     /// The mode whose bucket is `bucket`, if it is one.
     pub fn of_bucket(bucket: &str) -> Option<Resolution> {
         Resolution::ALL.into_iter().find(|mode| mode.bucket() == bucket)

@@ -49,6 +49,15 @@ const BUILTIN: [(&str, Style); 7] = [
     ("set-union", Style { colour: RGBColor(0, 0, 0), marker: Marker::Star }),     // black
 ];
 
+/// A real database's buckets (`engine = "pglogical"`): one of pglogical's
+/// conflict resolution modes each, in tones of their own.
+const DATABASE: [(&str, Style); 4] = [
+    ("pg-last-update-wins", Style { colour: RGBColor(150, 20, 60), marker: Marker::Circle }), // wine
+    ("pg-first-update-wins", Style { colour: RGBColor(110, 60, 160), marker: Marker::Triangle }), // violet
+    ("pg-apply-remote", Style { colour: RGBColor(0, 90, 90), marker: Marker::Diamond }),      // teal
+    ("pg-keep-local", Style { colour: RGBColor(128, 64, 0), marker: Marker::Square }),        // brown
+];
+
 /// Styles for any other strategy (plugins): darker tones that none of the
 /// built-ins use, each with a marker.
 const OTHERS: [Style; 6] = [
@@ -62,7 +71,7 @@ const OTHERS: [Style; 6] = [
 
 /// The style of the strategy named `name`.
 pub fn style_of(name: &str) -> Style {
-    if let Some((_, style)) = BUILTIN.iter().find(|(builtin, _)| *builtin == name) {
+    if let Some((_, style)) = BUILTIN.iter().chain(&DATABASE).find(|(known, _)| *known == name) {
         return *style;
     }
     // FNV-1a: a fixed hash, so a plugin's colour never changes between runs.
@@ -115,8 +124,9 @@ pub fn key<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, Str
     names
         .into_iter()
         .map(|name| {
-            let entry =
-                StrategyKey { colour: hex(style_of(name).colour), about: crate::strategy::about(name) };
+            let about = crate::pg::cluster::Resolution::of_bucket(name)
+                .map_or_else(|| crate::strategy::about(name), crate::pg::cluster::Resolution::about);
+            let entry = StrategyKey { colour: hex(style_of(name).colour), about };
             (name.to_string(), entry)
         })
         .collect()

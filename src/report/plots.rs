@@ -330,21 +330,48 @@ const LEGEND_GAP: u32 = 22;
 const LEGEND_MARGIN: u32 = 12;
 
 /// Entries laid out in rows across `width`: each row's entries and their x.
+/// An entry whose words are wider than a row (many lines lying on one
+/// another) takes a row of its own and, below it, one empty row for each
+/// further line of its words ([`label_lines`]).
 fn legend_rows(entries: &[LegendEntry], width: u32) -> Vec<Vec<(usize, u32)>> {
     let mut rows: Vec<Vec<(usize, u32)>> = Vec::new();
     let mut x = LEGEND_MARGIN;
+    let mut wrapped_above = false;
     for (index, entry) in entries.iter().enumerate() {
-        let needed = SWATCH_WIDTH + 6 + text_width(&entry.label, TEXT_PX);
-        if rows.is_empty() || (x + needed > width.saturating_sub(LEGEND_MARGIN) && x > LEGEND_MARGIN) {
+        let lines = label_lines(&entry.label, width);
+        let widest = lines.iter().map(|line| text_width(line, TEXT_PX)).max().unwrap_or(0);
+        let needed = SWATCH_WIDTH + 6 + widest;
+        let full = x + needed > width.saturating_sub(LEGEND_MARGIN) && x > LEGEND_MARGIN;
+        if rows.is_empty() || full || wrapped_above || (lines.len() > 1 && x > LEGEND_MARGIN) {
             rows.push(Vec::new());
             x = LEGEND_MARGIN;
         }
         if let Some(row) = rows.last_mut() {
             row.push((index, x));
         }
+        rows.extend((1..lines.len()).map(|_| Vec::new()));
+        wrapped_above = lines.len() > 1;
         x += needed + LEGEND_GAP;
     }
     rows
+}
+
+/// A legend entry's words as lines that fit `width`: broken after an `=`
+/// of "a = b = c (one line)" where it must be, each piece shortened if it
+/// alone is too wide.
+fn label_lines(label: &str, width: u32) -> Vec<String> {
+    let room = width.saturating_sub(2 * LEGEND_MARGIN + SWATCH_WIDTH + 6);
+    if text_width(label, TEXT_PX) <= room {
+        return vec![label.to_string()];
+    }
+    let mut lines: Vec<String> = Vec::new();
+    for piece in label.split_inclusive(" = ") {
+        match lines.last_mut() {
+            Some(line) if text_width(&format!("{line}{piece}"), TEXT_PX) <= room => line.push_str(piece),
+            _ => lines.push(piece.to_string()),
+        }
+    }
+    lines.into_iter().map(|line| fitted(line.trim_end(), TEXT_PX, room)).collect()
 }
 
 /// The height a legend of `entries` takes at `width`.
@@ -402,7 +429,10 @@ pub(super) fn draw_legend<DB: DrawingBackend>(
                 plotters::style::text_anchor::HPos::Left,
                 plotters::style::text_anchor::VPos::Center,
             ));
-            area.draw(&Text::new(entry.label.clone(), (swatch_end + 6, y), style))?;
+            for (line, text) in label_lines(&entry.label, width).into_iter().enumerate() {
+                let y = y + line as i32 * LEGEND_ROW as i32;
+                area.draw(&Text::new(text, (swatch_end + 6, y), style.clone()))?;
+            }
         }
     }
     Ok(())
@@ -605,6 +635,20 @@ mod tests {
         assert_eq!(wide.len(), 1);
         assert!(narrow.len() >= 2, "{narrow:?}");
         assert!(legend_height(&entries, 420) > legend_height(&entries, 1400));
+        // Many lines on one another: their words wrap after an `=`, in rows of their own.
+        let names = ["pg-last-update-wins", "pg-first-update-wins", "pg-apply-remote", "pg-keep-local"];
+        let group = LegendEntry {
+            swatch: Swatch::Strategies(names.iter().map(|name| name.to_string()).collect()),
+            label: format!("{} (one line)", names.join(" = ")),
+        };
+        let lines = label_lines(&group.label, 580);
+        assert!(lines.len() >= 2 && lines.iter().all(|line| !line.ends_with('…')), "{lines:?}");
+        assert_eq!(
+            lines.concat().replace("=", "= ").split_whitespace().count(),
+            group.label.split_whitespace().count()
+        );
+        let rows = legend_rows(&[group, LegendEntry::strategy("vv", "vv")], 580);
+        assert_eq!(rows.len(), lines.len() + 1, "the group's rows, then vv's: {rows:?}");
         let title = "skew: acknowledged writes silently dropped, against the skew between the clocks";
         let short = fitted(title, TITLE_PX, 300);
         assert!(short.ends_with('…') && text_width(&short, TITLE_PX) <= 300, "{short}");
