@@ -565,3 +565,80 @@ fn pg_figure_8_3_tells_the_story_with_the_servers_own_log_lines() {
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(report.contains("CONFLICT: remote UPDATE"), "the report quotes them");
 }
+
+/// Runs `spec` as `tiny` to its end; returns its lab and each (point,
+/// bucket)'s dropped writes, from its summary.
+fn run_to_end(spec: &str) -> (tempfile::TempDir, BTreeMap<(u64, String), u64>) {
+    let lab = lab_with(spec);
+    let output = start_run(lab.path()).wait_with_output().expect("the run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let run = std::fs::read_dir(lab.path().join("results/tiny")).unwrap().flatten().next().unwrap().path();
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let dropped = summary
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let key = (row["point"].as_u64().unwrap(), row["strategy"].as_str().unwrap().to_string());
+            (key, row["dropped"].as_u64().unwrap())
+        })
+        .collect();
+    (lab, dropped)
+}
+
+/// A cut on the real database is a disabled subscription: replica 1 cut
+/// off both ways for 1.5 s, both sides keep writing the same rows, and at
+/// the heal `last_update_wins` keeps one write per row, as the lab's
+/// `lww-wall` does, while `vv` keeps both sides.
+#[test]
+fn a_cut_on_the_real_database_holds_changes_until_the_heal_and_last_update_wins_drops_one_side() {
+    if !installed() {
+        return;
+    }
+    let _one = ONE_CLUSTER.blocking_lock();
+    let spec = SWEEP
+        .replace("\"pg-last-update-wins\", \"vv\"", "\"pg-last-update-wins\", \"lww-wall\", \"vv\"")
+        .replace(
+            "[sweep]\nparameter = \"skew_ms\"\nvalues = [0, 2000]",
+            "[[fault]]\nkind = \"cut\"\nat_ms = 300\nreplica = 1\ncut = \"both\"\n\n\
+             [sweep]\nparameter = \"cut_ms\"\nvalues = [0, 1500]",
+        );
+    assert!(spec.contains("cut_ms"), "{spec}");
+    let (_lab, dropped) = run_to_end(&spec);
+    let lost = |point: u64, bucket: &str| dropped[&(point, bucket.to_string())];
+    assert!(lost(1, "pg-last-update-wins") >= 3, "the cut's concurrent writes lose: {dropped:?}");
+    assert!(lost(1, "lww-wall") >= 3, "as the lab's lww-wall's do: {dropped:?}");
+    assert_eq!((lost(0, "vv"), lost(1, "vv")), (0, 0), "{dropped:?}");
+}
+
+/// A step on the real database: node 1's clock stepped two seconds back
+/// half a second into the workload; afterwards its commits look older than
+/// the rows they read, and `last_update_wins` loses them. The servers'
+/// sampled clocks show the step.
+#[test]
+fn a_clock_stepped_back_on_a_server_makes_last_update_wins_lose_its_writes() {
+    if !installed() {
+        return;
+    }
+    let _one = ONE_CLUSTER.blocking_lock();
+    let spec = SWEEP.replace(
+        "[sweep]\nparameter = \"skew_ms\"\nvalues = [0, 2000]",
+        "[[fault]]\nkind = \"step\"\nat_ms = 500\nreplica = 1\n\n[sweep]\nparameter = \"step_ms\"\nvalues = [0, -2000]",
+    );
+    let (lab, dropped) = run_to_end(&spec);
+    let lost = |point: u64, bucket: &str| dropped[&(point, bucket.to_string())];
+    assert!(lost(1, "pg-last-update-wins") >= 3, "writes after the step lose: {dropped:?}");
+    assert!(lost(1, "pg-last-update-wins") > lost(0, "pg-last-update-wins"), "{dropped:?}");
+    assert_eq!((lost(0, "vv"), lost(1, "vv")), (0, 0), "{dropped:?}");
+    let run = std::fs::read_dir(lab.path().join("results/tiny")).unwrap().flatten().next().unwrap().path();
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    let offsets: Vec<f64> = history
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|record| record["type"] == "sample" && record["point"] == 1 && record["replica"] == 1)
+        .map(|record| record["offset_ns"].as_f64().unwrap() / 1e6)
+        .collect();
+    assert!(offsets.first().is_some_and(|ms| ms.abs() < 100.0), "in step before: {offsets:?}");
+    assert!(offsets.last().is_some_and(|ms| (ms + 2000.0).abs() < 100.0), "2 s back after: {offsets:?}");
+}
