@@ -91,8 +91,21 @@ impl Resolution {
     }
 }
 
+/// Connections a server takes: the workload's clients, the lab's own, and
+/// pglogical's senders and workers.
+pub const MAX_CONNECTIONS: usize = 300;
+
+/// How long a subscription may take to stop, or start, applying once it
+/// is disabled, or enabled.
+pub const SUBSCRIPTION_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The servers and their mesh; every server stops when this is dropped.
 pub struct PgCluster {
+    /// The lab's own connection to each node's database of each mode, by
+    /// node (from 0) and mode (as in `resolutions`): cuts, heals, settle
+    /// markers and final reads go through these, not through new
+    /// connections, so that a step takes milliseconds.
+    links: Vec<Vec<tokio_postgres::Client>>,
     pub servers: Vec<PgServer>,
     /// The modes it resolves by, a database each.
     pub resolutions: Vec<Resolution>,
@@ -125,7 +138,7 @@ impl PgCluster {
             ("max_replication_slots", (links + 4).to_string()),
             ("max_wal_senders", (links + 4).to_string()),
             ("max_worker_processes", (2 * links + 8).to_string()),
-            ("max_connections", "300".to_string()),
+            ("max_connections", MAX_CONNECTIONS.to_string()),
             ("pglogical.conflict_log_level", "LOG".to_string()),
             // Time (from the server's own, bent, clock), process, database:
             // a conflict's line names the mode it was resolved by.
@@ -135,10 +148,26 @@ impl PgCluster {
         // The servers start side by side: initdb is most of the wait.
         let starts = (1..=nodes).map(|node| PgServer::start(&install, dir.path(), node, owner, &settings));
         let servers = futures::future::join_all(starts).await.into_iter().collect::<Result<Vec<_>, _>>()?;
-        let cluster = PgCluster { servers, resolutions: resolutions.to_vec(), _dir: dir };
+        let mut cluster =
+            PgCluster { links: Vec::new(), servers, resolutions: resolutions.to_vec(), _dir: dir };
         cluster.create_databases().await?;
         cluster.mesh().await?;
+        for server in &cluster.servers {
+            let mut links = Vec::new();
+            for resolution in &cluster.resolutions {
+                links.push(server.connect_to(resolution.database()).await?);
+            }
+            cluster.links.push(links);
+        }
         Ok(cluster)
+    }
+
+    /// The lab's connection to node `node`'s database of mode `resolution`.
+    pub fn link(&self, node: usize, resolution: Resolution) -> Result<&tokio_postgres::Client, PgError> {
+        let mode = self.resolutions.iter().position(|known| *known == resolution);
+        mode.and_then(|mode| self.links.get(node.checked_sub(1)?)?.get(mode)).ok_or_else(|| {
+            PgError::Setup(format!("node {node} has no database for {}", resolution.setting()))
+        })
     }
 
     /// A database per mode on every server, resolving by that mode: the
@@ -254,6 +283,9 @@ impl PgCluster {
     /// database: a cut link is a disabled subscription. A disabled
     /// subscription keeps its slot on the provider, so once it is enabled
     /// again the changes made meanwhile arrive, in order.
+    ///
+    /// Returns once every database's apply worker has stopped (or, enabled,
+    /// is replicating again), so that a cut is in force when it is recorded.
     pub async fn set_subscription(
         &self,
         subscriber: usize,
@@ -262,24 +294,46 @@ impl PgCluster {
     ) -> Result<(), PgError> {
         let server = self.node(subscriber);
         let call = if enabled { "alter_subscription_enable" } else { "alter_subscription_disable" };
-        for resolution in &self.resolutions {
-            let client = server.connect_to(resolution.database()).await?;
-            client
-                .execute(
-                    &format!("SELECT pglogical.{call}($1, immediate := true)"),
-                    &[&subscription(subscriber, provider)],
-                )
-                .await
-                .map_err(|error| sql(server, "changing a subscription", error))?;
-        }
+        let name = subscription(subscriber, provider);
+        let changes = self.resolutions.iter().map(|&resolution| {
+            let name = &name;
+            async move {
+                let client = self.link(subscriber, resolution)?;
+                client
+                    .execute(&format!("SELECT pglogical.{call}($1, immediate := true)"), &[name])
+                    .await
+                    .map_err(|error| sql(server, "changing a subscription", error))?;
+                let deadline = tokio::time::Instant::now() + SUBSCRIPTION_TIMEOUT;
+                loop {
+                    let status: String = client
+                        .query_one("SELECT status FROM pglogical.show_subscription_status($1)", &[name])
+                        .await
+                        .map_err(|error| sql(server, "reading a subscription", error))?
+                        .get(0);
+                    if (status == "replicating") == enabled {
+                        return Ok(());
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(PgError::Setup(format!(
+                            "node {subscriber}'s subscription {name} in {} is still {status} \
+                             {SUBSCRIPTION_TIMEOUT:?} after it was {}",
+                            resolution.database(),
+                            if enabled { "enabled" } else { "disabled" }
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+        futures::future::try_join_all(changes).await?;
         Ok(())
     }
 
     /// Writes round `round`'s marker rows: one on every node, in every database.
     pub async fn write_markers(&self, round: u64) -> Result<(), PgError> {
         for server in &self.servers {
-            for resolution in &self.resolutions {
-                let client = server.connect_to(resolution.database()).await?;
+            for &resolution in &self.resolutions {
+                let client = self.link(server.node, resolution)?;
                 client
                     .execute(
                         "INSERT INTO kv (key, items) VALUES ($1, '[]') ON CONFLICT (key) DO NOTHING",
@@ -296,8 +350,8 @@ impl PgCluster {
     pub async fn markers_arrived(&self, round: u64) -> Result<bool, PgError> {
         let prefix = format!("{MARKER_PREFIX}{round}-%");
         for server in &self.servers {
-            for resolution in &self.resolutions {
-                let client = server.connect_to(resolution.database()).await?;
+            for &resolution in &self.resolutions {
+                let client = self.link(server.node, resolution)?;
                 let row = client
                     .query_one("SELECT count(*) FROM kv WHERE key LIKE $1", &[&prefix])
                     .await
@@ -336,7 +390,8 @@ impl PgCluster {
 
     /// Stops every server (a fast shutdown each), then removes their files.
     pub async fn stop(self) {
-        let PgCluster { servers, .. } = self;
+        let PgCluster { servers, links, .. } = self;
+        drop(links);
         for server in servers {
             server.stop().await;
         }

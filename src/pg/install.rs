@@ -27,10 +27,17 @@ impl Installation {
     /// Finds PostgreSQL with pglogical, and libfaketime.
     pub fn find() -> Result<Installation, PgError> {
         let mut missing = Vec::new();
-        let server = VERSIONS
+        let servers: Vec<PathBuf> = VERSIONS
             .iter()
             .map(|version| PathBuf::from(format!("/usr/lib/postgresql/{version}")))
-            .find(|root| root.join("bin/postgres").is_file() && root.join("bin/initdb").is_file());
+            .filter(|root| root.join("bin/postgres").is_file() && root.join("bin/initdb").is_file())
+            .collect();
+        // The newest with pglogical; else the newest, to name what it lacks.
+        let server = servers
+            .iter()
+            .find(|root| root.join("lib/pglogical.so").is_file())
+            .or_else(|| servers.first())
+            .cloned();
         match &server {
             None => missing.push("PostgreSQL (initdb and postgres)".to_string()),
             Some(root) if !root.join("lib/pglogical.so").is_file() => {

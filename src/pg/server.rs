@@ -275,13 +275,23 @@ impl PgServer {
     }
 }
 
+/// How long a dropped server has to pass an immediate shutdown on to its
+/// backends before it is killed.
+const QUIT_GRACE: Duration = Duration::from_millis(500);
+
 impl Drop for PgServer {
     fn drop(&mut self) {
-        // An immediate shutdown: the postmaster takes its backends with it
-        // (then `kill_on_drop` makes sure of the postmaster).
+        // An immediate shutdown: the postmaster passes SIGQUIT on to its
+        // backends and workers, given a moment to; then `kill_on_drop` makes
+        // sure of the postmaster (children it had no time to tell leave as
+        // soon as they notice it gone).
         if let Some(pid) = self.child.id() {
             // SAFETY: kill(2) on our own child, not yet reaped.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGQUIT) };
+            let deadline = std::time::Instant::now() + QUIT_GRACE;
+            while std::time::Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
 }

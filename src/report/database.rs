@@ -98,7 +98,7 @@ pub fn section(spec: &Spec, records: &[Record], analysis: &Analysis) -> Option<S
             let value = values.get(point).copied().unwrap_or_default();
             parts.push(format!(
                 "at {parameter} = {value}, {} of {} acknowledged writes lost on every node and {} more on some \
-                 nodes; the nodes disagree about {} of {} keys",
+                 nodes; the nodes disagree about {} of {} keys (counted in every trial)",
                 row.lost_everywhere, row.acked, row.lost_somewhere, row.diverged_keys, row.keys
             ));
         }
@@ -106,7 +106,7 @@ pub fn section(spec: &Spec, records: &[Record], analysis: &Analysis) -> Option<S
     }
     let _ = writeln!(
         text,
-        "\n| {parameter} | mode | acked | lost on every node | lost on some nodes | keys the nodes disagree about |\n\
+        "\n| {parameter} | mode | acked | lost on every node | lost on some nodes | keys the nodes disagree about (every trial's) |\n\
          |---|---|---|---|---|---|"
     );
     let ordered = values

@@ -58,6 +58,11 @@ use crate::replica::links::{Cut, DelaySpec, LinkUpdate};
 use crate::strategy::RawJson;
 use crate::write_id::WriteIds;
 
+/// The most workload connections a server takes (clients times modes);
+/// the cluster allows [`crate::pg::cluster::MAX_CONNECTIONS`] in all, the
+/// rest for the lab's own and pglogical's.
+pub const MAX_CLIENT_CONNECTIONS: usize = 240;
+
 /// How long lab clients and database clients together may take to hand
 /// back their records after the workload's time is up.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -65,13 +70,14 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(30);
 /// The real database, and the lab's replicas beside it if the spec names
 /// any of the lab's strategies.
 pub struct Pglogical {
-    cluster: PgCluster,
     lab: Option<Processes>,
     /// The `pg-*` buckets, and the lab's.
     pg_buckets: Vec<String>,
     lab_buckets: Vec<String>,
-    /// Each node's clock offset from true time, ms, as last set.
-    offsets: Arc<Mutex<Vec<f64>>>,
+    /// Each node's clock offset from true time, ms: the offset last set,
+    /// and the sum of the steps since the start (kept apart, as the lab's
+    /// clock model keeps them: a new offset leaves earlier steps in force).
+    offsets: Arc<Mutex<Vec<Offset>>>,
     /// Each node's clock file.
     clocks: Vec<ClockFile>,
     /// Steps due later, on their timers; stopped with the engine.
@@ -91,6 +97,10 @@ pub struct Pglogical {
     markers_written: bool,
     /// A moment in true time and in the harness's monotonic clock.
     anchor: (Nanos, tokio::time::Instant),
+    /// The servers: last, so that everything connected to them (clients,
+    /// timers, the lab's replicas) goes before they are killed and their
+    /// files removed.
+    cluster: PgCluster,
 }
 
 /// Checks `spec` for the pglogical engine: every operation its trials
@@ -101,6 +111,25 @@ pub fn check(spec: &Spec) -> Result<(), Refused> {
     if spec.lease.is_some() {
         let reason = "the lease workers write to the lab's replicas, not to a database".to_string();
         return Err(Refused::Workload { engine, what: "run lease workers".into(), reason });
+    }
+    for (plan, slice) in spec.plans() {
+        let workload = slice.sweep.parameter.workload_for(&slice.workload, plan.value);
+        let modes = slice.pg_buckets().count();
+        if workload.script.is_some() && workload.clients < 2 {
+            let reason = format!(
+                "Figure 8-3 needs two clients, and sweep point {} has {}",
+                plan.point, workload.clients
+            );
+            return Err(Refused::Workload { engine, what: "tell the script".into(), reason });
+        }
+        if workload.clients * modes > MAX_CLIENT_CONNECTIONS {
+            let reason = format!(
+                "each server takes one connection per client and mode, at most {MAX_CLIENT_CONNECTIONS}; \
+                 sweep point {} asks {} clients in {modes} modes",
+                plan.point, workload.clients
+            );
+            return Err(Refused::Workload { engine, what: "connect so many clients".into(), reason });
+        }
     }
     if spec.workload.contexts == Contexts::Stale {
         let reason = "a transaction reads the row it writes; there is no older context to write with".into();
@@ -214,7 +243,7 @@ impl Pglogical {
         }
         let clocks = cluster.servers.iter().map(|server| server.clock()).collect();
         Ok(Self {
-            offsets: Arc::new(Mutex::new(vec![0.0; spec.replicas])),
+            offsets: Arc::new(Mutex::new(vec![Offset::default(); spec.replicas])),
             clocks,
             cluster,
             lab,
@@ -253,7 +282,7 @@ impl Pglogical {
         let index = replica as usize - 1;
         let mut offsets = self.offsets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(offset_ms) = update.offset_ms {
-            offsets[index] = offset_ms;
+            offsets[index].set = offset_ms;
         }
         match update.step {
             Some(step) if step.after_ms > 0.0 => {
@@ -262,16 +291,16 @@ impl Pglogical {
                 self.steps.push(AbortOnDrop(tokio::spawn(async move {
                     tokio::time::sleep(after).await;
                     let mut offsets = offsets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    offsets[index] += step.by_ms;
-                    if let Err(error) = clock.set_offset_ms(offsets[index]) {
+                    offsets[index].stepped += step.by_ms;
+                    if let Err(error) = clock.set_offset_ms(offsets[index].ms()) {
                         tracing::error!(%error, replica, "a step due later could not be made");
                     }
                 })));
             }
-            Some(step) => offsets[index] += step.by_ms,
+            Some(step) => offsets[index].stepped += step.by_ms,
             None => {}
         }
-        self.clocks[index].set_offset_ms(offsets[index])
+        self.clocks[index].set_offset_ms(offsets[index].ms())
     }
 
     /// Cuts or heals the link `update` names, by disabling or enabling the
@@ -300,11 +329,10 @@ impl Pglogical {
     /// lab's replicas report it: each row one sibling, its stamp the
     /// commit timestamp the node keeps for it and the node that wrote it.
     async fn pg_state(&self, replica: ReplicaId) -> Result<Snapshot, PgError> {
-        let server = self.cluster.node(replica as usize);
         let mut snapshot = Snapshot::new();
         for bucket in &self.pg_buckets {
             let Some(resolution) = Resolution::of_bucket(bucket) else { continue };
-            let client = server.connect_to(resolution.database()).await?;
+            let client = self.cluster.link(replica as usize, resolution)?;
             let rows = client
                 .query(
                     "SELECT key, items::text, write_id, \
@@ -329,6 +357,19 @@ impl Pglogical {
             }
         }
         Ok(snapshot)
+    }
+}
+
+/// A node's clock offset from true time, ms.
+#[derive(Debug, Clone, Copy, Default)]
+struct Offset {
+    set: f64,
+    stepped: f64,
+}
+
+impl Offset {
+    fn ms(self) -> f64 {
+        self.set + self.stepped
     }
 }
 
@@ -414,6 +455,7 @@ impl Engine for Pglogical {
         if let Some(Script::Figure83) = workload.spec.script {
             let scripts = self.pg_buckets.iter().map(|bucket| {
                 let mut take = |number: usize| {
+                    // Two clients at least: checked with the spec (`check`).
                     let connections = self.connections.remove(&(number, bucket.clone())).unwrap_or_default();
                     let schedule =
                         crate::experiment::workload::Schedule::new(&workload.spec, number, nodes, 0);
