@@ -48,6 +48,9 @@ pub enum Command {
     Experiment(ExperimentArgs),
     /// Run the oracle again on a saved run and rewrite its summary and plots.
     Analyze(AnalyzeArgs),
+    /// Join the parts of a run made with `experiment --shard K/N` into one
+    /// run, judged and reported as if it had run whole.
+    Merge(MergeArgs),
     /// Serve the dashboard: results, dropped writes explained, a live lab, Figure 8-3.
     Dashboard(DashboardArgs),
     /// Run an experiment on real processes and in the simulator, and compare
@@ -211,6 +214,11 @@ pub struct ExperimentArgs {
     /// strategies. Needs postgresql-15, postgresql-15-pglogical, libfaketime.
     #[arg(long, value_enum, conflicts_with = "sim")]
     pub system: Option<System>,
+    /// Run only part K of N of the run's trials (every N-th, from the K-th),
+    /// into a directory of its own that `clocklab merge` joins with the
+    /// other parts' (see docs/design.md, "Shards").
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::experiment::shard::Shard>,
     /// A plugin strategy (an executable speaking the plugin protocol) to
     /// run as one more bucket beside the spec's; repeat for more.
     #[arg(long = "strategy", value_name = "PATH")]
@@ -247,8 +255,19 @@ impl ExperimentArgs {
             },
             results_dir: self.results.clone(),
             progress: None,
+            shard: self.shard,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Every part's directory (`RESULTS/NAME/RUN-ID`), one per part.
+    #[arg(required = true)]
+    pub parts: Vec<PathBuf>,
+    /// Where the merged run is written, as RESULTS/NAME/RUN-ID/.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -45,6 +45,8 @@
 //! - [`pg`]: a real database under the same clocks: PostgreSQL servers in
 //!   a pglogical mesh, each under its own libfaketime clock, a database
 //!   per conflict resolution mode.
+//! - [`merge`]: a run's parts (`--shard K/N`, run anywhere) joined into one
+//!   run, in the run's order, then judged as a whole.
 //! - [`report`]: summaries (JSON, CSV), plots (SVG, PNG) against the sweep
 //!   on numeric axes and over time, one colour per strategy everywhere, and
 //!   `report.md`.
@@ -81,6 +83,7 @@ pub mod history;
 pub mod lease;
 pub mod leaseholder;
 pub mod memory;
+pub mod merge;
 pub mod pg;
 pub mod replica;
 pub mod report;

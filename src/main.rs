@@ -2,8 +2,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clocklab::cli::{
-    AnalyzeArgs, CheckArgs, Cli, Command, DashboardArgs, ExperimentArgs, LeaseWorkerArgs, ReplicaArgs,
-    StrategyCommand, ValidateArgs,
+    AnalyzeArgs, CheckArgs, Cli, Command, DashboardArgs, ExperimentArgs, LeaseWorkerArgs, MergeArgs,
+    ReplicaArgs, StrategyCommand, ValidateArgs,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -64,6 +64,7 @@ fn main() -> ExitCode {
         Command::LeaseWorker(args) => runtime.block_on(lease_worker(args)),
         Command::Experiment(args) => runtime.block_on(experiment(args)),
         Command::Analyze(args) => analyze(args),
+        Command::Merge(args) => merge(&args),
         Command::Dashboard(args) => runtime.block_on(dashboard(args)),
         Command::Validate(args) => runtime.block_on(validate(args)),
         Command::Strategy(StrategyCommand::Check(args)) => check(&args),
@@ -170,6 +171,14 @@ async fn experiment(args: ExperimentArgs) -> Result<(), Failure> {
 async fn validate(args: ValidateArgs) -> Result<(), Failure> {
     let report = clocklab::validate::validate(&args.options(), shutdown_signal()).await?;
     print!("{report}");
+    Ok(())
+}
+
+/// Joins a run's parts into one run and judges it.
+fn merge(args: &MergeArgs) -> Result<(), Failure> {
+    let (run, analysis) = clocklab::merge::merge(&args.parts, &args.results)?;
+    print!("{}", clocklab::report::text_table(&analysis));
+    eprintln!("results in {}", run.path().display());
     Ok(())
 }
 

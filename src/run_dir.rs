@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::analysis::lease::LeaseRow;
 use crate::analysis::{Analysis, DroppedWrite, SummaryRow, analyze};
+use crate::experiment::shard::{SHARD_FILE, Shard};
 use crate::experiment::spec::{Spec, SpecError};
 use crate::experiment::{REFERENCE_FILE, SPEC_FILE, run_id};
 use crate::history::{self, EngineKind, HistoryError, HistoryWriter, Record};
@@ -226,5 +227,25 @@ impl RunDir {
     fn read_text(&self, name: &str) -> Result<String, RunDirError> {
         let path = self.file(name);
         std::fs::read_to_string(&path).map_err(|error| RunDirError::Read(path, error.to_string()))
+    }
+
+    /// Writes the file `name` in the run's directory.
+    pub fn write_text(&self, name: &str, text: &str) -> Result<(), RunDirError> {
+        let path = self.file(name);
+        std::fs::write(&path, text).map_err(|error| RunDirError::Write(path, error))
+    }
+
+    /// Which part of a run this directory holds, if it is one part
+    /// (`--shard K/N`); `None` for a whole run.
+    pub fn shard(&self) -> Option<Result<Shard, RunDirError>> {
+        let path = self.file(SHARD_FILE);
+        path.exists().then(|| {
+            self.read_text(SHARD_FILE)?.parse().map_err(|error: String| RunDirError::Read(path, error))
+        })
+    }
+
+    /// Whether this directory holds one part of a run, not a run.
+    pub fn is_shard(&self) -> bool {
+        self.file(SHARD_FILE).exists()
     }
 }

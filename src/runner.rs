@@ -30,6 +30,7 @@ use serde_json::json;
 
 use crate::analysis::Analysis;
 use crate::engine::{self, EngineError, Refused};
+use crate::experiment::shard::{SHARD_FILE, Shard};
 use crate::experiment::spec::Spec;
 use crate::experiment::stop::Stop;
 use crate::experiment::workload::Counters;
@@ -74,6 +75,9 @@ pub struct RunOptions {
     /// Where a watcher other than the terminal reads the run's progress; with
     /// one, no progress bar is drawn (lines still go to stderr).
     pub progress: Option<Arc<RunProgress>>,
+    /// Only this part of the run's trials (`--shard K/N`); the part's
+    /// directory is merged with the others' by [`crate::merge`].
+    pub shard: Option<Shard>,
 }
 
 /// How far a run has got, updated as it goes and readable from any thread.
@@ -127,7 +131,7 @@ pub async fn run(options: &RunOptions, interrupt: impl Future<Output = ()>) -> R
     let _ = progress.run_dir.set(run_dir.path().to_path_buf());
     let stop = Stop::default();
     let result = tokio::select! {
-        result = run_into(&name, &spec, &run_dir, options.wanted.quick, &progress, watched, &stop) => result,
+        result = run_into(&name, &spec, &run_dir, options, &progress, watched, &stop) => result,
         () = interrupt => {
             // Real processes stopped as their futures were dropped; the
             // simulator and the oracle, on threads of their own, stop at
@@ -155,11 +159,14 @@ async fn run_into(
     name: &str,
     spec: &Spec,
     run_dir: &RunDir,
-    quick: bool,
+    options: &RunOptions,
     watch: &Arc<RunProgress>,
     watched: bool,
     stop: &Stop,
 ) -> Result<(Analysis, Option<FellBehind>), RunError> {
+    let (quick, shard) = (options.wanted.quick, options.shard);
+    // Whether this run (or its part) runs the trial at `place` in the run's order.
+    let runs = |place: usize| shard.is_none_or(|shard| shard.runs(place));
     run_dir.write_spec(spec)?;
     let slices = spec.slices();
     let points = spec.sweep.values.len() * slices.len();
@@ -168,8 +175,9 @@ async fn run_into(
         None => String::new(),
     };
     eprintln!(
-        "experiment {name}{}{}: {} = {:?}{across}, {} trial(s) of {} ms, {} replicas, seed {}",
+        "experiment {name}{}{}{}: {} = {:?}{across}, {} trial(s) of {} ms, {} replicas, seed {}",
         if quick { " (quick)" } else { "" },
+        shard.map(|shard| format!(", part {shard}")).unwrap_or_default(),
         match spec.engine {
             EngineKind::Sim => " in the simulator",
             EngineKind::Pglogical => " on PostgreSQL with pglogical",
@@ -186,7 +194,8 @@ async fn run_into(
     let mut history = run_dir.history_writer()?;
     let mut records = Vec::new();
     watch.points.store(points as u64, Ordering::Relaxed);
-    watch.trials.store((points * spec.trials) as u64, Ordering::Relaxed);
+    let trials = (0..points * spec.trials).filter(|&place| runs(place)).count();
+    watch.trials.store(trials as u64, Ordering::Relaxed);
     let counters = Arc::clone(&watch.counters);
     let mut progress = Progress::new(watch, !watched);
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap_or_default();
@@ -196,11 +205,14 @@ async fn run_into(
     // history is written in order.
     let mut simulated = match spec.engine {
         EngineKind::Processes | EngineKind::Pglogical => None,
-        EngineKind::Sim => Some(simulate(spec, &counters, &progress, stop).await?.into_iter()),
+        EngineKind::Sim => Some(simulate(spec, shard, &counters, &progress, stop).await?.into_iter()),
     };
     for slice in &slices {
         for (index, &value) in slice.spec.sweep.values.iter().enumerate() {
             let point = slice.offset + index;
+            if !(0..spec.trials).any(|trial| runs(point * spec.trials + trial)) {
+                continue;
+            }
             let parameter = spec.sweep.parameter.name();
             let mut params = serde_json::Map::new();
             params.insert("parameter".into(), json!(parameter));
@@ -215,7 +227,7 @@ async fn run_into(
             let record = Record::Point(PointRecord { point, params, kinds, stamps });
             history.append(&record)?;
             records.push(record);
-            for trial in 0..spec.trials {
+            for trial in (0..spec.trials).filter(|trial| runs(point * spec.trials + trial)) {
                 if spec.engine != EngineKind::Sim {
                     progress.start_trial(parameter, value, trial, spec.trials);
                 }
@@ -270,6 +282,16 @@ async fn run_into(
         }
     }
     progress.finish();
+    if let Some(shard) = shard {
+        // A part is not judged alone: the oracle runs on the merged whole.
+        run_dir.write_text(SHARD_FILE, &format!("{shard}\n"))?;
+        eprintln!(
+            "part {shard} of {name}: {trials} trial(s); once every part has run, join them with \
+             `clocklab merge` and the {} part directories",
+            shard.count
+        );
+        return Ok((Analysis::default(), None));
+    }
 
     // The oracle and the report are long work for a long run: on a thread
     // of their own, so that an interrupt is heard while they work.
@@ -320,11 +342,16 @@ async fn run_into(
 /// their outcomes in plan order (point by point, trial by trial).
 async fn simulate(
     spec: &Spec,
+    shard: Option<Shard>,
     counters: &Arc<Counters>,
     progress: &Progress,
     stop: &Stop,
 ) -> Result<Vec<engine::TrialOutcome>, RunError> {
-    let plans = spec.plans();
+    let mut plans = spec.plans();
+    if let Some(shard) = shard {
+        let mut place = 0..;
+        plans.retain(|_| place.next().is_some_and(|place| shard.runs(place)));
+    }
     let (spec, counters, done, stop) = (spec.clone(), counters.clone(), progress.trial_done(), stop.clone());
     let parameter = spec.sweep.parameter.name();
     let started = Instant::now();

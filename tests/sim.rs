@@ -215,3 +215,71 @@ fn a_two_parameter_sweep_runs_every_pair_and_draws_a_heatmap() {
     );
     assert!(report.contains("| rate_per_client \\ skew_ms | 0 | 100 | 1000 |"), "{report}");
 }
+
+/// The GNU parallel recipe of the README ("Sweeps beyond one machine"), with
+/// local processes: the quick `skew` sweep cut into three parts run side by
+/// side, then merged, is byte for byte the run made whole: its history, and
+/// so its summary, drops and report. A part missing is refused, by name.
+#[test]
+fn a_run_split_into_parts_and_merged_is_byte_for_byte_the_whole_run() {
+    let results = tempfile::tempdir().unwrap();
+    let whole = simulate(&results.path().join("whole"), &["skew", "--quick"]);
+    let experiments = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let parts_dir = results.path().join("parts");
+    // parallel clocklab experiment skew --quick --sim --shard {}/3 --results parts ::: 1 2 3
+    let parts: Vec<_> = (1..=3)
+        .map(|part| {
+            Command::new(env!("CARGO_BIN_EXE_clocklab"))
+                .args([
+                    "experiment",
+                    "skew",
+                    "--quick",
+                    "--sim",
+                    "--shard",
+                    &format!("{part}/3"),
+                    "--experiments",
+                ])
+                .arg(&experiments)
+                .arg("--results")
+                .arg(&parts_dir)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("a part starts")
+        })
+        .collect();
+    let mut dirs = Vec::new();
+    for part in parts {
+        let output = part.wait_with_output().expect("a part runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success() && stderr.contains("clocklab merge"), "{stderr}");
+        let line = stderr.lines().find_map(|line| line.strip_prefix("results in ")).expect("a results line");
+        let dir = PathBuf::from(line);
+        assert!(
+            dir.join("SHARD").is_file() && !dir.join("summary.json").exists(),
+            "a part is not judged alone"
+        );
+        dirs.push(dir);
+    }
+    let merge = |dirs: &[PathBuf]| {
+        Command::new(env!("CARGO_BIN_EXE_clocklab"))
+            .arg("merge")
+            .args(dirs)
+            .arg("--results")
+            .arg(results.path().join("merged"))
+            .output()
+            .expect("clocklab merge")
+    };
+    let missing = merge(&dirs[..2]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success() && stderr.contains("each of parts 1 to 3 once"), "{stderr}");
+    let merged = merge(&dirs);
+    let stderr = String::from_utf8_lossy(&merged.stderr);
+    assert!(merged.status.success(), "{stderr}");
+    let merged = PathBuf::from(stderr.lines().find_map(|line| line.strip_prefix("results in ")).unwrap());
+    for file in ["history.jsonl", "summary.json", "drops.json", "report.md", "summary.csv"] {
+        let (one, two) =
+            (std::fs::read(whole.join(file)).unwrap(), std::fs::read(merged.join(file)).unwrap());
+        assert!(one == two, "{file}: the merged run's equals the whole run's");
+    }
+}

@@ -196,7 +196,7 @@ impl Jobs {
         // refused here if it does not load; the runner loads it again.
         let (_, spec) = load_spec(&wanted).map_err(|error| DashboardError::BadRequest(error.to_string()))?;
         let mut jobs = lock(&self.jobs);
-        if spec.engine == EngineKind::Processes
+        if spec.engine != EngineKind::Sim
             && let Some(busy) =
                 jobs.values().find(|job| job.engine == EngineKind::Processes && !job.state.borrow().ended())
         {
@@ -214,6 +214,7 @@ impl Jobs {
             wanted,
             results_dir: self.results_dir.clone(),
             progress: Some(Arc::clone(&progress)),
+            shard: None,
         };
         let job = Arc::new(Job {
             id,

@@ -261,7 +261,10 @@ impl ResultsStore {
                 let runs: Vec<RunListing> = ids
                     .into_iter()
                     .rev()
-                    .filter(|run| RunDir::open(dir.join(run)).has_spec())
+                    // One part of a sharded run is not a run until merged.
+                    .filter(|run| {
+                        RunDir::open(dir.join(run)).has_spec() && !RunDir::open(dir.join(run)).is_shard()
+                    })
                     .map(|run| {
                         let run_dir = RunDir::open(dir.join(&run));
                         let parsed: Option<RunId> = run.parse().ok();

@@ -20,6 +20,7 @@ pub mod lease;
 pub mod limits;
 pub mod quiz;
 pub mod run_id;
+pub mod shard;
 pub mod spec;
 pub mod stop;
 pub mod workload;
