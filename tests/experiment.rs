@@ -764,3 +764,52 @@ fn a_stepped_leap_second_makes_lww_wall_drop_writes_and_a_smeared_one_does_not()
     // Smeared over four seconds, the clock only runs slow: never back.
     assert_eq!(found[1], (0, 0), "smeared");
 }
+
+/// Retired keys (`writes_per_key`): on real processes and in the simulator
+/// alike, no key takes more writes than the bound and no value holds more
+/// items, the workload moves on to fresh keys (`k0.1`, ...), and both
+/// engines give the same item the same key.
+#[test]
+fn retired_keys_keep_every_value_under_the_bound_on_both_engines() {
+    const BOUND: usize = 6;
+    let spec =
+        TINY.replace("rate_per_client = 40", &format!("rate_per_client = 40\nwrites_per_key = {BOUND}"));
+    let (_real_lab, real) = run_spec(&spec);
+    let sim_lab = Lab::new(&spec.replace("seed = 7", "seed = 7\nengine = \"sim\""));
+    let output = sim_lab.start().wait_with_output().expect("the simulated run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let simulated = sim_lab.runs().pop().expect("a simulated run");
+    let mut keys_of = Vec::new();
+    for run in [&real, &simulated] {
+        let history = std::fs::read_to_string(run.join("history.jsonl")).expect("a history");
+        let writes: Vec<Value> = history
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .filter(|record| record["type"] == "write")
+            .collect();
+        let mut per_key: std::collections::BTreeMap<(u64, String, String), usize> = Default::default();
+        let mut key_of_item = std::collections::BTreeMap::new();
+        for write in &writes {
+            let value = write["value"].as_array().unwrap();
+            assert!(value.len() <= BOUND, "{}: a value of {} items: {write}", run.display(), value.len());
+            let key = write["key"].as_str().unwrap().to_string();
+            *per_key
+                .entry((write["point"].as_u64().unwrap(), write["bucket"].to_string(), key.clone()))
+                .or_default() += 1;
+            key_of_item.insert((write["point"].as_u64().unwrap(), write["item"].as_u64().unwrap()), key);
+        }
+        assert!(per_key.values().all(|&count| count <= BOUND), "{per_key:?}");
+        let names: BTreeSet<&str> = per_key.keys().map(|(_, _, key)| key.as_str()).collect();
+        assert!(
+            names.len() > 4 && names.contains("k0.1"),
+            "keys were retired and fresh ones written: {names:?}"
+        );
+        keys_of.push(key_of_item);
+    }
+    let (real, simulated) = (&keys_of[0], &keys_of[1]);
+    let both: Vec<_> = real.keys().filter(|item| simulated.contains_key(item)).collect();
+    assert!(both.len() > 50, "most items are in both runs");
+    for item in both {
+        assert_eq!(real[item], simulated[item], "item {item:?}: one key on both engines");
+    }
+}

@@ -117,9 +117,9 @@ impl Engine for SimEngine {
             return Ok(());
         }
         for number in 0..spec.clients {
-            let client_seed = workload::client_seed(seed, plan.point, plan.trial, number);
+            let seeds = workload::TrialSeed { seed, point: plan.point, trial: plan.trial };
             for bucket in &buckets {
-                let schedule = Schedule::new(&spec, number, replicas, client_seed);
+                let schedule = Schedule::new(&spec, number, replicas, seeds);
                 let client = Client::new(
                     plan.point,
                     plan.trial,

@@ -16,6 +16,7 @@ pub mod chaos;
 pub mod faults;
 #[cfg(test)]
 mod hostile;
+pub mod keys;
 pub mod lease;
 pub mod limits;
 pub mod quiz;

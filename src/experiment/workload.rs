@@ -37,7 +37,8 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::time::Instant;
 
-use super::spec::{Contexts, ReplicaChoice, WorkloadSpec};
+use super::keys::{self, Generations};
+use super::spec::{Contexts, WorkloadSpec};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::system_now;
@@ -72,14 +73,8 @@ pub struct Counters {
 pub async fn run(spec: &WorkloadSpec, target: Arc<Target>, counters: Arc<Counters>) -> Vec<WriteRecord> {
     let mut clients = tokio::task::JoinSet::new();
     for number in 0..spec.clients {
-        let seed = client_seed(target.seed, target.point, target.trial, number);
-        let state = ClientState {
-            number,
-            spec: spec.clone(),
-            target: target.clone(),
-            seed,
-            counters: counters.clone(),
-        };
+        let state =
+            ClientState { number, spec: spec.clone(), target: target.clone(), counters: counters.clone() };
         clients.spawn(state.run());
     }
     let mut writes = Vec::new();
@@ -91,6 +86,22 @@ pub async fn run(spec: &WorkloadSpec, target: Arc<Target>, counters: Arc<Counter
     }
     writes.sort_by_key(|write| write.invoke_ns);
     writes
+}
+
+/// Where a trial's clients get their seeds: the run's seed, the point and
+/// the trial (see [`client_seed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrialSeed {
+    pub seed: u64,
+    pub point: usize,
+    pub trial: usize,
+}
+
+impl TrialSeed {
+    /// Client `number`'s seed.
+    pub fn client(self, number: usize) -> u64 {
+        client_seed(self.seed, self.point, self.trial, number)
+    }
 }
 
 /// The seed of client `number`'s schedule in one trial: the run's seed
@@ -107,13 +118,14 @@ pub fn client_seed(seed: u64, point: usize, trial: usize, number: usize) -> u64 
 /// bucket, and every engine, sees the same operations.
 pub struct Schedule {
     random: StdRng,
+    spec: WorkloadSpec,
     number: usize,
-    clients: usize,
-    keys: usize,
     replicas: usize,
-    choice: ReplicaChoice,
     interval: Option<Duration>,
     index: u64,
+    /// Which generation of its slot each operation's key is (see
+    /// `experiment::keys`); `None`: keys are never retired.
+    generations: Option<Generations>,
 }
 
 /// One operation of a [`Schedule`].
@@ -126,19 +138,18 @@ pub struct Planned {
 }
 
 impl Schedule {
-    /// Client `number`'s schedule, drawn from `seed` (see [`client_seed`]).
-    pub fn new(spec: &WorkloadSpec, number: usize, replicas: usize, seed: u64) -> Self {
+    /// Client `number`'s schedule in the trial `seeds` stands for.
+    pub fn new(spec: &WorkloadSpec, number: usize, replicas: usize, seeds: TrialSeed) -> Self {
         let interval =
             (spec.rate_per_client > 0.0).then(|| Duration::from_secs_f64(1.0 / spec.rate_per_client));
         Self {
-            random: StdRng::seed_from_u64(seed),
+            random: StdRng::seed_from_u64(seeds.client(number)),
+            spec: spec.clone(),
             number,
-            clients: spec.clients,
-            keys: spec.keys,
             replicas,
-            choice: spec.replica_choice,
             interval,
             index: 0,
+            generations: Generations::new(spec, replicas, |client| seeds.client(client)),
         }
     }
 
@@ -156,14 +167,11 @@ impl Schedule {
 
     /// The next operation.
     pub fn next_operation(&mut self) -> Planned {
-        let key = format!("k{}", self.random.random_range(0..self.keys));
-        let replica = match self.choice {
-            ReplicaChoice::Random => self.random.random_range(1..=self.replicas as ReplicaId),
-            ReplicaChoice::Sticky => (self.number % self.replicas) as ReplicaId + 1,
-        };
-        let item = self.index * self.clients as u64 + self.number as u64 + 1;
+        let (slot, replica) = keys::draw(&mut self.random, &self.spec, self.number, self.replicas);
+        let item = self.index * self.spec.clients as u64 + self.number as u64 + 1;
         self.index += 1;
-        Planned { key, replica, item }
+        let generation = self.generations.as_mut().map_or(0, |generations| generations.of(item));
+        Planned { key: keys::key_name(slot, generation), replica, item }
     }
 }
 
@@ -171,8 +179,6 @@ struct ClientState {
     number: usize,
     spec: WorkloadSpec,
     target: Arc<Target>,
-    /// Seeds the client's schedule, the same in every bucket.
-    seed: u64,
     counters: Arc<Counters>,
 }
 
@@ -189,7 +195,8 @@ impl ClientState {
     /// bucket's previous one has finished if that is later (with no catching
     /// up afterwards).
     async fn run_bucket(&self, bucket: &str, started: Instant) -> Vec<WriteRecord> {
-        let mut schedule = Schedule::new(&self.spec, self.number, self.target.replicas.len(), self.seed);
+        let seeds = TrialSeed { seed: self.target.seed, point: self.target.point, trial: self.target.trial };
+        let mut schedule = Schedule::new(&self.spec, self.number, self.target.replicas.len(), seeds);
         let stop_at = started + self.target.duration;
         let interval = schedule.interval();
         let mut scheduled = started + schedule.first_start();

@@ -49,6 +49,7 @@ use crate::clock::physical::system_now;
 use crate::clock::update::ClockUpdate;
 use crate::experiment::faults::timeline::Operation;
 use crate::experiment::spec::{Contexts, Script, Spec};
+use crate::experiment::workload::{Schedule, TrialSeed};
 use crate::history::{EngineKind, TrialPlan, WriteRecord};
 use crate::pg::PgError;
 use crate::pg::cluster::{MARKER_PREFIX, PgCluster, Resolution};
@@ -457,8 +458,8 @@ impl Engine for Pglogical {
                 let mut take = |number: usize| {
                     // Two clients at least: checked with the spec (`check`).
                     let connections = self.connections.remove(&(number, bucket.clone())).unwrap_or_default();
-                    let schedule =
-                        crate::experiment::workload::Schedule::new(&workload.spec, number, nodes, 0);
+                    let seeds = TrialSeed { seed: 0, point: workload.plan.point, trial: workload.plan.trial };
+                    let schedule = Schedule::new(&workload.spec, number, nodes, seeds);
                     BucketClient {
                         point: workload.plan.point,
                         trial: workload.plan.trial,
@@ -485,15 +486,10 @@ impl Engine for Pglogical {
             return Ok(());
         }
         let mut clients = Vec::new();
+        let seeds = TrialSeed { seed: workload.seed, point: workload.plan.point, trial: workload.plan.trial };
         for bucket in &self.pg_buckets {
             let sequences = Arc::new(Sequences::new(nodes));
             for number in 0..workload.spec.clients {
-                let seed = crate::experiment::workload::client_seed(
-                    workload.seed,
-                    workload.plan.point,
-                    workload.plan.trial,
-                    number,
-                );
                 let connections = self.connections.remove(&(number, bucket.clone())).ok_or_else(|| {
                     EngineError::Workload(format!("client {number} has no connections to {bucket}"))
                 })?;
@@ -501,7 +497,7 @@ impl Engine for Pglogical {
                     point: workload.plan.point,
                     trial: workload.plan.trial,
                     bucket: bucket.clone(),
-                    schedule: crate::experiment::workload::Schedule::new(&workload.spec, number, nodes, seed),
+                    schedule: Schedule::new(&workload.spec, number, nodes, seeds),
                     connections,
                     sequences: Arc::clone(&sequences),
                     counters: Arc::clone(&workload.counters),

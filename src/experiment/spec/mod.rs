@@ -28,6 +28,7 @@
 //! rate_per_client = 100     # operations per second per client; 0 = flat out
 //! replica_choice = "random" # "random" per operation, or "sticky" per client
 //! contexts = "fresh"        # "fresh": read, then write; "stale": write with the last read, then read
+//! writes_per_key = 128      # a key is retired after this many writes, for a fresh one (0: never)
 //!
 //! [network]
 //! delay_ms = [1, 3]         # replication delay on every link: MS or [MIN, MAX]

@@ -21,6 +21,14 @@ pub struct WorkloadSpec {
     /// operations (the real database's engine only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub script: Option<Script>,
+    /// Writes a key takes before the workload retires it and moves on to
+    /// a fresh one (`experiment::keys`); 0: never.
+    #[serde(skip_serializing_if = "is_default_writes_per_key")]
+    pub writes_per_key: u64,
+}
+
+fn is_default_writes_per_key(writes: &u64) -> bool {
+    *writes == crate::experiment::keys::DEFAULT_WRITES_PER_KEY
 }
 
 /// A scripted workload: the same few operations, in the same order, every trial.
@@ -41,6 +49,7 @@ impl Default for WorkloadSpec {
             replica_choice: ReplicaChoice::Random,
             contexts: Contexts::Fresh,
             script: None,
+            writes_per_key: crate::experiment::keys::DEFAULT_WRITES_PER_KEY,
         }
     }
 }
