@@ -79,6 +79,10 @@ fn main() {
         let spec = SPEC.replace("DURATION", &(seconds * 1000).to_string());
         std::fs::write(dir.path().join("experiments/cost.toml"), spec).unwrap();
         let started = Instant::now();
+        #[expect(
+            clippy::zombie_processes,
+            reason = "reaped by wait4 below, which also tells its peak memory"
+        )]
         let child = Command::new(&binary)
             .args(["experiment", "cost", "--experiments"])
             .arg(dir.path().join("experiments"))
