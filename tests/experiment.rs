@@ -767,7 +767,7 @@ fn a_stepped_leap_second_makes_lww_wall_drop_writes_and_a_smeared_one_does_not()
 
 /// Retired keys (`writes_per_key`): on real processes and in the simulator
 /// alike, no key takes more writes than the bound and no value holds more
-/// items, the workload moves on to fresh keys (`k0.1`, ...), and both
+/// items, the workload moves on to fresh keys (`k0-1`, ...), and both
 /// engines give the same item the same key.
 #[test]
 fn retired_keys_keep_every_value_under_the_bound_on_both_engines() {
@@ -801,7 +801,7 @@ fn retired_keys_keep_every_value_under_the_bound_on_both_engines() {
         assert!(per_key.values().all(|&count| count <= BOUND), "{per_key:?}");
         let names: BTreeSet<&str> = per_key.keys().map(|(_, _, key)| key.as_str()).collect();
         assert!(
-            names.len() > 4 && names.contains("k0.1"),
+            names.len() > 4 && names.contains("k0-1"),
             "keys were retired and fresh ones written: {names:?}"
         );
         keys_of.push(key_of_item);

@@ -7,7 +7,7 @@
 //! workload and bounds it by retiring a key after a fixed number of writes
 //! and moving on to a fresh one. So does the lab: the workload's `keys` are
 //! slots, and slot 7's key is `k7` for its first `writes_per_key` writes,
-//! then `k7.1` for the next as many, then `k7.2`, and so on. As many keys are
+//! then `k7-1` for the next as many, then `k7-2`, and so on. As many keys are
 //! live at once as the spec says, so the contention an experiment measures
 //! stays what it was, and a value never holds more than `writes_per_key`
 //! items.
@@ -56,9 +56,16 @@ pub fn generator(seed: u64) -> StdRng {
 
 /// The name of slot `slot`'s key in generation `generation`.
 pub fn key_name(slot: usize, generation: u64) -> String {
+    retired_name(&format!("k{slot}"), generation)
+}
+
+/// The name of the key that takes over from `base` after `generation`
+/// retirements: `base` itself, then `base-1`, `base-2`, ... (letters,
+/// digits and `-`, as every key the lab accepts).
+pub fn retired_name(base: &str, generation: u64) -> String {
     match generation {
-        0 => format!("k{slot}"),
-        _ => format!("k{slot}.{generation}"),
+        0 => base.to_string(),
+        _ => format!("{base}-{generation}"),
     }
 }
 

@@ -10,6 +10,7 @@
 //! timestamps (`track_commit_timestamp`), which come from each server's own
 //! wall clock: DDIA's Figure 8-3, on a real database.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -19,6 +20,9 @@ use super::server::{Owner, PgServer};
 
 /// How long the mesh may take to start replicating.
 pub const MESH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a subscription may stay down while the mesh starts before it
+/// is restarted.
+pub const RESTART_DOWN_AFTER: Duration = Duration::from_secs(4);
 /// How long a settle marker may take to reach every node.
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -240,6 +244,9 @@ impl PgCluster {
         for server in &self.servers {
             for resolution in &self.resolutions {
                 let client = server.connect_to(resolution.database()).await?;
+                // When each subscription was first seen down, to restart it
+                // once it has stayed so for `RESTART_DOWN_AFTER`.
+                let mut down_since: BTreeMap<String, tokio::time::Instant> = BTreeMap::new();
                 loop {
                     let rows = client
                         .query(
@@ -248,24 +255,52 @@ impl PgCluster {
                         )
                         .await
                         .map_err(|error| sql(server, "reading subscriptions", error))?;
-                    let statuses: Vec<String> = rows
-                        .iter()
-                        .map(|row| format!("{} {}", row.get::<_, String>(0), row.get::<_, String>(1)))
-                        .collect();
-                    let replicating =
-                        statuses.iter().filter(|status| status.ends_with(" replicating")).count();
+                    let statuses: Vec<(String, String)> =
+                        rows.iter().map(|row| (row.get::<_, String>(0), row.get::<_, String>(1))).collect();
+                    let replicating = statuses.iter().filter(|(_, status)| status == "replicating").count();
                     if replicating == self.servers.len() - 1 {
                         break;
                     }
-                    if tokio::time::Instant::now() >= deadline {
+                    let now = tokio::time::Instant::now();
+                    if now >= deadline {
+                        let shown: Vec<String> =
+                            statuses.iter().map(|(name, status)| format!("{name} {status}")).collect();
                         return Err(PgError::Setup(format!(
                             "node {}'s subscriptions in {} did not all start replicating within \
-                             {MESH_TIMEOUT:?} ({}); its log ends: {}",
+                             {MESH_TIMEOUT:?} ({}); its last errors: {}",
                             server.node,
                             resolution.database(),
-                            statuses.join(", "),
-                            server.log_tail()
+                            shown.join(", "),
+                            server.log_errors()
                         )));
+                    }
+                    // An apply worker that failed as it started (a slot still
+                    // held by a walsender on its way out, say) is not always
+                    // tried again soon: restart its subscription.
+                    for (name, status) in &statuses {
+                        if status != "down" {
+                            down_since.remove(name);
+                            continue;
+                        }
+                        let since = *down_since.entry(name.clone()).or_insert(now);
+                        if now - since >= RESTART_DOWN_AFTER {
+                            tracing::warn!(
+                                node = server.node,
+                                database = resolution.database(),
+                                name,
+                                "restarting a subscription that stayed down"
+                            );
+                            for call in ["alter_subscription_disable", "alter_subscription_enable"] {
+                                client
+                                    .execute(
+                                        &format!("SELECT pglogical.{call}($1, immediate := true)"),
+                                        &[name],
+                                    )
+                                    .await
+                                    .map_err(|error| sql(server, "restarting a subscription", error))?;
+                            }
+                            down_since.remove(name);
+                        }
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }

@@ -253,6 +253,17 @@ impl PgServer {
         lines.into_iter().rev().collect::<Vec<_>>().join(" / ")
     }
 
+    /// The last few `ERROR` and `FATAL` lines of its log, for an error message.
+    pub fn log_errors(&self) -> String {
+        let text = self.log();
+        let lines: Vec<&str> =
+            text.lines().filter(|line| line.contains("ERROR:") || line.contains("FATAL:")).collect();
+        match lines.len() {
+            0 => format!("none; its log ends: {}", self.log_tail()),
+            count => lines[count.saturating_sub(5)..].join(" / "),
+        }
+    }
+
     /// Its whole log (pglogical's conflict lines are there).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_file).unwrap_or_default()

@@ -51,6 +51,7 @@ use crate::engine::processes::cluster::{Cluster, ClusterClient, ClusterError, Cl
 use crate::engine::{Engine, EngineError};
 use crate::experiment::faults::timeline::{self, Operation};
 use crate::experiment::faults::{PartitionFault, PartitionShape, Split};
+use crate::experiment::keys::{DEFAULT_WRITES_PER_KEY, retired_name};
 use crate::experiment::workload::{ClientOperation, mirrored};
 use crate::history::WriteRecord;
 use crate::replica::client::ClientError;
@@ -247,6 +248,8 @@ struct Journal {
     writes: Vec<WriteRecord>,
     activity: KeyActivity,
     next_item: u64,
+    /// The background workload's writes so far, per slot of [`WORKLOAD_KEYS`].
+    workload_writes: [u64; WORKLOAD_KEYS.len()],
     paused: BTreeSet<ReplicaId>,
 }
 
@@ -771,18 +774,48 @@ fn check_key(key: &str) -> Result<(), DashboardError> {
     Ok(())
 }
 
+/// The key of the background workload's next write to slot `slot` of
+/// [`WORKLOAD_KEYS`], given how many it has made to each: the slot's key
+/// until it has taken [`DEFAULT_WRITES_PER_KEY`] writes, then the next.
+fn workload_key(written: &mut [u64; WORKLOAD_KEYS.len()], slot: usize) -> String {
+    let key = retired_name(WORKLOAD_KEYS[slot], written[slot] / DEFAULT_WRITES_PER_KEY);
+    written[slot] += 1;
+    key
+}
+
 /// The background workload: at `rate` operations per second, a random key
 /// of [`WORKLOAD_KEYS`] on a random replica. Each operation runs on its own
-/// task, so one stuck on a paused replica does not hold up the rest.
+/// task, so one stuck on a paused replica does not hold up the rest. As in
+/// an experiment (`experiment::keys`), a key is retired after
+/// [`DEFAULT_WRITES_PER_KEY`](crate::experiment::keys::DEFAULT_WRITES_PER_KEY)
+/// of the workload's writes and the next takes over (`x`, `x-1`, `x-2`, ...),
+/// so a lab left running through a lesson never grows a value without bound.
 async fn workload(shared: Arc<Shared>, rate: f64, seed: u64) {
     let mut random = StdRng::seed_from_u64(seed);
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     let replicas = shared.admin.ids().count() as ReplicaId;
     loop {
         ticks.tick().await;
-        let key = WORKLOAD_KEYS[random.random_range(0..WORKLOAD_KEYS.len())];
+        let slot = random.random_range(0..WORKLOAD_KEYS.len());
+        // Counted in the journal, so a workload restarted at another rate goes on from there.
+        let key = workload_key(&mut lock(&shared.journal).workload_writes, slot);
         let replica = random.random_range(1..=replicas);
         let shared = Arc::clone(&shared);
-        tokio::spawn(async move { shared.operate(replica, key).await });
+        tokio::spawn(async move { shared.operate(replica, &key).await });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_background_workload_retires_a_key_after_its_writes_and_moves_on() {
+        let mut written = [0; WORKLOAD_KEYS.len()];
+        let first: Vec<String> = (0..DEFAULT_WRITES_PER_KEY).map(|_| workload_key(&mut written, 0)).collect();
+        assert!(first.iter().all(|key| key == "x"), "x takes its writes");
+        assert_eq!(workload_key(&mut written, 0), "x-1", "then x-1 takes over");
+        assert_eq!(workload_key(&mut written, 1), "y", "each slot counts its own");
+        assert!(check_key("x-1").is_ok(), "a key the lab accepts from a user too");
     }
 }
