@@ -290,6 +290,13 @@ impl PgCluster {
                                 name,
                                 "restarting a subscription that stayed down"
                             );
+                            // Seen in CI: its apply worker kept failing with "replication
+                            // origin with ID N is already active for PID P", an earlier
+                            // worker of the mesh's start still holding the origin. That
+                            // process goes first (pglogical starts what it must again).
+                            if let Some(holder) = server.origin_holder() {
+                                let _ = client.execute("SELECT pg_terminate_backend($1)", &[&holder]).await;
+                            }
                             for call in ["alter_subscription_disable", "alter_subscription_enable"] {
                                 client
                                     .execute(

@@ -264,6 +264,17 @@ impl PgServer {
         }
     }
 
+    /// The process its log last named as holding a replication origin
+    /// another process wanted ("... is already active for PID P").
+    pub fn origin_holder(&self) -> Option<i32> {
+        const HELD: &str = "is already active for PID ";
+        let text = self.log();
+        let line =
+            text.lines().rev().find(|line| line.contains("replication origin") && line.contains(HELD))?;
+        let after = &line[line.find(HELD)? + HELD.len()..];
+        after.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    }
+
     /// Its whole log (pglogical's conflict lines are there).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_file).unwrap_or_default()
