@@ -15,9 +15,9 @@
 //! minute). `COST_LENGTHS=5,20,80` picks the trial lengths in seconds
 //! (default 5, 20, 80, 320).
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Instant;
+mod common;
+
+use std::ffi::OsStr;
 
 const SPEC: &str = r#"
 description = "The cost benchmark: one trial of the skew workload."
@@ -65,8 +65,7 @@ fn main() {
         .ok()
         .map(|text| text.split(',').filter_map(|part| part.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![5, 20, 80, 320]);
-    let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/clocklab");
-    assert!(binary.is_file(), "build the release binary first: cargo build --release");
+    common::binary();
     println!("cost of one simulated trial of the skew workload, by its length");
     println!(
         "{:>8} {:>12} {:>12} {:>10} {:>10} {:>10} {:>10}",
@@ -78,48 +77,17 @@ fn main() {
         std::fs::create_dir(dir.path().join("experiments")).unwrap();
         let spec = SPEC.replace("DURATION", &(seconds * 1000).to_string());
         std::fs::write(dir.path().join("experiments/cost.toml"), spec).unwrap();
-        let started = Instant::now();
-        #[expect(
-            clippy::zombie_processes,
-            reason = "reaped by wait4 below, which also tells its peak memory"
-        )]
-        let child = Command::new(&binary)
-            .args(["experiment", "cost", "--experiments"])
-            .arg(dir.path().join("experiments"))
-            .arg("--results")
-            .arg(dir.path().join("results"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start clocklab");
-        let pid = child.id() as libc::pid_t;
-        let stderr = child.stderr.map(|mut stderr| {
-            std::thread::spawn(move || {
-                let mut text = String::new();
-                let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-                text
-            })
-        });
-        let mut status = 0;
-        // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: wait4 on our own child, with valid pointers.
-        unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        let wall_s = started.elapsed().as_secs_f64();
-        let stderr = stderr.and_then(|thread| thread.join().ok()).unwrap_or_default();
-        assert!(status == 0, "the {seconds} s run failed: {stderr}");
-        let acked = stderr
-            .lines()
-            .find_map(|line| {
-                line.split(" writes acknowledged").next().filter(|_| line.contains(" writes acknowledged"))
-            })
-            .and_then(|count| count.trim().parse().ok())
-            .unwrap_or(0);
+        let experiments = dir.path().join("experiments");
+        let results = dir.path().join("results");
+        let args =
+            [OsStr::new("experiment"), "cost".as_ref(), "--experiments".as_ref(), experiments.as_os_str()];
+        let measured =
+            common::run_clocklab(&[&args[..], &["--results".as_ref(), results.as_os_str()]].concat(), false);
+        let (acked, wall_s) = (measured.acknowledged(), measured.wall_s);
         let run =
             std::fs::read_dir(dir.path().join("results/cost")).unwrap().flatten().next().unwrap().path();
         let history_bytes = std::fs::metadata(run.join("history.jsonl")).map(|meta| meta.len()).unwrap_or(0);
-        let figures =
-            Figures { seconds, acked, history_bytes, wall_s, peak_mb: usage.ru_maxrss as f64 / 1024.0 };
+        let figures = Figures { seconds, acked, history_bytes, wall_s, peak_mb: measured.peak_mb };
         println!(
             "{:>7}s {:>12} {:>10.1}MB {:>10.0} {:>9.2}s {:>10.1} {:>8.0}MB",
             figures.seconds,

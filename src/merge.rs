@@ -99,8 +99,8 @@ pub fn merge(dirs: &[PathBuf], results_dir: &Path) -> Result<(RunDir, Analysis),
                 line: number + 1,
                 error,
             };
-            let record = Record::from_line(line).map_err(|error| bad(error.to_string()))?;
-            let Some((point, trial)) = place_of(&record) else {
+            let (record, _) = Record::parse(line.as_bytes()).map_err(|error| bad(error.to_string()))?;
+            let Some((point, trial)) = history::place_of(&record) else {
                 let Record::Point(point) = &record else { continue };
                 match points.get(&point.point) {
                     Some(seen) if seen != line => {
@@ -148,29 +148,16 @@ pub fn merge(dirs: &[PathBuf], results_dir: &Path) -> Result<(RunDir, Analysis),
     let path = run.path().join(history::HISTORY_FILE);
     let file = std::fs::File::create(&path).map_err(|error| MergeError::Write(path.clone(), error))?;
     let mut out = std::io::BufWriter::new(file);
-    let mut records = Vec::new();
+    let (mut records, mut reader) = (Vec::new(), history::Lines::default());
     for (point, line) in &points {
         let in_point = trials.range((*point, 0)..=(*point, usize::MAX)).flat_map(|(_, (_, lines))| lines);
         for line in std::iter::once(line).chain(in_point) {
             writeln!(out, "{line}").map_err(|error| MergeError::Write(path.clone(), error))?;
-            records.push(Record::from_line(line).map_err(|error| MergeError::Mismatch(error.to_string()))?);
+            reader.push(line, &mut records).map_err(|error| MergeError::Mismatch(error.to_string()))?;
         }
     }
     out.flush().map_err(|error| MergeError::Write(path.clone(), error))?;
     let analysis = analyze(&records);
-    run.write_results(&spec, &records, &analysis)?;
+    run.write_results(&spec, &records, &analysis, None)?;
     Ok((run, analysis))
-}
-
-/// The (point, trial) a record belongs to; `None` for a point's own record.
-fn place_of(record: &Record) -> Option<(usize, usize)> {
-    match record {
-        Record::Point(_) => None,
-        Record::Fault(fault) => Some((fault.point, fault.trial)),
-        Record::Write(write) => Some((write.point, write.trial)),
-        Record::Final(last) => Some((last.point, last.trial)),
-        Record::Trial(trial) => Some((trial.point, trial.trial)),
-        Record::Sample(sample) => Some((sample.point, sample.trial)),
-        Record::Lease(lease) => Some((lease.point, lease.trial)),
-    }
 }

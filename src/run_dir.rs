@@ -125,9 +125,11 @@ impl RunDir {
             .map_or(EngineKind::Processes, |spec| spec.engine)
     }
 
-    /// A writer of the run's history, from its first record.
-    pub fn history_writer(&self) -> Result<HistoryWriter, RunDirError> {
-        Ok(HistoryWriter::create(&self.file(history::HISTORY_FILE))?)
+    /// A writer of the run's history, from its first record; compressed
+    /// as it goes (`history.jsonl.gz`) if `gzip`.
+    pub fn history_writer(&self, gzip: bool) -> Result<HistoryWriter, RunDirError> {
+        let name = if gzip { history::HISTORY_FILE_GZ } else { history::HISTORY_FILE };
+        Ok(HistoryWriter::create(&self.file(name))?)
     }
 
     /// The run's whole history, plain or compressed.
@@ -137,22 +139,70 @@ impl RunDir {
 
     /// Writes the summary, drops, plots and report of `analysis` (each
     /// file whole, `summary.json` last).
+    /// Writes the report of `analysis`; its drops are `drops` if the run
+    /// wrote them as it went, else `analysis.drops`.
     pub fn write_results(
         &self,
         spec: &Spec,
         records: &[Record],
         analysis: &Analysis,
+        drops: Option<report::DropsWriter>,
     ) -> Result<(), RunDirError> {
-        Ok(report::write_run(&self.path, &self.experiment(), spec, records, analysis)?)
+        Ok(report::write_run(&self.path, &self.experiment(), spec, records, analysis, drops)?)
     }
 
     /// Runs the oracle again on the saved history and rewrites the results;
-    /// returns the analysis.
+    /// returns the analysis (of its drops, those the report draws: every
+    /// one is in the drops file).
+    ///
+    /// The history is read a line at a time and judged a trial at a time
+    /// (`report::Judging`), so a soak's history need not fit in memory. A
+    /// history whose trials are not each in one piece (written by hand,
+    /// say) is read whole and judged whole instead.
     pub fn reanalyze(&self) -> Result<Analysis, RunDirError> {
+        use std::io::BufRead as _;
         let spec = self.spec()?;
+        let (path, lines) = history::open_run(&self.path)?;
+        let compressed = path.extension().is_some_and(|extension| extension == "gz");
+        let mut judging = report::Judging::new(&spec, &self.path, compressed)?;
+        let mut reader = history::Lines::default();
+        // The trial being read, and the trials judged.
+        let (mut trial, mut place) = (Vec::new(), None);
+        let mut judged = std::collections::HashSet::new();
+        for (number, line) in lines.lines().enumerate() {
+            let line = line.map_err(|error| HistoryError::Read(path.clone(), error))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let bad = |error| HistoryError::Parse { path: path.clone(), line: number + 1, error };
+            let parsed = Record::parse(line.as_bytes()).map_err(bad)?;
+            let here = history::place_of(&parsed.0);
+            if here != place && !trial.is_empty() {
+                judging.trial(std::mem::take(&mut trial))?;
+            }
+            place = here;
+            match here {
+                None => judging.point(parsed.0),
+                Some(_) if !judged.insert(here) && trial.is_empty() => {
+                    judging.discard()?;
+                    return self.reanalyze_whole(&spec);
+                }
+                Some(_) => reader.push_parsed(parsed, &mut trial).map_err(bad)?,
+            }
+        }
+        if !trial.is_empty() {
+            judging.trial(trial)?;
+        }
+        let report::Judged { analysis, kept, drops } = judging.finish();
+        self.write_results(&spec, &kept, &analysis, drops)?;
+        Ok(analysis)
+    }
+
+    /// The same, the history read whole.
+    fn reanalyze_whole(&self, spec: &Spec) -> Result<Analysis, RunDirError> {
         let records = self.history()?;
         let analysis = analyze(&records);
-        self.write_results(&spec, &records, &analysis)?;
+        self.write_results(spec, &records, &analysis, None)?;
         Ok(analysis)
     }
 
@@ -174,9 +224,9 @@ impl RunDir {
         if self.is_lease_run() && !self.file(DROPS_JSON).exists() {
             return Ok(Vec::new());
         }
-        let text = self.read_text(DROPS_JSON)?;
-        serde_json::from_str(&text)
-            .map_err(|error| RunDirError::Read(self.file(DROPS_JSON), error.to_string()))
+        let (path, text) = report::read_drops(&self.path)
+            .map_err(|(path, error)| RunDirError::Read(path, error.to_string()))?;
+        serde_json::from_str(&text).map_err(|error| RunDirError::Read(path, error.to_string()))
     }
 
     /// Whether it is a lease run: it has the lease oracle's verdicts.

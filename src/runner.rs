@@ -2,10 +2,12 @@
 //!
 //! For every sweep point and trial it runs one [`trial`] on the spec's
 //! engine (a fresh cluster of real replica processes, or a fresh simulated
-//! world) and appends the records to the [`history`];
-//! then the oracle ([`crate::analysis`]) judges the history alone, and
-//! [`crate::report`] writes the summary, plots and `report.md` into the
-//! run's own directory (a [`RunDir`]). It hands back what it computed: the
+//! world) and appends the records to the [`history`]; the oracle
+//! ([`crate::analysis`]) judges each trial from its records alone as soon as
+//! it is written, and the run keeps only the verdicts and the few records
+//! the report reads besides (so a long sweep's memory does not grow with its
+//! history); at the end [`crate::report`] writes the summary, plots and
+//! `report.md` into the run's own directory (a [`RunDir`]). It hands back what it computed: the
 //! directory and the oracle's analysis. Progress shows on the terminal: a bar
 //! with trials done and writes acknowledged so far, or a line per trial when
 //! stderr is not a terminal. A caller that shows progress elsewhere (the
@@ -37,6 +39,7 @@ use crate::experiment::workload::Counters;
 use crate::experiment::{LookupError, Wanted, load_spec};
 use crate::history::{EngineKind, HistoryError, PointRecord, Record, TrialPlan};
 use crate::report::keeping_up::FellBehind;
+use crate::report::{Judged, Judging};
 use crate::run_dir::{RunDir, RunDirError};
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +81,8 @@ pub struct RunOptions {
     /// Only this part of the run's trials (`--shard K/N`); the part's
     /// directory is merged with the others' by [`crate::merge`].
     pub shard: Option<Shard>,
+    /// Write the history compressed as it goes (`history.jsonl.gz`).
+    pub gzip: bool,
 }
 
 /// How far a run has got, updated as it goes and readable from any thread.
@@ -109,6 +114,8 @@ impl RunProgress {
 /// A finished run: where it is, and what the oracle made of it.
 pub struct FinishedRun {
     pub dir: RunDir,
+    /// The oracle's verdicts; of its drops, only those the report draws
+    /// (every drop is in the run's `drops.json`, `RunDir::drops`).
     pub analysis: Analysis,
     /// Whether its clients fell behind their schedule (see `report::keeping_up`).
     pub fell_behind: Option<FellBehind>,
@@ -191,8 +198,13 @@ async fn run_into(
         spec.seed
     );
 
-    let mut history = run_dir.history_writer()?;
-    let mut records = Vec::new();
+    let mut history = run_dir.history_writer(options.gzip)?;
+    // The oracle, a trial at a time (a part of a sharded run is not judged
+    // alone: the merge judges the whole).
+    let mut judging = match shard {
+        None => Some(Judging::new(spec, run_dir.path(), options.gzip)?),
+        Some(_) => None,
+    };
     watch.points.store(points as u64, Ordering::Relaxed);
     let trials = (0..points * spec.trials).filter(|&place| runs(place)).count();
     watch.trials.store(trials as u64, Ordering::Relaxed);
@@ -201,11 +213,11 @@ async fn run_into(
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap_or_default();
     let token = format!("clocklab-{}-{}", std::process::id(), spec.seed);
     // The simulator's trials are pure computation, independent of each
-    // other: all of them run at once, spread over the cores, before the
-    // history is written in order.
+    // other: they run a few at once, spread over the cores, and come here
+    // in order to be written and judged.
     let mut simulated = match spec.engine {
         EngineKind::Processes | EngineKind::Pglogical => None,
-        EngineKind::Sim => Some(simulate(spec, shard, &counters, &progress, stop).await?.into_iter()),
+        EngineKind::Sim => Some(simulate(spec, shard, &counters, &progress, stop)),
     };
     for slice in &slices {
         for (index, &value) in slice.spec.sweep.values.iter().enumerate() {
@@ -226,55 +238,58 @@ async fn run_into(
             let stamps = slice.spec.stamps_at(value);
             let record = Record::Point(PointRecord { point, params, kinds, stamps });
             history.append(&record)?;
-            records.push(record);
+            if let Some(judging) = &mut judging {
+                judging.point(record);
+            }
             for trial in (0..spec.trials).filter(|trial| runs(point * spec.trials + trial)) {
                 if spec.engine != EngineKind::Sim {
                     progress.start_trial(parameter, value, trial, spec.trials);
                 }
                 let plan = TrialPlan { point, trial, value };
                 let outcome = match spec.engine {
-                    EngineKind::Processes => {
+                    EngineKind::Processes | EngineKind::Pglogical => {
+                        // A fresh data directory per trial: the replicas' or servers' files.
                         let data = tempfile::tempdir()
                             .map_err(|error| RunError::Output(std::env::temp_dir(), error))?;
-                        let counters = counters.clone();
-                        let (token, client) = (token.as_str(), client.clone());
-                        engine::processes::run_trial(
-                            &slice.spec,
-                            plan,
-                            data.path(),
-                            token,
-                            client,
-                            counters,
-                            None,
-                        )
-                        .await?
+                        let (token, client, counters) = (token.as_str(), client.clone(), counters.clone());
+                        if spec.engine == EngineKind::Pglogical {
+                            engine::pglogical::run_trial(
+                                &slice.spec,
+                                plan,
+                                data.path(),
+                                token,
+                                client,
+                                counters,
+                            )
+                            .await?
+                        } else {
+                            engine::processes::run_trial(
+                                &slice.spec,
+                                plan,
+                                data.path(),
+                                token,
+                                client,
+                                counters,
+                                None,
+                            )
+                            .await?
+                        }
                     }
-                    EngineKind::Pglogical => {
-                        let data = tempfile::tempdir()
-                            .map_err(|error| RunError::Output(std::env::temp_dir(), error))?;
-                        let (token, client) = (token.as_str(), client.clone());
-                        engine::pglogical::run_trial(
-                            &slice.spec,
-                            plan,
-                            data.path(),
-                            token,
-                            client,
-                            counters.clone(),
-                        )
-                        .await?
-                    }
-                    EngineKind::Sim => {
-                        simulated.as_mut().and_then(Iterator::next).ok_or(RunError::Simulator)?
-                    }
+                    EngineKind::Sim => match simulated.as_mut() {
+                        Some(trials) => trials.recv().await.ok_or(RunError::Simulator)??,
+                        None => return Err(RunError::Simulator),
+                    },
                 };
                 if !outcome.converged {
                     progress.println(format!("point {point} trial {trial}: replicas did not converge"));
                 }
-                for record in outcome.records {
-                    history.append(&record)?;
-                    records.push(record);
+                for record in &outcome.records {
+                    history.append(record)?;
                 }
                 history.flush()?;
+                if let Some(judging) = &mut judging {
+                    judging.trial(outcome.records)?;
+                }
                 if spec.engine != EngineKind::Sim {
                     progress.finish_trial();
                 }
@@ -282,8 +297,10 @@ async fn run_into(
         }
     }
     progress.finish();
-    if let Some(shard) = shard {
+    history.finish()?;
+    let Some(judging) = judging else {
         // A part is not judged alone: the oracle runs on the merged whole.
+        let shard = shard.ok_or(RunError::Simulator)?;
         run_dir.write_text(SHARD_FILE, &format!("{shard}\n"))?;
         eprintln!(
             "part {shard} of {name}: {trials} trial(s); once every part has run, join them with \
@@ -291,19 +308,20 @@ async fn run_into(
             shard.count
         );
         return Ok((Analysis::default(), None));
-    }
+    };
 
-    // The oracle and the report are long work for a long run: on a thread
-    // of their own, so that an interrupt is heard while they work.
+    // The report is long work for a long run: on a thread of its own, so
+    // that an interrupt is heard while it works.
+    let Judged { analysis, kept, drops } = judging.finish();
     let (spec_owned, dir_owned, stop_owned) = (spec.clone(), run_dir.clone(), stop.clone());
     let (analysis, behind, lease_rows) = tokio::task::spawn_blocking(move || -> Result<_, RunError> {
-        let analysis = crate::analysis::analyze(&records);
         if stop_owned.is_stopped() {
             return Err(RunError::Interrupted);
         }
-        dir_owned.write_results(&spec_owned, &records, &analysis)?;
-        let lease_rows = spec_owned.lease.is_some().then(|| crate::analysis::lease::judge_run(&records));
-        Ok((analysis, crate::report::keeping_up::fell_behind(&spec_owned, &records), lease_rows))
+        dir_owned.write_results(&spec_owned, &kept, &analysis, drops)?;
+        let lease_rows = spec_owned.lease.is_some().then(|| crate::analysis::lease::judge_run(&kept));
+        let behind = crate::report::keeping_up::fell_behind(&spec_owned, &kept, &analysis.rows);
+        Ok((analysis, behind, lease_rows))
     })
     .await
     .map_err(|_| RunError::Simulator)??;
@@ -338,42 +356,69 @@ async fn run_into(
     Ok((analysis, behind))
 }
 
-/// Runs every trial of `spec` in the simulator, in parallel, and returns
-/// their outcomes in plan order (point by point, trial by trial).
-async fn simulate(
+/// How many simulated trials run at once, per core: enough to keep the
+/// cores busy while the runner writes and judges, few enough that the
+/// trials waiting their turn hold little memory.
+const SIMULATED_AHEAD_PER_CORE: usize = 2;
+
+/// Runs every trial of `spec` (of `shard`, if one) in the simulator, a few
+/// at a time in parallel, and hands back their outcomes in plan order
+/// (point by point, trial by trial) as they are made.
+fn simulate(
     spec: &Spec,
     shard: Option<Shard>,
     counters: &Arc<Counters>,
     progress: &Progress,
     stop: &Stop,
-) -> Result<Vec<engine::TrialOutcome>, RunError> {
+) -> tokio::sync::mpsc::Receiver<Result<engine::TrialOutcome, RunError>> {
     let mut plans = spec.plans();
     if let Some(shard) = shard {
         let mut place = 0..;
         plans.retain(|_| place.next().is_some_and(|place| shard.runs(place)));
     }
-    let (spec, counters, done, stop) = (spec.clone(), counters.clone(), progress.trial_done(), stop.clone());
-    let parameter = spec.sweep.parameter.name();
-    let started = Instant::now();
-    let results = tokio::task::spawn_blocking(move || {
+    let ahead = SIMULATED_AHEAD_PER_CORE * rayon::current_num_threads();
+    let (sender, receiver) = tokio::sync::mpsc::channel(ahead);
+    let (spec, counters, stop) = (spec.clone(), counters.clone(), stop.clone());
+    let (done, said) = (progress.trial_done(), progress.printer());
+    tokio::task::spawn_blocking(move || {
+        let parameter = spec.sweep.parameter.name();
+        let (started, mut events) = (Instant::now(), 0);
         let options = crate::sim::SimOptions::default();
-        engine::sim::run_trials(&plans, &counters, &options, &stop, &|plan: TrialPlan| {
-            done(format!("{parameter} = {}, trial {}/{} simulated", plan.value, plan.trial + 1, spec.trials))
-        })
-    })
-    .await
-    .map_err(|_| RunError::Simulator)?
-    .map_err(|error| match error {
-        EngineError::Stopped(_) => RunError::Interrupted,
-        other => RunError::Engine(other),
-    })?;
-    let events: u64 = results.iter().map(|(_, effort)| effort.events).sum();
-    let seconds = started.elapsed().as_secs_f64();
-    progress.println(format!(
-        "simulated {events} events in {seconds:.2} s ({:.0} events/s)",
-        events as f64 / seconds.max(1e-9)
-    ));
-    Ok(results.into_iter().map(|(outcome, _)| outcome).collect())
+        for window in plans.chunks(ahead) {
+            let made = engine::sim::run_trials(window, &counters, &options, &stop, &|plan: TrialPlan| {
+                done(format!(
+                    "{parameter} = {}, trial {}/{} simulated",
+                    plan.value,
+                    plan.trial + 1,
+                    spec.trials
+                ))
+            })
+            .map_err(|error| match error {
+                EngineError::Stopped(_) => RunError::Interrupted,
+                other => RunError::Engine(other),
+            });
+            let outcomes = match made {
+                Ok(outcomes) => outcomes,
+                Err(error) => {
+                    let _ = sender.blocking_send(Err(error));
+                    return;
+                }
+            };
+            for (outcome, effort) in outcomes {
+                events += effort.events;
+                // The runner stopped taking them: it failed, or was interrupted.
+                if sender.blocking_send(Ok(outcome)).is_err() {
+                    return;
+                }
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        said(format!(
+            "simulated {events} events in {seconds:.2} s ({:.0} events/s)",
+            events as f64 / seconds.max(1e-9)
+        ));
+    });
+    receiver
 }
 
 /// The progress display: a bar on a terminal, a line per trial otherwise;
@@ -441,7 +486,13 @@ impl Progress {
     }
 
     fn println(&self, line: String) {
-        match &self.bar {
+        (self.printer())(line)
+    }
+
+    /// What to call, from any thread, to print a line above the bar.
+    fn printer(&self) -> impl Fn(String) + Send + Sync + 'static {
+        let bar = self.bar.clone();
+        move |line| match &bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),
         }

@@ -65,13 +65,21 @@ pub async fn validate(
     let sim = Wanted { engine: Some(EngineKind::Sim), trials: Some(sim_trials), ..options.wanted.clone() };
     let results_dir = options.results_dir.clone();
     let real_run = crate::runner::run(
-        &RunOptions { wanted: real, results_dir: results_dir.clone(), progress: None, shard: None },
+        &RunOptions {
+            wanted: real,
+            results_dir: results_dir.clone(),
+            progress: None,
+            shard: None,
+            gzip: false,
+        },
         interrupt.clone(),
     )
     .await?;
-    let sim_run =
-        crate::runner::run(&RunOptions { wanted: sim, results_dir, progress: None, shard: None }, interrupt)
-            .await?;
+    let sim_run = crate::runner::run(
+        &RunOptions { wanted: sim, results_dir, progress: None, shard: None, gzip: false },
+        interrupt,
+    )
+    .await?;
     let agreements = compare::compare(&real_run.analysis.rows, &sim_run.analysis.rows);
     let (real_run, sim_run) = (real_run.dir, sim_run.dir);
     let names = Names {

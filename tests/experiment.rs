@@ -781,22 +781,20 @@ fn retired_keys_keep_every_value_under_the_bound_on_both_engines() {
     let simulated = sim_lab.runs().pop().expect("a simulated run");
     let mut keys_of = Vec::new();
     for run in [&real, &simulated] {
-        let history = std::fs::read_to_string(run.join("history.jsonl")).expect("a history");
-        let writes: Vec<Value> = history
-            .lines()
-            .map(|line| serde_json::from_str::<Value>(line).unwrap())
-            .filter(|record| record["type"] == "write")
-            .collect();
-        let mut per_key: std::collections::BTreeMap<(u64, String, String), usize> = Default::default();
+        // Values are read whole, however the lines give them.
+        let history = clocklab::history::read_run(run).expect("a history");
+        let writes = history.iter().filter_map(|record| match record {
+            clocklab::history::Record::Write(write) => Some(write),
+            _ => None,
+        });
+        let mut per_key: std::collections::BTreeMap<(usize, String, String), usize> = Default::default();
         let mut key_of_item = std::collections::BTreeMap::new();
-        for write in &writes {
-            let value = write["value"].as_array().unwrap();
-            assert!(value.len() <= BOUND, "{}: a value of {} items: {write}", run.display(), value.len());
-            let key = write["key"].as_str().unwrap().to_string();
-            *per_key
-                .entry((write["point"].as_u64().unwrap(), write["bucket"].to_string(), key.clone()))
-                .or_default() += 1;
-            key_of_item.insert((write["point"].as_u64().unwrap(), write["item"].as_u64().unwrap()), key);
+        for write in writes {
+            let value = &write.value;
+            assert!(value.len() <= BOUND, "{}: a value of {} items: {write:?}", run.display(), value.len());
+            let key = write.key.to_string();
+            *per_key.entry((write.point, write.bucket.to_string(), key.clone())).or_default() += 1;
+            key_of_item.insert((write.point, write.item), key);
         }
         assert!(per_key.values().all(|&count| count <= BOUND), "{per_key:?}");
         let names: BTreeSet<&str> = per_key.keys().map(|(_, _, key)| key.as_str()).collect();

@@ -425,13 +425,57 @@ impl<'a> Groups<'a> {
 
 /// Runs the oracle over a whole history.
 pub fn analyze(records: &[Record]) -> Analysis {
+    analyze_after(&[], records)
+}
+
+/// The oracle a trial at a time, as a run makes its trials: what it holds
+/// is the verdicts so far and the sweep's points, never the histories of
+/// trials already judged. Keys are judged on their own, each within its
+/// trial, so judging the trials one by one, in the order of the history,
+/// comes to what [`analyze`] makes of the whole (the tests hold the two to
+/// that).
+#[derive(Default)]
+pub struct Judge {
+    points: Vec<Record>,
+    analysis: Analysis,
+}
+
+impl Judge {
+    /// Takes a point's record (its parameters, and its buckets' kinds),
+    /// for the trials that follow it.
+    pub fn point(&mut self, record: &Record) {
+        self.points.push(record.clone());
+    }
+
+    /// Judges one trial's records (all of them: writes, final states, its
+    /// trial record), and hands back its drops: the caller writes them out
+    /// or keeps them, so a long run need not hold them all.
+    pub fn trial(&mut self, records: &[Record]) -> Vec<DroppedWrite> {
+        let Analysis { rows, kinds, drops, lww_final_mismatches, failed_buckets } =
+            analyze_after(&self.points, records);
+        self.analysis.rows.extend(rows);
+        self.analysis.kinds.extend(kinds);
+        self.analysis.lww_final_mismatches.extend(lww_final_mismatches);
+        self.analysis.failed_buckets.extend(failed_buckets);
+        drops
+    }
+
+    /// The verdicts on every trial judged, with `drops`: those of the drops
+    /// handed back that the caller kept.
+    pub fn finish(self, drops: Vec<DroppedWrite>) -> Analysis {
+        Analysis { drops, ..self.analysis }
+    }
+}
+
+/// Runs the oracle over `records`, which follow the point records `points`.
+fn analyze_after(points_before: &[Record], records: &[Record]) -> Analysis {
     let mut points: HashMap<usize, (String, f64)> = HashMap::new();
     let mut acrosses: HashMap<usize, (String, f64)> = HashMap::new();
     let mut converge_ms: HashMap<(usize, usize), f64> = HashMap::new();
     let mut kinds: BTreeMap<String, Kind> = BTreeMap::new();
     let mut stamps: BTreeMap<String, StampKind> = BTreeMap::new();
     let mut failed_buckets = Vec::new();
-    for record in records {
+    for record in points_before.iter().chain(records) {
         match record {
             Record::Point(point) => {
                 points.insert(point.point, swept_parameter(&point.params));

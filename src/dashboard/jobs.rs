@@ -215,6 +215,7 @@ impl Jobs {
             results_dir: self.results_dir.clone(),
             progress: Some(Arc::clone(&progress)),
             shard: None,
+            gzip: false,
         };
         let job = Arc::new(Job {
             id,

@@ -38,3 +38,8 @@ impl<'de> Visitor<'de> for Items {
 pub fn items<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u64>, D::Error> {
     deserializer.deserialize_seq(Items)
 }
+
+/// The same, for a value a line may leave out.
+pub fn optional_items<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<u64>>, D::Error> {
+    items(deserializer).map(Some)
+}

@@ -20,14 +20,21 @@ use compact_str::CompactString;
 use super::{FinalRecord, FinalSibling, Outcome, Stamp, WriteRecord};
 use crate::clock::dots::ReplicaId;
 
-/// A `write` line as the lab writes it, else `None`.
-pub fn write_record(line: &[u8]) -> Option<WriteRecord> {
+/// A `write` line as the lab writes it, else `None`; with the item of the
+/// write it extends, if it is written compact (see `compact`).
+pub fn write_record(line: &[u8]) -> Option<(WriteRecord, Option<u64>)> {
     let mut cursor = Cursor { bytes: line, at: 0 };
     let Opening { point, trial, bucket, key, replica } = cursor.opening(b"write")?;
     cursor.literal(b",\"item\":")?;
     let item = cursor.unsigned()?;
-    cursor.literal(b",\"value\":")?;
-    let value = cursor.items()?;
+    let (value, extends) = if cursor.optional_literal(b",\"value\":") {
+        (cursor.items()?, None)
+    } else {
+        cursor.literal(b",\"extends\":")?;
+        let extends = cursor.unsigned()?;
+        let adds = if cursor.optional_literal(b",\"adds\":") { cursor.items()? } else { Vec::new() };
+        (super::compact::with_item(adds, item), Some(extends))
+    };
     cursor.literal(b",\"read_siblings\":")?;
     let read_siblings = cursor.unsigned()?.try_into().ok()?;
     cursor.literal(b",\"stamp\":")?;
@@ -51,7 +58,7 @@ pub fn write_record(line: &[u8]) -> Option<WriteRecord> {
         _ => return None,
     };
     cursor.end()?;
-    Some(WriteRecord {
+    let record = WriteRecord {
         point,
         trial,
         bucket,
@@ -66,7 +73,8 @@ pub fn write_record(line: &[u8]) -> Option<WriteRecord> {
         invoke_ns,
         complete_ns,
         outcome,
-    })
+    };
+    Some((record, extends))
 }
 
 /// A `final` line as the lab writes it, else `None`.
@@ -333,7 +341,10 @@ mod tests {
     /// Either path's reading of a line.
     fn by_fast_path(line: &str) -> Option<Record> {
         write_record(line.as_bytes())
-            .map(Record::Write)
+            .map(|(write, extends)| {
+                assert_eq!(extends, None, "a whole value");
+                Record::Write(write)
+            })
             .or_else(|| final_record(line.as_bytes()).map(Record::Final))
     }
 
@@ -394,7 +405,8 @@ mod tests {
                     _ => { line.remove(at); }
                 }
             }
-            if let Some(fast) = write_record(&line).map(Record::Write).or_else(|| final_record(&line).map(Record::Final)) {
+            let whole = write_record(&line).filter(|(_, extends)| extends.is_none());
+            if let Some(fast) = whole.map(|(write, _)| Record::Write(write)).or_else(|| final_record(&line).map(Record::Final)) {
                 let text = String::from_utf8(line.clone()).expect("the fast path reads only UTF-8");
                 prop_assert_eq!(by_serde(&text), Some(fast), "{}", text);
             }

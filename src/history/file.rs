@@ -1,10 +1,11 @@
-//! History files: appending records as a run makes them, and reading a
-//! whole history back (plain or gzip-compressed), in parallel.
+//! Reading history files back (plain or gzip-compressed): a whole history
+//! in parallel, or a line at a time. (Writing them: `writer`.)
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write as _};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+use super::compact::Resolver;
 use super::{HISTORY_FILE, HISTORY_FILE_GZ, PointRecord, Record};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,32 +18,6 @@ pub enum HistoryError {
     Write(PathBuf, std::io::Error),
     #[error("{path}:{line}: not a history record: {error}")]
     Parse { path: PathBuf, line: usize, error: serde_json::Error },
-}
-
-/// Appends records to a history file, buffered.
-pub struct HistoryWriter {
-    path: PathBuf,
-    file: BufWriter<File>,
-}
-
-impl HistoryWriter {
-    pub fn create(path: &Path) -> Result<Self, HistoryError> {
-        let file = File::create(path).map_err(|error| HistoryError::Open(path.to_path_buf(), error))?;
-        Ok(Self { path: path.to_path_buf(), file: BufWriter::new(file) })
-    }
-
-    pub fn append(&mut self, record: &Record) -> Result<(), HistoryError> {
-        let write = |file: &mut BufWriter<File>| -> std::io::Result<()> {
-            serde_json::to_writer(&mut *file, record)?;
-            file.write_all(b"\n")
-        };
-        write(&mut self.file).map_err(|error| HistoryError::Write(self.path.clone(), error))
-    }
-
-    /// Flushes what is buffered; call at the end of each trial.
-    pub fn flush(&mut self) -> Result<(), HistoryError> {
-        self.file.flush().map_err(|error| HistoryError::Write(self.path.clone(), error))
-    }
 }
 
 /// Reads a whole history file. Blank lines are skipped; anything else that
@@ -137,18 +112,57 @@ fn read_lines(
         }
         scope.spawn(move || read_blocks(input, block_bytes, empty, full_sender));
         let mut records = Vec::new();
+        let mut resolver = Resolver::default();
         let mut first_line = 1;
         // Every block, until the reader ends (at the end of the file, or
         // after sending its error).
         for block in full {
             let block = block.map_err(|error| HistoryError::Read(path.to_path_buf(), error))?;
-            first_line =
-                parse_block(path, &block.bytes[..block.whole], first_line, text_bytes, &mut records)?;
+            let lines = &block.bytes[..block.whole];
+            let start = records.len();
+            let (next_line, compact) = parse_block(path, lines, first_line, text_bytes, &mut records)?;
+            first_line = next_line;
+            // Compact writes, completed in order: each extends an earlier one.
+            Unresolved { start, compact }.resolve(path, &mut records, &mut resolver)?;
             // The reader may have stopped already; then the buffer is not needed.
             let _ = empty_sender.send(block.bytes);
         }
         Ok(records)
     })
+}
+
+/// A block's compact writes, read but not yet completed.
+struct Unresolved {
+    /// Where the block's records start.
+    start: usize,
+    compact: Vec<CompactLine>,
+}
+
+/// A compact write line: its place in its block, its line number, and the
+/// item of the write it extends.
+struct CompactLine {
+    offset: usize,
+    line: usize,
+    extends: u64,
+}
+
+impl Unresolved {
+    /// Completes them in order, in `records`, which hold the block from `start`.
+    fn resolve(
+        self,
+        path: &Path,
+        records: &mut [Record],
+        resolver: &mut Resolver,
+    ) -> Result<(), HistoryError> {
+        for CompactLine { offset, line, extends } in self.compact {
+            resolver.resolve(records, self.start + offset, extends).map_err(|error| HistoryError::Parse {
+                path: path.to_path_buf(),
+                line,
+                error: <serde_json::Error as serde::de::Error>::custom(error),
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// Whole lines of the file, in `bytes[..whole]`.
@@ -197,14 +211,14 @@ fn read_blocks(
 
 /// Parses the lines of `block` (whole lines, the first numbered
 /// `first_line`) in parallel onto `records`; returns the next block's
-/// first line number.
+/// first line number, and the block's compact writes (see [`Unresolved`]).
 fn parse_block(
     path: &Path,
     block: &[u8],
     first_line: usize,
     text_bytes: Option<u64>,
     records: &mut Vec<Record>,
-) -> Result<usize, HistoryError> {
+) -> Result<(usize, Vec<CompactLine>), HistoryError> {
     use std::sync::Mutex;
 
     use rayon::prelude::*;
@@ -230,8 +244,10 @@ fn parse_block(
     // Parsed straight into place; a line that is not a record leaves a
     // placeholder that is never returned, since its error is.
     let first_error: Mutex<Option<HistoryError>> = Mutex::new(None);
-    records.par_extend(lines.par_iter().map(|(number, line)| {
-        Record::from_bytes(line).unwrap_or_else(|error| {
+    // Beside each line, the write it extends if it is a compact write.
+    let mut extended: Vec<Option<u64>> = vec![None; lines.len()];
+    records.par_extend(lines.par_iter().zip(extended.par_iter_mut()).map(|((number, line), extends)| {
+        let (record, extending) = Record::parse(line).unwrap_or_else(|error| {
             let mut first = first_error.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if first
                 .as_ref()
@@ -239,23 +255,238 @@ fn parse_block(
             {
                 *first = Some(HistoryError::Parse { path: path.to_path_buf(), line: *number, error });
             }
-            Record::Point(PointRecord {
+            let placeholder = PointRecord {
                 point: 0,
                 params: Default::default(),
                 kinds: Default::default(),
                 stamps: Default::default(),
-            })
-        })
+            };
+            (Record::Point(placeholder), None)
+        });
+        *extends = extending;
+        record
     }));
-    match first_error.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()) {
-        Some(error) => Err(error),
-        None => Ok(first_line + newlines),
+    if let Some(error) = first_error.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+        return Err(error);
+    }
+    let compact = extended
+        .iter()
+        .zip(&lines)
+        .enumerate()
+        .filter_map(|(offset, (extends, (line, _)))| {
+            Some(CompactLine { offset, line: *line, extends: (*extends)? })
+        })
+        .collect();
+    Ok((first_line + newlines, compact))
+}
+
+/// Reads a history a line at a time, in order, completing compact writes
+/// (for readers that take lines as they come, such as `clocklab merge`).
+#[derive(Default)]
+pub struct Lines {
+    resolver: Resolver,
+}
+
+impl Lines {
+    /// Reads `line` onto the end of `records`, which holds the lines before it.
+    pub fn push(&mut self, line: &str, records: &mut Vec<Record>) -> serde_json::Result<()> {
+        self.push_parsed(Record::parse(line.as_bytes())?, records)
+    }
+
+    /// The same, for a line already parsed (`Record::parse`).
+    pub(crate) fn push_parsed(
+        &mut self,
+        (record, extends): (Record, Option<u64>),
+        records: &mut Vec<Record>,
+    ) -> serde_json::Result<()> {
+        records.push(record);
+        let at = records.len() - 1;
+        match extends {
+            Some(extends) => self
+                .resolver
+                .resolve(records, at, extends)
+                .map_err(<serde_json::Error as serde::de::Error>::custom),
+            None => Ok(()),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::{
+        FinalRecord, FinalSibling, HistoryWriter, Outcome, Stamp, TrialRecord, WriteRecord,
+    };
+
+    /// A workload's history, two trials of it: clients read a key (the
+    /// latest value, an older one, or two siblings at once) and write back
+    /// what they read plus an item; now and then a value written by hand
+    /// (unsorted, or missing its own item) or a retired key. Between the
+    /// writes, the other records a trial has.
+    fn workload(seed: u64) -> Vec<Record> {
+        use rand::{RngExt, SeedableRng};
+        let mut random = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut records = vec![Record::Point(PointRecord {
+            point: 0,
+            params: Default::default(),
+            kinds: Default::default(),
+            stamps: Default::default(),
+        })];
+        for trial in 0..2 {
+            let mut values: Vec<Vec<Vec<u64>>> = vec![Vec::new(); 4];
+            for item in 0..1500u64 {
+                let key = random.random_range(0..values.len());
+                let written = &values[key];
+                let mut value: Vec<u64> = match (written.len(), random.random_range(0..10)) {
+                    (0, _) => Vec::new(),
+                    (count, 0) => written[random.random_range(0..count)].clone(),
+                    (count, 1) if count > 1 => {
+                        let mut both = written[count - 1].clone();
+                        both.extend(&written[count - 2]);
+                        both
+                    }
+                    (count, _) => written[count - 1].clone(),
+                };
+                value.push(item);
+                value.sort_unstable();
+                value.dedup();
+                match random.random_range(0..200) {
+                    0..5 => value.reverse(),
+                    5..10 => value.retain(|held| *held != item),
+                    10 => values.push(Vec::new()),
+                    _ => {}
+                }
+                values[key].push(value.clone());
+                let bucket = ["lww-wall", "vv"][key % 2];
+                let mut write = WriteRecord::started(0, trial, bucket, &format!("k{key}"), 1, item, 5);
+                write.value = value;
+                write.outcome = [Outcome::Ok, Outcome::Unknown][usize::from(item % 9 == 0)];
+                records.push(Record::Write(write));
+                if item % 50 == 0 {
+                    let plan = crate::history::TrialPlan { point: 0, trial, value: 0.0 };
+                    records.push(crate::history::FaultRecord::at(
+                        1,
+                        plan,
+                        1,
+                        crate::history::FaultName::Clock,
+                        &serde_json::json!({}),
+                    ));
+                }
+            }
+            records.push(Record::Final(FinalRecord {
+                point: 0,
+                trial,
+                bucket: "vv".into(),
+                key: "k0".into(),
+                replica: 1,
+                siblings: vec![FinalSibling {
+                    value: vec![1, 2],
+                    stamp: Stamp::null(),
+                    write_id: "1:1".parse().unwrap(),
+                }],
+            }));
+            records.push(Record::Trial(TrialRecord {
+                point: 0,
+                trial,
+                workload_start_ns: 0,
+                workload_end_ns: 1,
+                converged: true,
+                converge_ms: 1.0,
+                engine: Default::default(),
+                failed_buckets: Default::default(),
+                notes: Vec::new(),
+            }));
+        }
+        records
+    }
+
+    /// Writes `records` as a history at `path`.
+    fn write(path: &Path, records: &[Record]) {
+        let mut writer = HistoryWriter::create(path).unwrap();
+        records.iter().for_each(|record| writer.append(record).unwrap());
+        writer.finish().unwrap();
+    }
+
+    #[test]
+    fn compact_writes_read_back_exactly_as_written_by_every_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        for seed in 0..12 {
+            let records = workload(seed);
+            let plain = dir.path().join(HISTORY_FILE);
+            write(&plain, &records);
+            let text = std::fs::read_to_string(&plain).unwrap();
+            // A long sorted value that holds its key's previous one is written
+            // compact; so are some others, and some are written whole.
+            let mut previous: std::collections::HashMap<(usize, String, String), Vec<u64>> =
+                Default::default();
+            let (mut compact, mut whole) = (0, 0);
+            for (record, line) in records.iter().zip(text.lines()) {
+                let Record::Write(write) = record else { continue };
+                let is_compact = line.contains("\"extends\":");
+                (compact, whole) = if is_compact { (compact + 1, whole) } else { (compact, whole + 1) };
+                let last = previous.insert(
+                    (write.trial, write.bucket.to_string(), write.key.to_string()),
+                    write.value.clone(),
+                );
+                let extends_last = last.is_some_and(|last| {
+                    last.is_sorted() && last.iter().all(|item| write.value.contains(item))
+                });
+                if write.value.is_sorted()
+                    && write.value.contains(&write.item)
+                    && write.value.len() >= super::super::compact::COMPACT_FROM_ITEMS
+                    && extends_last
+                {
+                    assert!(is_compact, "seed {seed}: {line}");
+                }
+            }
+            assert!(compact > 500 && whole > 500, "seed {seed}: {compact} compact, {whole} whole");
+            assert_eq!(read(&plain).unwrap(), records, "seed {seed}, in one block");
+            for block_bytes in [1, 300, 4096] {
+                assert_eq!(
+                    read_in_blocks(&text, block_bytes).unwrap(),
+                    records,
+                    "seed {seed}, blocks of {block_bytes}"
+                );
+            }
+            let mut lines = Lines::default();
+            let mut one_by_one = Vec::new();
+            text.lines().for_each(|line| lines.push(line, &mut one_by_one).unwrap());
+            assert_eq!(one_by_one, records, "seed {seed}, line by line");
+            let compressed = dir.path().join(HISTORY_FILE_GZ);
+            write(&compressed, &records);
+            assert_eq!(read(&compressed).unwrap(), records, "seed {seed}, compressed as written");
+            assert!(std::fs::metadata(&compressed).unwrap().len() * 4 < text.len() as u64);
+        }
+    }
+
+    #[test]
+    fn a_compact_write_without_the_write_it_extends_is_an_error_naming_its_line() {
+        let point = "{\"type\":\"point\",\"point\":0,\"params\":{}}";
+        let write = |item: u64, value: &str| {
+            format!(
+                "{{\"type\":\"write\",\"point\":0,\"trial\":0,\"bucket\":\"b\",\"key\":\"k\",\"replica\":1,\"item\":{item},{value},\
+                 \"read_siblings\":1,\"stamp\":null,\"write_id\":null,\"invoke_ns\":0,\"complete_ns\":1,\"outcome\":\"fail\"}}"
+            )
+        };
+        let good =
+            format!("{point}\n{}\n{}\n", write(1, "\"value\":[1]"), write(2, "\"extends\":1,\"adds\":[0]"));
+        let records = read_in_blocks(&good, 1 << 20).unwrap();
+        assert!(matches!(&records[2], Record::Write(write) if write.value == [0, 1, 2]), "{records:?}");
+        // Read alone, it cannot be whole.
+        assert!(Record::from_line(good.lines().nth(2).unwrap()).is_err());
+        let missing = format!("{point}\n{}\n{}\n", write(1, "\"value\":[1]"), write(2, "\"extends\":7"));
+        let error = read_in_blocks(&missing, 1 << 20).unwrap_err().to_string();
+        assert!(error.starts_with("history.jsonl:3:") && error.contains("extends write 7"), "{error}");
+        let both = format!("{point}\n{}\n", write(2, "\"value\":[2],\"extends\":7"));
+        assert!(read_in_blocks(&both, 1 << 20).is_err());
+        // Written by hand, with the tag last: still read in its place.
+        let moved = write(2, "\"extends\":1")
+            .replacen("\"type\":\"write\",", "", 1)
+            .replace("}", ",\"type\":\"write\"}");
+        let records =
+            read_in_blocks(&format!("{point}\n{}\n{moved}\n", write(1, "\"value\":[1]")), 64).unwrap();
+        assert!(matches!(&records[2], Record::Write(write) if write.value == [1, 2]), "{records:?}");
+    }
 
     #[test]
     fn a_compressed_history_reads_back_the_same() {

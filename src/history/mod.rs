@@ -18,12 +18,14 @@
 //! whether a write survived is a plain question: is its item still in a
 //! final value?
 
+mod compact;
 mod exact;
 mod fast_path;
 mod fault_name;
 mod file;
 mod lease;
 mod stamp;
+mod writer;
 
 use std::collections::BTreeMap;
 
@@ -66,34 +68,61 @@ impl Record {
     /// laid out exactly as the lab writes it is read faster still, without
     /// serde (see `fast_path`); any other line (a history written by hand,
     /// say) goes the general way, with the same result.
+    ///
+    /// A compact write line (one that `extends` an earlier write: see
+    /// `compact`) cannot be read alone, since its value is partly the other
+    /// write's: it is an error here; [`read`] and [`Lines`] read it in its place.
     pub fn from_line(line: &str) -> serde_json::Result<Record> {
-        Self::from_bytes(line.as_bytes())
+        match Self::parse(line.as_bytes())? {
+            (record, None) => Ok(record),
+            (_, Some(extends)) => Err(<serde_json::Error as serde::de::Error>::custom(format!(
+                "this write extends write {extends}: read it with the lines before it"
+            ))),
+        }
     }
 
-    /// The same, from the line's bytes (checked as UTF-8 where it matters:
-    /// inside strings).
-    pub fn from_bytes(line: &[u8]) -> serde_json::Result<Record> {
+    /// A line read on its own (its bytes, checked as UTF-8 where it matters:
+    /// inside strings): its record, and for a compact write, the item of
+    /// the write it extends; its value is then its own items only, until
+    /// [`compact::Resolver`] joins the other's to it.
+    pub(crate) fn parse(line: &[u8]) -> serde_json::Result<(Record, Option<u64>)> {
         const TAG: &[u8] = b"{\"type\":\"";
         let tag = line.strip_prefix(TAG).and_then(|rest| {
             let end = rest.iter().position(|byte| *byte == b'"')?;
             Some(&rest[..end])
         });
+        let whole = |record: serde_json::Result<Record>| record.map(|record| (record, None));
         match tag {
             Some(b"write") => match fast_path::write_record(line) {
-                Some(write) => Ok(Record::Write(write)),
-                None => serde_json::from_slice(line).map(Record::Write),
+                Some((write, extends)) => Ok((Record::Write(write), extends)),
+                None => write_parts(serde_json::from_slice(line)?),
             },
             Some(b"final") => match fast_path::final_record(line) {
-                Some(last) => Ok(Record::Final(last)),
-                None => serde_json::from_slice(line).map(Record::Final),
+                Some(last) => Ok((Record::Final(last), None)),
+                None => whole(serde_json::from_slice(line).map(Record::Final)),
             },
-            Some(b"sample") => serde_json::from_slice(line).map(Record::Sample),
-            Some(b"fault") => serde_json::from_slice(line).map(Record::Fault),
-            Some(b"trial") => serde_json::from_slice(line).map(Record::Trial),
-            Some(b"point") => serde_json::from_slice(line).map(Record::Point),
-            _ => serde_json::from_slice(line),
+            Some(b"sample") => whole(serde_json::from_slice(line).map(Record::Sample)),
+            Some(b"fault") => whole(serde_json::from_slice(line).map(Record::Fault)),
+            Some(b"trial") => whole(serde_json::from_slice(line).map(Record::Trial)),
+            Some(b"point") => whole(serde_json::from_slice(line).map(Record::Point)),
+            Some(b"lease") => whole(serde_json::from_slice(line).map(Record::Lease)),
+            _ => {
+                // The tag elsewhere (a line written by hand): a write may be compact.
+                let value: Value = serde_json::from_slice(line)?;
+                if value.get("type").and_then(Value::as_str) == Some("write") {
+                    write_parts(serde_json::from_value(value)?)
+                } else {
+                    whole(serde_json::from_value(value))
+                }
+            }
         }
     }
+}
+
+/// A write line serde read, as [`Record::parse`] gives it.
+fn write_parts(line: compact::OwnedWriteLine) -> serde_json::Result<(Record, Option<u64>)> {
+    let (write, extends) = line.into_parts().map_err(<serde_json::Error as serde::de::Error>::custom)?;
+    Ok((Record::Write(write), extends))
 }
 
 /// A replica's clocks as the runner sampled them during the workload.
@@ -266,7 +295,11 @@ pub enum Outcome {
 }
 
 /// One client write to one bucket.
+///
+/// A history line may give its value compact, as an earlier write's plus
+/// some items (see `compact`); the record always holds the whole value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "compact::OwnedWriteLine")]
 pub struct WriteRecord {
     pub point: usize,
     pub trial: usize,
@@ -277,7 +310,6 @@ pub struct WriteRecord {
     /// The new item this write adds; unique within a trial and bucket.
     pub item: u64,
     /// The whole value written: the items read, plus `item`.
-    #[serde(deserialize_with = "exact::items")]
     pub value: Vec<u64>,
     /// How many siblings the read before this write returned.
     #[serde(default)]
@@ -298,6 +330,19 @@ pub struct WriteRecord {
     /// True time when the client had the write's answer (or gave up), ns.
     pub complete_ns: Nanos,
     pub outcome: Outcome,
+}
+
+impl TryFrom<compact::OwnedWriteLine> for WriteRecord {
+    type Error = String;
+
+    fn try_from(line: compact::OwnedWriteLine) -> Result<Self, String> {
+        match line.into_parts()? {
+            (write, None) => Ok(write),
+            (write, Some(extends)) => {
+                Err(format!("write {} extends write {extends}: read it with the lines before it", write.item))
+            }
+        }
+    }
 }
 
 /// One surviving write in a replica's final state.
@@ -321,10 +366,12 @@ pub struct FinalRecord {
     pub siblings: Vec<FinalSibling>,
 }
 
+pub use self::compact::place_of;
 pub use self::fault_name::{FaultKind, FaultName};
-pub use self::file::{HistoryError, HistoryWriter, file_of_run, open_run, read, read_run};
+pub use self::file::{HistoryError, Lines, file_of_run, open_run, read, read_run};
 pub use self::lease::{LeaseEvent, LeaseRecord};
 pub use self::stamp::{Stamp, compare_stamps};
+pub use self::writer::{HistoryWriter, Sink};
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::analysis::SummaryRow;
 use crate::experiment::limits::readable;
 use crate::experiment::spec::Spec;
 use crate::history::Record;
@@ -86,7 +87,9 @@ fn fault_free_points(spec: &Spec) -> BTreeMap<usize, bool> {
 /// Whether `spec`'s run in `records` fell behind its schedule, judged on
 /// the trials no fault held up; `None` if it kept to it, if its clients go
 /// flat out (which has no schedule), or if every point has faults.
-pub fn fell_behind(spec: &Spec, records: &[Record]) -> Option<FellBehind> {
+/// The operations attempted are counted from the oracle's `rows` (its
+/// `writes`), the rest from the history's point and trial records.
+pub fn fell_behind(spec: &Spec, records: &[Record], rows: &[SummaryRow]) -> Option<FellBehind> {
     // A lease run's workers keep their own pace; it has no schedule of operations.
     if spec.lease.is_some() {
         return None;
@@ -94,14 +97,14 @@ pub fn fell_behind(spec: &Spec, records: &[Record]) -> Option<FellBehind> {
     let free = fault_free_points(spec);
     let counted = |point: usize| free.get(&point).copied().unwrap_or(false);
     let mut attempted: BTreeMap<&str, usize> = BTreeMap::new();
+    for row in rows.iter().filter(|row| counted(row.point)) {
+        *attempted.entry(row.strategy.as_str()).or_default() += row.writes;
+    }
     let mut scheduled = 0.0;
     let mut overrun_ms = 0.0_f64;
     let duration_ms = spec.duration_ms as f64;
     for record in records {
         match record {
-            Record::Write(write) if counted(write.point) => {
-                *attempted.entry(write.bucket.as_str()).or_default() += 1
-            }
             Record::Point(point) if counted(point.point) => {
                 // A swept rate is this point's rate, else the spec's.
                 let rate = point.params.get("rate_per_client").and_then(serde_json::Value::as_f64);
@@ -135,6 +138,7 @@ pub fn fell_behind(spec: &Spec, records: &[Record]) -> Option<FellBehind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::analyze;
     use crate::history::{PointRecord, TrialRecord, WriteRecord};
 
     fn records(writes: usize, ran_ms: i64) -> Vec<Record> {
@@ -173,12 +177,13 @@ mod tests {
             std::path::Path::new("s.toml"),
         )
         .unwrap();
-        assert_eq!(fell_behind(&spec, &records(195, 1010)), None);
+        let fell_behind = |records: &[Record]| super::fell_behind(&spec, records, &analyze(records).rows);
+        assert_eq!(fell_behind(&records(195, 1010)), None);
         // Short, and only a little late: the lateness is not worth a word.
-        let short = fell_behind(&spec, &records(40, 1010)).expect("it fell behind");
+        let short = fell_behind(&records(40, 1010)).expect("it fell behind");
         assert_eq!(short.overrun_ms, 0.0);
         assert!(!short.sentence().contains("longer"), "{}", short.sentence());
-        let behind = fell_behind(&spec, &records(40, 30_000)).expect("it fell behind");
+        let behind = fell_behind(&records(40, 30_000)).expect("it fell behind");
         assert_eq!((behind.scheduled, behind.attempted), (200.0, 40));
         assert!((behind.overrun_ms - 29_000.0).abs() < 1e-6);
         let sentence = behind.sentence();

@@ -22,8 +22,10 @@ pub mod axis;
 pub mod compare;
 pub mod costs;
 pub mod database;
+mod drops_file;
 pub mod figures;
 pub mod heatmap;
+mod judging;
 pub mod keeping_up;
 pub mod lease;
 pub mod markdown;
@@ -38,16 +40,39 @@ pub mod timeline;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{Analysis, summarize};
+use crate::analysis::{Analysis, DroppedWrite, summarize};
 use crate::experiment::spec::{Spec, SpecError};
-use crate::history::{HistoryError, Record};
+use crate::history::{self, HistoryError, Record};
 
+pub use self::drops_file::DropsWriter;
 use self::figures::RunFigures;
+pub use self::judging::{Judged, Judging};
 use self::plots::PlotError;
 
 pub const SUMMARY_JSON: &str = "summary.json";
 pub const SUMMARY_CSV: &str = "summary.csv";
 pub const DROPS_JSON: &str = "drops.json";
+/// The same, gzip-compressed: written instead of `drops.json` when the
+/// run's history is compressed (a long run's drops are many).
+pub const DROPS_JSON_GZ: &str = "drops.json.gz";
+
+/// The text of the drops of the run in `run_dir`, from `drops.json` or, if
+/// only that is there, `drops.json.gz`; with the path it came from.
+pub fn read_drops(run_dir: &Path) -> Result<(PathBuf, String), (PathBuf, std::io::Error)> {
+    use std::io::Read as _;
+    let plain = run_dir.join(DROPS_JSON);
+    let compressed = run_dir.join(DROPS_JSON_GZ);
+    if plain.exists() || !compressed.exists() {
+        return std::fs::read_to_string(&plain)
+            .map(|text| (plain.clone(), text))
+            .map_err(|error| (plain, error));
+    }
+    let mut text = String::new();
+    std::fs::File::open(&compressed)
+        .and_then(|file| flate2::read::MultiGzDecoder::new(file).read_to_string(&mut text))
+        .map(|_| (compressed.clone(), text))
+        .map_err(|error| (compressed, error))
+}
 pub const REPORT_MD: &str = "report.md";
 /// A lease run's verdicts, per sweep point and guard (`analysis::lease::LeaseRow`).
 pub const LEASE_JSON: &str = "lease.json";
@@ -64,6 +89,28 @@ pub enum ReportError {
     Spec(#[from] SpecError),
 }
 
+/// Whether the report draws `drop` (the timeline's trial: the largest
+/// point's first), so a run that writes its drops as it goes keeps it.
+pub fn shows(spec: &Spec, drop: &DroppedWrite) -> bool {
+    sweep::largest_point(spec).is_some_and(|(point, _)| drop.point == point && drop.trial == 0)
+}
+
+/// Whether the report reads `record` besides the oracle's verdicts, so a
+/// run keeps it once its trial is judged: everything but the key-value
+/// workload's writes and final states (the oracle's alone), and samples of
+/// trials other than each point's first (the offsets plot shows that one);
+/// but a lease run's and a real database's writes and final states, which
+/// their own sections count.
+pub fn reads(spec: &Spec, record: &Record) -> bool {
+    let counted_here = |bucket: &str| spec.lease.is_some() || spec.pg_buckets().any(|pg| pg == bucket);
+    match record {
+        Record::Write(write) => counted_here(&write.bucket),
+        Record::Final(last) => counted_here(&last.bucket),
+        Record::Sample(sample) => sample.trial == 0,
+        Record::Point(_) | Record::Fault(_) | Record::Trial(_) | Record::Lease(_) => true,
+    }
+}
+
 /// Writes every report file of a run into `run_dir`, each one whole (see
 /// the module docs).
 pub fn write_run(
@@ -72,10 +119,30 @@ pub fn write_run(
     spec: &Spec,
     records: &[Record],
     analysis: &Analysis,
+    drops: Option<DropsWriter>,
 ) -> Result<(), ReportError> {
     let fail = |error: std::io::Error| ReportError::Write(run_dir.to_path_buf(), error.to_string());
     let staging = tempfile::Builder::new().prefix(".report-").tempdir_in(run_dir).map_err(fail)?;
+    // A compressed history's drops are compressed too.
+    let compressed = history::file_of_run(run_dir).extension().is_some_and(|extension| extension == "gz");
+    if spec.lease.is_none() {
+        // Every drop in `analysis`, unless a run wrote them as it went.
+        let drops = match drops {
+            Some(drops) => drops,
+            None => {
+                let mut drops = DropsWriter::create(staging.path(), compressed)?;
+                drops.append(&analysis.drops)?;
+                drops
+            }
+        };
+        drops.finish(staging.path())?;
+    }
     write_files(staging.path(), experiment, spec, records, analysis)?;
+    // Only one form of the drops stays: the one written now.
+    let stale = run_dir.join(if compressed { DROPS_JSON } else { DROPS_JSON_GZ });
+    if stale.exists() {
+        std::fs::remove_file(&stale).map_err(fail)?;
+    }
     let mut written: Vec<PathBuf> = std::fs::read_dir(staging.path())
         .map_err(fail)?
         .map(|entry| entry.map(|entry| entry.path()))
@@ -102,7 +169,6 @@ fn write_files(
         return write_lease_files(run_dir, experiment, spec, records);
     }
     write_json(&run_dir.join(SUMMARY_JSON), &analysis.rows)?;
-    write_json(&run_dir.join(DROPS_JSON), &analysis.drops)?;
     write_csv(&run_dir.join(SUMMARY_CSV), analysis)?;
     let figures = RunFigures::build(
         experiment,
@@ -126,7 +192,7 @@ fn write_files(
     let summaries = &figures.summaries;
     let mut report = markdown::report(experiment, spec, analysis, summaries, &shown);
     // A run that did not keep to its schedule says so first.
-    if let Some(behind) = keeping_up::fell_behind(spec, records) {
+    if let Some(behind) = keeping_up::fell_behind(spec, records, &analysis.rows) {
         let heading = "## What happened\n\n";
         let at = report.find(heading).map_or(0, |at| at + heading.len());
         report.insert_str(at, &format!("**{}**\n\n", behind.sentence()));
