@@ -56,6 +56,29 @@ use crate::experiment::workload::Counters;
 use crate::history::{EngineKind, FaultName, LeaseRecord, TrialPlan, WriteRecord};
 use crate::replica::core::Snapshot;
 
+/// Time for an engine that runs in real time (real processes, real
+/// servers): true time is the host's clock, and a wait runs on tokio's
+/// monotonic clock from an anchor taken once, so a step of the host's clock
+/// cannot stretch or cut it.
+#[derive(Debug, Clone, Copy)]
+pub struct RealTime {
+    anchor_ns: Nanos,
+    anchor: tokio::time::Instant,
+}
+
+impl RealTime {
+    /// Anchored at `now` (and the host's clock now).
+    pub fn anchored(now: tokio::time::Instant) -> Self {
+        Self { anchor_ns: crate::clock::physical::system_now(), anchor: now }
+    }
+
+    /// Waits until true time `at`, ns (at once if it has passed).
+    pub async fn sleep_until(&self, at: Nanos) {
+        let after = std::time::Duration::from_nanos((at - self.anchor_ns).max(0) as u64);
+        tokio::time::sleep_until(self.anchor + after).await;
+    }
+}
+
 pub use self::processes::cluster::ClusterError;
 pub use self::trial::{TrialOutcome, run_trial};
 

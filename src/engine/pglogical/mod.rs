@@ -42,7 +42,7 @@ use serde_json::json;
 
 use self::client::{BucketClient, Connections, Sequences};
 use super::processes::Processes;
-use super::{AbortOnDrop, ClockSample, Engine, EngineError, Refused, Workload, WorkloadRecords};
+use super::{AbortOnDrop, ClockSample, Engine, EngineError, RealTime, Refused, Workload, WorkloadRecords};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::system_now;
@@ -97,7 +97,7 @@ pub struct Pglogical {
     round: u64,
     markers_written: bool,
     /// A moment in true time and in the harness's monotonic clock.
-    anchor: (Nanos, tokio::time::Instant),
+    anchor: RealTime,
     /// The servers: last, so that everything connected to them (clients,
     /// timers, the lab's replicas) goes before they are killed and their
     /// files removed.
@@ -258,7 +258,7 @@ impl Pglogical {
             clients: None,
             round: 0,
             markers_written: false,
-            anchor: (system_now(), tokio::time::Instant::now()),
+            anchor: RealTime::anchored(tokio::time::Instant::now()),
         })
     }
 
@@ -425,9 +425,7 @@ impl Engine for Pglogical {
     }
 
     async fn run_until(&mut self, at: Nanos) -> Result<(), EngineError> {
-        let (anchor_ns, anchor) = self.anchor;
-        let after = Duration::from_nanos((at - anchor_ns).max(0) as u64);
-        tokio::time::sleep_until(anchor + after).await;
+        self.anchor.sleep_until(at).await;
         Ok(())
     }
 

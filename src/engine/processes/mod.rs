@@ -25,7 +25,7 @@ use futures::future::BoxFuture;
 use self::cluster::{Cluster, ClusterOptions, Signal};
 use self::lease::LeaseProcesses;
 use super::trial::SAMPLE_INTERVAL;
-use super::{AbortOnDrop, ClockSample, Engine, EngineError, Workload, WorkloadRecords};
+use super::{AbortOnDrop, ClockSample, Engine, EngineError, RealTime, Workload, WorkloadRecords};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::system_now;
@@ -40,7 +40,7 @@ pub struct Processes {
     cluster: Cluster,
     /// A moment in both of the harness's clocks, true time (ns) and the
     /// monotonic one, to turn a true time to sleep until into an instant.
-    anchor: (Nanos, tokio::time::Instant),
+    anchor: RealTime,
     /// The workload's clients, while they run; aborted if dropped.
     clients: Option<AbortOnDrop<Vec<WriteRecord>>>,
     /// Lease workers and their lock service, in a lease trial; stopped if dropped.
@@ -98,7 +98,7 @@ impl Processes {
     /// The engine of a cluster already running (the live lab's).
     pub fn of(cluster: Cluster) -> Self {
         let now = tokio::time::Instant::now();
-        Self { cluster, anchor: (system_now(), now), clients: None, lease: None, workload_ends: now }
+        Self { cluster, anchor: RealTime::anchored(now), clients: None, lease: None, workload_ends: now }
     }
 
     /// The lease workers, in a lease trial.
@@ -130,9 +130,7 @@ impl Engine for Processes {
     }
 
     async fn run_until(&mut self, at: Nanos) -> Result<(), EngineError> {
-        let (anchor_ns, anchor) = self.anchor;
-        let after = Duration::from_nanos((at - anchor_ns).max(0) as u64);
-        tokio::time::sleep_until(anchor + after).await;
+        self.anchor.sleep_until(at).await;
         Ok(())
     }
 
