@@ -46,15 +46,11 @@ fn read_part(dir: &Path) -> Result<Part, MergeError> {
     let run = RunDir::open(dir);
     let shard = run.shard().ok_or_else(|| MergeError::NotAPart(dir.to_path_buf()))??;
     let spec_text = run.spec_text()?;
-    let file = dir.join(history::HISTORY_FILE);
-    let text = std::fs::read_to_string(&file).map_err(|error| RunDirError::Read(file, error.to_string()))?;
-    Ok(Part {
-        dir: dir.to_path_buf(),
-        shard,
-        spec_text,
-        experiment: run.experiment(),
-        lines: text.lines().map(str::to_string).collect(),
-    })
+    // Its history, plain or compressed (a part run with `--gzip`).
+    let (file, text) = history::open_run(dir).map_err(RunDirError::from)?;
+    let lines: Result<Vec<String>, _> = std::io::BufRead::lines(text).collect();
+    let lines = lines.map_err(|error| RunDirError::Read(file, error.to_string()))?;
+    Ok(Part { dir: dir.to_path_buf(), shard, spec_text, experiment: run.experiment(), lines })
 }
 
 /// Merges the parts in `dirs` into a new run under `results_dir`; returns
@@ -95,7 +91,7 @@ pub fn merge(dirs: &[PathBuf], results_dir: &Path) -> Result<(RunDir, Analysis),
     for part in &parts {
         for (number, line) in part.lines.iter().enumerate() {
             let bad = |error: String| MergeError::BadLine {
-                path: part.dir.join(history::HISTORY_FILE),
+                path: history::file_of_run(&part.dir),
                 line: number + 1,
                 error,
             };
