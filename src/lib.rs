@@ -28,7 +28,8 @@
 //!   replication with per-link faults, and NTP-style monitoring of its
 //!   peers' clock offsets.
 //! - [`history`]: the contract between the engines and the oracle: every
-//!   record a run writes, one JSON object per line, fault names and all.
+//!   record a run writes, one JSON object per line, fault names and all;
+//!   each write's value compact (the write it extends, plus what it adds).
 //! - [`experiment`]: what a run is asked to do. Specs, the faults and the
 //!   timeline of typed operations they become, the random nemesis, the
 //!   read-modify-write workload, limits, run ids.
@@ -53,7 +54,8 @@
 //! - [`run_dir`]: a run's directory and every file in it, read and written
 //!   in one place.
 //! - [`runner`]: an experiment end to end: trials on an engine into the
-//!   history, then the oracle and the report, with progress shown.
+//!   history, each judged by the oracle as it is written, then the report,
+//!   with progress shown.
 //! - [`validate`]: one experiment in both engines, compared point by point.
 //! - [`conformance`]: `clocklab strategy check`, the promises every strategy
 //!   (built-in or plugin, see [`strategy::plugin`]) must keep, tested on
