@@ -252,27 +252,19 @@ async fn run_into(
                         let data = tempfile::tempdir()
                             .map_err(|error| RunError::Output(std::env::temp_dir(), error))?;
                         let (token, client, counters) = (token.as_str(), client.clone(), counters.clone());
-                        if spec.engine == EngineKind::Pglogical {
-                            engine::pglogical::run_trial(
-                                &slice.spec,
-                                plan,
-                                data.path(),
-                                token,
-                                client,
-                                counters,
-                            )
-                            .await?
-                        } else {
-                            engine::processes::run_trial(
-                                &slice.spec,
-                                plan,
-                                data.path(),
-                                token,
-                                client,
-                                counters,
-                                None,
-                            )
-                            .await?
+                        let (trial_spec, dir) = (&slice.spec, data.path());
+                        match spec.engine {
+                            EngineKind::Pglogical => {
+                                engine::pglogical::run_trial(trial_spec, plan, dir, token, client, counters)
+                                    .await?
+                            }
+                            _ => {
+                                let executable = None;
+                                engine::processes::run_trial(
+                                    trial_spec, plan, dir, token, client, counters, executable,
+                                )
+                                .await?
+                            }
                         }
                     }
                     EngineKind::Sim => match simulated.as_mut() {

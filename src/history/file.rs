@@ -122,20 +122,12 @@ fn read_lines(
             let start = records.len();
             let (next_line, compact) = parse_block(path, lines, first_line, text_bytes, &mut records)?;
             first_line = next_line;
-            // Compact writes, completed in order: each extends an earlier one.
-            Unresolved { start, compact }.resolve(path, &mut records, &mut resolver)?;
+            resolve_block(path, &mut records, start, compact, &mut resolver)?;
             // The reader may have stopped already; then the buffer is not needed.
             let _ = empty_sender.send(block.bytes);
         }
         Ok(records)
     })
-}
-
-/// A block's compact writes, read but not yet completed.
-struct Unresolved {
-    /// Where the block's records start.
-    start: usize,
-    compact: Vec<CompactLine>,
 }
 
 /// A compact write line: its place in its block, its line number, and the
@@ -146,23 +138,23 @@ struct CompactLine {
     extends: u64,
 }
 
-impl Unresolved {
-    /// Completes them in order, in `records`, which hold the block from `start`.
-    fn resolve(
-        self,
-        path: &Path,
-        records: &mut [Record],
-        resolver: &mut Resolver,
-    ) -> Result<(), HistoryError> {
-        for CompactLine { offset, line, extends } in self.compact {
-            resolver.resolve(records, self.start + offset, extends).map_err(|error| HistoryError::Parse {
-                path: path.to_path_buf(),
-                line,
-                error: <serde_json::Error as serde::de::Error>::custom(error),
-            })?;
-        }
-        Ok(())
+/// Completes a block's compact writes in order, in `records`, which hold
+/// the block from `start`: each extends a write before it.
+fn resolve_block(
+    path: &Path,
+    records: &mut [Record],
+    start: usize,
+    compact: Vec<CompactLine>,
+    resolver: &mut Resolver,
+) -> Result<(), HistoryError> {
+    for CompactLine { offset, line, extends } in compact {
+        resolver.resolve(records, start + offset, extends).map_err(|error| HistoryError::Parse {
+            path: path.to_path_buf(),
+            line,
+            error: <serde_json::Error as serde::de::Error>::custom(error),
+        })?;
     }
+    Ok(())
 }
 
 /// Whole lines of the file, in `bytes[..whole]`.
@@ -211,7 +203,7 @@ fn read_blocks(
 
 /// Parses the lines of `block` (whole lines, the first numbered
 /// `first_line`) in parallel onto `records`; returns the next block's
-/// first line number, and the block's compact writes (see [`Unresolved`]).
+/// first line number, and the block's compact writes (see [`resolve_block`]).
 fn parse_block(
     path: &Path,
     block: &[u8],
