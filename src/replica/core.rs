@@ -9,10 +9,12 @@
 //! DDIA Figure 8-3 on it with a hand-wound clock.
 //!
 //! The core keeps a *replication log*: every write it has accepted or
-//! received, named by `(origin, seq)`. The log is the truth; each key's
-//! state is what folding the log through the key's strategy gives, in any
-//! order (the strategies guarantee that). On restart the core is rebuilt by
-//! replaying the log from SQLite.
+//! received, named by `(origin, seq)`, and each key's state, which is what
+//! folding the key's writes through its strategy gives, in any order (the
+//! strategies guarantee that). On restart the real replica's core is
+//! rebuilt by replaying the log from SQLite. A replica that checkpoints
+//! instead ([`checkpoint`]; the simulator's do) forgets the writes every
+//! peer holds: their effect lives on in their keys' states.
 //!
 //! Keys live in ordered maps (`BTreeMap`), one per bucket. A hash map would
 //! find a key a little faster, but it grows by copying its whole table into
@@ -356,23 +358,24 @@ impl ReplicaCore {
     }
 
     /// Makes visible every write whose commit wait is over by the physical
-    /// clock; returns whether there was any. Call before serving anything.
-    pub fn release(&mut self) -> bool {
+    /// clock; returns them. Call before serving anything.
+    pub fn release(&mut self) -> Vec<Arc<Write>> {
         if self.pending.is_empty() {
-            return false;
+            return Vec::new();
         }
         let now = self.clock.now();
         let due: Vec<(ReplicaId, u64)> =
             self.pending.iter().filter(|(_, (at, _))| *at <= now).map(|(&id, _)| id).collect();
+        let mut released = Vec::with_capacity(due.len());
         for id in &due {
-            if let Some((_, write)) = self.pending.remove(id)
-                && let Some(bucket) = self.buckets.get_mut(write.bucket.as_str())
-            {
+            let Some((_, write)) = self.pending.remove(id) else { continue };
+            if let Some(bucket) = self.buckets.get_mut(write.bucket.as_str()) {
                 // A plugin that fails here takes its bucket out of service.
                 let _ = bucket.apply(&write);
             }
+            released.push(write);
         }
-        !due.is_empty()
+        released
     }
 
     /// Merges writes received from a peer. All are checked before any is
@@ -534,6 +537,9 @@ fn reply_for(strategy: &dyn Strategy, state: &KeyState) -> Result<ReadReply, Str
         .collect();
     Ok(ReadReply { siblings, context })
 }
+
+#[path = "checkpoint.rs"]
+pub mod checkpoint;
 
 #[cfg(test)]
 #[path = "core_tests.rs"]

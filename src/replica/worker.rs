@@ -161,7 +161,7 @@ pub fn run(
     while let Some(first) = commands.blocking_recv() {
         // Writes whose commit wait is over become visible first, and the
         // replication tasks hear of them.
-        let released = core.release();
+        let released = !core.release().is_empty();
         // Handle commands while more keep arriving: the time spent on one
         // lets the next ones queue up, so a busy replica commits larger
         // batches, and an idle one commits at once.

@@ -28,7 +28,8 @@
 //!   time and the disk's commit time; pauses (a paused replica's events wait
 //!   until it resumes, as a stopped process's would) and crashes (everything
 //!   not yet committed is lost, whoever waited on it hears the connection
-//!   close, and the replica restarts from its durable log).
+//!   close, and the replica restarts from its checkpoint,
+//!   `crate::replica::core::checkpoint`).
 //!
 //! This module is the world; `crate::engine::sim` tells it the trial
 //! protocol, so it writes the same records as the real engine

@@ -4,10 +4,14 @@
 //! The worker is modelled as the real one works (`replica::worker`): one
 //! server that takes every job waiting (up to [`MAX_BATCH`]), runs them
 //! against the core one after another, commits their new log entries in one
-//! go, and only then answers. The durable log is what a crash keeps: a
+//! go, and only then answers. What a crash keeps is a [`Checkpoint`]: a
 //! write is in it only once its batch's commit has finished, and a client
 //! hears "ok" only after that, the same commit-before-acknowledge rule as
-//! the SQLite store.
+//! the SQLite store. Unlike that store, the checkpoint keeps each key's
+//! state and the writes some peer may still lack, not every write: once
+//! every peer has said it holds a write durably, the replica forgets it
+//! ([`Node::forget_what_peers_hold`]), so a long trial's memory follows its
+//! keys, not its length.
 
 use crate::lease::Token;
 use crate::lease::{Guard, WorkerId};
@@ -20,6 +24,7 @@ use super::SimOptions;
 use crate::clock::Nanos;
 use crate::clock::dots::{DotSet, ReplicaId};
 use crate::clock::physical::{ManualTrueTime, PhysicalClock};
+use crate::replica::core::checkpoint::{Checkpoint, Floor};
 use crate::replica::core::{CoreError, ReadReply, ReplicaCore, WriteReply};
 use crate::replica::links::Links;
 use crate::replica::offsets::OffsetMonitor;
@@ -135,8 +140,10 @@ pub struct Node {
     /// Bumped at every crash: events of an earlier life are dropped.
     pub incarnation: u64,
     pub core: ReplicaCore,
-    /// Committed writes, in commit order: what a restart replays.
-    pub durable: Vec<Arc<Write>>,
+    /// What a crash keeps: what a restart starts from.
+    pub durable: Checkpoint,
+    /// Per origin, the writes forgotten so far: `1..=n`.
+    forgotten: Floor,
     pub links: Links,
     pub offsets: OffsetMonitor,
     pub queue: VecDeque<Job>,
@@ -158,23 +165,19 @@ pub struct Node {
 
 impl Node {
     /// A replica starting with the given strategies (one per bucket) and
-    /// durable log (empty on first start), a fresh clock over `time`, clean
+    /// checkpoint (empty on first start), a fresh clock over `time`, clean
     /// links and new peer tasks.
     pub fn start(
         id: ReplicaId,
         replicas: usize,
         strategies: Vec<Arc<dyn Strategy>>,
         time: &Arc<ManualTrueTime>,
-        durable: Vec<Arc<Write>>,
+        mut durable: Checkpoint,
         incarnation: u64,
         seed: u64,
     ) -> Self {
         let clock = PhysicalClock::modelled(time.clone());
-        let mut core = ReplicaCore::with_strategies(id, clock, strategies);
-        for write in &durable {
-            // The log was checked when each write first came in.
-            let _ = core.restore(Write::clone(write));
-        }
+        let core = ReplicaCore::recover(id, clock, strategies, &mut durable);
         let peer_ids: Vec<ReplicaId> = (1..=replicas as ReplicaId).filter(|&peer| peer != id).collect();
         let seed =
             seed ^ u64::from(id).wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ incarnation.wrapping_mul(0xA076_1D64);
@@ -197,6 +200,7 @@ impl Node {
             incarnation,
             core,
             durable,
+            forgotten: Floor::new(),
             links: Links::new(peer_ids),
             offsets: OffsetMonitor::default(),
             queue: VecDeque::new(),
@@ -278,8 +282,8 @@ impl Node {
         let Some(Batch { answers, new_writes, released }) = self.batch.take() else {
             return (Vec::new(), false);
         };
-        let changed = released || !new_writes.is_empty();
-        self.durable.extend(new_writes);
+        let changed = !released.is_empty() || !new_writes.is_empty();
+        self.durable.commit(&self.core, &new_writes, &released);
         if changed {
             self.version += 1;
         }
@@ -287,10 +291,32 @@ impl Node {
     }
 }
 
-/// A batch being committed: its answers, its new writes, and whether it
-/// released writes from their commit wait.
+impl Node {
+    /// Forgets, from the log and the checkpoint, the writes every peer has
+    /// said (in its answers to pushes, sent after its commit) that it holds
+    /// durably: none of them will ask for those again. A peer that has not
+    /// answered yet, or is down, holds the floor where it was.
+    pub fn forget_what_peers_hold(&mut self) {
+        let mut floor = Floor::new();
+        for &origin in self.core.have().vector().keys() {
+            let held = self.peers.values().map(|task| task.policy.view().contiguous(origin)).min();
+            let forgotten = self.forgotten.entry(origin).or_default();
+            if let Some(held) = held.filter(|&held| held > *forgotten) {
+                *forgotten = held;
+                floor.insert(origin, held);
+            }
+        }
+        if !floor.is_empty() {
+            self.core.forget(&floor);
+            self.durable.forget(&floor);
+        }
+    }
+}
+
+/// A batch being committed: its answers, its new writes, and the writes
+/// it released from their commit wait.
 pub struct Batch {
     answers: Vec<Answer>,
     new_writes: Vec<Arc<Write>>,
-    released: bool,
+    released: Vec<Arc<Write>>,
 }

@@ -26,6 +26,7 @@ use crate::clock::Nanos;
 use crate::clock::dots::{DotSet, ReplicaId};
 use crate::clock::physical::ManualTrueTime;
 use crate::experiment::stop::{Stop, Stopped};
+use crate::replica::core::checkpoint::Checkpoint;
 use crate::replica::core::{CoreError, WriteReply};
 use crate::replica::offsets::Sample;
 use crate::replica::peer_policy::{Pause, Shipping, Transmission};
@@ -171,7 +172,9 @@ impl World {
         let replicas = per_replica.len();
         let nodes = (1..=replicas as ReplicaId)
             .zip(per_replica)
-            .map(|(id, strategies)| Node::start(id, replicas, strategies, &time, Vec::new(), 0, seed))
+            .map(|(id, strategies)| {
+                Node::start(id, replicas, strategies, &time, Checkpoint::default(), 0, seed)
+            })
             .collect();
         let mut world = Self {
             now: start_ns,
@@ -617,6 +620,7 @@ impl World {
                 let pause = task.policy.after_push(sent);
                 node.offsets
                     .record(peer, Sample::from_round_trip(sent_ns, received_ns, replied_ns, answered_ns));
+                node.forget_what_peers_hold();
                 pause
             }
         };
@@ -727,14 +731,14 @@ impl World {
         }
     }
 
-    /// A new process on the crashed one's durable log.
+    /// A new process on the crashed one's checkpoint.
     pub fn restart_replica(&mut self, id: ReplicaId) {
         if self.node(id).life != Life::Down {
             // Starting a new process in its place kills the old one.
             self.crash_replica(id);
         }
-        let old = self.node(id);
-        let (durable, incarnation) = (old.durable.clone(), old.incarnation);
+        let old = self.node_mut(id);
+        let (durable, incarnation) = (std::mem::take(&mut old.durable), old.incarnation);
         let replicas = self.nodes.len();
         let strategies = replica_strategies(&self.strategies, id, replicas);
         self.nodes[id as usize - 1] =
