@@ -69,7 +69,7 @@ impl Checkpoint {
     /// commit). `core` must hold nothing uncommitted: every write it has
     /// applied is among these or an earlier commit's.
     pub fn commit(&mut self, core: &ReplicaCore, written: &[Arc<Write>], released: &[Arc<Write>]) {
-        let mut touched: BTreeSet<(&str, &str)> = BTreeSet::new();
+        let mut touched: Vec<(&str, &str)> = Vec::with_capacity(written.len() + released.len());
         for write in written {
             let dot = (write.origin, write.seq);
             self.have.insert(Dot(write.origin, write.seq));
@@ -81,17 +81,22 @@ impl Checkpoint {
                 let seen = self.fences.entry((write.bucket.clone(), write.key.clone())).or_insert(token);
                 *seen = (*seen).max(token);
             }
-            touched.insert((&write.bucket, &write.key));
+            touched.push((&write.bucket, &write.key));
         }
         for write in released {
             self.waiting.remove(&(write.origin, write.seq));
-            touched.insert((&write.bucket, &write.key));
+            touched.push((&write.bucket, &write.key));
         }
+        touched.sort_unstable();
+        touched.dedup();
         for (bucket, key) in touched {
             let Some(state) = core.buckets.get(bucket).and_then(|bucket| bucket.keys.get(key)) else {
                 continue; // not applied: its plugin failed
             };
-            let keys = self.keys.entry(bucket.to_string()).or_default();
+            let keys = match self.keys.get_mut(bucket) {
+                Some(keys) => keys,
+                None => self.keys.entry(bucket.to_string()).or_default(),
+            };
             match keys.get_mut(key) {
                 Some(kept) => kept.clone_from(state),
                 None => drop(keys.insert(key.to_string(), state.clone())),
