@@ -224,6 +224,11 @@ pub struct ExperimentArgs {
     /// long runs and soaks. Every reader takes either form.
     #[arg(long)]
     pub gzip: bool,
+    /// Writes a simulated trial holds in memory before it spills them to a
+    /// temporary file, to be judged a range of keys at a time: fewer save
+    /// memory on long trials.
+    #[arg(long, value_name = "WRITES", default_value_t = crate::history::spill::SPILL_AFTER_WRITES)]
+    pub spill_after: usize,
     /// A plugin strategy (an executable speaking the plugin protocol) to
     /// run as one more bucket beside the spec's; repeat for more.
     #[arg(long = "strategy", value_name = "PATH")]
@@ -262,6 +267,7 @@ impl ExperimentArgs {
             progress: None,
             shard: self.shard,
             gzip: self.gzip,
+            spill_after_writes: self.spill_after,
         }
     }
 }

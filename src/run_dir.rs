@@ -178,7 +178,7 @@ impl RunDir {
             let parsed = Record::parse(line.as_bytes()).map_err(bad)?;
             let here = history::place_of(&parsed.0);
             if here != place && !trial.is_empty() {
-                judging.trial(std::mem::take(&mut trial))?;
+                judging.trial(std::mem::take(&mut trial), None)?;
             }
             place = here;
             match here {
@@ -191,7 +191,7 @@ impl RunDir {
             }
         }
         if !trial.is_empty() {
-            judging.trial(trial)?;
+            judging.trial(trial, None)?;
         }
         let report::Judged { analysis, kept, drops } = judging.finish();
         self.write_results(&spec, &kept, &analysis, drops)?;

@@ -83,6 +83,9 @@ pub struct RunOptions {
     pub shard: Option<Shard>,
     /// Write the history compressed as it goes (`history.jsonl.gz`).
     pub gzip: bool,
+    /// Writes a simulated trial holds before it spills them to disk
+    /// (`--spill-after`; `history::spill::SPILL_AFTER_WRITES` unless set).
+    pub spill_after_writes: usize,
 }
 
 /// How far a run has got, updated as it goes and readable from any thread.
@@ -217,7 +220,7 @@ async fn run_into(
     // in order to be written and judged.
     let mut simulated = match spec.engine {
         EngineKind::Processes | EngineKind::Pglogical => None,
-        EngineKind::Sim => Some(simulate(spec, shard, &counters, &progress, stop)),
+        EngineKind::Sim => Some(simulate(spec, shard, options.spill_after_writes, &counters, &progress, stop)),
     };
     for slice in &slices {
         for (index, &value) in slice.spec.sweep.values.iter().enumerate() {
@@ -246,7 +249,7 @@ async fn run_into(
                     progress.start_trial(parameter, value, trial, spec.trials);
                 }
                 let plan = TrialPlan { point, trial, value };
-                let outcome = match spec.engine {
+                let mut outcome = match spec.engine {
                     EngineKind::Processes | EngineKind::Pglogical => {
                         // A fresh data directory per trial: the replicas' or servers' files.
                         let data = tempfile::tempdir()
@@ -275,12 +278,19 @@ async fn run_into(
                 if !outcome.converged {
                     progress.println(format!("point {point} trial {trial}: replicas did not converge"));
                 }
-                for record in &outcome.records {
+                let at = outcome.spilled.as_ref().map_or(outcome.records.len(), |spilled| spilled.at);
+                for record in &outcome.records[..at] {
+                    history.append(record)?;
+                }
+                if let Some(spilled) = &mut outcome.spilled {
+                    history.append_spilled(&mut spilled.writes)?;
+                }
+                for record in &outcome.records[at..] {
                     history.append(record)?;
                 }
                 history.flush()?;
                 if let Some(judging) = &mut judging {
-                    judging.trial(outcome.records)?;
+                    judging.trial(outcome.records, outcome.spilled.map(|spilled| spilled.writes))?;
                 }
                 if spec.engine != EngineKind::Sim {
                     progress.finish_trial();
@@ -359,6 +369,7 @@ const SIMULATED_AHEAD_PER_CORE: usize = 2;
 fn simulate(
     spec: &Spec,
     shard: Option<Shard>,
+    spill_after_writes: usize,
     counters: &Arc<Counters>,
     progress: &Progress,
     stop: &Stop,
@@ -375,7 +386,7 @@ fn simulate(
     tokio::task::spawn_blocking(move || {
         let parameter = spec.sweep.parameter.name();
         let (started, mut events) = (Instant::now(), 0);
-        let options = crate::sim::SimOptions::default();
+        let options = crate::sim::SimOptions { spill_after_writes, ..Default::default() };
         for window in plans.chunks(ahead) {
             let made = engine::sim::run_trials(window, &counters, &options, &stop, &|plan: TrialPlan| {
                 done(format!(

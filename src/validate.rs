@@ -71,12 +71,20 @@ pub async fn validate(
             progress: None,
             shard: None,
             gzip: false,
+            spill_after_writes: crate::history::spill::SPILL_AFTER_WRITES,
         },
         interrupt.clone(),
     )
     .await?;
     let sim_run = crate::runner::run(
-        &RunOptions { wanted: sim, results_dir, progress: None, shard: None, gzip: false },
+        &RunOptions {
+            wanted: sim,
+            results_dir,
+            progress: None,
+            shard: None,
+            gzip: false,
+            spill_after_writes: crate::history::spill::SPILL_AFTER_WRITES,
+        },
         interrupt,
     )
     .await?;

@@ -54,6 +54,7 @@
 pub mod compare;
 mod key;
 pub mod lease;
+pub mod spilled;
 mod summary;
 #[cfg(test)]
 mod tests;
@@ -469,110 +470,203 @@ impl Judge {
 
 /// Runs the oracle over `records`, which follow the point records `points`.
 fn analyze_after(points_before: &[Record], records: &[Record]) -> Analysis {
-    let mut points: HashMap<usize, (String, f64)> = HashMap::new();
-    let mut acrosses: HashMap<usize, (String, f64)> = HashMap::new();
-    let mut converge_ms: HashMap<(usize, usize), f64> = HashMap::new();
-    let mut kinds: BTreeMap<String, Kind> = BTreeMap::new();
-    let mut stamps: BTreeMap<String, StampKind> = BTreeMap::new();
-    let mut failed_buckets = Vec::new();
-    for record in points_before.iter().chain(records) {
-        match record {
-            Record::Point(point) => {
-                points.insert(point.point, swept_parameter(&point.params));
-                if let Some(across) = across_parameter(&point.params) {
-                    acrosses.insert(point.point, across);
-                }
-                kinds.extend(point.kinds.iter().map(|(bucket, kind)| (bucket.clone(), *kind)));
-                stamps.extend(point.stamps.iter().map(|(bucket, stamp)| (bucket.clone(), *stamp)));
-            }
-            Record::Trial(trial) => {
-                converge_ms.insert((trial.point, trial.trial), trial.converge_ms);
-                failed_buckets.extend(trial.failed_buckets.iter().map(|(bucket, error)| FailedBucket {
-                    point: trial.point,
-                    trial: trial.trial,
-                    bucket: bucket.clone(),
-                    error: error.clone(),
-                }));
-            }
-            Record::Write(_) | Record::Final(_) | Record::Fault(_) | Record::Sample(_) | Record::Lease(_) => {
-            }
-        }
-    }
-    let mut groups = Groups::gather(records).sorted();
-    // A bucket whose plugin failed has no final state to judge it by.
-    groups.retain(|((point, trial, bucket, _), _)| {
-        !failed_buckets
-            .iter()
-            .any(|failed| (failed.point, failed.trial, failed.bucket.as_str()) == (*point, *trial, *bucket))
-    });
-    // A bucket written to that no point declared is held to its name's kind.
-    for ((_, _, bucket, _), history) in &groups {
-        if !history.writes.is_empty() && !kinds.contains_key(*bucket) {
-            kinds.insert(bucket.to_string(), kind_in(&kinds, bucket));
-        }
-    }
-    // Keys are judged independently of each other, so in parallel; the
-    // verdicts are then added up in key order, as one thread would.
+    let mut context = Context::gather(points_before.iter().chain(records));
+    let groups = context.groups(records);
+    // Keys are judged independently of each other, so in parallel, beside
+    // the costs; the verdicts are then added up in key order.
     let (costs, verdicts) = rayon::join(
-        || costs(records, &kinds),
         || {
-            use rayon::prelude::*;
-            groups
-                .par_iter()
-                .map(|((_, _, bucket, _), history)| {
-                    key::judge(bucket, kind_in(&kinds, bucket), stamp_kind_in(&stamps, bucket), history)
-                })
-                .collect::<Vec<_>>()
+            let mut tally = CostTally::default();
+            for record in records {
+                if let Record::Write(write) = record {
+                    tally.add(write, write.stamp.as_ref(), &context.kinds);
+                }
+            }
+            tally.finish()
         },
+        || context.judge(&groups),
     );
-    let mut analysis = Analysis { kinds: kinds.clone(), failed_buckets, ..Default::default() };
+    let mut analysis =
+        Analysis { kinds: context.kinds.clone(), failed_buckets: context.failed_buckets.clone(), ..Default::default() };
     analysis.drops.reserve_exact(verdicts.iter().map(|verdict| verdict.drops.len()).sum());
-    let mut rows: BTreeMap<(usize, usize, &str), SummaryRow> = BTreeMap::new();
-    for (((point, trial, bucket, _key), history), verdict) in groups.iter().zip(verdicts) {
-        let row = rows.entry((*point, *trial, bucket)).or_insert_with(|| {
-            let (parameter, value) = points.get(point).cloned().unwrap_or_default();
-            let (across, across_value) = acrosses.get(point).cloned().unzip();
-            SummaryRow {
-                point: *point,
-                trial: *trial,
-                parameter,
-                value,
-                across,
-                across_value,
-                strategy: bucket.to_string(),
-                converge_ms: converge_ms.get(&(*point, *trial)).copied().unwrap_or(0.0),
-                ..costs.get(&(*point, *trial, *bucket)).cloned().unwrap_or_default()
-            }
-        });
-        row.keys += 1;
-        row.writes += history.writes.len();
-        row.acked += verdict.acked;
-        row.siblings += verdict.siblings;
-        row.max_siblings = row.max_siblings.max(verdict.max_siblings);
-        row.diverged_keys += usize::from(verdict.diverged);
-        row.unacked_applied += verdict.unacked_applied;
-        for drop in verdict.drops {
-            row.dropped += 1;
-            match drop.cause {
-                Cause::Causality => row.dropped_causality += 1,
-                Cause::Realtime => row.dropped_realtime += 1,
-                Cause::Concurrent => row.dropped_concurrent += 1,
-            }
-            row.dropped_without_killer += usize::from(drop.killer_count == 0);
-            analysis.drops.push(drop);
-        }
-        if !verdict.final_mismatches.is_empty() {
-            row.final_not_max += 1;
-        }
-        analysis.lww_final_mismatches.extend(verdict.final_mismatches);
-    }
-    analysis.rows = rows.into_values().collect();
+    let rows = context.rows(&groups, verdicts, &mut analysis);
+    analysis.rows = rows.into_iter().map(|(group, row)| row.with_costs(costs.get(&group))).collect();
     analysis
 }
 
-/// What one bucket's writes in one trial add up to, gathered in one pass.
+/// What a trial's records other than its writes and final states tell the
+/// oracle: each point's parameters and buckets' kinds, how fast each trial
+/// converged, and which buckets failed.
 #[derive(Default)]
-struct BucketTally<'a> {
+struct Context {
+    points: HashMap<usize, (String, f64)>,
+    acrosses: HashMap<usize, (String, f64)>,
+    converge_ms: HashMap<(usize, usize), f64>,
+    kinds: BTreeMap<String, Kind>,
+    stamps: BTreeMap<String, StampKind>,
+    failed_buckets: Vec<FailedBucket>,
+}
+
+/// A summary row's place: point, trial and bucket.
+type RowKey = (usize, usize, String);
+
+impl Context {
+    fn gather<'r>(records: impl Iterator<Item = &'r Record>) -> Self {
+        let mut context = Context::default();
+        for record in records {
+            match record {
+                Record::Point(point) => {
+                    context.points.insert(point.point, swept_parameter(&point.params));
+                    if let Some(across) = across_parameter(&point.params) {
+                        context.acrosses.insert(point.point, across);
+                    }
+                    context.kinds.extend(point.kinds.iter().map(|(bucket, kind)| (bucket.clone(), *kind)));
+                    context.stamps.extend(point.stamps.iter().map(|(bucket, stamp)| (bucket.clone(), *stamp)));
+                }
+                Record::Trial(trial) => {
+                    context.converge_ms.insert((trial.point, trial.trial), trial.converge_ms);
+                    context.failed_buckets.extend(trial.failed_buckets.iter().map(|(bucket, error)| {
+                        FailedBucket {
+                            point: trial.point,
+                            trial: trial.trial,
+                            bucket: bucket.clone(),
+                            error: error.clone(),
+                        }
+                    }));
+                }
+                Record::Write(_)
+                | Record::Final(_)
+                | Record::Fault(_)
+                | Record::Sample(_)
+                | Record::Lease(_) => {}
+            }
+        }
+        context
+    }
+
+    /// The keys of `records` to judge, in key order: every key written or
+    /// with a final state, but in a bucket whose plugin failed.
+    fn groups<'a>(&mut self, records: &'a [Record]) -> Vec<(GroupKey<'a>, KeyHistory<'a>)> {
+        let mut groups = Groups::gather(records).sorted();
+        // A bucket whose plugin failed has no final state to judge it by.
+        groups.retain(|((point, trial, bucket, _), _)| {
+            !self
+                .failed_buckets
+                .iter()
+                .any(|failed| (failed.point, failed.trial, failed.bucket.as_str()) == (*point, *trial, *bucket))
+        });
+        // A bucket written to that no point declared is held to its name's kind.
+        for ((_, _, bucket, _), history) in &groups {
+            if !history.writes.is_empty() && !self.kinds.contains_key(*bucket) {
+                self.kinds.insert(bucket.to_string(), kind_in(&self.kinds, bucket));
+            }
+        }
+        groups
+    }
+
+    /// Each key's verdict, in the order of `groups`.
+    fn judge(&self, groups: &[(GroupKey<'_>, KeyHistory<'_>)]) -> Vec<key::KeyVerdict> {
+        use rayon::prelude::*;
+        groups
+            .par_iter()
+            .map(|((_, _, bucket, _), history)| {
+                key::judge(bucket, kind_in(&self.kinds, bucket), stamp_kind_in(&self.stamps, bucket), history)
+            })
+            .collect()
+    }
+
+    /// The verdicts added up into rows (without their costs), in key
+    /// order; their drops and final mismatches go to `analysis`.
+    fn rows(
+        &self,
+        groups: &[(GroupKey<'_>, KeyHistory<'_>)],
+        verdicts: Vec<key::KeyVerdict>,
+        analysis: &mut Analysis,
+    ) -> BTreeMap<RowKey, SummaryRow> {
+        let mut rows: BTreeMap<RowKey, SummaryRow> = BTreeMap::new();
+        for (((point, trial, bucket, _key), history), verdict) in groups.iter().zip(verdicts) {
+            let place = (*point, *trial, bucket.to_string());
+            let row = match rows.get_mut(&place) {
+                Some(row) => row,
+                None => rows.entry(place).or_insert_with(|| {
+                    let (parameter, value) = self.points.get(point).cloned().unwrap_or_default();
+                    let (across, across_value) = self.acrosses.get(point).cloned().unzip();
+                    SummaryRow {
+                        point: *point,
+                        trial: *trial,
+                        parameter,
+                        value,
+                        across,
+                        across_value,
+                        strategy: bucket.to_string(),
+                        converge_ms: self.converge_ms.get(&(*point, *trial)).copied().unwrap_or(0.0),
+                        ..Default::default()
+                    }
+                }),
+            };
+            row.keys += 1;
+            row.writes += history.writes.len();
+            row.acked += verdict.acked;
+            row.siblings += verdict.siblings;
+            row.max_siblings = row.max_siblings.max(verdict.max_siblings);
+            row.diverged_keys += usize::from(verdict.diverged);
+            row.unacked_applied += verdict.unacked_applied;
+            for drop in verdict.drops {
+                row.dropped += 1;
+                match drop.cause {
+                    Cause::Causality => row.dropped_causality += 1,
+                    Cause::Realtime => row.dropped_realtime += 1,
+                    Cause::Concurrent => row.dropped_concurrent += 1,
+                }
+                row.dropped_without_killer += usize::from(drop.killer_count == 0);
+                analysis.drops.push(drop);
+            }
+            if !verdict.final_mismatches.is_empty() {
+                row.final_not_max += 1;
+            }
+            analysis.lww_final_mismatches.extend(verdict.final_mismatches);
+        }
+        rows
+    }
+}
+
+impl SummaryRow {
+    /// This row with the cost fields of `costs` (a [`CostTally`] row).
+    fn with_costs(self, costs: Option<&SummaryRow>) -> SummaryRow {
+        let Some(costs) = costs else { return self };
+        SummaryRow {
+            failed: costs.failed,
+            latency_p50_ms: costs.latency_p50_ms,
+            latency_p99_ms: costs.latency_p99_ms,
+            metadata_bytes: costs.metadata_bytes,
+            stamp_regressions: costs.stamp_regressions,
+            ..self
+        }
+    }
+
+    /// Adds the counts of `other`, the same bucket's row for other keys of
+    /// the same trial.
+    fn absorb(&mut self, other: SummaryRow) {
+        self.keys += other.keys;
+        self.writes += other.writes;
+        self.acked += other.acked;
+        self.siblings += other.siblings;
+        self.max_siblings = self.max_siblings.max(other.max_siblings);
+        self.diverged_keys += other.diverged_keys;
+        self.unacked_applied += other.unacked_applied;
+        self.dropped += other.dropped;
+        self.dropped_causality += other.dropped_causality;
+        self.dropped_realtime += other.dropped_realtime;
+        self.dropped_concurrent += other.dropped_concurrent;
+        self.dropped_without_killer += other.dropped_without_killer;
+        self.final_not_max += other.final_not_max;
+    }
+}
+
+/// What one bucket's writes in one trial add up to, gathered in one pass;
+/// `S` holds a stamp (borrowed from records in memory, or owned when the
+/// records pass by, see `spilled`).
+struct BucketTally<S> {
     /// Whether its stamps are ordered (last-write-wins): only then can one
     /// go backwards.
     ordered: bool,
@@ -581,39 +675,52 @@ struct BucketTally<'a> {
     metadata_bytes: usize,
     with_metadata: usize,
     /// Per origin replica, its acknowledged writes' `seq` and stamp.
-    by_origin: Vec<(ReplicaId, Vec<(u64, &'a Stamp)>)>,
+    by_origin: Vec<(ReplicaId, Vec<(u64, S)>)>,
 }
 
 /// Per (point, trial, bucket), what the strategy cost and how often its
-/// stamps went backwards: a row with only the latency, `failed`,
-/// `metadata_bytes` and `stamp_regressions` fields filled in.
+/// stamps went backwards, written by write: rows with only the latency,
+/// `failed`, `metadata_bytes` and `stamp_regressions` fields filled in.
 ///
 /// A stamp regression is an acknowledged write stamped below one its own
 /// replica had given before (by `seq`). Only last-write-wins stamps are
 /// ordered; other buckets count none.
-fn costs<'a>(
-    records: &'a [Record],
-    kinds: &BTreeMap<String, Kind>,
-) -> HashMap<(usize, usize, &'a str), SummaryRow> {
-    let mut tallies: FastMap<(usize, usize, &str), BucketTally<'_>> = FastMap::default();
-    for record in records {
-        let Record::Write(write) = record else { continue };
-        let tally =
-            tallies.entry((write.point, write.trial, write.bucket.as_str())).or_insert_with(|| BucketTally {
+struct CostTally<S> {
+    tallies: FastMap<RowKey, BucketTally<S>>,
+}
+
+impl<S> Default for CostTally<S> {
+    fn default() -> Self {
+        Self { tallies: FastMap::default() }
+    }
+}
+
+impl<S: std::borrow::Borrow<Stamp>> CostTally<S> {
+    /// Counts `write`, whose stamp is `stamp`.
+    fn add(&mut self, write: &WriteRecord, stamp: Option<S>, kinds: &BTreeMap<String, Kind>) {
+        let place = (write.point, write.trial, write.bucket.to_string());
+        let tally = match self.tallies.get_mut(&place) {
+            Some(tally) => tally,
+            None => self.tallies.entry(place).or_insert_with(|| BucketTally {
                 ordered: kind_in(kinds, &write.bucket) == Kind::LastWriteWins,
-                ..Default::default()
-            });
+                failed: 0,
+                latencies_ms: Vec::new(),
+                metadata_bytes: 0,
+                with_metadata: 0,
+                by_origin: Vec::new(),
+            }),
+        };
         if write.outcome != Outcome::Ok {
             tally.failed += 1;
-            continue;
+            return;
         }
         tally.latencies_ms.push((write.complete_ns - write.invoke_ns) as f64 / 1e6);
         if let Some(bytes) = write.metadata_bytes {
             tally.metadata_bytes += bytes;
             tally.with_metadata += 1;
         }
-        let (true, Some(stamp), Some(write_id)) = (tally.ordered, &write.stamp, &write.write_id) else {
-            continue;
+        let (true, Some(stamp), Some(write_id)) = (tally.ordered, stamp, &write.write_id) else {
+            return;
         };
         let WriteId { origin, seq } = *write_id;
         // A bucket's writes come from a handful of replicas.
@@ -626,35 +733,40 @@ fn costs<'a>(
         };
         writes.push((seq, stamp));
     }
-    tallies
-        .into_iter()
-        .map(|(group, mut tally)| {
-            let mut regressions = 0;
-            for (_, writes) in &mut tally.by_origin {
-                writes.sort_by_key(|(seq, _)| *seq);
-                let mut highest: Option<&Stamp> = None;
-                for (_, stamp) in writes.iter() {
-                    match highest {
-                        Some(high) if stamp.order(high) == Ordering::Less => regressions += 1,
-                        _ => highest = Some(stamp),
+
+    /// The cost rows.
+    fn finish(self) -> HashMap<RowKey, SummaryRow> {
+        self.tallies
+            .into_iter()
+            .map(|(group, mut tally)| {
+                let mut regressions = 0;
+                for (_, writes) in &mut tally.by_origin {
+                    writes.sort_by_key(|(seq, _)| *seq);
+                    let mut highest: Option<&Stamp> = None;
+                    for (_, stamp) in writes.iter() {
+                        let stamp = stamp.borrow();
+                        match highest {
+                            Some(high) if stamp.order(high) == Ordering::Less => regressions += 1,
+                            _ => highest = Some(stamp),
+                        }
                     }
                 }
-            }
-            let row = SummaryRow {
-                failed: tally.failed,
-                latency_p50_ms: quantile(&mut tally.latencies_ms, 0.50),
-                latency_p99_ms: quantile(&mut tally.latencies_ms, 0.99),
-                metadata_bytes: if tally.with_metadata == 0 {
-                    0.0
-                } else {
-                    tally.metadata_bytes as f64 / tally.with_metadata as f64
-                },
-                stamp_regressions: regressions,
-                ..Default::default()
-            };
-            (group, row)
-        })
-        .collect()
+                let row = SummaryRow {
+                    failed: tally.failed,
+                    latency_p50_ms: quantile(&mut tally.latencies_ms, 0.50),
+                    latency_p99_ms: quantile(&mut tally.latencies_ms, 0.99),
+                    metadata_bytes: if tally.with_metadata == 0 {
+                        0.0
+                    } else {
+                        tally.metadata_bytes as f64 / tally.with_metadata as f64
+                    },
+                    stamp_regressions: regressions,
+                    ..Default::default()
+                };
+                (group, row)
+            })
+            .collect()
+    }
 }
 
 /// The second parameter of a two-parameter sweep at a point: named by

@@ -216,6 +216,7 @@ impl Jobs {
             progress: Some(Arc::clone(&progress)),
             shard: None,
             gzip: false,
+            spill_after_writes: crate::history::spill::SPILL_AFTER_WRITES,
         };
         let job = Arc::new(Job {
             id,

@@ -53,6 +53,7 @@ use crate::experiment::lease::LeaseSpec;
 use crate::experiment::spec::{Spec, WorkloadSpec};
 use crate::experiment::stop::Stopped;
 use crate::experiment::workload::Counters;
+use crate::history::spill::SpilledWrites;
 use crate::history::{EngineKind, FaultName, LeaseRecord, TrialPlan, WriteRecord};
 use crate::replica::core::Snapshot;
 
@@ -80,7 +81,7 @@ impl RealTime {
 }
 
 pub use self::processes::cluster::ClusterError;
-pub use self::trial::{TrialOutcome, run_trial};
+pub use self::trial::{SpilledTrial, TrialOutcome, run_trial};
 
 /// Why an engine could not carry out a trial.
 #[derive(Debug, thiserror::Error)]
@@ -152,9 +153,25 @@ pub struct Workload {
 #[derive(Debug, Default)]
 pub struct WorkloadRecords {
     /// In the order they were invoked.
-    pub writes: Vec<WriteRecord>,
+    pub writes: Writes,
     /// In true-time order.
     pub leases: Vec<LeaseRecord>,
+}
+
+/// A trial's writes, in the order they were invoked: held, or on disk
+/// once there are many (`history::spill`; the simulator spills past
+/// [`SimOptions::spill_after_writes`](crate::sim::SimOptions::spill_after_writes),
+/// the real engines hold theirs, since a real trial lasts minutes at most).
+#[derive(Debug)]
+pub enum Writes {
+    Held(Vec<WriteRecord>),
+    Spilled(SpilledWrites),
+}
+
+impl Default for Writes {
+    fn default() -> Self {
+        Writes::Held(Vec::new())
+    }
 }
 
 /// A spawned task that ends when its handle is dropped.

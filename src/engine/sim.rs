@@ -15,14 +15,15 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use super::trial::ms_to_ns;
-use super::{ClockSample, Engine, EngineError, TrialOutcome, Workload, WorkloadRecords};
+use super::{ClockSample, Engine, EngineError, TrialOutcome, Workload, WorkloadRecords, Writes};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::experiment::faults::timeline::Operation;
 use crate::experiment::spec::Spec;
 use crate::experiment::stop::Stop;
 use crate::experiment::workload::{self, Counters, Schedule};
-use crate::history::{EngineKind, TrialPlan};
+use crate::history::spill::WriteSpill;
+use crate::history::{EngineKind, TrialPlan, WriteRecord};
 use crate::replica::core::Snapshot;
 use crate::sim::client::Client;
 use crate::sim::lease::LeaseHost;
@@ -36,6 +37,40 @@ pub struct SimEngine {
     options: SimOptions,
     /// When the workload's clients stop issuing operations, once started.
     stop_at: Nanos,
+    /// The writes the clients have finished, in the order they were invoked.
+    writes: WriteLog,
+}
+
+/// A trial's finished writes, in invocation order: held, then, past
+/// [`SimOptions::spill_after_writes`], all of them on disk.
+enum WriteLog {
+    Held(Vec<WriteRecord>),
+    Spilling(WriteSpill),
+}
+
+impl WriteLog {
+    fn push(&mut self, write: WriteRecord, spill_after: usize) -> std::io::Result<()> {
+        match self {
+            WriteLog::Held(held) if held.len() < spill_after => held.push(write),
+            WriteLog::Held(held) => {
+                let mut spill = WriteSpill::new()?;
+                for earlier in held.drain(..) {
+                    spill.push(earlier)?;
+                }
+                spill.push(write)?;
+                *self = WriteLog::Spilling(spill);
+            }
+            WriteLog::Spilling(spill) => spill.push(write)?,
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> std::io::Result<Writes> {
+        Ok(match self {
+            WriteLog::Held(held) => Writes::Held(held),
+            WriteLog::Spilling(spill) => Writes::Spilled(spill.finish()?),
+        })
+    }
 }
 
 impl SimEngine {
@@ -50,7 +85,34 @@ impl SimEngine {
         let mut world = World::new(start, spec.replicas, strategies, options.clone(), seed);
         world.stop = stop.clone();
         world.max_peer_offset_ms = spec.sweep.parameter.offset_bound(spec.max_peer_offset_ms, plan.value);
-        Self { world, options: options.clone(), stop_at: start }
+        Self { world, options: options.clone(), stop_at: start, writes: WriteLog::Held(Vec::new()) }
+    }
+
+    /// Moves the clients' finished writes on to the log, in the order of
+    /// their invocation (ties in the clients' order), as far as no write
+    /// still to finish can come before them; with `all`, every one.
+    fn collect_writes(&mut self, all: bool) -> Result<(), EngineError> {
+        let clients = &mut self.world.clients;
+        let now = self.world.now;
+        let bound = if all {
+            None
+        } else {
+            clients.iter().enumerate().map(|(index, client)| (client.earliest_next(now), index)).min()
+        };
+        loop {
+            let oldest = clients
+                .iter()
+                .enumerate()
+                .filter_map(|(index, client)| client.writes.front().map(|write| (write.invoke_ns, index)))
+                .min();
+            let Some((_, index)) = oldest.filter(|next| bound.is_none_or(|bound| *next < bound)) else {
+                return Ok(());
+            };
+            let write = clients[index].writes.pop_front().expect("the oldest write");
+            self.writes
+                .push(write, self.options.spill_after_writes)
+                .map_err(|error| EngineError::Workload(format!("spilling the trial's writes: {error}")))?;
+        }
     }
 
     /// What the world has computed so far.
@@ -67,7 +129,8 @@ impl Engine for SimEngine {
     }
 
     async fn run_until(&mut self, at: Nanos) -> Result<(), EngineError> {
-        Ok(self.world.run_until(at)?)
+        self.world.run_until(at)?;
+        self.collect_writes(false)
     }
 
     async fn apply(&mut self, operation: &Operation) -> Result<(), EngineError> {
@@ -148,7 +211,7 @@ impl Engine for SimEngine {
                 world.run_until(world.now + ms_to_ns(1.0))?;
             }
             let leases = world.lease.as_mut().map(LeaseHost::take_records).unwrap_or_default();
-            return Ok(WorkloadRecords { writes: Vec::new(), leases });
+            return Ok(WorkloadRecords { writes: Writes::default(), leases });
         }
         while !world.clients_done() && world.now < give_up {
             world.run_until(world.now + ms_to_ns(1.0))?;
@@ -159,12 +222,10 @@ impl Engine for SimEngine {
         for client in &mut world.clients {
             client.abandon(now);
         }
-        let count: usize = world.clients.iter().map(|client| client.writes.len()).sum();
-        let mut writes = Vec::with_capacity(count);
-        for client in &mut world.clients {
-            writes.append(&mut client.writes);
-        }
-        writes.sort_by_key(|write| write.invoke_ns);
+        self.collect_writes(true)?;
+        let log = std::mem::replace(&mut self.writes, WriteLog::Held(Vec::new()));
+        let writes =
+            log.finish().map_err(|error| EngineError::Workload(format!("spilling the trial's writes: {error}")))?;
         Ok(WorkloadRecords { writes, leases: Vec::new() })
     }
 

@@ -24,12 +24,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Engine, EngineError, Workload, WorkloadRecords};
+use super::{Engine, EngineError, Workload, WorkloadRecords, Writes};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::experiment::faults::timeline::{Step, timeline};
 use crate::experiment::spec::Spec;
 use crate::experiment::workload::Counters;
+use crate::history::spill::SpilledWrites;
 use crate::history::{FinalRecord, FinalSibling, Record, SampleRecord, Stamp, TrialPlan, TrialRecord};
 use crate::lease;
 use crate::replica::core::{Sibling, Snapshot};
@@ -43,11 +44,22 @@ pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What a trial produced, in history order.
 pub struct TrialOutcome {
+    /// Every record, but the writes if they were spilled.
     pub records: Vec<Record>,
+    /// The writes, if the engine spilled them, and where in `records` they go.
+    pub spilled: Option<SpilledTrial>,
     /// Whether the replicas converged before [`CONVERGE_TIMEOUT`].
     pub converged: bool,
     /// How long convergence took after the heal.
     pub converge_time: Duration,
+}
+
+/// A trial's spilled writes (`history::spill`): they belong in its history
+/// just before `records[at]`.
+#[derive(Debug)]
+pub struct SpilledTrial {
+    pub at: usize,
+    pub writes: SpilledWrites,
 }
 
 /// What happens at one moment of the workload.
@@ -115,7 +127,10 @@ pub async fn run_trial<E: Engine>(
     }
     let WorkloadRecords { writes, leases } = engine.finish_workload().await?;
     let workload_end_ns = engine.now();
-    let mut keys: BTreeSet<String> = writes.iter().map(|write| write.key.to_string()).collect();
+    let mut keys: BTreeSet<String> = match &writes {
+        Writes::Held(writes) => writes.iter().map(|write| write.key.to_string()).collect(),
+        Writes::Spilled(spilled) => spilled.counts.keys().map(|(_, key)| key.clone()).collect(),
+    };
     keys.extend(leases.iter().map(|record| lease::key_of(record.guard)));
     let samples = futures::future::join_all(samples).await.into_iter().flatten().map(|sample| {
         Record::Sample(SampleRecord {
@@ -129,10 +144,20 @@ pub async fn run_trial<E: Engine>(
     });
     // The history's bulk: sized once, since growing it copies it again and again.
     let finals = spec.strategies.len() * keys.len() * spec.replicas;
-    records.reserve(fault_records.len() + writes.len() + finals + 2 * spec.replicas * spec.replicas + 1);
+    let held = match &writes {
+        Writes::Held(writes) => writes.len(),
+        Writes::Spilled(_) => 0,
+    };
+    records.reserve(fault_records.len() + held + finals + 2 * spec.replicas * spec.replicas + 1);
     records.extend(samples);
     records.extend(fault_records);
-    records.extend(writes.into_iter().map(Record::Write));
+    let spilled = match writes {
+        Writes::Held(writes) => {
+            records.extend(writes.into_iter().map(Record::Write));
+            None
+        }
+        Writes::Spilled(writes) => Some(SpilledTrial { at: records.len(), writes }),
+    };
     records.extend(leases.into_iter().map(Record::Lease));
 
     // Faults stop; the replicas must now converge.
@@ -174,7 +199,7 @@ pub async fn run_trial<E: Engine>(
     }));
     let judged = judged_buckets(spec, &failed_buckets);
     records.extend(final_records_of(&states, &judged, plan, &keys));
-    Ok(TrialOutcome { records, converged, converge_time })
+    Ok(TrialOutcome { records, spilled, converged, converge_time })
 }
 
 /// Carries out `steps` in order, each recorded with the true time it took effect.

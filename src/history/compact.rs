@@ -47,8 +47,9 @@ use crate::write_id::WriteId;
 /// raced it.
 pub const RECENT_VALUES: usize = 4;
 
-/// Writes (of any key) after which the writer forgets a key not written in
-/// the meantime: a retired key, or one the workload has stopped using.
+/// Writes (of any key, counted within the trial) after which the writer
+/// forgets a key not written in the meantime: a retired key, or one the
+/// workload has stopped using.
 pub const FORGET_AFTER_WRITES: u64 = 1 << 16;
 
 /// Values shorter than this, in items, are written whole. Finding the write
@@ -92,7 +93,11 @@ impl Encoder {
     pub fn next<'a>(&mut self, record: &'a Record) -> Option<(&'a WriteRecord, ValueForm<'a>)> {
         let place = place_of(record);
         if place != self.place {
+            // A trial's lines depend on that trial's writes alone, however
+            // they come to be written (see `spill`).
             self.keys.clear();
+            self.writes = 0;
+            self.swept_at = 0;
             self.place = place;
         }
         let Record::Write(write) = record else { return None };

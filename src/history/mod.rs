@@ -24,6 +24,7 @@ mod fast_path;
 mod fault_name;
 mod file;
 mod lease;
+pub mod spill;
 mod stamp;
 mod writer;
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::Record;
 use super::compact::{Encoder, WriteLine};
 use super::file::HistoryError;
+use super::spill::SpilledWrites;
 
 /// Appends records to a history file, buffered, gzip-compressed as it
 /// goes if the file's name ends in `.gz`; writes values compact where they
@@ -61,6 +62,17 @@ impl std::io::Write for Sink {
     }
 }
 
+/// Writes `record` as one line of a history, a write's value in the form
+/// `encoder` chooses.
+pub(super) fn write_line(encoder: &mut Encoder, out: &mut impl std::io::Write, record: &Record) -> std::io::Result<()> {
+    match encoder.next(record) {
+        Some((write, form)) => serde_json::to_writer(&mut *out, &WriteLine::new(write, &form)),
+        None => serde_json::to_writer(&mut *out, record),
+    }
+    .map_err(std::io::Error::from)?;
+    out.write_all(b"\n")
+}
+
 /// How hard a file is compressed as it is written: gzip's fastest level,
 /// about a tenth of a history's text at a few hundred MB a second, so the
 /// compressing keeps up with the simulator.
@@ -80,15 +92,14 @@ impl HistoryWriter {
     }
 
     pub fn append(&mut self, record: &Record) -> Result<(), HistoryError> {
-        let file = &mut self.file;
-        let written = match self.encoder.next(record) {
-            Some((write, form)) => serde_json::to_writer(&mut *file, &WriteLine::new(write, &form)),
-            None => serde_json::to_writer(&mut *file, record),
-        };
-        written
-            .map_err(std::io::Error::from)
-            .and_then(|()| file.write_all(b"\n"))
+        write_line(&mut self.encoder, &mut self.file, record)
             .map_err(|error| HistoryError::Write(self.path.clone(), error))
+    }
+
+    /// Appends a trial's spilled writes, line for line as they were
+    /// written (by the same rules, so as this writer would have).
+    pub fn append_spilled(&mut self, writes: &mut SpilledWrites) -> Result<(), HistoryError> {
+        writes.copy_to(&mut self.file).map_err(|error| HistoryError::Write(self.path.clone(), error))
     }
 
     /// Flushes what is buffered; call at the end of each trial.

@@ -12,9 +12,11 @@
 use std::path::Path;
 
 use super::{DropsWriter, ReportError};
+use crate::analysis::spilled::RANGE_WRITES;
 use crate::analysis::{Analysis, DroppedWrite, Judge};
 use crate::experiment::spec::Spec;
 use crate::history::Record;
+use crate::history::spill::SpilledWrites;
 
 /// The oracle's verdicts on a run so far, and what its report will need.
 pub struct Judging {
@@ -52,14 +54,26 @@ impl Judging {
         self.kept.push(record);
     }
 
-    /// Judges one trial from all its records.
-    pub fn trial(&mut self, records: Vec<Record>) -> Result<(), ReportError> {
-        let judged = self.judge.trial(&records);
-        if let Some(drops) = &mut self.drops {
-            drops.append(&judged)?;
+    /// Judges one trial from all its records, its writes among them or,
+    /// for a long simulated trial, `spilled` (judged a range of keys at a
+    /// time, `analysis::spilled`).
+    pub fn trial(&mut self, records: Vec<Record>, spilled: Option<SpilledWrites>) -> Result<(), ReportError> {
+        let Self { spec, judge, drops, shown, kept } = self;
+        let mut took = |judged: Vec<DroppedWrite>| -> Result<(), ReportError> {
+            if let Some(drops) = drops {
+                drops.append(&judged)?;
+            }
+            shown.extend(judged.into_iter().filter(|drop| super::shows(spec, drop)));
+            Ok(())
+        };
+        match spilled {
+            None => took(judge.trial(&records))?,
+            Some(mut writes) => {
+                let range = |judged| took(judged).map_err(std::io::Error::other);
+                judge.trial_spilled(&records, &mut writes, RANGE_WRITES, range)?;
+            }
         }
-        self.shown.extend(judged.into_iter().filter(|drop| super::shows(&self.spec, drop)));
-        self.kept.extend(records.into_iter().filter(|record| super::reads(&self.spec, record)));
+        kept.extend(records.into_iter().filter(|record| super::reads(spec, record)));
         Ok(())
     }
 

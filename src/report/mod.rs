@@ -87,6 +87,8 @@ pub enum ReportError {
     History(#[from] HistoryError),
     #[error(transparent)]
     Spec(#[from] SpecError),
+    #[error(transparent)]
+    Spilled(#[from] crate::analysis::spilled::SpilledError),
 }
 
 /// Whether the report draws `drop` (the timeline's trial: the largest

@@ -3,7 +3,7 @@
 //! replicas, written as a state machine that the world steps with each
 //! answer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -90,8 +90,9 @@ pub struct Client {
     requests: u64,
     awaiting: Option<u64>,
     counters: Arc<Counters>,
-    /// Every operation's record, in order.
-    pub writes: Vec<WriteRecord>,
+    /// The records of its operations that have ended, oldest first, until
+    /// the engine takes them (see [`Client::earliest_next`]).
+    pub writes: VecDeque<WriteRecord>,
 }
 
 impl Client {
@@ -110,8 +111,6 @@ impl Client {
     ) -> Self {
         let first = schedule.first_start().as_nanos() as Nanos;
         let interval = schedule.interval().map(|every| every.as_nanos() as Nanos);
-        // Room for every operation the schedule plans, so the list never grows by copying.
-        let planned = interval.map_or(0, |every| ((stop_at - started) / every.max(1)) as usize + 1);
         Self {
             point,
             trial,
@@ -128,7 +127,17 @@ impl Client {
             requests: 0,
             awaiting: None,
             counters,
-            writes: Vec::with_capacity(planned),
+            writes: VecDeque::new(),
+        }
+    }
+
+    /// The earliest invocation time any record it has yet to finish can
+    /// have, at true time `now`: the operation in flight's, else its next
+    /// one's (none begins before it is scheduled, nor in the past).
+    pub fn earliest_next(&self, now: Nanos) -> Nanos {
+        match &self.record {
+            Some(record) => record.invoke_ns,
+            None => self.scheduled.max(now),
         }
     }
 
@@ -268,7 +277,7 @@ impl Client {
             if record.outcome == Outcome::Ok {
                 self.counters.acked.fetch_add(1, Ordering::Relaxed);
             }
-            self.writes.push(record);
+            self.writes.push_back(record);
         }
         self.scheduled = match self.interval {
             Some(every) => (self.scheduled + every).max(now),

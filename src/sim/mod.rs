@@ -85,6 +85,9 @@ pub struct SimOptions {
     pub request_timeout_ns: Nanos,
     /// How long a push waits for an answer (`ReplicationOptions::request_timeout`), ns.
     pub push_timeout_ns: Nanos,
+    /// Writes a trial holds before it spills them to disk
+    /// (`history::spill::SPILL_AFTER_WRITES`, 100,000).
+    pub spill_after_writes: usize,
 }
 
 impl Default for SimOptions {
@@ -99,6 +102,7 @@ impl Default for SimOptions {
             timer_tick_ns: 1_000_000,
             request_timeout_ns: workload::REQUEST_TIMEOUT.as_nanos() as Nanos,
             push_timeout_ns: ReplicationOptions::default().request_timeout.as_nanos() as Nanos,
+            spill_after_writes: crate::history::spill::SPILL_AFTER_WRITES,
         }
     }
 }

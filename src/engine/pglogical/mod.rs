@@ -42,7 +42,9 @@ use serde_json::json;
 
 use self::client::{BucketClient, Connections, Sequences};
 use super::processes::Processes;
-use super::{AbortOnDrop, ClockSample, Engine, EngineError, RealTime, Refused, Workload, WorkloadRecords};
+use super::{
+    AbortOnDrop, ClockSample, Engine, EngineError, RealTime, Refused, Workload, WorkloadRecords, Writes,
+};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::system_now;
@@ -527,8 +529,12 @@ impl Engine for Pglogical {
                     ))
                 })?
                 .map_err(|error| EngineError::Workload(error.to_string()))?;
-            records.writes.extend(writes);
-            records.writes.sort_by_key(|write| write.invoke_ns);
+            let Writes::Held(mut held) = std::mem::take(&mut records.writes) else {
+                return Err(EngineError::Workload("the lab's replicas spilled their writes".into()));
+            };
+            held.extend(writes);
+            held.sort_by_key(|write| write.invoke_ns);
+            records.writes = Writes::Held(held);
         }
         Ok(records)
     }

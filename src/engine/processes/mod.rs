@@ -25,7 +25,7 @@ use futures::future::BoxFuture;
 use self::cluster::{Cluster, ClusterOptions, Signal};
 use self::lease::LeaseProcesses;
 use super::trial::SAMPLE_INTERVAL;
-use super::{AbortOnDrop, ClockSample, Engine, EngineError, RealTime, Workload, WorkloadRecords};
+use super::{AbortOnDrop, ClockSample, Engine, EngineError, RealTime, Workload, WorkloadRecords, Writes};
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
 use crate::clock::physical::system_now;
@@ -177,11 +177,11 @@ impl Engine for Processes {
         if let Some(lease) = self.lease.take() {
             tokio::time::sleep_until(self.workload_ends).await;
             let leases = lease.finish(LEASE_FINISH_TIMEOUT).await?;
-            return Ok(WorkloadRecords { writes: Vec::new(), leases });
+            return Ok(WorkloadRecords { writes: Writes::default(), leases });
         }
         let Some(mut clients) = self.clients.take() else { return Ok(WorkloadRecords::default()) };
         let writes = (&mut clients.0).await.map_err(|error| EngineError::Workload(error.to_string()))?;
-        Ok(WorkloadRecords { writes, leases: Vec::new() })
+        Ok(WorkloadRecords { writes: Writes::Held(writes), leases: Vec::new() })
     }
 
     fn sample_clocks(&mut self) -> BoxFuture<'static, Vec<ClockSample>> {
