@@ -23,18 +23,21 @@
 //!   TrueTime clocks (with commit wait, all four one implementation over
 //!   their stamps), dotted and per-server version vectors, and set union;
 //!   and plugins, strategies in any language speaking JSON lines.
-//! - [`replica`]: one replica process. A pure core with an injected clock,
+//! - [`replica`]: one replica process. A pure core with an injected clock
+//!   (which can forget what every peer holds, keeping a checkpoint),
 //!   a SQLite store, a worker that group-commits, an HTTP server,
 //!   replication with per-link faults, and NTP-style monitoring of its
 //!   peers' clock offsets.
 //! - [`history`]: the contract between the engines and the oracle: every
 //!   record a run writes, one JSON object per line, fault names and all;
-//!   each write's value compact (the write it extends, plus what it adds).
+//!   each write's value compact (the write it extends, plus what it adds);
+//!   a long trial's writes spilled to disk as it runs.
 //! - [`experiment`]: what a run is asked to do. Specs, the faults and the
 //!   timeline of typed operations they become, the random nemesis, the
 //!   read-modify-write workload, limits, run ids.
 //! - [`analysis`]: the oracle. From the history alone, which acknowledged
-//!   writes each strategy silently dropped, and why.
+//!   writes each strategy silently dropped, and why; a trial at a time, a
+//!   long one a range of keys at a time.
 //! - [`sim`]: the deterministic simulator: the same replica cores, peer
 //!   policies and clock models under simulated time, network and disks;
 //!   scripted worlds and the step-through's scenarios, judged by the oracle.

@@ -220,7 +220,9 @@ async fn run_into(
     // in order to be written and judged.
     let mut simulated = match spec.engine {
         EngineKind::Processes | EngineKind::Pglogical => None,
-        EngineKind::Sim => Some(simulate(spec, shard, options.spill_after_writes, &counters, &progress, stop)),
+        EngineKind::Sim => {
+            Some(simulate(spec, shard, options.spill_after_writes, &counters, &progress, stop))
+        }
     };
     for slice in &slices {
         for (index, &value) in slice.spec.sweep.values.iter().enumerate() {

@@ -353,3 +353,26 @@ fn a_compressed_run_judged_trial_by_trial_is_the_whole_history_judged() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Trials whose writes spill to disk (here past 200 writes, so every trial
+/// does; by default past 100,000) leave the run they would have held whole,
+/// file for file: the history byte for byte, and the summary, drops and
+/// report of the oracle judging them a range of keys at a time.
+#[test]
+fn a_run_whose_trials_spill_their_writes_is_the_run_held_whole() {
+    let results = tempfile::tempdir().unwrap();
+    let held = simulate(&results.path().join("held"), &["chaos", "--quick", "--trials", "2"]);
+    let spilled = simulate(
+        &results.path().join("spilled"),
+        &["chaos", "--quick", "--trials", "2", "--spill-after", "200"],
+    );
+    let history = std::fs::read(held.join("history.jsonl")).unwrap();
+    let writes =
+        history.split(|byte| *byte == b'\n').filter(|line| line.starts_with(b"{\"type\":\"write\"")).count();
+    assert!(writes > 2000, "{writes} writes: each trial spills");
+    for file in ["history.jsonl", "summary.json", "summary.csv", "drops.json", "report.md"] {
+        let (one, other) =
+            (std::fs::read(held.join(file)).unwrap(), std::fs::read(spilled.join(file)).unwrap());
+        assert!(one == other, "{file} differs when the trials spill");
+    }
+}

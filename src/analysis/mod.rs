@@ -486,8 +486,11 @@ fn analyze_after(points_before: &[Record], records: &[Record]) -> Analysis {
         },
         || context.judge(&groups),
     );
-    let mut analysis =
-        Analysis { kinds: context.kinds.clone(), failed_buckets: context.failed_buckets.clone(), ..Default::default() };
+    let mut analysis = Analysis {
+        kinds: context.kinds.clone(),
+        failed_buckets: context.failed_buckets.clone(),
+        ..Default::default()
+    };
     analysis.drops.reserve_exact(verdicts.iter().map(|verdict| verdict.drops.len()).sum());
     let rows = context.rows(&groups, verdicts, &mut analysis);
     analysis.rows = rows.into_iter().map(|(group, row)| row.with_costs(costs.get(&group))).collect();
@@ -521,7 +524,9 @@ impl Context {
                         context.acrosses.insert(point.point, across);
                     }
                     context.kinds.extend(point.kinds.iter().map(|(bucket, kind)| (bucket.clone(), *kind)));
-                    context.stamps.extend(point.stamps.iter().map(|(bucket, stamp)| (bucket.clone(), *stamp)));
+                    context
+                        .stamps
+                        .extend(point.stamps.iter().map(|(bucket, stamp)| (bucket.clone(), *stamp)));
                 }
                 Record::Trial(trial) => {
                     context.converge_ms.insert((trial.point, trial.trial), trial.converge_ms);
@@ -550,10 +555,9 @@ impl Context {
         let mut groups = Groups::gather(records).sorted();
         // A bucket whose plugin failed has no final state to judge it by.
         groups.retain(|((point, trial, bucket, _), _)| {
-            !self
-                .failed_buckets
-                .iter()
-                .any(|failed| (failed.point, failed.trial, failed.bucket.as_str()) == (*point, *trial, *bucket))
+            !self.failed_buckets.iter().any(|failed| {
+                (failed.point, failed.trial, failed.bucket.as_str()) == (*point, *trial, *bucket)
+            })
         });
         // A bucket written to that no point declared is held to its name's kind.
         for ((_, _, bucket, _), history) in &groups {
@@ -686,8 +690,13 @@ struct BucketTally<S> {
 /// replica had given before (by `seq`). Only last-write-wins stamps are
 /// ordered; other buckets count none.
 struct CostTally<S> {
-    tallies: FastMap<RowKey, BucketTally<S>>,
+    /// Per (point, trial), each bucket's tally: a trial has a handful of
+    /// buckets, found by name without making a key for each write.
+    tallies: FastMap<(usize, usize), Vec<NamedTally<S>>>,
 }
+
+/// A bucket's name and tally.
+type NamedTally<S> = (String, BucketTally<S>);
 
 impl<S> Default for CostTally<S> {
     fn default() -> Self {
@@ -698,17 +707,21 @@ impl<S> Default for CostTally<S> {
 impl<S: std::borrow::Borrow<Stamp>> CostTally<S> {
     /// Counts `write`, whose stamp is `stamp`.
     fn add(&mut self, write: &WriteRecord, stamp: Option<S>, kinds: &BTreeMap<String, Kind>) {
-        let place = (write.point, write.trial, write.bucket.to_string());
-        let tally = match self.tallies.get_mut(&place) {
-            Some(tally) => tally,
-            None => self.tallies.entry(place).or_insert_with(|| BucketTally {
-                ordered: kind_in(kinds, &write.bucket) == Kind::LastWriteWins,
-                failed: 0,
-                latencies_ms: Vec::new(),
-                metadata_bytes: 0,
-                with_metadata: 0,
-                by_origin: Vec::new(),
-            }),
+        let buckets = self.tallies.entry((write.point, write.trial)).or_default();
+        let tally = match buckets.iter().position(|(bucket, _)| *bucket == *write.bucket) {
+            Some(index) => &mut buckets[index].1,
+            None => {
+                let tally = BucketTally {
+                    ordered: kind_in(kinds, &write.bucket) == Kind::LastWriteWins,
+                    failed: 0,
+                    latencies_ms: Vec::new(),
+                    metadata_bytes: 0,
+                    with_metadata: 0,
+                    by_origin: Vec::new(),
+                };
+                buckets.push((write.bucket.to_string(), tally));
+                &mut buckets.last_mut().expect("just pushed").1
+            }
         };
         if write.outcome != Outcome::Ok {
             tally.failed += 1;
@@ -738,6 +751,9 @@ impl<S: std::borrow::Borrow<Stamp>> CostTally<S> {
     fn finish(self) -> HashMap<RowKey, SummaryRow> {
         self.tallies
             .into_iter()
+            .flat_map(|((point, trial), buckets)| {
+                buckets.into_iter().map(move |(bucket, tally)| ((point, trial, bucket), tally))
+            })
             .map(|(group, mut tally)| {
                 let mut regressions = 0;
                 for (_, writes) in &mut tally.by_origin {

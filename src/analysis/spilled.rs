@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write as _};
 
 use super::{Analysis, Context, CostTally, DroppedWrite, Judge, RowKey, SummaryRow};
-use crate::history::spill::{BucketKey, SpilledWrites};
+use crate::history::spill::{BucketKey, Counts, SpilledWrites};
 use crate::history::{Lines, Record, Stamp};
 
 /// Most writes judged at once: a range of keys holds at most this many,
@@ -27,6 +27,11 @@ use crate::history::{Lines, Record, Stamp};
 /// stamp, some 1.4 KB on the heap (measured with heaptrack on the skew
 /// workload), so a range takes about 14 MB.
 pub const RANGE_WRITES: usize = 10_000;
+
+/// Most ranges a trial is cut into, each a temporary file open at once:
+/// a trial of more than this many times [`RANGE_WRITES`] writes (2.5
+/// million) is judged in larger ranges.
+pub const MAX_RANGES: usize = 256;
 
 /// Why a spilled trial could not be judged.
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +57,14 @@ impl Judge {
         mut drops: impl FnMut(Vec<DroppedWrite>) -> std::io::Result<()>,
     ) -> Result<(), SpilledError> {
         let mut context = Context::gather(self.points.iter().chain(records));
+        // A very long trial takes larger ranges, so as not to open too many files.
+        let range_writes = range_writes.max(writes.lines.div_ceil(MAX_RANGES));
         let starts = range_starts(&writes.counts, range_writes);
         let range_of = |bucket: &str, key: &str| {
-            starts.partition_point(|(first_bucket, first_key)| (first_bucket.as_str(), first_key.as_str()) <= (bucket, key))
+            starts
+                .partition_point(|(first_bucket, first_key)| {
+                    (first_bucket.as_str(), first_key.as_str()) <= (bucket, key)
+                })
                 .saturating_sub(1)
         };
 
@@ -64,21 +74,13 @@ impl Judge {
             files.push(BufWriter::new(tempfile::tempfile()?));
         }
         let mut tally: CostTally<Stamp> = CostTally::default();
-        let mut failure = None;
-        writes.for_each_line(|line| {
-            let write = match Record::parse(line) {
-                Ok((Record::Write(write), _)) => write,
-                Ok(_) => return Err(std::io::Error::other(failure.insert(SpilledError::NotAWrite).to_string())),
-                Err(error) => {
-                    return Err(std::io::Error::other(failure.insert(SpilledError::Parse(error)).to_string()));
-                }
-            };
+        writes.for_each_line(|line| -> Result<(), SpilledError> {
+            let (Record::Write(write), _) = Record::parse(line)? else { return Err(SpilledError::NotAWrite) };
             tally.add(&write, write.stamp.clone(), &context.kinds);
             let file = &mut files[range_of(&write.bucket, &write.key)];
             file.write_all(line)?;
-            file.write_all(b"\n")
-        })
-        .map_err(|error| failure.take().unwrap_or(SpilledError::Io(error)))?;
+            Ok(file.write_all(b"\n")?)
+        })?;
 
         // The final states of each range's keys (the context holds what
         // the trial's other records tell).
@@ -123,15 +125,17 @@ impl Judge {
 
 /// The first key of each range: keys in order, a new range begun whenever
 /// the next key would take the current one past `range_writes` writes.
-fn range_starts(counts: &BTreeMap<BucketKey, usize>, range_writes: usize) -> Vec<BucketKey> {
+fn range_starts(counts: &Counts, range_writes: usize) -> Vec<BucketKey> {
     let mut starts = Vec::new();
     let mut filled = 0;
-    for (key, &count) in counts {
-        if starts.is_empty() || (filled > 0 && filled + count > range_writes) {
-            starts.push(key.clone());
-            filled = 0;
+    for (bucket, keys) in counts {
+        for (key, &count) in keys {
+            if starts.is_empty() || (filled > 0 && filled + count > range_writes) {
+                starts.push((bucket.clone(), key.clone()));
+                filled = 0;
+            }
+            filled += count;
         }
-        filled += count;
     }
     starts
 }

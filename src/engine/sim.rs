@@ -224,8 +224,9 @@ impl Engine for SimEngine {
         }
         self.collect_writes(true)?;
         let log = std::mem::replace(&mut self.writes, WriteLog::Held(Vec::new()));
-        let writes =
-            log.finish().map_err(|error| EngineError::Workload(format!("spilling the trial's writes: {error}")))?;
+        let writes = log
+            .finish()
+            .map_err(|error| EngineError::Workload(format!("spilling the trial's writes: {error}")))?;
         Ok(WorkloadRecords { writes, leases: Vec::new() })
     }
 

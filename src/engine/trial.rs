@@ -18,7 +18,8 @@
 //! Records come out in one order whatever the engine: the settings of step
 //! 1, the clock samples, the faults, the writes, the heal, the trial, the
 //! final states. On the simulator the same seed therefore gives the same
-//! history, byte for byte.
+//! history, byte for byte. A long simulated trial's writes come on disk
+//! (`history::spill`): [`TrialOutcome::spilled`] says where they belong.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -129,7 +130,7 @@ pub async fn run_trial<E: Engine>(
     let workload_end_ns = engine.now();
     let mut keys: BTreeSet<String> = match &writes {
         Writes::Held(writes) => writes.iter().map(|write| write.key.to_string()).collect(),
-        Writes::Spilled(spilled) => spilled.counts.keys().map(|(_, key)| key.clone()).collect(),
+        Writes::Spilled(spilled) => spilled.counts.values().flat_map(|keys| keys.keys().cloned()).collect(),
     };
     keys.extend(leases.iter().map(|record| lease::key_of(record.guard)));
     let samples = futures::future::join_all(samples).await.into_iter().flatten().map(|sample| {

@@ -34,8 +34,11 @@ pub struct WriteSpill {
     file: BufWriter<File>,
     encoder: Encoder,
     lines: usize,
-    counts: BTreeMap<BucketKey, usize>,
+    counts: Counts,
 }
+
+/// Writes per key: by bucket, then key, in the order keys are judged.
+pub type Counts = BTreeMap<String, BTreeMap<String, usize>>;
 
 impl WriteSpill {
     /// An empty spill, in a temporary file.
@@ -46,9 +49,13 @@ impl WriteSpill {
 
     /// Writes the trial's next write, in history order.
     pub fn push(&mut self, write: WriteRecord) -> std::io::Result<()> {
-        match self.counts.get_mut(&(write.bucket.to_string(), write.key.to_string())) {
+        let keys = match self.counts.get_mut(write.bucket.as_str()) {
+            Some(keys) => keys,
+            None => self.counts.entry(write.bucket.to_string()).or_default(),
+        };
+        match keys.get_mut(write.key.as_str()) {
             Some(count) => *count += 1,
-            None => drop(self.counts.insert((write.bucket.to_string(), write.key.to_string()), 1)),
+            None => drop(keys.insert(write.key.to_string(), 1)),
         }
         self.lines += 1;
         write_line(&mut self.encoder, &mut self.file, &Record::Write(write))
@@ -67,8 +74,8 @@ pub struct SpilledWrites {
     file: File,
     /// How many writes (lines) it holds.
     pub lines: usize,
-    /// How many writes each key has, in the order keys are judged.
-    pub counts: BTreeMap<BucketKey, usize>,
+    /// How many writes each key has.
+    pub counts: Counts,
 }
 
 impl SpilledWrites {
@@ -79,10 +86,10 @@ impl SpilledWrites {
     }
 
     /// Calls `each` with every line in order, without its newline.
-    pub fn for_each_line(
+    pub fn for_each_line<E: From<std::io::Error>>(
         &mut self,
-        mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
-    ) -> std::io::Result<()> {
+        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
         self.file.seek(SeekFrom::Start(0))?;
         let mut reader = BufReader::new(&self.file);
         let mut line = Vec::new();

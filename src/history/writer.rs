@@ -64,7 +64,11 @@ impl std::io::Write for Sink {
 
 /// Writes `record` as one line of a history, a write's value in the form
 /// `encoder` chooses.
-pub(super) fn write_line(encoder: &mut Encoder, out: &mut impl std::io::Write, record: &Record) -> std::io::Result<()> {
+pub(super) fn write_line(
+    encoder: &mut Encoder,
+    out: &mut impl std::io::Write,
+    record: &Record,
+) -> std::io::Result<()> {
     match encoder.next(record) {
         Some((write, form)) => serde_json::to_writer(&mut *out, &WriteLine::new(write, &form)),
         None => serde_json::to_writer(&mut *out, record),
