@@ -285,7 +285,7 @@ async fn run_into(
                     history.append(record)?;
                 }
                 if let Some(spilled) = &mut outcome.spilled {
-                    history.append_spilled(&mut spilled.writes)?;
+                    history.append_lines(|out| spilled.writes.copy_to(out))?;
                 }
                 for record in &outcome.records[at..] {
                     history.append(record)?;

@@ -82,7 +82,7 @@ fn a_spilled_trial_writes_and_judges_as_the_trial_held_whole() {
     let file = tempfile::NamedTempFile::new().expect("a temporary file");
     let mut writer = HistoryWriter::create(file.path()).expect("a history");
     records[..first].iter().for_each(|record| writer.append(record).expect("written"));
-    writer.append_spilled(&mut spilled).expect("copied");
+    writer.append_lines(|out| spilled.copy_to(out)).expect("copied");
     records[end..].iter().for_each(|record| writer.append(record).expect("written"));
     writer.finish().expect("finished");
     let mut copied = Vec::new();

@@ -9,7 +9,7 @@
 //! run's history will hold (the same compact form, decided from the same
 //! trial's writes, see `compact`), with a count of the writes per key.
 //! The runner then copies those lines into the history
-//! ([`super::HistoryWriter::append_spilled`]), and the oracle judges them a
+//! ([`super::HistoryWriter::append_lines`]), and the oracle judges them a
 //! range of keys at a time (`analysis::Judge::trial_spilled`). The file is
 //! anonymous: the system removes it when it is closed, whatever happens.
 
@@ -80,7 +80,7 @@ pub struct SpilledWrites {
 
 impl SpilledWrites {
     /// Copies every line, as written, to `out`.
-    pub fn copy_to(&mut self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    pub fn copy_to(&mut self, out: &mut (impl std::io::Write + ?Sized)) -> std::io::Result<()> {
         self.file.seek(SeekFrom::Start(0))?;
         std::io::copy(&mut self.file, out).map(drop)
     }

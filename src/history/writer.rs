@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use super::Record;
 use super::compact::{Encoder, WriteLine};
 use super::file::HistoryError;
-use super::spill::SpilledWrites;
 
 /// Appends records to a history file, buffered, gzip-compressed as it
 /// goes if the file's name ends in `.gz`; writes values compact where they
@@ -100,10 +99,14 @@ impl HistoryWriter {
             .map_err(|error| HistoryError::Write(self.path.clone(), error))
     }
 
-    /// Appends a trial's spilled writes, line for line as they were
-    /// written (by the same rules, so as this writer would have).
-    pub fn append_spilled(&mut self, writes: &mut SpilledWrites) -> Result<(), HistoryError> {
-        writes.copy_to(&mut self.file).map_err(|error| HistoryError::Write(self.path.clone(), error))
+    /// Appends lines already in history form, as `copy` writes them: a
+    /// trial's spilled writes (`SpilledWrites::copy_to`), written by the
+    /// same rules as this writer's, so as it would have written them.
+    pub fn append_lines(
+        &mut self,
+        copy: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<(), HistoryError> {
+        copy(&mut self.file).map_err(|error| HistoryError::Write(self.path.clone(), error))
     }
 
     /// Flushes what is buffered; call at the end of each trial.
