@@ -28,9 +28,11 @@ use crate::history::{Lines, Record, Stamp};
 /// workload), so a range takes about 14 MB.
 pub const RANGE_WRITES: usize = 10_000;
 
-/// Most ranges a trial is cut into, each a temporary file open at once:
-/// a trial of more than this many times [`RANGE_WRITES`] writes (2.5
-/// million) is judged in larger ranges.
+/// About the most ranges a trial is cut into, each a temporary file open at
+/// once: a trial of more than half this many times [`RANGE_WRITES`] writes
+/// (1.28 million) is judged in larger ranges. (No key is cut, so two
+/// neighbouring ranges hold more than a range's writes: there are at most
+/// this many ranges, and one.)
 pub const MAX_RANGES: usize = 256;
 
 /// Why a spilled trial could not be judged.
@@ -42,6 +44,9 @@ pub enum SpilledError {
     Parse(#[from] serde_json::Error),
     #[error("a trial's spilled lines hold a record that is not a write")]
     NotAWrite,
+    /// Handing a range's drops on failed.
+    #[error("writing a trial's drops: {0}")]
+    Drops(std::io::Error),
 }
 
 impl Judge {
@@ -58,7 +63,7 @@ impl Judge {
     ) -> Result<(), SpilledError> {
         let mut context = Context::gather(self.points.iter().chain(records));
         // A very long trial takes larger ranges, so as not to open too many files.
-        let range_writes = range_writes.max(writes.lines.div_ceil(MAX_RANGES));
+        let range_writes = range_writes.max(writes.lines.div_ceil(MAX_RANGES / 2));
         let starts = range_starts(&writes.counts, range_writes);
         let range_of = |bucket: &str, key: &str| {
             starts
@@ -112,7 +117,7 @@ impl Judge {
                 }
             }
             mismatches.extend(judged.lww_final_mismatches);
-            drops(judged.drops)?;
+            drops(judged.drops).map_err(SpilledError::Drops)?;
         }
         let costs = tally.finish();
         self.analysis.rows.extend(rows.into_iter().map(|(place, row)| row.with_costs(costs.get(&place))));

@@ -41,6 +41,7 @@ use crate::clock::Nanos;
 use crate::clock::dots::{Dot, DotSet, ReplicaId};
 use crate::clock::physical::PhysicalClock;
 use crate::lease::Token;
+use crate::strategy::plugin::PluginFailure;
 use crate::strategy::{Clocks, KeyState, Strategy, Write};
 
 /// A replica's durable content, bounded by its keys and its tail. See the
@@ -57,6 +58,12 @@ pub struct Checkpoint {
     have: DotSet,
     /// The largest fencing token durable per bucket and key.
     fences: BTreeMap<(String, String), Token>,
+    /// Buckets whose plugin failed, with how: their states stopped there,
+    /// and a restart must not serve them again.
+    failed: BTreeMap<String, PluginFailure>,
+    /// Per origin, the writes forgotten so far (`1..=n`): one committed
+    /// after its peers said they hold it does not join the tail.
+    forgotten: Floor,
 }
 
 /// Per origin, the largest `n` such that every peer holds writes `1..=n`
@@ -73,9 +80,11 @@ impl Checkpoint {
         for write in written {
             let dot = (write.origin, write.seq);
             self.have.insert(Dot(write.origin, write.seq));
-            self.tail.insert(dot, Arc::clone(write));
             if core.pending.contains_key(&dot) {
                 self.waiting.insert(dot);
+                self.tail.insert(dot, Arc::clone(write));
+            } else if self.forgotten.get(&write.origin).is_none_or(|&through| write.seq > through) {
+                self.tail.insert(dot, Arc::clone(write));
             }
             if let Some(token) = write.fence {
                 let seen = self.fences.entry((write.bucket.clone(), write.key.clone())).or_insert(token);
@@ -86,6 +95,13 @@ impl Checkpoint {
         for write in released {
             self.waiting.remove(&(write.origin, write.seq));
             touched.push((&write.bucket, &write.key));
+        }
+        if self.failed.len() < core.buckets.len() {
+            for (name, bucket) in &core.buckets {
+                if let Some(failure) = bucket.failure.get() {
+                    self.failed.entry(name.clone()).or_insert_with(|| failure.clone());
+                }
+            }
         }
         touched.sort_unstable();
         touched.dedup();
@@ -108,6 +124,10 @@ impl Checkpoint {
     pub fn forget(&mut self, floor: &Floor) {
         let waiting = &self.waiting;
         forget_below(&mut self.tail, floor, |dot| waiting.contains(dot));
+        for (&origin, &through) in floor {
+            let forgotten = self.forgotten.entry(origin).or_default();
+            *forgotten = (*forgotten).max(through);
+        }
     }
 
     /// How many writes the tail holds.
@@ -162,8 +182,15 @@ impl ReplicaCore {
         core.fences = checkpoint.fences.clone();
         let physical_now: Nanos = core.clock.now();
         for (name, bucket) in &mut core.buckets {
+            if let Some(failure) = checkpoint.failed.get(name) {
+                // Out of service, as before the crash.
+                let _ = bucket.failure.set(failure.clone());
+            }
             let Some(keys) = checkpoint.keys.get(name) else { continue };
             bucket.keys = keys.clone();
+            if bucket.failure.get().is_some() {
+                continue;
+            }
             let mut clocks =
                 Clocks { replica: id, physical_now, hlc: &mut core.hlc, lamport: &mut core.lamport };
             for write in bucket.keys.values().flat_map(|state| &state.siblings) {
@@ -230,6 +257,32 @@ mod tests {
 
     fn snapshot_of(core: &ReplicaCore) -> Snapshot {
         core.snapshot()
+    }
+
+    /// A bucket whose plugin failed before a crash is still out of service
+    /// after the restart (a replay of the log would fail it again), and the
+    /// others serve on.
+    #[test]
+    fn a_bucket_whose_plugin_failed_stays_out_of_service_after_a_restart() {
+        use crate::replica::core::CoreError;
+        use crate::replica::core::tests::BreaksOnSecondApply;
+        use serde_json::Value;
+        let time = ManualTrueTime::new(T0);
+        let strategies = || -> Vec<Arc<dyn Strategy>> {
+            let breaks = BreaksOnSecondApply(std::sync::atomic::AtomicUsize::new(0));
+            vec![Arc::new(crate::strategy::lww_wall::LwwWall), Arc::new(breaks)]
+        };
+        let mut core = ReplicaCore::with_strategies(1, clock(&time, 0.0), strategies());
+        let mut checkpoint = Checkpoint::default();
+        let first =
+            core.write("breaks", "x", RawJson::of(&json!([1])), &Value::Null).expect("the first apply");
+        checkpoint.commit(&core, &[first.write], &[]);
+        assert!(core.write("breaks", "x", RawJson::of(&json!([2])), &Value::Null).is_err());
+        let other = core.write("lww-wall", "y", RawJson::of(&json!([3])), &Value::Null).expect("served");
+        checkpoint.commit(&core, &[other.write], &[]);
+        let recovered = ReplicaCore::recover(1, clock(&time, 0.0), strategies(), &mut checkpoint);
+        assert!(matches!(recovered.read("breaks", "x"), Err(CoreError::BucketFailed { .. })));
+        assert_eq!(recovered.read("lww-wall", "y").expect("served").siblings.len(), 1);
     }
 
     /// Every built-in strategy, three skewed replicas, read-modify-writes

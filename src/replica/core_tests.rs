@@ -123,7 +123,7 @@ fn a_restarted_core_replays_its_log_to_the_same_state() {
 }
 
 /// A plugin stand-in whose process fails on its second `apply`.
-struct BreaksOnSecondApply(std::sync::atomic::AtomicUsize);
+pub(super) struct BreaksOnSecondApply(pub(super) std::sync::atomic::AtomicUsize);
 
 impl Strategy for BreaksOnSecondApply {
     fn name(&self) -> &str {
