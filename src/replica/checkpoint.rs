@@ -17,8 +17,9 @@
 //! - the log's *tail*: the durable writes some peer may still lack, which
 //!   replication still has to send;
 //! - the dots of every write ever logged, so a write sent again is known;
-//! - the fencing tokens seen, and which writes still wait out a commit
-//!   wait (logged, but not applied).
+//! - the fencing tokens seen, which writes still wait out a commit wait
+//!   (logged, but not applied), and which plugin buckets failed (a replay
+//!   would fail them again).
 //!
 //! [`Checkpoint::commit`] records a commit; [`ReplicaCore::forget`] and
 //! [`Checkpoint::forget`] drop the writes every peer has said it holds;
