@@ -14,6 +14,9 @@
 //! - `clocklab experiment NAME --sim` runs it in the simulator instead.
 //! - `clocklab validate NAME` runs it both ways and compares them.
 //! - `clocklab analyze RUN_DIR` runs the oracle again on a saved history.
+//! - `clocklab explore STRATEGY` searches every story within bounds for
+//!   the smallest one in which the strategy loses a write, and writes it
+//!   as a scenario (`--out`, default `results/stories/`).
 //! - `clocklab dashboard [--port P]` serves the dashboard on 127.0.0.1 and
 //!   prints its URL once it can serve; its page comes from `--web DIR`,
 //!   else `./web`, else the binary.
@@ -59,6 +62,89 @@ pub enum Command {
     /// Work with strategies: `clocklab strategy check ./my_rule.py`.
     #[command(subcommand)]
     Strategy(StrategyCommand),
+    /// Find the smallest story in which a strategy loses a write: every
+    /// story within the bounds, shortest first (see docs/design.md).
+    Explore(ExploreArgs),
+}
+
+/// How far a search over stories looks (`explore`, `strategy check --exhaustive`).
+#[derive(Debug, Args)]
+pub struct BoundsArgs {
+    /// Replicas in every story (2 to 4).
+    #[arg(long, default_value_t = crate::explore::Bounds::default().replicas)]
+    pub replicas: usize,
+    /// Client writes per story, at most (1 to 6).
+    #[arg(long, default_value_t = crate::explore::Bounds::default().writes)]
+    pub writes: usize,
+    /// Keys the writes may go to (1 to 3: x, y, z).
+    #[arg(long, default_value_t = crate::explore::Bounds::default().keys)]
+    pub keys: usize,
+    /// The offsets, in ms, each replica's clock may start at, comma-separated.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, default_value = "0,5")]
+    pub offsets: Vec<f64>,
+    /// Clock changes (to another of the offsets) a story may make.
+    #[arg(long, default_value_t = 0)]
+    pub clock_steps: usize,
+    /// Give up after exploring this many distinct states.
+    #[arg(long, default_value_t = crate::explore::DEFAULT_MAX_STATES)]
+    pub max_states: usize,
+}
+
+impl BoundsArgs {
+    pub fn bounds(&self) -> crate::explore::Bounds {
+        crate::explore::Bounds {
+            replicas: self.replicas,
+            writes: self.writes,
+            keys: self.keys,
+            offsets_ms: self.offsets.clone(),
+            clock_steps: self.clock_steps,
+            max_states: self.max_states,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ExploreArgs {
+    /// A built-in strategy's name or a plugin (a path to an executable).
+    pub strategy: String,
+    /// Parameters for the plugin's `init`, as a JSON object.
+    #[arg(long, default_value = "{}", value_parser = parse_object)]
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+    /// Which losses count: any, clock (a causality or real-time violation),
+    /// causality, realtime, concurrent, or broken (only a broken promise).
+    #[arg(long, default_value = "any", value_parser = parse_target)]
+    pub cause: crate::explore::Target,
+    #[command(flatten)]
+    pub bounds: BoundsArgs,
+    /// Where the story found is written, as NAME.toml and NAME.golden.
+    #[arg(long, default_value = "results/stories")]
+    pub out: PathBuf,
+}
+
+impl ExploreArgs {
+    pub fn lineup(&self) -> crate::strategy::plugin::Lineup {
+        lineup_of(&self.strategy, &self.parameters)
+    }
+}
+
+fn parse_target(text: &str) -> Result<crate::explore::Target, String> {
+    crate::explore::Target::parse(text).map_err(|error| error.to_string())
+}
+
+/// One strategy: a built-in by name, else a plugin at that path.
+pub fn lineup_of(
+    strategy: &str,
+    parameters: &serde_json::Map<String, serde_json::Value>,
+) -> crate::strategy::plugin::Lineup {
+    let builtin = crate::strategy::registry().into_iter().find(|builtin| builtin.name() == strategy);
+    match builtin {
+        Some(strategy) => crate::strategy::plugin::Lineup { builtins: vec![strategy], plugins: Vec::new() },
+        None => {
+            let mut plugin = crate::strategy::plugin::PluginSpec::at(strategy);
+            plugin.parameters = parameters.clone();
+            crate::strategy::plugin::Lineup { builtins: Vec::new(), plugins: vec![plugin] }
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +167,12 @@ pub struct CheckArgs {
     /// Seeds the histories (printed, to replay a failure).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Instead of random histories, try every story within the bounds,
+    /// shortest first: a broken rule is shown with a shortest story.
+    #[arg(long)]
+    pub exhaustive: bool,
+    #[command(flatten)]
+    pub bounds: BoundsArgs,
 }
 
 fn parse_object(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
@@ -90,18 +182,7 @@ fn parse_object(text: &str) -> Result<serde_json::Map<String, serde_json::Value>
 impl CheckArgs {
     /// The strategy to check: a built-in by name, else a plugin.
     pub fn lineup(&self) -> crate::strategy::plugin::Lineup {
-        let builtin =
-            crate::strategy::registry().into_iter().find(|strategy| strategy.name() == self.strategy);
-        match builtin {
-            Some(strategy) => {
-                crate::strategy::plugin::Lineup { builtins: vec![strategy], plugins: Vec::new() }
-            }
-            None => {
-                let mut plugin = crate::strategy::plugin::PluginSpec::at(&self.strategy);
-                plugin.parameters = self.parameters.clone();
-                crate::strategy::plugin::Lineup { builtins: Vec::new(), plugins: vec![plugin] }
-            }
-        }
+        lineup_of(&self.strategy, &self.parameters)
     }
 
     pub fn options(&self) -> crate::conformance::CheckOptions {

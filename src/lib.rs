@@ -41,6 +41,9 @@
 //! - [`sim`]: the deterministic simulator: the same replica cores, peer
 //!   policies and clock models under simulated time, network and disks;
 //!   scripted worlds and the step-through's scenarios, judged by the oracle.
+//! - [`explore`]: `clocklab explore`, a breadth-first search over every
+//!   story within bounds (replicas, writes, keys, clock offsets) for the
+//!   smallest one in which a strategy loses a write, told as a scenario.
 //! - [`engine`]: the one trial protocol (the scene, faults and clock
 //!   samples in true-time order, the heal, convergence, the records) and
 //!   the engines that carry out its operations: real processes, the
@@ -84,6 +87,7 @@ pub mod conformance;
 pub mod dashboard;
 pub mod engine;
 pub mod experiment;
+pub mod explore;
 pub mod history;
 pub mod lease;
 pub mod leaseholder;

@@ -2,8 +2,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clocklab::cli::{
-    AnalyzeArgs, CheckArgs, Cli, Command, DashboardArgs, ExperimentArgs, LeaseWorkerArgs, MergeArgs,
-    ReplicaArgs, StrategyCommand, ValidateArgs,
+    AnalyzeArgs, CheckArgs, Cli, Command, DashboardArgs, ExperimentArgs, ExploreArgs, LeaseWorkerArgs,
+    MergeArgs, ReplicaArgs, StrategyCommand, ValidateArgs,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -68,6 +68,7 @@ fn main() -> ExitCode {
         Command::Dashboard(args) => runtime.block_on(dashboard(args)),
         Command::Validate(args) => runtime.block_on(validate(args)),
         Command::Strategy(StrategyCommand::Check(args)) => check(&args),
+        Command::Explore(args) => explore(&args),
     };
     // Work still on a thread of its own (an interrupted run's oracle) is
     // not waited for: the command has said what it had to.
@@ -83,12 +84,76 @@ fn main() -> ExitCode {
 
 /// Checks a strategy's promises; fails (exit 1) with its counterexample.
 fn check(args: &CheckArgs) -> Result<(), Failure> {
+    if args.exhaustive {
+        let search = search(args.lineup(), &args.bounds.bounds(), clocklab::explore::Target::BrokenPromise)?;
+        println!("{search}");
+        return match search.verdict {
+            clocklab::explore::Verdict::NoneWithin => Ok(()),
+            clocklab::explore::Verdict::Found { .. } => {
+                Err(format!("{} does not keep its promises", search.strategy).into())
+            }
+            clocklab::explore::Verdict::GaveUp => Err("the search gave up before it was done".into()),
+        };
+    }
     let report = clocklab::conformance::check(&args.lineup(), &args.options())?;
     println!("{report}");
     if report.passed() {
         Ok(())
     } else {
         Err(format!("{} does not keep its promises", report.strategy).into())
+    }
+}
+
+/// Searches every story within the bounds, shortest first, saying how far
+/// it has got on stderr.
+fn search(
+    mut lineup: clocklab::strategy::plugin::Lineup,
+    bounds: &clocklab::explore::Bounds,
+    target: clocklab::explore::Target,
+) -> Result<clocklab::explore::Search, Failure> {
+    clocklab::strategy::plugin::describe_all(&mut lineup.plugins)?;
+    let strategy = lineup.builtins.first().map(|builtin| builtin.name().to_string());
+    let strategy = strategy.or_else(|| lineup.plugins.first()?.name.clone()).unwrap_or_default();
+    eprintln!(
+        "searching every story within {}, shortest first, for one in which {strategy} {}",
+        bounds.describe(),
+        target.describe()
+    );
+    let started = std::time::Instant::now();
+    let search = clocklab::explore::search(&lineup, bounds, target, |effort| {
+        eprintln!(
+            "  every story of {} step(s) tried: {} states explored, {:.1} s",
+            effort.depth,
+            effort.explored,
+            started.elapsed().as_secs_f64()
+        )
+    })?;
+    eprintln!("{} states explored in {:.1} s", search.effort.explored, started.elapsed().as_secs_f64());
+    Ok(search)
+}
+
+/// `clocklab explore`: the smallest story, printed and saved as a scenario.
+fn explore(args: &ExploreArgs) -> Result<(), Failure> {
+    let search = search(args.lineup(), &args.bounds.bounds(), args.cause)?;
+    println!("{search}");
+    match &search.verdict {
+        clocklab::explore::Verdict::Found { story } => {
+            std::fs::create_dir_all(&args.out)
+                .map_err(|error| format!("cannot create {}: {error}", args.out.display()))?;
+            for (extension, text) in [("toml", story.toml.clone()), ("golden", story.golden.clone())] {
+                let path = args.out.join(format!("{}.{extension}", story.name));
+                std::fs::write(&path, text)
+                    .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+                println!("wrote {}", path.display());
+            }
+            println!(
+                "To play it in the dashboard's step-through, copy the .toml into experiments/scenarios/ \
+                 (or press \"Find the smallest story\" on the dashboard's scenarios page)."
+            );
+            Ok(())
+        }
+        clocklab::explore::Verdict::NoneWithin => Ok(()),
+        clocklab::explore::Verdict::GaveUp => Err("the search gave up before it was done".into()),
     }
 }
 

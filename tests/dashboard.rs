@@ -573,6 +573,67 @@ async fn stepping_through_figure_8_3_shows_the_increment_disappear() {
     browser.close().await;
 }
 
+/// "Find the smallest story": the search, run from the page, finds DDIA
+/// Figure 8-3 for lww-wall and plays it in the step-through; for vv it says
+/// that nothing within the bounds loses a write, with the states it tried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smallest_story_search_finds_figure_8_3_and_plays_it_in_the_step_through() {
+    let dashboard = Dashboard::start(&no_runs());
+    // The API first: what can be searched, and bad questions refused.
+    let (status, options) = dashboard.get("/api/explore").await;
+    assert_eq!(status, 200, "{options}");
+    assert!(options["strategies"].as_array().unwrap().contains(&json!("lww-wall")), "{options}");
+    for (path, expected) in [("/api/explore/no-such-strategy", 404), ("/api/explore/vv?cause=sideways", 400)]
+    {
+        let (status, answer) = dashboard.get(path).await;
+        assert_eq!(status, expected, "{path}: {answer}");
+        assert!(answer["error"].is_string(), "{path}: a JSON error");
+    }
+
+    let _one_browser = BROWSER.lock().await;
+    let Some(browser) = Browser::start("the smallest story test").await else { return };
+    browser.viewport(1280, 720).await;
+    browser.open(&format!("{}/#/scenarios", dashboard.url)).await;
+    browser.find("body[data-route='#/scenarios']").await;
+    browser
+        .run(
+            "document.getElementById('smallest-strategy').value = 'lww-wall'; \
+             document.getElementById('smallest-cause').value = 'causality'; return true",
+        )
+        .await;
+    browser.click("#find-smallest").await;
+    browser.wait_for_text("#step-counter", "step 1", |text| text == "Step 1 of 5").await;
+    assert!(browser.text("h1").await.contains("lww-wall loses a write (causality violation)"));
+    // Replica 1's clock runs ahead; its write reaches replica 2; a client
+    // there reads it and writes on top, and its write is lost at once.
+    assert!(browser.text("#say").await.contains("5 ms ahead of true time"));
+    browser.click("#next").await;
+    browser.click("#next").await;
+    browser.wait_for_text("#step-counter", "step 3", |text| text == "Step 3 of 5").await;
+    assert!(browser.text("#say").await.contains("reads x (write 1:1)"));
+    let lost = browser.text("#verdict [data-buckets~='lww-wall']").await;
+    assert!(lost.contains("✗") && lost.contains("(step 3)"), "the update is gone: {lost}");
+    assert!(
+        browser.on_screen("#say").await && browser.on_screen("#verdict").await,
+        "line and verdict on screen"
+    );
+    browser.press(browser::keys::END).await;
+    browser.wait_for_text("#step-counter", "the end", |text| text == "Step 5 of 5").await;
+    let said = browser.text("#say").await;
+    assert!(said.contains("causality violation") && said.contains("Figure 8-3"), "{said}");
+    assert!(browser.text("#verdict [data-buckets~='lww-wall']").await.contains("lost"));
+
+    // Where nothing can be lost, the page says so, and within what.
+    browser.open(&format!("{}/#/smallest/vv/any", dashboard.url)).await;
+    let none =
+        browser.wait_for_text("#none-found", "the verdict", |text| text.contains("No story within")).await;
+    assert!(
+        none.contains("in which vv loses an acknowledged write") && none.contains("states explored"),
+        "{none}"
+    );
+    browser.close().await;
+}
+
 /// Sends one HTTP/1.1 request exactly as written (a browser's, or an
 /// attacker's) and returns the status and the body.
 fn raw_request(url: &str, request: &str) -> (u16, String) {

@@ -174,6 +174,55 @@ fn strategy_check_passes_the_example_and_rejects_the_broken_rule_with_a_countere
     assert!(built_in.status.success(), "built-in strategies can be checked by name");
 }
 
+/// The exhaustive check shows a broken rule with a shortest story: two
+/// writes that replicas keep in opposite orders, never agreeing; a sound
+/// plugin passes within its bounds; and `explore` finds Figure 8-3 for a
+/// plugin as for the built-in it copies, saved as a scenario.
+#[test]
+fn the_exhaustive_check_shows_the_broken_rule_with_two_writes_and_explore_takes_plugins() {
+    let failed = clocklab()
+        .args(["strategy", "check", "--exhaustive"])
+        .arg(example("keep_larger.py"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&failed.stdout);
+    assert!(!failed.status.success(), "the broken rule is rejected: {text}");
+    assert!(text.contains("py-keep-larger's replicas never agree"), "{text}");
+    assert!(text.contains("2 steps and 2 write(s)"), "the shortest story has two writes: {text}");
+    assert!(stderr_of(&failed).contains("does not keep its promises"));
+
+    let sound = ["strategy", "check", "--exhaustive", "--replicas", "2", "--writes", "2"];
+    let passed = clocklab().args(sound).arg(example("lww_wall.py")).output().unwrap();
+    let text = String::from_utf8_lossy(&passed.stdout);
+    assert!(passed.status.success(), "{text}{}", stderr_of(&passed));
+    assert!(text.contains("No story within 2 replicas") && text.contains("every one was tried"), "{text}");
+
+    let out = tempfile::tempdir().unwrap();
+    let found = clocklab()
+        .args(["explore", "--cause", "causality", "--replicas", "2", "--writes", "2", "--out"])
+        .arg(out.path())
+        .arg(example("lww_wall.py"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&found.stdout);
+    assert!(found.status.success(), "{text}{}", stderr_of(&found));
+    assert!(text.contains("py-lww-wall loses a write (causality violation)"), "{text}");
+    let scenario = std::fs::read_to_string(out.path().join("smallest-py-lww-wall-causality.toml")).unwrap();
+    assert!(scenario.contains("strategies = [\"py-lww-wall\"]"), "{scenario}");
+    let golden = std::fs::read_to_string(out.path().join("smallest-py-lww-wall-causality.golden")).unwrap();
+    assert!(golden.contains("py-lww-wall  dropped 2:1 (causality"), "{golden}");
+
+    // A plugin that keeps a clock in its process cannot be copied to branch.
+    let observer = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/plugins/observer.py");
+    let refused = clocklab().arg("explore").arg(&observer).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        stderr_of(&refused).contains("py-observer asks to observe peers' writes"),
+        "{}",
+        stderr_of(&refused)
+    );
+}
+
 /// A one-point, one-trial spec with two built-ins and the misbehaving
 /// plugin, which turns bad on replica 2 after `after` requests.
 fn misbehaving_spec(dir: &Path, plugin: &Path, how: &str, after: u32) -> PathBuf {

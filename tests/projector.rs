@@ -82,7 +82,14 @@ async fn every_page_fits_the_screen_and_its_plots_read_from_the_back_row() {
             browser.screenshot("predict").await;
         }
         // Every scenario of the step-through, at its first and last step.
-        for scenario in ["figure-8-3", "concurrent-writes", "shopping-cart", "sibling-explosion"] {
+        let scenarios = [
+            "figure-8-3",
+            "concurrent-writes",
+            "shopping-cart",
+            "sibling-explosion",
+            "smallest-lww-wall-causality",
+        ];
+        for scenario in scenarios {
             check_page(&browser, &dashboard, &format!("scenario/{scenario}"), "#state-table").await;
             browser.press(keys::END).await;
             browser
@@ -92,6 +99,15 @@ async fn every_page_fits_the_screen_and_its_plots_read_from_the_back_row() {
                 })
                 .await;
             browser.measure().await.assert_projector_ready(&format!("{scenario}, last step"));
+        }
+        // A story the search finds, at the step that loses the update.
+        check_page(&browser, &dashboard, "smallest/lww-wall/causality", "#state-table").await;
+        browser.press(keys::RIGHT).await;
+        browser.press(keys::RIGHT).await;
+        browser.wait_for_text("#step-counter", "step 3", |text| text.starts_with("Step 3 of")).await;
+        browser.measure().await.assert_projector_ready("the smallest story, step 3");
+        if projector {
+            browser.screenshot("smallest-story").await;
         }
         check_page(&browser, &dashboard, "lab", "#replica-count").await;
     }

@@ -3,7 +3,7 @@
 import { leavePage, showError } from "./page.js";
 import { showResults, showRun, showDrop, showCompare, showPredict } from "./results.js";
 import { showLab } from "./lab.js";
-import { showScenarios, showScenario } from "./scenario.js";
+import { showScenarios, showScenario, showSmallest } from "./scenario.js";
 
 async function route() {
   leavePage();
@@ -19,6 +19,7 @@ async function route() {
     else if (parts[0] === "lab") await showLab();
     else if (parts[0] === "scenarios") await showScenarios();
     else if (parts[0] === "scenario") await showScenario(parts[1]);
+    else if (parts[0] === "smallest") await showSmallest(parts[1], parts[2] || "any");
     else await showResults();
   } catch (error) {
     showError(error);

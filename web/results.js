@@ -322,7 +322,9 @@ export async function showDrop(experiment, run, index) {
   const detail = await api(`${base}/drops/${index}`);
   const drop = detail.drop;
   const relation = (killer) => killer.read_by_victim ? "it had read this one"
-    : killer.finished_before_victim ? "this one finished before it began" : "the two overlapped in time";
+    : killer.finished_before_victim ? "this one finished before it began"
+      : killer.invoke_ns > drop.victim.complete_ns ? "it began after this one finished, without having seen it"
+        : "the two overlapped in time";
   const others = drop.killer_count - drop.root_killer_count;
   main.append(
     el("p", {}, link(runHref(experiment, run), `← run ${run}`)),

@@ -5,9 +5,38 @@ import { api, el, page, announce, droppedMark, chip, onLeave, strategyKey } from
 
 export async function showScenarios() {
   const main = page("Step through a scenario");
-  const { scenarios } = await api("/api/scenarios");
+  // The search's options are extra: without them the list still shows.
+  const [{ scenarios }, search] = await Promise.all([api("/api/scenarios"), api("/api/explore").catch(() => null)]);
   main.append(el("ul", { class: "scenario-list" }, scenarios.map((scenario) =>
     el("li", {}, el("a", { href: `#/scenario/${encodeURIComponent(scenario.name)}` }, scenario.title)))));
+  if (!search) return;
+  // The search: every story within small bounds, shortest first.
+  const strategy = el("select", { id: "smallest-strategy", "aria-label": "strategy" },
+    search.strategies.map((name) => el("option", { value: name }, name)));
+  const cause = el("select", { id: "smallest-cause", "aria-label": "what counts" },
+    search.causes.map((one) => el("option", { value: one.name }, one.words)));
+  const find = el("button", { id: "find-smallest", class: "primary", onclick: () => {
+    location.hash = `#/smallest/${encodeURIComponent(strategy.value)}/${encodeURIComponent(cause.value)}`;
+  } }, "Find the smallest story");
+  main.append(
+    el("h2", {}, "Find the smallest story where a strategy loses a write"),
+    el("p", {}, `The lab tries every story within ${search.bounds}, shortest first, and plays the first one in which the strategy does what you ask, or tells you that none does.`),
+    el("div", { class: "controls" }, strategy, cause, find));
+}
+
+/** Searches for the smallest story, then steps through it (or says none exists). */
+export async function showSmallest(strategy, cause) {
+  const main = page("The smallest story");
+  const waiting = el("p", { id: "searching", "aria-live": "polite" }, `Searching every story for ${strategy}, shortest first…`);
+  main.append(waiting);
+  const asked = location.hash;
+  const found = await api(`/api/explore/${encodeURIComponent(strategy)}?cause=${encodeURIComponent(cause)}`);
+  if (location.hash !== asked) return; // the class moved on while it searched
+  if (found.verdict === "found") return showTrace(found.trace);
+  waiting.remove();
+  main.append(
+    el("p", { id: "none-found", class: "summary" }, found.words),
+    el("p", {}, el("a", { href: "#/scenarios" }, "← the scenarios, and another search")));
 }
 
 /** How long a step stays on screen when the story plays on its own, ms. */
@@ -74,6 +103,11 @@ function stepper(count, show, redraw) {
 export async function showScenario(name) {
   const trace = await api(`/api/scenarios/${encodeURIComponent(name)}`);
   if (trace.kind === "lease") return showLeaseStory(trace);
+  showTrace(trace);
+}
+
+/** A played story, step by step: the one telling for written and found stories. */
+function showTrace(trace) {
   const main = page(trace.title);
   main.classList.add("story-page");
   const say = el("p", { class: "say", id: "say" });
@@ -146,7 +180,7 @@ function writesOf(trace) {
 /** A write as a class names it: the step's own words, not its id. */
 function writeName(step, write) {
   const who = step.client ? `client ${step.client}'s` : "the";
-  const what = step.action === "increment" ? "increment" : "write";
+  const what = step.action === "increment" ? "increment" : step.action === "add" ? "addition" : "write";
   return `${who} ${what} ${step.key} = ${JSON.stringify(write.value)} (step ${step.index + 1})`;
 }
 
@@ -192,6 +226,7 @@ const WINDOW = 16;
 function label(step) {
   if (step.action === "write") return `${step.key} := ${JSON.stringify(step.value)}`;
   if (step.action === "increment") return `${step.key} := ${step.key} + 1`;
+  if (step.action === "add") return `${step.key} += an item`;
   if (step.action === "clock") return `clock ${step.offset_ms >= 0 ? "+" : ""}${step.offset_ms} ms`;
   return "";
 }

@@ -400,6 +400,11 @@ impl DroppedWrite {
                 sentence,
                 ", although it had finished before write {name} began: its stamp ranked the later write lower."
             ),
+            (Cause::Concurrent, _) if began_after(&winner.write, &self.victim) => write!(
+                sentence,
+                "; write {winner_name} began after write {name} had finished, but its replica had not heard \
+                 of it: neither had seen the other, so last write wins drops one of them whatever the stamps say."
+            ),
             (Cause::Concurrent, _) => sentence.write_str(
                 "; the two overlapped in time and neither had seen the other, so last write wins drops one \
                  of them whatever the stamps say.",
@@ -407,6 +412,11 @@ impl DroppedWrite {
         };
         sentence
     }
+}
+
+/// Whether `later` began after `earlier` had finished, by true time.
+fn began_after(later: &WriteSummary, earlier: &WriteSummary) -> bool {
+    matches!((later.invoke_ns, earlier.complete_ns), (Some(began), Some(finished)) if began > finished)
 }
 
 /// A stamp in words: "stamped 21:26:33.004 by replica 1's clock",

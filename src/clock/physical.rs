@@ -349,6 +349,11 @@ impl PhysicalClock {
         Self { source, model: Some(model) }
     }
 
+    /// The same clock (its model kept) over another source of true time.
+    pub fn set_source(&mut self, source: Arc<dyn TrueTime>) {
+        self.source = source;
+    }
+
     /// True time now.
     pub fn true_now(&self) -> Nanos {
         self.source.now()

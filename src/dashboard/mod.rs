@@ -54,6 +54,7 @@ pub mod lesson;
 pub mod overview;
 pub mod quiz;
 pub mod results;
+pub mod smallest;
 pub mod words;
 
 mod routes;

@@ -1,6 +1,7 @@
 //! The dashboard's routes: thin handlers that parse a request, ask
-//! [`results`](super::results), [`lab`](super::lab) or
-//! [`scenario`](crate::sim::scenario), and answer JSON.
+//! [`results`](super::results), [`lab`](super::lab),
+//! [`scenario`](crate::sim::scenario) or [`smallest`](super::smallest), and
+//! answer JSON.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub(super) fn router(state: Arc<AppState>, guard: Guard) -> Router {
         .route("/api/scenarios", get(scenarios))
         .route("/api/scenarios/{name}", get(scenario_trace))
         .route("/api/scenarios/{name}/timeline.svg", get(lease_story_timeline))
+        .route("/api/explore", get(explore_options))
+        .route("/api/explore/{strategy}", get(explore))
         .route("/api/lab", get(lab_view))
         .route("/api/lab/start", post(lab_start))
         .route("/api/lab/stop", post(lab_stop))
@@ -338,14 +341,28 @@ async fn scenario_trace(State(state): Shared, Path(name): Path<String>) -> Answe
                 _ => DashboardError::BadRequest(error.to_string()),
             },
         )?;
-        // The page shows every strategy in its colour, with what it does.
-        let mut view = json!(trace);
-        let buckets = trace.buckets.iter().map(String::as_str);
-        view["colours"] = json!(crate::report::palette::colours(buckets.clone()));
-        view["key"] = json!(crate::report::palette::key(buckets));
-        Ok(view)
+        Ok(super::smallest::trace_view(&trace))
     })
     .await
+}
+
+async fn explore_options(State(state): Shared) -> Json<Value> {
+    Json(super::smallest::options(&state.options.plugins))
+}
+
+/// `?cause=NAME`: which losses count (default: any).
+#[derive(Deserialize)]
+struct ExploreQuery {
+    cause: Option<String>,
+}
+
+async fn explore(
+    State(state): Shared,
+    Path(strategy): Path<String>,
+    Query(query): Query<ExploreQuery>,
+) -> Answer<Value> {
+    let cause = query.cause.unwrap_or_else(|| "any".to_string());
+    blocking(move || super::smallest::find(&state.options.plugins, &strategy, &cause)).await
 }
 
 async fn lab_view(State(state): Shared) -> Json<LabView> {

@@ -159,6 +159,7 @@ impl Accepted {
 }
 
 /// One bucket: a strategy, and the state of every key written in it.
+#[derive(Clone)]
 struct Bucket {
     strategy: Arc<dyn Strategy>,
     keys: BTreeMap<String, KeyState>,
@@ -213,7 +214,10 @@ impl Bucket {
     }
 }
 
-/// The replica state machine. See the module docs.
+/// The replica state machine. See the module docs. A clone is a second
+/// replica in the same state, sharing its strategies (and its clock's
+/// source of true time): what a search over histories branches from.
+#[derive(Clone)]
 pub struct ReplicaCore {
     id: ReplicaId,
     clock: PhysicalClock,
@@ -470,6 +474,12 @@ impl ReplicaCore {
         &self.clock
     }
 
+    /// Moves the physical clock, its model kept, onto another source of
+    /// true time (a clone that must keep time on its own).
+    pub fn set_true_time(&mut self, source: Arc<dyn crate::clock::physical::TrueTime>) {
+        self.clock.set_source(source);
+    }
+
     /// Changes the physical clock's model.
     pub fn update_clock(&mut self, update: &ClockUpdate) -> Result<(), CoreError> {
         Ok(self.clock.update(update)?)
@@ -498,6 +508,36 @@ impl ReplicaCore {
                 .map(|(bucket, failure)| (bucket, failure.to_string()))
                 .collect(),
         }
+    }
+
+    /// Feeds `hasher` everything that decides what this replica does next:
+    /// its clocks (the physical one as it reads now), what it has logged,
+    /// the writes each key holds and those still in a commit wait. Two
+    /// replicas that hash alike behave alike from here on, as long as the
+    /// same writes are behind the same write ids (a search over histories
+    /// hashes those beside it).
+    pub fn fingerprint(&self, hasher: &mut impl std::hash::Hasher) {
+        use std::hash::Hash;
+        (self.id, self.clock.now(), self.hlc.latest(), self.lamport).hash(hasher);
+        let dots = |set: &DotSet, hasher: &mut _| {
+            set.vector().hash(hasher);
+            set.extra_dots().for_each(|Dot(origin, seq)| (origin, seq).hash(hasher));
+        };
+        dots(&self.have, hasher);
+        for (name, bucket) in &self.buckets {
+            (name, bucket.failure.get().is_some()).hash(hasher);
+            for (key, state) in &bucket.keys {
+                key.hash(hasher);
+                for write in &state.siblings {
+                    (write.origin, write.seq, write.stamp.text(), write.context.text()).hash(hasher);
+                }
+                state.siblings.len().hash(hasher);
+                dots(&state.seen, hasher);
+                dots(&state.superseded, hasher);
+            }
+        }
+        self.pending.iter().for_each(|(id, (at, _))| (id, at).hash(hasher));
+        self.fences.hash(hasher);
     }
 
     /// The buckets whose plugin failed, with the failure.

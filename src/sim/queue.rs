@@ -74,6 +74,11 @@ impl<E> Agenda<E> {
         self.slots[due.slot].take().map(|event| (due.at, event))
     }
 
+    /// When the earliest event is due, if any is.
+    pub fn next_at(&self) -> Option<Nanos> {
+        self.heap.peek().map(|due| due.at)
+    }
+
     /// How many events have ever been scheduled.
     pub fn scheduled(&self) -> u64 {
         self.scheduled

@@ -11,7 +11,9 @@
 //! instant it was made:
 //!
 //! - a read or a write arrives at the replica over the (instant) network,
-//!   the worker runs it against the [`ReplicaCore`], commits, and answers;
+//!   the worker runs it against the [`ReplicaCore`], commits, and answers
+//!   (a write in `truetime`'s commit wait once the replica's clock has
+//!   passed its time: the one step that moves true time on);
 //! - a `replicate` is one turn of the sender's peer task: the worker
 //!   collects what the receiver lacks, the push travels, the receiver's
 //!   worker merges it, and the answer goes back to the sender's policy;
@@ -48,9 +50,9 @@ pub enum ScriptError {
     /// The replica answered with an error.
     #[error("{0}")]
     Refused(String),
-    /// No answer by the end of the instant: only a write in its commit wait
-    /// is still held, and a script's clock moves only between steps.
-    #[error("no answer at the instant of the request (a write waiting for its clock?)")]
+    /// No answer: nothing left to happen could bring one, or the wait
+    /// outlasted the client's patience.
+    #[error("no answer to the request (nothing more happened, or the client gave up waiting)")]
     NoAnswerYet,
     #[error(transparent)]
     Plugin(#[from] PluginFailure),
@@ -60,6 +62,10 @@ pub enum ScriptError {
     #[error(transparent)]
     Stopped(#[from] crate::experiment::stop::Stopped),
 }
+
+/// The most due events a request waits through for its answer (a commit
+/// wait's re-reads of the clock take one or two).
+const MAX_WAITS_FOR_AN_ANSWER: usize = 100;
 
 /// A simulated world that moves only when its script says.
 pub struct ScriptedWorld {
@@ -164,6 +170,15 @@ impl ScriptedWorld {
         let request = RequestId { asker: Asker::Client(0), number: self.requests };
         self.world.send_request(replica, request, body);
         self.world.run_until(self.world.now)?;
+        // A write in its commit wait (`truetime`) is answered once its
+        // replica's clock has passed the write's time: true time moves on
+        // to then, one due event at a time (nothing else is scheduled).
+        let mut waits = 0;
+        while !self.log().answers.contains_key(&request) && waits < MAX_WAITS_FOR_AN_ANSWER {
+            let Some(at) = self.world.next_event_at() else { break };
+            self.world.run_until(at)?;
+            waits += 1;
+        }
         self.log().answers.remove(&request).ok_or(ScriptError::NoAnswerYet)
     }
 

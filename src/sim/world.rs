@@ -224,6 +224,11 @@ impl World {
         self.stop.check()
     }
 
+    /// When the next event is due, if any is.
+    pub fn next_event_at(&self) -> Option<Nanos> {
+        self.agenda.next_at()
+    }
+
     fn set_time(&mut self, at: Nanos) {
         self.now = at;
         self.time.set(at);

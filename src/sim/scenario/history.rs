@@ -42,8 +42,10 @@ pub(super) struct PlayedWrite {
     pub value: Value,
     /// The writes its read returned (or, for a client's write, its last read).
     pub read: Vec<WriteIds>,
-    /// True time of its step, ns.
-    pub at_ns: Nanos,
+    /// True time it was sent at, and acknowledged at (later only after a
+    /// commit wait), ns.
+    pub invoked_ns: Nanos,
+    pub acknowledged_ns: Nanos,
 }
 
 /// The history of a played scenario: a point record declaring each
@@ -89,8 +91,8 @@ pub(super) fn of_play<'a>(
             stamp: Some(Stamp::from_value(write.stamp.clone())),
             write_id: Some(write.write_id),
             metadata_bytes: None,
-            invoke_ns: write.at_ns,
-            complete_ns: write.at_ns,
+            invoke_ns: write.invoked_ns,
+            complete_ns: write.acknowledged_ns,
             outcome: Outcome::Ok,
         }));
         items.insert(write.write_id, carried);

@@ -25,6 +25,7 @@
 
 mod history;
 mod player;
+pub mod stage;
 pub mod step;
 pub mod transcript;
 
@@ -33,7 +34,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use self::player::Player;
+pub use self::player::Player;
+pub use self::stage::{Cores, Stage};
 pub use self::step::{Action, ActionKind, Step};
 use crate::builtin::Folder;
 use crate::clock::Nanos;
@@ -62,7 +64,7 @@ pub enum ScenarioError {
 }
 
 /// A scenario file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub title: String,
@@ -73,6 +75,12 @@ pub struct Scenario {
     /// (positive: ahead); missing ones are exact.
     #[serde(default)]
     pub clock_offsets_ms: Vec<f64>,
+    /// The strategies to play, by name (built-ins, or described plugins);
+    /// missing: every built-in and plugin that can play the story. Only a
+    /// story that names `truetime` plays it: its commit waits move true
+    /// time on, so each step must come after the one before has finished.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub strategies: Vec<String>,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
 }
@@ -197,17 +205,29 @@ fn expand(steps: &[Step]) -> Result<Vec<Step>, String> {
 
 /// Plays a scenario in a fresh scripted world; an error names the step at fault.
 pub fn play(name: &str, scenario: &Scenario, plugins: &[PluginSpec]) -> Result<Trace, String> {
+    play_on(name, scenario, plugins, |replicas, lineup| {
+        ScriptedWorld::new(START_NS, replicas, lineup.clone()).map_err(|error| error.to_string())
+    })
+}
+
+/// Plays a scenario on the stage `stage` makes (given the replicas and the
+/// strategies), which must start at [`START_NS`] with every clock exact.
+pub fn play_on<S: Stage>(
+    name: &str,
+    scenario: &Scenario,
+    plugins: &[PluginSpec],
+    stage: impl FnOnce(usize, &Lineup) -> Result<S, String>,
+) -> Result<Trace, String> {
     if !(1..=MAX_REPLICAS).contains(&scenario.replicas) || scenario.steps.len() > MAX_STEPS {
         return Err(format!("a scenario has 1 to {MAX_REPLICAS} replicas and at most {MAX_STEPS} steps"));
     }
     let steps = expand(&scenario.steps)?;
     let lineup = Lineup { builtins: strategy::registry(), plugins: plugins.to_vec() };
-    let mut world =
-        ScriptedWorld::new(START_NS, scenario.replicas, lineup.clone()).map_err(|e| e.to_string())?;
+    let mut world = stage(scenario.replicas, &lineup)?;
     for id in 1..=scenario.replicas as ReplicaId {
         let offset = scenario.clock_offsets_ms.get(id as usize - 1).copied().unwrap_or(0.0);
         let update = crate::clock::update::ClockUpdate { offset_ms: Some(offset), ..Default::default() };
-        world.update_clock(id, &update).map_err(|e| e.to_string())?;
+        world.update_clock(id, &update)?;
     }
     // A merging strategy holds sets: it plays only a scenario whose every
     // value is one (no increments, which write numbers).
@@ -216,17 +236,31 @@ pub fn play(name: &str, scenario: &Scenario, plugins: &[PluginSpec]) -> Result<T
         Action::Increment { .. } => false,
         _ => true,
     });
-    // A step-through's clock moves only between steps, so a strategy that
-    // waits for time to pass before it acknowledges (`truetime`) cannot be
-    // played: its writes would stay invisible for the whole story.
     let described = plugins.iter().filter_map(|plugin| Some((plugin.name.clone()?, plugin.kind?, false)));
-    let kinds: BTreeMap<String, strategy::Kind> = lineup
+    let every: Vec<(String, strategy::Kind, bool)> = lineup
         .builtins
         .iter()
         .map(|strategy| (strategy.name().to_string(), strategy.kind(), strategy.waits_for_clock()))
         .chain(described)
-        .filter(|(_, kind, _)| sets_only || *kind != strategy::Kind::Merge)
-        .filter(|(_, _, waits_for_clock)| !waits_for_clock)
+        .collect();
+    for named in &scenario.strategies {
+        let Some((_, kind, _)) = every.iter().find(|(name, ..)| name == named) else {
+            let names: Vec<&str> = every.iter().map(|(name, ..)| name.as_str()).collect();
+            return Err(format!("no strategy {named:?} to play (strategies: {})", names.join(", ")));
+        };
+        if *kind == strategy::Kind::Merge && !sets_only {
+            return Err(format!("{named} merges sets: it plays only stories whose every value is a set"));
+        }
+    }
+    // Unless named, a strategy that waits for its clock before it
+    // acknowledges (`truetime`) is left out: its waits would move true
+    // time on under the other strategies' steps.
+    let kinds: BTreeMap<String, strategy::Kind> = every
+        .into_iter()
+        .filter(|(name, kind, waits_for_clock)| match scenario.strategies.is_empty() {
+            true => (sets_only || *kind != strategy::Kind::Merge) && !waits_for_clock,
+            false => scenario.strategies.contains(name),
+        })
         .map(|(name, kind, _)| (name, kind))
         .collect();
     // In the registry's order, then the plugins'.
@@ -251,7 +285,15 @@ pub fn play(name: &str, scenario: &Scenario, plugins: &[PluginSpec]) -> Result<T
                 step.at_ms, before.at_ms
             )));
         }
-        player.advance_to(START_NS + (step.at_ms * 1e6) as Nanos).map_err(fail)?;
+        let at = START_NS + (step.at_ms * 1e6) as Nanos;
+        if at < player.now() {
+            let finished_ms = (player.now() - START_NS) as f64 / 1e6;
+            return Err(fail(format!(
+                "at_ms {} is before the step before finished, at {finished_ms} ms (a commit wait)",
+                step.at_ms
+            )));
+        }
+        player.advance_to(at).map_err(fail)?;
         if let Some(step_key) = step.action.key() {
             key = step_key.to_string();
         }

@@ -32,6 +32,11 @@ pub enum Action {
     /// Read `key` on `replica`, write the largest number read plus one,
     /// with the read's context.
     Increment { replica: ReplicaId, key: String, client: Option<String> },
+    /// Read `key` on `replica` and write back the items read (a value is a
+    /// set of numbers here, as in the lab's workload) plus one new item,
+    /// numbered by the story's `add` steps (1, 2, ...), with the read's
+    /// context.
+    Add { replica: ReplicaId, key: String },
     /// Deliver what `to` lacks from `from`.
     Replicate { from: ReplicaId, to: ReplicaId },
     /// Set `replica`'s clock offset to `offset_ms`.
@@ -48,6 +53,7 @@ pub enum Action {
 pub enum ActionKind {
     Write,
     Increment,
+    Add,
     Replicate,
     Clock,
     Repeat,
@@ -58,6 +64,7 @@ impl Action {
         match self {
             Self::Write { .. } => ActionKind::Write,
             Self::Increment { .. } => ActionKind::Increment,
+            Self::Add { .. } => ActionKind::Add,
             Self::Replicate { .. } => ActionKind::Replicate,
             Self::Clock { .. } => ActionKind::Clock,
             Self::Repeat { .. } => ActionKind::Repeat,
@@ -67,7 +74,7 @@ impl Action {
     /// The key it writes, if it writes one.
     pub fn key(&self) -> Option<&str> {
         match self {
-            Self::Write { key, .. } | Self::Increment { key, .. } => Some(key),
+            Self::Write { key, .. } | Self::Increment { key, .. } | Self::Add { key, .. } => Some(key),
             _ => None,
         }
     }
@@ -75,9 +82,10 @@ impl Action {
     /// The replica it happens on, if one.
     pub fn replica(&self) -> Option<ReplicaId> {
         match self {
-            Self::Write { replica, .. } | Self::Increment { replica, .. } | Self::Clock { replica, .. } => {
-                Some(*replica)
-            }
+            Self::Write { replica, .. }
+            | Self::Increment { replica, .. }
+            | Self::Add { replica, .. }
+            | Self::Clock { replica, .. } => Some(*replica),
             Self::Replicate { .. } | Self::Repeat { .. } => None,
         }
     }
@@ -131,6 +139,7 @@ impl TryFrom<StepTable> for Step {
         let takes: &[&str] = match kind {
             ActionKind::Write => &["replica", "key", "value", "client"],
             ActionKind::Increment => &["replica", "key", "client"],
+            ActionKind::Add => &["replica", "key"],
             ActionKind::Replicate => &["from", "to"],
             ActionKind::Clock => &["replica", "offset_ms"],
             ActionKind::Repeat => &["steps", "times"],
@@ -150,6 +159,10 @@ impl TryFrom<StepTable> for Step {
                 replica: table.replica.ok_or_else(|| needs("replica"))?,
                 key: table.key.ok_or_else(|| needs("key"))?,
                 client: table.client,
+            },
+            ActionKind::Add => Action::Add {
+                replica: table.replica.ok_or_else(|| needs("replica"))?,
+                key: table.key.ok_or_else(|| needs("key"))?,
             },
             ActionKind::Replicate => Action::Replicate {
                 from: table.from.ok_or_else(|| needs("from"))?,
@@ -187,6 +200,7 @@ impl From<Step> for StepTable {
         match step.action {
             Action::Write { value, client, .. } => (table.value, table.client) = (Some(value), client),
             Action::Increment { client, .. } => table.client = client,
+            Action::Add { .. } => {}
             Action::Replicate { from, to } => (table.from, table.to) = (Some(from), Some(to)),
             Action::Clock { offset_ms, .. } => table.offset_ms = Some(offset_ms),
             Action::Repeat { steps, times } => (table.steps, table.times) = (Some(steps), Some(times)),

@@ -105,6 +105,7 @@ fn step_lines(text: &mut String, step: &TraceStep, before: Option<&TraceStep>) {
             format!("write {key} = {} on replica {replica}{by}", compact(value))
         }
         Action::Increment { replica, .. } => format!("increment {key} on replica {replica}"),
+        Action::Add { replica, .. } => format!("add an item to {key} on replica {replica}"),
         Action::Replicate { from, to } => format!("replicate from replica {from} to replica {to}"),
         Action::Clock { replica, offset_ms } => format!("set replica {replica}'s clock {offset_ms:+} ms off"),
         Action::Repeat { .. } => "repeat".into(),

@@ -73,12 +73,16 @@ pub struct PluginSpec {
     /// The kind the plugin declares, filled in with the name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<Kind>,
+    /// Whether it asked to observe peers' writes (so keeps a clock in its
+    /// process), filled in with the name; not part of a spec.
+    #[serde(skip)]
+    pub observes: Option<bool>,
 }
 
 impl PluginSpec {
     /// A plugin at `path` with no parameters.
     pub fn at(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), parameters: serde_json::Map::new(), name: None, kind: None }
+        Self { path: path.into(), parameters: serde_json::Map::new(), name: None, kind: None, observes: None }
     }
 
     /// Starts the plugin once, as replica 1 of one, to learn its name and
@@ -87,6 +91,7 @@ impl PluginSpec {
         let plugin = PluginStrategy::start(self, 1, &[1])?;
         self.name = Some(plugin.name.clone());
         self.kind = Some(plugin.kind);
+        self.observes = Some(plugin.observes);
         Ok(())
     }
 }
