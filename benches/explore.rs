@@ -31,7 +31,7 @@ fn lineup(name: &str) -> Lineup {
 /// One search, timed: its figures as a table row.
 fn timed(strategy: &str, bounds: &Bounds, target: Target) -> (Search, f64) {
     let started = Instant::now();
-    let search = search(&lineup(strategy), bounds, target, |_| {}).expect("the search runs");
+    let search = search(&lineup(strategy), bounds, target, |_, _| {}).expect("the search runs");
     let seconds = started.elapsed().as_secs_f64();
     let verdict = match &search.verdict {
         Verdict::Found { story } => format!("found, {} steps", story.search_steps),

@@ -11,6 +11,9 @@ use tracing_subscriber::EnvFilter;
 /// the runtime's threads before it exits anyway.
 const LEFTOVER_WORK_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// How often a long search says how far it has got within one level.
+const EXPLORE_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What a command ends with when it fails: the error itself, with its
 /// sources, said on stderr as one line ([`said`]).
 type Failure = Box<dyn std::error::Error>;
@@ -112,21 +115,31 @@ fn search(
     target: clocklab::explore::Target,
 ) -> Result<clocklab::explore::Search, Failure> {
     clocklab::strategy::plugin::describe_all(&mut lineup.plugins)?;
-    let strategy = lineup.builtins.first().map(|builtin| builtin.name().to_string());
-    let strategy = strategy.or_else(|| lineup.plugins.first()?.name.clone()).unwrap_or_default();
+    bounds.check()?;
+    let (strategy, _) = clocklab::explore::strategy_of(&lineup)?;
     eprintln!(
         "searching every story within {}, shortest first, for one in which {strategy} {}",
         bounds.describe(),
         target.describe()
     );
     let started = std::time::Instant::now();
-    let search = clocklab::explore::search(&lineup, bounds, target, |effort| {
-        eprintln!(
-            "  every story of {} step(s) tried: {} states explored, {:.1} s",
-            effort.depth,
-            effort.explored,
-            started.elapsed().as_secs_f64()
-        )
+    let mut said = started;
+    let search = clocklab::explore::search(&lineup, bounds, target, |effort, level_done| {
+        let seconds = started.elapsed().as_secs_f64();
+        if level_done {
+            eprintln!(
+                "  every story of {} step(s) tried: {} states explored, {seconds:.1} s",
+                effort.depth, effort.explored
+            );
+        } else if said.elapsed() >= EXPLORE_PROGRESS_EVERY {
+            eprintln!(
+                "  stories of {} steps: {} states explored so far, {seconds:.1} s",
+                effort.depth, effort.explored
+            );
+        } else {
+            return;
+        }
+        said = std::time::Instant::now();
     })?;
     eprintln!("{} states explored in {:.1} s", search.effort.explored, started.elapsed().as_secs_f64());
     Ok(search)

@@ -71,7 +71,7 @@ pub fn find(plugins: &[PluginSpec], strategy: &str, cause: &str) -> Result<Value
         }
     };
     let _one_at_a_time = SEARCHING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let search = explore::search(&lineup, &bounds(), target, |_| {})
+    let search = explore::search(&lineup, &bounds(), target, |_, _| {})
         .map_err(|error| DashboardError::Internal(error.to_string()))?;
     let mut view = json!({
         "strategy": search.strategy,

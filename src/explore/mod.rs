@@ -330,8 +330,9 @@ impl Node {
 /// full states of one batch's children are all that is held at once.
 const BATCH: usize = 2048;
 
-/// The strategy a lineup of one holds: its bucket name and kind.
-fn the_strategy(lineup: &Lineup) -> Result<(String, Kind), ExploreError> {
+/// The strategy a lineup of one holds (a plugin described first): its
+/// bucket name and kind; refused if the search cannot explore it.
+pub fn strategy_of(lineup: &Lineup) -> Result<(String, Kind), ExploreError> {
     match (lineup.builtins.as_slice(), lineup.plugins.as_slice()) {
         ([strategy], []) => Ok((strategy.name().to_string(), strategy.kind())),
         ([], [plugin]) => match (&plugin.name, plugin.kind) {
@@ -352,17 +353,18 @@ struct Question {
 
 /// Searches, breadth first, every story within `bounds` for one in which
 /// the one strategy of `lineup` (its plugin described) loses what `target`
-/// asks for; `progress` hears after each level. Deterministic, however
+/// asks for; `progress` hears after each batch of states, with `true`
+/// once a level (every story of `effort.depth` steps) is done. Deterministic, however
 /// many threads judge: the same question always gets the same story.
 pub fn search(
     lineup: &Lineup,
     bounds: &Bounds,
     target: Target,
-    mut progress: impl FnMut(&Effort),
+    mut progress: impl FnMut(&Effort, bool),
 ) -> Result<Search, ExploreError> {
     use rayon::prelude::*;
     bounds.check()?;
-    let (strategy, kind) = the_strategy(lineup)?;
+    let (strategy, kind) = strategy_of(lineup)?;
     let question = Question { strategy: strategy.clone(), kind, target };
     let mut answer = Search {
         strategy: strategy.clone(),
@@ -425,7 +427,7 @@ pub fn search(
     if batch(starts.clone(), &mut answer, &mut level)? {
         return Ok(answer);
     }
-    progress(&answer.effort);
+    progress(&answer.effort, true);
     while !level.is_empty() {
         let mut next = Vec::new();
         for paths in level.chunks(BATCH) {
@@ -436,8 +438,12 @@ pub fn search(
             if batch(children.into_iter().flatten().collect(), &mut answer, &mut next)? {
                 return Ok(answer);
             }
+            progress(&answer.effort, false);
         }
-        progress(&answer.effort);
+        // The last level may reach nothing new: its stories were told already.
+        if !next.is_empty() {
+            progress(&answer.effort, true);
+        }
         level = next;
     }
     Ok(answer)

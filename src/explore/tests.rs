@@ -13,7 +13,7 @@ fn builtin(name: &str) -> Lineup {
 }
 
 fn explore(name: &str, bounds: &Bounds, target: Target) -> Search {
-    search(&builtin(name), bounds, target, |_| {}).expect("the search runs")
+    search(&builtin(name), bounds, target, |_, _| {}).expect("the search runs")
 }
 
 fn found(search: &Search) -> &story::Story {
@@ -138,7 +138,7 @@ fn the_same_question_gets_the_same_story_and_bad_bounds_are_named() {
         (Bounds { offsets_ms: vec![], ..Bounds::default() }, "offsets"),
         (Bounds { offsets_ms: vec![f64::NAN], ..Bounds::default() }, "clock offset"),
     ] {
-        let error = search(&builtin("vv"), &bad, Target::AnyLoss, |_| {}).expect_err("refused");
+        let error = search(&builtin("vv"), &bad, Target::AnyLoss, |_, _| {}).expect_err("refused");
         assert!(error.to_string().contains(words), "{error}");
     }
     assert!(Target::parse("sideways").unwrap_err().to_string().contains("causality"));
