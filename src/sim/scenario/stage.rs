@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::clock::Nanos;
 use crate::clock::dots::ReplicaId;
-use crate::clock::physical::{ManualTrueTime, PhysicalClock};
+use crate::clock::physical::{ManualTrueTime, PhysicalClock, TrueTime};
 use crate::clock::update::ClockUpdate;
 use crate::replica::core::{ReadReply, ReplicaCore, WriteReply};
 use crate::sim::script::ScriptedWorld;
@@ -98,18 +98,18 @@ impl Stage for ScriptedWorld {
 /// many threads at once.
 pub struct Cores {
     cores: Vec<ReplicaCore>,
-    now: Nanos,
+    /// True time, read by every core's clock: the stage's own.
     time: Arc<ManualTrueTime>,
 }
 
 impl Clone for Cores {
     fn clone(&self) -> Self {
-        let time = ManualTrueTime::new(self.now);
+        let time = ManualTrueTime::new(self.now());
         let mut cores = self.cores.clone();
         for core in &mut cores {
             core.set_true_time(time.clone());
         }
-        Self { cores, now: self.now, time }
+        Self { cores, time }
     }
 }
 
@@ -126,13 +126,11 @@ impl Cores {
                 Ok(ReplicaCore::with_strategies(id, clock, lineup.for_replica(id, &ids)?))
             })
             .collect::<Result<_, PluginFailure>>()?;
-        Ok(Self { cores, now: start_ns, time })
+        Ok(Self { cores, time })
     }
 
-    /// Replica `id`'s core, with true time set to this stage's and its
-    /// finished commit waits released, ready to serve.
+    /// Replica `id`'s core, its finished commit waits released, ready to serve.
     fn core(&mut self, id: ReplicaId) -> Result<&mut ReplicaCore, String> {
-        self.time.set(self.now);
         let replicas = self.cores.len();
         let core = self
             .cores
@@ -145,14 +143,15 @@ impl Cores {
 
 impl Stage for Cores {
     fn now(&self) -> Nanos {
-        self.now
+        self.time.now()
     }
 
     fn advance_to(&mut self, at: Nanos) -> Result<(), String> {
-        if at < self.now {
-            return Err(format!("true time only moves forward ({at} ns is before now, {} ns)", self.now));
+        let now = self.now();
+        if at < now {
+            return Err(format!("true time only moves forward ({at} ns is before now, {now} ns)"));
         }
-        self.now = at;
+        self.time.set(at);
         Ok(())
     }
 
@@ -179,8 +178,7 @@ impl Stage for Cores {
                 if reading >= until {
                     break;
                 }
-                self.now += until - reading;
-                self.time.set(self.now);
+                self.time.set(self.time.now() + (until - reading));
             }
             core.release();
         }
@@ -202,7 +200,6 @@ impl Stage for Cores {
     }
 
     fn cores(&self) -> Vec<&ReplicaCore> {
-        self.time.set(self.now);
         self.cores.iter().collect()
     }
 }
